@@ -1,0 +1,228 @@
+//! Agents: what answers the visitor, and whether it can run.
+
+use crate::ids::{AgentId, WorkspaceId};
+use crate::spec::{self, SpecError, Validate};
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Everything a workspace configures on an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    pub name: String,
+    /// System instructions.
+    #[serde(default)]
+    pub prompt: String,
+    /// The first thing the agent says.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Reference texts the agent answers from.
+    #[serde(default)]
+    pub knowledge: Vec<KnowledgeAttachment>,
+    #[serde(default)]
+    pub backend: AgentBackend,
+    /// Expected answers, run by `POST /v1/agents/{id}/test-runs`.
+    #[serde(default)]
+    pub tests: Vec<AgentTest>,
+    /// Delay before the builtin voice echo plays audio back (0 for measurements).
+    #[serde(default)]
+    pub echo_delay_ms: u32,
+}
+
+/// A titled reference text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeAttachment {
+    pub title: String,
+    pub text: String,
+}
+
+/// Where the agent's answers come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AgentBackend {
+    /// Built in: answers from greeting, prompt and knowledge; voice echoes.
+    #[default]
+    Builtin,
+    /// Any OpenAI-compatible `/v1/chat/completions` endpoint. The key is read from the server's
+    /// environment variable `api_key_env`; the key itself is never stored.
+    Openai {
+        base_url: String,
+        model: String,
+        #[serde(default)]
+        api_key_env: Option<String>,
+    },
+    /// An external agent service over WebSocket.
+    Bridge { url: String },
+}
+
+impl AgentBackend {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AgentBackend::Builtin => "builtin",
+            AgentBackend::Openai { .. } => "openai",
+            AgentBackend::Bridge { .. } => "bridge",
+        }
+    }
+}
+
+/// One expected behaviour of the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTest {
+    pub input: String,
+    pub expect: Expectation,
+}
+
+/// What a test's answer must satisfy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    Contains(String),
+    Regex(String),
+}
+
+impl Validate for AgentSpec {
+    fn validate(&self) -> Result<(), SpecError> {
+        spec::text("name", &self.name, 1, 200)?;
+        spec::text("prompt", &self.prompt, 0, 32_000)?;
+        spec::opt_text("greeting", &self.greeting, 2000)?;
+        spec::count("knowledge", &self.knowledge, 200)?;
+        for (i, k) in self.knowledge.iter().enumerate() {
+            spec::text(&format!("knowledge[{i}].title"), &k.title, 1, 200)?;
+            spec::text(&format!("knowledge[{i}].text"), &k.text, 1, 200_000)?;
+        }
+        match &self.backend {
+            AgentBackend::Builtin => {}
+            AgentBackend::Openai {
+                base_url,
+                model,
+                api_key_env,
+            } => {
+                spec::url("backend.base_url", base_url, &["https", "http"])?;
+                spec::text("backend.model", model, 1, 200)?;
+                if let Some(env) = api_key_env {
+                    let ok = !env.is_empty()
+                        && env.len() <= 100
+                        && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok {
+                        return Err(SpecError::new(
+                            "backend.api_key_env",
+                            "must be the NAME of an environment variable (letters, digits, _), not the key itself",
+                        ));
+                    }
+                }
+            }
+            AgentBackend::Bridge { url } => spec::url("backend.url", url, &["wss", "ws"])?,
+        }
+        spec::count("tests", &self.tests, 100)?;
+        for (i, t) in self.tests.iter().enumerate() {
+            spec::text(&format!("tests[{i}].input"), &t.input, 1, 4000)?;
+            match &t.expect {
+                Expectation::Contains(s) => {
+                    spec::text(&format!("tests[{i}].expect.contains"), s, 1, 4000)?
+                }
+                Expectation::Regex(r) => {
+                    spec::text(&format!("tests[{i}].expect.regex"), r, 1, 1000)?;
+                    regex::Regex::new(r).map_err(|e| {
+                        SpecError::new(
+                            format!("tests[{i}].expect.regex"),
+                            format!("is not a valid regex: {e}"),
+                        )
+                    })?;
+                }
+            }
+        }
+        if self.echo_delay_ms > 10_000 {
+            return Err(SpecError::new("echo_delay_ms", "must be at most 10000"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an agent can serve sessions right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Why not, in words for the customer's developer.
+    NotConfigured(String),
+}
+
+impl AgentSpec {
+    /// `env` looks up the server's environment (passed in to keep the engine pure).
+    pub fn readiness(&self, env: impl Fn(&str) -> Option<String>) -> Readiness {
+        match &self.backend {
+            AgentBackend::Openai { api_key_env: Some(name), .. } if env(name).is_none_or(|v| v.is_empty()) => {
+                Readiness::NotConfigured(format!(
+                    "the agent's openai backend reads its API key from the environment variable {name}, which is not set on the server"
+                ))
+            }
+            _ => Readiness::Ready,
+        }
+    }
+}
+
+/// A stored agent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: AgentId,
+    pub workspace_id: WorkspaceId,
+    pub spec: AgentSpec,
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl Agent {
+    pub fn view(&self) -> AgentView<'_> {
+        AgentView {
+            id: &self.id,
+            spec: &self.spec,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// JSON shape of an agent on the control plane.
+#[derive(Debug, Serialize)]
+pub struct AgentView<'a> {
+    pub id: &'a AgentId,
+    #[serde(flatten)]
+    pub spec: &'a AgentSpec,
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn backends_parse_and_validate() {
+        let a: AgentSpec = spec::parse(json!({"name": "a"})).unwrap();
+        assert_eq!(a.backend, AgentBackend::Builtin);
+        let a: AgentSpec = spec::parse(json!({"name": "a", "backend": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "OPENAI_KEY"}})).unwrap();
+        assert_eq!(a.backend.kind(), "openai");
+        assert!(
+            matches!(a.readiness(|_| None), Readiness::NotConfigured(m) if m.contains("OPENAI_KEY"))
+        );
+        assert_eq!(a.readiness(|_| Some("k".into())), Readiness::Ready);
+        let e = spec::parse::<AgentSpec>(
+            json!({"name": "a", "backend": {"type": "bridge", "url": "http://x"}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "backend.url");
+        let e = spec::parse::<AgentSpec>(json!({"name": "a", "backend": {"type": "openai", "base_url": "http://x", "model": "m", "api_key_env": "sk-live-123"}})).unwrap_err();
+        assert_eq!(e.field, "backend.api_key_env");
+        let e = spec::parse::<AgentSpec>(
+            json!({"name": "a", "tests": [{"input": "hi", "expect": {"regex": "("}}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "tests[0].expect.regex");
+    }
+}

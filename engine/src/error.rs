@@ -1,0 +1,79 @@
+//! The error codes voxgate returns. One list so a code means the same thing on every endpoint,
+//! and so the `http` edge can map each code to a status without knowing which layer raised it.
+
+use serde::Serialize;
+
+/// A stable, machine-readable error code as it reaches the client (`{"error": {"code": ...}}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // Control plane authentication.
+    ApiKeyMissing,
+    ApiKeyInvalid,
+    ApiKeyInBrowser,
+    // Browser authentication and origin enforcement.
+    TokenMissing,
+    TokenInvalid,
+    TokenExpired,
+    SessionEnded,
+    OriginMissing,
+    OriginNotAllowed,
+    // Requests.
+    InvalidRequest,
+    InvalidSdp,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    // Sessions.
+    ModeNotEnabled,
+    SessionBusy,
+    WidgetDeleted,
+    AgentMissing,
+    AgentNotConfigured,
+    QuotaExceeded,
+    FairUseExceeded,
+    // Server.
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ApiKeyMissing => "api_key_missing",
+            ErrorCode::ApiKeyInvalid => "api_key_invalid",
+            ErrorCode::ApiKeyInBrowser => "api_key_in_browser",
+            ErrorCode::TokenMissing => "token_missing",
+            ErrorCode::TokenInvalid => "token_invalid",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::SessionEnded => "session_ended",
+            ErrorCode::OriginMissing => "origin_missing",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidSdp => "invalid_sdp",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::ModeNotEnabled => "mode_not_enabled",
+            ErrorCode::SessionBusy => "session_busy",
+            ErrorCode::WidgetDeleted => "widget_deleted",
+            ErrorCode::AgentMissing => "agent_missing",
+            ErrorCode::AgentNotConfigured => "agent_not_configured",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::FairUseExceeded => "fair_use_exceeded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

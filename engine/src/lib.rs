@@ -1,0 +1,20 @@
+//! Sans-IO core of voxgate.
+//!
+//! Everything here is pure: no sockets, threads, clocks, actix or HTTP. Time is passed in as
+//! [`Timestamp`], so every rule (token expiry, metering minutes, origin matching) can be tested
+//! without waiting and reused by any driver: the server's actors, the load-test harness, tests.
+
+pub mod agent;
+pub mod api_key;
+pub mod error;
+pub mod ids;
+pub mod metering;
+pub mod origin;
+pub mod session;
+pub mod spec;
+pub mod time;
+pub mod token;
+pub mod widget;
+
+pub use error::ErrorCode;
+pub use time::Timestamp;

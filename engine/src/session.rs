@@ -1,0 +1,241 @@
+//! Sessions: what a customer's backend creates for one visitor, and how long it lives.
+
+use crate::ids::{AgentId, ConversationId, SessionId, WidgetId, WorkspaceId};
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How a visitor talks to the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Voice,
+    Text,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Voice, Mode::Text];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Voice => "voice",
+            Mode::Text => "text",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Mode::Voice => 1,
+            Mode::Text => 2,
+        }
+    }
+}
+
+/// A set of modes, serialized as a list (`["voice", "text"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ModeSet(u8);
+
+impl ModeSet {
+    pub fn of(modes: &[Mode]) -> Self {
+        ModeSet(modes.iter().fold(0, |acc, m| acc | m.bit()))
+    }
+    pub fn contains(self, mode: Mode) -> bool {
+        self.0 & mode.bit() != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn modes(self) -> Vec<Mode> {
+        Mode::ALL
+            .into_iter()
+            .filter(|m| self.contains(*m))
+            .collect()
+    }
+    /// A short label for logs and storage (`voice+text`).
+    pub fn label(self) -> String {
+        self.modes()
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+impl Serialize for ModeSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.modes().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ModeSet::of(&Vec::<Mode>::deserialize(d)?))
+    }
+}
+
+/// Production or staging: usage and dashboards are split by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Production,
+    Staging,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Staging => "staging",
+        }
+    }
+}
+
+/// Why a session ended. Recorded on the conversation and counted in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The customer's backend ended it (`DELETE /v1/sessions/{id}`).
+    Ended,
+    /// The visitor hung up (`DELETE` on the call resource).
+    ClientHangup,
+    TokenExpired,
+    OriginRevoked,
+    QuotaExceeded,
+    FairUseExceeded,
+    WidgetDeleted,
+    /// ICE or DTLS never completed, or connectivity was lost.
+    ConnectionFailed,
+    ServerShutdown,
+    AgentError,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 10] = [
+        EndReason::Ended,
+        EndReason::ClientHangup,
+        EndReason::TokenExpired,
+        EndReason::OriginRevoked,
+        EndReason::QuotaExceeded,
+        EndReason::FairUseExceeded,
+        EndReason::WidgetDeleted,
+        EndReason::ConnectionFailed,
+        EndReason::ServerShutdown,
+        EndReason::AgentError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Ended => "ended",
+            EndReason::ClientHangup => "client_hangup",
+            EndReason::TokenExpired => "token_expired",
+            EndReason::OriginRevoked => "origin_revoked",
+            EndReason::QuotaExceeded => "quota_exceeded",
+            EndReason::FairUseExceeded => "fair_use_exceeded",
+            EndReason::WidgetDeleted => "widget_deleted",
+            EndReason::ConnectionFailed => "connection_failed",
+            EndReason::ServerShutdown => "server_shutdown",
+            EndReason::AgentError => "agent_error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EndReason> {
+        EndReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// Limits on a session's lifetime. The minimum is configurable so tests need not wait 30 s.
+#[derive(Debug, Clone, Copy)]
+pub struct TtlPolicy {
+    pub default_seconds: u32,
+    pub min_seconds: u32,
+    pub max_seconds: u32,
+}
+
+impl Default for TtlPolicy {
+    fn default() -> Self {
+        TtlPolicy {
+            default_seconds: 600,
+            min_seconds: 30,
+            max_seconds: 3600,
+        }
+    }
+}
+
+impl TtlPolicy {
+    /// The TTL to use for a request, or a message naming the allowed range.
+    pub fn resolve(&self, requested: Option<u32>) -> Result<u32, String> {
+        match requested {
+            None => Ok(self
+                .default_seconds
+                .clamp(self.min_seconds, self.max_seconds)),
+            Some(s) if (self.min_seconds..=self.max_seconds).contains(&s) => Ok(s),
+            Some(s) => Err(format!(
+                "ttl_seconds: {s} is outside the allowed range {}..={}",
+                self.min_seconds, self.max_seconds
+            )),
+        }
+    }
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    Live,
+    Ended { at: Timestamp, reason: EndReason },
+}
+
+/// A session as the server keeps it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: SessionId,
+    pub workspace_id: WorkspaceId,
+    pub widget_id: WidgetId,
+    pub agent_id: AgentId,
+    pub conversation_id: ConversationId,
+    pub environment: Environment,
+    pub modes: ModeSet,
+    pub preview: bool,
+    pub metadata: serde_json::Value,
+    /// The first browser origin that used the session; later requests must keep to the allowlist.
+    pub origin: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub state: SessionState,
+}
+
+impl Session {
+    pub fn is_live(&self) -> bool {
+        self.state == SessionState::Live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_set_round_trips() {
+        let s = ModeSet::of(&[Mode::Text]);
+        assert!(s.contains(Mode::Text) && !s.contains(Mode::Voice));
+        let json = serde_json::to_string(&ModeSet::of(&[Mode::Text, Mode::Voice])).unwrap();
+        assert_eq!(json, r#"["voice","text"]"#);
+        let back: ModeSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.label(), "voice+text");
+    }
+
+    #[test]
+    fn ttl_policy_bounds() {
+        let p = TtlPolicy::default();
+        assert_eq!(p.resolve(None), Ok(600));
+        assert_eq!(p.resolve(Some(30)), Ok(30));
+        assert!(p.resolve(Some(29)).unwrap_err().contains("30..=3600"));
+        assert!(p.resolve(Some(3601)).is_err());
+    }
+
+    #[test]
+    fn end_reasons_parse_back() {
+        for r in EndReason::ALL {
+            assert_eq!(EndReason::parse(r.as_str()), Some(r));
+        }
+    }
+}

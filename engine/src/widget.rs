@@ -1,0 +1,395 @@
+//! Widgets: one embeddable configuration of an agent for a set of web origins.
+
+use crate::ids::{AgentId, WidgetId, WorkspaceId};
+use crate::origin::OriginPolicy;
+use crate::session::{Environment, Mode, ModeSet};
+use crate::spec::{self, SpecError, Validate};
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+
+const WEB: &[&str] = &["https", "http"];
+
+/// Everything a workspace configures on a widget; the body of create, the target of PATCH.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetSpec {
+    /// The agent that answers; a widget without one cannot start sessions.
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+    pub name: String,
+    #[serde(default)]
+    pub environment: Environment,
+    #[serde(default = "all_modes")]
+    pub modes: Vec<Mode>,
+    /// Origins that may embed the widget; empty allows every origin (a warning on production).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub appearance: Appearance,
+    #[serde(default)]
+    pub content: Content,
+    #[serde(default)]
+    pub features: Features,
+    #[serde(default)]
+    pub actions: Vec<WidgetAction>,
+    #[serde(default)]
+    pub privacy: Privacy,
+}
+
+fn all_modes() -> Vec<Mode> {
+    Mode::ALL.to_vec()
+}
+
+/// How the widget looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Appearance {
+    pub title: String,
+    pub primary_color: String,
+    pub background_color: String,
+    pub text_color: String,
+    pub position: Position,
+    pub avatar_url: Option<String>,
+}
+
+impl Default for Appearance {
+    fn default() -> Self {
+        Appearance {
+            title: "Chat with us".into(),
+            primary_color: "#1f6feb".into(),
+            background_color: "#ffffff".into(),
+            text_color: "#1f2328".into(),
+            position: Position::BottomRight,
+            avatar_url: None,
+        }
+    }
+}
+
+/// Which corner the launcher sits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Position {
+    #[default]
+    BottomRight,
+    BottomLeft,
+}
+
+/// The words the widget shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Content {
+    pub greeting: Option<String>,
+    pub input_placeholder: String,
+    pub launcher_label: String,
+}
+
+impl Default for Content {
+    fn default() -> Self {
+        Content {
+            greeting: None,
+            input_placeholder: "Type a message".into(),
+            launcher_label: "Talk to us".into(),
+        }
+    }
+}
+
+/// Optional behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    /// Show the running transcript of a voice call.
+    pub transcript: bool,
+    /// Offer a mute button during calls.
+    pub mute_button: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            transcript: true,
+            mute_button: true,
+        }
+    }
+}
+
+/// A link button the widget offers (for example "Book a demo").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetAction {
+    pub label: String,
+    pub url: String,
+}
+
+/// Consent, terms and Trust Center settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// No session is created before the visitor accepts `terms_text`.
+    pub consent_required: bool,
+    pub terms_text: Option<String>,
+    pub trust_center: TrustCenter,
+}
+
+/// Public Trust Center links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustCenter {
+    pub enabled: bool,
+    pub privacy_policy_url: Option<String>,
+    pub subprocessors_url: Option<String>,
+}
+
+impl Validate for WidgetSpec {
+    fn validate(&self) -> Result<(), SpecError> {
+        spec::text("name", &self.name, 1, 200)?;
+        if self.modes.is_empty() {
+            return Err(SpecError::new(
+                "modes",
+                "must enable at least one of \"voice\", \"text\"",
+            ));
+        }
+        spec::count("allowed_origins", &self.allowed_origins, 100)?;
+        OriginPolicy::parse(&self.allowed_origins)
+            .map_err(|e| SpecError::new(format!("allowed_origins[{}]", e.index), e.reason))?;
+        let a = &self.appearance;
+        spec::text("appearance.title", &a.title, 0, 100)?;
+        spec::color("appearance.primary_color", &a.primary_color)?;
+        spec::color("appearance.background_color", &a.background_color)?;
+        spec::color("appearance.text_color", &a.text_color)?;
+        spec::opt_url("appearance.avatar_url", &a.avatar_url, WEB)?;
+        let c = &self.content;
+        spec::opt_text("content.greeting", &c.greeting, 2000)?;
+        spec::text("content.input_placeholder", &c.input_placeholder, 0, 200)?;
+        spec::text("content.launcher_label", &c.launcher_label, 0, 60)?;
+        spec::count("actions", &self.actions, 10)?;
+        for (i, action) in self.actions.iter().enumerate() {
+            spec::text(&format!("actions[{i}].label"), &action.label, 1, 60)?;
+            spec::url(&format!("actions[{i}].url"), &action.url, WEB)?;
+        }
+        let p = &self.privacy;
+        spec::opt_text("privacy.terms_text", &p.terms_text, 8000)?;
+        if p.consent_required && p.terms_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(SpecError::new(
+                "privacy.terms_text",
+                "must be set when privacy.consent_required is true: it is what the visitor consents to",
+            ));
+        }
+        let tc = &p.trust_center;
+        spec::opt_url(
+            "privacy.trust_center.privacy_policy_url",
+            &tc.privacy_policy_url,
+            WEB,
+        )?;
+        spec::opt_url(
+            "privacy.trust_center.subprocessors_url",
+            &tc.subprocessors_url,
+            WEB,
+        )?;
+        if tc.enabled && tc.privacy_policy_url.is_none() {
+            return Err(SpecError::new(
+                "privacy.trust_center.privacy_policy_url",
+                "must be set when the trust center is enabled",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl WidgetSpec {
+    /// The canonical form: origins normalized, modes de-duplicated.
+    pub fn canonicalize(mut self) -> Self {
+        if let Ok(policy) = OriginPolicy::parse(&self.allowed_origins) {
+            self.allowed_origins = policy.entries();
+        }
+        self.modes = ModeSet::of(&self.modes).modes();
+        self
+    }
+
+    pub fn mode_set(&self) -> ModeSet {
+        ModeSet::of(&self.modes)
+    }
+
+    /// Things that are allowed but probably a mistake.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.environment == Environment::Production && self.allowed_origins.is_empty() {
+            out.push(
+                "allowed_origins is empty: any website can embed this production widget; list your sites' origins"
+                    .to_string(),
+            );
+        }
+        if self.agent_id.is_none() {
+            out.push(
+                "agent_id is not set: sessions cannot be created until an agent is attached"
+                    .to_string(),
+            );
+        }
+        out
+    }
+}
+
+/// A stored widget.
+#[derive(Debug, Clone)]
+pub struct Widget {
+    pub id: WidgetId,
+    pub workspace_id: WorkspaceId,
+    pub spec: WidgetSpec,
+    /// Parsed once per save, used on every browser request.
+    pub origins: OriginPolicy,
+    /// Bumped on every save.
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl Widget {
+    pub fn new(
+        id: WidgetId,
+        workspace_id: WorkspaceId,
+        spec: WidgetSpec,
+        version: u64,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        deleted_at: Option<Timestamp>,
+    ) -> Self {
+        let origins = OriginPolicy::parse(&spec.allowed_origins).unwrap_or_default();
+        Widget {
+            id,
+            workspace_id,
+            spec,
+            origins,
+            version,
+            created_at,
+            updated_at,
+            deleted_at,
+        }
+    }
+
+    /// The control plane's view of the widget.
+    pub fn view(&self) -> WidgetView<'_> {
+        WidgetView {
+            id: &self.id,
+            spec: &self.spec,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            warnings: self.spec.warnings(),
+        }
+    }
+
+    /// What the embedded script may see: no allowlist, agent or secrets.
+    pub fn public_config(&self) -> PublicWidgetConfig<'_> {
+        PublicWidgetConfig {
+            widget_id: &self.id,
+            version: self.version,
+            environment: self.spec.environment,
+            modes: &self.spec.modes,
+            appearance: &self.spec.appearance,
+            content: &self.spec.content,
+            features: &self.spec.features,
+            actions: &self.spec.actions,
+            privacy: &self.spec.privacy,
+        }
+    }
+}
+
+/// JSON shape of a widget on the control plane.
+#[derive(Debug, Serialize)]
+pub struct WidgetView<'a> {
+    pub id: &'a WidgetId,
+    #[serde(flatten)]
+    pub spec: &'a WidgetSpec,
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub warnings: Vec<String>,
+}
+
+/// JSON shape of `GET /v1/widgets/{id}/config`.
+#[derive(Debug, Serialize)]
+pub struct PublicWidgetConfig<'a> {
+    pub widget_id: &'a WidgetId,
+    pub version: u64,
+    pub environment: Environment,
+    pub modes: &'a [Mode],
+    pub appearance: &'a Appearance,
+    pub content: &'a Content,
+    pub features: &'a Features,
+    pub actions: &'a [WidgetAction],
+    pub privacy: &'a Privacy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<WidgetSpec, SpecError> {
+        spec::parse(v)
+    }
+
+    #[test]
+    fn minimal_widget_gets_defaults() {
+        let w = parse(json!({"name": "Site"})).unwrap();
+        assert_eq!(w.modes, vec![Mode::Voice, Mode::Text]);
+        assert_eq!(w.environment, Environment::Production);
+        assert!(w
+            .warnings()
+            .iter()
+            .any(|m| m.contains("allowed_origins is empty")));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse(json!({"name": "x", "allowed_origins": ["https://a.test", "example.com"]}))
+            .unwrap_err();
+        assert_eq!(e.field, "allowed_origins[1]");
+        assert!(e.message.contains("no scheme"));
+        let e = parse(json!({"name": "x", "colour": "red"})).unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+        let e = parse(json!({"name": "x", "privacy": {"consent_required": "yes"}})).unwrap_err();
+        assert_eq!(e.field, "privacy.consent_required");
+        let e = parse(json!({"name": "x".repeat(201)})).unwrap_err();
+        assert_eq!(e.field, "name");
+        let e = parse(json!({"name": "x", "appearance": {"primary_color": "blue"}})).unwrap_err();
+        assert_eq!(e.field, "appearance.primary_color");
+        let e = parse(json!({"name": "x", "privacy": {"consent_required": true}})).unwrap_err();
+        assert_eq!(e.field, "privacy.terms_text");
+        let e = parse(json!({"name": "x", "modes": ["fax"]})).unwrap_err();
+        assert!(e.field.starts_with("modes"), "{e:?}");
+    }
+
+    #[test]
+    fn merge_patch_updates_nested_fields_only() {
+        let w = parse(json!({"name": "x", "appearance": {"title": "Hi"}})).unwrap();
+        let patched: WidgetSpec =
+            spec::merge(&w, &json!({"appearance": {"primary_color": "#000"}})).unwrap();
+        assert_eq!(patched.appearance.title, "Hi");
+        assert_eq!(patched.appearance.primary_color, "#000");
+        let err = spec::merge(&w, &json!({"allowed_origins": ["nope"]})).unwrap_err();
+        assert_eq!(err.field, "allowed_origins[0]");
+    }
+
+    #[test]
+    fn public_config_has_no_allowlist_or_agent() {
+        let spec = parse(
+            json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"}),
+        )
+        .unwrap();
+        let w = Widget::new(
+            WidgetId::generate(),
+            WorkspaceId::generate(),
+            spec,
+            1,
+            Timestamp(0),
+            Timestamp(0),
+            None,
+        );
+        let json = serde_json::to_string(&w.public_config()).unwrap();
+        assert!(
+            !json.contains("allowed_origins") && !json.contains("ag_abc"),
+            "{json}"
+        );
+    }
+}
