@@ -1,1 +1,11 @@
+//! Live state of voxgate: sessions, supervisors, the configuration cache and the store writer.
+//! Knows actix and SQLite; knows nothing of HTTP.
 
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod sessions;
+pub mod signing;
+pub mod store;
+pub mod supervisors;
+pub mod workspaces;

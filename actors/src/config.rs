@@ -1,0 +1,146 @@
+//! Workspace configuration held in memory. Browser requests read only this; saves write
+//! through to the store and then replace the cached entry, so a save applies to the very next
+//! request. API keys missing from the cache are looked up in the store once (a key made by
+//! `voxgate keys create` while the server runs works at once).
+
+use crate::store::records::{self, WorkspaceRow};
+use crate::store::{Store, StoreError};
+use dashmap::DashMap;
+use std::sync::Arc;
+use voxgate_engine::agent::Agent;
+use voxgate_engine::api_key::KeyHash;
+use voxgate_engine::ids::{AgentId, KeyId, WidgetId, WorkspaceId};
+use voxgate_engine::widget::Widget;
+
+/// The in-memory configuration of every workspace.
+pub struct ConfigCache {
+    store: Store,
+    workspaces: DashMap<WorkspaceId, WorkspaceRow>,
+    keys: DashMap<String, (KeyId, WorkspaceId)>,
+    agents: DashMap<AgentId, Arc<Agent>>,
+    widgets: DashMap<WidgetId, Arc<Widget>>,
+    /// Serializes read-modify-write saves so two PATCHes never lose one another's change.
+    save_lock: tokio::sync::Mutex<()>,
+}
+
+impl ConfigCache {
+    /// Loads everything from the store.
+    pub fn load(store: Store) -> Result<ConfigCache, StoreError> {
+        let cache = ConfigCache {
+            store: store.clone(),
+            workspaces: DashMap::new(),
+            keys: DashMap::new(),
+            agents: DashMap::new(),
+            widgets: DashMap::new(),
+            save_lock: tokio::sync::Mutex::new(()),
+        };
+        store.read_blocking(|c| {
+            for w in records::all_workspaces(c)? {
+                cache.workspaces.insert(w.id.clone(), w);
+            }
+            for (hash, key, ws) in records::all_api_keys(c)? {
+                cache.keys.insert(hash, (key, ws));
+            }
+            for a in records::all_agents(c)? {
+                cache.agents.insert(a.id.clone(), Arc::new(a));
+            }
+            for w in records::all_widgets(c)? {
+                cache.widgets.insert(w.id.clone(), Arc::new(w));
+            }
+            Ok(())
+        })?;
+        Ok(cache)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The workspace a key belongs to, if the key is valid and unrevoked.
+    pub async fn workspace_for_key(&self, key: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        let hash = KeyHash::of(key).0;
+        if let Some(hit) = self.keys.get(&hash) {
+            return Ok(Some(hit.1.clone()));
+        }
+        let h = hash.clone();
+        let found = self
+            .store
+            .read(move |c| records::key_by_hash(c, &h))
+            .await?;
+        if let Some((key_id, ws)) = found {
+            if !self.workspaces.contains_key(&ws) {
+                let all = self.store.read(records::all_workspaces).await?;
+                for w in all {
+                    self.workspaces.insert(w.id.clone(), w);
+                }
+            }
+            self.keys.insert(hash, (key_id, ws.clone()));
+            return Ok(Some(ws));
+        }
+        Ok(None)
+    }
+
+    pub fn workspace(&self, id: &WorkspaceId) -> Option<WorkspaceRow> {
+        self.workspaces.get(id).map(|w| w.clone())
+    }
+
+    /// A live (not deleted) or deleted agent, as stored.
+    pub fn agent(&self, id: &AgentId) -> Option<Arc<Agent>> {
+        self.agents.get(id).map(|a| a.clone())
+    }
+
+    pub fn widget(&self, id: &WidgetId) -> Option<Arc<Widget>> {
+        self.widgets.get(id).map(|w| w.clone())
+    }
+
+    /// A workspace's agents that are not deleted, oldest first.
+    pub fn agents_of(&self, ws: &WorkspaceId) -> Vec<Arc<Agent>> {
+        let mut out: Vec<_> = self
+            .agents
+            .iter()
+            .filter(|a| a.workspace_id == *ws && a.deleted_at.is_none())
+            .map(|a| a.clone())
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out
+    }
+
+    /// A workspace's widgets that are not deleted, oldest first.
+    pub fn widgets_of(&self, ws: &WorkspaceId) -> Vec<Arc<Widget>> {
+        let mut out: Vec<_> = self
+            .widgets
+            .iter()
+            .filter(|w| w.workspace_id == *ws && w.deleted_at.is_none())
+            .map(|w| w.clone())
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out
+    }
+
+    /// Held while reading, changing and saving one configuration document.
+    pub async fn lock_for_save(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.save_lock.lock().await
+    }
+
+    /// Commits an agent, then publishes it to the cache.
+    pub async fn save_agent(&self, agent: Agent) -> Result<Arc<Agent>, StoreError> {
+        let agent = Arc::new(agent);
+        let row = agent.clone();
+        self.store
+            .write(move |c| records::upsert_agent(c, &row))
+            .await?;
+        self.agents.insert(agent.id.clone(), agent.clone());
+        Ok(agent)
+    }
+
+    /// Commits a widget, then publishes it to the cache.
+    pub async fn save_widget(&self, widget: Widget) -> Result<Arc<Widget>, StoreError> {
+        let widget = Arc::new(widget);
+        let row = widget.clone();
+        self.store
+            .write(move |c| records::upsert_widget(c, &row))
+            .await?;
+        self.widgets.insert(widget.id.clone(), widget.clone());
+        Ok(widget)
+    }
+}

@@ -1,0 +1,528 @@
+//! The control plane's operations: what a customer's backend can do with its workspace key.
+//! The `http` crate only parses requests and renders results; every rule lives here or in the
+//! engine, so tests and other front ends get the same behaviour.
+
+use crate::clock;
+use crate::config::ConfigCache;
+use crate::sessions::SessionRegistry;
+use crate::store::StoreError;
+use crate::supervisors::{origin_revocation, TokenSupervisor, TrackExpiry};
+use actix::Addr;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use voxgate_engine::agent::{Agent, AgentSpec, Readiness};
+use voxgate_engine::ids::{AgentId, ConversationId, SessionId, WidgetId, WorkspaceId};
+use voxgate_engine::session::{EndReason, Mode, ModeSet, Session, SessionState, TtlPolicy};
+use voxgate_engine::spec::{self, SpecError, Validate};
+use voxgate_engine::token::{TokenClaims, TokenSigner};
+use voxgate_engine::widget::{Widget, WidgetSpec};
+use voxgate_engine::{ErrorCode, Timestamp};
+
+/// Largest `metadata` object a session may carry, serialized.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// Why a control-plane operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    Invalid(#[from] SpecError),
+    #[error("no {kind} {id} in this workspace")]
+    NotFound { kind: &'static str, id: String },
+    #[error("widget {0} was deleted; create a new widget or restore this one's configuration")]
+    WidgetDeleted(WidgetId),
+    #[error("widget {widget}'s agent {agent} was deleted; attach another agent with PATCH /v1/widgets/{widget}")]
+    AgentMissing { widget: WidgetId, agent: AgentId },
+    #[error("{0}")]
+    AgentNotConfigured(String),
+    #[error("mode {mode:?} is not enabled on widget {widget} (enabled: {enabled})")]
+    ModeNotEnabled {
+        mode: &'static str,
+        widget: WidgetId,
+        enabled: String,
+    },
+    #[error("session {0} has ended")]
+    SessionEnded(SessionId),
+    #[error("storage is unavailable: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ControlError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ControlError::Invalid(_) => ErrorCode::InvalidRequest,
+            ControlError::NotFound { .. } => ErrorCode::NotFound,
+            ControlError::WidgetDeleted(_) => ErrorCode::WidgetDeleted,
+            ControlError::AgentMissing { .. } => ErrorCode::AgentMissing,
+            ControlError::AgentNotConfigured(_) => ErrorCode::AgentNotConfigured,
+            ControlError::ModeNotEnabled { .. } => ErrorCode::ModeNotEnabled,
+            ControlError::SessionEnded(_) => ErrorCode::SessionEnded,
+            ControlError::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The field a validation error is about, for the error body.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ControlError::Invalid(e) if !e.field.is_empty() => Some(&e.field),
+            _ => None,
+        }
+    }
+}
+
+fn not_found(kind: &'static str, id: impl std::fmt::Display) -> ControlError {
+    ControlError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+/// Body of `POST /v1/widgets/{id}/sessions`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub preview: bool,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub ttl_seconds: Option<u32>,
+}
+
+impl Validate for CreateSession {
+    fn validate(&self) -> Result<(), SpecError> {
+        if let Some(m) = &self.metadata {
+            if !m.is_object() {
+                return Err(SpecError::new("metadata", "must be a JSON object"));
+            }
+            let size = m.to_string().len();
+            if size > MAX_METADATA_BYTES {
+                return Err(SpecError::new(
+                    "metadata",
+                    format!("is {size} bytes; the limit is {MAX_METADATA_BYTES}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Body of `POST /v1/sessions/{id}/refresh`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshSession {
+    #[serde(default)]
+    pub ttl_seconds: Option<u32>,
+}
+
+impl Validate for RefreshSession {
+    fn validate(&self) -> Result<(), SpecError> {
+        Ok(())
+    }
+}
+
+/// A new session and the token that opens it.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    pub session: Session,
+    pub token: String,
+}
+
+/// JSON shape of a session on the control plane.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub session_id: SessionId,
+    pub conversation_id: ConversationId,
+    pub widget_id: WidgetId,
+    pub agent_id: AgentId,
+    pub environment: &'static str,
+    pub modes: ModeSet,
+    pub preview: bool,
+    pub status: &'static str,
+    pub origin: Option<String>,
+    pub metadata: Value,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<EndReason>,
+}
+
+impl From<&Session> for SessionView {
+    fn from(s: &Session) -> Self {
+        let (status, ended_at, end_reason) = match s.state {
+            SessionState::Live => ("live", None, None),
+            SessionState::Ended { at, reason } => ("ended", Some(at), Some(reason)),
+        };
+        SessionView {
+            session_id: s.id.clone(),
+            conversation_id: s.conversation_id.clone(),
+            widget_id: s.widget_id.clone(),
+            agent_id: s.agent_id.clone(),
+            environment: s.environment.as_str(),
+            modes: s.modes,
+            preview: s.preview,
+            status,
+            origin: s.origin.clone(),
+            metadata: s.metadata.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            ended_at,
+            end_reason,
+        }
+    }
+}
+
+/// The control plane over the config cache, the session registry and the supervisors.
+pub struct ControlPlane {
+    config: Arc<ConfigCache>,
+    sessions: Arc<SessionRegistry>,
+    signer: TokenSigner,
+    ttl: TtlPolicy,
+    expiry: Addr<TokenSupervisor>,
+}
+
+impl ControlPlane {
+    pub fn new(
+        config: Arc<ConfigCache>,
+        sessions: Arc<SessionRegistry>,
+        signer: TokenSigner,
+        ttl: TtlPolicy,
+        expiry: Addr<TokenSupervisor>,
+    ) -> Self {
+        ControlPlane {
+            config,
+            sessions,
+            signer,
+            ttl,
+            expiry,
+        }
+    }
+
+    pub fn config(&self) -> &Arc<ConfigCache> {
+        &self.config
+    }
+
+    pub fn sessions(&self) -> &Arc<SessionRegistry> {
+        &self.sessions
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    // ---- agents ----
+
+    pub async fn create_agent(
+        &self,
+        ws: &WorkspaceId,
+        body: Value,
+    ) -> Result<Arc<Agent>, ControlError> {
+        let spec: AgentSpec = spec::parse(body)?;
+        let now = clock::now();
+        let agent = Agent {
+            id: AgentId::generate(),
+            workspace_id: ws.clone(),
+            spec,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        Ok(self.config.save_agent(agent).await?)
+    }
+
+    pub fn agent(&self, ws: &WorkspaceId, id: &AgentId) -> Result<Arc<Agent>, ControlError> {
+        self.config
+            .agent(id)
+            .filter(|a| a.workspace_id == *ws && a.deleted_at.is_none())
+            .ok_or_else(|| not_found("agent", id))
+    }
+
+    pub fn agents(&self, ws: &WorkspaceId) -> Vec<Arc<Agent>> {
+        self.config.agents_of(ws)
+    }
+
+    pub async fn update_agent(
+        &self,
+        ws: &WorkspaceId,
+        id: &AgentId,
+        patch: Value,
+    ) -> Result<Arc<Agent>, ControlError> {
+        let _guard = self.config.lock_for_save().await;
+        let current = self.agent(ws, id)?;
+        let spec: AgentSpec = spec::merge(&current.spec, &patch)?;
+        let mut next = (*current).clone();
+        next.spec = spec;
+        next.version += 1;
+        next.updated_at = clock::now();
+        Ok(self.config.save_agent(next).await?)
+    }
+
+    pub async fn delete_agent(&self, ws: &WorkspaceId, id: &AgentId) -> Result<(), ControlError> {
+        let _guard = self.config.lock_for_save().await;
+        let current = self.agent(ws, id)?;
+        let mut next = (*current).clone();
+        let now = clock::now();
+        next.deleted_at = Some(now);
+        next.updated_at = now;
+        next.version += 1;
+        self.config.save_agent(next).await?;
+        Ok(())
+    }
+
+    // ---- widgets ----
+
+    fn check_agent_ref(&self, ws: &WorkspaceId, spec: &WidgetSpec) -> Result<(), ControlError> {
+        if let Some(agent) = &spec.agent_id {
+            if self.agent(ws, agent).is_err() {
+                return Err(SpecError::new(
+                    "agent_id",
+                    format!("no agent {agent} in this workspace"),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_widget(
+        &self,
+        ws: &WorkspaceId,
+        body: Value,
+    ) -> Result<Arc<Widget>, ControlError> {
+        let spec = spec::parse::<WidgetSpec>(body)?.canonicalize();
+        self.check_agent_ref(ws, &spec)?;
+        let now = clock::now();
+        let widget = Widget::new(WidgetId::generate(), ws.clone(), spec, 1, now, now, None);
+        Ok(self.config.save_widget(widget).await?)
+    }
+
+    pub fn widget(&self, ws: &WorkspaceId, id: &WidgetId) -> Result<Arc<Widget>, ControlError> {
+        self.config
+            .widget(id)
+            .filter(|w| w.workspace_id == *ws && w.deleted_at.is_none())
+            .ok_or_else(|| not_found("widget", id))
+    }
+
+    pub fn widgets(&self, ws: &WorkspaceId) -> Vec<Arc<Widget>> {
+        self.config.widgets_of(ws)
+    }
+
+    /// Saves a change; sessions whose origin the new allowlist drops end at once.
+    pub async fn update_widget(
+        &self,
+        ws: &WorkspaceId,
+        id: &WidgetId,
+        patch: Value,
+    ) -> Result<Arc<Widget>, ControlError> {
+        let saved = {
+            let _guard = self.config.lock_for_save().await;
+            let current = self.widget(ws, id)?;
+            let spec = spec::merge(&current.spec, &patch)?.canonicalize();
+            self.check_agent_ref(ws, &spec)?;
+            let next = Widget::new(
+                current.id.clone(),
+                current.workspace_id.clone(),
+                spec,
+                current.version + 1,
+                current.created_at,
+                clock::now(),
+                None,
+            );
+            self.config.save_widget(next).await?
+        };
+        origin_revocation::end_disallowed(&self.sessions, &saved).await;
+        Ok(saved)
+    }
+
+    /// Deletes a widget (kept for its conversations' history) and ends its live sessions.
+    pub async fn delete_widget(&self, ws: &WorkspaceId, id: &WidgetId) -> Result<(), ControlError> {
+        {
+            let _guard = self.config.lock_for_save().await;
+            let current = self.widget(ws, id)?;
+            let now = clock::now();
+            let next = Widget::new(
+                current.id.clone(),
+                current.workspace_id.clone(),
+                current.spec.clone(),
+                current.version + 1,
+                current.created_at,
+                now,
+                Some(now),
+            );
+            self.config.save_widget(next).await?;
+        }
+        for s in self.sessions.live_of_widget(id) {
+            self.sessions.end(&s.id, EndReason::WidgetDeleted).await?;
+        }
+        Ok(())
+    }
+
+    // ---- sessions ----
+
+    /// Creates a session on a widget, refusing clearly when it cannot serve one.
+    pub async fn create_session(
+        &self,
+        ws: &WorkspaceId,
+        widget_id: &WidgetId,
+        body: Value,
+    ) -> Result<IssuedSession, ControlError> {
+        let req: CreateSession = spec::parse(body)?;
+        let widget = self
+            .config
+            .widget(widget_id)
+            .filter(|w| w.workspace_id == *ws)
+            .ok_or_else(|| not_found("widget", widget_id))?;
+        if widget.deleted_at.is_some() {
+            return Err(ControlError::WidgetDeleted(widget_id.clone()));
+        }
+        let agent_id = widget.spec.agent_id.clone().ok_or_else(|| {
+            ControlError::AgentNotConfigured(format!(
+                "widget {widget_id} has no agent; set agent_id with PATCH /v1/widgets/{widget_id}"
+            ))
+        })?;
+        let agent = self
+            .config
+            .agent(&agent_id)
+            .filter(|a| a.deleted_at.is_none() && a.workspace_id == *ws)
+            .ok_or_else(|| ControlError::AgentMissing {
+                widget: widget_id.clone(),
+                agent: agent_id.clone(),
+            })?;
+        if let Readiness::NotConfigured(why) = agent.spec.readiness(|name| std::env::var(name).ok())
+        {
+            return Err(ControlError::AgentNotConfigured(format!(
+                "agent {agent_id}: {why}"
+            )));
+        }
+        let enabled = widget.spec.mode_set();
+        let modes = match req.mode {
+            Some(m) if !enabled.contains(m) => {
+                return Err(ControlError::ModeNotEnabled {
+                    mode: m.as_str(),
+                    widget: widget_id.clone(),
+                    enabled: enabled.label(),
+                })
+            }
+            Some(m) => ModeSet::of(&[m]),
+            None => enabled,
+        };
+        let ttl = self
+            .ttl
+            .resolve(req.ttl_seconds)
+            .map_err(|m| SpecError::new("ttl_seconds", m.trim_start_matches("ttl_seconds: ")))?;
+        let now = clock::now();
+        let session = Session {
+            id: SessionId::generate(),
+            workspace_id: ws.clone(),
+            widget_id: widget_id.clone(),
+            agent_id,
+            conversation_id: ConversationId::generate(),
+            environment: widget.spec.environment,
+            modes,
+            preview: req.preview,
+            metadata: req
+                .metadata
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            origin: None,
+            created_at: now,
+            expires_at: now.plus_seconds(i64::from(ttl)),
+            state: SessionState::Live,
+        };
+        self.sessions.create(session.clone()).await?;
+        self.expiry.do_send(TrackExpiry {
+            id: session.id.clone(),
+            expires_at: session.expires_at,
+        });
+        let token = self.token_for(&session);
+        tracing::info!(session = %session.id, widget = %widget_id, modes = %modes.label(), "session created");
+        Ok(IssuedSession { session, token })
+    }
+
+    fn token_for(&self, s: &Session) -> String {
+        self.signer.sign(TokenClaims {
+            sid: s.id.clone(),
+            wid: s.widget_id.clone(),
+            modes: s.modes,
+            exp: s.expires_at.millis(),
+            kid: String::new(),
+        })
+    }
+
+    async fn owned_session(
+        &self,
+        ws: &WorkspaceId,
+        id: &SessionId,
+    ) -> Result<Session, ControlError> {
+        self.sessions
+            .get_or_load(id)
+            .await?
+            .filter(|s| s.workspace_id == *ws)
+            .ok_or_else(|| not_found("session", id))
+    }
+
+    pub async fn session(&self, ws: &WorkspaceId, id: &SessionId) -> Result<Session, ControlError> {
+        self.owned_session(ws, id).await
+    }
+
+    /// A new token and expiry for a live session.
+    pub async fn refresh_session(
+        &self,
+        ws: &WorkspaceId,
+        id: &SessionId,
+        body: Value,
+    ) -> Result<IssuedSession, ControlError> {
+        let req: RefreshSession = if body.is_null() {
+            RefreshSession::default()
+        } else {
+            spec::parse(body)?
+        };
+        let session = self.owned_session(ws, id).await?;
+        if !session.is_live() {
+            return Err(ControlError::SessionEnded(id.clone()));
+        }
+        let ttl = self
+            .ttl
+            .resolve(req.ttl_seconds)
+            .map_err(|m| SpecError::new("ttl_seconds", m.trim_start_matches("ttl_seconds: ")))?;
+        let expires_at = clock::now().plus_seconds(i64::from(ttl));
+        if !self.sessions.set_expiry(id, expires_at).await? {
+            return Err(ControlError::SessionEnded(id.clone()));
+        }
+        self.expiry.do_send(TrackExpiry {
+            id: id.clone(),
+            expires_at,
+        });
+        let session = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| ControlError::SessionEnded(id.clone()))?;
+        let token = self.token_for(&session);
+        Ok(IssuedSession { session, token })
+    }
+
+    /// Ends a session now (idempotent: an ended session is returned as it is).
+    pub async fn end_session(
+        &self,
+        ws: &WorkspaceId,
+        id: &SessionId,
+    ) -> Result<Session, ControlError> {
+        let session = self.owned_session(ws, id).await?;
+        if session.is_live() {
+            self.sessions.end(id, EndReason::Ended).await?;
+        }
+        Ok(self.owned_session(ws, id).await?)
+    }
+
+    /// Re-arms expiry for sessions reloaded at start.
+    pub fn track_reloaded(&self, sessions: &[Session]) {
+        for s in sessions {
+            self.expiry.do_send(TrackExpiry {
+                id: s.id.clone(),
+                expires_at: s.expires_at,
+            });
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Live sessions. The registry is the source of truth for whether a session may still be
+//! used: browser endpoints look sessions up here (never in the database), and an end is
+//! visible to the next request before it is even committed.
+
+use crate::clock;
+use crate::store::records;
+use crate::store::{Store, StoreError};
+use actix::{Message, Recipient};
+use dashmap::DashMap;
+use voxgate_engine::ids::{SessionId, WidgetId};
+use voxgate_engine::session::{EndReason, Session, SessionState};
+use voxgate_engine::Timestamp;
+
+/// Sent to every actor attached to a session when the session ends.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SessionEnded {
+    pub id: SessionId,
+    pub reason: EndReason,
+}
+
+/// Every session that is live, or ended but whose token has not yet expired.
+pub struct SessionRegistry {
+    sessions: DashMap<SessionId, Session>,
+    listeners: DashMap<SessionId, Vec<Recipient<SessionEnded>>>,
+    store: Store,
+}
+
+impl SessionRegistry {
+    pub fn new(store: Store) -> Self {
+        SessionRegistry {
+            sessions: DashMap::new(),
+            listeners: DashMap::new(),
+            store,
+        }
+    }
+
+    /// Reloads sessions that had not ended when the server last stopped.
+    pub fn load(&self) -> Result<Vec<Session>, StoreError> {
+        let sessions = self.store.read_blocking(records::unended_sessions)?;
+        for s in &sessions {
+            self.sessions.insert(s.id.clone(), s.clone());
+        }
+        Ok(sessions)
+    }
+
+    /// Commits a new session, then makes it visible.
+    pub async fn create(&self, session: Session) -> Result<(), StoreError> {
+        let row = session.clone();
+        self.store
+            .write(move |c| records::insert_session(c, &row))
+            .await?;
+        self.sessions.insert(session.id.clone(), session);
+        Ok(())
+    }
+
+    pub fn get(&self, id: &SessionId) -> Option<Session> {
+        self.sessions.get(id).map(|s| s.clone())
+    }
+
+    /// A session from memory or, if it has left memory, from the store.
+    pub async fn get_or_load(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        if let Some(s) = self.get(id) {
+            return Ok(Some(s));
+        }
+        let sid = id.clone();
+        self.store.read(move |c| records::session(c, &sid)).await
+    }
+
+    /// Live sessions of a widget.
+    pub fn live_of_widget(&self, widget: &WidgetId) -> Vec<Session> {
+        self.sessions
+            .iter()
+            .filter(|s| s.widget_id == *widget && s.is_live())
+            .map(|s| s.clone())
+            .collect()
+    }
+
+    /// Every live session.
+    pub fn live(&self) -> Vec<Session> {
+        self.sessions
+            .iter()
+            .filter(|s| s.is_live())
+            .map(|s| s.clone())
+            .collect()
+    }
+
+    /// Attaches an actor that must hear when the session ends.
+    pub fn attach(&self, id: &SessionId, listener: Recipient<SessionEnded>) {
+        self.listeners.entry(id.clone()).or_default().push(listener);
+    }
+
+    /// Moves a live session's expiry; false if it is not live.
+    pub async fn set_expiry(
+        &self,
+        id: &SessionId,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        {
+            let Some(mut s) = self.sessions.get_mut(id) else {
+                return Ok(false);
+            };
+            if !s.is_live() {
+                return Ok(false);
+            }
+            s.expires_at = expires_at;
+        }
+        let sid = id.clone();
+        self.store
+            .write(move |c| records::set_session_expiry(c, &sid, expires_at))
+            .await?;
+        Ok(true)
+    }
+
+    /// Records the first browser origin that used the session.
+    pub fn bind_origin(&self, id: &SessionId, origin: &str) {
+        let newly_bound = match self.sessions.get_mut(id) {
+            Some(mut s) if s.origin.is_none() => {
+                s.origin = Some(origin.to_string());
+                true
+            }
+            _ => false,
+        };
+        if newly_bound {
+            let (sid, o) = (id.clone(), origin.to_string());
+            let write = self
+                .store
+                .write(move |c| records::set_session_origin(c, &sid, &o));
+            // Nothing waits on this; the writer still commits it in order.
+            drop(write);
+        }
+    }
+
+    /// Ends a live session: refused at once, then committed, then its actors told.
+    /// Returns false when it was not live.
+    pub async fn end(&self, id: &SessionId, reason: EndReason) -> Result<bool, StoreError> {
+        let at = clock::now();
+        let ended = match self.sessions.get_mut(id) {
+            Some(mut s) if s.is_live() => {
+                s.state = SessionState::Ended { at, reason };
+                true
+            }
+            _ => false,
+        };
+        if !ended {
+            return Ok(false);
+        }
+        if reason == EndReason::TokenExpired {
+            // Its token is past expiry anyway; nothing more to refuse with this entry.
+            self.sessions.remove(id);
+        }
+        let sid = id.clone();
+        self.store
+            .write(move |c| records::end_session(c, &sid, at, reason))
+            .await?;
+        if let Some((_, listeners)) = self.listeners.remove(id) {
+            for l in listeners {
+                l.do_send(SessionEnded {
+                    id: id.clone(),
+                    reason,
+                });
+            }
+        }
+        tracing::info!(session = %id, reason = reason.as_str(), "session ended");
+        Ok(true)
+    }
+
+    /// Forgets ended sessions whose tokens have expired by `now`.
+    pub fn prune(&self, now: Timestamp) {
+        self.sessions
+            .retain(|_, s| s.is_live() || s.expires_at > now);
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+}

@@ -1,0 +1,354 @@
+//! Row mappings: every SQL statement voxgate runs, one function each, on a given connection.
+//! Callers choose the connection (a write job or the read connection).
+
+use super::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use voxgate_engine::agent::{Agent, AgentSpec};
+use voxgate_engine::ids::{AgentId, ConversationId, KeyId, SessionId, WidgetId, WorkspaceId};
+use voxgate_engine::session::{EndReason, Environment, ModeSet, Session, SessionState};
+use voxgate_engine::widget::{Widget, WidgetSpec};
+use voxgate_engine::Timestamp;
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn id<T>(
+    text: String,
+    parse: fn(&str) -> Result<T, voxgate_engine::ids::IdError>,
+) -> Result<T, StoreError> {
+    parse(&text).map_err(corrupt)
+}
+
+/// A workspace row.
+#[derive(Debug, Clone)]
+pub struct WorkspaceRow {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+pub fn insert_workspace(c: &Connection, w: &WorkspaceRow) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![w.id.as_str(), w.name, w.created_at.millis()],
+    )?;
+    Ok(())
+}
+
+pub fn workspace_by_name(c: &Connection, name: &str) -> Result<Option<WorkspaceRow>, StoreError> {
+    let row = c
+        .query_row(
+            "SELECT id, name, created_at FROM workspaces WHERE name = ?1",
+            [name],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(i, name, at)| {
+        Ok(WorkspaceRow {
+            id: id(i, WorkspaceId::parse)?,
+            name,
+            created_at: Timestamp(at),
+        })
+    })
+    .transpose()
+}
+
+pub fn all_workspaces(c: &Connection) -> Result<Vec<WorkspaceRow>, StoreError> {
+    let mut stmt = c.prepare("SELECT id, name, created_at FROM workspaces")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (i, name, at) = r?;
+        Ok(WorkspaceRow {
+            id: id(i, WorkspaceId::parse)?,
+            name,
+            created_at: Timestamp(at),
+        })
+    })
+    .collect()
+}
+
+pub fn insert_api_key(
+    c: &Connection,
+    key: &KeyId,
+    ws: &WorkspaceId,
+    hash: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO api_keys (id, workspace_id, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![key.as_str(), ws.as_str(), hash, at.millis()],
+    )?;
+    Ok(())
+}
+
+/// The workspace of an unrevoked key with this hash.
+pub fn key_by_hash(c: &Connection, hash: &str) -> Result<Option<(KeyId, WorkspaceId)>, StoreError> {
+    let row = c
+        .query_row(
+            "SELECT id, workspace_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+            [hash],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?;
+    row.map(|(k, w)| Ok((id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?)))
+        .transpose()
+}
+
+/// Every unrevoked key: (hash, key id, workspace).
+pub fn all_api_keys(c: &Connection) -> Result<Vec<(String, KeyId, WorkspaceId)>, StoreError> {
+    let mut stmt =
+        c.prepare("SELECT key_hash, id, workspace_id FROM api_keys WHERE revoked_at IS NULL")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (h, k, w) = r?;
+        Ok((h, id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?))
+    })
+    .collect()
+}
+
+pub fn upsert_agent(c: &Connection, a: &Agent) -> Result<(), StoreError> {
+    let spec = serde_json::to_string(&a.spec).map_err(corrupt)?;
+    c.execute(
+        "INSERT INTO agents (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
+             updated_at = excluded.updated_at, deleted_at = excluded.deleted_at",
+        params![
+            a.id.as_str(),
+            a.workspace_id.as_str(),
+            spec,
+            a.version as i64,
+            a.created_at.millis(),
+            a.updated_at.millis(),
+            a.deleted_at.map(|t| t.millis())
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn all_agents(c: &Connection) -> Result<Vec<Agent>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM agents",
+    )?;
+    let rows = stmt.query_map([], config_row)?;
+    rows.map(|r| {
+        let row = r?;
+        Ok(Agent {
+            id: id(row.id, AgentId::parse)?,
+            workspace_id: id(row.workspace_id, WorkspaceId::parse)?,
+            spec: serde_json::from_str::<AgentSpec>(&row.spec).map_err(corrupt)?,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        })
+    })
+    .collect()
+}
+
+pub fn upsert_widget(c: &Connection, w: &Widget) -> Result<(), StoreError> {
+    let spec = serde_json::to_string(&w.spec).map_err(corrupt)?;
+    c.execute(
+        "INSERT INTO widgets (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
+             updated_at = excluded.updated_at, deleted_at = excluded.deleted_at",
+        params![
+            w.id.as_str(),
+            w.workspace_id.as_str(),
+            spec,
+            w.version as i64,
+            w.created_at.millis(),
+            w.updated_at.millis(),
+            w.deleted_at.map(|t| t.millis())
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn all_widgets(c: &Connection) -> Result<Vec<Widget>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM widgets",
+    )?;
+    let rows = stmt.query_map([], config_row)?;
+    rows.map(|r| {
+        let row = r?;
+        Ok(Widget::new(
+            id(row.id, WidgetId::parse)?,
+            id(row.workspace_id, WorkspaceId::parse)?,
+            serde_json::from_str::<WidgetSpec>(&row.spec).map_err(corrupt)?,
+            row.version,
+            row.created_at,
+            row.updated_at,
+            row.deleted_at,
+        ))
+    })
+    .collect()
+}
+
+struct ConfigRow {
+    id: String,
+    workspace_id: String,
+    spec: String,
+    version: u64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    deleted_at: Option<Timestamp>,
+}
+
+fn config_row(r: &Row<'_>) -> rusqlite::Result<ConfigRow> {
+    Ok(ConfigRow {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        spec: r.get(2)?,
+        version: r.get::<_, i64>(3)? as u64,
+        created_at: Timestamp(r.get(4)?),
+        updated_at: Timestamp(r.get(5)?),
+        deleted_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason";
+
+pub fn insert_session(c: &Connection, s: &Session) -> Result<(), StoreError> {
+    let modes = serde_json::to_string(&s.modes).map_err(corrupt)?;
+    c.execute(
+        &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL)"),
+        params![
+            s.id.as_str(),
+            s.conversation_id.as_str(),
+            s.workspace_id.as_str(),
+            s.widget_id.as_str(),
+            s.agent_id.as_str(),
+            s.environment.as_str(),
+            modes,
+            s.preview,
+            s.metadata.to_string(),
+            s.origin,
+            s.created_at.millis(),
+            s.expires_at.millis(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records the end; a session that already ended keeps its first end.
+pub fn end_session(
+    c: &Connection,
+    sid: &SessionId,
+    at: Timestamp,
+    reason: EndReason,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
+        params![sid.as_str(), at.millis(), reason.as_str()],
+    )?;
+    Ok(())
+}
+
+pub fn set_session_expiry(
+    c: &Connection,
+    sid: &SessionId,
+    expires_at: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE sessions SET expires_at = ?2 WHERE id = ?1",
+        params![sid.as_str(), expires_at.millis()],
+    )?;
+    Ok(())
+}
+
+pub fn set_session_origin(c: &Connection, sid: &SessionId, origin: &str) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE sessions SET origin = ?2 WHERE id = ?1 AND origin IS NULL",
+        params![sid.as_str(), origin],
+    )?;
+    Ok(())
+}
+
+/// Sessions not ended, for reloading live state at start.
+pub fn unended_sessions(c: &Connection) -> Result<Vec<Session>, StoreError> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL"
+    ))?;
+    let rows = stmt.query_map([], session_row)?;
+    rows.map(|r| r?).collect()
+}
+
+pub fn session(c: &Connection, sid: &SessionId) -> Result<Option<Session>, StoreError> {
+    c.query_row(
+        &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
+        [sid.as_str()],
+        session_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
+    let ended_at: Option<i64> = r.get(12)?;
+    let end_reason: Option<String> = r.get(13)?;
+    let environment: String = r.get(5)?;
+    let modes: String = r.get(6)?;
+    let metadata: String = r.get(8)?;
+    let fields = (
+        r.get::<_, String>(0)?,
+        r.get::<_, String>(1)?,
+        r.get::<_, String>(2)?,
+        r.get::<_, String>(3)?,
+        r.get::<_, String>(4)?,
+    );
+    let preview: bool = r.get(7)?;
+    let origin: Option<String> = r.get(9)?;
+    let created_at = Timestamp(r.get(10)?);
+    let expires_at = Timestamp(r.get(11)?);
+    Ok((|| {
+        let environment = match environment.as_str() {
+            "production" => Environment::Production,
+            "staging" => Environment::Staging,
+            other => return Err(corrupt(format!("unknown environment {other}"))),
+        };
+        let state = match (ended_at, end_reason) {
+            (Some(at), Some(reason)) => SessionState::Ended {
+                at: Timestamp(at),
+                reason: EndReason::parse(&reason)
+                    .ok_or_else(|| corrupt(format!("unknown end reason {reason}")))?,
+            },
+            _ => SessionState::Live,
+        };
+        Ok(Session {
+            id: id(fields.0, SessionId::parse)?,
+            conversation_id: id(fields.1, ConversationId::parse)?,
+            workspace_id: id(fields.2, WorkspaceId::parse)?,
+            widget_id: id(fields.3, WidgetId::parse)?,
+            agent_id: id(fields.4, AgentId::parse)?,
+            environment,
+            modes: serde_json::from_str::<ModeSet>(&modes).map_err(corrupt)?,
+            preview,
+            metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
+            origin,
+            created_at,
+            expires_at,
+            state,
+        })
+    })())
+}

@@ -1,0 +1,119 @@
+//! The SQLite schema, applied as numbered migrations recorded in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version forward. Never edit a shipped entry: append.
+const MIGRATIONS: &[&str] = &[
+    // 1: workspaces, keys, configuration, sessions (one row per conversation), transcripts, usage.
+    r#"
+    CREATE TABLE workspaces (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        spec TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE TABLE widgets (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        spec TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL UNIQUE,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        widget_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        modes TEXT NOT NULL,
+        preview INTEGER NOT NULL,
+        metadata TEXT NOT NULL,
+        origin TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        end_reason TEXT
+    );
+    CREATE INDEX sessions_by_workspace_time ON sessions(workspace_id, created_at);
+    CREATE INDEX sessions_live ON sessions(ended_at) WHERE ended_at IS NULL;
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (conversation_id, seq)
+    );
+    CREATE TABLE usage_events (
+        id INTEGER PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        session_id TEXT,
+        kind TEXT NOT NULL,
+        class TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX usage_by_workspace_time ON usage_events(workspace_id, at);
+    "#,
+];
+
+/// Opens the database file with the settings every connection needs.
+pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+/// Brings the schema to the newest version. Safe to call from several processes at once.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut c = open(&path).unwrap();
+        migrate(&mut c).unwrap();
+        migrate(&mut c).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+}

@@ -1,0 +1,6 @@
+//! Supervisors: actors that end sessions when a rule says so, whatever the session is doing.
+
+pub mod token_expiry;
+
+pub use token_expiry::{TokenSupervisor, TrackExpiry};
+pub mod origin_revocation;
