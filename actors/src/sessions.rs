@@ -3,10 +3,12 @@
 //! visible to the next request before it is even committed.
 
 use crate::clock;
+use crate::metrics::Metrics;
 use crate::store::records;
 use crate::store::{Store, StoreError};
 use actix::{Message, Recipient};
 use dashmap::DashMap;
+use std::sync::Arc;
 use voxgate_engine::ids::{SessionId, WidgetId};
 use voxgate_engine::session::{EndReason, Session, SessionState};
 use voxgate_engine::Timestamp;
@@ -24,15 +26,29 @@ pub struct SessionRegistry {
     sessions: DashMap<SessionId, Session>,
     listeners: DashMap<SessionId, Vec<Recipient<SessionEnded>>>,
     store: Store,
+    metrics: Arc<Metrics>,
 }
 
 impl SessionRegistry {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
         SessionRegistry {
             sessions: DashMap::new(),
             listeners: DashMap::new(),
             store,
+            metrics,
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Live sessions that include `mode`.
+    pub fn live_count(&self, mode: voxgate_engine::session::Mode) -> usize {
+        self.sessions
+            .iter()
+            .filter(|s| s.is_live() && s.modes.contains(mode))
+            .count()
     }
 
     /// Reloads sessions that had not ended when the server last stopped.
@@ -50,6 +66,7 @@ impl SessionRegistry {
         self.store
             .write(move |c| records::insert_session(c, &row))
             .await?;
+        self.metrics.session_created(session.modes);
         self.sessions.insert(session.id.clone(), session);
         Ok(())
     }
@@ -145,6 +162,7 @@ impl SessionRegistry {
         if !ended {
             return Ok(false);
         }
+        self.metrics.session_ended(reason);
         if reason == EndReason::TokenExpired {
             // Its token is past expiry anyway; nothing more to refuse with this entry.
             self.sessions.remove(id);

@@ -1,1 +1,13 @@
+//! The HTTP edge of voxgate: parses requests, calls into `voxgate-actors`, renders responses.
+//! It holds no session state of its own.
 
+pub mod body;
+pub mod browser;
+pub mod cli;
+pub mod control;
+pub mod demo;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod server;
+pub mod state;

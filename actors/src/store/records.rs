@@ -352,3 +352,33 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
         })
     })())
 }
+
+/// One transcript entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TranscriptMessage {
+    pub id: String,
+    pub role: String,
+    pub text: String,
+    pub status: String,
+    pub created_at: Timestamp,
+}
+
+/// A conversation's messages in order.
+pub fn transcript(
+    c: &Connection,
+    conversation: &ConversationId,
+) -> Result<Vec<TranscriptMessage>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT id, role, text, status, created_at FROM messages WHERE conversation_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([conversation.as_str()], |r| {
+        Ok(TranscriptMessage {
+            id: r.get(0)?,
+            role: r.get(1)?,
+            text: r.get(2)?,
+            status: r.get(3)?,
+            created_at: Timestamp(r.get(4)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}

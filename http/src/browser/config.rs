@@ -1,0 +1,44 @@
+//! `GET /v1/widgets/{id}/config`: the public configuration the embedded script renders.
+
+use super::cors;
+use super::guard::{admit_origin, preflight as answer_preflight, BrowserError};
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use std::sync::Arc;
+use voxgate_engine::ids::WidgetId;
+use voxgate_engine::widget::Widget;
+use voxgate_engine::ErrorCode;
+
+fn live_widget(state: &AppState, id: &str) -> Result<Arc<Widget>, BrowserError> {
+    WidgetId::parse(id)
+        .ok()
+        .and_then(|id| state.control.config().widget(&id))
+        .filter(|w| w.deleted_at.is_none())
+        .ok_or_else(|| BrowserError {
+            error: ApiError::new(ErrorCode::NotFound, "no such widget"),
+            cors: None,
+        })
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BrowserError> {
+    let widget = live_widget(&state, &path)?;
+    let admitted = admit_origin(&state, &req, &widget, cors::CONFIG)?;
+    let res = HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(widget.public_config());
+    Ok(admitted.respond(res))
+}
+
+pub async fn preflight(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BrowserError> {
+    let widget = live_widget(&state, &path)?;
+    Ok(answer_preflight(&state, &req, &widget, cors::CONFIG))
+}

@@ -1,0 +1,251 @@
+//! The shared guard of browser endpoints: origin first (against the allowlist as saved now),
+//! then the session token, then the session's live state.
+
+use super::cors::{self, CorsRules};
+use crate::control::auth::bearer;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use std::sync::Arc;
+use voxgate_engine::api_key::looks_like_api_key;
+use voxgate_engine::ids::SessionId;
+use voxgate_engine::origin::{Origin, RequestOriginError};
+use voxgate_engine::session::{EndReason, Mode, Session, SessionState};
+use voxgate_engine::widget::Widget;
+use voxgate_engine::ErrorCode;
+
+/// A refused browser request. When the origin itself is allowed, the refusal carries CORS
+/// headers so the widget can read the code and tell the visitor what happened.
+#[derive(Debug)]
+pub struct BrowserError {
+    pub error: ApiError,
+    pub cors: Option<(Origin, CorsRules)>,
+}
+
+impl std::fmt::Display for BrowserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl ResponseError for BrowserError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.error.status()
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut res = self.error.error_response();
+        if let Some((origin, rules)) = &self.cors {
+            cors::allow(&mut res, origin, *rules);
+        }
+        res
+    }
+}
+
+/// A request that passed the guard.
+pub struct Admitted {
+    pub origin: Origin,
+    pub rules: CorsRules,
+}
+
+impl Admitted {
+    /// Adds the CORS headers to a successful response.
+    pub fn respond(&self, mut res: HttpResponse) -> HttpResponse {
+        cors::allow(&mut res, &self.origin, self.rules);
+        res
+    }
+
+    /// A refusal that the page may read.
+    pub fn refuse(&self, state: &AppState, error: ApiError) -> BrowserError {
+        state.metrics.browser_rejected(error.code);
+        BrowserError {
+            error,
+            cors: Some((self.origin.clone(), self.rules)),
+        }
+    }
+}
+
+fn refuse(state: &AppState, error: ApiError) -> BrowserError {
+    state.metrics.browser_rejected(error.code);
+    BrowserError { error, cors: None }
+}
+
+/// Checks the request's `Origin` against `widget`'s allowlist as it is saved now.
+pub fn admit_origin(
+    state: &AppState,
+    req: &HttpRequest,
+    widget: &Widget,
+    rules: CorsRules,
+) -> Result<Admitted, BrowserError> {
+    let header = req
+        .headers()
+        .get("origin")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let origin = match header.map(Origin::parse_header) {
+        None | Some(Err(RequestOriginError::Missing)) => {
+            return Err(refuse(
+                state,
+                ApiError::new(
+                    ErrorCode::OriginMissing,
+                    RequestOriginError::Missing.to_string(),
+                ),
+            ))
+        }
+        Some(Err(e)) => {
+            return Err(refuse(
+                state,
+                ApiError::new(ErrorCode::OriginNotAllowed, e.to_string()),
+            ))
+        }
+        Some(Ok(o)) => o,
+    };
+    if !widget.origins.allows(&origin) {
+        return Err(refuse(
+            state,
+            ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                format!(
+                    "origin {origin} is not in widget {}'s allowed_origins",
+                    widget.id
+                ),
+            ),
+        ));
+    }
+    let admitted = Admitted { origin, rules };
+    if let Some(Ok(cred)) = bearer(req) {
+        if looks_like_api_key(cred) {
+            return Err(admitted.refuse(
+                state,
+                ApiError::new(
+                    ErrorCode::ApiKeyInBrowser,
+                    "a workspace API key was sent from a browser; use the session token",
+                ),
+            ));
+        }
+    }
+    Ok(admitted)
+}
+
+/// The widget behind a session, for origin checks on session URLs.
+pub async fn session_and_widget(
+    state: &AppState,
+    id: &str,
+) -> Result<(Session, Arc<Widget>), BrowserError> {
+    let not_found = || refuse(state, ApiError::new(ErrorCode::NotFound, "no such session"));
+    let id = SessionId::parse(id).map_err(|_| not_found())?;
+    let session = state
+        .control
+        .sessions()
+        .get_or_load(&id)
+        .await
+        .map_err(|e| refuse(state, e.into()))?
+        .ok_or_else(not_found)?;
+    let widget = state
+        .control
+        .config()
+        .widget(&session.widget_id)
+        .ok_or_else(not_found)?;
+    Ok((session, widget))
+}
+
+/// Origin, token and session state for a request on a session URL.
+pub async fn admit_session(
+    state: &AppState,
+    req: &HttpRequest,
+    session_path: &str,
+    mode: Mode,
+    rules: CorsRules,
+) -> Result<(Admitted, Session), BrowserError> {
+    let (session, widget) = session_and_widget(state, session_path).await?;
+    let admitted = admit_origin(state, req, &widget, rules)?;
+    let token = match bearer(req) {
+        None => {
+            return Err(admitted.refuse(
+                state,
+                ApiError::new(
+                    ErrorCode::TokenMissing,
+                    "send the session token as Authorization: Bearer vg_st_...",
+                ),
+            ))
+        }
+        Some(Err(())) => {
+            return Err(admitted.refuse(
+                state,
+                ApiError::new(
+                    ErrorCode::TokenInvalid,
+                    "the Authorization header must be Bearer <session token>",
+                ),
+            ))
+        }
+        Some(Ok(t)) => t,
+    };
+    let now = voxgate_actors::clock::now();
+    let claims = state
+        .control
+        .signer()
+        .verify(token, now)
+        .map_err(|e| admitted.refuse(state, ApiError::new(e.code(), e.to_string())))?;
+    if claims.sid != session.id || claims.wid != session.widget_id {
+        return Err(admitted.refuse(
+            state,
+            ApiError::new(
+                ErrorCode::TokenInvalid,
+                "the session token belongs to another session",
+            ),
+        ));
+    }
+    match session.state {
+        SessionState::Live => {}
+        SessionState::Ended {
+            reason: EndReason::TokenExpired,
+            ..
+        } => {
+            return Err(admitted.refuse(
+                state,
+                ApiError::new(
+                    ErrorCode::TokenExpired,
+                    "the session expired; ask your backend for a new session",
+                ),
+            ))
+        }
+        SessionState::Ended { reason, .. } => {
+            return Err(admitted.refuse(
+                state,
+                ApiError::new(
+                    ErrorCode::SessionEnded,
+                    format!("the session has ended ({})", reason.as_str()),
+                ),
+            ))
+        }
+    }
+    if !session.modes.contains(mode) || !claims.modes.contains(mode) {
+        return Err(admitted.refuse(
+            state,
+            ApiError::new(
+                ErrorCode::ModeNotEnabled,
+                format!("{} is not enabled for this session", mode.as_str()),
+            ),
+        ));
+    }
+    state
+        .control
+        .sessions()
+        .bind_origin(&session.id, &admitted.origin.serialize());
+    Ok((admitted, session))
+}
+
+/// Answers a preflight: CORS headers for an allowed origin, 403 without them otherwise.
+pub fn preflight(
+    state: &AppState,
+    req: &HttpRequest,
+    widget: &Widget,
+    rules: CorsRules,
+) -> HttpResponse {
+    match admit_origin(state, req, widget, rules) {
+        Ok(a) => cors::preflight_ok(&a.origin, rules),
+        Err(e) => BrowserError {
+            error: e.error,
+            cors: None,
+        }
+        .error_response(),
+    }
+}

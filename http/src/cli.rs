@@ -1,0 +1,133 @@
+//! The `voxgate` command line. Every `serve` flag can also come from a `VOXGATE_*` variable.
+
+use crate::server::{self, ServeOptions};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "voxgate",
+    version,
+    about = "The server behind website voice and text agent widgets."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Run the server with a demo workspace, agent, staging widget and demo page.
+    Demo(ServeArgs),
+    /// Manage workspace API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a workspace API key (the workspace too, if needed) and print it alone on stdout.
+    Create {
+        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address for the HTTP listener (port 0 picks a free port).
+    #[arg(long, env = "VOXGATE_HTTP", default_value = "127.0.0.1:8080")]
+    http: String,
+    /// Where the SQLite database and signing key live.
+    #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Base URL browsers use to reach this server (default: http://<bound address>).
+    #[arg(long, env = "VOXGATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// ICE servers handed to browsers, as a JSON array of RTCIceServer objects.
+    #[arg(long, env = "VOXGATE_ICE_SERVERS", default_value = "[]")]
+    ice_servers: String,
+    /// Shortest ttl_seconds a session may ask for (30 in production; lower it for tests).
+    #[arg(long, env = "VOXGATE_MIN_TTL_SECONDS", default_value_t = 30)]
+    min_ttl_seconds: u32,
+    /// Log format: text or json.
+    #[arg(long, env = "VOXGATE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOXGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+impl ServeArgs {
+    fn into_options(self, demo: bool) -> Result<ServeOptions, String> {
+        let ice_servers: serde_json::Value =
+            serde_json::from_str(&self.ice_servers).map_err(|e| {
+                format!("--ice-servers must be a JSON array of RTCIceServer objects: {e}")
+            })?;
+        if !ice_servers.is_array() {
+            return Err("--ice-servers must be a JSON array of RTCIceServer objects".into());
+        }
+        if self.min_ttl_seconds == 0 || self.min_ttl_seconds > 3600 {
+            return Err("--min-ttl-seconds must be between 1 and 3600".into());
+        }
+        Ok(ServeOptions {
+            http: self.http,
+            data_dir: self.data_dir,
+            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            ice_servers,
+            min_ttl_seconds: self.min_ttl_seconds,
+            demo,
+        })
+    }
+}
+
+/// Entry point of the `voxgate` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            init_logging(&args.log_format);
+            args.into_options(false).and_then(server::run)
+        }
+        Command::Demo(args) => {
+            init_logging(&args.log_format);
+            args.into_options(true).and_then(server::run)
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    data_dir,
+                    workspace,
+                },
+        } => {
+            init_logging("text");
+            server::create_key(&data_dir, &workspace).map(|key| println!("{key}"))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("voxgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

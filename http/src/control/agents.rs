@@ -1,0 +1,62 @@
+//! `/v1/agents`: create, list, get, update (JSON merge patch), delete.
+
+use super::auth::Workspace;
+use crate::body::{read_json, CONTROL_BODY_LIMIT};
+use crate::error::{bad_id, ApiError};
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use voxgate_engine::ids::AgentId;
+
+fn agent_id(path: &str) -> Result<AgentId, ApiError> {
+    AgentId::parse(path).map_err(bad_id)
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(&req, body, CONTROL_BODY_LIMIT).await?;
+    let agent = state.control.create_agent(&ws.0, body).await?;
+    Ok(HttpResponse::Created().json(agent.view()))
+}
+
+pub async fn list(state: web::Data<AppState>, ws: Workspace) -> HttpResponse {
+    let agents = state.control.agents(&ws.0);
+    let data: Vec<_> = agents.iter().map(|a| a.view()).collect();
+    HttpResponse::Ok().json(json!({ "data": data }))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = state.control.agent(&ws.0, &agent_id(&path)?)?;
+    Ok(HttpResponse::Ok().json(agent.view()))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = agent_id(&path)?;
+    let patch = read_json(&req, body, CONTROL_BODY_LIMIT).await?;
+    let agent = state.control.update_agent(&ws.0, &id, patch).await?;
+    Ok(HttpResponse::Ok().json(agent.view()))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = agent_id(&path)?;
+    state.control.delete_agent(&ws.0, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": id, "deleted": true })))
+}

@@ -1,0 +1,42 @@
+//! The control plane: server-to-server JSON API authenticated with a workspace API key.
+//! It sends no CORS headers and refuses requests that a browser sent.
+
+pub mod agents;
+pub mod auth;
+pub mod sessions;
+pub mod widgets;
+
+use actix_web::web;
+
+/// Registers every control-plane route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/agents")
+            .route(web::post().to(agents::create))
+            .route(web::get().to(agents::list)),
+    )
+    .service(
+        web::resource("/v1/agents/{id}")
+            .route(web::get().to(agents::get))
+            .route(web::patch().to(agents::update))
+            .route(web::delete().to(agents::delete)),
+    )
+    .service(
+        web::resource("/v1/widgets")
+            .route(web::post().to(widgets::create))
+            .route(web::get().to(widgets::list)),
+    )
+    .service(
+        web::resource("/v1/widgets/{id}")
+            .route(web::get().to(widgets::get))
+            .route(web::patch().to(widgets::update))
+            .route(web::delete().to(widgets::delete)),
+    )
+    .service(web::resource("/v1/widgets/{id}/sessions").route(web::post().to(sessions::create)))
+    .service(web::resource("/v1/sessions/{id}/refresh").route(web::post().to(sessions::refresh)))
+    .service(
+        web::resource("/v1/sessions/{id}")
+            .route(web::get().to(sessions::get))
+            .route(web::delete().to(sessions::end)),
+    );
+}

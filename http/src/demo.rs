@@ -1,0 +1,152 @@
+//! `voxgate demo`: a demo workspace, agent and staging widget, a demo page, and a stand-in for
+//! "your backend" that creates sessions. The page is served as `http://localhost:PORT` while
+//! the API is reached as `http://127.0.0.1:PORT`, so the page is a real cross-origin embedder.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use std::net::SocketAddr;
+use voxgate_actors::workspaces;
+use voxgate_engine::ids::{WidgetId, WorkspaceId};
+use voxgate_engine::ErrorCode;
+
+const AGENT_NAME: &str = "voxgate demo agent";
+const WIDGET_NAME: &str = "voxgate demo widget";
+
+/// The demo's workspace and widget, found or created at start.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub workspace: WorkspaceId,
+    pub widget: WidgetId,
+    pub page_url: String,
+}
+
+/// Creates (or finds) the demo workspace, agent and widget, and prints what to open.
+pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
+    let control = &state.control;
+    let store = control.config().store().clone();
+    let ws = workspaces::ensure_workspace(&store, "demo")
+        .await
+        .map_err(|e| e.to_string())?;
+    let agent = match control.agents(&ws).into_iter().find(|a| a.spec.name == AGENT_NAME) {
+        Some(a) => a,
+        None => control
+            .create_agent(
+                &ws,
+                json!({
+                    "name": AGENT_NAME,
+                    "prompt": "You are the voxgate demo agent. Answer briefly from the knowledge given.",
+                    "greeting": "Hi! I'm the voxgate demo agent. Ask me about voxgate, or start a call and I'll echo you.",
+                    "echo_delay_ms": 1000,
+                    "knowledge": [
+                        {"title": "What voxgate is", "text": "voxgate is the server behind website voice and text agent widgets. A customer's backend creates sessions with a workspace API key; the browser only gets a short-lived session token."},
+                        {"title": "Voice", "text": "Voice runs over WebRTC with one actor per live peer, sharded across CPU cores. The builtin agent echoes your audio back so the media path can be measured end to end."},
+                        {"title": "Origins", "text": "Each widget lists the web origins allowed to embed it. Saving a new allowlist applies to the very next request and ends sessions from origins no longer allowed."}
+                    ]
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let port = addr.port();
+    let page_origin = format!("http://localhost:{port}");
+    let widget = match control
+        .widgets(&ws)
+        .into_iter()
+        .find(|w| w.spec.name == WIDGET_NAME)
+    {
+        Some(w) => {
+            let patch = json!({"agent_id": agent.id, "allowed_origins": [page_origin]});
+            control
+                .update_widget(&ws, &w.id, patch)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        None => control
+            .create_widget(
+                &ws,
+                json!({
+                    "name": WIDGET_NAME,
+                    "agent_id": agent.id,
+                    "environment": "staging",
+                    "allowed_origins": [page_origin],
+                    "appearance": {"title": "voxgate demo"},
+                    "content": {"greeting": "Hi! Ask me about voxgate."}
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let page_url = format!("{page_origin}/");
+    println!("voxgate demo: open {page_url}");
+    println!(
+        "  workspace {ws}, agent {}, staging widget {}",
+        agent.id, widget.id
+    );
+    println!("  API keys for the demo workspace: voxgate keys create --workspace demo");
+    DEMO.set(Demo {
+        workspace: ws,
+        widget: widget.id.clone(),
+        page_url,
+    })
+    .ok();
+    Ok(())
+}
+
+static DEMO: std::sync::OnceLock<Demo> = std::sync::OnceLock::new();
+
+/// Demo-only routes: the page and the stand-in backend.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(page))
+        .route("/demo/session", web::post().to(create_session));
+}
+
+fn loopback_only(req: &HttpRequest) -> Result<(), ApiError> {
+    match req.peer_addr() {
+        Some(a) if a.ip().is_loopback() => Ok(()),
+        _ => Err(ApiError::new(
+            ErrorCode::NotFound,
+            "the demo backend only answers on localhost",
+        )),
+    }
+}
+
+/// Stands in for a customer's backend: creates a session server-side and returns the
+/// browser-safe values, exactly as a real backend route would.
+async fn create_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    loopback_only(&req)?;
+    let demo = DEMO
+        .get()
+        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
+    let issued = state
+        .control
+        .create_session(&demo.workspace, &demo.widget, json!({"preview": true}))
+        .await?;
+    let s = &issued.session;
+    let base = &state.settings.public_url;
+    Ok(HttpResponse::Created().json(json!({
+        "session_id": s.id,
+        "session_token": issued.token,
+        "expires_at": s.expires_at,
+        "webrtc_url": format!("{base}/v1/sessions/{}/webrtc", s.id),
+        "webrtc_ice_servers": state.settings.ice_servers,
+        "messages_url": format!("{base}/v1/sessions/{}/messages", s.id),
+    })))
+}
+
+async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    loopback_only(&req)?;
+    let demo = DEMO
+        .get()
+        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
+    let html = include_str!("../../web/demo.html")
+        .replace("{{API}}", &state.settings.public_url)
+        .replace("{{WIDGET}}", demo.widget.as_str());
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}

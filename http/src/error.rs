@@ -1,0 +1,106 @@
+//! The one error body every endpoint returns:
+//! `{"error": {"code": "...", "message": "...", "field": "..."}}`, with a status fitting the code.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use voxgate_actors::control::ControlError;
+use voxgate_engine::ErrorCode;
+
+/// An error as the client sees it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        status_for(self.code)
+    }
+
+    /// The JSON body (also used as the `data` of an SSE `error` event).
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({"code": self.code.as_str(), "message": self.message});
+        if let Some(f) = &self.field {
+            error["field"] = json!(f);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// The status each code is sent with.
+pub fn status_for(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        ApiKeyMissing | ApiKeyInvalid | TokenMissing | TokenInvalid | TokenExpired => {
+            StatusCode::UNAUTHORIZED
+        }
+        ApiKeyInBrowser | OriginMissing | OriginNotAllowed | ModeNotEnabled => {
+            StatusCode::FORBIDDEN
+        }
+        InvalidRequest | InvalidSdp => StatusCode::BAD_REQUEST,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        NotFound => StatusCode::NOT_FOUND,
+        SessionEnded | WidgetDeleted => StatusCode::GONE,
+        SessionBusy | AgentMissing | AgentNotConfigured => StatusCode::CONFLICT,
+        RateLimited | QuotaExceeded | FairUseExceeded => StatusCode::TOO_MANY_REQUESTS,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status());
+        if self.status() == StatusCode::UNAUTHORIZED {
+            res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        res.json(self.body())
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        if let ControlError::Store(inner) = &e {
+            tracing::error!(error = %inner, "storage failure");
+        }
+        ApiError {
+            code: e.code(),
+            field: e.field().map(str::to_string),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<voxgate_actors::store::StoreError> for ApiError {
+    fn from(e: voxgate_actors::store::StoreError) -> Self {
+        ControlError::from(e).into()
+    }
+}
+
+/// A path segment that is not an id of the expected kind: no such resource.
+pub fn bad_id(e: voxgate_engine::ids::IdError) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, e.to_string())
+}

@@ -1,0 +1,130 @@
+//! Starting and stopping the server: open the store, load the caches, start the supervisors,
+//! bind, announce, and on SIGINT/SIGTERM stop accepting, end live calls, drain the store.
+
+use crate::error::ApiError;
+use crate::state::{AppState, EdgeSettings};
+use crate::{browser, control, health, metrics};
+use actix::Actor;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use voxgate_actors::config::ConfigCache;
+use voxgate_actors::control::ControlPlane;
+use voxgate_actors::metrics::Metrics;
+use voxgate_actors::sessions::SessionRegistry;
+use voxgate_actors::signing::load_signer;
+use voxgate_actors::store::Store;
+use voxgate_actors::supervisors::TokenSupervisor;
+use voxgate_actors::workspaces;
+use voxgate_engine::session::TtlPolicy;
+use voxgate_engine::ErrorCode;
+
+/// Everything `serve` and `demo` need.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub http: String,
+    pub data_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub ice_servers: serde_json::Value,
+    pub min_ttl_seconds: u32,
+    pub demo: bool,
+}
+
+/// Runs the server until it is told to stop.
+pub fn run(opts: ServeOptions) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(serve(opts))
+}
+
+async fn not_routed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no endpoint {} {}", req.method(), req.path()),
+    ))
+}
+
+async fn serve(opts: ServeOptions) -> Result<(), String> {
+    let store = Store::open(&opts.data_dir).map_err(|e| e.to_string())?;
+    let secret_env = std::env::var("VOXGATE_SESSION_SECRET").ok();
+    let signer = load_signer(&opts.data_dir, secret_env.as_deref())?;
+    let metrics = Arc::new(Metrics::new());
+    let config = Arc::new(ConfigCache::load(store.clone()).map_err(|e| e.to_string())?);
+    let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone()));
+    let reloaded = sessions.load().map_err(|e| e.to_string())?;
+    let expiry = TokenSupervisor::new(sessions.clone()).start();
+    let ttl = TtlPolicy {
+        min_seconds: opts.min_ttl_seconds,
+        ..TtlPolicy::default()
+    };
+    let control = Arc::new(ControlPlane::new(config, sessions, signer, ttl, expiry));
+    control.track_reloaded(&reloaded);
+
+    let listener = std::net::TcpListener::bind(&opts.http)
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.http))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = opts
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState {
+        control: control.clone(),
+        metrics,
+        settings: Arc::new(EdgeSettings {
+            public_url: public_url.clone(),
+            ice_servers: opts.ice_servers.clone(),
+        }),
+    };
+    if opts.demo {
+        crate::demo::prepare(&state, addr).await?;
+    }
+    let demo = opts.demo;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        let app = App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("voxgate::http"))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(metrics::render))
+            .configure(browser::routes)
+            .configure(control::routes);
+        let app = if demo {
+            app.configure(crate::demo::routes)
+        } else {
+            app
+        };
+        app.default_service(web::to(not_routed))
+    })
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .shutdown_timeout(10)
+    .run();
+    println!("voxgate listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, %public_url, data_dir = %opts.data_dir.display(), "voxgate started");
+
+    let result = server.await.map_err(|e| e.to_string());
+    tracing::info!(
+        live_sessions = control.sessions().live().len(),
+        "shutting down: draining the store"
+    );
+    store.close();
+    tracing::info!("voxgate stopped");
+    result
+}
+
+/// `voxgate keys create`: the workspace if needed, then a new key (returned, never stored).
+pub fn create_key(data_dir: &Path, workspace: &str) -> Result<String, String> {
+    let store = Store::open(data_dir).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let key = rt.block_on(async {
+        let ws = workspaces::ensure_workspace(&store, workspace).await?;
+        workspaces::create_key(&store, &ws).await
+    });
+    store.close();
+    let (_, key) = key.map_err(|e| e.to_string())?;
+    Ok(key.secret)
+}

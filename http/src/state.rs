@@ -1,0 +1,22 @@
+//! What every handler can reach: handles to the live state, and the server's public settings.
+
+use std::sync::Arc;
+use voxgate_actors::control::ControlPlane;
+use voxgate_actors::metrics::Metrics;
+
+/// Settings the edge needs to render URLs and browser values.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// Base URL browsers reach this server at (`https://voice.example.com`), no trailing slash.
+    pub public_url: String,
+    /// The `webrtc_ice_servers` handed to browsers (RTCIceServer objects).
+    pub ice_servers: serde_json::Value,
+}
+
+/// Shared application state (cheap to clone into every worker).
+#[derive(Clone)]
+pub struct AppState {
+    pub control: Arc<ControlPlane>,
+    pub metrics: Arc<Metrics>,
+    pub settings: Arc<EdgeSettings>,
+}
