@@ -513,7 +513,7 @@ impl ControlPlane {
         if session.is_live() {
             self.sessions.end(id, EndReason::Ended).await?;
         }
-        Ok(self.owned_session(ws, id).await?)
+        self.owned_session(ws, id).await
     }
 
     /// Re-arms expiry for sessions reloaded at start.

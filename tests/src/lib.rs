@@ -1,1 +1,431 @@
+//! Shared harness for end-to-end tests: starts the real `voxgate` binary on port 0 with a
+//! temporary data dir, and talks to it over HTTP like a customer's backend or a browser would.
 
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `voxgate` binary built next to this test (target/<profile>/voxgate), or `VOXGATE_BIN`.
+pub fn voxgate_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("VOXGATE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("voxgate");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A running server. Dropping it kills the process.
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    stdout_lines: mpsc::Receiver<String>,
+    /// Lines already read while waiting for another.
+    seen: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// How to start a server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Reuse a data dir (for restarts); a fresh temporary one otherwise.
+    pub data_dir: Option<PathBuf>,
+    /// `demo` instead of `serve`.
+    pub demo: bool,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// A fresh server on a fresh data dir.
+    pub fn start() -> Server {
+        Server::start_with(ServerOptions::default())
+    }
+
+    pub fn start_with(opts: ServerOptions) -> Server {
+        let (tmp, data_dir) = match opts.data_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().expect("temp dir");
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let mut cmd = Command::new(voxgate_bin());
+        cmd.arg(if opts.demo { "demo" } else { "serve" })
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--min-ttl-seconds",
+                "1",
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .args(&opts.extra_args)
+            .env("VOXGATE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start voxgate");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            url: String::new(),
+            data_dir,
+            stdout_lines: rx,
+            seen: Vec::new(),
+            _tmp: tmp,
+        };
+        let line = server.wait_for_line("voxgate listening on http://", Duration::from_secs(30));
+        server.url = line
+            .trim()
+            .trim_start_matches("voxgate listening on ")
+            .to_string();
+        server
+    }
+
+    /// Waits for a stdout line containing `needle` and returns it.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => {
+                    self.seen.push(line.clone());
+                    return line;
+                }
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    let status = self
+                        .child
+                        .as_mut()
+                        .and_then(|c| c.try_wait().ok().flatten());
+                    panic!("voxgate never printed {needle:?} (exit status: {status:?})");
+                }
+            }
+        }
+    }
+
+    /// Every line printed on stdout so far.
+    pub fn stdout(&mut self) -> Vec<String> {
+        let fresh: Vec<String> = self.stdout_lines.try_iter().collect();
+        self.seen.extend(fresh);
+        self.seen.clone()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (a graceful shutdown).
+    pub fn stop(mut self) -> PathBuf {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(
+                    status.success(),
+                    "voxgate exited with {status} after SIGTERM"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "voxgate did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Keep the temp dir alive for a restart.
+        if let Some(t) = self._tmp.take() {
+            return t.keep();
+        }
+        self.data_dir.clone()
+    }
+
+    pub fn client(&self) -> Api {
+        Api {
+            base: self.url.clone(),
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Runs `voxgate keys create` against this server's data dir.
+    pub fn create_key(&self, workspace: &str) -> String {
+        create_key(&self.data_dir, workspace)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `voxgate keys create` and returns what it printed on stdout.
+pub fn create_key(data_dir: &Path, workspace: &str) -> String {
+    let out = Command::new(voxgate_bin())
+        .args(["keys", "create", "--workspace", workspace, "--data-dir"])
+        .arg(data_dir)
+        .env("VOXGATE_LOG", "warn")
+        .output()
+        .expect("run keys create");
+    assert!(
+        out.status.success(),
+        "keys create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "keys create must print the key alone: {text:?}"
+    );
+    lines[0].to_string()
+}
+
+/// An HTTP response reduced to what tests check.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    fn from(res: Response) -> Reply {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// The `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a status and returns self.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts an error status and code.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Reply {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "body: {}",
+            self.text
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "no message: {}",
+            self.text
+        );
+        self
+    }
+}
+
+/// A client for one server.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: Client,
+}
+
+impl Api {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base, path)
+        }
+    }
+
+    pub fn send(&self, req: RequestBuilder) -> Reply {
+        Reply::from(req.send().expect("request"))
+    }
+
+    /// A control-plane request with a workspace key.
+    pub fn control(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), self.url(path))
+            .header("Authorization", format!("Bearer {key}"));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req)
+    }
+
+    /// A browser request: `origin` (None for none) and an optional bearer token.
+    pub fn browser(
+        &self,
+        method: &str,
+        url: &str,
+        origin: Option<&str>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), self.url(url));
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        self.send(req)
+    }
+
+    /// A CORS preflight.
+    pub fn preflight(&self, url: &str, origin: &str, method: &str) -> Reply {
+        let req = self
+            .http
+            .request(reqwest::Method::OPTIONS, self.url(url))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", method)
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            );
+        self.send(req)
+    }
+}
+
+/// A workspace with an agent and a widget, ready for sessions.
+pub struct Fixture {
+    pub server: Server,
+    pub api: Api,
+    pub key: String,
+    pub agent: String,
+    pub widget: String,
+}
+
+/// The origin fixtures allow.
+pub const SITE: &str = "https://shop.example.com";
+
+impl Fixture {
+    /// A server, a key, a builtin agent and a production widget allowing [`SITE`].
+    pub fn new() -> Fixture {
+        Fixture::on(Server::start())
+    }
+
+    pub fn on(server: Server) -> Fixture {
+        let api = server.client();
+        let key = server.create_key("acme");
+        let agent = api
+            .control("POST", "/v1/agents", &key, Some(json!({"name": "Support"})))
+            .expect(201)
+            .body["id"]
+            .as_str()
+            .expect("agent id")
+            .to_string();
+        let widget = api
+            .control(
+                "POST",
+                "/v1/widgets",
+                &key,
+                Some(json!({"name": "Shop", "agent_id": agent, "allowed_origins": [SITE]})),
+            )
+            .expect(201)
+            .body["id"]
+            .as_str()
+            .expect("widget id")
+            .to_string();
+        Fixture {
+            server,
+            api,
+            key,
+            agent,
+            widget,
+        }
+    }
+
+    /// Creates a session on the fixture widget with `body`.
+    pub fn session(&self, body: Value) -> Value {
+        self.api
+            .control(
+                "POST",
+                &format!("/v1/widgets/{}/sessions", self.widget),
+                &self.key,
+                Some(body),
+            )
+            .expect(201)
+            .body
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::new()
+    }
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}

@@ -19,7 +19,7 @@ use voxgate_engine::ErrorCode;
 #[derive(Debug)]
 pub struct BrowserError {
     pub error: ApiError,
-    pub cors: Option<(Origin, CorsRules)>,
+    pub cors: Option<Box<(Origin, CorsRules)>>,
 }
 
 impl std::fmt::Display for BrowserError {
@@ -34,8 +34,8 @@ impl ResponseError for BrowserError {
     }
     fn error_response(&self) -> HttpResponse {
         let mut res = self.error.error_response();
-        if let Some((origin, rules)) = &self.cors {
-            cors::allow(&mut res, origin, *rules);
+        if let Some(allowed) = &self.cors {
+            cors::allow(&mut res, &allowed.0, allowed.1);
         }
         res
     }
@@ -59,7 +59,7 @@ impl Admitted {
         state.metrics.browser_rejected(error.code);
         BrowserError {
             error,
-            cors: Some((self.origin.clone(), self.rules)),
+            cors: Some(Box::new((self.origin.clone(), self.rules))),
         }
     }
 }
