@@ -62,10 +62,14 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     let listener = std::net::TcpListener::bind(&opts.http)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.http))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let public_url = opts
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = opts.public_url.clone().unwrap_or_else(|| {
+        if addr.ip().is_unspecified() {
+            tracing::warn!(%addr, "listening on all interfaces without --public-url: browser URLs will name 127.0.0.1; set --public-url");
+            format!("http://127.0.0.1:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
+    });
     let state = AppState {
         control: control.clone(),
         metrics,
