@@ -14,6 +14,7 @@ pub mod session;
 pub mod spec;
 pub mod time;
 pub mod token;
+pub mod voice;
 pub mod widget;
 
 pub use error::ErrorCode;

@@ -1,0 +1,164 @@
+//! A WebRTC voice client peer: what a browser does, for the load-test harness and tests.
+//! It offers one sendrecv Opus audio track, sends frames, and reports the frames it receives.
+
+use crate::voice::peer::{MediaIdentity, PeerError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+const MAX_DUE_REFEEDS: usize = 64;
+
+/// Where a client peer's output goes.
+pub trait ClientIo {
+    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
+    /// ICE and DTLS are up.
+    fn connected(&mut self);
+    /// Connectivity was lost.
+    fn disconnected(&mut self);
+    /// An audio frame arrived.
+    fn frame(&mut self, data: &[u8], received: Instant);
+}
+
+/// A client peer with one audio track.
+pub struct ClientPeer {
+    rtc: Rtc,
+    local: SocketAddr,
+    mid: Mid,
+    pending: Option<SdpPendingOffer>,
+    connected: bool,
+    rtp_time: u64,
+}
+
+impl ClientPeer {
+    /// A peer bound (logically) to `local`, and its SDP offer.
+    pub fn offer(
+        identity: &MediaIdentity,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Result<(ClientPeer, String), PeerError> {
+        let mut rtc = RtcConfig::new()
+            .set_dtls_cert(identity.cert().clone())
+            .set_reordering_size_audio(0)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .build(now);
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| PeerError::Negotiation("no change to offer".into()))?;
+        let peer = ClientPeer {
+            rtc,
+            local,
+            mid,
+            pending: Some(pending),
+            connected: false,
+            rtp_time: 0,
+        };
+        Ok((peer, offer.to_sdp_string()))
+    }
+
+    /// Applies the server's answer.
+    pub fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), PeerError> {
+        let answer = SdpAnswer::from_sdp_string(answer_sdp)
+            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| PeerError::Negotiation("answer without a pending offer".into()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        Ok(())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        io: &mut impl ClientIo,
+    ) -> Result<Instant, PeerError> {
+        if let Ok(contents) = datagram.try_into() {
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: self.local,
+                    contents,
+                },
+            );
+            self.rtc.handle_input(input)?;
+        }
+        self.drive(now, io)
+    }
+
+    pub fn timeout(&mut self, now: Instant, io: &mut impl ClientIo) -> Result<Instant, PeerError> {
+        self.rtc.handle_input(Input::Timeout(now))?;
+        self.drive(now, io)
+    }
+
+    /// Sends one 20 ms Opus-sized frame (dropped by str0m before `connected`).
+    pub fn send_frame(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        io: &mut impl ClientIo,
+    ) -> Result<Instant, PeerError> {
+        let writer = self
+            .rtc
+            .writer(self.mid)
+            .ok_or_else(|| PeerError::Negotiation("no audio writer".into()))?;
+        let pt = writer
+            .payload_params()
+            .next()
+            .map(|p| p.pt())
+            .ok_or_else(|| PeerError::Negotiation("no negotiated codec".into()))?;
+        let time = MediaTime::new(self.rtp_time, Frequency::FORTY_EIGHT_KHZ);
+        self.rtp_time += 960; // 20 ms at 48 kHz
+        writer.write(pt, now, time, Arc::<[u8]>::from(payload))?;
+        self.drive(now, io)
+    }
+
+    /// Closes the peer.
+    pub fn close(&mut self, now: Instant, io: &mut impl ClientIo) {
+        self.rtc.disconnect();
+        let _ = self.drive(now, io);
+    }
+
+    fn drive(&mut self, now: Instant, io: &mut impl ClientIo) -> Result<Instant, PeerError> {
+        let mut refeeds = 0;
+        loop {
+            match self.rtc.poll_output()? {
+                Output::Transmit(t) => io.transmit(t.destination, &t.contents),
+                Output::Event(Event::Connected) => {
+                    self.connected = true;
+                    io.connected();
+                }
+                Output::Event(Event::IceConnectionStateChange(
+                    IceConnectionState::Disconnected,
+                )) => io.disconnected(),
+                Output::Event(Event::MediaData(d)) => io.frame(&d.data, now),
+                Output::Event(_) => {}
+                Output::Timeout(at) => {
+                    if at <= now && refeeds < MAX_DUE_REFEEDS {
+                        refeeds += 1;
+                        self.rtc.handle_input(Input::Timeout(now))?;
+                        continue;
+                    }
+                    return Ok(at.max(now));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! One WebRTC voice peer: a str0m `Rtc` answering a browser's offer as an ICE-lite server, and
+//! the builtin echo agent that writes the visitor's Opus frames back after a configurable delay.
+//!
+//! The driver (an actor) hands in datagrams and deadlines with the time they happened, and gets
+//! back datagrams to send, events, and the next deadline. Every call keeps str0m's
+//! single-mutation rule: after each input or write, output is drained until a future timeout,
+//! and a timeout that is already due is fed back at once, in the same call.
+
+use crate::voice::offer::check_offer;
+use crate::voice::SdpRejection;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+use str0m::config::DtlsCert;
+use str0m::format::PayloadParams;
+use str0m::media::{MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{
+    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
+};
+
+/// How often a due timeout may be fed back in one call before yielding (guards against a
+/// timer that keeps reporting itself due).
+const MAX_DUE_REFEEDS: usize = 64;
+
+/// Why a peer could not be built or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error(transparent)]
+    Offer(#[from] SdpRejection),
+    #[error("the offer could not be answered: {0}")]
+    Negotiation(String),
+    #[error("no DTLS certificate could be generated")]
+    Certificate,
+    #[error("WebRTC failure: {0}")]
+    Rtc(#[from] RtcError),
+}
+
+/// The process's DTLS identity, shared by every peer (one certificate, not one per call).
+#[derive(Clone)]
+pub struct MediaIdentity {
+    cert: DtlsCert,
+}
+
+static CRYPTO: Once = Once::new();
+
+impl MediaIdentity {
+    pub fn generate() -> Result<MediaIdentity, PeerError> {
+        CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
+        let provider = str0m::crypto::from_feature_flags();
+        let cert = provider
+            .dtls_provider
+            .generate_certificate()
+            .ok_or(PeerError::Certificate)?;
+        Ok(MediaIdentity { cert })
+    }
+
+    pub(crate) fn cert(&self) -> &DtlsCert {
+        &self.cert
+    }
+}
+
+/// Per-peer settings chosen by the server.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// The address advertised as our host candidate; datagrams must arrive addressed to it.
+    pub local_addr: SocketAddr,
+    /// Our ICE ufrag, chosen by us so the demultiplexer can route new addresses by it.
+    pub ufrag: String,
+    /// Delay before echoing audio back (the builtin agent's `echo_delay_ms`).
+    pub echo_delay: Duration,
+}
+
+/// What happened to the peer, for the driver to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// ICE and DTLS are up; media flows.
+    Connected,
+    /// ICE connectivity was lost or never established.
+    Disconnected,
+    /// The remote side closed DTLS.
+    Closed,
+}
+
+/// Where a peer's output goes.
+pub trait PeerIo {
+    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
+    fn event(&mut self, event: PeerEvent);
+}
+
+/// Datagrams and bytes through one peer, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerTraffic {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+}
+
+struct EchoFrame {
+    due: Instant,
+    mid: Mid,
+    params: PayloadParams,
+    time: MediaTime,
+    data: Arc<[u8]>,
+}
+
+/// A live voice peer with the builtin echo agent.
+pub struct VoicePeer {
+    rtc: Rtc,
+    local: SocketAddr,
+    echo_delay: Duration,
+    echo: VecDeque<EchoFrame>,
+    connected: bool,
+    traffic: PeerTraffic,
+}
+
+/// A peer and the SDP answer to send back.
+pub struct Answered {
+    pub peer: VoicePeer,
+    pub answer_sdp: String,
+}
+
+fn random_password() -> String {
+    crate::ids::random_base62(24)
+}
+
+impl VoicePeer {
+    /// Checks and answers an offer. The answer carries our host candidate, so a client needs no
+    /// trickle; browsers' tcp and mDNS candidates in the offer are simply never used.
+    pub fn accept(
+        identity: &MediaIdentity,
+        config: &PeerConfig,
+        offer_sdp: &str,
+        now: Instant,
+    ) -> Result<Answered, PeerError> {
+        let offer = check_offer(offer_sdp)?;
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_local_ice_credentials(IceCreds {
+                ufrag: config.ufrag.clone(),
+                pass: random_password(),
+            })
+            .set_dtls_cert(identity.cert.clone())
+            .set_reordering_size_audio(0)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .build(now);
+        let candidate = Candidate::host(config.local_addr, "udp")
+            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc.sdp_api().accept_offer(offer)?;
+        let peer = VoicePeer {
+            rtc,
+            local: config.local_addr,
+            echo_delay: config.echo_delay,
+            echo: VecDeque::new(),
+            connected: false,
+            traffic: PeerTraffic::default(),
+        };
+        Ok(Answered {
+            peer,
+            answer_sdp: answer.to_sdp_string(),
+        })
+    }
+
+    /// Whether a datagram from a new address belongs to this peer (STUN credentials check).
+    pub fn accepts(&self, now: Instant, source: SocketAddr, datagram: &[u8]) -> bool {
+        let Ok(contents) = datagram.try_into() else {
+            return false;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        self.rtc.accepts(&input)
+    }
+
+    /// Feeds one received datagram; returns the next deadline.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        io: &mut impl PeerIo,
+    ) -> Result<Instant, PeerError> {
+        self.traffic.packets_in += 1;
+        self.traffic.bytes_in += datagram.len() as u64;
+        if let Ok(contents) = datagram.try_into() {
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: self.local,
+                    contents,
+                },
+            );
+            self.rtc.handle_input(input)?;
+        }
+        self.drive(now, io)
+    }
+
+    /// Feeds the passage of time; returns the next deadline.
+    pub fn timeout(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
+        self.rtc.handle_input(Input::Timeout(now))?;
+        self.drive(now, io)
+    }
+
+    /// Adds trickled remote candidates (`a=candidate:` lines); others are ignored.
+    pub fn add_remote_candidates(&mut self, sdpfrag: &str) -> usize {
+        let mut added = 0;
+        for line in sdpfrag.lines() {
+            let line = line.trim();
+            let Some(cand) = line.strip_prefix("a=") else {
+                continue;
+            };
+            if !cand.starts_with("candidate:") {
+                continue;
+            }
+            if let Ok(c) = Candidate::from_sdp_string(cand) {
+                self.rtc.add_remote_candidate(c);
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// Starts closing (DTLS close_notify); drive once more to send it.
+    pub fn close(&mut self, now: Instant, io: &mut impl PeerIo) {
+        self.rtc.disconnect();
+        let _ = self.drive(now, io);
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    pub fn traffic(&self) -> PeerTraffic {
+        self.traffic
+    }
+
+    fn on_event(&mut self, event: Event, io: &mut impl PeerIo) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                io.event(PeerEvent::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                io.event(PeerEvent::Disconnected)
+            }
+            Event::Closed => io.event(PeerEvent::Closed),
+            Event::MediaData(d) if self.connected => self.echo.push_back(EchoFrame {
+                due: d.network_time + self.echo_delay,
+                mid: d.mid,
+                params: d.params,
+                time: d.time,
+                data: d.data,
+            }),
+            _ => {}
+        }
+    }
+
+    /// Writes the first echo frame that is due. Returns whether one was written.
+    fn write_due_echo(&mut self, now: Instant) -> Result<bool, PeerError> {
+        while self.echo.front().is_some_and(|f| f.due <= now) {
+            let Some(frame) = self.echo.pop_front() else {
+                break;
+            };
+            let Some(writer) = self.rtc.writer(frame.mid) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(frame.params) else {
+                continue;
+            };
+            writer.write(pt, now, frame.time, frame.data)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn drive(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
+        let mut refeeds = 0;
+        loop {
+            match self.rtc.poll_output()? {
+                Output::Transmit(t) => {
+                    self.traffic.packets_out += 1;
+                    self.traffic.bytes_out += t.contents.len() as u64;
+                    io.transmit(t.destination, &t.contents);
+                }
+                Output::Event(e) => self.on_event(e, io),
+                Output::Timeout(at) => {
+                    if self.write_due_echo(now)? {
+                        continue;
+                    }
+                    if at <= now && refeeds < MAX_DUE_REFEEDS {
+                        refeeds += 1;
+                        self.rtc.handle_input(Input::Timeout(now))?;
+                        continue;
+                    }
+                    let next = self.echo.front().map_or(at, |f| f.due.min(at));
+                    return Ok(next.max(now));
+                }
+            }
+        }
+    }
+}
