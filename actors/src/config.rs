@@ -63,10 +63,7 @@ impl ConfigCache {
             return Ok(Some(hit.1.clone()));
         }
         let h = hash.clone();
-        let found = self
-            .store
-            .read(move |c| records::key_by_hash(c, &h))
-            .await?;
+        let found = self.store.read(move |c| records::key_by_hash(c, &h)).await?;
         if let Some((key_id, ws)) = found {
             if !self.workspaces.contains_key(&ws) {
                 let all = self.store.read(records::all_workspaces).await?;
@@ -126,9 +123,7 @@ impl ConfigCache {
     pub async fn save_agent(&self, agent: Agent) -> Result<Arc<Agent>, StoreError> {
         let agent = Arc::new(agent);
         let row = agent.clone();
-        self.store
-            .write(move |c| records::upsert_agent(c, &row))
-            .await?;
+        self.store.write(move |c| records::upsert_agent(c, &row)).await?;
         self.agents.insert(agent.id.clone(), agent.clone());
         Ok(agent)
     }
@@ -137,9 +132,7 @@ impl ConfigCache {
     pub async fn save_widget(&self, widget: Widget) -> Result<Arc<Widget>, StoreError> {
         let widget = Arc::new(widget);
         let row = widget.clone();
-        self.store
-            .write(move |c| records::upsert_widget(c, &row))
-            .await?;
+        self.store.write(move |c| records::upsert_widget(c, &row)).await?;
         self.widgets.insert(widget.id.clone(), widget.clone());
         Ok(widget)
     }

@@ -31,16 +31,14 @@ pub enum ControlError {
     NotFound { kind: &'static str, id: String },
     #[error("widget {0} was deleted; create a new widget or restore this one's configuration")]
     WidgetDeleted(WidgetId),
-    #[error("widget {widget}'s agent {agent} was deleted; attach another agent with PATCH /v1/widgets/{widget}")]
+    #[error(
+        "widget {widget}'s agent {agent} was deleted; attach another agent with PATCH /v1/widgets/{widget}"
+    )]
     AgentMissing { widget: WidgetId, agent: AgentId },
     #[error("{0}")]
     AgentNotConfigured(String),
     #[error("mode {mode:?} is not enabled on widget {widget} (enabled: {enabled})")]
-    ModeNotEnabled {
-        mode: &'static str,
-        widget: WidgetId,
-        enabled: String,
-    },
+    ModeNotEnabled { mode: &'static str, widget: WidgetId, enabled: String },
     #[error("session {0} has ended")]
     SessionEnded(SessionId),
     #[error("storage is unavailable: {0}")]
@@ -71,10 +69,7 @@ impl ControlError {
 }
 
 fn not_found(kind: &'static str, id: impl std::fmt::Display) -> ControlError {
-    ControlError::NotFound {
-        kind,
-        id: id.to_string(),
-    }
+    ControlError::NotFound { kind, id: id.to_string() }
 }
 
 /// Body of `POST /v1/widgets/{id}/sessions`.
@@ -191,13 +186,7 @@ impl ControlPlane {
         ttl: TtlPolicy,
         expiry: Addr<TokenSupervisor>,
     ) -> Self {
-        ControlPlane {
-            config,
-            sessions,
-            signer,
-            ttl,
-            expiry,
-        }
+        ControlPlane { config, sessions, signer, ttl, expiry }
     }
 
     pub fn config(&self) -> &Arc<ConfigCache> {
@@ -214,11 +203,7 @@ impl ControlPlane {
 
     // ---- agents ----
 
-    pub async fn create_agent(
-        &self,
-        ws: &WorkspaceId,
-        body: Value,
-    ) -> Result<Arc<Agent>, ControlError> {
+    pub async fn create_agent(&self, ws: &WorkspaceId, body: Value) -> Result<Arc<Agent>, ControlError> {
         let spec: AgentSpec = spec::parse(body)?;
         let now = clock::now();
         let agent = Agent {
@@ -277,21 +262,13 @@ impl ControlPlane {
     fn check_agent_ref(&self, ws: &WorkspaceId, spec: &WidgetSpec) -> Result<(), ControlError> {
         if let Some(agent) = &spec.agent_id {
             if self.agent(ws, agent).is_err() {
-                return Err(SpecError::new(
-                    "agent_id",
-                    format!("no agent {agent} in this workspace"),
-                )
-                .into());
+                return Err(SpecError::new("agent_id", format!("no agent {agent} in this workspace")).into());
             }
         }
         Ok(())
     }
 
-    pub async fn create_widget(
-        &self,
-        ws: &WorkspaceId,
-        body: Value,
-    ) -> Result<Arc<Widget>, ControlError> {
+    pub async fn create_widget(&self, ws: &WorkspaceId, body: Value) -> Result<Arc<Widget>, ControlError> {
         let spec = spec::parse::<WidgetSpec>(body)?.canonicalize();
         self.check_agent_ref(ws, &spec)?;
         let now = clock::now();
@@ -391,11 +368,8 @@ impl ControlPlane {
                 widget: widget_id.clone(),
                 agent: agent_id.clone(),
             })?;
-        if let Readiness::NotConfigured(why) = agent.spec.readiness(|name| std::env::var(name).ok())
-        {
-            return Err(ControlError::AgentNotConfigured(format!(
-                "agent {agent_id}: {why}"
-            )));
+        if let Readiness::NotConfigured(why) = agent.spec.readiness(|name| std::env::var(name).ok()) {
+            return Err(ControlError::AgentNotConfigured(format!("agent {agent_id}: {why}")));
         }
         let enabled = widget.spec.mode_set();
         let modes = match req.mode {
@@ -423,19 +397,14 @@ impl ControlPlane {
             environment: widget.spec.environment,
             modes,
             preview: req.preview,
-            metadata: req
-                .metadata
-                .unwrap_or_else(|| Value::Object(Default::default())),
+            metadata: req.metadata.unwrap_or_else(|| Value::Object(Default::default())),
             origin: None,
             created_at: now,
             expires_at: now.plus_seconds(i64::from(ttl)),
             state: SessionState::Live,
         };
         self.sessions.create(session.clone()).await?;
-        self.expiry.do_send(TrackExpiry {
-            id: session.id.clone(),
-            expires_at: session.expires_at,
-        });
+        self.expiry.do_send(TrackExpiry { id: session.id.clone(), expires_at: session.expires_at });
         let token = self.token_for(&session);
         tracing::info!(session = %session.id, widget = %widget_id, modes = %modes.label(), "session created");
         Ok(IssuedSession { session, token })
@@ -451,11 +420,7 @@ impl ControlPlane {
         })
     }
 
-    async fn owned_session(
-        &self,
-        ws: &WorkspaceId,
-        id: &SessionId,
-    ) -> Result<Session, ControlError> {
+    async fn owned_session(&self, ws: &WorkspaceId, id: &SessionId) -> Result<Session, ControlError> {
         self.sessions
             .get_or_load(id)
             .await?
@@ -474,11 +439,7 @@ impl ControlPlane {
         id: &SessionId,
         body: Value,
     ) -> Result<IssuedSession, ControlError> {
-        let req: RefreshSession = if body.is_null() {
-            RefreshSession::default()
-        } else {
-            spec::parse(body)?
-        };
+        let req: RefreshSession = if body.is_null() { RefreshSession::default() } else { spec::parse(body)? };
         let session = self.owned_session(ws, id).await?;
         if !session.is_live() {
             return Err(ControlError::SessionEnded(id.clone()));
@@ -491,24 +452,14 @@ impl ControlPlane {
         if !self.sessions.set_expiry(id, expires_at).await? {
             return Err(ControlError::SessionEnded(id.clone()));
         }
-        self.expiry.do_send(TrackExpiry {
-            id: id.clone(),
-            expires_at,
-        });
-        let session = self
-            .sessions
-            .get(id)
-            .ok_or_else(|| ControlError::SessionEnded(id.clone()))?;
+        self.expiry.do_send(TrackExpiry { id: id.clone(), expires_at });
+        let session = self.sessions.get(id).ok_or_else(|| ControlError::SessionEnded(id.clone()))?;
         let token = self.token_for(&session);
         Ok(IssuedSession { session, token })
     }
 
     /// Ends a session now (idempotent: an ended session is returned as it is).
-    pub async fn end_session(
-        &self,
-        ws: &WorkspaceId,
-        id: &SessionId,
-    ) -> Result<Session, ControlError> {
+    pub async fn end_session(&self, ws: &WorkspaceId, id: &SessionId) -> Result<Session, ControlError> {
         let session = self.owned_session(ws, id).await?;
         if session.is_live() {
             self.sessions.end(id, EndReason::Ended).await?;
@@ -519,10 +470,7 @@ impl ControlPlane {
     /// Re-arms expiry for sessions reloaded at start.
     pub fn track_reloaded(&self, sessions: &[Session]) {
         for s in sessions {
-            self.expiry.do_send(TrackExpiry {
-                id: s.id.clone(),
-                expires_at: s.expires_at,
-            });
+            self.expiry.do_send(TrackExpiry { id: s.id.clone(), expires_at: s.expires_at });
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod media;
 pub mod metrics;
 pub mod sessions;
 pub mod signing;

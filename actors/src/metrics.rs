@@ -1,7 +1,9 @@
 //! Prometheus metrics of the live state. Label children are resolved once here, so recording
 //! on a hot path is an atomic add, with no label hashing or allocation.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use voxgate_engine::session::{EndReason, Mode};
 use voxgate_engine::ErrorCode;
 
@@ -15,6 +17,17 @@ pub struct Metrics {
     pub active_sessions: IntGaugeVec,
     /// Set at scrape time from the store writer.
     pub store_queue_depth: IntGauge,
+    /// Set at scrape time from each media worker.
+    pub worker_active_peers: IntGaugeVec,
+    /// WHIP offer to answer, as seen by the server.
+    pub signaling_seconds: Histogram,
+    /// Offer accepted to ICE+DTLS connected.
+    pub ice_connect_seconds: Histogram,
+    pub media_packets_in: IntCounter,
+    pub media_packets_out: IntCounter,
+    pub media_bytes_in: IntCounter,
+    pub media_bytes_out: IntCounter,
+    calls_ended: Vec<(EndReason, IntCounter)>,
 }
 
 impl Metrics {
@@ -29,10 +42,7 @@ impl Metrics {
         )
         .expect("valid metric");
         let ended_vec = IntCounterVec::new(
-            Opts::new(
-                "voxgate_sessions_ended_total",
-                "Sessions ended, by end reason.",
-            ),
+            Opts::new("voxgate_sessions_ended_total", "Sessions ended, by end reason."),
             &["reason"],
         )
         .expect("valid metric");
@@ -44,15 +54,9 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(created_vec.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(ended_vec.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(rejections.clone()))
-            .expect("unique metric");
+        registry.register(Box::new(created_vec.clone())).expect("unique metric");
+        registry.register(Box::new(ended_vec.clone())).expect("unique metric");
+        registry.register(Box::new(rejections.clone())).expect("unique metric");
         let active_sessions = IntGaugeVec::new(
             Opts::new(
                 "voxgate_active_sessions",
@@ -66,19 +70,61 @@ impl Metrics {
             "Writes queued for the store writer and not yet committed.",
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(active_sessions.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(store_queue_depth.clone()))
-            .expect("unique metric");
-        let created = Mode::ALL
+        registry.register(Box::new(active_sessions.clone())).expect("unique metric");
+        registry.register(Box::new(store_queue_depth.clone())).expect("unique metric");
+        let created =
+            Mode::ALL.into_iter().map(|m| (m, created_vec.with_label_values(&[m.as_str()]))).collect();
+        let ended =
+            EndReason::ALL.into_iter().map(|r| (r, ended_vec.with_label_values(&[r.as_str()]))).collect();
+        let worker_active_peers = IntGaugeVec::new(
+            Opts::new("voxgate_media_worker_active_peers", "Live WebRTC peers on each media worker."),
+            &["worker"],
+        )
+        .expect("valid metric");
+        let signaling_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "voxgate_signaling_duration_seconds",
+                "Time from receiving a WHIP offer to sending its answer.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0]),
+        )
+        .expect("valid metric");
+        let ice_connect_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "voxgate_ice_connect_duration_seconds",
+                "Time from answering an offer to ICE and DTLS being connected.",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )
+        .expect("valid metric");
+        let packets = IntCounterVec::new(
+            Opts::new("voxgate_media_packets_total", "UDP datagrams through media workers, by direction."),
+            &["direction"],
+        )
+        .expect("valid metric");
+        let bytes = IntCounterVec::new(
+            Opts::new("voxgate_media_bytes_total", "UDP payload bytes through media workers, by direction."),
+            &["direction"],
+        )
+        .expect("valid metric");
+        let calls_ended_vec = IntCounterVec::new(
+            Opts::new("voxgate_calls_ended_total", "WebRTC calls ended, by end reason."),
+            &["reason"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(worker_active_peers.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(signaling_seconds.clone()),
+            Box::new(ice_connect_seconds.clone()),
+            Box::new(packets.clone()),
+            Box::new(bytes.clone()),
+            Box::new(calls_ended_vec.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
+        let calls_ended = EndReason::ALL
             .into_iter()
-            .map(|m| (m, created_vec.with_label_values(&[m.as_str()])))
-            .collect();
-        let ended = EndReason::ALL
-            .into_iter()
-            .map(|r| (r, ended_vec.with_label_values(&[r.as_str()])))
+            .map(|r| (r, calls_ended_vec.with_label_values(&[r.as_str()])))
             .collect();
         Metrics {
             registry,
@@ -87,6 +133,14 @@ impl Metrics {
             rejections,
             active_sessions,
             store_queue_depth,
+            worker_active_peers,
+            signaling_seconds,
+            ice_connect_seconds,
+            media_packets_in: packets.with_label_values(&["in"]),
+            media_packets_out: packets.with_label_values(&["out"]),
+            media_bytes_in: bytes.with_label_values(&["in"]),
+            media_bytes_out: bytes.with_label_values(&["out"]),
+            calls_ended,
         }
     }
 
@@ -100,6 +154,12 @@ impl Metrics {
 
     pub fn session_ended(&self, reason: EndReason) {
         if let Some((_, c)) = self.ended.iter().find(|(r, _)| *r == reason) {
+            c.inc();
+        }
+    }
+
+    pub fn call_ended(&self, reason: EndReason) {
+        if let Some((_, c)) = self.calls_ended.iter().find(|(r, _)| *r == reason) {
             c.inc();
         }
     }

@@ -31,12 +31,7 @@ pub struct SessionRegistry {
 
 impl SessionRegistry {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        SessionRegistry {
-            sessions: DashMap::new(),
-            listeners: DashMap::new(),
-            store,
-            metrics,
-        }
+        SessionRegistry { sessions: DashMap::new(), listeners: DashMap::new(), store, metrics }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -45,10 +40,7 @@ impl SessionRegistry {
 
     /// Live sessions that include `mode`.
     pub fn live_count(&self, mode: voxgate_engine::session::Mode) -> usize {
-        self.sessions
-            .iter()
-            .filter(|s| s.is_live() && s.modes.contains(mode))
-            .count()
+        self.sessions.iter().filter(|s| s.is_live() && s.modes.contains(mode)).count()
     }
 
     /// Reloads sessions that had not ended when the server last stopped.
@@ -63,9 +55,7 @@ impl SessionRegistry {
     /// Commits a new session, then makes it visible.
     pub async fn create(&self, session: Session) -> Result<(), StoreError> {
         let row = session.clone();
-        self.store
-            .write(move |c| records::insert_session(c, &row))
-            .await?;
+        self.store.write(move |c| records::insert_session(c, &row)).await?;
         self.metrics.session_created(session.modes);
         self.sessions.insert(session.id.clone(), session);
         Ok(())
@@ -86,20 +76,12 @@ impl SessionRegistry {
 
     /// Live sessions of a widget.
     pub fn live_of_widget(&self, widget: &WidgetId) -> Vec<Session> {
-        self.sessions
-            .iter()
-            .filter(|s| s.widget_id == *widget && s.is_live())
-            .map(|s| s.clone())
-            .collect()
+        self.sessions.iter().filter(|s| s.widget_id == *widget && s.is_live()).map(|s| s.clone()).collect()
     }
 
     /// Every live session.
     pub fn live(&self) -> Vec<Session> {
-        self.sessions
-            .iter()
-            .filter(|s| s.is_live())
-            .map(|s| s.clone())
-            .collect()
+        self.sessions.iter().filter(|s| s.is_live()).map(|s| s.clone()).collect()
     }
 
     /// Attaches an actor that must hear when the session ends.
@@ -108,11 +90,7 @@ impl SessionRegistry {
     }
 
     /// Moves a live session's expiry; false if it is not live.
-    pub async fn set_expiry(
-        &self,
-        id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_expiry(&self, id: &SessionId, expires_at: Timestamp) -> Result<bool, StoreError> {
         {
             let Some(mut s) = self.sessions.get_mut(id) else {
                 return Ok(false);
@@ -123,9 +101,7 @@ impl SessionRegistry {
             s.expires_at = expires_at;
         }
         let sid = id.clone();
-        self.store
-            .write(move |c| records::set_session_expiry(c, &sid, expires_at))
-            .await?;
+        self.store.write(move |c| records::set_session_expiry(c, &sid, expires_at)).await?;
         Ok(true)
     }
 
@@ -140,9 +116,7 @@ impl SessionRegistry {
         };
         if newly_bound {
             let (sid, o) = (id.clone(), origin.to_string());
-            let write = self
-                .store
-                .write(move |c| records::set_session_origin(c, &sid, &o));
+            let write = self.store.write(move |c| records::set_session_origin(c, &sid, &o));
             // Nothing waits on this; the writer still commits it in order.
             drop(write);
         }
@@ -168,15 +142,10 @@ impl SessionRegistry {
             self.sessions.remove(id);
         }
         let sid = id.clone();
-        self.store
-            .write(move |c| records::end_session(c, &sid, at, reason))
-            .await?;
+        self.store.write(move |c| records::end_session(c, &sid, at, reason)).await?;
         if let Some((_, listeners)) = self.listeners.remove(id) {
             for l in listeners {
-                l.do_send(SessionEnded {
-                    id: id.clone(),
-                    reason,
-                });
+                l.do_send(SessionEnded { id: id.clone(), reason });
             }
         }
         tracing::info!(session = %id, reason = reason.as_str(), "session ended");
@@ -185,8 +154,7 @@ impl SessionRegistry {
 
     /// Forgets ended sessions whose tokens have expired by `now`.
     pub fn prune(&self, now: Timestamp) {
-        self.sessions
-            .retain(|_, s| s.is_live() || s.expires_at > now);
+        self.sessions.retain(|_, s| s.is_live() || s.expires_at > now);
     }
 
     pub fn len(&self) -> usize {

@@ -10,25 +10,18 @@ const FILE: &str = "session-signing.key";
 /// Loads or creates the signer.
 pub fn load_signer(data_dir: &Path, from_env: Option<&str>) -> Result<TokenSigner, String> {
     let secret = match from_env {
-        Some(hex) => decode_hex(hex.trim())
-            .filter(|b| b.len() >= 32)
-            .ok_or_else(|| {
-                "VOXGATE_SESSION_SECRET must be at least 64 hex characters (32 bytes)".to_string()
-            })?,
+        Some(hex) => decode_hex(hex.trim()).filter(|b| b.len() >= 32).ok_or_else(|| {
+            "VOXGATE_SESSION_SECRET must be at least 64 hex characters (32 bytes)".to_string()
+        })?,
         None => load_or_create_file(&data_dir.join(FILE))?,
     };
-    let key_id = Sha256::digest(&secret)
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let key_id = Sha256::digest(&secret).iter().take(4).map(|b| format!("{b:02x}")).collect::<String>();
     Ok(TokenSigner::new(key_id, secret))
 }
 
 fn load_or_create_file(path: &Path) -> Result<Vec<u8>, String> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        return decode_hex(text.trim())
-            .ok_or_else(|| format!("{} is not a hex secret", path.display()));
+        return decode_hex(text.trim()).ok_or_else(|| format!("{} is not a hex secret", path.display()));
     }
     let mut secret = vec![0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
@@ -41,8 +34,7 @@ fn load_or_create_file(path: &Path) -> Result<Vec<u8>, String> {
         Ok(mut f) => {
             std::io::Write::write_all(&mut f, hex.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            f.sync_all()
-                .map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
+            f.sync_all().map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
             Ok(secret)
         }
         // Another process created it first: use theirs.
@@ -55,10 +47,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]

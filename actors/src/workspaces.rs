@@ -14,11 +14,7 @@ pub async fn ensure_workspace(store: &Store, name: &str) -> Result<WorkspaceId, 
             if let Some(w) = records::workspace_by_name(c, &name)? {
                 return Ok(w.id);
             }
-            let row = WorkspaceRow {
-                id: WorkspaceId::generate(),
-                name,
-                created_at: clock::now(),
-            };
+            let row = WorkspaceRow { id: WorkspaceId::generate(), name, created_at: clock::now() };
             records::insert_workspace(c, &row)?;
             Ok(row.id)
         })
@@ -30,8 +26,6 @@ pub async fn create_key(store: &Store, ws: &WorkspaceId) -> Result<(KeyId, NewAp
     let key = NewApiKey::generate();
     let key_id = KeyId::generate();
     let (k, w, h) = (key_id.clone(), ws.clone(), key.hash.0.clone());
-    store
-        .write(move |c| records::insert_api_key(c, &k, &w, &h, clock::now()))
-        .await?;
+    store.write(move |c| records::insert_api_key(c, &k, &w, &h, clock::now())).await?;
     Ok((key_id, key))
 }

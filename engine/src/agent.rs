@@ -94,11 +94,7 @@ impl Validate for AgentSpec {
         }
         match &self.backend {
             AgentBackend::Builtin => {}
-            AgentBackend::Openai {
-                base_url,
-                model,
-                api_key_env,
-            } => {
+            AgentBackend::Openai { base_url, model, api_key_env } => {
                 spec::url("backend.base_url", base_url, &["https", "http"])?;
                 spec::text("backend.model", model, 1, 200)?;
                 if let Some(env) = api_key_env {
@@ -119,9 +115,7 @@ impl Validate for AgentSpec {
         for (i, t) in self.tests.iter().enumerate() {
             spec::text(&format!("tests[{i}].input"), &t.input, 1, 4000)?;
             match &t.expect {
-                Expectation::Contains(s) => {
-                    spec::text(&format!("tests[{i}].expect.contains"), s, 1, 4000)?
-                }
+                Expectation::Contains(s) => spec::text(&format!("tests[{i}].expect.contains"), s, 1, 4000)?,
                 Expectation::Regex(r) => {
                     spec::text(&format!("tests[{i}].expect.regex"), r, 1, 1000)?;
                     regex::Regex::new(r).map_err(|e| {
@@ -208,14 +202,11 @@ mod tests {
         assert_eq!(a.backend, AgentBackend::Builtin);
         let a: AgentSpec = spec::parse(json!({"name": "a", "backend": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "OPENAI_KEY"}})).unwrap();
         assert_eq!(a.backend.kind(), "openai");
-        assert!(
-            matches!(a.readiness(|_| None), Readiness::NotConfigured(m) if m.contains("OPENAI_KEY"))
-        );
+        assert!(matches!(a.readiness(|_| None), Readiness::NotConfigured(m) if m.contains("OPENAI_KEY")));
         assert_eq!(a.readiness(|_| Some("k".into())), Readiness::Ready);
-        let e = spec::parse::<AgentSpec>(
-            json!({"name": "a", "backend": {"type": "bridge", "url": "http://x"}}),
-        )
-        .unwrap_err();
+        let e =
+            spec::parse::<AgentSpec>(json!({"name": "a", "backend": {"type": "bridge", "url": "http://x"}}))
+                .unwrap_err();
         assert_eq!(e.field, "backend.url");
         let e = spec::parse::<AgentSpec>(json!({"name": "a", "backend": {"type": "openai", "base_url": "http://x", "model": "m", "api_key_env": "sk-live-123"}})).unwrap_err();
         assert_eq!(e.field, "backend.api_key_env");

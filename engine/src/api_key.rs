@@ -44,10 +44,7 @@ pub fn looks_like_api_key(text: &str) -> bool {
 /// Whether `text` could be a key at all; anything else is refused before hashing.
 pub fn is_well_formed(text: &str) -> bool {
     text.strip_prefix(API_KEY_PREFIX).is_some_and(|rest| {
-        rest.len() == 43
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }
 

@@ -11,9 +11,7 @@ const RANDOM_LEN: usize = 22;
 /// `len` random base62 characters from the OS-seeded thread RNG.
 pub fn random_base62(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// Why a path segment is not an id of the expected kind.
@@ -92,6 +90,8 @@ public_id!(/// The durable record of one session's conversation.
     ConversationId, "cnv_", "conversation");
 public_id!(/// One message of a conversation's transcript.
     MessageId, "msg_", "message");
+public_id!(/// One WebRTC call (peer) of a session; its URL is the WHIP resource.
+    CallId, "call_", "call");
 public_id!(/// A workspace API key's public identifier (never the secret).
     KeyId, "key_", "api key");
 

@@ -76,11 +76,7 @@ impl OriginPattern {
     pub fn parse(entry: &str) -> Result<OriginPattern, String> {
         let (origin, wildcard) = parse_origin(entry)?;
         Ok(if wildcard {
-            OriginPattern::Subdomains {
-                scheme: origin.scheme,
-                suffix: origin.host,
-                port: origin.port,
-            }
+            OriginPattern::Subdomains { scheme: origin.scheme, suffix: origin.host, port: origin.port }
         } else {
             OriginPattern::Exact(origin)
         })
@@ -89,11 +85,7 @@ impl OriginPattern {
     pub fn matches(&self, origin: &Origin) -> bool {
         match self {
             OriginPattern::Exact(o) => o == origin,
-            OriginPattern::Subdomains {
-                scheme,
-                suffix,
-                port,
-            } => {
+            OriginPattern::Subdomains { scheme, suffix, port } => {
                 *scheme == origin.scheme
                     && *port == origin.port
                     && origin.host.len() > suffix.len() + 1
@@ -107,16 +99,8 @@ impl OriginPattern {
     pub fn serialize(&self) -> String {
         match self {
             OriginPattern::Exact(o) => o.serialize(),
-            OriginPattern::Subdomains {
-                scheme,
-                suffix,
-                port,
-            } => {
-                let o = Origin {
-                    scheme: scheme.clone(),
-                    host: format!("*.{suffix}"),
-                    port: *port,
-                };
+            OriginPattern::Subdomains { scheme, suffix, port } => {
+                let o = Origin { scheme: scheme.clone(), host: format!("*.{suffix}"), port: *port };
                 o.serialize()
             }
         }
@@ -143,8 +127,7 @@ impl OriginPolicy {
             .iter()
             .enumerate()
             .map(|(index, e)| {
-                OriginPattern::parse(e.as_ref())
-                    .map_err(|reason| OriginPolicyError { index, reason })
+                OriginPattern::parse(e.as_ref()).map_err(|reason| OriginPolicyError { index, reason })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(OriginPolicy { patterns })
@@ -191,9 +174,7 @@ fn parse_origin(text: &str) -> Result<(Origin, bool), String> {
     }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#']) {
-        return Err(format!(
-            "{shown:?} is an origin and cannot have a path, query or fragment"
-        ));
+        return Err(format!("{shown:?} is an origin and cannot have a path, query or fragment"));
     }
     if rest.contains('@') {
         return Err(format!("{shown:?} cannot contain user information"));
@@ -220,9 +201,7 @@ fn parse_origin(text: &str) -> Result<(Origin, bool), String> {
             "{shown:?}: a wildcard must cover a registrable domain, as in https://*.example.com"
         ));
     }
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| format!("{shown:?} has no port"))?;
+    let port = url.port_or_known_default().ok_or_else(|| format!("{shown:?} has no port"))?;
     Ok((Origin { scheme, host, port }, wildcard))
 }
 
@@ -273,48 +252,24 @@ mod tests {
         assert_eq!(err.index, 1);
         assert!(err.to_string().contains("no scheme"), "{err}");
         assert!(err.to_string().contains("https://example.com"), "{err}");
-        for bad in [
-            "ftp://x.test",
-            "https://x.test/path",
-            "https://a.*.x.test",
-            "https://*.com",
-            "https://u@x.test",
-        ] {
-            assert!(
-                OriginPattern::parse(bad).is_err(),
-                "{bad} should be refused"
-            );
+        for bad in
+            ["ftp://x.test", "https://x.test/path", "https://a.*.x.test", "https://*.com", "https://u@x.test"]
+        {
+            assert!(OriginPattern::parse(bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn entries_are_canonicalized() {
-        let p = policy(&[
-            "HTTPS://Example.COM:443/",
-            "http://localhost:8080",
-            "https://*.Shop.test",
-        ]);
-        assert_eq!(
-            p.entries(),
-            vec![
-                "https://example.com",
-                "http://localhost:8080",
-                "https://*.shop.test"
-            ]
-        );
+        let p = policy(&["HTTPS://Example.COM:443/", "http://localhost:8080", "https://*.Shop.test"]);
+        assert_eq!(p.entries(), vec!["https://example.com", "http://localhost:8080", "https://*.shop.test"]);
     }
 
     #[test]
     fn request_origin_errors() {
         assert_eq!(Origin::parse_header("null"), Err(RequestOriginError::Null));
         assert_eq!(Origin::parse_header(""), Err(RequestOriginError::Missing));
-        assert_eq!(
-            Origin::parse_header("https://*.x.test"),
-            Err(RequestOriginError::Malformed)
-        );
-        assert_eq!(
-            Origin::parse_header("not an origin"),
-            Err(RequestOriginError::Malformed)
-        );
+        assert_eq!(Origin::parse_header("https://*.x.test"), Err(RequestOriginError::Malformed));
+        assert_eq!(Origin::parse_header("not an origin"), Err(RequestOriginError::Malformed));
     }
 }

@@ -45,18 +45,11 @@ impl ModeSet {
         self.0 == 0
     }
     pub fn modes(self) -> Vec<Mode> {
-        Mode::ALL
-            .into_iter()
-            .filter(|m| self.contains(*m))
-            .collect()
+        Mode::ALL.into_iter().filter(|m| self.contains(*m)).collect()
     }
     /// A short label for logs and storage (`voice+text`).
     pub fn label(self) -> String {
-        self.modes()
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join("+")
+        self.modes().iter().map(|m| m.as_str()).collect::<Vec<_>>().join("+")
     }
 }
 
@@ -153,11 +146,7 @@ pub struct TtlPolicy {
 
 impl Default for TtlPolicy {
     fn default() -> Self {
-        TtlPolicy {
-            default_seconds: 600,
-            min_seconds: 30,
-            max_seconds: 3600,
-        }
+        TtlPolicy { default_seconds: 600, min_seconds: 30, max_seconds: 3600 }
     }
 }
 
@@ -165,9 +154,7 @@ impl TtlPolicy {
     /// The TTL to use for a request, or a message naming the allowed range.
     pub fn resolve(&self, requested: Option<u32>) -> Result<u32, String> {
         match requested {
-            None => Ok(self
-                .default_seconds
-                .clamp(self.min_seconds, self.max_seconds)),
+            None => Ok(self.default_seconds.clamp(self.min_seconds, self.max_seconds)),
             Some(s) if (self.min_seconds..=self.max_seconds).contains(&s) => Ok(s),
             Some(s) => Err(format!(
                 "ttl_seconds: {s} is outside the allowed range {}..={}",

@@ -19,10 +19,7 @@ pub struct SpecError {
 
 impl SpecError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        SpecError {
-            field: field.into(),
-            message: message.into(),
-        }
+        SpecError { field: field.into(), message: message.into() }
     }
 }
 
@@ -46,15 +43,9 @@ pub fn parse<T: DeserializeOwned + Validate>(value: Value) -> Result<T, SpecErro
 }
 
 /// Applies a JSON merge patch to `current` and validates the result.
-pub fn merge<T: Serialize + DeserializeOwned + Validate>(
-    current: &T,
-    patch: &Value,
-) -> Result<T, SpecError> {
+pub fn merge<T: Serialize + DeserializeOwned + Validate>(current: &T, patch: &Value) -> Result<T, SpecError> {
     if !patch.is_object() {
-        return Err(SpecError::new(
-            "",
-            "a PATCH body must be a JSON object (a JSON merge patch)",
-        ));
+        return Err(SpecError::new("", "a PATCH body must be a JSON object (a JSON merge patch)"));
     }
     let mut doc = serde_json::to_value(current).map_err(|e| SpecError::new("", e.to_string()))?;
     json_patch::merge(&mut doc, patch);
@@ -75,10 +66,7 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<(), Spec
         ));
     }
     if n > max {
-        return Err(SpecError::new(
-            field,
-            format!("is {n} characters long; the limit is {max}"),
-        ));
+        return Err(SpecError::new(field, format!("is {n} characters long; the limit is {max}")));
     }
     Ok(())
 }
@@ -97,10 +85,7 @@ pub fn url(field: &str, value: &str, schemes: &[&str]) -> Result<(), SpecError> 
     let parsed = url::Url::parse(value)
         .map_err(|e| SpecError::new(field, format!("{value:?} is not an absolute URL ({e})")))?;
     if !schemes.contains(&parsed.scheme()) {
-        return Err(SpecError::new(
-            field,
-            format!("{value:?} must use {}", schemes.join(" or ")),
-        ));
+        return Err(SpecError::new(field, format!("{value:?} must use {}", schemes.join(" or "))));
     }
     Ok(())
 }
@@ -115,26 +100,20 @@ pub fn opt_url(field: &str, value: &Option<String>, schemes: &[&str]) -> Result<
 
 /// Checks a CSS hex color (`#rgb` or `#rrggbb`).
 pub fn color(field: &str, value: &str) -> Result<(), SpecError> {
-    let ok = value.strip_prefix('#').is_some_and(|h| {
-        (h.len() == 3 || h.len() == 6) && h.bytes().all(|b| b.is_ascii_hexdigit())
-    });
+    let ok = value
+        .strip_prefix('#')
+        .is_some_and(|h| (h.len() == 3 || h.len() == 6) && h.bytes().all(|b| b.is_ascii_hexdigit()));
     if ok {
         Ok(())
     } else {
-        Err(SpecError::new(
-            field,
-            format!("{value:?} is not a hex color such as #1f6feb"),
-        ))
+        Err(SpecError::new(field, format!("{value:?} is not a hex color such as #1f6feb")))
     }
 }
 
 /// Checks a list's length.
 pub fn count<T>(field: &str, items: &[T], max: usize) -> Result<(), SpecError> {
     if items.len() > max {
-        return Err(SpecError::new(
-            field,
-            format!("has {} entries; the limit is {max}", items.len()),
-        ));
+        return Err(SpecError::new(field, format!("has {} entries; the limit is {max}", items.len())));
     }
     Ok(())
 }

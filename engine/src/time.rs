@@ -35,9 +35,7 @@ impl Timestamp {
         match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
             Ok(t) => {
                 let t = t.replace_nanosecond((self.0.rem_euclid(1000) as u32) * 1_000_000);
-                t.ok()
-                    .and_then(|t| t.format(&Rfc3339).ok())
-                    .unwrap_or_else(|| self.0.to_string())
+                t.ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| self.0.to_string())
             }
             Err(_) => self.0.to_string(),
         }
@@ -77,10 +75,7 @@ mod tests {
         let s = t.to_rfc3339();
         assert!(s.ends_with(".123Z"), "{s}");
         assert_eq!(Timestamp::parse(&s), Some(t));
-        assert_eq!(
-            Timestamp::parse("1795000000"),
-            Some(Timestamp(1_795_000_000_000))
-        );
+        assert_eq!(Timestamp::parse("1795000000"), Some(Timestamp(1_795_000_000_000)));
         assert_eq!(Timestamp::parse("yesterday"), None);
     }
 }

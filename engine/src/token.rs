@@ -66,19 +66,14 @@ pub struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenSigner").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
 impl TokenSigner {
     /// `secret` should be at least 32 random bytes; `key_id` names it inside tokens.
     pub fn new(key_id: impl Into<String>, secret: Vec<u8>) -> Self {
-        TokenSigner {
-            key_id: key_id.into(),
-            secret,
-        }
+        TokenSigner { key_id: key_id.into(), secret }
     }
 
     pub fn key_id(&self) -> &str {
@@ -106,23 +101,15 @@ impl TokenSigner {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let body = token
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or(TokenError::Malformed)?;
+        let body = token.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Malformed)?;
         let (payload_b64, sig_b64) = body.split_once('.').ok_or(TokenError::Malformed)?;
-        let sig = URL_SAFE_NO_PAD
-            .decode(sig_b64)
-            .map_err(|_| TokenError::Malformed)?;
+        let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| TokenError::Malformed)?;
         let mut mac = self.mac();
         mac.update(payload_b64.as_bytes());
         // `verify_slice` compares in constant time.
-        mac.verify_slice(&sig)
-            .map_err(|_| TokenError::BadSignature)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| TokenError::Malformed)?;
-        let claims: TokenClaims =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::Malformed)?;
+        let claims: TokenClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
         if claims.kid != self.key_id {
             return Err(TokenError::UnknownKey);
         }
@@ -173,31 +160,16 @@ mod tests {
         forged.kid = "k1".into();
         let forged_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let forged_token = format!("{TOKEN_PREFIX}{forged_b64}.{sig}");
-        assert_eq!(
-            signer().verify(&forged_token, Timestamp(0)),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(signer().verify(&forged_token, Timestamp(0)), Err(TokenError::BadSignature));
         // A flipped signature character.
         let mut bad = head.to_string();
         bad.push('.');
         bad.push_str(&sig.replacen(&sig[..1], if &sig[..1] == "A" { "B" } else { "A" }, 1));
-        assert_eq!(
-            signer().verify(&bad, Timestamp(0)),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(signer().verify(&bad, Timestamp(0)), Err(TokenError::BadSignature));
         // Another secret.
         let other = TokenSigner::new("k1", vec![8u8; 32]);
-        assert_eq!(
-            other.verify(&t, Timestamp(0)),
-            Err(TokenError::BadSignature)
-        );
-        assert_eq!(
-            signer().verify("vg_st_nonsense", Timestamp(0)),
-            Err(TokenError::Malformed)
-        );
-        assert_eq!(
-            signer().verify("vg_sk_abc.def", Timestamp(0)),
-            Err(TokenError::Malformed)
-        );
+        assert_eq!(other.verify(&t, Timestamp(0)), Err(TokenError::BadSignature));
+        assert_eq!(signer().verify("vg_st_nonsense", Timestamp(0)), Err(TokenError::Malformed));
+        assert_eq!(signer().verify("vg_sk_abc.def", Timestamp(0)), Err(TokenError::Malformed));
     }
 }

@@ -105,10 +105,7 @@ pub struct Features {
 
 impl Default for Features {
     fn default() -> Self {
-        Features {
-            transcript: true,
-            mute_button: true,
-        }
+        Features { transcript: true, mute_button: true }
     }
 }
 
@@ -143,10 +140,7 @@ impl Validate for WidgetSpec {
     fn validate(&self) -> Result<(), SpecError> {
         spec::text("name", &self.name, 1, 200)?;
         if self.modes.is_empty() {
-            return Err(SpecError::new(
-                "modes",
-                "must enable at least one of \"voice\", \"text\"",
-            ));
+            return Err(SpecError::new("modes", "must enable at least one of \"voice\", \"text\""));
         }
         spec::count("allowed_origins", &self.allowed_origins, 100)?;
         OriginPolicy::parse(&self.allowed_origins)
@@ -175,16 +169,8 @@ impl Validate for WidgetSpec {
             ));
         }
         let tc = &p.trust_center;
-        spec::opt_url(
-            "privacy.trust_center.privacy_policy_url",
-            &tc.privacy_policy_url,
-            WEB,
-        )?;
-        spec::opt_url(
-            "privacy.trust_center.subprocessors_url",
-            &tc.subprocessors_url,
-            WEB,
-        )?;
+        spec::opt_url("privacy.trust_center.privacy_policy_url", &tc.privacy_policy_url, WEB)?;
+        spec::opt_url("privacy.trust_center.subprocessors_url", &tc.subprocessors_url, WEB)?;
         if tc.enabled && tc.privacy_policy_url.is_none() {
             return Err(SpecError::new(
                 "privacy.trust_center.privacy_policy_url",
@@ -220,8 +206,7 @@ impl WidgetSpec {
         }
         if self.agent_id.is_none() {
             out.push(
-                "agent_id is not set: sessions cannot be created until an agent is attached"
-                    .to_string(),
+                "agent_id is not set: sessions cannot be created until an agent is attached".to_string(),
             );
         }
         out
@@ -254,16 +239,7 @@ impl Widget {
         deleted_at: Option<Timestamp>,
     ) -> Self {
         let origins = OriginPolicy::parse(&spec.allowed_origins).unwrap_or_default();
-        Widget {
-            id,
-            workspace_id,
-            spec,
-            origins,
-            version,
-            created_at,
-            updated_at,
-            deleted_at,
-        }
+        Widget { id, workspace_id, spec, origins, version, created_at, updated_at, deleted_at }
     }
 
     /// The control plane's view of the widget.
@@ -334,16 +310,13 @@ mod tests {
         let w = parse(json!({"name": "Site"})).unwrap();
         assert_eq!(w.modes, vec![Mode::Voice, Mode::Text]);
         assert_eq!(w.environment, Environment::Production);
-        assert!(w
-            .warnings()
-            .iter()
-            .any(|m| m.contains("allowed_origins is empty")));
+        assert!(w.warnings().iter().any(|m| m.contains("allowed_origins is empty")));
     }
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse(json!({"name": "x", "allowed_origins": ["https://a.test", "example.com"]}))
-            .unwrap_err();
+        let e =
+            parse(json!({"name": "x", "allowed_origins": ["https://a.test", "example.com"]})).unwrap_err();
         assert_eq!(e.field, "allowed_origins[1]");
         assert!(e.message.contains("no scheme"));
         let e = parse(json!({"name": "x", "colour": "red"})).unwrap_err();
@@ -363,8 +336,7 @@ mod tests {
     #[test]
     fn merge_patch_updates_nested_fields_only() {
         let w = parse(json!({"name": "x", "appearance": {"title": "Hi"}})).unwrap();
-        let patched: WidgetSpec =
-            spec::merge(&w, &json!({"appearance": {"primary_color": "#000"}})).unwrap();
+        let patched: WidgetSpec = spec::merge(&w, &json!({"appearance": {"primary_color": "#000"}})).unwrap();
         assert_eq!(patched.appearance.title, "Hi");
         assert_eq!(patched.appearance.primary_color, "#000");
         let err = spec::merge(&w, &json!({"allowed_origins": ["nope"]})).unwrap_err();
@@ -373,10 +345,8 @@ mod tests {
 
     #[test]
     fn public_config_has_no_allowlist_or_agent() {
-        let spec = parse(
-            json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"}),
-        )
-        .unwrap();
+        let spec =
+            parse(json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"})).unwrap();
         let w = Widget::new(
             WidgetId::generate(),
             WorkspaceId::generate(),
@@ -387,9 +357,6 @@ mod tests {
             None,
         );
         let json = serde_json::to_string(&w.public_config()).unwrap();
-        assert!(
-            !json.contains("allowed_origins") && !json.contains("ag_abc"),
-            "{json}"
-        );
+        assert!(!json.contains("allowed_origins") && !json.contains("ag_abc"), "{json}");
     }
 }

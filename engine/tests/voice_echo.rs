@@ -48,21 +48,10 @@ fn run_echo(echo_delay: Duration) -> (Wire, Vec<Instant>) {
     let start = Instant::now();
     let mut now = start;
     let (mut client, offer) = ClientPeer::offer(&identity, client_addr, now).unwrap();
-    let config = PeerConfig {
-        local_addr: server_addr,
-        ufrag: "srvufrag1".into(),
-        echo_delay,
-    };
+    let config = PeerConfig { local_addr: server_addr, ufrag: "srvufrag1".into(), echo_delay };
     let answered = VoicePeer::accept(&identity, &config, &offer, now).unwrap();
-    assert!(
-        answered.answer_sdp.contains("a=ice-lite"),
-        "{}",
-        answered.answer_sdp
-    );
-    assert!(
-        answered.answer_sdp.contains("a=candidate:"),
-        "the answer carries our candidate"
-    );
+    assert!(answered.answer_sdp.contains("a=ice-lite"), "{}", answered.answer_sdp);
+    assert!(answered.answer_sdp.contains("a=candidate:"), "the answer carries our candidate");
     assert!(answered.answer_sdp.contains("opus/48000"));
     let mut server = answered.peer;
     client.accept_answer(&answered.answer_sdp).unwrap();
@@ -82,14 +71,10 @@ fn run_echo(echo_delay: Duration) -> (Wire, Vec<Instant>) {
                     assert_eq!(ufrag, "srvufrag1", "STUN is routed by our ufrag");
                     assert!(server.accepts(now, client_addr, &d));
                 }
-                server_deadline = server
-                    .receive(now, client_addr, &d, &mut ServerSide(&mut wire))
-                    .unwrap();
+                server_deadline = server.receive(now, client_addr, &d, &mut ServerSide(&mut wire)).unwrap();
             }
             if let Some(d) = wire.to_client.pop_front() {
-                client_deadline = client
-                    .receive(now, server_addr, &d, &mut ClientSide(&mut wire))
-                    .unwrap();
+                client_deadline = client.receive(now, server_addr, &d, &mut ClientSide(&mut wire)).unwrap();
             }
         }
         if wire.client_connected && now >= next_frame && seq < 100 {
@@ -97,9 +82,7 @@ fn run_echo(echo_delay: Duration) -> (Wire, Vec<Instant>) {
             frame[..4].copy_from_slice(&seq.to_be_bytes());
             sent_at.push(now);
             seq += 1;
-            client_deadline = client
-                .send_frame(now, &frame, &mut ClientSide(&mut wire))
-                .unwrap();
+            client_deadline = client.send_frame(now, &frame, &mut ClientSide(&mut wire)).unwrap();
             next_frame = now + Duration::from_millis(20);
             continue;
         }
@@ -119,10 +102,7 @@ fn run_echo(echo_delay: Duration) -> (Wire, Vec<Instant>) {
     assert!(wire.server_events.contains(&PeerEvent::Connected));
     assert!(server.is_connected());
     let traffic = server.traffic();
-    assert!(
-        traffic.packets_in > 100 && traffic.packets_out > 100,
-        "{traffic:?}"
-    );
+    assert!(traffic.packets_in > 100 && traffic.packets_out > 100, "{traffic:?}");
     (wire, sent_at)
 }
 
@@ -132,17 +112,9 @@ fn frames_are_echoed_in_order_without_loss() {
     assert_eq!(sent_at.len(), 100);
     assert_eq!(wire.echoed.len(), 100, "every frame comes back");
     for (i, (data, at)) in wire.echoed.iter().enumerate() {
-        assert_eq!(
-            u32::from_be_bytes(data[..4].try_into().unwrap()),
-            i as u32,
-            "in order"
-        );
+        assert_eq!(u32::from_be_bytes(data[..4].try_into().unwrap()), i as u32, "in order");
         assert_eq!(data.len(), 80, "unchanged");
-        assert!(
-            *at - sent_at[i] < Duration::from_millis(5),
-            "echo {i} took {:?}",
-            *at - sent_at[i]
-        );
+        assert!(*at - sent_at[i] < Duration::from_millis(5), "echo {i} took {:?}", *at - sent_at[i]);
     }
 }
 
@@ -150,17 +122,10 @@ fn frames_are_echoed_in_order_without_loss() {
 fn the_echo_waits_for_its_delay() {
     let delay = Duration::from_millis(500);
     let (wire, sent_at) = run_echo(delay);
-    assert!(
-        wire.echoed.len() >= 90,
-        "most frames are back within the run: {}",
-        wire.echoed.len()
-    );
+    assert!(wire.echoed.len() >= 90, "most frames are back within the run: {}", wire.echoed.len());
     for (i, (data, at)) in wire.echoed.iter().enumerate() {
         assert_eq!(u32::from_be_bytes(data[..4].try_into().unwrap()), i as u32);
         let rtt = *at - sent_at[i];
-        assert!(
-            rtt >= delay && rtt < delay + Duration::from_millis(5),
-            "frame {i}: {rtt:?}"
-        );
+        assert!(rtt >= delay && rtt < delay + Duration::from_millis(5), "frame {i}: {rtt:?}");
     }
 }

@@ -11,17 +11,11 @@ use voxgate_engine::ErrorCode;
 pub const CONTROL_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Reads the raw body, refusing more than `limit` bytes without buffering them.
-pub async fn read_limited(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
+pub async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("could not read the request body: {e}"),
-            )
+            ApiError::new(ErrorCode::InvalidRequest, format!("could not read the request body: {e}"))
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
@@ -35,11 +29,7 @@ pub async fn read_limited(
 }
 
 /// Reads a JSON body; an empty body reads as `null`.
-pub async fn read_json(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<Value, ApiError> {
+pub async fn read_json(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
     if let Some(ct) = req.headers().get("content-type") {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         if !ct.starts_with("application/json") && !ct.is_empty() {
@@ -53,10 +43,6 @@ pub async fn read_json(
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("the body is not valid JSON: {e}")))
 }

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "voxgate",
-    version,
-    about = "The server behind website voice and text agent widgets."
-)]
+#[command(name = "voxgate", version, about = "The server behind website voice and text agent widgets.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +53,18 @@ struct ServeArgs {
     /// Shortest ttl_seconds a session may ask for (30 in production; lower it for tests).
     #[arg(long, env = "VOXGATE_MIN_TTL_SECONDS", default_value_t = 30)]
     min_ttl_seconds: u32,
+    /// IP the media sockets bind to and advertise in ICE candidates (default: the HTTP IP).
+    #[arg(long, env = "VOXGATE_MEDIA_IP")]
+    media_ip: Option<std::net::IpAddr>,
+    /// First UDP port for media; worker i uses port + i. 0 picks free ports.
+    #[arg(long, env = "VOXGATE_MEDIA_PORT", default_value_t = 0)]
+    media_port: u16,
+    /// Media workers (threads, each with its own UDP socket). Default: the number of cores.
+    #[arg(long, env = "VOXGATE_MEDIA_WORKERS")]
+    media_workers: Option<usize>,
+    /// A call not connected this many seconds after its answer ends (connection_failed).
+    #[arg(long, env = "VOXGATE_CONNECT_TIMEOUT_SECONDS", default_value_t = 15)]
+    connect_timeout_seconds: u64,
     /// Log format: text or json.
     #[arg(long, env = "VOXGATE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -66,10 +74,8 @@ fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOXGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if format == "json" {
         builder.json().init();
     } else {
@@ -79,17 +85,25 @@ fn init_logging(format: &str) {
 
 impl ServeArgs {
     fn into_options(self, demo: bool) -> Result<ServeOptions, String> {
-        let ice_servers: serde_json::Value =
-            serde_json::from_str(&self.ice_servers).map_err(|e| {
-                format!("--ice-servers must be a JSON array of RTCIceServer objects: {e}")
-            })?;
+        let ice_servers: serde_json::Value = serde_json::from_str(&self.ice_servers)
+            .map_err(|e| format!("--ice-servers must be a JSON array of RTCIceServer objects: {e}"))?;
         if !ice_servers.is_array() {
             return Err("--ice-servers must be a JSON array of RTCIceServer objects".into());
         }
         if self.min_ttl_seconds == 0 || self.min_ttl_seconds > 3600 {
             return Err("--min-ttl-seconds must be between 1 and 3600".into());
         }
+        let workers = self
+            .media_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        if workers == 0 || workers > 256 {
+            return Err("--media-workers must be between 1 and 256".into());
+        }
         Ok(ServeOptions {
+            media_ip: self.media_ip,
+            media_port: self.media_port,
+            media_workers: workers,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_seconds.max(1)),
             http: self.http,
             data_dir: self.data_dir,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
@@ -112,13 +126,7 @@ pub fn main() -> ExitCode {
             init_logging(&args.log_format);
             args.into_options(true).and_then(server::run)
         }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    data_dir,
-                    workspace,
-                },
-        } => {
+        Command::Keys { command: KeysCommand::Create { data_dir, workspace } } => {
             init_logging("text");
             server::create_key(&data_dir, &workspace).map(|key| println!("{key}"))
         }

@@ -26,9 +26,7 @@ pub struct Demo {
 pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
     let control = &state.control;
     let store = control.config().store().clone();
-    let ws = workspaces::ensure_workspace(&store, "demo")
-        .await
-        .map_err(|e| e.to_string())?;
+    let ws = workspaces::ensure_workspace(&store, "demo").await.map_err(|e| e.to_string())?;
     let agent = match control.agents(&ws).into_iter().find(|a| a.spec.name == AGENT_NAME) {
         Some(a) => a,
         None => control
@@ -51,17 +49,10 @@ pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
     };
     let port = addr.port();
     let page_origin = format!("http://localhost:{port}");
-    let widget = match control
-        .widgets(&ws)
-        .into_iter()
-        .find(|w| w.spec.name == WIDGET_NAME)
-    {
+    let widget = match control.widgets(&ws).into_iter().find(|w| w.spec.name == WIDGET_NAME) {
         Some(w) => {
             let patch = json!({"agent_id": agent.id, "allowed_origins": [page_origin]});
-            control
-                .update_widget(&ws, &w.id, patch)
-                .await
-                .map_err(|e| e.to_string())?
+            control.update_widget(&ws, &w.id, patch).await.map_err(|e| e.to_string())?
         }
         None => control
             .create_widget(
@@ -80,17 +71,9 @@ pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
     };
     let page_url = format!("{page_origin}/");
     println!("voxgate demo: open {page_url}");
-    println!(
-        "  workspace {ws}, agent {}, staging widget {}",
-        agent.id, widget.id
-    );
+    println!("  workspace {ws}, agent {}, staging widget {}", agent.id, widget.id);
     println!("  API keys for the demo workspace: voxgate keys create --workspace demo");
-    DEMO.set(Demo {
-        workspace: ws,
-        widget: widget.id.clone(),
-        page_url,
-    })
-    .ok();
+    DEMO.set(Demo { workspace: ws, widget: widget.id.clone(), page_url }).ok();
     Ok(())
 }
 
@@ -98,34 +81,23 @@ static DEMO: std::sync::OnceLock<Demo> = std::sync::OnceLock::new();
 
 /// Demo-only routes: the page and the stand-in backend.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(page))
-        .route("/demo/session", web::post().to(create_session));
+    cfg.route("/", web::get().to(page)).route("/demo/session", web::post().to(create_session));
 }
 
 fn loopback_only(req: &HttpRequest) -> Result<(), ApiError> {
     match req.peer_addr() {
         Some(a) if a.ip().is_loopback() => Ok(()),
-        _ => Err(ApiError::new(
-            ErrorCode::NotFound,
-            "the demo backend only answers on localhost",
-        )),
+        _ => Err(ApiError::new(ErrorCode::NotFound, "the demo backend only answers on localhost")),
     }
 }
 
 /// Stands in for a customer's backend: creates a session server-side and returns the
 /// browser-safe values, exactly as a real backend route would.
-async fn create_session(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+async fn create_session(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     loopback_only(&req)?;
-    let demo = DEMO
-        .get()
-        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
-    let issued = state
-        .control
-        .create_session(&demo.workspace, &demo.widget, json!({"preview": true}))
-        .await?;
+    let demo = DEMO.get().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
+    let issued =
+        state.control.create_session(&demo.workspace, &demo.widget, json!({"preview": true})).await?;
     let s = &issued.session;
     let base = &state.settings.public_url;
     Ok(HttpResponse::Created().json(json!({
@@ -140,13 +112,9 @@ async fn create_session(
 
 async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     loopback_only(&req)?;
-    let demo = DEMO
-        .get()
-        .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
+    let demo = DEMO.get().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
     let html = include_str!("../../web/demo.html")
         .replace("{{API}}", &state.settings.public_url)
         .replace("{{WIDGET}}", demo.widget.as_str());
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }

@@ -17,11 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            field: None,
-        }
+        ApiError { code, message: message.into(), field: None }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -51,9 +47,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ApiKeyMissing | ApiKeyInvalid | TokenMissing | TokenInvalid | TokenExpired => {
             StatusCode::UNAUTHORIZED
         }
-        ApiKeyInBrowser | OriginMissing | OriginNotAllowed | ModeNotEnabled => {
-            StatusCode::FORBIDDEN
-        }
+        ApiKeyInBrowser | OriginMissing | OriginNotAllowed | ModeNotEnabled => StatusCode::FORBIDDEN,
         InvalidRequest | InvalidSdp => StatusCode::BAD_REQUEST,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -86,11 +80,7 @@ impl From<ControlError> for ApiError {
         if let ControlError::Store(inner) = &e {
             tracing::error!(error = %inner, "storage failure");
         }
-        ApiError {
-            code: e.code(),
-            field: e.field().map(str::to_string),
-            message: e.to_string(),
-        }
+        ApiError { code: e.code(), field: e.field().map(str::to_string), message: e.to_string() }
     }
 }
 

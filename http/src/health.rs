@@ -10,15 +10,11 @@ pub async fn healthz() -> HttpResponse {
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.control.config().store().clone();
-    let probe = store
-        .read(|c| {
-            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map_err(Into::into)
-        })
-        .await;
+    let probe = store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(Into::into)).await;
     match probe {
         Ok(_) => HttpResponse::Ok().json(json!({"status": "ready", "store": "ok"})),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "not_ready", "store": e.to_string()})),
+        Err(e) => {
+            HttpResponse::ServiceUnavailable().json(json!({"status": "not_ready", "store": e.to_string()}))
+        }
     }
 }

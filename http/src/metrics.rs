@@ -9,17 +9,15 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     let m = &state.metrics;
     let sessions = state.control.sessions();
     for mode in Mode::ALL {
-        m.active_sessions
-            .with_label_values(&[mode.as_str()])
-            .set(sessions.live_count(mode) as i64);
+        m.active_sessions.with_label_values(&[mode.as_str()]).set(sessions.live_count(mode) as i64);
     }
-    m.store_queue_depth
-        .set(state.control.config().store().queue_depth() as i64);
+    for (i, n) in state.media.active_peers().into_iter().enumerate() {
+        m.worker_active_peers.with_label_values(&[&i.to_string()]).set(n as i64);
+    }
+    m.store_queue_depth.set(state.control.config().store().queue_depth() as i64);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
         return HttpResponse::InternalServerError().body(format!("cannot encode metrics: {e}"));
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(out)
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out)
 }

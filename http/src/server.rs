@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use voxgate_actors::config::ConfigCache;
 use voxgate_actors::control::ControlPlane;
+use voxgate_actors::media::{MediaConfig, MediaWorkers};
 use voxgate_actors::metrics::Metrics;
 use voxgate_actors::sessions::SessionRegistry;
 use voxgate_actors::signing::load_signer;
@@ -29,6 +30,10 @@ pub struct ServeOptions {
     pub ice_servers: serde_json::Value,
     pub min_ttl_seconds: u32,
     pub demo: bool,
+    pub media_ip: Option<std::net::IpAddr>,
+    pub media_port: u16,
+    pub media_workers: usize,
+    pub connect_timeout: std::time::Duration,
 }
 
 /// Runs the server until it is told to stop.
@@ -37,10 +42,7 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
 }
 
 async fn not_routed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        ErrorCode::NotFound,
-        format!("no endpoint {} {}", req.method(), req.path()),
-    ))
+    Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {} {}", req.method(), req.path())))
 }
 
 async fn serve(opts: ServeOptions) -> Result<(), String> {
@@ -52,16 +54,33 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone()));
     let reloaded = sessions.load().map_err(|e| e.to_string())?;
     let expiry = TokenSupervisor::new(sessions.clone()).start();
-    let ttl = TtlPolicy {
-        min_seconds: opts.min_ttl_seconds,
-        ..TtlPolicy::default()
-    };
+    let ttl = TtlPolicy { min_seconds: opts.min_ttl_seconds, ..TtlPolicy::default() };
     let control = Arc::new(ControlPlane::new(config, sessions, signer, ttl, expiry));
     control.track_reloaded(&reloaded);
 
     let listener = std::net::TcpListener::bind(&opts.http)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.http))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let media_ip = opts.media_ip.unwrap_or(addr.ip());
+    if media_ip.is_unspecified() {
+        return Err(
+            "the HTTP listener is on all interfaces: set --media-ip to the address browsers reach for media"
+                .into(),
+        );
+    }
+    let media_config = MediaConfig {
+        ip: media_ip,
+        port: opts.media_port,
+        workers: opts.media_workers,
+        connect_timeout: opts.connect_timeout,
+        socket_buffer_bytes: 4 << 20,
+    };
+    let media = Arc::new(MediaWorkers::start(
+        &media_config,
+        control.sessions().clone(),
+        metrics.clone(),
+        store.clone(),
+    )?);
     let public_url = opts.public_url.clone().unwrap_or_else(|| {
         if addr.ip().is_unspecified() {
             tracing::warn!(%addr, "listening on all interfaces without --public-url: browser URLs will name 127.0.0.1; set --public-url");
@@ -73,6 +92,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     let state = AppState {
         control: control.clone(),
         metrics,
+        media: media.clone(),
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),
@@ -92,11 +112,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             .route("/metrics", web::get().to(metrics::render))
             .configure(browser::routes)
             .configure(control::routes);
-        let app = if demo {
-            app.configure(crate::demo::routes)
-        } else {
-            app
-        };
+        let app = if demo { app.configure(crate::demo::routes) } else { app };
         app.default_service(web::to(not_routed))
     })
     .listen(listener)
@@ -108,10 +124,8 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     tracing::info!(%addr, %public_url, data_dir = %opts.data_dir.display(), "voxgate started");
 
     let result = server.await.map_err(|e| e.to_string());
-    tracing::info!(
-        live_sessions = control.sessions().live().len(),
-        "shutting down: draining the store"
-    );
+    media.shutdown().await;
+    tracing::info!(live_sessions = control.sessions().live().len(), "shutting down: draining the store");
     store.close();
     tracing::info!("voxgate stopped");
     result
@@ -120,10 +134,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
 /// `voxgate keys create`: the workspace if needed, then a new key (returned, never stored).
 pub fn create_key(data_dir: &Path, workspace: &str) -> Result<String, String> {
     let store = Store::open(data_dir).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let key = rt.block_on(async {
         let ws = workspaces::ensure_workspace(&store, workspace).await?;
         workspaces::create_key(&store, &ws).await

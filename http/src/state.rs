@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use voxgate_actors::control::ControlPlane;
+use voxgate_actors::media::MediaWorkers;
 use voxgate_actors::metrics::Metrics;
 
 /// Settings the edge needs to render URLs and browser values.
@@ -18,5 +19,6 @@ pub struct EdgeSettings {
 pub struct AppState {
     pub control: Arc<ControlPlane>,
     pub metrics: Arc<Metrics>,
+    pub media: Arc<MediaWorkers>,
     pub settings: Arc<EdgeSettings>,
 }

@@ -1,6 +1,8 @@
 //! Shared harness for end-to-end tests: starts the real `voxgate` binary on port 0 with a
 //! temporary data dir, and talks to it over HTTP like a customer's backend or a browser would.
 
+pub mod voice;
+
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -15,16 +17,9 @@ pub fn voxgate_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join("voxgate");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first", bin.display());
     bin
 }
 
@@ -67,13 +62,7 @@ impl Server {
         };
         let mut cmd = Command::new(voxgate_bin());
         cmd.arg(if opts.demo { "demo" } else { "serve" })
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--min-ttl-seconds",
-                "1",
-                "--data-dir",
-            ])
+            .args(["--http", "127.0.0.1:0", "--min-ttl-seconds", "1", "--data-dir"])
             .arg(&data_dir)
             .args(&opts.extra_args)
             .env("VOXGATE_LOG", "warn")
@@ -102,10 +91,7 @@ impl Server {
             _tmp: tmp,
         };
         let line = server.wait_for_line("voxgate listening on http://", Duration::from_secs(30));
-        server.url = line
-            .trim()
-            .trim_start_matches("voxgate listening on ")
-            .to_string();
+        server.url = line.trim().trim_start_matches("voxgate listening on ").to_string();
         server
     }
 
@@ -121,10 +107,7 @@ impl Server {
                 }
                 Ok(line) => self.seen.push(line),
                 Err(_) => {
-                    let status = self
-                        .child
-                        .as_mut()
-                        .and_then(|c| c.try_wait().ok().flatten());
+                    let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
                     panic!("voxgate never printed {needle:?} (exit status: {status:?})");
                 }
             }
@@ -141,24 +124,15 @@ impl Server {
     /// Sends SIGTERM and waits for a clean exit (a graceful shutdown).
     pub fn stop(mut self) -> PathBuf {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
-                assert!(
-                    status.success(),
-                    "voxgate exited with {status} after SIGTERM"
-                );
+                assert!(status.success(), "voxgate exited with {status} after SIGTERM");
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "voxgate did not stop within 30 s of SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "voxgate did not stop within 30 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
         // Keep the temp dir alive for a restart.
@@ -171,10 +145,7 @@ impl Server {
     pub fn client(&self) -> Api {
         Api {
             base: self.url.clone(),
-            http: Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
+            http: Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
         }
     }
 
@@ -201,18 +172,10 @@ pub fn create_key(data_dir: &Path, workspace: &str) -> String {
         .env("VOXGATE_LOG", "warn")
         .output()
         .expect("run keys create");
-    assert!(
-        out.status.success(),
-        "keys create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "keys create failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf8");
     let lines: Vec<_> = text.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "keys create must print the key alone: {text:?}"
-    );
+    assert_eq!(lines.len(), 1, "keys create must print the key alone: {text:?}");
     lines[0].to_string()
 }
 
@@ -231,12 +194,7 @@ impl Reply {
         let headers = res.headers().clone();
         let text = res.text().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            text,
-        }
+        Reply { status, headers, body, text }
     }
 
     /// The `error.code` of an error body.
@@ -251,27 +209,16 @@ impl Reply {
     /// Asserts a status and returns self.
     #[track_caller]
     pub fn expect(self, status: u16) -> Reply {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.text
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
         self
     }
 
     /// Asserts an error status and code.
     #[track_caller]
     pub fn expect_error(self, status: u16, code: &str) -> Reply {
-        assert_eq!(
-            (self.status, self.code()),
-            (status, code),
-            "body: {}",
-            self.text
-        );
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.text);
         assert!(
-            self.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "no message: {}",
             self.text
         );
@@ -312,16 +259,8 @@ impl Api {
     }
 
     /// A browser request: `origin` (None for none) and an optional bearer token.
-    pub fn browser(
-        &self,
-        method: &str,
-        url: &str,
-        origin: Option<&str>,
-        token: Option<&str>,
-    ) -> Reply {
-        let mut req = self
-            .http
-            .request(method.parse().expect("method"), self.url(url));
+    pub fn browser(&self, method: &str, url: &str, origin: Option<&str>, token: Option<&str>) -> Reply {
+        let mut req = self.http.request(method.parse().expect("method"), self.url(url));
         if let Some(o) = origin {
             req = req.header("Origin", o);
         }
@@ -338,10 +277,7 @@ impl Api {
             .request(reqwest::Method::OPTIONS, self.url(url))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", method)
-            .header(
-                "Access-Control-Request-Headers",
-                "authorization, content-type",
-            );
+            .header("Access-Control-Request-Headers", "authorization, content-type");
         self.send(req)
     }
 }
@@ -367,13 +303,11 @@ impl Fixture {
     pub fn on(server: Server) -> Fixture {
         let api = server.client();
         let key = server.create_key("acme");
-        let agent = api
-            .control("POST", "/v1/agents", &key, Some(json!({"name": "Support"})))
-            .expect(201)
-            .body["id"]
-            .as_str()
-            .expect("agent id")
-            .to_string();
+        let agent =
+            api.control("POST", "/v1/agents", &key, Some(json!({"name": "Support"}))).expect(201).body["id"]
+                .as_str()
+                .expect("agent id")
+                .to_string();
         let widget = api
             .control(
                 "POST",
@@ -386,24 +320,13 @@ impl Fixture {
             .as_str()
             .expect("widget id")
             .to_string();
-        Fixture {
-            server,
-            api,
-            key,
-            agent,
-            widget,
-        }
+        Fixture { server, api, key, agent, widget }
     }
 
     /// Creates a session on the fixture widget with `body`.
     pub fn session(&self, body: Value) -> Value {
         self.api
-            .control(
-                "POST",
-                &format!("/v1/widgets/{}/sessions", self.widget),
-                &self.key,
-                Some(body),
-            )
+            .control("POST", &format!("/v1/widgets/{}/sessions", self.widget), &self.key, Some(body))
             .expect(201)
             .body
     }
@@ -422,10 +345,7 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {timeout:?}"
-        );
+        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
         std::thread::sleep(Duration::from_millis(25));
     }
 }

@@ -12,51 +12,31 @@ fn keys_create_prints_the_key_alone_and_stores_only_its_hash() {
     assert_ne!(key, again);
     let db = std::fs::read(dir.path().join("voxgate.sqlite")).unwrap();
     let needle = key.as_bytes();
-    assert!(
-        !db.windows(needle.len()).any(|w| w == needle),
-        "the plaintext key is in the database"
-    );
+    assert!(!db.windows(needle.len()).any(|w| w == needle), "the plaintext key is in the database");
     // Both keys work on a server started afterwards, on the same workspace.
-    let server = Server::start_with(ServerOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    });
+    let server =
+        Server::start_with(ServerOptions { data_dir: Some(dir.path().to_path_buf()), ..Default::default() });
     let api = server.client();
-    let w = api
-        .control("POST", "/v1/widgets", &key, Some(json!({"name": "W"})))
-        .expect(201);
+    let w = api.control("POST", "/v1/widgets", &key, Some(json!({"name": "W"}))).expect(201);
     let id = w.body["id"].as_str().unwrap();
-    api.control("GET", &format!("/v1/widgets/{id}"), &again, None)
-        .expect(200);
+    api.control("GET", &format!("/v1/widgets/{id}"), &again, None).expect(200);
 }
 
 #[test]
 fn health_and_readiness() {
     let server = Server::start();
     let api = server.client();
-    assert_eq!(
-        api.send(api.http.get(api.url("/healthz"))).expect(200).body["status"],
-        "ok"
-    );
-    assert_eq!(
-        api.send(api.http.get(api.url("/readyz"))).expect(200).body["status"],
-        "ready"
-    );
+    assert_eq!(api.send(api.http.get(api.url("/healthz"))).expect(200).body["status"], "ok");
+    assert_eq!(api.send(api.http.get(api.url("/readyz"))).expect(200).body["status"], "ready");
 }
 
 #[test]
 fn demo_prepares_a_workspace_widget_and_page() {
-    let mut server = Server::start_with(ServerOptions {
-        demo: true,
-        ..Default::default()
-    });
+    let mut server = Server::start_with(ServerOptions { demo: true, ..Default::default() });
     let port = server.url.rsplit(':').next().unwrap().to_string();
     let lines = server.stdout();
     let page = format!("http://localhost:{port}/");
-    assert!(
-        lines.iter().any(|l| l.contains(&page)),
-        "demo must print what to open: {lines:?}"
-    );
+    assert!(lines.iter().any(|l| l.contains(&page)), "demo must print what to open: {lines:?}");
     let api = server.client();
     let html = api.send(api.http.get(&page)).expect(200).text;
     assert!(html.contains("voxgate demo"));
@@ -67,11 +47,6 @@ fn demo_prepares_a_workspace_widget_and_page() {
         .header("Origin", format!("http://localhost:{port}"));
     let s = api.send(req).expect(201).body;
     let origin = format!("http://localhost:{port}");
-    api.browser(
-        "GET",
-        s["messages_url"].as_str().unwrap(),
-        Some(&origin),
-        s["session_token"].as_str(),
-    )
-    .expect(200);
+    api.browser("GET", s["messages_url"].as_str().unwrap(), Some(&origin), s["session_token"].as_str())
+        .expect(200);
 }

@@ -23,64 +23,32 @@ fn browser_sent_control_requests_are_refused_without_cors() {
     let r = f.api.send(req).expect_error(403, "api_key_in_browser");
     assert!(r.header("access-control-allow-origin").is_none());
     // A preflight to the control plane gets no CORS answer either.
-    let r = f
-        .api
-        .preflight("/v1/agents", "https://shop.example.com", "POST");
-    assert!(
-        r.header("access-control-allow-origin").is_none(),
-        "{}",
-        r.text
-    );
+    let r = f.api.preflight("/v1/agents", "https://shop.example.com", "POST");
+    assert!(r.header("access-control-allow-origin").is_none(), "{}", r.text);
     assert!(r.status >= 400);
 }
 
 #[test]
 fn missing_wrong_and_foreign_keys_get_401_or_404() {
     let f = Fixture::new();
-    let r = f
-        .api
-        .send(f.api.http.get(f.api.url("/v1/agents")))
-        .expect_error(401, "api_key_missing");
+    let r = f.api.send(f.api.http.get(f.api.url("/v1/agents"))).expect_error(401, "api_key_missing");
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     f.api
-        .control(
-            "GET",
-            "/v1/agents",
-            "vg_sk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            None,
-        )
+        .control("GET", "/v1/agents", "vg_sk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", None)
         .expect_error(401, "api_key_invalid");
-    f.api
-        .control("GET", "/v1/agents", "nonsense", None)
-        .expect_error(401, "api_key_invalid");
-    let req = f
-        .api
-        .http
-        .get(f.api.url("/v1/agents"))
-        .header("Authorization", format!("Basic {}", f.key));
+    f.api.control("GET", "/v1/agents", "nonsense", None).expect_error(401, "api_key_invalid");
+    let req = f.api.http.get(f.api.url("/v1/agents")).header("Authorization", format!("Basic {}", f.key));
     f.api.send(req).expect_error(401, "api_key_invalid");
     // A session token is not an API key.
     let s = f.session(json!({}));
     f.api
-        .control(
-            "GET",
-            "/v1/agents",
-            s["session_token"].as_str().unwrap(),
-            None,
-        )
+        .control("GET", "/v1/agents", s["session_token"].as_str().unwrap(), None)
         .expect_error(401, "api_key_invalid");
     // Another workspace sees none of this one's resources.
     let other = f.server.create_key("someone-else");
-    f.api
-        .control("GET", &format!("/v1/widgets/{}", f.widget), &other, None)
-        .expect_error(404, "not_found");
-    f.api
-        .control("GET", &format!("/v1/agents/{}", f.agent), &other, None)
-        .expect_error(404, "not_found");
-    let list = f
-        .api
-        .control("GET", "/v1/widgets", &other, None)
-        .expect(200);
+    f.api.control("GET", &format!("/v1/widgets/{}", f.widget), &other, None).expect_error(404, "not_found");
+    f.api.control("GET", &format!("/v1/agents/{}", f.agent), &other, None).expect_error(404, "not_found");
+    let list = f.api.control("GET", "/v1/widgets", &other, None).expect(200);
     assert_eq!(list.body["data"].as_array().unwrap().len(), 0);
 }
 
@@ -96,16 +64,8 @@ fn a_key_created_while_the_server_runs_works_at_once() {
 fn invalid_configuration_gets_400_naming_the_field() {
     let f = Fixture::new();
     let cases = [
-        (
-            json!({"name": "W", "allowed_origins": ["example.com"]}),
-            "allowed_origins[0]",
-            "no scheme",
-        ),
-        (
-            json!({"name": "W", "colour": "red"}),
-            "",
-            "unknown field `colour`",
-        ),
+        (json!({"name": "W", "allowed_origins": ["example.com"]}), "allowed_origins[0]", "no scheme"),
+        (json!({"name": "W", "colour": "red"}), "", "unknown field `colour`"),
         (
             json!({"name": "W", "privacy": {"consent_required": "yes"}}),
             "privacy.consent_required",
@@ -118,11 +78,7 @@ fn invalid_configuration_gets_400_naming_the_field() {
             "hex color",
         ),
         (json!({"name": "W", "modes": []}), "modes", "at least one"),
-        (
-            json!({"name": "W", "agent_id": "ag_doesnotexist"}),
-            "agent_id",
-            "no agent",
-        ),
+        (json!({"name": "W", "agent_id": "ag_doesnotexist"}), "agent_id", "no agent"),
         (
             json!({"name": "W", "privacy": {"trust_center": {"enabled": true}}}),
             "privacy.trust_center.privacy_policy_url",
@@ -138,22 +94,14 @@ fn invalid_configuration_gets_400_naming_the_field() {
         assert!(message.contains(needle), "{body}: {message}");
         if !field.is_empty() {
             assert_eq!(r.body["error"]["field"], field, "{body}: {}", r.text);
-            assert!(
-                message.contains(field),
-                "message names the field: {message}"
-            );
+            assert!(message.contains(field), "message names the field: {message}");
         }
     }
     // The same rules apply to PATCH, and a refused PATCH changes nothing.
     let path = format!("/v1/widgets/{}", f.widget);
     let before = f.api.control("GET", &path, &f.key, None).expect(200).body;
     f.api
-        .control(
-            "PATCH",
-            &path,
-            &f.key,
-            Some(json!({"allowed_origins": ["example.com"]})),
-        )
+        .control("PATCH", &path, &f.key, Some(json!({"allowed_origins": ["example.com"]})))
         .expect_error(400, "invalid_request");
     let after = f.api.control("GET", &path, &f.key, None).expect(200).body;
     assert_eq!(before, after);
@@ -177,9 +125,7 @@ fn invalid_configuration_gets_400_naming_the_field() {
         .header("Content-Type", "application/json")
         .body("{nope");
     f.api.send(req).expect_error(400, "invalid_request");
-    f.api
-        .control("POST", "/v1/agents", &f.key, Some(json!([1, 2])))
-        .expect_error(400, "invalid_request");
+    f.api.control("POST", "/v1/agents", &f.key, Some(json!([1, 2]))).expect_error(400, "invalid_request");
     let req = f
         .api
         .http
@@ -190,9 +136,7 @@ fn invalid_configuration_gets_400_naming_the_field() {
     f.api.send(req).expect_error(415, "unsupported_media_type");
     // Oversized body.
     let huge = json!({"name": "A", "prompt": "x".repeat(9 * 1024 * 1024)});
-    f.api
-        .control("POST", "/v1/agents", &f.key, Some(huge))
-        .expect_error(413, "payload_too_large");
+    f.api.control("POST", "/v1/agents", &f.key, Some(huge)).expect_error(413, "payload_too_large");
 }
 
 #[test]
@@ -212,29 +156,16 @@ fn agents_and_widgets_round_trip_through_crud() {
     assert_eq!(agent["backend"]["type"], "builtin");
     let patched = f
         .api
-        .control(
-            "PATCH",
-            &format!("/v1/agents/{id}"),
-            &f.key,
-            Some(json!({"greeting": "Hi again"})),
-        )
+        .control("PATCH", &format!("/v1/agents/{id}"), &f.key, Some(json!({"greeting": "Hi again"})))
         .expect(200)
         .body;
     assert_eq!(patched["greeting"], "Hi again");
     assert_eq!(patched["prompt"], "Be brief.");
     assert_eq!(patched["version"], 2);
-    let list = f
-        .api
-        .control("GET", "/v1/agents", &f.key, None)
-        .expect(200)
-        .body;
+    let list = f.api.control("GET", "/v1/agents", &f.key, None).expect(200).body;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
-    f.api
-        .control("DELETE", &format!("/v1/agents/{id}"), &f.key, None)
-        .expect(200);
-    f.api
-        .control("GET", &format!("/v1/agents/{id}"), &f.key, None)
-        .expect_error(404, "not_found");
+    f.api.control("DELETE", &format!("/v1/agents/{id}"), &f.key, None).expect(200);
+    f.api.control("GET", &format!("/v1/agents/{id}"), &f.key, None).expect_error(404, "not_found");
 
     let w = f
         .api
@@ -254,20 +185,12 @@ fn agents_and_widgets_round_trip_through_crud() {
         )
         .expect(201)
         .body;
-    assert_eq!(
-        w["allowed_origins"][0], "https://shop.example.com",
-        "origins are canonicalized"
-    );
+    assert_eq!(w["allowed_origins"][0], "https://shop.example.com", "origins are canonicalized");
     assert_eq!(w["version"], 1);
     let wid = w["id"].as_str().unwrap();
     let cfg = f
         .api
-        .browser(
-            "GET",
-            &format!("/v1/widgets/{wid}/config"),
-            Some("https://shop.example.com"),
-            None,
-        )
+        .browser("GET", &format!("/v1/widgets/{wid}/config"), Some("https://shop.example.com"), None)
         .expect(200)
         .body;
     assert_eq!(cfg["appearance"]["title"], "Ask us");
@@ -279,12 +202,8 @@ fn agents_and_widgets_round_trip_through_crud() {
 #[test]
 fn unknown_routes_and_ids_answer_in_the_error_shape() {
     let f = Fixture::new();
-    f.api
-        .control("GET", "/v1/nothing-here", &f.key, None)
-        .expect_error(404, "not_found");
-    f.api
-        .control("GET", "/v1/widgets/not-a-widget-id", &f.key, None)
-        .expect_error(404, "not_found");
+    f.api.control("GET", "/v1/nothing-here", &f.key, None).expect_error(404, "not_found");
+    f.api.control("GET", "/v1/widgets/not-a-widget-id", &f.key, None).expect_error(404, "not_found");
     f.api
         .control("GET", "/v1/sessions/ses_unknown0000000000000", &f.key, None)
         .expect_error(404, "not_found");

@@ -7,55 +7,22 @@ use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
 fn keys_agents_widgets_and_sessions_survive_a_restart() {
     let f = Fixture::new();
     let path = format!("/v1/widgets/{}", f.widget);
-    f.api
-        .control(
-            "PATCH",
-            &path,
-            &f.key,
-            Some(json!({"appearance": {"title": "Saved title"}})),
-        )
-        .expect(200);
+    f.api.control("PATCH", &path, &f.key, Some(json!({"appearance": {"title": "Saved title"}}))).expect(200);
     let live = f.session(json!({"ttl_seconds": 600}));
     let ended = f.session(json!({}));
     let ended_id = ended["session_id"].as_str().unwrap();
-    f.api
-        .control("DELETE", &format!("/v1/sessions/{ended_id}"), &f.key, None)
-        .expect(200);
-    let widgets_before = f
-        .api
-        .control("GET", "/v1/widgets", &f.key, None)
-        .expect(200)
-        .body;
-    let agents_before = f
-        .api
-        .control("GET", "/v1/agents", &f.key, None)
-        .expect(200)
-        .body;
+    f.api.control("DELETE", &format!("/v1/sessions/{ended_id}"), &f.key, None).expect(200);
+    let widgets_before = f.api.control("GET", "/v1/widgets", &f.key, None).expect(200).body;
+    let agents_before = f.api.control("GET", "/v1/agents", &f.key, None).expect(200).body;
 
     let Fixture { server, key, .. } = f;
     let data_dir = server.stop();
-    let server = Server::start_with(ServerOptions {
-        data_dir: Some(data_dir),
-        ..Default::default()
-    });
+    let server = Server::start_with(ServerOptions { data_dir: Some(data_dir), ..Default::default() });
     let api = server.client();
 
-    assert_eq!(
-        api.control("GET", "/v1/widgets", &key, None)
-            .expect(200)
-            .body,
-        widgets_before
-    );
-    assert_eq!(
-        api.control("GET", "/v1/agents", &key, None)
-            .expect(200)
-            .body,
-        agents_before
-    );
-    let cfg = api
-        .browser("GET", &format!("{path}/config"), Some(SITE), None)
-        .expect(200)
-        .body;
+    assert_eq!(api.control("GET", "/v1/widgets", &key, None).expect(200).body, widgets_before);
+    assert_eq!(api.control("GET", "/v1/agents", &key, None).expect(200).body, agents_before);
+    let cfg = api.browser("GET", &format!("{path}/config"), Some(SITE), None).expect(200).body;
     assert_eq!(cfg["appearance"]["title"], "Saved title");
 
     // The live session's token still works (same signing key, same URL path); the ended one stays ended.
@@ -63,22 +30,9 @@ fn keys_agents_widgets_and_sessions_survive_a_restart() {
         let u = v["messages_url"].as_str().unwrap();
         u[u.find("/v1/").unwrap()..].to_string()
     };
-    api.browser(
-        "GET",
-        &url_path(&live),
-        Some(SITE),
-        live["session_token"].as_str(),
-    )
-    .expect(200);
-    api.browser(
-        "GET",
-        &url_path(&ended),
-        Some(SITE),
-        ended["session_token"].as_str(),
-    )
-    .expect_error(410, "session_ended");
-    let v = api
-        .control("GET", &format!("/v1/sessions/{ended_id}"), &key, None)
-        .expect(200);
+    api.browser("GET", &url_path(&live), Some(SITE), live["session_token"].as_str()).expect(200);
+    api.browser("GET", &url_path(&ended), Some(SITE), ended["session_token"].as_str())
+        .expect_error(410, "session_ended");
+    let v = api.control("GET", &format!("/v1/sessions/{ended_id}"), &key, None).expect(200);
     assert_eq!(v.body["end_reason"], "ended");
 }

@@ -18,11 +18,7 @@ fn parse_rfc3339_ms(t: &str) -> i64 {
     let h: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
     let ms: i64 = format!("{frac:0<3}")[..3].parse().unwrap();
     // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d[2] - 1;
@@ -32,10 +28,7 @@ fn parse_rfc3339_ms(t: &str) -> i64 {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[test]
@@ -45,9 +38,7 @@ fn a_token_works_until_expires_at_and_is_refused_after() {
     let token = s["session_token"].as_str().unwrap();
     let url = s["messages_url"].as_str().unwrap();
     let deadline = expires_at_ms(&s);
-    f.api
-        .browser("GET", url, Some(SITE), Some(token))
-        .expect(200);
+    f.api.browser("GET", url, Some(SITE), Some(token)).expect(200);
     // Every answer before the deadline is 200; the first refusal is token_expired, after it.
     let refused = eventually(Duration::from_secs(10), || {
         let before = now_ms();
@@ -64,10 +55,7 @@ fn a_token_works_until_expires_at_and_is_refused_after() {
     // The token supervisor ended the session with reason token_expired.
     let sid = s["session_id"].as_str().unwrap();
     let view = eventually(Duration::from_secs(5), || {
-        let v = f
-            .api
-            .control("GET", &format!("/v1/sessions/{sid}"), &f.key, None)
-            .expect(200);
+        let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
         (v.body["status"] == "ended").then_some(v)
     });
     assert_eq!(view.body["end_reason"], "token_expired");
@@ -83,12 +71,7 @@ fn refresh_moves_the_expiry() {
     let old_deadline = expires_at_ms(&s);
     let r = f
         .api
-        .control(
-            "POST",
-            &format!("/v1/sessions/{sid}/refresh"),
-            &f.key,
-            Some(json!({"ttl_seconds": 60})),
-        )
+        .control("POST", &format!("/v1/sessions/{sid}/refresh"), &f.key, Some(json!({"ttl_seconds": 60})))
         .expect(200);
     let new_token = r.body["session_token"].as_str().unwrap().to_string();
     assert!(expires_at_ms(&r.body) > old_deadline + 50_000);
@@ -99,13 +82,8 @@ fn refresh_moves_the_expiry() {
     })
     .expect_error(401, "token_expired");
     assert!(now_ms() >= old_deadline);
-    f.api
-        .browser("GET", url, Some(SITE), Some(&new_token))
-        .expect(200);
-    let v = f
-        .api
-        .control("GET", &format!("/v1/sessions/{sid}"), &f.key, None)
-        .expect(200);
+    f.api.browser("GET", url, Some(SITE), Some(&new_token)).expect(200);
+    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
     assert_eq!(v.body["status"], "live");
 }
 
@@ -121,15 +99,9 @@ fn tampered_foreign_and_ended_tokens_are_refused() {
     let i = 10;
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
     let tampered: String = chars.into_iter().collect();
-    f.api
-        .browser("GET", url, Some(SITE), Some(&tampered))
-        .expect_error(401, "token_invalid");
-    f.api
-        .browser("GET", url, Some(SITE), Some("vg_st_garbage"))
-        .expect_error(401, "token_invalid");
-    f.api
-        .browser("GET", url, Some(SITE), None)
-        .expect_error(401, "token_missing");
+    f.api.browser("GET", url, Some(SITE), Some(&tampered)).expect_error(401, "token_invalid");
+    f.api.browser("GET", url, Some(SITE), Some("vg_st_garbage")).expect_error(401, "token_invalid");
+    f.api.browser("GET", url, Some(SITE), None).expect_error(401, "token_missing");
 
     // Another widget's token on this session's URL.
     let w2 = f
@@ -142,40 +114,18 @@ fn tampered_foreign_and_ended_tokens_are_refused() {
         )
         .expect(201);
     let w2_id = w2.body["id"].as_str().unwrap();
-    let b = f
-        .api
-        .control(
-            "POST",
-            &format!("/v1/widgets/{w2_id}/sessions"),
-            &f.key,
-            Some(json!({})),
-        )
-        .expect(201);
+    let b =
+        f.api.control("POST", &format!("/v1/widgets/{w2_id}/sessions"), &f.key, Some(json!({}))).expect(201);
     let other_token = b.body["session_token"].as_str().unwrap();
-    f.api
-        .browser("GET", url, Some(SITE), Some(other_token))
-        .expect_error(401, "token_invalid");
+    f.api.browser("GET", url, Some(SITE), Some(other_token)).expect_error(401, "token_invalid");
     // And the other token still works on its own session.
-    f.api
-        .browser(
-            "GET",
-            b.body["messages_url"].as_str().unwrap(),
-            Some(SITE),
-            Some(other_token),
-        )
-        .expect(200);
+    f.api.browser("GET", b.body["messages_url"].as_str().unwrap(), Some(SITE), Some(other_token)).expect(200);
 
     // The workspace key is refused on browser endpoints.
-    f.api
-        .browser("GET", url, Some(SITE), Some(&f.key))
-        .expect_error(403, "api_key_in_browser");
+    f.api.browser("GET", url, Some(SITE), Some(&f.key)).expect_error(403, "api_key_in_browser");
 
     // An ended session's token, before it would expire.
     let sid = a["session_id"].as_str().unwrap();
-    f.api
-        .control("DELETE", &format!("/v1/sessions/{sid}"), &f.key, None)
-        .expect(200);
-    f.api
-        .browser("GET", url, Some(SITE), Some(token))
-        .expect_error(410, "session_ended");
+    f.api.control("DELETE", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
+    f.api.browser("GET", url, Some(SITE), Some(token)).expect_error(410, "session_ended");
 }

@@ -46,14 +46,9 @@ struct WriteJob<T, F> {
 impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> Job for WriteJob<T, F> {
     fn run(&mut self, conn: &Connection) {
         let Some(f) = self.f.take() else { return };
-        let outcome = conn
-            .execute_batch("SAVEPOINT job")
-            .map_err(StoreError::from)
-            .and_then(|_| match f(conn) {
-                Ok(v) => conn
-                    .execute_batch("RELEASE job")
-                    .map(|_| v)
-                    .map_err(StoreError::from),
+        let outcome =
+            conn.execute_batch("SAVEPOINT job").map_err(StoreError::from).and_then(|_| match f(conn) {
+                Ok(v) => conn.execute_batch("RELEASE job").map(|_| v).map_err(StoreError::from),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
                     Err(e)
@@ -86,10 +81,7 @@ impl Store {
     /// Opens (creating and migrating if needed) `voxgate.sqlite` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "cannot create data dir {}: {e}",
-                data_dir.display()
-            ))
+            StoreError::Corrupt(format!("cannot create data dir {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join("voxgate.sqlite");
         let mut conn = schema::open(&path)?;
@@ -127,11 +119,7 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(WriteJob {
-            f: Some(f),
-            result: None,
-            reply,
-        });
+        let job = Box::new(WriteJob { f: Some(f), result: None, reply });
         self.queued.fetch_add(1, Ordering::Relaxed);
         let sent = self.jobs.send(job).is_ok();
         if !sent {

@@ -13,10 +13,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn id<T>(
-    text: String,
-    parse: fn(&str) -> Result<T, voxgate_engine::ids::IdError>,
-) -> Result<T, StoreError> {
+fn id<T>(text: String, parse: fn(&str) -> Result<T, voxgate_engine::ids::IdError>) -> Result<T, StoreError> {
     parse(&text).map_err(corrupt)
 }
 
@@ -38,44 +35,23 @@ pub fn insert_workspace(c: &Connection, w: &WorkspaceRow) -> Result<(), StoreErr
 
 pub fn workspace_by_name(c: &Connection, name: &str) -> Result<Option<WorkspaceRow>, StoreError> {
     let row = c
-        .query_row(
-            "SELECT id, name, created_at FROM workspaces WHERE name = ?1",
-            [name],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            },
-        )
+        .query_row("SELECT id, name, created_at FROM workspaces WHERE name = ?1", [name], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })
         .optional()?;
     row.map(|(i, name, at)| {
-        Ok(WorkspaceRow {
-            id: id(i, WorkspaceId::parse)?,
-            name,
-            created_at: Timestamp(at),
-        })
+        Ok(WorkspaceRow { id: id(i, WorkspaceId::parse)?, name, created_at: Timestamp(at) })
     })
     .transpose()
 }
 
 pub fn all_workspaces(c: &Connection) -> Result<Vec<WorkspaceRow>, StoreError> {
     let mut stmt = c.prepare("SELECT id, name, created_at FROM workspaces")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
     rows.map(|r| {
         let (i, name, at) = r?;
-        Ok(WorkspaceRow {
-            id: id(i, WorkspaceId::parse)?,
-            name,
-            created_at: Timestamp(at),
-        })
+        Ok(WorkspaceRow { id: id(i, WorkspaceId::parse)?, name, created_at: Timestamp(at) })
     })
     .collect()
 }
@@ -103,21 +79,14 @@ pub fn key_by_hash(c: &Connection, hash: &str) -> Result<Option<(KeyId, Workspac
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
         )
         .optional()?;
-    row.map(|(k, w)| Ok((id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?)))
-        .transpose()
+    row.map(|(k, w)| Ok((id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?))).transpose()
 }
 
 /// Every unrevoked key: (hash, key id, workspace).
 pub fn all_api_keys(c: &Connection) -> Result<Vec<(String, KeyId, WorkspaceId)>, StoreError> {
-    let mut stmt =
-        c.prepare("SELECT key_hash, id, workspace_id FROM api_keys WHERE revoked_at IS NULL")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let mut stmt = c.prepare("SELECT key_hash, id, workspace_id FROM api_keys WHERE revoked_at IS NULL")?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
     rows.map(|r| {
         let (h, k, w) = r?;
         Ok((h, id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?))
@@ -146,9 +115,8 @@ pub fn upsert_agent(c: &Connection, a: &Agent) -> Result<(), StoreError> {
 }
 
 pub fn all_agents(c: &Connection) -> Result<Vec<Agent>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM agents",
-    )?;
+    let mut stmt =
+        c.prepare("SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM agents")?;
     let rows = stmt.query_map([], config_row)?;
     rows.map(|r| {
         let row = r?;
@@ -186,9 +154,8 @@ pub fn upsert_widget(c: &Connection, w: &Widget) -> Result<(), StoreError> {
 }
 
 pub fn all_widgets(c: &Connection) -> Result<Vec<Widget>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM widgets",
-    )?;
+    let mut stmt =
+        c.prepare("SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM widgets")?;
     let rows = stmt.query_map([], config_row)?;
     rows.map(|r| {
         let row = r?;
@@ -265,11 +232,7 @@ pub fn end_session(
     Ok(())
 }
 
-pub fn set_session_expiry(
-    c: &Connection,
-    sid: &SessionId,
-    expires_at: Timestamp,
-) -> Result<(), StoreError> {
+pub fn set_session_expiry(c: &Connection, sid: &SessionId, expires_at: Timestamp) -> Result<(), StoreError> {
     c.execute(
         "UPDATE sessions SET expires_at = ?2 WHERE id = ?1",
         params![sid.as_str(), expires_at.millis()],
@@ -287,21 +250,15 @@ pub fn set_session_origin(c: &Connection, sid: &SessionId, origin: &str) -> Resu
 
 /// Sessions not ended, for reloading live state at start.
 pub fn unended_sessions(c: &Connection) -> Result<Vec<Session>, StoreError> {
-    let mut stmt = c.prepare(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL"
-    ))?;
+    let mut stmt = c.prepare(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL"))?;
     let rows = stmt.query_map([], session_row)?;
     rows.map(|r| r?).collect()
 }
 
 pub fn session(c: &Connection, sid: &SessionId) -> Result<Option<Session>, StoreError> {
-    c.query_row(
-        &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
-        [sid.as_str()],
-        session_row,
-    )
-    .optional()?
-    .transpose()
+    c.query_row(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"), [sid.as_str()], session_row)
+        .optional()?
+        .transpose()
 }
 
 fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
@@ -378,6 +335,71 @@ pub fn transcript(
             text: r.get(2)?,
             status: r.get(3)?,
             created_at: Timestamp(r.get(4)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A new call of a session, placed on `worker`.
+pub fn insert_call(
+    c: &Connection,
+    call: &voxgate_engine::ids::CallId,
+    session: &SessionId,
+    worker: usize,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO calls (id, session_id, worker, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![call.as_str(), session.as_str(), worker as i64, at.millis()],
+    )?;
+    Ok(())
+}
+
+pub fn call_connected(
+    c: &Connection,
+    call: &voxgate_engine::ids::CallId,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute("UPDATE calls SET connected_at = ?2 WHERE id = ?1", params![call.as_str(), at.millis()])?;
+    Ok(())
+}
+
+pub fn end_call(
+    c: &Connection,
+    call: &voxgate_engine::ids::CallId,
+    at: Timestamp,
+    reason: EndReason,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE calls SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
+        params![call.as_str(), at.millis(), reason.as_str()],
+    )?;
+    Ok(())
+}
+
+/// One call as recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub worker: i64,
+    pub created_at: Timestamp,
+    pub connected_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<String>,
+}
+
+pub fn calls_of_session(c: &Connection, session: &SessionId) -> Result<Vec<CallRecord>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT id, worker, created_at, connected_at, ended_at, end_reason FROM calls WHERE session_id = ?1 ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map([session.as_str()], |r| {
+        Ok(CallRecord {
+            call_id: r.get(0)?,
+            worker: r.get(1)?,
+            created_at: Timestamp(r.get(2)?),
+            connected_at: r.get::<_, Option<i64>>(3)?.map(Timestamp),
+            ended_at: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+            end_reason: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -76,15 +76,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX usage_by_workspace_time ON usage_events(workspace_id, at);
     "#,
+    // 2: voice calls (one per WebRTC peer; a session may have several, one at a time).
+    r#"
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        worker INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        connected_at INTEGER,
+        ended_at INTEGER,
+        end_reason TEXT
+    );
+    CREATE INDEX calls_by_session ON calls(session_id);
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.
 pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-    )?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     Ok(conn)
 }
 
@@ -111,9 +122,7 @@ mod tests {
         let mut c = open(&path).unwrap();
         migrate(&mut c).unwrap();
         migrate(&mut c).unwrap();
-        let v: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
     }
 }

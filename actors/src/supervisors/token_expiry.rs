@@ -29,12 +29,7 @@ pub struct TokenSupervisor {
 
 impl TokenSupervisor {
     pub fn new(sessions: Arc<SessionRegistry>) -> Self {
-        TokenSupervisor {
-            sessions,
-            deadlines: BTreeSet::new(),
-            by_session: HashMap::new(),
-            timer: None,
-        }
+        TokenSupervisor { sessions, deadlines: BTreeSet::new(), by_session: HashMap::new(), timer: None }
     }
 
     fn arm(&mut self, ctx: &mut Context<Self>) {

@@ -17,7 +17,7 @@ pub trait ClientIo {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
     /// ICE and DTLS are up.
     fn connected(&mut self);
-    /// Connectivity was lost.
+    /// Connectivity was lost or the server closed the call.
     fn disconnected(&mut self);
     /// An audio frame arrived.
     fn frame(&mut self, data: &[u8], received: Instant);
@@ -46,29 +46,20 @@ impl ClientPeer {
             .clear_codecs()
             .enable_opus(true, false)
             .build(now);
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let (offer, pending) = change
-            .apply()
-            .ok_or_else(|| PeerError::Negotiation("no change to offer".into()))?;
-        let peer = ClientPeer {
-            rtc,
-            local,
-            mid,
-            pending: Some(pending),
-            connected: false,
-            rtp_time: 0,
-        };
+        let (offer, pending) =
+            change.apply().ok_or_else(|| PeerError::Negotiation("no change to offer".into()))?;
+        let peer = ClientPeer { rtc, local, mid, pending: Some(pending), connected: false, rtp_time: 0 };
         Ok((peer, offer.to_sdp_string()))
     }
 
     /// Applies the server's answer.
     pub fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), PeerError> {
-        let answer = SdpAnswer::from_sdp_string(answer_sdp)
-            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        let answer =
+            SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| PeerError::Negotiation(e.to_string()))?;
         let pending = self
             .pending
             .take()
@@ -91,12 +82,7 @@ impl ClientPeer {
         if let Ok(contents) = datagram.try_into() {
             let input = Input::Receive(
                 now,
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: self.local,
-                    contents,
-                },
+                Receive { proto: Protocol::Udp, source, destination: self.local, contents },
             );
             self.rtc.handle_input(input)?;
         }
@@ -115,10 +101,8 @@ impl ClientPeer {
         payload: &[u8],
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
-        let writer = self
-            .rtc
-            .writer(self.mid)
-            .ok_or_else(|| PeerError::Negotiation("no audio writer".into()))?;
+        let writer =
+            self.rtc.writer(self.mid).ok_or_else(|| PeerError::Negotiation("no audio writer".into()))?;
         let pt = writer
             .payload_params()
             .next()
@@ -145,9 +129,9 @@ impl ClientPeer {
                     self.connected = true;
                     io.connected();
                 }
-                Output::Event(Event::IceConnectionStateChange(
-                    IceConnectionState::Disconnected,
-                )) => io.disconnected(),
+                Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
+                    io.disconnected()
+                }
                 Output::Event(Event::MediaData(d)) => io.frame(&d.data, now),
                 Output::Event(_) => {}
                 Output::Timeout(at) => {

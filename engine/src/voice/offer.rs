@@ -74,9 +74,6 @@ mod tests {
         let no_opus = CHROME_LIKE.replace("opus/48000/2", "speex/16000");
         assert_eq!(check_offer(&no_opus).unwrap_err(), SdpRejection::NoOpus);
         let broken = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
-        assert!(matches!(
-            check_offer(broken).unwrap_err(),
-            SdpRejection::Unparseable(_)
-        ));
+        assert!(matches!(check_offer(broken).unwrap_err(), SdpRejection::Unparseable(_)));
     }
 }

@@ -16,9 +16,7 @@ use str0m::config::DtlsCert;
 use str0m::format::PayloadParams;
 use str0m::media::{MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{
-    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
-};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
 
 /// How often a due timeout may be fed back in one call before yielding (guards against a
 /// timer that keeps reporting itself due).
@@ -49,10 +47,7 @@ impl MediaIdentity {
     pub fn generate() -> Result<MediaIdentity, PeerError> {
         CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
         let provider = str0m::crypto::from_feature_flags();
-        let cert = provider
-            .dtls_provider
-            .generate_certificate()
-            .ok_or(PeerError::Certificate)?;
+        let cert = provider.dtls_provider.generate_certificate().ok_or(PeerError::Certificate)?;
         Ok(MediaIdentity { cert })
     }
 
@@ -138,17 +133,14 @@ impl VoicePeer {
         let offer = check_offer(offer_sdp)?;
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
-            .set_local_ice_credentials(IceCreds {
-                ufrag: config.ufrag.clone(),
-                pass: random_password(),
-            })
+            .set_local_ice_credentials(IceCreds { ufrag: config.ufrag.clone(), pass: random_password() })
             .set_dtls_cert(identity.cert.clone())
             .set_reordering_size_audio(0)
             .clear_codecs()
             .enable_opus(true, false)
             .build(now);
-        let candidate = Candidate::host(config.local_addr, "udp")
-            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        let candidate =
+            Candidate::host(config.local_addr, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         let answer = rtc.sdp_api().accept_offer(offer)?;
         let peer = VoicePeer {
@@ -159,10 +151,7 @@ impl VoicePeer {
             connected: false,
             traffic: PeerTraffic::default(),
         };
-        Ok(Answered {
-            peer,
-            answer_sdp: answer.to_sdp_string(),
-        })
+        Ok(Answered { peer, answer_sdp: answer.to_sdp_string() })
     }
 
     /// Whether a datagram from a new address belongs to this peer (STUN credentials check).
@@ -170,15 +159,8 @@ impl VoicePeer {
         let Ok(contents) = datagram.try_into() else {
             return false;
         };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination: self.local,
-                contents,
-            },
-        );
+        let input =
+            Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
         self.rtc.accepts(&input)
     }
 
@@ -195,12 +177,7 @@ impl VoicePeer {
         if let Ok(contents) = datagram.try_into() {
             let input = Input::Receive(
                 now,
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: self.local,
-                    contents,
-                },
+                Receive { proto: Protocol::Udp, source, destination: self.local, contents },
             );
             self.rtc.handle_input(input)?;
         }

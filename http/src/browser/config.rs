@@ -28,9 +28,7 @@ pub async fn get(
 ) -> Result<HttpResponse, BrowserError> {
     let widget = live_widget(&state, &path)?;
     let admitted = admit_origin(&state, &req, &widget, cors::CONFIG)?;
-    let res = HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(widget.public_config());
+    let res = HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(widget.public_config());
     Ok(admitted.respond(res))
 }
 

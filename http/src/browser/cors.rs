@@ -14,16 +14,16 @@ pub struct CorsRules {
 }
 
 /// `GET /v1/widgets/{id}/config`: a plain GET, no credentials.
-pub const CONFIG: CorsRules = CorsRules {
-    methods: "GET",
-    headers: "content-type",
-    expose: None,
-};
+pub const CONFIG: CorsRules = CorsRules { methods: "GET", headers: "content-type", expose: None };
 /// `{messages_url}`.
-pub const MESSAGES: CorsRules = CorsRules {
-    methods: "GET, POST",
-    headers: "authorization, content-type",
-    expose: None,
+pub const MESSAGES: CorsRules =
+    CorsRules { methods: "GET, POST", headers: "authorization, content-type", expose: None };
+
+/// `{webrtc_url}` and its call resources: the page must read `Location` to hang up.
+pub const WEBRTC: CorsRules = CorsRules {
+    methods: "POST, PATCH, DELETE",
+    headers: "authorization, content-type, if-match",
+    expose: Some("Location, ETag"),
 };
 
 /// How long a browser may cache a preflight. Short, so a revoked origin's preflight expires soon;
@@ -36,15 +36,9 @@ pub fn allow(res: &mut HttpResponse, origin: &Origin, rules: CorsRules) {
     if let Ok(v) = HeaderValue::from_str(&origin.serialize()) {
         h.insert(actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
-    h.append(
-        actix_web::http::header::VARY,
-        HeaderValue::from_static("Origin"),
-    );
+    h.append(actix_web::http::header::VARY, HeaderValue::from_static("Origin"));
     if let Some(expose) = rules.expose {
-        h.insert(
-            actix_web::http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(expose),
-        );
+        h.insert(actix_web::http::header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(expose));
     }
 }
 

@@ -57,10 +57,7 @@ impl Admitted {
     /// A refusal that the page may read.
     pub fn refuse(&self, state: &AppState, error: ApiError) -> BrowserError {
         state.metrics.browser_rejected(error.code);
-        BrowserError {
-            error,
-            cors: Some(Box::new((self.origin.clone(), self.rules))),
-        }
+        BrowserError { error, cors: Some(Box::new((self.origin.clone(), self.rules))) }
     }
 }
 
@@ -76,26 +73,15 @@ pub fn admit_origin(
     widget: &Widget,
     rules: CorsRules,
 ) -> Result<Admitted, BrowserError> {
-    let header = req
-        .headers()
-        .get("origin")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let header = req.headers().get("origin").map(|v| v.to_str().unwrap_or("\u{0}"));
     let origin = match header.map(Origin::parse_header) {
         None | Some(Err(RequestOriginError::Missing)) => {
             return Err(refuse(
                 state,
-                ApiError::new(
-                    ErrorCode::OriginMissing,
-                    RequestOriginError::Missing.to_string(),
-                ),
+                ApiError::new(ErrorCode::OriginMissing, RequestOriginError::Missing.to_string()),
             ))
         }
-        Some(Err(e)) => {
-            return Err(refuse(
-                state,
-                ApiError::new(ErrorCode::OriginNotAllowed, e.to_string()),
-            ))
-        }
+        Some(Err(e)) => return Err(refuse(state, ApiError::new(ErrorCode::OriginNotAllowed, e.to_string()))),
         Some(Ok(o)) => o,
     };
     if !widget.origins.allows(&origin) {
@@ -103,10 +89,7 @@ pub fn admit_origin(
             state,
             ApiError::new(
                 ErrorCode::OriginNotAllowed,
-                format!(
-                    "origin {origin} is not in widget {}'s allowed_origins",
-                    widget.id
-                ),
+                format!("origin {origin} is not in widget {}'s allowed_origins", widget.id),
             ),
         ));
     }
@@ -126,10 +109,7 @@ pub fn admit_origin(
 }
 
 /// The widget behind a session, for origin checks on session URLs.
-pub async fn session_and_widget(
-    state: &AppState,
-    id: &str,
-) -> Result<(Session, Arc<Widget>), BrowserError> {
+pub async fn session_and_widget(state: &AppState, id: &str) -> Result<(Session, Arc<Widget>), BrowserError> {
     let not_found = || refuse(state, ApiError::new(ErrorCode::NotFound, "no such session"));
     let id = SessionId::parse(id).map_err(|_| not_found())?;
     let session = state
@@ -139,11 +119,7 @@ pub async fn session_and_widget(
         .await
         .map_err(|e| refuse(state, e.into()))?
         .ok_or_else(not_found)?;
-    let widget = state
-        .control
-        .config()
-        .widget(&session.widget_id)
-        .ok_or_else(not_found)?;
+    let widget = state.control.config().widget(&session.widget_id).ok_or_else(not_found)?;
     Ok((session, widget))
 }
 
@@ -187,18 +163,12 @@ pub async fn admit_session(
     if claims.sid != session.id || claims.wid != session.widget_id {
         return Err(admitted.refuse(
             state,
-            ApiError::new(
-                ErrorCode::TokenInvalid,
-                "the session token belongs to another session",
-            ),
+            ApiError::new(ErrorCode::TokenInvalid, "the session token belongs to another session"),
         ));
     }
     match session.state {
         SessionState::Live => {}
-        SessionState::Ended {
-            reason: EndReason::TokenExpired,
-            ..
-        } => {
+        SessionState::Ended { reason: EndReason::TokenExpired, .. } => {
             return Err(admitted.refuse(
                 state,
                 ApiError::new(
@@ -226,26 +196,14 @@ pub async fn admit_session(
             ),
         ));
     }
-    state
-        .control
-        .sessions()
-        .bind_origin(&session.id, &admitted.origin.serialize());
+    state.control.sessions().bind_origin(&session.id, &admitted.origin.serialize());
     Ok((admitted, session))
 }
 
 /// Answers a preflight: CORS headers for an allowed origin, 403 without them otherwise.
-pub fn preflight(
-    state: &AppState,
-    req: &HttpRequest,
-    widget: &Widget,
-    rules: CorsRules,
-) -> HttpResponse {
+pub fn preflight(state: &AppState, req: &HttpRequest, widget: &Widget, rules: CorsRules) -> HttpResponse {
     match admit_origin(state, req, widget, rules) {
         Ok(a) => cors::preflight_ok(&a.origin, rules),
-        Err(e) => BrowserError {
-            error: e.error,
-            cors: None,
-        }
-        .error_response(),
+        Err(e) => BrowserError { error: e.error, cors: None }.error_response(),
     }
 }

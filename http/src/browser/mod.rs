@@ -6,6 +6,7 @@ pub mod config;
 pub mod cors;
 pub mod guard;
 pub mod messages;
+pub mod webrtc;
 
 use actix_web::web;
 
@@ -20,5 +21,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/sessions/{id}/messages")
             .route(web::get().to(messages::list))
             .route(web::method(actix_web::http::Method::OPTIONS).to(messages::preflight)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/webrtc")
+            .route(web::post().to(webrtc::offer))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(webrtc::preflight)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/webrtc/{call}")
+            .route(web::patch().to(webrtc::trickle))
+            .route(web::delete().to(webrtc::hangup))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(webrtc::preflight_call)),
     );
 }

@@ -17,10 +17,7 @@ pub struct Workspace(pub WorkspaceId);
 /// True when a browser sent the request: workspace keys never belong in browser code.
 pub fn sent_by_browser(req: &HttpRequest) -> bool {
     let h = req.headers();
-    let fetch_mode = h
-        .get("sec-fetch-mode")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let fetch_mode = h.get("sec-fetch-mode").and_then(|v| v.to_str().ok()).unwrap_or("");
     h.contains_key("origin")
         || fetch_mode.eq_ignore_ascii_case("cors")
         || fetch_mode.eq_ignore_ascii_case("no-cors")
@@ -71,10 +68,7 @@ async fn authenticate(req: HttpRequest) -> Result<Workspace, ApiError> {
     }
     match state.control.config().workspace_for_key(key).await? {
         Some(ws) => Ok(Workspace(ws)),
-        None => Err(ApiError::new(
-            ErrorCode::ApiKeyInvalid,
-            "the API key is unknown or revoked",
-        )),
+        None => Err(ApiError::new(ErrorCode::ApiKeyInvalid, "the API key is unknown or revoked")),
     }
 }
 

@@ -11,9 +11,7 @@ use actix_web::web;
 /// Registers every control-plane route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/agents")
-            .route(web::post().to(agents::create))
-            .route(web::get().to(agents::list)),
+        web::resource("/v1/agents").route(web::post().to(agents::create)).route(web::get().to(agents::list)),
     )
     .service(
         web::resource("/v1/agents/{id}")

@@ -76,9 +76,6 @@ pub async fn end(
     ws: Workspace,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state
-        .control
-        .end_session(&ws.0, &session_id(&path)?)
-        .await?;
+    let session = state.control.end_session(&ws.0, &session_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(SessionView::from(&session)))
 }

@@ -1,0 +1,286 @@
+//! `VoiceSession`: the actor that owns one live WebRTC peer. It lives on the media worker it was
+//! placed on, gets its datagrams from that worker's receive loop, sends on that worker's socket,
+//! and ends on hang-up, ICE/DTLS failure, session end (token expiry, origin revocation, quota,
+//! API end) or server shutdown, recording why.
+
+use super::worker::{CallContext, Worker};
+use super::VoiceError;
+use crate::clock;
+use crate::sessions::SessionEnded;
+use crate::store::records;
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use voxgate_engine::ids::{CallId, SessionId};
+use voxgate_engine::session::EndReason;
+use voxgate_engine::voice::{PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoicePeer};
+
+/// A datagram for this peer, read by its worker.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Datagram {
+    pub source: SocketAddr,
+    pub data: Vec<u8>,
+    pub at: Instant,
+    /// Routed by ufrag from an address not yet bound to this peer.
+    pub new_address: bool,
+}
+
+/// End the call.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Hangup {
+    pub reason: EndReason,
+}
+
+/// Trickled candidates (`application/trickle-ice-sdpfrag`); answers how many were added.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct Trickle {
+    pub sdpfrag: String,
+}
+
+/// Everything needed to start a call on a worker.
+pub(crate) struct NewCall {
+    pub session: SessionId,
+    pub call: CallId,
+    pub ufrag: String,
+    pub offer_sdp: String,
+    pub echo_delay: Duration,
+    pub ctx: CallContext,
+}
+
+/// One live WebRTC peer.
+pub struct VoiceSession {
+    session: SessionId,
+    call: CallId,
+    ufrag: String,
+    peer: VoicePeer,
+    worker: Rc<Worker>,
+    ctx: CallContext,
+    remotes: Vec<SocketAddr>,
+    timer: Option<(Instant, SpawnHandle)>,
+    answered_at: Instant,
+    reported: PeerTraffic,
+    ended: Option<EndReason>,
+}
+
+/// Sends on the worker's socket and collects events for after the drive.
+struct SocketIo<'a> {
+    worker: &'a Worker,
+    events: &'a mut Vec<PeerEvent>,
+}
+
+impl PeerIo for SocketIo<'_> {
+    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
+        // UDP: a full send buffer drops the datagram, as the network would.
+        let _ = self.worker.socket.try_send_to(datagram, destination);
+    }
+    fn event(&mut self, event: PeerEvent) {
+        self.events.push(event);
+    }
+}
+
+impl VoiceSession {
+    /// Answers the offer and starts the actor on the current worker's thread.
+    pub(crate) fn start_on(
+        worker: Rc<Worker>,
+        new: NewCall,
+    ) -> Result<(CallId, String, Addr<VoiceSession>), VoiceError> {
+        let config = PeerConfig {
+            local_addr: worker.local_addr,
+            ufrag: new.ufrag.clone(),
+            echo_delay: new.echo_delay,
+        };
+        let answered = VoicePeer::accept(&new.ctx.identity, &config, &new.offer_sdp, Instant::now())?;
+        let call = new.call.clone();
+        let actor = VoiceSession {
+            session: new.session,
+            call: new.call,
+            ufrag: new.ufrag,
+            peer: answered.peer,
+            worker,
+            ctx: new.ctx,
+            remotes: Vec::new(),
+            timer: None,
+            answered_at: Instant::now(),
+            reported: PeerTraffic::default(),
+            ended: None,
+        };
+        let addr = actor.start();
+        Ok((call, answered.answer_sdp, addr))
+    }
+
+    pub(crate) fn on_started(&mut self, ctx: &mut Context<Self>) {
+        let me = ctx.address();
+        self.worker.routes.borrow_mut().by_ufrag.insert(self.ufrag.clone(), me.clone());
+        self.worker.active.fetch_add(1, Ordering::Relaxed);
+        self.ctx.sessions.attach(&self.session, me.recipient());
+        // The session may have ended while the offer was being answered.
+        if self.ctx.sessions.get(&self.session).is_none_or(|s| !s.is_live()) {
+            self.end(EndReason::Ended, ctx);
+            return;
+        }
+        ctx.run_later(self.ctx.connect_timeout, |this, ctx| {
+            if !this.peer.is_connected() {
+                this.end(EndReason::ConnectionFailed, ctx);
+            }
+        });
+        let now = Instant::now();
+        let result = self.peer.timeout(now, &mut SocketIo { worker: &self.worker, events: &mut Vec::new() });
+        self.after_drive(result, Vec::new(), ctx);
+    }
+
+    pub(crate) fn on_stopped(&mut self) {
+        let mut routes = self.worker.routes.borrow_mut();
+        routes.by_ufrag.remove(&self.ufrag);
+        for r in &self.remotes {
+            routes.by_addr.remove(r);
+        }
+        drop(routes);
+        self.worker.active.fetch_sub(1, Ordering::Relaxed);
+        self.ctx.calls.remove_call(&self.session, &self.call);
+        let reason = self.ended.unwrap_or(EndReason::ConnectionFailed);
+        self.ctx.metrics.call_ended(reason);
+        let call = self.call.clone();
+        let write = self.ctx.store.write(move |c| records::end_call(c, &call, clock::now(), reason));
+        // Queued in order; the store drains its queue before a shutdown completes.
+        drop(write);
+        tracing::info!(session = %self.session, call = %self.call, reason = reason.as_str(), "call ended");
+    }
+
+    fn end(&mut self, reason: EndReason, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        self.ended = Some(reason);
+        let mut events = Vec::new();
+        self.peer.close(Instant::now(), &mut SocketIo { worker: &self.worker, events: &mut events });
+        self.report_traffic();
+        ctx.stop();
+    }
+
+    fn report_traffic(&mut self) {
+        let t = self.peer.traffic();
+        let m = &self.ctx.metrics;
+        m.media_packets_in.inc_by(t.packets_in - self.reported.packets_in);
+        m.media_bytes_in.inc_by(t.bytes_in - self.reported.bytes_in);
+        m.media_packets_out.inc_by(t.packets_out - self.reported.packets_out);
+        m.media_bytes_out.inc_by(t.bytes_out - self.reported.bytes_out);
+        self.reported = t;
+    }
+
+    fn after_drive(
+        &mut self,
+        result: Result<Instant, PeerError>,
+        events: Vec<PeerEvent>,
+        ctx: &mut Context<Self>,
+    ) {
+        for event in events {
+            match event {
+                PeerEvent::Connected => self.on_connected(),
+                PeerEvent::Disconnected => return self.end(EndReason::ConnectionFailed, ctx),
+                PeerEvent::Closed => return self.end(EndReason::ClientHangup, ctx),
+            }
+        }
+        let deadline = match result {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(session = %self.session, error = %e, "peer failed");
+                return self.end(EndReason::ConnectionFailed, ctx);
+            }
+        };
+        if self.ended.is_some() {
+            return;
+        }
+        match self.timer {
+            Some((at, _)) if at == deadline => {}
+            _ => {
+                if let Some((_, h)) = self.timer.take() {
+                    ctx.cancel_future(h);
+                }
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let handle = ctx.run_later(wait, |this, ctx| {
+                    this.timer = None;
+                    let mut events = Vec::new();
+                    let r = this
+                        .peer
+                        .timeout(Instant::now(), &mut SocketIo { worker: &this.worker, events: &mut events });
+                    this.report_traffic();
+                    this.after_drive(r, events, ctx);
+                });
+                self.timer = Some((deadline, handle));
+            }
+        }
+    }
+
+    fn on_connected(&mut self) {
+        self.ctx.metrics.ice_connect_seconds.observe(self.answered_at.elapsed().as_secs_f64());
+        let call = self.call.clone();
+        drop(self.ctx.store.write(move |c| records::call_connected(c, &call, clock::now())));
+        tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
+    }
+}
+
+impl Actor for VoiceSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.on_started(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.on_stopped();
+    }
+}
+
+impl Handler<Datagram> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Datagram, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        if msg.new_address {
+            if !self.peer.accepts(msg.at, msg.source, &msg.data) {
+                return;
+            }
+            self.worker.routes.borrow_mut().by_addr.insert(msg.source, ctx.address());
+            self.remotes.push(msg.source);
+        }
+        let mut events = Vec::new();
+        let r = self.peer.receive(
+            msg.at,
+            msg.source,
+            &msg.data,
+            &mut SocketIo { worker: &self.worker, events: &mut events },
+        );
+        self.after_drive(r, events, ctx);
+    }
+}
+
+impl Handler<Hangup> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Hangup, ctx: &mut Context<Self>) {
+        self.end(msg.reason, ctx);
+    }
+}
+
+impl Handler<SessionEnded> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionEnded, ctx: &mut Context<Self>) {
+        self.end(msg.reason, ctx);
+    }
+}
+
+impl Handler<Trickle> for VoiceSession {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Trickle, _ctx: &mut Context<Self>) -> usize {
+        self.peer.add_remote_candidates(&msg.sdpfrag)
+    }
+}

@@ -1,0 +1,153 @@
+//! WHIP-style voice signaling (RFC 9725) on `{webrtc_url}`: POST an SDP offer, get `201` with
+//! the answer and the call's `Location`; PATCH trickled candidates to it; DELETE it to hang up.
+
+use super::cors;
+use super::guard::{
+    admit_session, preflight as answer_preflight, session_and_widget, Admitted, BrowserError,
+};
+use crate::body::read_limited;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use std::time::Duration;
+use voxgate_actors::media::{Hangup, Trickle, VoiceError};
+use voxgate_engine::agent::AgentBackend;
+use voxgate_engine::ids::CallId;
+use voxgate_engine::session::{EndReason, Mode, Session};
+use voxgate_engine::voice::offer::MAX_OFFER_BYTES;
+use voxgate_engine::ErrorCode;
+
+const MAX_SDPFRAG_BYTES: usize = 16 * 1024;
+
+fn content_type_is(req: &HttpRequest, expected: &str) -> bool {
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+fn voice_error(state: &AppState, admitted: &Admitted, e: VoiceError) -> BrowserError {
+    admitted.refuse(state, ApiError::new(e.code(), e.to_string()))
+}
+
+/// What the session's agent does with voice. The builtin agent echoes; the bridge agent is not
+/// offered for voice yet and is refused plainly.
+fn echo_delay(state: &AppState, session: &Session) -> Result<Duration, ApiError> {
+    let agent =
+        state.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none()).ok_or_else(
+            || ApiError::new(ErrorCode::AgentMissing, format!("agent {} was deleted", session.agent_id)),
+        )?;
+    match agent.spec.backend {
+        AgentBackend::Bridge { .. } => Err(ApiError::new(
+            ErrorCode::AgentNotConfigured,
+            "this server does not carry voice for bridge agents yet; use a builtin agent for voice",
+        )),
+        _ => Ok(Duration::from_millis(u64::from(agent.spec.echo_delay_ms))),
+    }
+}
+
+/// `POST {webrtc_url}`: offer in, answer out.
+pub async fn offer(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, BrowserError> {
+    let (admitted, session) = admit_session(&state, &req, &path, Mode::Voice, cors::WEBRTC).await?;
+    if !content_type_is(&req, "application/sdp") {
+        return Err(admitted.refuse(
+            &state,
+            ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "an offer must be sent as Content-Type: application/sdp",
+            ),
+        ));
+    }
+    let body = read_limited(body, MAX_OFFER_BYTES).await.map_err(|e| admitted.refuse(&state, e))?;
+    let offer = String::from_utf8(body.to_vec()).map_err(|_| {
+        admitted.refuse(&state, ApiError::new(ErrorCode::InvalidSdp, "the offer is not UTF-8 text"))
+    })?;
+    let delay = echo_delay(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
+    let placed =
+        state.media.place(&session, offer, delay).await.map_err(|e| voice_error(&state, &admitted, e))?;
+    let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);
+    let res = HttpResponse::Created()
+        .content_type("application/sdp")
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(placed.answer_sdp);
+    Ok(admitted.respond(res))
+}
+
+fn call_of(
+    state: &AppState,
+    admitted: &Admitted,
+    session: &Session,
+    call: &str,
+) -> Result<actix::Addr<voxgate_actors::media::VoiceSession>, BrowserError> {
+    CallId::parse(call)
+        .ok()
+        .and_then(|c| state.media.calls().get(&session.id, &c))
+        .ok_or_else(|| voice_error(state, admitted, VoiceError::NoSuchCall))
+}
+
+/// `PATCH {location}`: trickled ICE candidates.
+pub async fn trickle(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+) -> Result<HttpResponse, BrowserError> {
+    let (sid, call) = path.into_inner();
+    let (admitted, session) = admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC).await?;
+    if !content_type_is(&req, "application/trickle-ice-sdpfrag") {
+        return Err(admitted.refuse(
+            &state,
+            ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "trickled candidates must be sent as Content-Type: application/trickle-ice-sdpfrag",
+            ),
+        ));
+    }
+    let addr = call_of(&state, &admitted, &session, &call)?;
+    let body = read_limited(body, MAX_SDPFRAG_BYTES).await.map_err(|e| admitted.refuse(&state, e))?;
+    let sdpfrag = String::from_utf8_lossy(&body).into_owned();
+    addr.send(Trickle { sdpfrag })
+        .await
+        .map_err(|_| voice_error(&state, &admitted, VoiceError::NoSuchCall))?;
+    Ok(admitted.respond(HttpResponse::NoContent().finish()))
+}
+
+/// `DELETE {location}`: hang up.
+pub async fn hangup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, BrowserError> {
+    let (sid, call) = path.into_inner();
+    let (admitted, session) = admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC).await?;
+    let addr = call_of(&state, &admitted, &session, &call)?;
+    // Waits until the actor has handled the hang-up, so the call is over when this returns.
+    let _ = addr.send(Hangup { reason: EndReason::ClientHangup }).await;
+    Ok(admitted.respond(HttpResponse::Ok().finish()))
+}
+
+pub async fn preflight(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BrowserError> {
+    let (_, widget) = session_and_widget(&state, &path).await?;
+    Ok(answer_preflight(&state, &req, &widget, cors::WEBRTC))
+}
+
+pub async fn preflight_call(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, BrowserError> {
+    let (sid, _) = path.into_inner();
+    let (_, widget) = session_and_widget(&state, &sid).await?;
+    Ok(answer_preflight(&state, &req, &widget, cors::WEBRTC))
+}
