@@ -101,8 +101,11 @@ impl ClientPeer {
         payload: &[u8],
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
-        let writer =
-            self.rtc.writer(self.mid).ok_or_else(|| PeerError::Negotiation("no audio writer".into()))?;
+        let Some(writer) = self.rtc.writer(self.mid) else {
+            // The server closed the call (RTCP BYE removes the track before DTLS close lands).
+            io.disconnected();
+            return self.drive(now, io);
+        };
         let pt = writer
             .payload_params()
             .next()
@@ -114,9 +117,12 @@ impl ClientPeer {
         self.drive(now, io)
     }
 
-    /// Closes the peer.
+    /// Closes the call: RTCP BYE and DTLS close_notify go out now, so the other side learns
+    /// at once instead of waiting for ICE consent to time out.
     pub fn close(&mut self, now: Instant, io: &mut impl ClientIo) {
-        self.rtc.disconnect();
+        if self.rtc.close().is_err() {
+            self.rtc.disconnect();
+        }
         let _ = self.drive(now, io);
     }
 

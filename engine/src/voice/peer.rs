@@ -209,9 +209,12 @@ impl VoicePeer {
         added
     }
 
-    /// Starts closing (DTLS close_notify); drive once more to send it.
+    /// Closes the call: RTCP BYE and DTLS close_notify go out now, so the other side learns
+    /// at once instead of waiting for ICE consent to time out.
     pub fn close(&mut self, now: Instant, io: &mut impl PeerIo) {
-        self.rtc.disconnect();
+        if self.rtc.close().is_err() {
+            self.rtc.disconnect();
+        }
         let _ = self.drive(now, io);
     }
 
