@@ -5,14 +5,16 @@
 use crate::clock;
 use crate::config::ConfigCache;
 use crate::sessions::SessionRegistry;
-use crate::store::StoreError;
+use crate::store::{records, StoreError};
 use crate::supervisors::{origin_revocation, TokenSupervisor, TrackExpiry};
+use crate::usage::{class_of, UsageLedger, UsageRefusal};
 use actix::Addr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use voxgate_engine::agent::{Agent, AgentSpec, Readiness};
 use voxgate_engine::ids::{AgentId, ConversationId, SessionId, WidgetId, WorkspaceId};
+use voxgate_engine::metering::{UsageClass, UsageKind};
 use voxgate_engine::session::{EndReason, Mode, ModeSet, Session, SessionState, TtlPolicy};
 use voxgate_engine::spec::{self, SpecError, Validate};
 use voxgate_engine::token::{TokenClaims, TokenSigner};
@@ -41,6 +43,8 @@ pub enum ControlError {
     ModeNotEnabled { mode: &'static str, widget: WidgetId, enabled: String },
     #[error("session {0} has ended")]
     SessionEnded(SessionId),
+    #[error("{0}")]
+    Usage(#[from] UsageRefusal),
     #[error("storage is unavailable: {0}")]
     Store(#[from] StoreError),
 }
@@ -55,6 +59,7 @@ impl ControlError {
             ControlError::AgentNotConfigured(_) => ErrorCode::AgentNotConfigured,
             ControlError::ModeNotEnabled { .. } => ErrorCode::ModeNotEnabled,
             ControlError::SessionEnded(_) => ErrorCode::SessionEnded,
+            ControlError::Usage(r) => r.code(),
             ControlError::Store(_) => ErrorCode::Internal,
         }
     }
@@ -176,6 +181,7 @@ pub struct ControlPlane {
     signer: TokenSigner,
     ttl: TtlPolicy,
     expiry: Addr<TokenSupervisor>,
+    ledger: Arc<UsageLedger>,
 }
 
 impl ControlPlane {
@@ -185,8 +191,13 @@ impl ControlPlane {
         signer: TokenSigner,
         ttl: TtlPolicy,
         expiry: Addr<TokenSupervisor>,
+        ledger: Arc<UsageLedger>,
     ) -> Self {
-        ControlPlane { config, sessions, signer, ttl, expiry }
+        ControlPlane { config, sessions, signer, ttl, expiry, ledger }
+    }
+
+    pub fn ledger(&self) -> &Arc<UsageLedger> {
+        &self.ledger
     }
 
     pub fn config(&self) -> &Arc<ConfigCache> {
@@ -388,6 +399,22 @@ impl ControlPlane {
             .resolve(req.ttl_seconds)
             .map_err(|m| SpecError::new("ttl_seconds", m.trim_start_matches("ttl_seconds: ")))?;
         let now = clock::now();
+        let class = if req.preview { UsageClass::Preview } else { UsageClass::Production };
+        let mut refusal = None;
+        let mut usable = false;
+        for mode in modes.modes() {
+            let kind = match mode {
+                Mode::Voice => UsageKind::VoiceMinute,
+                Mode::Text => UsageKind::TextMessage,
+            };
+            match self.ledger.check(ws, class, kind, now).await {
+                Ok(()) => usable = true,
+                Err(r) => refusal = Some(r),
+            }
+        }
+        if let (false, Some(r)) = (usable, refusal) {
+            return Err(r.into());
+        }
         let session = Session {
             id: SessionId::generate(),
             workspace_id: ws.clone(),
@@ -465,6 +492,71 @@ impl ControlPlane {
             self.sessions.end(id, EndReason::Ended).await?;
         }
         self.owned_session(ws, id).await
+    }
+
+    /// Whether a session may start another unit of `kind` now.
+    pub async fn check_usage(&self, session: &Session, kind: UsageKind) -> Result<(), ControlError> {
+        Ok(self.ledger.check(&session.workspace_id, class_of(session), kind, clock::now()).await?)
+    }
+
+    /// `GET /v1/usage`: metered units and connected voice seconds in `[from, to)`, split by
+    /// allowance class and environment, with the limits and what the current periods used.
+    pub async fn usage_report(
+        &self,
+        ws: &WorkspaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Value, ControlError> {
+        let w = ws.clone();
+        let now = clock::now();
+        let (rows, seconds) = self
+            .config
+            .store()
+            .read(move |c| {
+                Ok((records::usage_report(c, &w, from, to)?, records::voice_seconds(c, &w, from, to, now)?))
+            })
+            .await?;
+        let mut usage = serde_json::Map::new();
+        for class in UsageClass::ALL {
+            let mut by_env = serde_json::Map::new();
+            let (mut minutes, mut messages, mut secs) = (0u64, 0u64, 0u64);
+            for env in ["production", "staging"] {
+                let pick = |kind: UsageKind| {
+                    rows.iter()
+                        .filter(|r| r.0 == kind.as_str() && r.1 == class.as_str() && r.2 == env)
+                        .map(|r| r.3)
+                        .sum::<u64>()
+                };
+                let (m, t) = (pick(UsageKind::VoiceMinute), pick(UsageKind::TextMessage));
+                let s =
+                    seconds.iter().filter(|r| r.0 == class.as_str() && r.1 == env).map(|r| r.2).sum::<u64>();
+                minutes += m;
+                messages += t;
+                secs += s;
+                by_env.insert(
+                    env.into(),
+                    serde_json::json!({"voice_minutes": m, "voice_seconds": s, "text_messages": t}),
+                );
+            }
+            usage.insert(
+                class.as_str().into(),
+                serde_json::json!({"voice_minutes": minutes, "voice_seconds": secs, "text_messages": messages, "by_environment": by_env}),
+            );
+        }
+        let mut current = serde_json::Map::new();
+        for class in UsageClass::ALL {
+            let (start, end) = class.period().bounds(now);
+            let mut entry = serde_json::json!({"period_start": start, "period_end": end});
+            for (kind, name) in
+                [(UsageKind::VoiceMinute, "voice_minutes"), (UsageKind::TextMessage, "text_messages")]
+            {
+                let used = self.ledger.used(ws, class, kind, now).await?;
+                entry[name] =
+                    serde_json::json!({"used": used, "limit": self.ledger.limits().limit(class, kind)});
+            }
+            current.insert(class.as_str().into(), entry);
+        }
+        Ok(serde_json::json!({"from": from, "to": to, "usage": usage, "current_period": current}))
     }
 
     /// Re-arms expiry for sessions reloaded at start.

@@ -10,4 +10,5 @@ pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod supervisors;
+pub mod usage;
 pub mod workspaces;

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub media_bytes_in: IntCounter,
     pub media_bytes_out: IntCounter,
     calls_ended: Vec<(EndReason, IntCounter)>,
+    voice_minutes: IntCounterVec,
+    text_messages: IntCounterVec,
 }
 
 impl Metrics {
@@ -122,6 +124,24 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric");
         }
+        let voice_minutes = IntCounterVec::new(
+            Opts::new(
+                "voxgate_voice_minutes_total",
+                "Metered voice minutes (each started minute of connected media), by environment and allowance class.",
+            ),
+            &["environment", "class"],
+        )
+        .expect("valid metric");
+        let text_messages = IntCounterVec::new(
+            Opts::new(
+                "voxgate_text_messages_total",
+                "Metered visitor text messages, by environment and allowance class.",
+            ),
+            &["environment", "class"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(voice_minutes.clone())).expect("unique metric");
+        registry.register(Box::new(text_messages.clone())).expect("unique metric");
         let calls_ended = EndReason::ALL
             .into_iter()
             .map(|r| (r, calls_ended_vec.with_label_values(&[r.as_str()])))
@@ -141,6 +161,8 @@ impl Metrics {
             media_bytes_in: bytes.with_label_values(&["in"]),
             media_bytes_out: bytes.with_label_values(&["out"]),
             calls_ended,
+            voice_minutes,
+            text_messages,
         }
     }
 
@@ -162,6 +184,20 @@ impl Metrics {
         if let Some((_, c)) = self.calls_ended.iter().find(|(r, _)| *r == reason) {
             c.inc();
         }
+    }
+
+    pub fn usage_recorded(
+        &self,
+        kind: voxgate_engine::metering::UsageKind,
+        class: voxgate_engine::metering::UsageClass,
+        environment: voxgate_engine::session::Environment,
+        quantity: u64,
+    ) {
+        let vec = match kind {
+            voxgate_engine::metering::UsageKind::VoiceMinute => &self.voice_minutes,
+            voxgate_engine::metering::UsageKind::TextMessage => &self.text_messages,
+        };
+        vec.with_label_values(&[environment.as_str(), class.as_str()]).inc_by(quantity);
     }
 
     pub fn browser_rejected(&self, code: ErrorCode) {

@@ -65,6 +65,27 @@ struct ServeArgs {
     /// A call not connected this many seconds after its answer ends (connection_failed).
     #[arg(long, env = "VOXGATE_CONNECT_TIMEOUT_SECONDS", default_value_t = 15)]
     connect_timeout_seconds: u64,
+    /// Length of a metered voice minute in milliseconds (60000; lower it only for tests).
+    #[arg(long, env = "VOXGATE_METERING_MINUTE_MS", default_value_t = 60_000)]
+    metering_minute_ms: u64,
+    /// Production voice minutes per workspace per calendar month (UTC); unlimited if unset.
+    #[arg(long, env = "VOXGATE_VOICE_MINUTES_PER_MONTH")]
+    voice_minutes_per_month: Option<u64>,
+    /// Production text messages per workspace per calendar month (UTC); unlimited if unset.
+    #[arg(long, env = "VOXGATE_TEXT_MESSAGES_PER_MONTH")]
+    text_messages_per_month: Option<u64>,
+    /// Fair use of previews: voice minutes per workspace per day (UTC).
+    #[arg(long, env = "VOXGATE_PREVIEW_VOICE_MINUTES_PER_DAY", default_value_t = 60)]
+    preview_voice_minutes_per_day: u64,
+    /// Fair use of previews: text messages per workspace per day (UTC).
+    #[arg(long, env = "VOXGATE_PREVIEW_TEXT_MESSAGES_PER_DAY", default_value_t = 500)]
+    preview_text_messages_per_day: u64,
+    /// Fair use of agent test runs: voice minutes per workspace per day (UTC).
+    #[arg(long, env = "VOXGATE_TEST_RUN_VOICE_MINUTES_PER_DAY", default_value_t = 60)]
+    test_run_voice_minutes_per_day: u64,
+    /// Fair use of agent test runs: text messages per workspace per day (UTC).
+    #[arg(long, env = "VOXGATE_TEST_RUN_TEXT_MESSAGES_PER_DAY", default_value_t = 1000)]
+    test_run_text_messages_per_day: u64,
     /// Log format: text or json.
     #[arg(long, env = "VOXGATE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -99,7 +120,19 @@ impl ServeArgs {
         if workers == 0 || workers > 256 {
             return Err("--media-workers must be between 1 and 256".into());
         }
+        if self.metering_minute_ms == 0 {
+            return Err("--metering-minute-ms must be positive".into());
+        }
         Ok(ServeOptions {
+            metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
+            limits: voxgate_actors::usage::UsageLimits {
+                voice_minutes_per_month: self.voice_minutes_per_month,
+                text_messages_per_month: self.text_messages_per_month,
+                preview_voice_minutes_per_day: Some(self.preview_voice_minutes_per_day),
+                preview_text_messages_per_day: Some(self.preview_text_messages_per_day),
+                test_run_voice_minutes_per_day: Some(self.test_run_voice_minutes_per_day),
+                test_run_text_messages_per_day: Some(self.test_run_text_messages_per_day),
+            },
             media_ip: self.media_ip,
             media_port: self.media_port,
             media_workers: workers,

@@ -16,7 +16,8 @@ use voxgate_actors::metrics::Metrics;
 use voxgate_actors::sessions::SessionRegistry;
 use voxgate_actors::signing::load_signer;
 use voxgate_actors::store::Store;
-use voxgate_actors::supervisors::TokenSupervisor;
+use voxgate_actors::supervisors::{TokenSupervisor, VoiceMeter};
+use voxgate_actors::usage::{UsageLedger, UsageLimits};
 use voxgate_actors::workspaces;
 use voxgate_engine::session::TtlPolicy;
 use voxgate_engine::ErrorCode;
@@ -34,6 +35,8 @@ pub struct ServeOptions {
     pub media_port: u16,
     pub media_workers: usize,
     pub connect_timeout: std::time::Duration,
+    pub metering_minute: std::time::Duration,
+    pub limits: UsageLimits,
 }
 
 /// Runs the server until it is told to stop.
@@ -55,7 +58,9 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     let reloaded = sessions.load().map_err(|e| e.to_string())?;
     let expiry = TokenSupervisor::new(sessions.clone()).start();
     let ttl = TtlPolicy { min_seconds: opts.min_ttl_seconds, ..TtlPolicy::default() };
-    let control = Arc::new(ControlPlane::new(config, sessions, signer, ttl, expiry));
+    let ledger = Arc::new(UsageLedger::new(store.clone(), opts.limits, metrics.clone()));
+    let meter = VoiceMeter::new(ledger.clone(), sessions.clone(), opts.metering_minute).start();
+    let control = Arc::new(ControlPlane::new(config, sessions, signer, ttl, expiry, ledger));
     control.track_reloaded(&reloaded);
 
     let listener = std::net::TcpListener::bind(&opts.http)
@@ -80,6 +85,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         control.sessions().clone(),
         metrics.clone(),
         store.clone(),
+        meter,
     )?);
     let public_url = opts.public_url.clone().unwrap_or_else(|| {
         if addr.ip().is_unspecified() {
@@ -118,17 +124,44 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     .listen(listener)
     .map_err(|e| e.to_string())?
     .shutdown_timeout(10)
+    .disable_signals()
     .run();
+    let http = server.handle();
+    let serving = actix_web::rt::spawn(server);
     println!("voxgate listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %public_url, data_dir = %opts.data_dir.display(), "voxgate started");
 
-    let result = server.await.map_err(|e| e.to_string());
+    let signal = stop_signal().await;
+    tracing::info!(signal, live_calls = media.calls().live_count(), "stopping: ending calls first");
+    // Calls end while every actor and the store are alive, so each end is recorded.
     media.shutdown().await;
+    http.stop(true).await;
+    let result = match serving.await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     tracing::info!(live_sessions = control.sessions().live().len(), "shutting down: draining the store");
     store.close();
     tracing::info!("voxgate stopped");
     result
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
 }
 
 /// `voxgate keys create`: the workspace if needed, then a new key (returned, never stored).

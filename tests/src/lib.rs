@@ -65,7 +65,7 @@ impl Server {
             .args(["--http", "127.0.0.1:0", "--min-ttl-seconds", "1", "--data-dir"])
             .arg(&data_dir)
             .args(&opts.extra_args)
-            .env("VOXGATE_LOG", "warn")
+            .env("VOXGATE_LOG", std::env::var("VOXGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -8,6 +8,7 @@ use super::VoiceError;
 use crate::clock;
 use crate::sessions::SessionEnded;
 use crate::store::records;
+use crate::supervisors::{StartMetering, StopMetering};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -142,7 +143,9 @@ impl VoiceSession {
         drop(routes);
         self.worker.active.fetch_sub(1, Ordering::Relaxed);
         self.ctx.calls.remove_call(&self.session, &self.call);
-        let reason = self.ended.unwrap_or(EndReason::ConnectionFailed);
+        self.ctx.meter.do_send(StopMetering { call: self.call.clone() });
+        // An actor stopped without `end` was stopped by its worker shutting down.
+        let reason = self.ended.unwrap_or(EndReason::ServerShutdown);
         self.ctx.metrics.call_ended(reason);
         let call = self.call.clone();
         let write = self.ctx.store.write(move |c| records::end_call(c, &call, clock::now(), reason));
@@ -218,6 +221,7 @@ impl VoiceSession {
 
     fn on_connected(&mut self) {
         self.ctx.metrics.ice_connect_seconds.observe(self.answered_at.elapsed().as_secs_f64());
+        self.ctx.meter.do_send(StartMetering { call: self.call.clone(), session: self.session.clone() });
         let call = self.call.clone();
         drop(self.ctx.store.write(move |c| records::call_connected(c, &call, clock::now())));
         tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");

@@ -79,6 +79,7 @@ pub(crate) struct CallContext {
     pub metrics: Arc<Metrics>,
     pub store: Store,
     pub connect_timeout: Duration,
+    pub meter: actix::Addr<crate::supervisors::VoiceMeter>,
 }
 
 /// The media workers of this process.
@@ -113,6 +114,7 @@ impl MediaWorkers {
         sessions: Arc<SessionRegistry>,
         metrics: Arc<Metrics>,
         store: Store,
+        meter: actix::Addr<crate::supervisors::VoiceMeter>,
     ) -> Result<MediaWorkers, String> {
         let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
         let ctx = CallContext {
@@ -122,6 +124,7 @@ impl MediaWorkers {
             metrics,
             store,
             connect_timeout: config.connect_timeout,
+            meter,
         };
         let mut workers = Vec::new();
         for index in 0..config.workers.max(1) {

@@ -386,11 +386,14 @@ pub struct CallRecord {
     pub connected_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
     pub end_reason: Option<String>,
+    /// Metered minutes of this call.
+    pub minutes: i64,
 }
 
 pub fn calls_of_session(c: &Connection, session: &SessionId) -> Result<Vec<CallRecord>, StoreError> {
     let mut stmt = c.prepare(
-        "SELECT id, worker, created_at, connected_at, ended_at, end_reason FROM calls WHERE session_id = ?1 ORDER BY created_at",
+        "SELECT id, worker, created_at, connected_at, ended_at, end_reason, minutes FROM calls
+         WHERE session_id = ?1 ORDER BY created_at",
     )?;
     let rows = stmt.query_map([session.as_str()], |r| {
         Ok(CallRecord {
@@ -400,7 +403,101 @@ pub fn calls_of_session(c: &Connection, session: &SessionId) -> Result<Vec<CallR
             connected_at: r.get::<_, Option<i64>>(3)?.map(Timestamp),
             ended_at: r.get::<_, Option<i64>>(4)?.map(Timestamp),
             end_reason: r.get(5)?,
+            minutes: r.get(6)?,
         })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// One metered unit of usage, and (for voice) the call it belongs to.
+#[derive(Debug, Clone)]
+pub struct UsageEvent {
+    pub workspace: WorkspaceId,
+    pub session: Option<SessionId>,
+    pub call: Option<voxgate_engine::ids::CallId>,
+    pub kind: voxgate_engine::metering::UsageKind,
+    pub class: voxgate_engine::metering::UsageClass,
+    pub environment: Environment,
+    pub quantity: u64,
+    pub at: Timestamp,
+}
+
+pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO usage_events (workspace_id, session_id, kind, class, environment, quantity, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            e.workspace.as_str(),
+            e.session.as_ref().map(|s| s.as_str().to_string()),
+            e.kind.as_str(),
+            e.class.as_str(),
+            e.environment.as_str(),
+            e.quantity as i64,
+            e.at.millis()
+        ],
+    )?;
+    if let Some(call) = &e.call {
+        c.execute(
+            "UPDATE calls SET minutes = minutes + ?2 WHERE id = ?1",
+            params![call.as_str(), e.quantity as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// Usage of one kind and class in `[from, to)`.
+pub fn usage_sum(
+    c: &Connection,
+    ws: &WorkspaceId,
+    kind: voxgate_engine::metering::UsageKind,
+    class: voxgate_engine::metering::UsageClass,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<u64, StoreError> {
+    let n: i64 = c.query_row(
+        "SELECT COALESCE(SUM(quantity), 0) FROM usage_events
+         WHERE workspace_id = ?1 AND kind = ?2 AND class = ?3 AND at >= ?4 AND at < ?5",
+        params![ws.as_str(), kind.as_str(), class.as_str(), from.millis(), to.millis()],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// Usage in `[from, to)` grouped by (kind, class, environment).
+pub fn usage_report(
+    c: &Connection,
+    ws: &WorkspaceId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT kind, class, environment, COALESCE(SUM(quantity), 0) FROM usage_events
+         WHERE workspace_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY kind, class, environment",
+    )?;
+    let rows = stmt.query_map(params![ws.as_str(), from.millis(), to.millis()], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Connected voice seconds of calls connected in `[from, to)`, by (class, environment).
+/// A live call counts up to `now`.
+pub fn voice_seconds(
+    c: &Connection,
+    ws: &WorkspaceId,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<(String, String, u64)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT CASE WHEN s.preview THEN 'preview' ELSE 'production' END, s.environment,
+                COALESCE(SUM(COALESCE(c.ended_at, ?4) - c.connected_at), 0)
+         FROM calls c JOIN sessions s ON s.id = c.session_id
+         WHERE s.workspace_id = ?1 AND c.connected_at IS NOT NULL AND c.connected_at >= ?2 AND c.connected_at < ?3
+         GROUP BY 1, 2",
+    )?;
+    let rows = stmt.query_map(params![ws.as_str(), from.millis(), to.millis(), now.millis()], |r| {
+        Ok((r.get(0)?, r.get(1)?, (r.get::<_, i64>(2)?.max(0) / 1000) as u64))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }

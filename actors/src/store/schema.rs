@@ -89,6 +89,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX calls_by_session ON calls(session_id);
     "#,
+    // 3: metered minutes per call, for the conversation record.
+    r#"
+    ALTER TABLE calls ADD COLUMN minutes INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

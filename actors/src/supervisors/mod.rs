@@ -4,3 +4,6 @@ pub mod token_expiry;
 
 pub use token_expiry::{TokenSupervisor, TrackExpiry};
 pub mod origin_revocation;
+pub mod voice_meter;
+
+pub use voice_meter::{StartMetering, StopMetering, VoiceMeter};

@@ -13,6 +13,7 @@ use std::time::Duration;
 use voxgate_actors::media::{Hangup, Trickle, VoiceError};
 use voxgate_engine::agent::AgentBackend;
 use voxgate_engine::ids::CallId;
+use voxgate_engine::metering::UsageKind;
 use voxgate_engine::session::{EndReason, Mode, Session};
 use voxgate_engine::voice::offer::MAX_OFFER_BYTES;
 use voxgate_engine::ErrorCode;
@@ -69,6 +70,11 @@ pub async fn offer(
         admitted.refuse(&state, ApiError::new(ErrorCode::InvalidSdp, "the offer is not UTF-8 text"))
     })?;
     let delay = echo_delay(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
+    state
+        .control
+        .check_usage(&session, UsageKind::VoiceMinute)
+        .await
+        .map_err(|e| admitted.refuse(&state, e.into()))?;
     let placed =
         state.media.place(&session, offer, delay).await.map_err(|e| voice_error(&state, &admitted, e))?;
     let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);

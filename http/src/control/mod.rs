@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod auth;
 pub mod sessions;
+pub mod usage;
 pub mod widgets;
 
 use actix_web::web;
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(widgets::delete)),
     )
     .service(web::resource("/v1/widgets/{id}/sessions").route(web::post().to(sessions::create)))
+    .service(web::resource("/v1/usage").route(web::get().to(usage::get)))
     .service(web::resource("/v1/sessions/{id}/refresh").route(web::post().to(sessions::refresh)))
     .service(
         web::resource("/v1/sessions/{id}")

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use voxgate_actors::control::{IssuedSession, SessionView};
+use voxgate_actors::store::records;
 use voxgate_engine::ids::SessionId;
 use voxgate_engine::session::Mode;
 
@@ -62,15 +63,19 @@ pub async fn refresh(
     Ok(HttpResponse::Ok().json(browser_values(&state, &issued)))
 }
 
+/// The session with its calls (connected, ended, end reason, metered minutes).
 pub async fn get(
     state: web::Data<AppState>,
     ws: Workspace,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let session = state.control.session(&ws.0, &session_id(&path)?).await?;
-    Ok(HttpResponse::Ok().json(SessionView::from(&session)))
+    let sid = session.id.clone();
+    let calls = state.control.config().store().read(move |c| records::calls_of_session(c, &sid)).await?;
+    let mut body = serde_json::to_value(SessionView::from(&session)).unwrap_or_default();
+    body["calls"] = json!(calls);
+    Ok(HttpResponse::Ok().json(body))
 }
-
 pub async fn end(
     state: web::Data<AppState>,
     ws: Workspace,

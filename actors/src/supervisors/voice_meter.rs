@@ -1,0 +1,109 @@
+//! Meters live calls: each started minute of connected media is committed to the usage ledger
+//! as it starts (the first at connect), and a session whose allowance is spent ends at the
+//! start of the minute that does not fit (`quota_exceeded`, or `fair_use_exceeded` for
+//! previews). The minute length is configurable so tests need not wait 60 s.
+
+use crate::clock;
+use crate::sessions::SessionRegistry;
+use crate::store::records::UsageEvent;
+use crate::usage::{class_of, UsageLedger, UsageRefusal};
+use actix::{Actor, AsyncContext, Context, Handler, Message, SpawnHandle};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use voxgate_engine::ids::{CallId, SessionId};
+use voxgate_engine::metering::UsageKind;
+use voxgate_engine::session::EndReason;
+use voxgate_engine::ErrorCode;
+
+/// A call connected: start metering it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StartMetering {
+    pub call: CallId,
+    pub session: SessionId,
+}
+
+/// A call ended: stop metering it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopMetering {
+    pub call: CallId,
+}
+
+/// The voice meter supervisor.
+pub struct VoiceMeter {
+    ledger: Arc<UsageLedger>,
+    sessions: Arc<SessionRegistry>,
+    minute: Duration,
+    calls: HashMap<CallId, SpawnHandle>,
+}
+
+impl VoiceMeter {
+    pub fn new(ledger: Arc<UsageLedger>, sessions: Arc<SessionRegistry>, minute: Duration) -> Self {
+        VoiceMeter { ledger, sessions, minute, calls: HashMap::new() }
+    }
+
+    /// Records one minute of `call`; ends the session if it does not fit.
+    fn meter_minute(&self, call: CallId, session: SessionId) {
+        let (ledger, sessions) = (self.ledger.clone(), self.sessions.clone());
+        actix::spawn(async move {
+            let Some(s) = sessions.get(&session).filter(|s| s.is_live()) else { return };
+            let event = UsageEvent {
+                workspace: s.workspace_id.clone(),
+                session: Some(s.id.clone()),
+                call: Some(call.clone()),
+                kind: UsageKind::VoiceMinute,
+                class: class_of(&s),
+                environment: s.environment,
+                quantity: 1,
+                at: clock::now(),
+            };
+            match ledger.record(event).await {
+                Ok(_) => {}
+                Err(refusal @ UsageRefusal::LimitReached { .. }) => {
+                    let reason = if refusal.code() == ErrorCode::FairUseExceeded {
+                        EndReason::FairUseExceeded
+                    } else {
+                        EndReason::QuotaExceeded
+                    };
+                    tracing::info!(session = %session, call = %call, %refusal, "voice allowance spent");
+                    if let Err(e) = sessions.end(&session, reason).await {
+                        tracing::error!(session = %session, error = %e, "could not end a session over its allowance");
+                    }
+                }
+                Err(UsageRefusal::Store(e)) => {
+                    tracing::error!(session = %session, error = %e, "could not record a voice minute");
+                }
+            }
+        });
+    }
+}
+
+impl Actor for VoiceMeter {
+    type Context = Context<Self>;
+}
+
+impl Handler<StartMetering> for VoiceMeter {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartMetering, ctx: &mut Context<Self>) {
+        self.meter_minute(msg.call.clone(), msg.session.clone());
+        let (call, session) = (msg.call.clone(), msg.session);
+        let handle =
+            ctx.run_interval(self.minute, move |this, _| this.meter_minute(call.clone(), session.clone()));
+        if let Some(old) = self.calls.insert(msg.call, handle) {
+            ctx.cancel_future(old);
+        }
+    }
+}
+
+impl Handler<StopMetering> for VoiceMeter {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopMetering, ctx: &mut Context<Self>) {
+        if let Some(h) = self.calls.remove(&msg.call) {
+            ctx.cancel_future(h);
+        }
+    }
+}

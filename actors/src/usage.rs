@@ -1,0 +1,158 @@
+//! The usage ledger: every metered voice minute and text message, committed before it counts.
+//! Allowance checks read in-memory counters per (workspace, class, kind, period), loaded once
+//! from the store per period, so metering never queries the database on its hot path.
+
+use crate::metrics::Metrics;
+use crate::store::records::{self, UsageEvent};
+use crate::store::{Store, StoreError};
+use dashmap::DashMap;
+use std::sync::Arc;
+use voxgate_engine::ids::WorkspaceId;
+use voxgate_engine::metering::{UsageClass, UsageKind};
+use voxgate_engine::session::Session;
+use voxgate_engine::{ErrorCode, Timestamp};
+
+/// Allowances per workspace; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageLimits {
+    /// Production voice minutes per calendar month (UTC).
+    pub voice_minutes_per_month: Option<u64>,
+    /// Production text messages per calendar month (UTC).
+    pub text_messages_per_month: Option<u64>,
+    /// Fair use of previews, per day (UTC), each kind.
+    pub preview_voice_minutes_per_day: Option<u64>,
+    pub preview_text_messages_per_day: Option<u64>,
+    /// Fair use of agent test runs, per day (UTC), each kind.
+    pub test_run_voice_minutes_per_day: Option<u64>,
+    pub test_run_text_messages_per_day: Option<u64>,
+}
+
+impl UsageLimits {
+    pub fn limit(&self, class: UsageClass, kind: UsageKind) -> Option<u64> {
+        match (class, kind) {
+            (UsageClass::Production, UsageKind::VoiceMinute) => self.voice_minutes_per_month,
+            (UsageClass::Production, UsageKind::TextMessage) => self.text_messages_per_month,
+            (UsageClass::Preview, UsageKind::VoiceMinute) => self.preview_voice_minutes_per_day,
+            (UsageClass::Preview, UsageKind::TextMessage) => self.preview_text_messages_per_day,
+            (UsageClass::TestRun, UsageKind::VoiceMinute) => self.test_run_voice_minutes_per_day,
+            (UsageClass::TestRun, UsageKind::TextMessage) => self.test_run_text_messages_per_day,
+        }
+    }
+}
+
+/// The allowance a session's usage counts toward.
+pub fn class_of(session: &Session) -> UsageClass {
+    if session.preview {
+        UsageClass::Preview
+    } else {
+        UsageClass::Production
+    }
+}
+
+/// Why usage was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageRefusal {
+    #[error("the workspace's {kind} allowance ({limit} per {period}) is spent")]
+    LimitReached { kind: String, limit: u64, period: &'static str, code: ErrorCode },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl UsageRefusal {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            UsageRefusal::LimitReached { code, .. } => *code,
+            UsageRefusal::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+type CounterKey = (WorkspaceId, UsageClass, UsageKind, Timestamp);
+
+/// Records usage and answers allowance questions.
+pub struct UsageLedger {
+    store: Store,
+    limits: UsageLimits,
+    metrics: Arc<Metrics>,
+    counters: DashMap<CounterKey, u64>,
+    /// Check-then-record must be atomic so two racing minutes cannot both fit the last slot.
+    record_lock: tokio::sync::Mutex<()>,
+}
+
+impl UsageLedger {
+    pub fn new(store: Store, limits: UsageLimits, metrics: Arc<Metrics>) -> Self {
+        UsageLedger {
+            store,
+            limits,
+            metrics,
+            counters: DashMap::new(),
+            record_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn limits(&self) -> &UsageLimits {
+        &self.limits
+    }
+
+    /// Units used this period.
+    pub async fn used(
+        &self,
+        ws: &WorkspaceId,
+        class: UsageClass,
+        kind: UsageKind,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (from, to) = class.period().bounds(now);
+        let key = (ws.clone(), class, kind, from);
+        if let Some(n) = self.counters.get(&key) {
+            return Ok(*n);
+        }
+        let w = ws.clone();
+        let n = self.store.read(move |c| records::usage_sum(c, &w, kind, class, from, to)).await?;
+        Ok(*self.counters.entry(key).or_insert(n))
+    }
+
+    /// Whether one more unit fits the allowance now.
+    pub async fn check(
+        &self,
+        ws: &WorkspaceId,
+        class: UsageClass,
+        kind: UsageKind,
+        now: Timestamp,
+    ) -> Result<(), UsageRefusal> {
+        let Some(limit) = self.limits.limit(class, kind) else { return Ok(()) };
+        let used = self.used(ws, class, kind, now).await?;
+        if used < limit {
+            Ok(())
+        } else {
+            Err(refusal(class, kind, limit))
+        }
+    }
+
+    /// Commits one unit if it fits the allowance, then counts it.
+    pub async fn record(&self, event: UsageEvent) -> Result<u64, UsageRefusal> {
+        let _guard = self.record_lock.lock().await;
+        self.check(&event.workspace, event.class, event.kind, event.at).await?;
+        let (from, _) = event.class.period().bounds(event.at);
+        let key = (event.workspace.clone(), event.class, event.kind, from);
+        let row = event.clone();
+        self.store.write(move |c| records::insert_usage(c, &row)).await?;
+        let mut n = self.counters.entry(key).or_insert(0);
+        *n += event.quantity;
+        self.metrics.usage_recorded(event.kind, event.class, event.environment, event.quantity);
+        Ok(*n)
+    }
+}
+
+fn refusal(class: UsageClass, kind: UsageKind, limit: u64) -> UsageRefusal {
+    let (what, code, period) = match class {
+        UsageClass::Production => ("", ErrorCode::QuotaExceeded, "month"),
+        UsageClass::Preview => ("preview fair-use ", ErrorCode::FairUseExceeded, "day"),
+        UsageClass::TestRun => ("test-run fair-use ", ErrorCode::FairUseExceeded, "day"),
+    };
+    let kind_name = match kind {
+        UsageKind::VoiceMinute => "voice minutes",
+        UsageKind::TextMessage => "text messages",
+    };
+    UsageRefusal::LimitReached { kind: format!("{what}{kind_name}"), limit, period, code }
+}
