@@ -6,26 +6,43 @@ use voxgate_tests::{Fixture, Server};
 #[test]
 fn browser_sent_control_requests_are_refused_without_cors() {
     let f = Fixture::new();
+    let auth = format!("Bearer {}", f.key);
+    // What a browser's fetch() sends cross-site: Fetch Metadata, and Origin.
     let req = f
         .api
         .http
         .get(f.api.url("/v1/agents"))
-        .header("Authorization", format!("Bearer {}", f.key))
-        .header("Sec-Fetch-Mode", "cors");
+        .header("Authorization", &auth)
+        .header("Sec-Fetch-Mode", "cors")
+        .header("Sec-Fetch-Site", "cross-site")
+        .header("Sec-Fetch-Dest", "empty");
     let r = f.api.send(req).expect_error(403, "api_key_in_browser");
     assert!(r.header("access-control-allow-origin").is_none());
-    let req = f
-        .api
-        .http
-        .get(f.api.url("/v1/agents"))
-        .header("Authorization", format!("Bearer {}", f.key))
-        .header("Origin", "https://shop.example.com");
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("backend"));
+    // Same-origin browser requests carry Sec-Fetch-Site: same-origin.
+    let req = f.api.http.get(f.api.url("/v1/agents")).header("Authorization", &auth).header("Sec-Fetch-Site", "same-origin");
+    f.api.send(req).expect_error(403, "api_key_in_browser");
+    let req = f.api.http.get(f.api.url("/v1/agents")).header("Authorization", &auth).header("Origin", "https://shop.example.com");
     let r = f.api.send(req).expect_error(403, "api_key_in_browser");
     assert!(r.header("access-control-allow-origin").is_none());
     // A preflight to the control plane gets no CORS answer either.
     let r = f.api.preflight("/v1/agents", "https://shop.example.com", "POST");
     assert!(r.header("access-control-allow-origin").is_none(), "{}", r.text);
     assert!(r.status >= 400);
+}
+
+#[test]
+fn a_nodejs_backend_using_fetch_is_not_mistaken_for_a_browser() {
+    // Node 18+'s fetch (undici) sends `sec-fetch-mode: cors` and nothing else of Fetch Metadata.
+    let f = Fixture::new();
+    let req = f
+        .api
+        .http
+        .get(f.api.url("/v1/agents"))
+        .header("Authorization", format!("Bearer {}", f.key))
+        .header("Sec-Fetch-Mode", "cors")
+        .header("User-Agent", "node");
+    f.api.send(req).expect(200);
 }
 
 #[test]

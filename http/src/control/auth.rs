@@ -15,12 +15,15 @@ use voxgate_engine::ErrorCode;
 pub struct Workspace(pub WorkspaceId);
 
 /// True when a browser sent the request: workspace keys never belong in browser code.
+///
+/// A browser's request carries `Origin` (every CORS request) or Fetch Metadata, and browsers
+/// send `Sec-Fetch-Mode` together with `Sec-Fetch-Site` and `Sec-Fetch-Dest`. Node.js's
+/// built-in `fetch` (undici) sends `Sec-Fetch-Mode: cors` alone on every request, so that
+/// header by itself would refuse every Node.js backend; it counts only with its companions.
 pub fn sent_by_browser(req: &HttpRequest) -> bool {
     let h = req.headers();
-    let fetch_mode = h.get("sec-fetch-mode").and_then(|v| v.to_str().ok()).unwrap_or("");
-    h.contains_key("origin")
-        || fetch_mode.eq_ignore_ascii_case("cors")
-        || fetch_mode.eq_ignore_ascii_case("no-cors")
+    let has = |name: &str| h.get(name).is_some_and(|v| !v.is_empty());
+    has("origin") || has("sec-fetch-site") || (has("sec-fetch-mode") && has("sec-fetch-dest"))
 }
 
 /// The bearer credential of a request, if any.

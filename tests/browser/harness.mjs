@@ -1,0 +1,108 @@
+// Shared harness for browser tests: the real voxgate binary, a stand-in customer site with its
+// backend route, and headless Chromium (Debian's) with a fake microphone.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const binary = process.env.VOXGATE_BIN ?? join(root, "target", "debug", "voxgate");
+
+/** Starts `voxgate serve` on a free port with a fresh data dir. */
+export async function startVoxgate(extraArgs = []) {
+  const dataDir = mkdtempSync(join(tmpdir(), "voxgate-browser-"));
+  const child = spawn(binary, ["serve", "--http", "127.0.0.1:0", "--data-dir", dataDir, ...extraArgs], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, VOXGATE_LOG: process.env.VOXGATE_TEST_LOG ?? "warn" },
+  });
+  const url = await new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`voxgate did not start: ${seen}`)), 30000);
+    child.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const m = seen.match(/voxgate listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`voxgate exited with ${code}: ${seen}`)));
+  });
+  const key = execFileSync(binary, ["keys", "create", "--data-dir", dataDir, "--workspace", "browser"], {
+    env: { ...process.env, VOXGATE_LOG: "warn" },
+  })
+    .toString()
+    .trim();
+  return {
+    url,
+    key,
+    async api(method, path, body) {
+      const res = await fetch(url + path, {
+        method,
+        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    stop() {
+      child.kill("SIGTERM");
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A customer site: serves `html` at `/` and, at `/session`, does what a customer's backend does:
+ * creates a session with the workspace key and returns only the browser-safe values.
+ */
+export async function startSite(html, createSession) {
+  const server = createServer(async (req, res) => {
+    if (req.url === "/session" && req.method === "POST") {
+      const s = await createSession();
+      res.writeHead(s.status, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(s.body));
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, close: () => server.close() };
+}
+
+export const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  "--allow-loopback-in-peer-connection",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+/** Headless Chromium in a fresh profile. */
+export async function launchBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), "voxgate-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_FLAGS,
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
