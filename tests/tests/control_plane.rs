@@ -20,9 +20,19 @@ fn browser_sent_control_requests_are_refused_without_cors() {
     assert!(r.header("access-control-allow-origin").is_none());
     assert!(r.body["error"]["message"].as_str().unwrap().contains("backend"));
     // Same-origin browser requests carry Sec-Fetch-Site: same-origin.
-    let req = f.api.http.get(f.api.url("/v1/agents")).header("Authorization", &auth).header("Sec-Fetch-Site", "same-origin");
+    let req = f
+        .api
+        .http
+        .get(f.api.url("/v1/agents"))
+        .header("Authorization", &auth)
+        .header("Sec-Fetch-Site", "same-origin");
     f.api.send(req).expect_error(403, "api_key_in_browser");
-    let req = f.api.http.get(f.api.url("/v1/agents")).header("Authorization", &auth).header("Origin", "https://shop.example.com");
+    let req = f
+        .api
+        .http
+        .get(f.api.url("/v1/agents"))
+        .header("Authorization", &auth)
+        .header("Origin", "https://shop.example.com");
     let r = f.api.send(req).expect_error(403, "api_key_in_browser");
     assert!(r.header("access-control-allow-origin").is_none());
     // A preflight to the control plane gets no CORS answer either.
