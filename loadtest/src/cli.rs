@@ -1,0 +1,97 @@
+//! Command line of the harness.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "voxgate-loadtest",
+    version,
+    about = "Load test a voxgate deployment with simulated visitors."
+)]
+pub struct Args {
+    /// Base URL of the voxgate server (its control plane).
+    #[arg(long)]
+    pub target: String,
+    /// Workspace API key, as a customer backend holds it.
+    #[arg(long, env = "VOXGATE_API_KEY")]
+    pub api_key: String,
+    /// The widget to create sessions on.
+    #[arg(long)]
+    pub widget: String,
+    /// Concurrent voice visitors.
+    #[arg(long, default_value_t = 0)]
+    pub voice: usize,
+    /// New sessions per second while ramping up (0: all at once, a connect storm).
+    #[arg(long, default_value = "50")]
+    pub rate: f64,
+    /// How long to hold every visitor connected after the ramp.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// The Origin visitors' browsers send (must be in the widget's allowed_origins).
+    #[arg(long, default_value = "http://localhost")]
+    pub origin: String,
+    /// Local IP the simulated visitors' UDP sockets bind to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub client_ip: IpAddr,
+    /// Bytes per 20 ms frame (80 is Opus at about 32 kbit/s).
+    #[arg(long, default_value_t = 80)]
+    pub frame_bytes: usize,
+    /// Give up on a visitor not connected this long after its offer was answered.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+    /// Also report this server process's CPU and memory (read from /proc; same machine only).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Thresholds that make the run fail, e.g. 'rtt_p99=5ms,loss=0.1%,setup_p99=200ms'.
+    #[arg(long)]
+    pub slo: Option<String>,
+}
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: String,
+    pub api_key: String,
+    pub widget: String,
+    pub voice: usize,
+    pub rate: f64,
+    pub duration: Duration,
+    pub origin: String,
+    pub client_ip: IpAddr,
+    pub frame_bytes: usize,
+    pub connect_timeout: Duration,
+    pub server_pid: Option<u32>,
+}
+
+impl Args {
+    pub fn plan(&self) -> Result<Plan, String> {
+        if self.voice == 0 {
+            return Err("nothing to do: give --voice N".into());
+        }
+        if !(self.rate >= 0.0 && self.rate.is_finite()) {
+            return Err("--rate must be a non-negative number of sessions per second".into());
+        }
+        if !(16..=1200).contains(&self.frame_bytes) {
+            return Err("--frame-bytes must be between 16 and 1200".into());
+        }
+        Ok(Plan {
+            target: self.target.trim_end_matches('/').to_string(),
+            api_key: self.api_key.clone(),
+            widget: self.widget.clone(),
+            voice: self.voice,
+            rate: self.rate,
+            duration: self.duration,
+            origin: self.origin.clone(),
+            client_ip: self.client_ip,
+            frame_bytes: self.frame_bytes,
+            connect_timeout: self.connect_timeout,
+            server_pid: self.server_pid,
+        })
+    }
+}

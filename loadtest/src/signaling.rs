@@ -1,0 +1,116 @@
+//! What happens over HTTP: the customer backend creates a session (workspace key), the visitor
+//! posts its offer to `webrtc_url` (session token, Origin), and finally hangs up.
+
+use crate::cli::Plan;
+use serde_json::Value;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Instant;
+use voxgate_engine::voice::client::ClientPeer;
+use voxgate_engine::voice::MediaIdentity;
+
+/// A visitor whose offer was answered, ready for the media thread.
+pub struct Signaled {
+    pub index: usize,
+    pub peer: ClientPeer,
+    pub socket: UdpSocket,
+    pub location: String,
+    pub token: String,
+    /// When the backend started creating the session.
+    pub started: Instant,
+    /// When the answer arrived.
+    pub answered: Instant,
+}
+
+/// A visitor that never got to media, and why (`session 429 quota_exceeded`).
+pub struct SignalFailure {
+    pub reason: String,
+}
+
+fn error_code(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "no_error_code".into())
+}
+
+/// Creates a session and answers an offer for visitor `index`.
+pub async fn connect(
+    http: &reqwest::Client,
+    plan: &Plan,
+    identity: &MediaIdentity,
+    index: usize,
+) -> Result<Signaled, SignalFailure> {
+    let fail = |reason: String| SignalFailure { reason };
+    let started = Instant::now();
+    let res = http
+        .post(format!("{}/v1/widgets/{}/sessions", plan.target, plan.widget))
+        .bearer_auth(&plan.api_key)
+        .json(&serde_json::json!({"mode": "voice"}))
+        .send()
+        .await
+        .map_err(|e| fail(format!("session: {}", short(&e))))?;
+    let status = res.status().as_u16();
+    let body = res.text().await.map_err(|e| fail(format!("session: {}", short(&e))))?;
+    if status != 201 {
+        return Err(fail(format!("session {status} {}", error_code(&body))));
+    }
+    let values: Value = serde_json::from_str(&body).map_err(|_| fail("session: not JSON".into()))?;
+    let token = values["session_token"].as_str().unwrap_or_default().to_string();
+    let webrtc_url =
+        values["webrtc_url"].as_str().ok_or_else(|| fail("session: no webrtc_url".into()))?.to_string();
+
+    let socket =
+        UdpSocket::bind(SocketAddr::new(plan.client_ip, 0)).map_err(|e| fail(format!("udp bind: {e}")))?;
+    socket.set_nonblocking(true).map_err(|e| fail(format!("udp: {e}")))?;
+    let local = socket.local_addr().map_err(|e| fail(format!("udp: {e}")))?;
+    let (mut peer, offer) =
+        ClientPeer::offer(identity, local, Instant::now()).map_err(|e| fail(format!("offer: {e}")))?;
+    let res = http
+        .post(&webrtc_url)
+        .bearer_auth(&token)
+        .header("Origin", &plan.origin)
+        .header("Content-Type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .map_err(|e| fail(format!("offer: {}", short(&e))))?;
+    let status = res.status().as_u16();
+    let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let answer = res.text().await.map_err(|e| fail(format!("offer: {}", short(&e))))?;
+    if status != 201 {
+        return Err(fail(format!("offer {status} {}", error_code(&answer))));
+    }
+    let location = location.ok_or_else(|| fail("offer: no Location".into()))?;
+    peer.accept_answer(&answer).map_err(|e| fail(format!("answer: {e}")))?;
+    Ok(Signaled { index, peer, socket, location, token, started, answered: Instant::now() })
+}
+
+/// Hangs up a call (DELETE on its Location).
+pub async fn hang_up(
+    http: &reqwest::Client,
+    origin: &str,
+    location: &str,
+    token: &str,
+) -> Result<(), String> {
+    let send = || http.delete(location).bearer_auth(token).header("Origin", origin).send();
+    // A pooled connection may have been closed by the server's keep-alive timeout during the
+    // hold; DELETE is idempotent, so one retry on a send error is safe.
+    let res = match send().await {
+        Ok(r) => r,
+        Err(_) => send().await.map_err(|e| format!("hang-up: {}", short(&e)))?,
+    };
+    match res.status().as_u16() {
+        200 | 404 | 410 => Ok(()),
+        s => Err(format!("hang-up {s}")),
+    }
+}
+
+fn short(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connect error".into()
+    } else {
+        e.to_string()
+    }
+}
