@@ -72,7 +72,9 @@ struct Io<'a> {
     socket: &'a UdpSocket,
     connected: bool,
     disconnected: bool,
-    echoes: &'a mut Vec<(u64, Instant)>,
+    echoes: &'a mut Vec<(u64, u64)>,
+    /// Kernel receive time of the datagram being handled (CLOCK_REALTIME ns), if any.
+    arrival_ns: u64,
 }
 
 impl ClientIo for Io<'_> {
@@ -85,10 +87,11 @@ impl ClientIo for Io<'_> {
     fn disconnected(&mut self) {
         self.disconnected = true;
     }
-    fn frame(&mut self, data: &[u8], received: Instant) {
+    fn frame(&mut self, data: &[u8], _received: Instant) {
         if data.len() >= 12 {
-            let sent_us = u64::from_be_bytes(data[4..12].try_into().unwrap_or([0; 8]));
-            self.echoes.push((sent_us, received));
+            let sent_ns = u64::from_be_bytes(data[4..12].try_into().unwrap_or([0; 8]));
+            let arrival = if self.arrival_ns > 0 { self.arrival_ns } else { realtime_ns() };
+            self.echoes.push((sent_ns, arrival));
         }
     }
 }
@@ -105,7 +108,7 @@ pub struct MediaLoop {
     sending: bool,
     live: Arc<Live>,
     result: MediaResult,
-    echoes: Vec<(u64, Instant)>,
+    echoes: Vec<(u64, u64)>,
 }
 
 impl MediaLoop {
@@ -195,6 +198,7 @@ impl MediaLoop {
 
     fn add(&mut self, s: Signaled) {
         let index = s.index;
+        enable_rx_timestamps(&s.socket);
         let mut socket = UdpSocket::from_std(s.socket);
         if let Err(e) = self.poll.registry().register(&mut socket, Token(index), Interest::READABLE) {
             self.result.failures.push(format!("register: {e}"));
@@ -227,14 +231,15 @@ impl MediaLoop {
     fn read(&mut self, i: usize, buf: &mut [u8]) {
         loop {
             let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
-            match slot.socket.recv_from(buf) {
-                Ok((n, from)) => {
+            match recv_timestamped(&slot.socket, buf) {
+                Ok((n, from, arrival_ns)) => {
                     let now = Instant::now();
                     let mut io = Io {
                         socket: &slot.socket,
                         connected: false,
                         disconnected: false,
                         echoes: &mut self.echoes,
+                        arrival_ns,
                     };
                     match slot.peer.receive(now, from, &buf[..n], &mut io) {
                         Ok(d) => slot.deadline = d,
@@ -255,8 +260,13 @@ impl MediaLoop {
         if slot.dead {
             return;
         }
-        let mut io =
-            Io { socket: &slot.socket, connected: false, disconnected: false, echoes: &mut self.echoes };
+        let mut io = Io {
+            socket: &slot.socket,
+            connected: false,
+            disconnected: false,
+            echoes: &mut self.echoes,
+            arrival_ns: 0,
+        };
         if !slot.connected && now.duration_since(slot.answered) > self.connect_timeout {
             slot.dead = true;
             self.result.failures.push("connect timeout".into());
@@ -267,8 +277,7 @@ impl MediaLoop {
         if slot.connected && self.sending && now >= slot.next_frame {
             let mut frame = vec![0u8; self.frame_bytes];
             frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
-            let sent_us = now.duration_since(self.epoch).as_micros() as u64;
-            frame[4..12].copy_from_slice(&sent_us.to_be_bytes());
+            frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());
             slot.seq += 1;
             slot.sent += 1;
             sent_frame = true;
@@ -312,13 +321,11 @@ impl MediaLoop {
             self.result.failures.push("server ended the call".into());
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
-        for (sent_us, received) in self.echoes.drain(..) {
-            let recv_us = received.duration_since(epoch).as_micros() as i64;
-            let rtt = (recv_us - sent_us as i64).max(1) as u64;
-            let _ = self.result.rtt_us.record(rtt);
+        for (sent_ns, arrival_ns) in self.echoes.drain(..) {
+            let transit = (arrival_ns as i64 - sent_ns as i64) / 1000;
+            let _ = self.result.rtt_us.record(transit.max(1) as u64);
             slot.echoed += 1;
             // RFC 3550 interarrival jitter over the round trip's transit time.
-            let transit = recv_us - sent_us as i64;
             if let Some(last) = slot.last_transit_us {
                 let d = (transit - last).abs() as f64;
                 slot.jitter_us += (d - slot.jitter_us) / 16.0;
@@ -345,8 +352,13 @@ impl MediaLoop {
     fn finish(mut self) -> MediaResult {
         let now = Instant::now();
         for slot in self.slots.iter_mut().flatten() {
-            let mut io =
-                Io { socket: &slot.socket, connected: false, disconnected: false, echoes: &mut self.echoes };
+            let mut io = Io {
+                socket: &slot.socket,
+                connected: false,
+                disconnected: false,
+                echoes: &mut self.echoes,
+                arrival_ns: 0,
+            };
             slot.peer.close(now, &mut io);
             self.result.sent += slot.sent;
             self.result.echoed += slot.echoed.min(slot.sent);
@@ -355,5 +367,74 @@ impl MediaLoop {
             }
         }
         self.result
+    }
+}
+
+/// CLOCK_REALTIME in nanoseconds: the clock kernel receive timestamps use.
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Asks the kernel to timestamp each datagram as it arrives (SO_TIMESTAMPNS), so a busy
+/// harness does not count its own queueing as server latency.
+fn enable_rx_timestamps(socket: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket fd and a correctly sized int option.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &on as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// recvmsg with the kernel's receive timestamp (0 if none came with the datagram).
+fn recv_timestamped(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, u64)> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: every pointer handed to recvmsg refers to live, correctly sized local buffers,
+    // and the control messages are walked with the libc CMSG macros within `control`.
+    unsafe {
+        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+        let mut control = [0u8; 64];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = &mut addr as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = control.len() as _;
+        let n = libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut arrival = 0u64;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SO_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
+                arrival = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        let from = match addr.ss_family as libc::c_int {
+            libc::AF_INET => {
+                let a = &*(&addr as *const _ as *const libc::sockaddr_in);
+                SocketAddr::from((u32::from_be(a.sin_addr.s_addr).to_be_bytes(), u16::from_be(a.sin_port)))
+            }
+            libc::AF_INET6 => {
+                let a = &*(&addr as *const _ as *const libc::sockaddr_in6);
+                SocketAddr::from((a.sin6_addr.s6_addr, u16::from_be(a.sin6_port)))
+            }
+            _ => return Err(std::io::Error::other("unknown address family")),
+        };
+        Ok((n as usize, from, arrival))
     }
 }

@@ -77,6 +77,8 @@ pub struct Run {
     pub plan: Plan,
     pub voice: VoiceFigures,
     pub server: Option<ServerFigures>,
+    /// This harness's own CPU during the hold (all its threads), to show it was not the limit.
+    pub harness_cpu_percent: Option<f64>,
     pub hold: Duration,
 }
 
@@ -102,6 +104,7 @@ impl Run {
             .spawn(move || media.run())
             .map_err(|e| e.to_string())?;
         let rss_before = plan.server_pid.and_then(probe::sample);
+        let me = std::process::id();
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let http = reqwest::Client::builder()
@@ -158,6 +161,7 @@ impl Run {
 
         // Hold.
         let hold_start = plan.server_pid.and_then(probe::sample);
+        let me_start = probe::sample(me);
         let hold_began = Instant::now();
         while hold_began.elapsed() < plan.duration {
             let sent = live.sent.load(Ordering::Relaxed);
@@ -169,6 +173,7 @@ impl Run {
             );
         }
         let hold_end = plan.server_pid.and_then(probe::sample);
+        let me_end = probe::sample(me);
         let hold = hold_began.elapsed();
 
         // Stop sending, let echoes in flight land, hang up, close.
@@ -224,6 +229,7 @@ impl Run {
                 all_connected_in,
             },
             server,
+            harness_cpu_percent: me_start.zip(me_end).map(|(a, b)| probe::cpu_percent(&a, &b)),
             hold,
         })
     }
@@ -300,6 +306,9 @@ impl Run {
                 s.bytes_per_session() / 1024.0
             );
         }
+        if let Some(h) = self.harness_cpu_percent {
+            let _ = writeln!(out, "harness: {h:.1}% of one core during the hold");
+        }
         out
     }
 
@@ -327,6 +336,7 @@ impl Run {
                 "jitter_ms": {"mean": v.jitter_mean_us / 1000.0, "max": v.jitter_max_us / 1000.0},
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),
             },
+            "harness_cpu_percent_of_one_core": self.harness_cpu_percent,
             "server": self.server.as_ref().map(|s| json!({
                 "cpu_percent_of_one_core": s.cpu_percent,
                 "rss_before_bytes": s.rss_before_bytes,

@@ -96,6 +96,8 @@ pub async fn hang_up(
     // A pooled connection may have been closed by the server's keep-alive timeout during the
     // hold; DELETE is idempotent, so one retry on a send error is safe.
     let res = match send().await {
+        // 408: the server dropped an idle pooled connection before the request arrived.
+        Ok(r) if r.status().as_u16() == 408 => send().await.map_err(|e| format!("hang-up: {}", short(&e)))?,
         Ok(r) => r,
         Err(_) => send().await.map_err(|e| format!("hang-up: {}", short(&e)))?,
     };

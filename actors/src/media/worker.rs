@@ -269,11 +269,28 @@ async fn receive_loop(worker: Rc<Worker>) {
             }
         };
         let data = &buf[..n];
-        let routes = worker.routes.borrow();
-        if let Some(addr) = routes.by_addr.get(&source) {
-            addr.do_send(Datagram { source, data: data.to_vec(), at: Instant::now(), new_address: false });
-        } else if let Some(addr) = stun_local_ufrag(data).and_then(|u| routes.by_ufrag.get(u)) {
-            addr.do_send(Datagram { source, data: data.to_vec(), at: Instant::now(), new_address: true });
+        let routed = {
+            let routes = worker.routes.borrow();
+            if let Some(addr) = routes.by_addr.get(&source) {
+                addr.do_send(Datagram {
+                    source,
+                    data: data.to_vec(),
+                    at: Instant::now(),
+                    new_address: false,
+                });
+                true
+            } else if let Some(addr) = stun_local_ufrag(data).and_then(|u| routes.by_ufrag.get(u)) {
+                addr.do_send(Datagram { source, data: data.to_vec(), at: Instant::now(), new_address: true });
+                true
+            } else {
+                false
+            }
+        };
+        if routed {
+            // Let the session's actor handle it now: otherwise this loop reads a whole
+            // cooperative budget (128 datagrams) before any actor runs, and every echo waits
+            // behind the batch.
+            tokio::task::yield_now().await;
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 const MAX_DUE_REFEEDS: usize = 64;
@@ -45,6 +46,11 @@ impl ClientPeer {
             .set_reordering_size_audio(0)
             .clear_codecs()
             .enable_opus(true, false)
+            // Audio-only: no transport-cc, so no TWCC feedback stream (about a third of the
+            // packets on an echo path); keep BUNDLE's mid and the audio level.
+            .clear_extension_map()
+            .set_extension(1, Extension::AudioLevel)
+            .set_extension(4, Extension::RtpMid)
             .build(now);
         let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
         rtc.add_local_candidate(candidate);

@@ -16,6 +16,7 @@ use str0m::config::DtlsCert;
 use str0m::format::PayloadParams;
 use str0m::media::{MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
 
 /// How often a due timeout may be fed back in one call before yielding (guards against a
@@ -138,6 +139,11 @@ impl VoicePeer {
             .set_reordering_size_audio(0)
             .clear_codecs()
             .enable_opus(true, false)
+            // Audio-only: no transport-cc, so no TWCC feedback stream (about a third of the
+            // packets on an echo path); keep BUNDLE's mid and the audio level.
+            .clear_extension_map()
+            .set_extension(1, Extension::AudioLevel)
+            .set_extension(4, Extension::RtpMid)
             .build(now);
         let candidate =
             Candidate::host(config.local_addr, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
