@@ -100,10 +100,12 @@ pub enum EndReason {
     ConnectionFailed,
     ServerShutdown,
     AgentError,
+    /// The agent ended the call (a bridge agent's `hangup`).
+    AgentHangup,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 10] = [
+    pub const ALL: [EndReason; 11] = [
         EndReason::Ended,
         EndReason::ClientHangup,
         EndReason::TokenExpired,
@@ -114,6 +116,7 @@ impl EndReason {
         EndReason::ConnectionFailed,
         EndReason::ServerShutdown,
         EndReason::AgentError,
+        EndReason::AgentHangup,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +131,7 @@ impl EndReason {
             EndReason::ConnectionFailed => "connection_failed",
             EndReason::ServerShutdown => "server_shutdown",
             EndReason::AgentError => "agent_error",
+            EndReason::AgentHangup => "agent_hangup",
         }
     }
 

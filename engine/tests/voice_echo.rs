@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use voxgate_engine::voice::client::{ClientIo, ClientPeer};
 use voxgate_engine::voice::demux::stun_local_ufrag;
-use voxgate_engine::voice::{MediaIdentity, PeerConfig, PeerEvent, PeerIo, VoicePeer};
+use voxgate_engine::voice::{MediaIdentity, PeerConfig, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
 
 #[derive(Default)]
 struct Wire {
@@ -48,7 +48,11 @@ fn run_echo(echo_delay: Duration) -> (Wire, Vec<Instant>) {
     let start = Instant::now();
     let mut now = start;
     let (mut client, offer) = ClientPeer::offer(&identity, client_addr, now).unwrap();
-    let config = PeerConfig { local_addr: server_addr, ufrag: "srvufrag1".into(), echo_delay };
+    let config = PeerConfig {
+        local_addr: server_addr,
+        ufrag: "srvufrag1".into(),
+        agent: VoiceAgent::Echo { delay: echo_delay },
+    };
     let answered = VoicePeer::accept(&identity, &config, &offer, now).unwrap();
     assert!(answered.answer_sdp.contains("a=ice-lite"), "{}", answered.answer_sdp);
     assert!(answered.answer_sdp.contains("a=candidate:"), "the answer carries our candidate");

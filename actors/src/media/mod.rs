@@ -2,6 +2,7 @@
 //! `VoiceSession` actor per live WebRTC peer, living on the worker it was placed on. A datagram
 //! is routed by a hash-map lookup on its worker's thread: no scan, no lock, no thread crossing.
 
+mod bridge;
 mod calls;
 mod voice_session;
 mod worker;
@@ -10,7 +11,17 @@ pub use calls::CallDirectory;
 pub use voice_session::{Hangup, Trickle, VoiceSession};
 pub use worker::{MediaConfig, MediaWorkers};
 
+use std::time::Duration;
 use voxgate_engine::voice::{PeerError, SdpRejection};
+
+/// What answers a call's audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoicePlan {
+    /// The builtin agent echoes after `delay`.
+    Echo { delay: Duration },
+    /// An external agent over the WebSocket bridge at `url` (docs/BRIDGE.md).
+    Bridge { url: String },
+}
 use voxgate_engine::ErrorCode;
 
 /// Why a call could not be placed or reached.

@@ -3,8 +3,9 @@
 //! and ends on hang-up, ICE/DTLS failure, session end (token expiry, origin revocation, quota,
 //! API end) or server shutdown, recording why.
 
+use super::bridge::{AgentAudio, AgentHangup, AgentText, BridgeFailed, BridgeLink};
 use super::worker::{CallContext, Worker};
-use super::VoiceError;
+use super::{VoiceError, VoicePlan};
 use crate::clock;
 use crate::sessions::SessionEnded;
 use crate::store::records;
@@ -13,10 +14,10 @@ use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-use voxgate_engine::ids::{CallId, SessionId};
+use std::time::Instant;
+use voxgate_engine::ids::{CallId, ConversationId, SessionId};
 use voxgate_engine::session::EndReason;
-use voxgate_engine::voice::{PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoicePeer};
+use voxgate_engine::voice::{PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoiceAgent, VoicePeer};
 
 /// A datagram for this peer, read by its worker.
 #[derive(Message)]
@@ -49,7 +50,7 @@ pub(crate) struct NewCall {
     pub call: CallId,
     pub ufrag: String,
     pub offer_sdp: String,
-    pub echo_delay: Duration,
+    pub plan: VoicePlan,
     pub ctx: CallContext,
 }
 
@@ -66,11 +67,18 @@ pub struct VoiceSession {
     answered_at: Instant,
     reported: PeerTraffic,
     ended: Option<EndReason>,
+    /// The external agent's URL, for bridge calls.
+    bridge_url: Option<String>,
+    bridge: Option<BridgeLink>,
+    conversation: Option<ConversationId>,
+    /// The bridge failed before the call connected.
+    agent_failed: bool,
 }
 
 /// Sends on the worker's socket and collects events for after the drive.
 struct SocketIo<'a> {
     worker: &'a Worker,
+    bridge: Option<&'a BridgeLink>,
     events: &'a mut Vec<PeerEvent>,
 }
 
@@ -81,6 +89,11 @@ impl PeerIo for SocketIo<'_> {
     }
     fn event(&mut self, event: PeerEvent) {
         self.events.push(event);
+    }
+    fn audio(&mut self, frame: &[u8]) {
+        if let Some(bridge) = self.bridge {
+            bridge.audio(frame);
+        }
     }
 }
 
@@ -93,7 +106,10 @@ impl VoiceSession {
         let config = PeerConfig {
             local_addr: worker.local_addr,
             ufrag: new.ufrag.clone(),
-            echo_delay: new.echo_delay,
+            agent: match new.plan {
+                VoicePlan::Echo { delay } => VoiceAgent::Echo { delay },
+                VoicePlan::Bridge { .. } => VoiceAgent::External,
+            },
         };
         let answered = VoicePeer::accept(&new.ctx.identity, &config, &new.offer_sdp, Instant::now())?;
         let call = new.call.clone();
@@ -109,6 +125,13 @@ impl VoiceSession {
             answered_at: Instant::now(),
             reported: PeerTraffic::default(),
             ended: None,
+            bridge_url: match &new.plan {
+                VoicePlan::Bridge { url } => Some(url.clone()),
+                VoicePlan::Echo { .. } => None,
+            },
+            bridge: None,
+            conversation: None,
+            agent_failed: false,
         };
         let addr = actor.start();
         Ok((call, answered.answer_sdp, addr))
@@ -118,19 +141,39 @@ impl VoiceSession {
         let me = ctx.address();
         self.worker.routes.borrow_mut().by_ufrag.insert(self.ufrag.clone(), me.clone());
         self.worker.active.fetch_add(1, Ordering::Relaxed);
-        self.ctx.sessions.attach(&self.session, me.recipient());
+        self.ctx.sessions.attach(&self.session, me.clone().recipient());
         // The session may have ended while the offer was being answered.
-        if self.ctx.sessions.get(&self.session).is_none_or(|s| !s.is_live()) {
+        let Some(session) = self.ctx.sessions.get(&self.session).filter(|s| s.is_live()) else {
             self.end(EndReason::Ended, ctx);
             return;
+        };
+        self.conversation = Some(session.conversation_id.clone());
+        if let Some(url) = self.bridge_url.clone() {
+            let start = serde_json::json!({
+                "type": "session.start",
+                "session_id": session.id,
+                "call_id": self.call,
+                "conversation_id": session.conversation_id,
+                "widget_id": session.widget_id,
+                "agent_id": session.agent_id,
+                "environment": session.environment.as_str(),
+                "metadata": session.metadata,
+                "audio": {"codec": "opus", "clock_rate": 48000, "channels": 2, "frame_ms": 20},
+            });
+            self.bridge = Some(BridgeLink::open(url, start, me));
         }
         ctx.run_later(self.ctx.connect_timeout, |this, ctx| {
             if !this.peer.is_connected() {
-                this.end(EndReason::ConnectionFailed, ctx);
+                let reason =
+                    if this.agent_failed { EndReason::AgentError } else { EndReason::ConnectionFailed };
+                this.end(reason, ctx);
             }
         });
         let now = Instant::now();
-        let result = self.peer.timeout(now, &mut SocketIo { worker: &self.worker, events: &mut Vec::new() });
+        let result = self.peer.timeout(
+            now,
+            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut Vec::new() },
+        );
         self.after_drive(result, Vec::new(), ctx);
     }
 
@@ -159,8 +202,14 @@ impl VoiceSession {
             return;
         }
         self.ended = Some(reason);
+        if let Some(bridge) = &self.bridge {
+            bridge.close(reason.as_str());
+        }
         let mut events = Vec::new();
-        self.peer.close(Instant::now(), &mut SocketIo { worker: &self.worker, events: &mut events });
+        self.peer.close(
+            Instant::now(),
+            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut events },
+        );
         self.report_traffic();
         ctx.stop();
     }
@@ -183,6 +232,7 @@ impl VoiceSession {
     ) {
         for event in events {
             match event {
+                PeerEvent::Connected if self.agent_failed => return self.end(EndReason::AgentError, ctx),
                 PeerEvent::Connected => self.on_connected(),
                 PeerEvent::Disconnected => return self.end(EndReason::ConnectionFailed, ctx),
                 PeerEvent::Closed => return self.end(EndReason::ClientHangup, ctx),
@@ -208,9 +258,14 @@ impl VoiceSession {
                 let handle = ctx.run_later(wait, |this, ctx| {
                     this.timer = None;
                     let mut events = Vec::new();
-                    let r = this
-                        .peer
-                        .timeout(Instant::now(), &mut SocketIo { worker: &this.worker, events: &mut events });
+                    let r = this.peer.timeout(
+                        Instant::now(),
+                        &mut SocketIo {
+                            worker: &this.worker,
+                            bridge: this.bridge.as_ref(),
+                            events: &mut events,
+                        },
+                    );
                     this.report_traffic();
                     this.after_drive(r, events, ctx);
                 });
@@ -225,6 +280,9 @@ impl VoiceSession {
         let call = self.call.clone();
         drop(self.ctx.store.write(move |c| records::call_connected(c, &call, clock::now())));
         tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
+        if let Some(bridge) = &self.bridge {
+            bridge.event(serde_json::json!({"type": "call.connected"}));
+        }
     }
 }
 
@@ -259,7 +317,7 @@ impl Handler<Datagram> for VoiceSession {
             msg.at,
             msg.source,
             &msg.data,
-            &mut SocketIo { worker: &self.worker, events: &mut events },
+            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut events },
         );
         self.after_drive(r, events, ctx);
     }
@@ -286,5 +344,59 @@ impl Handler<Trickle> for VoiceSession {
 
     fn handle(&mut self, msg: Trickle, _ctx: &mut Context<Self>) -> usize {
         self.peer.add_remote_candidates(&msg.sdpfrag)
+    }
+}
+
+impl Handler<AgentAudio> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentAudio, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        let mut events = Vec::new();
+        let r = self.peer.play(
+            Instant::now(),
+            &msg.0,
+            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut events },
+        );
+        self.after_drive(r, events, ctx);
+    }
+}
+
+impl Handler<AgentText> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentText, _ctx: &mut Context<Self>) {
+        let Some(conversation) = self.conversation.clone() else { return };
+        let write = self.ctx.store.write(move |c| {
+            records::append_message(c, &conversation, "agent", &msg.0, "complete", clock::now()).map(|_| ())
+        });
+        drop(write);
+    }
+}
+
+impl Handler<AgentHangup> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, _msg: AgentHangup, ctx: &mut Context<Self>) {
+        self.end(EndReason::AgentHangup, ctx);
+    }
+}
+
+impl Handler<BridgeFailed> for VoiceSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: BridgeFailed, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        tracing::warn!(session = %self.session, call = %self.call, error = %msg.0, "voice bridge failed");
+        if self.peer.is_connected() {
+            self.end(EndReason::AgentError, ctx);
+        } else {
+            // Before DTLS is up there is no way to tell the visitor; end as soon as it is.
+            self.agent_failed = true;
+        }
     }
 }

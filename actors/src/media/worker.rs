@@ -3,7 +3,7 @@
 
 use super::calls::CallDirectory;
 use super::voice_session::{Datagram, Hangup, NewCall, VoiceSession};
-use super::VoiceError;
+use super::{VoiceError, VoicePlan};
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::sessions::SessionRegistry;
@@ -181,13 +181,13 @@ impl MediaWorkers {
         &self,
         session: &Session,
         offer_sdp: String,
-        echo_delay: Duration,
+        plan: VoicePlan,
     ) -> Result<PlacedCall, VoiceError> {
         let began = Instant::now();
         if !self.ctx.calls.reserve(&session.id) {
             return Err(VoiceError::Busy);
         }
-        let result = self.place_reserved(session, offer_sdp, echo_delay).await;
+        let result = self.place_reserved(session, offer_sdp, plan).await;
         match &result {
             Ok(placed) => {
                 self.ctx.metrics.signaling_seconds.observe(began.elapsed().as_secs_f64());
@@ -207,7 +207,7 @@ impl MediaWorkers {
         &self,
         session: &Session,
         offer_sdp: String,
-        echo_delay: Duration,
+        plan: VoicePlan,
     ) -> Result<PlacedCall, VoiceError> {
         // Reject bad offers before touching a worker.
         voxgate_engine::voice::check_offer(&offer_sdp)?;
@@ -223,7 +223,7 @@ impl MediaWorkers {
             call: CallId::generate(),
             ufrag: random_base62(16),
             offer_sdp,
-            echo_delay,
+            plan,
             ctx: self.ctx.clone(),
         };
         let spawned = handle.arbiter.spawn(async move {

@@ -501,3 +501,21 @@ pub fn voice_seconds(
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
+
+/// Appends a message to a conversation's transcript.
+pub fn append_message(
+    c: &Connection,
+    conversation: &ConversationId,
+    role: &str,
+    text: &str,
+    status: &str,
+    at: Timestamp,
+) -> Result<voxgate_engine::ids::MessageId, StoreError> {
+    let id = voxgate_engine::ids::MessageId::generate();
+    c.execute(
+        "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6)",
+        params![id.as_str(), conversation.as_str(), role, text, status, at.millis()],
+    )?;
+    Ok(id)
+}

@@ -7,4 +7,4 @@ pub mod offer;
 pub mod peer;
 
 pub use offer::{check_offer, SdpRejection};
-pub use peer::{MediaIdentity, PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoicePeer};
+pub use peer::{MediaIdentity, PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoiceAgent, VoicePeer};

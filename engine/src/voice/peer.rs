@@ -14,7 +14,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 use str0m::config::DtlsCert;
 use str0m::format::PayloadParams;
-use str0m::media::{MediaTime, Mid};
+use str0m::media::{Frequency, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
@@ -64,8 +64,18 @@ pub struct PeerConfig {
     pub local_addr: SocketAddr,
     /// Our ICE ufrag, chosen by us so the demultiplexer can route new addresses by it.
     pub ufrag: String,
-    /// Delay before echoing audio back (the builtin agent's `echo_delay_ms`).
-    pub echo_delay: Duration,
+    /// Who answers the visitor's audio.
+    pub agent: VoiceAgent,
+}
+
+/// The voice side of an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceAgent {
+    /// The builtin agent: the visitor's frames come back unchanged after `delay`.
+    Echo { delay: Duration },
+    /// An external agent (the bridge): visitor frames go out through `PeerIo::audio`, and the
+    /// agent's frames come in through `VoicePeer::play`.
+    External,
 }
 
 /// What happened to the peer, for the driver to act on.
@@ -83,6 +93,8 @@ pub enum PeerEvent {
 pub trait PeerIo {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
     fn event(&mut self, event: PeerEvent);
+    /// A visitor audio frame (Opus), for an external agent.
+    fn audio(&mut self, _frame: &[u8]) {}
 }
 
 /// Datagrams and bytes through one peer, for metrics.
@@ -106,8 +118,10 @@ struct EchoFrame {
 pub struct VoicePeer {
     rtc: Rtc,
     local: SocketAddr,
-    echo_delay: Duration,
+    agent: VoiceAgent,
     echo: VecDeque<EchoFrame>,
+    audio_mid: Option<Mid>,
+    play_time: u64,
     connected: bool,
     traffic: PeerTraffic,
 }
@@ -152,8 +166,10 @@ impl VoicePeer {
         let peer = VoicePeer {
             rtc,
             local: config.local_addr,
-            echo_delay: config.echo_delay,
+            agent: config.agent,
             echo: VecDeque::new(),
+            audio_mid: None,
+            play_time: 0,
             connected: false,
             traffic: PeerTraffic::default(),
         };
@@ -193,6 +209,22 @@ impl VoicePeer {
     /// Feeds the passage of time; returns the next deadline.
     pub fn timeout(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
         self.rtc.handle_input(Input::Timeout(now))?;
+        self.drive(now, io)
+    }
+
+    /// Plays one 20 ms Opus frame from an external agent to the visitor (dropped before
+    /// `Connected`, as str0m drops all media then); returns the next deadline.
+    pub fn play(&mut self, now: Instant, frame: &[u8], io: &mut impl PeerIo) -> Result<Instant, PeerError> {
+        if self.connected {
+            if let Some(writer) = self.audio_mid.and_then(|mid| self.rtc.writer(mid)) {
+                let pt = writer.payload_params().next().map(|p| p.pt());
+                if let Some(pt) = pt {
+                    let time = MediaTime::new(self.play_time, Frequency::FORTY_EIGHT_KHZ);
+                    self.play_time += 960;
+                    writer.write(pt, now, time, Arc::<[u8]>::from(frame))?;
+                }
+            }
+        }
         self.drive(now, io)
     }
 
@@ -242,13 +274,20 @@ impl VoicePeer {
                 io.event(PeerEvent::Disconnected)
             }
             Event::Closed => io.event(PeerEvent::Closed),
-            Event::MediaData(d) if self.connected => self.echo.push_back(EchoFrame {
-                due: d.network_time + self.echo_delay,
-                mid: d.mid,
-                params: d.params,
-                time: d.time,
-                data: d.data,
-            }),
+            Event::MediaAdded(m) => self.audio_mid = Some(m.mid),
+            Event::MediaData(d) if self.connected => {
+                self.audio_mid.get_or_insert(d.mid);
+                match self.agent {
+                    VoiceAgent::External => io.audio(&d.data),
+                    VoiceAgent::Echo { delay } => self.echo.push_back(EchoFrame {
+                        due: d.network_time + delay,
+                        mid: d.mid,
+                        params: d.params,
+                        time: d.time,
+                        data: d.data,
+                    }),
+                }
+            }
             _ => {}
         }
     }

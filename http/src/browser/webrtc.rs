@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::time::Duration;
-use voxgate_actors::media::{Hangup, Trickle, VoiceError};
+use voxgate_actors::media::{Hangup, Trickle, VoiceError, VoicePlan};
 use voxgate_engine::agent::AgentBackend;
 use voxgate_engine::ids::CallId;
 use voxgate_engine::metering::UsageKind;
@@ -32,20 +32,17 @@ fn voice_error(state: &AppState, admitted: &Admitted, e: VoiceError) -> BrowserE
     admitted.refuse(state, ApiError::new(e.code(), e.to_string()))
 }
 
-/// What the session's agent does with voice. The builtin agent echoes; the bridge agent is not
-/// offered for voice yet and is refused plainly.
-fn echo_delay(state: &AppState, session: &Session) -> Result<Duration, ApiError> {
+/// What answers the session's voice: the builtin echo (also for `openai` agents, which have
+/// no voice of their own) or the agent's WebSocket bridge.
+fn voice_plan(state: &AppState, session: &Session) -> Result<VoicePlan, ApiError> {
     let agent =
         state.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none()).ok_or_else(
             || ApiError::new(ErrorCode::AgentMissing, format!("agent {} was deleted", session.agent_id)),
         )?;
-    match agent.spec.backend {
-        AgentBackend::Bridge { .. } => Err(ApiError::new(
-            ErrorCode::AgentNotConfigured,
-            "this server does not carry voice for bridge agents yet; use a builtin agent for voice",
-        )),
-        _ => Ok(Duration::from_millis(u64::from(agent.spec.echo_delay_ms))),
-    }
+    Ok(match &agent.spec.backend {
+        AgentBackend::Bridge { url } => VoicePlan::Bridge { url: url.clone() },
+        _ => VoicePlan::Echo { delay: Duration::from_millis(u64::from(agent.spec.echo_delay_ms)) },
+    })
 }
 
 /// `POST {webrtc_url}`: offer in, answer out.
@@ -69,14 +66,14 @@ pub async fn offer(
     let offer = String::from_utf8(body.to_vec()).map_err(|_| {
         admitted.refuse(&state, ApiError::new(ErrorCode::InvalidSdp, "the offer is not UTF-8 text"))
     })?;
-    let delay = echo_delay(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
+    let plan = voice_plan(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
     state
         .control
         .check_usage(&session, UsageKind::VoiceMinute)
         .await
         .map_err(|e| admitted.refuse(&state, e.into()))?;
     let placed =
-        state.media.place(&session, offer, delay).await.map_err(|e| voice_error(&state, &admitted, e))?;
+        state.media.place(&session, offer, plan).await.map_err(|e| voice_error(&state, &admitted, e))?;
     let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);
     let res = HttpResponse::Created()
         .content_type("application/sdp")

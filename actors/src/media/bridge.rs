@@ -1,0 +1,110 @@
+//! The voice bridge: one WebSocket per call to an external agent (`backend.type = "bridge"`).
+//! It runs on the call's own media worker, streams the visitor's Opus frames and the call's
+//! events to the agent, and hands the agent's frames and messages back to the `VoiceSession`.
+//! The protocol is in docs/BRIDGE.md.
+
+use super::voice_session::VoiceSession;
+use actix::{Addr, Message};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+/// Opus from the agent, to play to the visitor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct AgentAudio(pub Vec<u8>);
+
+/// A text turn from the agent (recorded on the conversation).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct AgentText(pub String);
+
+/// The agent asked to end the call.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct AgentHangup;
+
+/// The bridge could not connect or broke.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct BridgeFailed(pub String);
+
+/// The call's side of a bridge connection.
+pub(crate) struct BridgeLink {
+    tx: mpsc::UnboundedSender<Ws>,
+}
+
+impl BridgeLink {
+    /// Connects to `url` and sends `start` as the first message.
+    pub fn open(url: String, start: Value, call: Addr<VoiceSession>) -> BridgeLink {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Ws>();
+        actix::spawn(async move {
+            let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
+                Ok((ws, _)) => ws,
+                Err(e) => {
+                    call.do_send(BridgeFailed(format!("cannot connect to {url}: {e}")));
+                    return;
+                }
+            };
+            let (mut sink, mut stream) = ws.split();
+            if sink.send(Ws::text(start.to_string())).await.is_err() {
+                call.do_send(BridgeFailed("the bridge closed before the call started".into()));
+                return;
+            }
+            loop {
+                tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(msg) => {
+                            let closing = matches!(msg, Ws::Close(_));
+                            if sink.send(msg).await.is_err() || closing {
+                                break;
+                            }
+                        }
+                        None => {
+                            let _ = sink.send(Ws::Close(None)).await;
+                            break;
+                        }
+                    },
+                    incoming = stream.next() => match incoming {
+                        Some(Ok(Ws::Binary(frame))) => call.do_send(AgentAudio(frame.to_vec())),
+                        Some(Ok(Ws::Text(text))) => match serde_json::from_str::<Value>(&text) {
+                            Ok(v) if v["type"] == "text" => {
+                                call.do_send(AgentText(v["text"].as_str().unwrap_or_default().to_string()))
+                            }
+                            Ok(v) if v["type"] == "hangup" => call.do_send(AgentHangup),
+                            Ok(_) => {}
+                            Err(_) => tracing::debug!("ignoring a non-JSON text message from the bridge"),
+                        },
+                        Some(Ok(Ws::Close(_))) | None => {
+                            call.do_send(BridgeFailed("the bridge closed the connection".into()));
+                            break;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            call.do_send(BridgeFailed(format!("bridge connection failed: {e}")));
+                            break;
+                        }
+                    },
+                }
+            }
+        });
+        BridgeLink { tx }
+    }
+
+    /// A visitor frame to the agent.
+    pub fn audio(&self, frame: &[u8]) {
+        let _ = self.tx.send(Ws::binary(frame.to_vec()));
+    }
+
+    /// A call event to the agent (`{"type": ...}`).
+    pub fn event(&self, event: Value) {
+        let _ = self.tx.send(Ws::text(event.to_string()));
+    }
+
+    /// Says why the call ended and closes the connection.
+    pub fn close(&self, reason: &str) {
+        self.event(serde_json::json!({"type": "call.ended", "reason": reason}));
+        let _ = self.tx.send(Ws::Close(None));
+    }
+}
