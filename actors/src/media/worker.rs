@@ -256,40 +256,64 @@ impl MediaWorkers {
     }
 }
 
-/// Reads datagrams and hands each to its session's actor, on this worker's thread.
+/// Datagrams read per `recvmmsg` call.
+const RECV_BATCH: usize = 32;
+
+/// Reads datagrams in batches (`recvmmsg` through quinn-udp, one syscall for up to 32) and
+/// hands each to its session's actor, on this worker's thread.
 async fn receive_loop(worker: Rc<Worker>) {
-    let mut buf = vec![0u8; RECV_BUFFER];
+    let state = match quinn_udp::UdpSocketState::new((&worker.socket).into()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(worker = worker.index, error = %e, "media socket cannot be read in batches");
+            return;
+        }
+    };
+    // GRO may coalesce several datagrams of one flow into one buffer, split by `stride`.
+    let slot = RECV_BUFFER * state.gro_segments().max(1);
+    let mut storage = vec![0u8; slot * RECV_BATCH];
+    let mut metas = [quinn_udp::RecvMeta::default(); RECV_BATCH];
     loop {
-        let (n, source) = match worker.socket.recv_from(&mut buf).await {
-            Ok(r) => r,
+        if let Err(e) = worker.socket.readable().await {
+            tracing::error!(worker = worker.index, error = %e, "media socket failed");
+            return;
+        }
+        let read = worker.socket.try_io(tokio::io::Interest::READABLE, || {
+            let mut bufs: [std::io::IoSliceMut<'_>; RECV_BATCH] = {
+                let mut chunks = storage.chunks_mut(slot);
+                std::array::from_fn(|_| std::io::IoSliceMut::new(chunks.next().unwrap_or_default()))
+            };
+            state.recv((&worker.socket).into(), &mut bufs, &mut metas)
+        });
+        let n = match read {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // ICMP errors (a peer went away) surface here on some systems; keep going.
                 tracing::debug!(worker = worker.index, error = %e, "media socket receive error");
                 continue;
             }
         };
-        let data = &buf[..n];
-        let routed = {
+        let now = Instant::now();
+        let mut routed = false;
+        {
             let routes = worker.routes.borrow();
-            if let Some(addr) = routes.by_addr.get(&source) {
-                addr.do_send(Datagram {
-                    source,
-                    data: data.to_vec(),
-                    at: Instant::now(),
-                    new_address: false,
-                });
-                true
-            } else if let Some(addr) = stun_local_ufrag(data).and_then(|u| routes.by_ufrag.get(u)) {
-                addr.do_send(Datagram { source, data: data.to_vec(), at: Instant::now(), new_address: true });
-                true
-            } else {
-                false
+            for (i, meta) in metas.iter().take(n).enumerate() {
+                let filled = &storage[i * slot..i * slot + meta.len];
+                for data in filled.chunks(meta.stride.max(1)) {
+                    let source = meta.addr;
+                    if let Some(addr) = routes.by_addr.get(&source) {
+                        addr.do_send(Datagram { source, data: data.to_vec(), at: now, new_address: false });
+                        routed = true;
+                    } else if let Some(addr) = stun_local_ufrag(data).and_then(|u| routes.by_ufrag.get(u)) {
+                        addr.do_send(Datagram { source, data: data.to_vec(), at: now, new_address: true });
+                        routed = true;
+                    }
+                }
             }
-        };
+        }
         if routed {
-            // Let the session's actor handle it now: otherwise this loop reads a whole
-            // cooperative budget (128 datagrams) before any actor runs, and every echo waits
-            // behind the batch.
+            // Let the sessions' actors handle this batch before reading the next one.
             tokio::task::yield_now().await;
         }
     }
