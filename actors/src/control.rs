@@ -394,10 +394,7 @@ impl ControlPlane {
             Some(m) => ModeSet::of(&[m]),
             None => enabled,
         };
-        let ttl = self
-            .ttl
-            .resolve(req.ttl_seconds)
-            .map_err(|m| SpecError::new("ttl_seconds", m.trim_start_matches("ttl_seconds: ")))?;
+        let ttl = self.ttl.resolve(req.ttl_seconds)?;
         let now = clock::now();
         let class = if req.preview { UsageClass::Preview } else { UsageClass::Production };
         let mut refusal = None;
@@ -471,10 +468,7 @@ impl ControlPlane {
         if !session.is_live() {
             return Err(ControlError::SessionEnded(id.clone()));
         }
-        let ttl = self
-            .ttl
-            .resolve(req.ttl_seconds)
-            .map_err(|m| SpecError::new("ttl_seconds", m.trim_start_matches("ttl_seconds: ")))?;
+        let ttl = self.ttl.resolve(req.ttl_seconds)?;
         let expires_at = clock::now().plus_seconds(i64::from(ttl));
         if !self.sessions.set_expiry(id, expires_at).await? {
             return Err(ControlError::SessionEnded(id.clone()));

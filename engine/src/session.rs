@@ -155,14 +155,14 @@ impl Default for TtlPolicy {
 }
 
 impl TtlPolicy {
-    /// The TTL to use for a request, or a message naming the allowed range.
-    pub fn resolve(&self, requested: Option<u32>) -> Result<u32, String> {
+    /// The TTL to use for a request, or an error naming `ttl_seconds` and the allowed range.
+    pub fn resolve(&self, requested: Option<u32>) -> Result<u32, crate::spec::SpecError> {
         match requested {
             None => Ok(self.default_seconds.clamp(self.min_seconds, self.max_seconds)),
             Some(s) if (self.min_seconds..=self.max_seconds).contains(&s) => Ok(s),
-            Some(s) => Err(format!(
-                "ttl_seconds: {s} is outside the allowed range {}..={}",
-                self.min_seconds, self.max_seconds
+            Some(s) => Err(crate::spec::SpecError::new(
+                "ttl_seconds",
+                format!("{s} is outside the allowed range {}..={}", self.min_seconds, self.max_seconds),
             )),
         }
     }
@@ -219,7 +219,9 @@ mod tests {
         let p = TtlPolicy::default();
         assert_eq!(p.resolve(None), Ok(600));
         assert_eq!(p.resolve(Some(30)), Ok(30));
-        assert!(p.resolve(Some(29)).unwrap_err().contains("30..=3600"));
+        let e = p.resolve(Some(29)).unwrap_err();
+        assert_eq!(e.field, "ttl_seconds");
+        assert!(e.message.contains("30..=3600"));
         assert!(p.resolve(Some(3601)).is_err());
     }
 

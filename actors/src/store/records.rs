@@ -94,24 +94,50 @@ pub fn all_api_keys(c: &Connection) -> Result<Vec<(String, KeyId, WorkspaceId)>,
     .collect()
 }
 
-pub fn upsert_agent(c: &Connection, a: &Agent) -> Result<(), StoreError> {
-    let spec = serde_json::to_string(&a.spec).map_err(corrupt)?;
+/// The stored columns shared by agents and widgets.
+struct ConfigColumns<'a> {
+    id: &'a str,
+    workspace_id: &'a str,
+    spec: String,
+    version: u64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    deleted_at: Option<Timestamp>,
+}
+
+/// Inserts or replaces one configuration document in `table` (`agents` or `widgets`).
+fn upsert_config(c: &Connection, table: &str, row: ConfigColumns<'_>) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO agents (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
-             updated_at = excluded.updated_at, deleted_at = excluded.deleted_at",
+        &format!(
+            "INSERT INTO {table} (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
+                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at"
+        ),
         params![
-            a.id.as_str(),
-            a.workspace_id.as_str(),
-            spec,
-            a.version as i64,
-            a.created_at.millis(),
-            a.updated_at.millis(),
-            a.deleted_at.map(|t| t.millis())
+            row.id,
+            row.workspace_id,
+            row.spec,
+            row.version as i64,
+            row.created_at.millis(),
+            row.updated_at.millis(),
+            row.deleted_at.map(|t| t.millis())
         ],
     )?;
     Ok(())
+}
+
+pub fn upsert_agent(c: &Connection, a: &Agent) -> Result<(), StoreError> {
+    let row = ConfigColumns {
+        id: a.id.as_str(),
+        workspace_id: a.workspace_id.as_str(),
+        spec: serde_json::to_string(&a.spec).map_err(corrupt)?,
+        version: a.version,
+        created_at: a.created_at,
+        updated_at: a.updated_at,
+        deleted_at: a.deleted_at,
+    };
+    upsert_config(c, "agents", row)
 }
 
 pub fn all_agents(c: &Connection) -> Result<Vec<Agent>, StoreError> {
@@ -134,23 +160,16 @@ pub fn all_agents(c: &Connection) -> Result<Vec<Agent>, StoreError> {
 }
 
 pub fn upsert_widget(c: &Connection, w: &Widget) -> Result<(), StoreError> {
-    let spec = serde_json::to_string(&w.spec).map_err(corrupt)?;
-    c.execute(
-        "INSERT INTO widgets (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
-             updated_at = excluded.updated_at, deleted_at = excluded.deleted_at",
-        params![
-            w.id.as_str(),
-            w.workspace_id.as_str(),
-            spec,
-            w.version as i64,
-            w.created_at.millis(),
-            w.updated_at.millis(),
-            w.deleted_at.map(|t| t.millis())
-        ],
-    )?;
-    Ok(())
+    let row = ConfigColumns {
+        id: w.id.as_str(),
+        workspace_id: w.workspace_id.as_str(),
+        spec: serde_json::to_string(&w.spec).map_err(corrupt)?,
+        version: w.version,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+        deleted_at: w.deleted_at,
+    };
+    upsert_config(c, "widgets", row)
 }
 
 pub fn all_widgets(c: &Connection) -> Result<Vec<Widget>, StoreError> {
