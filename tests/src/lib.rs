@@ -323,6 +323,20 @@ impl Fixture {
         Fixture { server, api, key, agent, widget }
     }
 
+    /// Offers a voice call for session values `s` from [`SITE`]; panics if refused.
+    pub fn call(&self, s: &Value) -> voice::VoiceCall {
+        let (url, token) =
+            (s["webrtc_url"].as_str().expect("webrtc_url"), s["session_token"].as_str().expect("token"));
+        voice::VoiceCall::offer(&self.api, url, SITE, token)
+            .unwrap_or_else(|r| panic!("offer refused: {}", r.text))
+    }
+
+    /// The control plane's record of session values `s` (status, end reason, calls).
+    pub fn record(&self, s: &Value) -> Value {
+        let sid = s["session_id"].as_str().expect("session_id");
+        self.api.control("GET", &format!("/v1/sessions/{sid}"), &self.key, None).expect(200).body
+    }
+
     /// Creates a session on the fixture widget with `body`.
     pub fn session(&self, body: Value) -> Value {
         self.api

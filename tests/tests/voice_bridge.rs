@@ -108,18 +108,11 @@ fn the_agent_can_hang_up() {
     let (url, seen) = start_bridge(Some(10));
     let f = bridge_fixture(&url);
     let s = f.session(json!({}));
-    let mut call = VoiceCall::offer(
-        &f.api,
-        s["webrtc_url"].as_str().unwrap(),
-        SITE,
-        s["session_token"].as_str().unwrap(),
-    )
-    .unwrap();
+    let mut call = f.call(&s);
     call.expect_server_hangup(Duration::from_secs(10));
     let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(seen.events.last().unwrap()["reason"], "agent_hangup");
-    let sid = s["session_id"].as_str().unwrap();
-    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200).body;
+    let v = f.record(&s);
     assert_eq!(v["calls"][0]["end_reason"], "agent_hangup");
 }
 
@@ -129,15 +122,8 @@ fn an_unreachable_bridge_ends_the_call_with_agent_error() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let f = bridge_fixture(&format!("ws://127.0.0.1:{port}/agent"));
     let s = f.session(json!({}));
-    let mut call = VoiceCall::offer(
-        &f.api,
-        s["webrtc_url"].as_str().unwrap(),
-        SITE,
-        s["session_token"].as_str().unwrap(),
-    )
-    .unwrap();
+    let mut call = f.call(&s);
     call.expect_server_hangup(Duration::from_secs(10));
-    let sid = s["session_id"].as_str().unwrap();
-    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200).body;
+    let v = f.record(&s);
     assert_eq!(v["calls"][0]["end_reason"], "agent_error");
 }

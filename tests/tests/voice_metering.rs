@@ -33,8 +33,7 @@ fn a_one_minute_allowance_ends_the_call_after_its_first_minute() {
         "the call lasted {lasted:?}"
     );
 
-    let sid = s["session_id"].as_str().unwrap();
-    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200).body;
+    let v = f.record(&s);
     assert_eq!(v["end_reason"], "quota_exceeded");
     assert_eq!(v["calls"][0]["minutes"], 1);
     assert_eq!(v["calls"][0]["end_reason"], "quota_exceeded");
@@ -63,30 +62,17 @@ fn a_one_minute_allowance_ends_the_call_after_its_first_minute() {
 fn previews_count_only_toward_their_fair_use() {
     let f = Fixture::on(server(&["--preview-voice-minutes-per-day", "1", "--metering-minute-ms", "1000"]));
     let s = f.session(json!({"preview": true}));
-    let mut call = VoiceCall::offer(
-        &f.api,
-        s["webrtc_url"].as_str().unwrap(),
-        SITE,
-        s["session_token"].as_str().unwrap(),
-    )
-    .unwrap();
+    let mut call = f.call(&s);
     call.expect_echoes(3, Duration::from_secs(10));
     call.expect_server_hangup(Duration::from_secs(10));
-    let sid = s["session_id"].as_str().unwrap();
-    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200).body;
+    let v = f.record(&s);
     assert_eq!(v["end_reason"], "fair_use_exceeded");
     let u = usage(&f);
     assert_eq!(u["usage"]["preview"]["voice_minutes"], 1, "{u}");
     assert_eq!(u["usage"]["production"]["voice_minutes"], 0, "{u}");
     // Production calls are unaffected by the spent preview allowance.
     let p = f.session(json!({}));
-    let mut call = VoiceCall::offer(
-        &f.api,
-        p["webrtc_url"].as_str().unwrap(),
-        SITE,
-        p["session_token"].as_str().unwrap(),
-    )
-    .unwrap();
+    let mut call = f.call(&p);
     call.expect_echoes(3, Duration::from_secs(10));
 }
 
@@ -95,13 +81,7 @@ fn a_graceful_shutdown_ends_calls_and_loses_no_usage() {
     let f = Fixture::new();
     let s = f.session(json!({"ttl_seconds": 600}));
     let sid = s["session_id"].as_str().unwrap().to_string();
-    let mut call = VoiceCall::offer(
-        &f.api,
-        s["webrtc_url"].as_str().unwrap(),
-        SITE,
-        s["session_token"].as_str().unwrap(),
-    )
-    .unwrap();
+    let mut call = f.call(&s);
     call.expect_echoes(5, Duration::from_secs(10));
     // The first minute is committed as it starts.
     let u = voxgate_tests::eventually(Duration::from_secs(5), || {

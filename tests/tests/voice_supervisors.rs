@@ -3,8 +3,7 @@
 
 use serde_json::json;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use voxgate_tests::voice::VoiceCall;
-use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
+use voxgate_tests::{Fixture, Server, ServerOptions};
 
 fn unix_ms(at: Instant) -> i64 {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
@@ -22,16 +21,13 @@ fn rfc3339_ms(s: &str) -> i64 {
 fn a_call_ends_within_a_second_of_token_expiry() {
     let f = Fixture::new();
     let s = f.session(json!({"ttl_seconds": 3}));
-    let token = s["session_token"].as_str().unwrap();
-    let mut call = VoiceCall::offer(&f.api, s["webrtc_url"].as_str().unwrap(), SITE, token).unwrap();
+    let mut call = f.call(&s);
     call.expect_echoes(5, Duration::from_secs(10));
     let ended_at = unix_ms(call.expect_server_hangup(Duration::from_secs(10)));
     let expires_at = rfc3339_ms(s["expires_at"].as_str().unwrap());
     let late = ended_at - expires_at;
     assert!((-50..=1000).contains(&late), "the call ended {late} ms after expires_at");
-    let sid = s["session_id"].as_str().unwrap();
-    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
-    assert_eq!(v.body["end_reason"], "token_expired");
+    assert_eq!(f.record(&s)["end_reason"], "token_expired");
 }
 
 #[test]
@@ -39,8 +35,7 @@ fn refreshing_keeps_the_call_past_the_first_expiry() {
     let f = Fixture::new();
     let s = f.session(json!({"ttl_seconds": 2}));
     let sid = s["session_id"].as_str().unwrap();
-    let token = s["session_token"].as_str().unwrap();
-    let mut call = VoiceCall::offer(&f.api, s["webrtc_url"].as_str().unwrap(), SITE, token).unwrap();
+    let mut call = f.call(&s);
     call.expect_echoes(3, Duration::from_secs(10));
     f.api
         .control("POST", &format!("/v1/sessions/{sid}/refresh"), &f.key, Some(json!({"ttl_seconds": 60})))
@@ -59,8 +54,7 @@ fn refreshing_keeps_the_call_past_the_first_expiry() {
 fn saving_an_allowlist_without_the_calls_origin_ends_it_within_a_second() {
     let f = Fixture::new();
     let s = f.session(json!({}));
-    let token = s["session_token"].as_str().unwrap();
-    let mut call = VoiceCall::offer(&f.api, s["webrtc_url"].as_str().unwrap(), SITE, token).unwrap();
+    let mut call = f.call(&s);
     call.expect_echoes(5, Duration::from_secs(10));
     let saved = Instant::now();
     f.api
@@ -73,17 +67,14 @@ fn saving_an_allowlist_without_the_calls_origin_ends_it_within_a_second() {
         .expect(200);
     let ended = call.expect_server_hangup(Duration::from_secs(5));
     assert!(ended - saved <= Duration::from_secs(1), "ended {:?} after the save", ended - saved);
-    let sid = s["session_id"].as_str().unwrap();
-    let v = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
-    assert_eq!(v.body["end_reason"], "origin_revoked");
+    assert_eq!(f.record(&s)["end_reason"], "origin_revoked");
 }
 
 #[test]
 fn ending_the_session_from_the_backend_ends_the_call() {
     let f = Fixture::new();
     let s = f.session(json!({}));
-    let token = s["session_token"].as_str().unwrap();
-    let mut call = VoiceCall::offer(&f.api, s["webrtc_url"].as_str().unwrap(), SITE, token).unwrap();
+    let mut call = f.call(&s);
     call.expect_echoes(3, Duration::from_secs(10));
     let sid = s["session_id"].as_str().unwrap();
     f.api.control("DELETE", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
@@ -100,13 +91,7 @@ fn two_media_workers_both_carry_calls() {
     let mut calls = Vec::new();
     for _ in 0..2 {
         let s = f.session(json!({}));
-        let call = VoiceCall::offer(
-            &f.api,
-            s["webrtc_url"].as_str().unwrap(),
-            SITE,
-            s["session_token"].as_str().unwrap(),
-        )
-        .unwrap();
+        let call = f.call(&s);
         calls.push(call);
     }
     for call in &mut calls {
