@@ -27,6 +27,8 @@ pub struct Metrics {
     pub media_packets_out: IntCounter,
     pub media_bytes_in: IntCounter,
     pub media_bytes_out: IntCounter,
+    /// Datagrams a media worker could not send (full send buffer, refused destination).
+    pub media_send_dropped: IntCounter,
     calls_ended: Vec<(EndReason, IntCounter)>,
     voice_minutes: IntCounterVec,
     text_messages: IntCounterVec,
@@ -109,6 +111,11 @@ impl Metrics {
             &["direction"],
         )
         .expect("valid metric");
+        let media_send_dropped = IntCounter::new(
+            "voxgate_media_send_dropped_total",
+            "Datagrams a media worker could not send: its socket's send buffer was full or the kernel refused the destination.",
+        )
+        .expect("valid metric");
         let calls_ended_vec = IntCounterVec::new(
             Opts::new("voxgate_calls_ended_total", "WebRTC calls ended, by end reason."),
             &["reason"],
@@ -121,6 +128,7 @@ impl Metrics {
             Box::new(packets.clone()),
             Box::new(bytes.clone()),
             Box::new(calls_ended_vec.clone()),
+            Box::new(media_send_dropped.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -160,6 +168,7 @@ impl Metrics {
             media_packets_out: packets.with_label_values(&["out"]),
             media_bytes_in: bytes.with_label_values(&["in"]),
             media_bytes_out: bytes.with_label_values(&["out"]),
+            media_send_dropped,
             calls_ended,
             voice_minutes,
             text_messages,

@@ -4,6 +4,7 @@
 
 mod bridge;
 mod calls;
+mod outbox;
 mod voice_session;
 mod worker;
 

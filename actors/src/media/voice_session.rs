@@ -77,15 +77,14 @@ pub struct VoiceSession {
 
 /// Sends on the worker's socket and collects events for after the drive.
 struct SocketIo<'a> {
-    worker: &'a Worker,
+    worker: &'a Rc<Worker>,
     bridge: Option<&'a BridgeLink>,
     events: &'a mut Vec<PeerEvent>,
 }
 
 impl PeerIo for SocketIo<'_> {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        // UDP: a full send buffer drops the datagram, as the network would.
-        let _ = self.worker.socket.try_send_to(datagram, destination);
+        self.worker.send(destination, datagram);
     }
     fn event(&mut self, event: PeerEvent) {
         self.events.push(event);

@@ -2,6 +2,7 @@
 //! a route table, and the `VoiceSession` actors placed on it.
 
 use super::calls::CallDirectory;
+use super::outbox::Outbox;
 use super::voice_session::{Datagram, Hangup, NewCall, VoiceSession};
 use super::{VoiceError, VoicePlan};
 use crate::clock;
@@ -9,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::sessions::SessionRegistry;
 use crate::store::{records, Store};
 use actix::{Addr, ArbiterHandle};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -54,6 +55,39 @@ pub(crate) struct Worker {
     pub local_addr: SocketAddr,
     pub routes: RefCell<Routes>,
     pub active: Arc<AtomicUsize>,
+    /// Datagrams produced this round, sent together by one flush task.
+    outbox: RefCell<Outbox>,
+    flush_scheduled: Cell<bool>,
+    send_dropped: prometheus::IntCounter,
+}
+
+impl Worker {
+    /// Queues a datagram. The first one of a round schedules a flush behind every task already
+    /// woken on this thread (the sessions handling the same receive batch or timer round), so
+    /// one `sendmmsg` carries what they all produced; a full queue is sent at once.
+    pub fn send(self: &Rc<Self>, destination: SocketAddr, datagram: &[u8]) {
+        let full = self.outbox.borrow_mut().push(destination, datagram);
+        if full {
+            self.flush();
+        } else if !self.flush_scheduled.replace(true) {
+            let worker = self.clone();
+            tokio::task::spawn_local(async move { worker.flush() });
+        }
+    }
+
+    /// Sends everything queued.
+    pub fn flush(&self) {
+        use std::os::fd::AsRawFd;
+        self.flush_scheduled.set(false);
+        let mut outbox = self.outbox.borrow_mut();
+        if outbox.is_empty() {
+            return;
+        }
+        let flushed = outbox.flush(self.socket.as_raw_fd());
+        if flushed.dropped > 0 {
+            self.send_dropped.inc_by(flushed.dropped as u64);
+        }
+    }
 }
 
 thread_local! {
@@ -135,6 +169,7 @@ impl MediaWorkers {
             let active = Arc::new(AtomicUsize::new(0));
             let arbiter = actix::Arbiter::new().handle();
             let worker_active = active.clone();
+            let send_dropped = ctx.metrics.media_send_dropped.clone();
             let started = arbiter.spawn(async move {
                 let socket = match UdpSocket::from_std(std_socket) {
                     Ok(s) => s,
@@ -149,6 +184,9 @@ impl MediaWorkers {
                     local_addr,
                     routes: RefCell::new(Routes::default()),
                     active: worker_active,
+                    outbox: RefCell::new(Outbox::default()),
+                    flush_scheduled: Cell::new(false),
+                    send_dropped,
                 });
                 WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
                 actix::spawn(receive_loop(worker));
@@ -248,6 +286,19 @@ impl MediaWorkers {
         let n = calls.len();
         for addr in calls {
             let _ = addr.send(Hangup { reason: EndReason::ServerShutdown }).await;
+        }
+        // The hang-ups' BYE and close_notify are queued on their workers: send them first.
+        for w in &self.workers {
+            let (sent, flushed) = oneshot::channel();
+            let spawned = w.arbiter.spawn(async move {
+                if let Some(worker) = current_worker() {
+                    worker.flush();
+                }
+                let _ = sent.send(());
+            });
+            if spawned {
+                let _ = flushed.await;
+            }
         }
         for w in &self.workers {
             w.arbiter.stop();
