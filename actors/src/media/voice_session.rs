@@ -247,8 +247,12 @@ impl VoiceSession {
         if self.ended.is_some() {
             return;
         }
+        // Incoming packets drive the peer far more often than its deadlines fall due (an echo
+        // peer's timer almost never fires), and each drive tends to move the deadline later:
+        // re-arming on every move would cancel and create a timer per packet. Keep an armed
+        // timer that is due no later than needed; if it fires early, the drive re-arms it.
         match self.timer {
-            Some((at, _)) if at == deadline => {}
+            Some((at, _)) if at <= deadline => {}
             _ => {
                 if let Some((_, h)) = self.timer.take() {
                     ctx.cancel_future(h);
