@@ -1,18 +1,24 @@
-//! Prometheus metrics of the live state. Label children are resolved once here, so recording
-//! on a hot path is an atomic add, with no label hashing or allocation.
+//! Prometheus metrics of the live state. Every label child is resolved once here, so recording
+//! on a hot path is an atomic add with no label hashing or allocation, and every series exists
+//! from the first scrape (a rate over a series that appears late misses its first increments).
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
-use voxgate_engine::session::{EndReason, Mode};
+use voxgate_engine::metering::{UsageClass, UsageKind};
+use voxgate_engine::session::{EndReason, Environment, Mode, ModeSet};
 use voxgate_engine::ErrorCode;
+
+/// Agent backends, as the `backend` label spells them.
+pub const AGENT_BACKENDS: [&str; 3] = ["builtin", "openai", "bridge"];
 
 /// Every metric voxgate exports, registered in one registry.
 pub struct Metrics {
     pub registry: Registry,
     created: Vec<(Mode, IntCounter)>,
-    ended: Vec<(EndReason, IntCounter)>,
-    rejections: IntCounterVec,
+    ended: Vec<(Mode, EndReason, IntCounter)>,
+    rejections: Vec<(ErrorCode, IntCounter)>,
+    rejections_vec: IntCounterVec,
     /// Set at scrape time from the session registry.
     pub active_sessions: IntGaugeVec,
     /// Set at scrape time from the store writer.
@@ -30,37 +36,64 @@ pub struct Metrics {
     /// Datagrams a media worker could not send (full send buffer, refused destination).
     pub media_send_dropped: IntCounter,
     calls_ended: Vec<(EndReason, IntCounter)>,
-    voice_minutes: IntCounterVec,
-    text_messages: IntCounterVec,
+    usage: Vec<(UsageKind, Environment, UsageClass, IntCounter)>,
+    first_token: Vec<(&'static str, Histogram)>,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let v = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry.register(Box::new(v.clone())).expect("unique metric");
+    v
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let h =
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric");
+    registry.register(Box::new(h.clone())).expect("unique metric");
+    h
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let created_vec = IntCounterVec::new(
-            Opts::new(
-                "voxgate_sessions_created_total",
-                "Sessions created through the control plane, by mode.",
-            ),
+        let build_info = IntGaugeVec::new(
+            Opts::new("voxgate_build_info", "Always 1; the running voxgate version is its label."),
+            &["version"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(build_info.clone())).expect("unique metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+
+        let created_vec = counter_vec(
+            &registry,
+            "voxgate_sessions_created_total",
+            "Sessions created through the control plane, by mode (a session with both modes counts in each).",
             &["mode"],
-        )
-        .expect("valid metric");
-        let ended_vec = IntCounterVec::new(
-            Opts::new("voxgate_sessions_ended_total", "Sessions ended, by end reason."),
+        );
+        let created =
+            Mode::ALL.into_iter().map(|m| (m, created_vec.with_label_values(&[m.as_str()]))).collect();
+        let ended_vec = counter_vec(
+            &registry,
+            "voxgate_sessions_ended_total",
+            "Sessions ended, by mode (a session with both modes counts in each) and end reason.",
+            &["mode", "reason"],
+        );
+        let ended = Mode::ALL
+            .into_iter()
+            .flat_map(|m| EndReason::ALL.into_iter().map(move |r| (m, r)))
+            .map(|(m, r)| (m, r, ended_vec.with_label_values(&[m.as_str(), r.as_str()])))
+            .collect();
+        let rejections_vec = counter_vec(
+            &registry,
+            "voxgate_browser_rejections_total",
+            "Browser-endpoint requests refused, by error code (origin_not_allowed, token_expired, ...).",
             &["reason"],
-        )
-        .expect("valid metric");
-        let rejections = IntCounterVec::new(
-            Opts::new(
-                "voxgate_browser_rejections_total",
-                "Browser-endpoint requests refused, by error code (origin_not_allowed, token_expired, ...).",
-            ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        registry.register(Box::new(created_vec.clone())).expect("unique metric");
-        registry.register(Box::new(ended_vec.clone())).expect("unique metric");
-        registry.register(Box::new(rejections.clone())).expect("unique metric");
+        );
+        let rejections = ErrorCode::BROWSER
+            .into_iter()
+            .map(|c| (c, rejections_vec.with_label_values(&[c.as_str()])))
+            .collect();
+
         let active_sessions = IntGaugeVec::new(
             Opts::new(
                 "voxgate_active_sessions",
@@ -74,91 +107,106 @@ impl Metrics {
             "Writes queued for the store writer and not yet committed.",
         )
         .expect("valid metric");
-        registry.register(Box::new(active_sessions.clone())).expect("unique metric");
-        registry.register(Box::new(store_queue_depth.clone())).expect("unique metric");
-        let created =
-            Mode::ALL.into_iter().map(|m| (m, created_vec.with_label_values(&[m.as_str()]))).collect();
-        let ended =
-            EndReason::ALL.into_iter().map(|r| (r, ended_vec.with_label_values(&[r.as_str()]))).collect();
         let worker_active_peers = IntGaugeVec::new(
             Opts::new("voxgate_media_worker_active_peers", "Live WebRTC peers on each media worker."),
             &["worker"],
         )
         .expect("valid metric");
-        let signaling_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "voxgate_signaling_duration_seconds",
-                "Time from receiving a WHIP offer to sending its answer.",
-            )
-            .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0]),
-        )
-        .expect("valid metric");
-        let ice_connect_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "voxgate_ice_connect_duration_seconds",
-                "Time from answering an offer to ICE and DTLS being connected.",
-            )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-        )
-        .expect("valid metric");
-        let packets = IntCounterVec::new(
-            Opts::new("voxgate_media_packets_total", "UDP datagrams through media workers, by direction."),
+        registry.register(Box::new(active_sessions.clone())).expect("unique metric");
+        registry.register(Box::new(store_queue_depth.clone())).expect("unique metric");
+        registry.register(Box::new(worker_active_peers.clone())).expect("unique metric");
+        for m in Mode::ALL {
+            active_sessions.with_label_values(&[m.as_str()]).set(0);
+        }
+
+        // Signaling is milliseconds of server work; connecting is network round trips.
+        let signaling_seconds = histogram(
+            &registry,
+            "voxgate_signaling_duration_seconds",
+            "Time from receiving a WHIP offer to sending its answer.",
+            &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0],
+        );
+        let ice_connect_seconds = histogram(
+            &registry,
+            "voxgate_ice_connect_duration_seconds",
+            "Time from answering an offer to ICE and DTLS being connected.",
+            &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+        );
+        let packets = counter_vec(
+            &registry,
+            "voxgate_media_packets_total",
+            "UDP datagrams through media workers, by direction.",
             &["direction"],
-        )
-        .expect("valid metric");
-        let bytes = IntCounterVec::new(
-            Opts::new("voxgate_media_bytes_total", "UDP payload bytes through media workers, by direction."),
+        );
+        let bytes = counter_vec(
+            &registry,
+            "voxgate_media_bytes_total",
+            "UDP payload bytes through media workers, by direction.",
             &["direction"],
-        )
-        .expect("valid metric");
+        );
         let media_send_dropped = IntCounter::new(
             "voxgate_media_send_dropped_total",
             "Datagrams a media worker could not send: its socket's send buffer was full or the kernel refused the destination.",
         )
         .expect("valid metric");
-        let calls_ended_vec = IntCounterVec::new(
-            Opts::new("voxgate_calls_ended_total", "WebRTC calls ended, by end reason."),
+        registry.register(Box::new(media_send_dropped.clone())).expect("unique metric");
+        let calls_ended_vec = counter_vec(
+            &registry,
+            "voxgate_calls_ended_total",
+            "WebRTC calls ended, by end reason.",
             &["reason"],
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(worker_active_peers.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(signaling_seconds.clone()),
-            Box::new(ice_connect_seconds.clone()),
-            Box::new(packets.clone()),
-            Box::new(bytes.clone()),
-            Box::new(calls_ended_vec.clone()),
-            Box::new(media_send_dropped.clone()),
-        ] {
-            registry.register(c).expect("unique metric");
-        }
-        let voice_minutes = IntCounterVec::new(
-            Opts::new(
-                "voxgate_voice_minutes_total",
-                "Metered voice minutes (each started minute of connected media), by environment and allowance class.",
-            ),
-            &["environment", "class"],
-        )
-        .expect("valid metric");
-        let text_messages = IntCounterVec::new(
-            Opts::new(
-                "voxgate_text_messages_total",
-                "Metered visitor text messages, by environment and allowance class.",
-            ),
-            &["environment", "class"],
-        )
-        .expect("valid metric");
-        registry.register(Box::new(voice_minutes.clone())).expect("unique metric");
-        registry.register(Box::new(text_messages.clone())).expect("unique metric");
+        );
         let calls_ended = EndReason::ALL
             .into_iter()
             .map(|r| (r, calls_ended_vec.with_label_values(&[r.as_str()])))
             .collect();
+
+        // Prometheus wants base units: a metered voice minute counts 60 seconds here.
+        let voice_seconds = counter_vec(
+            &registry,
+            "voxgate_voice_metered_seconds_total",
+            "Metered voice time in seconds: each started minute of connected media counts 60, by environment and allowance class.",
+            &["environment", "class"],
+        );
+        let text_messages = counter_vec(
+            &registry,
+            "voxgate_text_messages_total",
+            "Metered visitor text messages, by environment and allowance class.",
+            &["environment", "class"],
+        );
+        let mut usage = Vec::new();
+        for (kind, vec) in
+            [(UsageKind::VoiceMinute, &voice_seconds), (UsageKind::TextMessage, &text_messages)]
+        {
+            for env in Environment::ALL {
+                for class in UsageClass::ALL {
+                    usage.push((kind, env, class, vec.with_label_values(&[env.as_str(), class.as_str()])));
+                }
+            }
+        }
+        // From a visitor's message to the agent's first streamed token: milliseconds for the
+        // builtin agent, up to seconds for a remote model.
+        let first_token_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "voxgate_agent_first_token_seconds",
+                "Time from a visitor's message to the agent's first streamed token, by agent backend.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["backend"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(first_token_vec.clone())).expect("unique metric");
+        let first_token =
+            AGENT_BACKENDS.into_iter().map(|b| (b, first_token_vec.with_label_values(&[b]))).collect();
+
         Metrics {
             registry,
             created,
             ended,
             rejections,
+            rejections_vec,
             active_sessions,
             store_queue_depth,
             worker_active_peers,
@@ -170,12 +218,12 @@ impl Metrics {
             media_bytes_out: bytes.with_label_values(&["out"]),
             media_send_dropped,
             calls_ended,
-            voice_minutes,
-            text_messages,
+            usage,
+            first_token,
         }
     }
 
-    pub fn session_created(&self, modes: voxgate_engine::session::ModeSet) {
+    pub fn session_created(&self, modes: ModeSet) {
         for (m, c) in &self.created {
             if modes.contains(*m) {
                 c.inc();
@@ -183,9 +231,11 @@ impl Metrics {
         }
     }
 
-    pub fn session_ended(&self, reason: EndReason) {
-        if let Some((_, c)) = self.ended.iter().find(|(r, _)| *r == reason) {
-            c.inc();
+    pub fn session_ended(&self, modes: ModeSet, reason: EndReason) {
+        for (m, r, c) in &self.ended {
+            if *r == reason && modes.contains(*m) {
+                c.inc();
+            }
         }
     }
 
@@ -197,20 +247,35 @@ impl Metrics {
 
     pub fn usage_recorded(
         &self,
-        kind: voxgate_engine::metering::UsageKind,
-        class: voxgate_engine::metering::UsageClass,
-        environment: voxgate_engine::session::Environment,
+        kind: UsageKind,
+        class: UsageClass,
+        environment: Environment,
         quantity: u64,
     ) {
-        let vec = match kind {
-            voxgate_engine::metering::UsageKind::VoiceMinute => &self.voice_minutes,
-            voxgate_engine::metering::UsageKind::TextMessage => &self.text_messages,
+        let per_unit = match kind {
+            UsageKind::VoiceMinute => 60,
+            UsageKind::TextMessage => 1,
         };
-        vec.with_label_values(&[environment.as_str(), class.as_str()]).inc_by(quantity);
+        if let Some((.., c)) =
+            self.usage.iter().find(|(k, e, cl, _)| *k == kind && *e == environment && *cl == class)
+        {
+            c.inc_by(quantity * per_unit);
+        }
     }
 
     pub fn browser_rejected(&self, code: ErrorCode) {
-        self.rejections.with_label_values(&[code.as_str()]).inc();
+        match self.rejections.iter().find(|(c, _)| *c == code) {
+            Some((_, c)) => c.inc(),
+            // A code outside the browser list is a bug worth seeing, not one to hide.
+            None => self.rejections_vec.with_label_values(&[code.as_str()]).inc(),
+        }
+    }
+
+    /// Records an agent's time to first token; `backend` is one of [`AGENT_BACKENDS`].
+    pub fn first_token(&self, backend: &str, seconds: f64) {
+        if let Some((_, h)) = self.first_token.iter().find(|(b, _)| *b == backend) {
+            h.observe(seconds);
+        }
     }
 }
 

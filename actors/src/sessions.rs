@@ -129,14 +129,14 @@ impl SessionRegistry {
         let ended = match self.sessions.get_mut(id) {
             Some(mut s) if s.is_live() => {
                 s.state = SessionState::Ended { at, reason };
-                true
+                Some(s.modes)
             }
-            _ => false,
+            _ => None,
         };
-        if !ended {
+        let Some(modes) = ended else {
             return Ok(false);
-        }
-        self.metrics.session_ended(reason);
+        };
+        self.metrics.session_ended(modes, reason);
         if reason == EndReason::TokenExpired {
             // Its token is past expiry anyway; nothing more to refuse with this entry.
             self.sessions.remove(id);

@@ -40,6 +40,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code a browser endpoint can refuse with (DESIGN.md, Browser endpoints), so
+    /// metrics can export each from the start instead of when it first happens.
+    pub const BROWSER: [ErrorCode; 15] = [
+        ErrorCode::TokenMissing,
+        ErrorCode::TokenInvalid,
+        ErrorCode::TokenExpired,
+        ErrorCode::SessionEnded,
+        ErrorCode::OriginMissing,
+        ErrorCode::OriginNotAllowed,
+        ErrorCode::ModeNotEnabled,
+        ErrorCode::SessionBusy,
+        ErrorCode::InvalidSdp,
+        ErrorCode::InvalidRequest,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::FairUseExceeded,
+    ];
+
     /// The code's wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -75,6 +75,8 @@ pub enum Environment {
 }
 
 impl Environment {
+    pub const ALL: [Environment; 2] = [Environment::Production, Environment::Staging];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Environment::Production => "production",

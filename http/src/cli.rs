@@ -44,6 +44,10 @@ struct ServeArgs {
     /// Where the SQLite database and signing key live.
     #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// Serve `/metrics` on this separate address (for example a private interface) instead of on
+    /// the public HTTP listener.
+    #[arg(long, env = "VOXGATE_METRICS_ADDR")]
+    metrics_addr: Option<String>,
     /// Base URL browsers use to reach this server (default: http://<bound address>).
     #[arg(long, env = "VOXGATE_PUBLIC_URL")]
     public_url: Option<String>,
@@ -138,6 +142,7 @@ impl ServeArgs {
             media_workers: workers,
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout_seconds.max(1)),
             http: self.http,
+            metrics_addr: self.metrics_addr,
             data_dir: self.data_dir,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             ice_servers,

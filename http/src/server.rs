@@ -26,6 +26,8 @@ use voxgate_engine::ErrorCode;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub http: String,
+    /// A separate listener for `/metrics`; without it the HTTP listener serves them.
+    pub metrics_addr: Option<String>,
     pub data_dir: PathBuf,
     pub public_url: Option<String>,
     pub ice_servers: serde_json::Value,
@@ -109,15 +111,22 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     }
     let demo = opts.demo;
     let data = web::Data::new(state);
+    let metrics_listener = match &opts.metrics_addr {
+        Some(a) => Some(
+            std::net::TcpListener::bind(a).map_err(|e| format!("cannot listen on {a} for metrics: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_here = metrics_listener.is_none();
+    let app_data = data.clone();
     let server = HttpServer::new(move || {
         let app = App::new()
-            .app_data(data.clone())
+            .app_data(app_data.clone())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("voxgate::http"))
             .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(metrics::render))
-            .configure(browser::routes)
-            .configure(control::routes);
+            .route("/readyz", web::get().to(health::readyz));
+        let app = if metrics_here { app.route("/metrics", web::get().to(metrics::render)) } else { app };
+        let app = app.configure(browser::routes).configure(control::routes);
         let app = if demo { app.configure(crate::demo::routes) } else { app };
         app.default_service(web::to(not_routed))
     })
@@ -128,6 +137,29 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     .run();
     let http = server.handle();
     let serving = actix_web::rt::spawn(server);
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let metrics_addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .route("/metrics", web::get().to(metrics::render))
+                    .route("/healthz", web::get().to(health::healthz))
+                    .route("/readyz", web::get().to(health::readyz))
+                    .default_service(web::to(not_routed))
+            })
+            .workers(1)
+            .listen(listener)
+            .map_err(|e| e.to_string())?
+            .disable_signals()
+            .run();
+            println!("voxgate metrics on http://{metrics_addr}/metrics");
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     println!("voxgate listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %public_url, data_dir = %opts.data_dir.display(), "voxgate started");
@@ -137,6 +169,9 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     // Calls end while every actor and the store are alive, so each end is recorded.
     media.shutdown().await;
     http.stop(true).await;
+    if let Some(m) = metrics_server {
+        m.stop(true).await;
+    }
     let result = match serving.await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

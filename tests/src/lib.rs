@@ -114,6 +114,12 @@ impl Server {
         }
     }
 
+    /// The `/metrics` URL of the separate listener (`--metrics-addr`), as the server printed it
+    /// before it announced its HTTP listener.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.seen.iter().find_map(|l| l.trim().strip_prefix("voxgate metrics on ").map(str::to_string))
+    }
+
     /// Every line printed on stdout so far.
     pub fn stdout(&mut self) -> Vec<String> {
         let fresh: Vec<String> = self.stdout_lines.try_iter().collect();
