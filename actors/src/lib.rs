@@ -1,6 +1,7 @@
 //! Live state of voxgate: sessions, supervisors, the configuration cache and the store writer.
 //! Knows actix and SQLite; knows nothing of HTTP.
 
+pub mod agents;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -10,5 +11,6 @@ pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod supervisors;
+pub mod text_session;
 pub mod usage;
 pub mod workspaces;

@@ -32,6 +32,10 @@ pub enum ErrorCode {
     WidgetDeleted,
     AgentMissing,
     AgentNotConfigured,
+    /// The agent's backend failed mid-answer (upstream error, malformed stream).
+    AgentError,
+    /// The agent's backend did not answer in time.
+    AgentTimeout,
     QuotaExceeded,
     FairUseExceeded,
     // Server.
@@ -84,6 +88,8 @@ impl ErrorCode {
             ErrorCode::WidgetDeleted => "widget_deleted",
             ErrorCode::AgentMissing => "agent_missing",
             ErrorCode::AgentNotConfigured => "agent_not_configured",
+            ErrorCode::AgentError => "agent_error",
+            ErrorCode::AgentTimeout => "agent_timeout",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::FairUseExceeded => "fair_use_exceeded",
             ErrorCode::Unavailable => "unavailable",

@@ -6,8 +6,10 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod builtin_agent;
 pub mod error;
 pub mod ids;
+pub mod knowledge;
 pub mod metering;
 pub mod origin;
 pub mod session;

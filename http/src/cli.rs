@@ -69,6 +69,13 @@ struct ServeArgs {
     /// A call not connected this many seconds after its answer ends (connection_failed).
     #[arg(long, env = "VOXGATE_CONNECT_TIMEOUT_SECONDS", default_value_t = 15)]
     connect_timeout_seconds: u64,
+    /// Milliseconds between the builtin agent's streamed words (0: as fast as read; the demo
+    /// uses 40 so answers appear the way a person types).
+    #[arg(long, env = "VOXGATE_BUILTIN_WORD_DELAY_MS")]
+    builtin_word_delay_ms: Option<u64>,
+    /// Idle milliseconds before an answer stream gets an SSE keep-alive comment.
+    #[arg(long, env = "VOXGATE_SSE_KEEP_ALIVE_MS", default_value_t = 15_000)]
+    sse_keep_alive_ms: u64,
     /// Length of a metered voice minute in milliseconds (60000; lower it only for tests).
     #[arg(long, env = "VOXGATE_METERING_MINUTE_MS", default_value_t = 60_000)]
     metering_minute_ms: u64,
@@ -129,6 +136,10 @@ impl ServeArgs {
         }
         Ok(ServeOptions {
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
+            sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
+            builtin_word_pace: std::time::Duration::from_millis(
+                self.builtin_word_delay_ms.unwrap_or(if demo { 40 } else { 0 }),
+            ),
             limits: voxgate_actors::usage::UsageLimits {
                 voice_minutes_per_month: self.voice_minutes_per_month,
                 text_messages_per_month: self.text_messages_per_month,

@@ -20,6 +20,12 @@ impl ApiError {
         ApiError { code, message: message.into(), field: None }
     }
 
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         status_for(self.code)
     }
@@ -56,6 +62,8 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         SessionEnded | WidgetDeleted => StatusCode::GONE,
         SessionBusy | AgentMissing | AgentNotConfigured => StatusCode::CONFLICT,
         RateLimited | QuotaExceeded | FairUseExceeded => StatusCode::TOO_MANY_REQUESTS,
+        AgentError => StatusCode::BAD_GATEWAY,
+        AgentTimeout => StatusCode::GATEWAY_TIMEOUT,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

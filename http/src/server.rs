@@ -38,6 +38,10 @@ pub struct ServeOptions {
     pub media_workers: usize,
     pub connect_timeout: std::time::Duration,
     pub metering_minute: std::time::Duration,
+    /// Idle time before an answer stream gets an SSE keep-alive comment.
+    pub sse_keep_alive: std::time::Duration,
+    /// Pause between the builtin agent's streamed words.
+    pub builtin_word_pace: std::time::Duration,
     pub limits: UsageLimits,
 }
 
@@ -101,9 +105,14 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         control: control.clone(),
         metrics,
         media: media.clone(),
+        texts: Arc::new(voxgate_actors::text_session::TextSessions::new(
+            control.clone(),
+            opts.builtin_word_pace,
+        )),
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),
+            sse_keep_alive: opts.sse_keep_alive,
         }),
     };
     if opts.demo {

@@ -12,6 +12,8 @@ pub struct EdgeSettings {
     pub public_url: String,
     /// The `webrtc_ice_servers` handed to browsers (RTCIceServer objects).
     pub ice_servers: serde_json::Value,
+    /// How often an idle answer stream gets an SSE comment, so proxies do not cut it.
+    pub sse_keep_alive: std::time::Duration,
 }
 
 /// Shared application state (cheap to clone into every worker).
@@ -20,5 +22,6 @@ pub struct AppState {
     pub control: Arc<ControlPlane>,
     pub metrics: Arc<Metrics>,
     pub media: Arc<MediaWorkers>,
+    pub texts: Arc<voxgate_actors::text_session::TextSessions>,
     pub settings: Arc<EdgeSettings>,
 }

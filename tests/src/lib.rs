@@ -1,6 +1,7 @@
 //! Shared harness for end-to-end tests: starts the real `voxgate` binary on port 0 with a
 //! temporary data dir, and talks to it over HTTP like a customer's backend or a browser would.
 
+pub mod text;
 pub mod voice;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -195,7 +196,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn from(res: Response) -> Reply {
+    pub(crate) fn from(res: Response) -> Reply {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().unwrap_or_default();

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use voxgate_tests::{eventually, Fixture, Server, ServerOptions};
+use voxgate_tests::text::Answer;
+use voxgate_tests::{eventually, Fixture, Server, ServerOptions, SITE};
 
 /// Every family DESIGN.md (Observability) asks for.
 const REQUIRED: &[&str] = &[
@@ -47,12 +48,16 @@ fn promtool_check(exposition: &str) -> std::process::Output {
     child.wait_with_output().expect("promtool finishes")
 }
 
-/// A server that has carried a voice call, refused a browser request and ended a session.
+/// A server that has carried a voice call and a text message, refused a browser request and ended a session.
 fn busy_fixture(opts: ServerOptions) -> Fixture {
     let f = Fixture::on(Server::start_with(opts));
     let s = f.session(json!({"mode": "voice"}));
     let mut call = f.call(&s);
     call.expect_echoes(10, Duration::from_secs(20));
+    let t = f.session(json!({"mode": "text"}));
+    let (url, token) = (t["messages_url"].as_str().unwrap(), t["session_token"].as_str().unwrap());
+    let events = Answer::ask(&f.api, url, SITE, token, "Hello?").expect("message taken").rest();
+    assert_eq!(events.last().map(|e| e.event.as_str()), Some("response.completed"), "{events:?}");
     let config = format!("/v1/widgets/{}/config", f.widget);
     f.api.browser("GET", &f.api.url(&config), Some("https://evil.example"), None).expect(403);
     let sid = s["session_id"].as_str().unwrap();
@@ -101,6 +106,12 @@ fn metrics_pass_promtool_and_count_what_happened() {
     assert!(sample(&text, "voxgate_media_packets_total{direction=\"in\"}") >= 10.0);
     assert!(sample(&text, "voxgate_media_packets_total{direction=\"out\"}") >= 10.0);
     assert_eq!(sample(&text, "voxgate_active_sessions{mode=\"voice\"}"), 0.0);
+    assert_eq!(sample(&text, "voxgate_active_sessions{mode=\"text\"}"), 1.0);
+    assert_eq!(
+        sample(&text, "voxgate_text_messages_total{class=\"production\",environment=\"production\"}"),
+        1.0
+    );
+    assert_eq!(sample(&text, "voxgate_agent_first_token_seconds_count{backend=\"builtin\"}"), 1.0);
     // Series exist before their first event, so rate() sees the first increment.
     assert_eq!(sample(&text, "voxgate_browser_rejections_total{reason=\"token_expired\"}"), 0.0);
     assert_eq!(sample(&text, "voxgate_text_messages_total{class=\"preview\",environment=\"staging\"}"), 0.0);
@@ -142,7 +153,7 @@ impl Drop for Prometheus {
 
 #[test]
 fn a_real_prometheus_scrapes_voxgate() {
-    let (server, metrics_url) = with_metrics_listener();
+    let (_server, metrics_url) = with_metrics_listener();
     let target = metrics_url.trim_start_matches("http://").trim_end_matches("/metrics");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prometheus.yml");

@@ -1,12 +1,80 @@
-//! `{messages_url}`: the text conversation of a session. `GET` returns the transcript so far.
+//! `{messages_url}`: the text conversation of a session. `POST` a visitor message and read the
+//! answer as Server-Sent Events; `GET` returns the transcript so far.
 
 use super::cors;
 use super::guard::{admit_session, preflight as answer_preflight, session_and_widget, BrowserError};
+use crate::body::read_json;
+use crate::error::ApiError;
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, Responder};
+use actix_web_lab::sse;
+use futures_util::StreamExt;
 use serde_json::json;
 use voxgate_actors::store::records;
+use voxgate_actors::text_session::{TextEvent, MESSAGE_LIMIT};
 use voxgate_engine::session::Mode;
+use voxgate_engine::ErrorCode;
+
+/// Largest `POST` body: the message limit with room for JSON escapes.
+const BODY_LIMIT: usize = MESSAGE_LIMIT * 6 + 1024;
+
+/// The SSE event for a text event: its type, and its JSON data.
+fn sse_event(seq: u64, event: TextEvent) -> sse::Event {
+    let (name, data) = match event {
+        TextEvent::MessageCreated { message_id, text, created_at } => (
+            "message.created",
+            json!({"message_id": message_id, "role": "visitor", "text": text, "created_at": created_at}),
+        ),
+        TextEvent::Delta { text } => ("response.delta", json!({"text": text})),
+        TextEvent::Completed { message_id, text } => {
+            ("response.completed", json!({"message_id": message_id, "text": text}))
+        }
+        TextEvent::Error { code, message } => ("error", json!({"code": code.as_str(), "message": message})),
+    };
+    sse::Event::Data(sse::Data::new(data.to_string()).event(name).id(seq.to_string()))
+}
+
+/// `POST {messages_url}` with `{"text": ...}`: answers `200 text/event-stream`.
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, BrowserError> {
+    let (admitted, session) = admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES).await?;
+    let body = read_json(&req, payload, BODY_LIMIT).await.map_err(|e| admitted.refuse(&state, e))?;
+    let text = match body.get("text") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        Some(_) => {
+            let e = ApiError::new(ErrorCode::InvalidRequest, "text must be a string").with_field("text");
+            return Err(admitted.refuse(&state, e));
+        }
+        None => {
+            let e = ApiError::new(ErrorCode::InvalidRequest, "send {\"text\": \"...\"}").with_field("text");
+            return Err(admitted.refuse(&state, e));
+        }
+    };
+    let events = state.texts.ask(&session, text).await.map_err(|e| {
+        let mut error = ApiError::new(e.code(), e.to_string());
+        if matches!(e.code(), ErrorCode::PayloadTooLarge | ErrorCode::InvalidRequest) {
+            error = error.with_field("text");
+        }
+        admitted.refuse(&state, error)
+    })?;
+    let mut seq = 0u64;
+    let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(move |e| {
+        seq += 1;
+        Ok::<_, std::convert::Infallible>(sse_event(seq, e))
+    });
+    let res = sse::Sse::from_stream(stream)
+        .with_keep_alive(state.settings.sse_keep_alive)
+        .customize()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .respond_to(&req)
+        .map_into_boxed_body();
+    Ok(admitted.respond(res))
+}
 
 pub async fn list(
     state: web::Data<AppState>,

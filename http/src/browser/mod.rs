@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/sessions/{id}/messages")
             .route(web::get().to(messages::list))
+            .route(web::post().to(messages::post))
             .route(web::method(actix_web::http::Method::OPTIONS).to(messages::preflight)),
     )
     .service(

@@ -1,0 +1,389 @@
+//! `TextSession`: the actor that owns one session's text conversation. It takes one visitor
+//! message at a time (a second while an answer streams is `session_busy`), meters it, records it
+//! and the agent's answer in the transcript, and streams the answer as [`TextEvent`]s. When the
+//! visitor goes away mid-answer, or the session ends, the agent is cancelled and the partial
+//! answer is recorded as interrupted.
+
+use crate::agents::{AgentFailure, AgentTurn, BuiltinResponder, HistoryMessage, Responder};
+use crate::clock;
+use crate::control::ControlPlane;
+use crate::sessions::SessionEnded;
+use crate::store::records::{self, UsageEvent};
+use crate::usage::{class_of, UsageRefusal};
+use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use voxgate_engine::agent::{Agent, AgentBackend};
+use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
+use voxgate_engine::metering::UsageKind;
+use voxgate_engine::session::{EndReason, Session};
+use voxgate_engine::{ErrorCode, Timestamp};
+
+/// Largest visitor message, in bytes of UTF-8.
+pub const MESSAGE_LIMIT: usize = 4096;
+
+/// Events buffered between the agent and a slow reader before the agent waits.
+const STREAM_BUFFER: usize = 64;
+
+/// What a visitor's message stream carries, in order: `MessageCreated`, any number of `Delta`s,
+/// then `Completed` or `Error`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextEvent {
+    MessageCreated { message_id: MessageId, text: String, created_at: Timestamp },
+    Delta { text: String },
+    Completed { message_id: MessageId, text: String },
+    Error { code: ErrorCode, message: String },
+}
+
+/// Why a message was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error("an answer is still streaming in this session; wait for response.completed")]
+    Busy,
+    #[error("the message is {0} bytes; the limit is {MESSAGE_LIMIT}")]
+    TooLarge(usize),
+    #[error("the message has no text")]
+    Empty,
+    #[error("the session has ended")]
+    Ended,
+    #[error("the widget's agent no longer exists")]
+    AgentMissing,
+    #[error(transparent)]
+    Usage(#[from] UsageRefusal),
+    #[error("storage failure: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl TextError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            TextError::Busy => ErrorCode::SessionBusy,
+            TextError::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            TextError::Empty => ErrorCode::InvalidRequest,
+            TextError::Ended => ErrorCode::SessionEnded,
+            TextError::AgentMissing => ErrorCode::AgentMissing,
+            TextError::Usage(u) => u.code(),
+            TextError::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// A visitor's message; answers with the stream of its events.
+#[derive(Message)]
+#[rtype(result = "Result<mpsc::Receiver<TextEvent>, TextError>")]
+pub struct Ask {
+    pub text: String,
+}
+
+/// The streaming task finished its turn.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct TurnDone;
+
+/// The live text sessions of this process, by session.
+pub struct TextSessions {
+    control: Arc<ControlPlane>,
+    live: Arc<DashMap<SessionId, Addr<TextSession>>>,
+    builtin_pace: Duration,
+}
+
+impl TextSessions {
+    /// `builtin_pace` is the pause between the builtin agent's streamed words.
+    pub fn new(control: Arc<ControlPlane>, builtin_pace: Duration) -> TextSessions {
+        TextSessions { control, live: Arc::new(DashMap::new()), builtin_pace }
+    }
+
+    /// Hands `text` to the session's actor, starting it on first use.
+    pub async fn ask(&self, session: &Session, text: String) -> Result<mpsc::Receiver<TextEvent>, TextError> {
+        let size = text.len();
+        if size > MESSAGE_LIMIT {
+            return Err(TextError::TooLarge(size));
+        }
+        if text.trim().is_empty() {
+            return Err(TextError::Empty);
+        }
+        let addr = self
+            .live
+            .entry(session.id.clone())
+            .or_insert_with(|| {
+                TextSession {
+                    session: session.id.clone(),
+                    conversation: session.conversation_id.clone(),
+                    control: self.control.clone(),
+                    live: self.live.clone(),
+                    busy: false,
+                    cancel: None,
+                    responder: None,
+                    builtin_pace: self.builtin_pace,
+                }
+                .start()
+            })
+            .clone();
+        addr.send(Ask { text }).await.map_err(|_| TextError::Ended)?
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+}
+
+/// One session's text conversation.
+pub struct TextSession {
+    session: SessionId,
+    conversation: ConversationId,
+    control: Arc<ControlPlane>,
+    live: Arc<DashMap<SessionId, Addr<TextSession>>>,
+    busy: bool,
+    /// Ends the streaming answer early (the session ended).
+    cancel: Option<oneshot::Sender<EndReason>>,
+    /// The agent's responder, rebuilt when the agent is saved.
+    responder: Option<(u64, Arc<dyn Responder>)>,
+    builtin_pace: Duration,
+}
+
+impl Actor for TextSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.control.sessions().attach(&self.session, ctx.address().recipient());
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.live.remove(&self.session);
+    }
+}
+
+impl TextSession {
+    /// The responder for the agent as saved now.
+    fn responder_for(&mut self, agent: &Agent) -> Arc<dyn Responder> {
+        if let Some((version, r)) = &self.responder {
+            if *version == agent.version {
+                return r.clone();
+            }
+        }
+        let r: Arc<dyn Responder> = match &agent.spec.backend {
+            AgentBackend::Builtin => Arc::new(BuiltinResponder::new(&agent.spec, self.builtin_pace)),
+            // Text for these backends is issue 5's next step; until then say so on the stream
+            // rather than answer as some other agent.
+            other => Arc::new(Unsupported(other.kind())),
+        };
+        self.responder = Some((agent.version, r.clone()));
+        r
+    }
+}
+
+/// A backend whose text answers are not built yet: every answer fails with `agent_error`.
+struct Unsupported(&'static str);
+
+impl Responder for Unsupported {
+    fn backend(&self) -> &'static str {
+        self.0
+    }
+
+    fn respond(
+        &self,
+        _turn: AgentTurn,
+    ) -> futures_util::stream::BoxStream<'static, Result<String, AgentFailure>> {
+        let failure = AgentFailure::new(
+            ErrorCode::AgentError,
+            format!("text answers from the {} backend are not available on this server yet", self.0),
+        );
+        futures_util::stream::iter([Err(failure)]).boxed()
+    }
+}
+
+/// Meters and records the visitor's message; returns its id and the conversation so far.
+async fn take_message(
+    control: Arc<ControlPlane>,
+    session: SessionId,
+    text: String,
+) -> Result<(Session, MessageId, Timestamp, Vec<HistoryMessage>), TextError> {
+    let session = control.sessions().get(&session).filter(Session::is_live).ok_or(TextError::Ended)?;
+    let at = clock::now();
+    control
+        .ledger()
+        .record(UsageEvent {
+            workspace: session.workspace_id.clone(),
+            session: Some(session.id.clone()),
+            call: None,
+            kind: UsageKind::TextMessage,
+            class: class_of(&session),
+            environment: session.environment,
+            quantity: 1,
+            at,
+        })
+        .await?;
+    let store = control.config().store().clone();
+    let conversation = session.conversation_id.clone();
+    let (id, history) = store
+        .write(move |c| {
+            let history = records::transcript(c, &conversation)?;
+            let id = records::append_message(c, &conversation, "visitor", &text, "complete", at)?;
+            Ok((id, history))
+        })
+        .await?;
+    let history = history.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text }).collect();
+    Ok((session, id, at, history))
+}
+
+impl Handler<Ask> for TextSession {
+    type Result = actix::ResponseActFuture<Self, Result<mpsc::Receiver<TextEvent>, TextError>>;
+
+    fn handle(&mut self, msg: Ask, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.busy {
+            return Box::pin(actix::fut::ready(Err(TextError::Busy)));
+        }
+        self.busy = true;
+        let text = msg.text.clone();
+        let fut = take_message(self.control.clone(), self.session.clone(), msg.text);
+        Box::pin(fut.into_actor(self).map(move |taken, this, ctx| {
+            let (session, message_id, created_at, history) = match taken {
+                Ok(t) => t,
+                Err(e) => {
+                    this.busy = false;
+                    return Err(e);
+                }
+            };
+            let Some(agent) =
+                this.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none())
+            else {
+                this.busy = false;
+                return Err(TextError::AgentMissing);
+            };
+            let responder = this.responder_for(&agent);
+            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+            let (cancel, cancelled) = oneshot::channel();
+            this.cancel = Some(cancel);
+            let created = TextEvent::MessageCreated { message_id, text: text.clone(), created_at };
+            let answer = Answer {
+                responder,
+                turn: AgentTurn { history, text },
+                tx,
+                cancelled,
+                control: this.control.clone(),
+                conversation: this.conversation.clone(),
+                started: Instant::now(),
+            };
+            let me = ctx.address();
+            actix::spawn(async move {
+                answer.stream(created).await;
+                me.do_send(TurnDone);
+            });
+            Ok(rx)
+        }))
+    }
+}
+
+impl Handler<TurnDone> for TextSession {
+    type Result = ();
+
+    fn handle(&mut self, _msg: TurnDone, _ctx: &mut Context<Self>) {
+        self.busy = false;
+        self.cancel = None;
+    }
+}
+
+impl Handler<SessionEnded> for TextSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionEnded, ctx: &mut Context<Self>) {
+        if let Some(cancel) = self.cancel.take() {
+            let _ = cancel.send(msg.reason);
+        }
+        ctx.stop();
+    }
+}
+
+/// One answer being streamed to the visitor.
+struct Answer {
+    responder: Arc<dyn Responder>,
+    turn: AgentTurn,
+    tx: mpsc::Sender<TextEvent>,
+    cancelled: oneshot::Receiver<EndReason>,
+    control: Arc<ControlPlane>,
+    conversation: ConversationId,
+    started: Instant,
+}
+
+/// How an answer ended.
+enum Outcome {
+    Complete,
+    /// The visitor went away or the session ended.
+    Interrupted(Option<EndReason>),
+    Failed(AgentFailure),
+}
+
+impl Answer {
+    async fn stream(mut self, created: TextEvent) {
+        let mut text = String::new();
+        let outcome = if self.tx.send(created).await.is_err() {
+            Outcome::Interrupted(None)
+        } else {
+            self.relay(&mut text).await
+        };
+        let status = match &outcome {
+            Outcome::Complete => "complete",
+            Outcome::Interrupted(_) => "interrupted",
+            Outcome::Failed(_) => "failed",
+        };
+        let store = self.control.config().store().clone();
+        let (conversation, recorded) = (self.conversation.clone(), text.clone());
+        let saved = store
+            .write(move |c| {
+                records::append_message(c, &conversation, "agent", &recorded, status, clock::now())
+            })
+            .await;
+        let last = match (outcome, saved) {
+            (Outcome::Interrupted(None), _) => return,
+            (Outcome::Interrupted(Some(reason)), _) => TextEvent::Error {
+                code: ErrorCode::SessionEnded,
+                message: format!("the session ended ({}) while the agent was answering", reason.as_str()),
+            },
+            (Outcome::Failed(f), _) => TextEvent::Error { code: f.code, message: f.message },
+            (Outcome::Complete, Ok(message_id)) => TextEvent::Completed { message_id, text },
+            (Outcome::Complete, Err(e)) => {
+                tracing::error!(error = %e, "could not record an agent answer");
+                TextEvent::Error {
+                    code: ErrorCode::Internal,
+                    message: "the answer could not be recorded".into(),
+                }
+            }
+        };
+        let _ = self.tx.send(last).await;
+    }
+
+    /// Forwards the agent's deltas until it finishes, fails, or nobody is listening any more.
+    async fn relay(&mut self, text: &mut String) -> Outcome {
+        let mut deltas = self.responder.respond(self.turn.clone());
+        let mut first = true;
+        loop {
+            let next = tokio::select! {
+                biased;
+                reason = &mut self.cancelled => return Outcome::Interrupted(reason.ok()),
+                _ = self.tx.closed() => return Outcome::Interrupted(None),
+                next = deltas.next() => next,
+            };
+            match next {
+                None => return Outcome::Complete,
+                Some(Err(failure)) => return Outcome::Failed(failure),
+                Some(Ok(delta)) => {
+                    if first {
+                        first = false;
+                        let backend = self.responder.backend();
+                        self.control
+                            .sessions()
+                            .metrics()
+                            .first_token(backend, self.started.elapsed().as_secs_f64());
+                    }
+                    text.push_str(&delta);
+                    if self.tx.send(TextEvent::Delta { text: delta }).await.is_err() {
+                        return Outcome::Interrupted(None);
+                    }
+                }
+            }
+        }
+    }
+}
