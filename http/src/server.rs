@@ -139,6 +139,13 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         let app = if demo { app.configure(crate::demo::routes) } else { app };
         app.default_service(web::to(not_routed))
     })
+    // Answer streams write many small SSE events: without TCP_NODELAY, Nagle's algorithm holds
+    // each behind the previous one's delayed ACK (about 40 ms on Linux).
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .listen(listener)
     .map_err(|e| e.to_string())?
     .shutdown_timeout(10)
