@@ -24,7 +24,13 @@ pub struct Args {
     /// Concurrent voice visitors.
     #[arg(long, default_value_t = 0)]
     pub voice: usize,
-    /// New sessions per second while ramping up (0: all at once, a connect storm).
+    /// Concurrent text visitors (each asks, reads the streamed answer, thinks, asks again).
+    #[arg(long, default_value_t = 0)]
+    pub text: usize,
+    /// A text visitor's pause between an answer and its next question.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub text_think: Duration,
+    /// New sessions per second of each kind while ramping up (0: all at once, a connect storm).
     #[arg(long, default_value = "50")]
     pub rate: f64,
     /// How long to hold every visitor connected after the ramp.
@@ -48,7 +54,8 @@ pub struct Args {
     /// Write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Thresholds that make the run fail, e.g. 'rtt_p99=5ms,loss=0.1%,setup_p99=200ms'.
+    /// Thresholds that make the run fail, e.g.
+    /// 'rtt_p99=5ms,loss=0.1%,setup_p99=200ms,first_token_p99=50ms'.
     #[arg(long)]
     pub slo: Option<String>,
 }
@@ -60,6 +67,8 @@ pub struct Plan {
     pub api_key: String,
     pub widget: String,
     pub voice: usize,
+    pub text: usize,
+    pub text_think: Duration,
     pub rate: f64,
     pub duration: Duration,
     pub origin: String,
@@ -71,8 +80,8 @@ pub struct Plan {
 
 impl Args {
     pub fn plan(&self) -> Result<Plan, String> {
-        if self.voice == 0 {
-            return Err("nothing to do: give --voice N".into());
+        if self.voice == 0 && self.text == 0 {
+            return Err("nothing to do: give --voice N and/or --text M".into());
         }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             return Err("--rate must be a non-negative number of sessions per second".into());
@@ -85,6 +94,8 @@ impl Args {
             api_key: self.api_key.clone(),
             widget: self.widget.clone(),
             voice: self.voice,
+            text: self.text,
+            text_think: self.text_think,
             rate: self.rate,
             duration: self.duration,
             origin: self.origin.clone(),

@@ -5,11 +5,14 @@ use crate::cli::Plan;
 use crate::media::{Control, Live, MediaLoop, MediaResult};
 use crate::probe;
 use crate::signaling;
+use crate::text::{self, TextFigures, TextLive};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::json;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -76,6 +79,7 @@ impl ServerFigures {
 pub struct Run {
     pub plan: Plan,
     pub voice: VoiceFigures,
+    pub text: TextFigures,
     pub server: Option<ServerFigures>,
     /// This harness's own CPU during the hold (all its threads), to show it was not the limit.
     pub harness_cpu_percent: Option<f64>,
@@ -85,10 +89,26 @@ pub struct Run {
 fn progress_bar(total: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} connected  {msg}")
+        indicatif::ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} visitors up  {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// When visitor `index` of a kind starts, ramping at `rate` per second (0: all at once).
+fn start_of(epoch: Instant, rate: f64, index: usize) -> Instant {
+    if rate > 0.0 {
+        epoch + Duration::from_secs_f64(index as f64 / rate)
+    } else {
+        epoch
+    }
+}
+
+/// Everything the voice side collected before the media thread finished.
+struct VoiceCalls {
+    calls: Vec<(String, String, String)>,
+    failures: BTreeMap<String, usize>,
+    all_connected_in: Option<Duration>,
 }
 
 impl Run {
@@ -108,84 +128,138 @@ impl Run {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(4096)
+            .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| e.to_string())?;
-        let bar = progress_bar(plan.voice);
+        let bar = progress_bar(plan.voice + plan.text);
+        let stop = Rc::new(Cell::new(false));
+        let stop_now = Rc::new(tokio::sync::Notify::new());
+        let text_live = Rc::new(TextLive::default());
+        let text_up = Rc::new(Cell::new(0usize));
+        let mut hold_samples = (None, None, None, None);
+        let mut hold = Duration::ZERO;
 
-        // Ramp: sessions and offers at --rate (all at once for 0).
-        let mut failures: BTreeMap<String, usize> = BTreeMap::new();
-        let mut calls = Vec::new();
-        runtime.block_on(async {
-            let mut pending = FuturesUnordered::new();
-            let interval =
-                if plan.rate > 0.0 { Duration::from_secs_f64(1.0 / plan.rate) } else { Duration::ZERO };
-            for index in 0..plan.voice {
-                let (http, identity) = (http.clone(), identity.clone());
-                let at = epoch + interval.mul_f64(index as f64);
-                pending.push(async move {
-                    tokio::time::sleep_until(at.into()).await;
-                    signaling::connect(&http, plan, &identity, index).await
-                });
-            }
-            while let Some(outcome) = pending.next().await {
-                match outcome {
-                    Ok(s) => {
-                        calls.push((s.location.clone(), s.token.clone()));
-                        let _ = tx.send(Control::Add(Box::new(s)));
-                        let _ = waker.wake();
+        let (voice, texts) = runtime.block_on(async {
+            // Text visitors run on their own from their start until the hold ends.
+            let text_visitors = async {
+                let visitors: FuturesUnordered<_> = (0..plan.text)
+                    .map(|i| {
+                        let (http, stop, stop_now, live, up) = (
+                            http.clone(),
+                            stop.clone(),
+                            stop_now.clone(),
+                            text_live.clone(),
+                            text_up.clone(),
+                        );
+                        async move {
+                            text::visitor(
+                                http,
+                                plan,
+                                i,
+                                start_of(epoch, plan.rate, i),
+                                stop,
+                                stop_now,
+                                live,
+                                up,
+                            )
+                            .await
+                        }
+                    })
+                    .collect();
+                visitors.collect::<Vec<_>>().await
+            };
+            let conductor = async {
+                let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+                let mut calls = Vec::new();
+                let show = |bar: &indicatif::ProgressBar| {
+                    bar.set_position((live.connected.load(Ordering::Relaxed) + text_up.get()) as u64);
+                    bar.set_message(format!(
+                        "frames {} sent, {} echoed; messages {} asked, {} answered",
+                        live.sent.load(Ordering::Relaxed),
+                        live.echoed.load(Ordering::Relaxed),
+                        text_live.asked.get(),
+                        text_live.completed.get()
+                    ));
+                };
+                // Voice ramp: sessions and offers at --rate.
+                let mut pending: FuturesUnordered<_> = (0..plan.voice)
+                    .map(|index| {
+                        let (http, identity) = (http.clone(), identity.clone());
+                        async move {
+                            tokio::time::sleep_until(start_of(epoch, plan.rate, index).into()).await;
+                            signaling::connect(&http, plan, &identity, index).await
+                        }
+                    })
+                    .collect();
+                while let Some(outcome) = pending.next().await {
+                    match outcome {
+                        Ok(s) => {
+                            calls.push((s.location.clone(), s.token.clone(), s.session_id.clone()));
+                            let _ = tx.send(Control::Add(Box::new(s)));
+                            let _ = waker.wake();
+                        }
+                        Err(f) => {
+                            *failures.entry(f.reason).or_default() += 1;
+                            live.failed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                    Err(f) => {
-                        *failures.entry(f.reason).or_default() += 1;
-                        live.failed.fetch_add(1, Ordering::Relaxed);
-                    }
+                    show(&bar);
                 }
-                bar.set_position(live.connected.load(Ordering::Relaxed) as u64);
-            }
+                // Every answered peer connects or fails; every text visitor has started.
+                let answered = calls.len();
+                let settle_deadline = Instant::now() + plan.connect_timeout + Duration::from_secs(2);
+                while live.connected.load(Ordering::Relaxed) + live.failed.load(Ordering::Relaxed)
+                    - failures.values().sum::<usize>()
+                    < answered
+                    && Instant::now() < settle_deadline
+                {
+                    show(&bar);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                tokio::time::sleep_until(start_of(epoch, plan.rate, plan.text).into()).await;
+                let connected_now = live.connected.load(Ordering::Relaxed);
+                let all_connected_in = (plan.voice > 0 && connected_now == plan.voice)
+                    .then(|| Duration::from_micros(live.last_connected_us.load(Ordering::Relaxed)));
+
+                // Hold.
+                let began = Instant::now();
+                let samples_start = (plan.server_pid.and_then(probe::sample), probe::sample(me));
+                while began.elapsed() < plan.duration {
+                    show(&bar);
+                    let left = plan.duration.saturating_sub(began.elapsed());
+                    tokio::time::sleep(Duration::from_millis(250).min(left)).await;
+                }
+                let samples_end = (plan.server_pid.and_then(probe::sample), probe::sample(me));
+                let held = began.elapsed();
+                stop.set(true);
+                stop_now.notify_waiters();
+                // Stop sending frames and let echoes in flight land.
+                let _ = tx.send(Control::StopSending);
+                let _ = waker.wake();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                (VoiceCalls { calls, failures, all_connected_in }, samples_start, samples_end, held)
+            };
+            let (texts, (voice, s0, s1, held)) = futures_util::join!(text_visitors, conductor);
+            hold_samples = (s0.0, s1.0, s0.1, s1.1);
+            hold = held;
+            (voice, texts)
         });
-        // Wait for every answered peer to connect or fail.
-        let answered = calls.len();
-        let settle_deadline = Instant::now() + plan.connect_timeout + Duration::from_secs(2);
-        while live.connected.load(Ordering::Relaxed) + live.failed.load(Ordering::Relaxed)
-            - failures.values().sum::<usize>()
-            < answered
-            && Instant::now() < settle_deadline
-        {
-            bar.set_position(live.connected.load(Ordering::Relaxed) as u64);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let connected_now = live.connected.load(Ordering::Relaxed);
-        let all_connected_in = (connected_now == plan.voice)
-            .then(|| Duration::from_micros(live.last_connected_us.load(Ordering::Relaxed)));
+        let VoiceCalls { calls, mut failures, all_connected_in } = voice;
 
-        // Hold.
-        let hold_start = plan.server_pid.and_then(probe::sample);
-        let me_start = probe::sample(me);
-        let hold_began = Instant::now();
-        while hold_began.elapsed() < plan.duration {
-            let sent = live.sent.load(Ordering::Relaxed);
-            let echoed = live.echoed.load(Ordering::Relaxed);
-            bar.set_position(live.connected.load(Ordering::Relaxed) as u64);
-            bar.set_message(format!("frames {sent} sent, {echoed} echoed"));
-            std::thread::sleep(
-                Duration::from_millis(250).min(plan.duration.saturating_sub(hold_began.elapsed())),
-            );
-        }
-        let hold_end = plan.server_pid.and_then(probe::sample);
-        let me_end = probe::sample(me);
-        let hold = hold_began.elapsed();
-
-        // Stop sending, let echoes in flight land, hang up, close.
-        let _ = tx.send(Control::StopSending);
-        let _ = waker.wake();
-        std::thread::sleep(Duration::from_millis(500));
+        // Hang up every call, then end every session, as a backend would.
         runtime.block_on(async {
-            let mut hangups: FuturesUnordered<_> = calls
+            let hangups: FuturesUnordered<_> = calls
                 .iter()
-                .map(|(location, token)| signaling::hang_up(&http, &plan.origin, location, token))
+                .map(|(location, token, _)| signaling::hang_up(&http, &plan.origin, location, token))
                 .collect();
-            while let Some(r) = hangups.next().await {
+            let ends: FuturesUnordered<_> = calls
+                .iter()
+                .map(|(_, _, sid)| sid.as_str())
+                .chain(texts.iter().filter_map(|t| t.session_id.as_deref()))
+                .map(|sid| signaling::end_session(&http, plan, sid))
+                .collect();
+            for r in hangups.collect::<Vec<_>>().await.into_iter().chain(ends.collect::<Vec<_>>().await) {
                 if let Err(e) = r {
                     *failures.entry(e).or_default() += 1;
                 }
@@ -205,12 +279,13 @@ impl Run {
             media.jitter_us.iter().sum::<f64>() / media.jitter_us.len() as f64
         };
         let jitter_max_us = media.jitter_us.iter().cloned().fold(0.0, f64::max);
-        let server = match (rss_before, hold_start, hold_end) {
+        let (server_start, server_end, me_start, me_end) = hold_samples;
+        let server = match (rss_before, server_start, server_end) {
             (Some(b), Some(s), Some(e)) => Some(ServerFigures {
                 cpu_percent: probe::cpu_percent(&s, &e),
                 rss_before_bytes: b.rss_bytes,
                 rss_hold_bytes: e.rss_bytes,
-                sessions: media.connected,
+                sessions: media.connected + texts.iter().filter(|t| t.setup_us.is_some()).count(),
             }),
             _ => None,
         };
@@ -228,6 +303,7 @@ impl Run {
                 jitter_max_us,
                 all_connected_in,
             },
+            text: TextFigures::merge(plan.text, &texts),
             server,
             harness_cpu_percent: me_start.zip(me_end).map(|(a, b)| probe::cpu_percent(&a, &b)),
             hold,
@@ -235,66 +311,117 @@ impl Run {
     }
 
     pub fn all_ok(&self) -> bool {
-        self.voice.connected == self.voice.attempted && self.voice.failures.is_empty()
+        self.voice.connected == self.voice.attempted
+            && self.voice.failures.is_empty()
+            && self.text.ok == self.text.attempted
+            && self.text.failures.is_empty()
     }
 
     pub fn table(&self) -> String {
         let v = &self.voice;
+        let t = &self.text;
         let ms = |us: u64| us as f64 / 1000.0;
+        let q = TextFigures::quantile_us;
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "voxgate-loadtest: {} voice visitors at {} new/s, held {:.1} s against {}",
+            "voxgate-loadtest: {} voice and {} text visitors at {} new/s each, held {:.1} s against {}",
             self.plan.voice,
+            self.plan.text,
             if self.plan.rate > 0.0 { format!("{}", self.plan.rate) } else { "all-at-once".into() },
             self.hold.as_secs_f64(),
             self.plan.target
         );
         let _ = writeln!(
             out,
-            "{:<6} {:>6} {:>7} | {:>26} | {:>34} | {:>8} {:>12}",
+            "{:<6} {:>6} {:>7} | {:>22} | {:>32} | {:>8} {:>12} | {:>18} | {:>18}",
             "kind",
             "ok",
             "failed",
             "setup ms p50/p95/p99",
             "echo RTT ms p50/p95/p99/max",
             "loss",
-            "jitter ms"
+            "jitter ms",
+            "first token ms p50/p99",
+            "answer ms p50/p99"
         );
-        let _ = writeln!(
-            out,
-            "{:<6} {:>6} {:>7} | {:>26} | {:>34} | {:>7.3}% {:>5.3}/{:<6.3}",
-            "voice",
-            v.connected,
-            v.attempted - v.connected,
-            format!("{:.1}/{:.1}/{:.1}", ms(v.setup_us(50.0)), ms(v.setup_us(95.0)), ms(v.setup_us(99.0))),
-            format!(
-                "{:.3}/{:.3}/{:.3}/{:.3}",
-                ms(v.rtt_us(50.0)),
-                ms(v.rtt_us(95.0)),
-                ms(v.rtt_us(99.0)),
-                ms(v.rtt_us.max())
-            ),
-            v.loss() * 100.0,
-            v.jitter_mean_us / 1000.0,
-            v.jitter_max_us / 1000.0,
-        );
-        let _ = writeln!(out, "frames: {} sent, {} echoed", v.sent, v.echoed);
-        match v.all_connected_in {
-            Some(d) => {
-                let _ = writeln!(
-                    out,
-                    "all {} connected {:.0} ms after the first request",
-                    v.attempted,
-                    d.as_secs_f64() * 1000.0
-                );
-            }
-            None => {
-                let _ = writeln!(out, "not every visitor connected");
+        if self.plan.voice > 0 {
+            let _ = writeln!(
+                out,
+                "{:<6} {:>6} {:>7} | {:>22} | {:>32} | {:>7.3}% {:>5.3}/{:<6.3} | {:>22} | {:>18}",
+                "voice",
+                v.connected,
+                v.attempted - v.connected,
+                format!(
+                    "{:.1}/{:.1}/{:.1}",
+                    ms(v.setup_us(50.0)),
+                    ms(v.setup_us(95.0)),
+                    ms(v.setup_us(99.0))
+                ),
+                format!(
+                    "{:.3}/{:.3}/{:.3}/{:.3}",
+                    ms(v.rtt_us(50.0)),
+                    ms(v.rtt_us(95.0)),
+                    ms(v.rtt_us(99.0)),
+                    ms(v.rtt_us.max())
+                ),
+                v.loss() * 100.0,
+                v.jitter_mean_us / 1000.0,
+                v.jitter_max_us / 1000.0,
+                "-",
+                "-",
+            );
+        }
+        if self.plan.text > 0 {
+            let _ = writeln!(
+                out,
+                "{:<6} {:>6} {:>7} | {:>22} | {:>32} | {:>8} {:>12} | {:>22} | {:>18}",
+                "text",
+                t.ok,
+                t.attempted - t.ok,
+                format!(
+                    "{:.1}/{:.1}/{:.1}",
+                    ms(q(&t.setup_us, 50.0)),
+                    ms(q(&t.setup_us, 95.0)),
+                    ms(q(&t.setup_us, 99.0))
+                ),
+                "-",
+                "-",
+                "-",
+                format!("{:.2}/{:.2}", ms(q(&t.first_token_us, 50.0)), ms(q(&t.first_token_us, 99.0))),
+                format!("{:.2}/{:.2}", ms(q(&t.completed_us, 50.0)), ms(q(&t.completed_us, 99.0))),
+            );
+        }
+        if self.plan.voice > 0 {
+            let _ = writeln!(out, "voice frames: {} sent, {} echoed", v.sent, v.echoed);
+            match v.all_connected_in {
+                Some(d) => {
+                    let _ = writeln!(
+                        out,
+                        "all {} voice visitors connected {:.0} ms after the first request",
+                        v.attempted,
+                        d.as_secs_f64() * 1000.0
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "not every voice visitor connected");
+                }
             }
         }
+        if self.plan.text > 0 {
+            let _ = writeln!(
+                out,
+                "text messages: {} asked, {} answered ({:.0}/s during the run)",
+                t.asked,
+                t.completed,
+                t.completed as f64 / self.hold.as_secs_f64().max(0.001)
+            );
+        }
         for (reason, n) in &v.failures {
-            let _ = writeln!(out, "failure: {n} x {reason}");
+            let _ = writeln!(out, "voice failure: {n} x {reason}");
+        }
+        for (reason, n) in &t.failures {
+            let _ = writeln!(out, "text failure: {n} x {reason}");
         }
         if let Some(s) = &self.server {
             let _ = writeln!(
@@ -314,7 +441,13 @@ impl Run {
 
     pub fn json(&self) -> serde_json::Value {
         let v = &self.voice;
+        let t = &self.text;
         let ms = |us: u64| us as f64 / 1000.0;
+        let q = TextFigures::quantile_us;
+        let quantiles = |h: &Histogram<u64>| {
+            json!({"p50": ms(q(h, 50.0)), "p95": ms(q(h, 95.0)), "p99": ms(q(h, 99.0)),
+                   "max": ms(if h.is_empty() { 0 } else { h.max() }), "samples": h.len()})
+        };
         json!({
             "target": self.plan.target,
             "rate": self.plan.rate,
@@ -324,17 +457,24 @@ impl Run {
                 "ok": v.connected,
                 "failed": v.attempted - v.connected,
                 "failures": v.failures,
-                "setup_ms": {"p50": ms(v.setup_us(50.0)), "p95": ms(v.setup_us(95.0)), "p99": ms(v.setup_us(99.0))},
-                "rtt_ms": {
-                    "p50": ms(v.rtt_us(50.0)), "p95": ms(v.rtt_us(95.0)), "p99": ms(v.rtt_us(99.0)),
-                    "max": ms(if v.rtt_us.is_empty() { 0 } else { v.rtt_us.max() }),
-                    "samples": v.rtt_us.len(),
-                },
+                "setup_ms": quantiles(&v.setup_us),
+                "rtt_ms": quantiles(&v.rtt_us),
                 "frames_sent": v.sent,
                 "frames_echoed": v.echoed,
                 "loss_percent": v.loss() * 100.0,
                 "jitter_ms": {"mean": v.jitter_mean_us / 1000.0, "max": v.jitter_max_us / 1000.0},
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),
+            },
+            "text": {
+                "attempted": t.attempted,
+                "ok": t.ok,
+                "failed": t.attempted - t.ok,
+                "failures": t.failures,
+                "setup_ms": quantiles(&t.setup_us),
+                "first_token_ms": quantiles(&t.first_token_us),
+                "completed_ms": quantiles(&t.completed_us),
+                "messages_asked": t.asked,
+                "messages_completed": t.completed,
             },
             "harness_cpu_percent_of_one_core": self.harness_cpu_percent,
             "server": self.server.as_ref().map(|s| json!({

@@ -15,6 +15,7 @@ pub struct Signaled {
     pub socket: UdpSocket,
     pub location: String,
     pub token: String,
+    pub session_id: String,
     /// When the backend started creating the session.
     pub started: Instant,
     /// When the answer arrived.
@@ -26,11 +27,28 @@ pub struct SignalFailure {
     pub reason: String,
 }
 
-fn error_code(body: &str) -> String {
+pub fn error_code(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
         .unwrap_or_else(|| "no_error_code".into())
+}
+
+/// Creates a session of `mode` as the customer backend would; answers its values.
+pub async fn create_session(http: &reqwest::Client, plan: &Plan, mode: &str) -> Result<Value, String> {
+    let res = http
+        .post(format!("{}/v1/widgets/{}/sessions", plan.target, plan.widget))
+        .bearer_auth(&plan.api_key)
+        .json(&serde_json::json!({ "mode": mode }))
+        .send()
+        .await
+        .map_err(|e| format!("session: {}", short(&e)))?;
+    let status = res.status().as_u16();
+    let body = res.text().await.map_err(|e| format!("session: {}", short(&e)))?;
+    if status != 201 {
+        return Err(format!("session {status} {}", error_code(&body)));
+    }
+    serde_json::from_str(&body).map_err(|_| "session: not JSON".to_string())
 }
 
 /// Creates a session and answers an offer for visitor `index`.
@@ -42,20 +60,9 @@ pub async fn connect(
 ) -> Result<Signaled, SignalFailure> {
     let fail = |reason: String| SignalFailure { reason };
     let started = Instant::now();
-    let res = http
-        .post(format!("{}/v1/widgets/{}/sessions", plan.target, plan.widget))
-        .bearer_auth(&plan.api_key)
-        .json(&serde_json::json!({"mode": "voice"}))
-        .send()
-        .await
-        .map_err(|e| fail(format!("session: {}", short(&e))))?;
-    let status = res.status().as_u16();
-    let body = res.text().await.map_err(|e| fail(format!("session: {}", short(&e))))?;
-    if status != 201 {
-        return Err(fail(format!("session {status} {}", error_code(&body))));
-    }
-    let values: Value = serde_json::from_str(&body).map_err(|_| fail("session: not JSON".into()))?;
+    let values = create_session(http, plan, "voice").await.map_err(fail)?;
     let token = values["session_token"].as_str().unwrap_or_default().to_string();
+    let session_id = values["session_id"].as_str().unwrap_or_default().to_string();
     let webrtc_url =
         values["webrtc_url"].as_str().ok_or_else(|| fail("session: no webrtc_url".into()))?.to_string();
 
@@ -82,7 +89,7 @@ pub async fn connect(
     }
     let location = location.ok_or_else(|| fail("offer: no Location".into()))?;
     peer.accept_answer(&answer).map_err(|e| fail(format!("answer: {e}")))?;
-    Ok(Signaled { index, peer, socket, location, token, started, answered: Instant::now() })
+    Ok(Signaled { index, peer, socket, location, token, session_id, started, answered: Instant::now() })
 }
 
 /// Hangs up a call (DELETE on its Location).
@@ -107,12 +114,29 @@ pub async fn hang_up(
     }
 }
 
-fn short(e: &reqwest::Error) -> String {
+pub fn short(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
         "connect error".into()
     } else {
         e.to_string()
+    }
+}
+
+/// Ends a session as its backend would (`DELETE /v1/sessions/{id}` with the workspace key).
+pub async fn end_session(http: &reqwest::Client, plan: &Plan, session_id: &str) -> Result<(), String> {
+    let send =
+        || http.delete(format!("{}/v1/sessions/{session_id}", plan.target)).bearer_auth(&plan.api_key).send();
+    let res = match send().await {
+        Ok(r) if r.status().as_u16() == 408 => {
+            send().await.map_err(|e| format!("end session: {}", short(&e)))?
+        }
+        Ok(r) => r,
+        Err(_) => send().await.map_err(|e| format!("end session: {}", short(&e)))?,
+    };
+    match res.status().as_u16() {
+        200 | 404 | 410 => Ok(()),
+        s => Err(format!("end session {s}")),
     }
 }

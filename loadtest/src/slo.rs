@@ -1,4 +1,5 @@
-//! `--slo 'rtt_p99=5ms,loss=0.1%,setup_p99=200ms'`: thresholds that fail the run.
+//! `--slo 'rtt_p99=5ms,loss=0.1%,setup_p99=200ms,first_token_p99=50ms'`: thresholds that fail
+//! the run. `setup_p99` is the voice setup (session, offer, ICE and DTLS).
 
 use crate::report::Run;
 use std::time::Duration;
@@ -10,6 +11,8 @@ pub enum Slo {
     SetupP99(Duration),
     /// Loss as a fraction (0.001 = 0.1 %).
     Loss(f64),
+    FirstTokenP99(Duration),
+    FirstTokenP50(Duration),
 }
 
 pub fn parse(text: &str) -> Result<Vec<Slo>, String> {
@@ -25,6 +28,8 @@ pub fn parse(text: &str) -> Result<Vec<Slo>, String> {
             "rtt_p99" => Slo::RttP99(dur()?),
             "rtt_p50" => Slo::RttP50(dur()?),
             "setup_p99" => Slo::SetupP99(dur()?),
+            "first_token_p99" => Slo::FirstTokenP99(dur()?),
+            "first_token_p50" => Slo::FirstTokenP50(dur()?),
             "loss" => {
                 let v = value.trim();
                 let pct = v
@@ -35,7 +40,7 @@ pub fn parse(text: &str) -> Result<Vec<Slo>, String> {
             }
             other => {
                 return Err(format!(
-                    "--slo: unknown threshold {other:?} (known: rtt_p50, rtt_p99, setup_p99, loss)"
+                    "--slo: unknown threshold {other:?} (known: rtt_p50, rtt_p99, setup_p99, loss, first_token_p50, first_token_p99)"
                 ))
             }
         };
@@ -49,6 +54,8 @@ pub fn check(slos: &[Slo], run: &Run) -> Vec<String> {
     let mut broken = Vec::new();
     let v = &run.voice;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let first_token =
+        |q: f64| crate::text::TextFigures::quantile_us(&run.text.first_token_us, q) as f64 / 1000.0;
     for slo in slos {
         match slo {
             Slo::RttP99(max) if v.rtt_us(99.0) as f64 / 1000.0 > ms(*max) => {
@@ -64,6 +71,12 @@ pub fn check(slos: &[Slo], run: &Run) -> Vec<String> {
             )),
             Slo::Loss(max) if v.loss() > *max => {
                 broken.push(format!("loss {:.4}% > {:.4}%", v.loss() * 100.0, max * 100.0))
+            }
+            Slo::FirstTokenP99(max) if first_token(99.0) > ms(*max) => {
+                broken.push(format!("first_token_p99 {:.3} ms > {:.3} ms", first_token(99.0), ms(*max)))
+            }
+            Slo::FirstTokenP50(max) if first_token(50.0) > ms(*max) => {
+                broken.push(format!("first_token_p50 {:.3} ms > {:.3} ms", first_token(50.0), ms(*max)))
             }
             _ => {}
         }

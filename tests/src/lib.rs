@@ -17,9 +17,14 @@ pub fn voxgate_bin() -> PathBuf {
     if let Ok(p) = std::env::var("VOXGATE_BIN") {
         return PathBuf::from(p);
     }
+    workspace_bin("voxgate")
+}
+
+/// A binary of the workspace built next to this test (target/<profile>/<name>).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("voxgate");
+    let bin = profile_dir.join(name);
     assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first", bin.display());
     bin
 }
