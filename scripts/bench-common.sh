@@ -1,6 +1,7 @@
 # Shared by scripts/bench-voice and scripts/bench-text: builds release binaries, starts
 # `voxgate serve` on loopback with a fresh data dir, and creates a key, an agent and a widget.
-# Sets: url key agent widget pid harness_pin. Source it after `cd` to the repository root.
+# Sets: url key agent widget pid harness_pin. VOXGATE_LOADTEST_BIN runs another harness build
+# (to compare two). Source it after `cd` to the repository root.
 cargo build --release --locked -q -p voxgate-http -p voxgate-loadtest
 data=$(mktemp -d)
 out=$(mktemp)

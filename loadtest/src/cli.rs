@@ -39,9 +39,13 @@ pub struct Args {
     /// The Origin visitors' browsers send (must be in the widget's allowed_origins).
     #[arg(long, default_value = "http://localhost")]
     pub origin: String,
-    /// Local IP the simulated visitors' UDP sockets bind to.
+    /// Local IP of the simulated visitors. On loopback each voice peer gets its own 127.1.x.y
+    /// address on a few shared sockets; elsewhere each binds its own socket on this IP.
     #[arg(long, default_value = "127.0.0.1")]
     pub client_ip: IpAddr,
+    /// UDP sockets the voice peers share on loopback.
+    #[arg(long, default_value_t = 4)]
+    pub sockets: usize,
     /// Bytes per 20 ms frame (80 is Opus at about 32 kbit/s).
     #[arg(long, default_value_t = 80)]
     pub frame_bytes: usize,
@@ -73,6 +77,7 @@ pub struct Plan {
     pub duration: Duration,
     pub origin: String,
     pub client_ip: IpAddr,
+    pub sockets: usize,
     pub frame_bytes: usize,
     pub connect_timeout: Duration,
     pub server_pid: Option<u32>,
@@ -100,6 +105,7 @@ impl Args {
             duration: self.duration,
             origin: self.origin.clone(),
             client_ip: self.client_ip,
+            sockets: self.sockets.max(1),
             frame_bytes: self.frame_bytes,
             connect_timeout: self.connect_timeout,
             server_pid: self.server_pid,

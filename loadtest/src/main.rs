@@ -8,6 +8,7 @@ mod probe;
 mod report;
 mod signaling;
 mod slo;
+mod sockets;
 mod text;
 
 use clap::Parser;

@@ -1,14 +1,14 @@
-//! Every visitor's media on one thread: one non-blocking UDP socket per peer (the server tells
-//! peers apart by address), polled with epoll, and one heap of deadlines for str0m timeouts and
-//! the 20 ms frame clock. Frames carry a sequence number and their send time, so the echo's
-//! round trip needs no lookup.
+//! Every visitor's media on one thread: peers multiplexed on a few UDP sockets (see `sockets`),
+//! read in batches when epoll says a socket is readable, and one heap of deadlines for str0m
+//! timeouts and the 20 ms frame clock. Frames carry a sequence number and their send time, so
+//! the echo's round trip needs no lookup.
 
 use crate::signaling::Signaled;
+use crate::sockets::{PeerSocket, RecvBuffer};
 use hdrhistogram::Histogram;
-use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -52,7 +52,10 @@ pub struct MediaResult {
 
 struct Slot {
     peer: ClientPeer,
-    socket: UdpSocket,
+    /// Index of the socket that carries this peer.
+    socket: usize,
+    /// The peer's own address (its ICE candidate).
+    local: SocketAddr,
     started: Instant,
     answered: Instant,
     deadline: Instant,
@@ -69,7 +72,8 @@ struct Slot {
 
 /// Collects a peer's output during one call.
 struct Io<'a> {
-    socket: &'a UdpSocket,
+    socket: &'a PeerSocket,
+    local: SocketAddr,
     connected: bool,
     disconnected: bool,
     echoes: &'a mut Vec<(u64, u64)>,
@@ -79,7 +83,7 @@ struct Io<'a> {
 
 impl ClientIo for Io<'_> {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        let _ = self.socket.send_to(datagram, destination);
+        self.socket.send(self.local, destination, datagram);
     }
     fn connected(&mut self) {
         self.connected = true;
@@ -100,6 +104,12 @@ impl ClientIo for Io<'_> {
 pub struct MediaLoop {
     poll: Poll,
     rx: Receiver<Control>,
+    /// By mio token: the shared sockets first, then any a peer bound for itself.
+    sockets: Vec<Option<PeerSocket>>,
+    shared: usize,
+    /// A peer's address to its slot.
+    routes: HashMap<SocketAddr, usize>,
+    buffer: Option<RecvBuffer>,
     slots: Vec<Option<Slot>>,
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
     epoch: Instant,
@@ -112,7 +122,9 @@ pub struct MediaLoop {
 }
 
 impl MediaLoop {
+    /// `shared` sockets carry the peers addressed on them (`Addressing::Loopback`).
     pub fn new(
+        shared: Vec<PeerSocket>,
         frame_bytes: usize,
         connect_timeout: Duration,
         rx: Receiver<Control>,
@@ -121,6 +133,12 @@ impl MediaLoop {
     ) -> std::io::Result<(MediaLoop, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut sockets = Vec::new();
+        for (i, mut s) in shared.into_iter().enumerate() {
+            poll.registry().register(&mut s.socket, Token(i), Interest::READABLE)?;
+            sockets.push(Some(s));
+        }
+        let buffer = sockets.first().and_then(|s| s.as_ref()).map(PeerSocket::buffer);
         let hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
         let result = MediaResult {
             rtt_us: hist(),
@@ -135,6 +153,10 @@ impl MediaLoop {
             MediaLoop {
                 poll,
                 rx,
+                shared: sockets.len(),
+                sockets,
+                routes: HashMap::new(),
+                buffer,
                 slots: Vec::new(),
                 heap: BinaryHeap::new(),
                 epoch,
@@ -152,7 +174,6 @@ impl MediaLoop {
     /// Runs until `Control::Finish`.
     pub fn run(mut self) -> MediaResult {
         let mut events = Events::with_capacity(1024);
-        let mut buf = vec![0u8; 2048];
         loop {
             loop {
                 match self.rx.try_recv() {
@@ -191,27 +212,47 @@ impl MediaLoop {
                 if event.token() == WAKER {
                     continue;
                 }
-                self.read(event.token().0, &mut buf);
+                self.read(event.token().0);
             }
         }
     }
 
     fn add(&mut self, s: Signaled) {
         let index = s.index;
-        enable_rx_timestamps(&s.socket);
-        let mut socket = UdpSocket::from_std(s.socket);
-        if let Err(e) = self.poll.registry().register(&mut socket, Token(index), Interest::READABLE) {
-            self.result.failures.push(format!("register: {e}"));
-            self.live.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        let (socket, local) = match s.socket {
+            // A peer with its own socket (not on loopback).
+            Some(own) => {
+                let token = self.shared + index;
+                let mut socket = match PeerSocket::from_std(own) {
+                    Ok(s) => s,
+                    Err(e) => return self.add_failed(format!("socket: {e}")),
+                };
+                if let Err(e) =
+                    self.poll.registry().register(&mut socket.socket, Token(token), Interest::READABLE)
+                {
+                    return self.add_failed(format!("register: {e}"));
+                }
+                if self.buffer.is_none() {
+                    self.buffer = Some(socket.buffer());
+                }
+                let local = socket.local_addr();
+                if self.sockets.len() <= token {
+                    self.sockets.resize_with(token + 1, || None);
+                }
+                self.sockets[token] = Some(socket);
+                (token, local)
+            }
+            None => (s.shared_socket, s.local),
+        };
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
         }
+        self.routes.insert(local, index);
         let now = Instant::now();
         self.slots[index] = Some(Slot {
             peer: s.peer,
             socket,
+            local,
             started: s.started,
             answered: s.answered,
             deadline: now,
@@ -228,30 +269,44 @@ impl MediaLoop {
         self.service(index, now);
     }
 
-    fn read(&mut self, i: usize, buf: &mut [u8]) {
+    fn add_failed(&mut self, reason: String) {
+        self.result.failures.push(reason);
+        self.live.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads socket `token` dry, a batch at a time, handing each datagram to its peer.
+    fn read(&mut self, token: usize) {
+        let (Some(socket), Some(mut buffer)) =
+            (self.sockets.get_mut(token).and_then(Option::take), self.buffer.take())
+        else {
+            return;
+        };
         loop {
-            let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
-            match recv_timestamped(&slot.socket, buf) {
-                Ok((n, from, arrival_ns)) => {
-                    let now = Instant::now();
-                    let mut io = Io {
-                        socket: &slot.socket,
-                        connected: false,
-                        disconnected: false,
-                        echoes: &mut self.echoes,
-                        arrival_ns,
-                    };
-                    match slot.peer.receive(now, from, &buf[..n], &mut io) {
-                        Ok(d) => slot.deadline = d,
-                        Err(_) => slot.dead = true,
-                    }
-                    let (c, d) = (io.connected, io.disconnected);
-                    self.after_io(i, now, c, d);
+            let n = socket.recv_batch(&mut buffer, |arrival, data| {
+                let Some(&i) = self.routes.get(&arrival.to) else { return };
+                let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
+                let now = Instant::now();
+                let mut io = Io {
+                    socket: &socket,
+                    local: slot.local,
+                    connected: false,
+                    disconnected: false,
+                    echoes: &mut self.echoes,
+                    arrival_ns: arrival.arrival_ns,
+                };
+                match slot.peer.receive(now, arrival.from, data, &mut io) {
+                    Ok(d) => slot.deadline = d,
+                    Err(_) => slot.dead = true,
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => return,
+                let (c, d) = (io.connected, io.disconnected);
+                self.after_io(i, now, c, d);
+            });
+            if n == 0 {
+                break;
             }
         }
+        self.sockets[token] = Some(socket);
+        self.buffer = Some(buffer);
     }
 
     /// Sends a due frame and feeds a due timeout, then reschedules.
@@ -260,8 +315,10 @@ impl MediaLoop {
         if slot.dead {
             return;
         }
+        let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { return };
         let mut io = Io {
-            socket: &slot.socket,
+            socket,
+            local: slot.local,
             connected: false,
             disconnected: false,
             echoes: &mut self.echoes,
@@ -352,8 +409,10 @@ impl MediaLoop {
     fn finish(mut self) -> MediaResult {
         let now = Instant::now();
         for slot in self.slots.iter_mut().flatten() {
+            let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { continue };
             let mut io = Io {
-                socket: &slot.socket,
+                socket,
+                local: slot.local,
                 connected: false,
                 disconnected: false,
                 echoes: &mut self.echoes,
@@ -376,65 +435,4 @@ fn realtime_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
-}
-
-/// Asks the kernel to timestamp each datagram as it arrives (SO_TIMESTAMPNS), so a busy
-/// harness does not count its own queueing as server latency.
-fn enable_rx_timestamps(socket: &std::net::UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket fd and a correctly sized int option.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            &on as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
-/// recvmsg with the kernel's receive timestamp (0 if none came with the datagram).
-fn recv_timestamped(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr, u64)> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: every pointer handed to recvmsg refers to live, correctly sized local buffers,
-    // and the control messages are walked with the libc CMSG macros within `control`.
-    unsafe {
-        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
-        let mut control = [0u8; 64];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_name = &mut addr as *mut _ as *mut libc::c_void;
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = control.len() as _;
-        let n = libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut arrival = 0u64;
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SO_TIMESTAMPNS {
-                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
-                arrival = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-        let from = match addr.ss_family as libc::c_int {
-            libc::AF_INET => {
-                let a = &*(&addr as *const _ as *const libc::sockaddr_in);
-                SocketAddr::from((u32::from_be(a.sin_addr.s_addr).to_be_bytes(), u16::from_be(a.sin_port)))
-            }
-            libc::AF_INET6 => {
-                let a = &*(&addr as *const _ as *const libc::sockaddr_in6);
-                SocketAddr::from((a.sin6_addr.s6_addr, u16::from_be(a.sin6_port)))
-            }
-            _ => return Err(std::io::Error::other("unknown address family")),
-        };
-        Ok((n as usize, from, arrival))
-    }
 }

@@ -5,6 +5,7 @@ use crate::cli::Plan;
 use crate::media::{Control, Live, MediaLoop, MediaResult};
 use crate::probe;
 use crate::signaling;
+use crate::sockets::{Addressing, PeerSocket};
 use crate::text::{self, TextFigures, TextLive};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
@@ -12,6 +13,7 @@ use serde_json::json;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -117,8 +119,21 @@ impl Run {
         let epoch = Instant::now();
         let live = Arc::new(Live::default());
         let (tx, rx) = mpsc::channel();
-        let (media, waker) = MediaLoop::new(plan.frame_bytes, plan.connect_timeout, rx, live.clone(), epoch)
-            .map_err(|e| format!("cannot start the media loop: {e}"))?;
+        // On loopback, a few sockets carry every voice peer (see `sockets`).
+        let shared: Vec<PeerSocket> =
+            if plan.voice > 0 && matches!(plan.client_ip, IpAddr::V4(ip) if ip.is_loopback()) {
+                (0..plan.sockets.min(plan.voice))
+                    .map(|_| PeerSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("cannot bind the harness's UDP sockets: {e}"))?
+            } else {
+                Vec::new()
+            };
+        let addressing =
+            Addressing::for_client(plan.client_ip, shared.iter().map(|s| s.local_addr().port()).collect());
+        let (media, waker) =
+            MediaLoop::new(shared, plan.frame_bytes, plan.connect_timeout, rx, live.clone(), epoch)
+                .map_err(|e| format!("cannot start the media loop: {e}"))?;
         let media_thread = std::thread::Builder::new()
             .name("loadtest-media".into())
             .spawn(move || media.run())
@@ -185,10 +200,10 @@ impl Run {
                 // Voice ramp: sessions and offers at --rate.
                 let mut pending: FuturesUnordered<_> = (0..plan.voice)
                     .map(|index| {
-                        let (http, identity) = (http.clone(), identity.clone());
+                        let (http, identity, addressing) = (http.clone(), identity.clone(), &addressing);
                         async move {
                             tokio::time::sleep_until(start_of(epoch, plan.rate, index).into()).await;
-                            signaling::connect(&http, plan, &identity, index).await
+                            signaling::connect(&http, plan, &identity, addressing, index).await
                         }
                     })
                     .collect();

@@ -2,6 +2,7 @@
 //! posts its offer to `webrtc_url` (session token, Origin), and finally hangs up.
 
 use crate::cli::Plan;
+use crate::sockets::Addressing;
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
@@ -12,7 +13,11 @@ use voxgate_engine::voice::MediaIdentity;
 pub struct Signaled {
     pub index: usize,
     pub peer: ClientPeer,
-    pub socket: UdpSocket,
+    /// The peer's own socket, when it is not on a shared one.
+    pub socket: Option<UdpSocket>,
+    /// The peer's address (its ICE candidate), and the shared socket it is on.
+    pub local: SocketAddr,
+    pub shared_socket: usize,
     pub location: String,
     pub token: String,
     pub session_id: String,
@@ -56,6 +61,7 @@ pub async fn connect(
     http: &reqwest::Client,
     plan: &Plan,
     identity: &MediaIdentity,
+    addressing: &Addressing,
     index: usize,
 ) -> Result<Signaled, SignalFailure> {
     let fail = |reason: String| SignalFailure { reason };
@@ -66,10 +72,19 @@ pub async fn connect(
     let webrtc_url =
         values["webrtc_url"].as_str().ok_or_else(|| fail("session: no webrtc_url".into()))?.to_string();
 
-    let socket =
-        UdpSocket::bind(SocketAddr::new(plan.client_ip, 0)).map_err(|e| fail(format!("udp bind: {e}")))?;
-    socket.set_nonblocking(true).map_err(|e| fail(format!("udp: {e}")))?;
-    let local = socket.local_addr().map_err(|e| fail(format!("udp: {e}")))?;
+    let (socket, shared_socket, local) = match addressing.shared_address(index) {
+        Some((shared, local)) => (None, shared, local),
+        None => {
+            let ip = match addressing {
+                Addressing::PerPeer { ip } => *ip,
+                Addressing::Loopback { .. } => plan.client_ip,
+            };
+            let socket =
+                UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|e| fail(format!("udp bind: {e}")))?;
+            let local = socket.local_addr().map_err(|e| fail(format!("udp: {e}")))?;
+            (Some(socket), 0, local)
+        }
+    };
     let (mut peer, offer) =
         ClientPeer::offer(identity, local, Instant::now()).map_err(|e| fail(format!("offer: {e}")))?;
     let res = http
@@ -89,7 +104,18 @@ pub async fn connect(
     }
     let location = location.ok_or_else(|| fail("offer: no Location".into()))?;
     peer.accept_answer(&answer).map_err(|e| fail(format!("answer: {e}")))?;
-    Ok(Signaled { index, peer, socket, location, token, session_id, started, answered: Instant::now() })
+    Ok(Signaled {
+        index,
+        peer,
+        socket,
+        local,
+        shared_socket,
+        location,
+        token,
+        session_id,
+        started,
+        answered: Instant::now(),
+    })
 }
 
 /// Hangs up a call (DELETE on its Location).
