@@ -153,6 +153,7 @@ impl Run {
         let text_live = Rc::new(TextLive::default());
         let text_up = Rc::new(Cell::new(0usize));
         let mut hold_samples = (None, None, None, None);
+        let held_answers = Cell::new(0u64);
         let mut hold = Duration::ZERO;
 
         let (voice, texts) = runtime.block_on(async {
@@ -239,6 +240,7 @@ impl Run {
 
                 // Hold.
                 let began = Instant::now();
+                let answered_before = text_live.completed.get();
                 let samples_start = (plan.server_pid.and_then(probe::sample), probe::sample(me));
                 while began.elapsed() < plan.duration {
                     show(&bar);
@@ -247,6 +249,7 @@ impl Run {
                 }
                 let samples_end = (plan.server_pid.and_then(probe::sample), probe::sample(me));
                 let held = began.elapsed();
+                held_answers.set(text_live.completed.get() - answered_before);
                 stop.set(true);
                 stop_now.notify_waiters();
                 // Stop sending frames and let echoes in flight land.
@@ -318,7 +321,7 @@ impl Run {
                 jitter_max_us,
                 all_connected_in,
             },
-            text: TextFigures::merge(plan.text, &texts),
+            text: TextFigures::merge(plan.text, &texts, held_answers.get()),
             server,
             harness_cpu_percent: me_start.zip(me_end).map(|(a, b)| probe::cpu_percent(&a, &b)),
             hold,
@@ -426,10 +429,10 @@ impl Run {
         if self.plan.text > 0 {
             let _ = writeln!(
                 out,
-                "text messages: {} asked, {} answered ({:.0}/s during the run)",
+                "text messages: {} asked, {} answered ({:.0}/s during the hold)",
                 t.asked,
                 t.completed,
-                t.completed as f64 / self.hold.as_secs_f64().max(0.001)
+                t.completed_in_hold as f64 / self.hold.as_secs_f64().max(0.001)
             );
         }
         for (reason, n) in &v.failures {
@@ -490,6 +493,7 @@ impl Run {
                 "completed_ms": quantiles(&t.completed_us),
                 "messages_asked": t.asked,
                 "messages_completed": t.completed,
+                "messages_per_second_in_hold": t.completed_in_hold as f64 / self.hold.as_secs_f64().max(0.001),
             },
             "harness_cpu_percent_of_one_core": self.harness_cpu_percent,
             "server": self.server.as_ref().map(|s| json!({

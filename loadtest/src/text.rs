@@ -45,6 +45,8 @@ pub struct TextFigures {
     pub completed_us: Histogram<u64>,
     pub asked: u64,
     pub completed: u64,
+    /// Answers completed during the hold (not the ramp).
+    pub completed_in_hold: u64,
 }
 
 pub fn histogram() -> Histogram<u64> {
@@ -52,7 +54,7 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 impl TextFigures {
-    pub fn merge(attempted: usize, visitors: &[TextVisitor]) -> TextFigures {
+    pub fn merge(attempted: usize, visitors: &[TextVisitor], completed_in_hold: u64) -> TextFigures {
         let mut f = TextFigures {
             attempted,
             ok: 0,
@@ -62,6 +64,7 @@ impl TextFigures {
             completed_us: histogram(),
             asked: 0,
             completed: 0,
+            completed_in_hold,
         };
         for v in visitors {
             match (&v.failure, v.setup_us) {
@@ -149,7 +152,12 @@ pub async fn visitor(
         n += 1;
         v.asked += 1;
         live.asked.set(live.asked.get() + 1);
-        match ask(&http, plan, url, token, question).await {
+        let answered = tokio::select! {
+            answered = ask(&http, plan, url, token, question) => answered,
+            // The hold ended mid-answer: leave, as a visitor closing the tab would.
+            _ = stop_now.notified() => break,
+        };
+        match answered {
             Ok((first, done)) => {
                 v.first_token_us.push(first);
                 v.completed_us.push(done);
