@@ -4,7 +4,7 @@
 //! visitor goes away mid-answer, or the session ends, the agent is cancelled and the partial
 //! answer is recorded as interrupted.
 
-use crate::agents::{AgentFailure, AgentTurn, BuiltinResponder, HistoryMessage, Responder};
+use crate::agents::{AgentFailure, AgentRuntime, AgentTurn, HistoryMessage, Responder};
 use crate::clock;
 use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
@@ -14,9 +14,9 @@ use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Ha
 use dashmap::DashMap;
 use futures_util::StreamExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
-use voxgate_engine::agent::{Agent, AgentBackend};
+use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
 use voxgate_engine::metering::UsageKind;
 use voxgate_engine::session::{EndReason, Session};
@@ -87,13 +87,12 @@ struct TurnDone;
 pub struct TextSessions {
     control: Arc<ControlPlane>,
     live: Arc<DashMap<SessionId, Addr<TextSession>>>,
-    builtin_pace: Duration,
+    runtime: Arc<AgentRuntime>,
 }
 
 impl TextSessions {
-    /// `builtin_pace` is the pause between the builtin agent's streamed words.
-    pub fn new(control: Arc<ControlPlane>, builtin_pace: Duration) -> TextSessions {
-        TextSessions { control, live: Arc::new(DashMap::new()), builtin_pace }
+    pub fn new(control: Arc<ControlPlane>, runtime: Arc<AgentRuntime>) -> TextSessions {
+        TextSessions { control, live: Arc::new(DashMap::new()), runtime }
     }
 
     /// Hands `text` to the session's actor, starting it on first use.
@@ -117,7 +116,7 @@ impl TextSessions {
                     busy: false,
                     cancel: None,
                     responder: None,
-                    builtin_pace: self.builtin_pace,
+                    runtime: self.runtime.clone(),
                 }
                 .start()
             })
@@ -141,7 +140,7 @@ pub struct TextSession {
     cancel: Option<oneshot::Sender<EndReason>>,
     /// The agent's responder, rebuilt when the agent is saved.
     responder: Option<(u64, Arc<dyn Responder>)>,
-    builtin_pace: Duration,
+    runtime: Arc<AgentRuntime>,
 }
 
 impl Actor for TextSession {
@@ -157,41 +156,16 @@ impl Actor for TextSession {
 }
 
 impl TextSession {
-    /// The responder for the agent as saved now.
+    /// The responder for the agent as saved now (rebuilt only when the agent was saved).
     fn responder_for(&mut self, agent: &Agent) -> Arc<dyn Responder> {
         if let Some((version, r)) = &self.responder {
             if *version == agent.version {
                 return r.clone();
             }
         }
-        let r: Arc<dyn Responder> = match &agent.spec.backend {
-            AgentBackend::Builtin => Arc::new(BuiltinResponder::new(&agent.spec, self.builtin_pace)),
-            // Text for these backends is issue 5's next step; until then say so on the stream
-            // rather than answer as some other agent.
-            other => Arc::new(Unsupported(other.kind())),
-        };
+        let r = self.runtime.responder(agent);
         self.responder = Some((agent.version, r.clone()));
         r
-    }
-}
-
-/// A backend whose text answers are not built yet: every answer fails with `agent_error`.
-struct Unsupported(&'static str);
-
-impl Responder for Unsupported {
-    fn backend(&self) -> &'static str {
-        self.0
-    }
-
-    fn respond(
-        &self,
-        _turn: AgentTurn,
-    ) -> futures_util::stream::BoxStream<'static, Result<String, AgentFailure>> {
-        let failure = AgentFailure::new(
-            ErrorCode::AgentError,
-            format!("text answers from the {} backend are not available on this server yet", self.0),
-        );
-        futures_util::stream::iter([Err(failure)]).boxed()
     }
 }
 

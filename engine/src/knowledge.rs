@@ -142,11 +142,24 @@ impl KnowledgeIndex {
 
     /// The passage that best answers `question`, if any shares a meaningful word with it.
     pub fn best(&self, question: &str) -> Option<Hit<'_>> {
+        self.top(question, 1).into_iter().next()
+    }
+
+    /// The `k` best passages for `question`, best first (only passages that share a
+    /// meaningful word with it).
+    pub fn top(&self, question: &str, k: usize) -> Vec<Hit<'_>> {
+        let mut hits = self.scores(question);
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(k);
+        hits
+    }
+
+    fn scores(&self, question: &str) -> Vec<Hit<'_>> {
         let mut query = terms(question);
         query.sort();
         query.dedup();
         let n = self.passages.len() as f64;
-        let mut best: Option<Hit<'_>> = None;
+        let mut hits = Vec::new();
         for (i, counts) in self.terms.iter().enumerate() {
             let length_norm = 1.0 - B + B * self.lengths[i] as f64 / self.average_length.max(1.0);
             let mut score = 0.0;
@@ -157,11 +170,11 @@ impl KnowledgeIndex {
                 let tf = tf as f64;
                 score += idf * tf * (K1 + 1.0) / (tf + K1 * length_norm);
             }
-            if score > 0.0 && best.as_ref().is_none_or(|b| score > b.score) {
-                best = Some(Hit { passage: &self.passages[i], score });
+            if score > 0.0 {
+                hits.push(Hit { passage: &self.passages[i], score });
             }
         }
-        best
+        hits
     }
 }
 
@@ -198,6 +211,15 @@ mod tests {
         assert_eq!(index().best("What is the capital of Peru?"), None);
         assert_eq!(index().best("what is it?"), None, "stopwords alone match nothing");
         assert_eq!(KnowledgeIndex::build(&[]).best("shipping"), None);
+    }
+
+    #[test]
+    fn top_ranks_every_matching_passage_best_first() {
+        let index = index();
+        let hits = index.top("shipping costs and returns", 5);
+        assert_eq!(hits.len(), 3);
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        assert_eq!(index.top("shipping", 1).len(), 1);
     }
 
     #[test]

@@ -73,6 +73,10 @@ struct ServeArgs {
     /// uses 40 so answers appear the way a person types).
     #[arg(long, env = "VOXGATE_BUILTIN_WORD_DELAY_MS")]
     builtin_word_delay_ms: Option<u64>,
+    /// Milliseconds an upstream agent (openai backend) may take to start answering, and between
+    /// two chunks of its answer, before the answer ends with agent_timeout.
+    #[arg(long, env = "VOXGATE_AGENT_TIMEOUT_MS", default_value_t = 30_000)]
+    agent_timeout_ms: u64,
     /// Idle milliseconds before an answer stream gets an SSE keep-alive comment.
     #[arg(long, env = "VOXGATE_SSE_KEEP_ALIVE_MS", default_value_t = 15_000)]
     sse_keep_alive_ms: u64,
@@ -137,6 +141,7 @@ impl ServeArgs {
         Ok(ServeOptions {
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
             sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
+            agent_timeout: std::time::Duration::from_millis(self.agent_timeout_ms.max(1)),
             builtin_word_pace: std::time::Duration::from_millis(
                 self.builtin_word_delay_ms.unwrap_or(if demo { 40 } else { 0 }),
             ),

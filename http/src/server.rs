@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use voxgate_actors::agents::{AgentRuntime, UpstreamTimeouts};
 use voxgate_actors::config::ConfigCache;
 use voxgate_actors::control::ControlPlane;
 use voxgate_actors::media::{MediaConfig, MediaWorkers};
@@ -17,6 +18,7 @@ use voxgate_actors::sessions::SessionRegistry;
 use voxgate_actors::signing::load_signer;
 use voxgate_actors::store::Store;
 use voxgate_actors::supervisors::{TokenSupervisor, VoiceMeter};
+use voxgate_actors::text_session::TextSessions;
 use voxgate_actors::usage::{UsageLedger, UsageLimits};
 use voxgate_actors::workspaces;
 use voxgate_engine::session::TtlPolicy;
@@ -42,6 +44,8 @@ pub struct ServeOptions {
     pub sse_keep_alive: std::time::Duration,
     /// Pause between the builtin agent's streamed words.
     pub builtin_word_pace: std::time::Duration,
+    /// How long an upstream agent may take to answer, and to send each next chunk.
+    pub agent_timeout: std::time::Duration,
     pub limits: UsageLimits,
 }
 
@@ -101,14 +105,13 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             format!("http://{addr}")
         }
     });
+    let upstream = UpstreamTimeouts { response: opts.agent_timeout, idle: opts.agent_timeout };
+    let agents = AgentRuntime::new(opts.builtin_word_pace, upstream);
     let state = AppState {
         control: control.clone(),
         metrics,
         media: media.clone(),
-        texts: Arc::new(voxgate_actors::text_session::TextSessions::new(
-            control.clone(),
-            opts.builtin_word_pace,
-        )),
+        texts: Arc::new(TextSessions::new(control.clone(), Arc::new(agents))),
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),

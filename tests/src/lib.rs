@@ -2,6 +2,7 @@
 //! temporary data dir, and talks to it over HTTP like a customer's backend or a browser would.
 
 pub mod text;
+pub mod upstream;
 pub mod voice;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -347,6 +348,22 @@ impl Fixture {
     pub fn record(&self, s: &Value) -> Value {
         let sid = s["session_id"].as_str().expect("session_id");
         self.api.control("GET", &format!("/v1/sessions/{sid}"), &self.key, None).expect(200).body
+    }
+
+    /// Saves `patch` on the fixture agent; answers the saved agent.
+    pub fn patch_agent(&self, patch: Value) -> Value {
+        self.api
+            .control("PATCH", &format!("/v1/agents/{}", self.agent), &self.key, Some(patch))
+            .expect(200)
+            .body
+    }
+
+    /// Saves `patch` on the fixture widget; answers the saved widget.
+    pub fn patch_widget(&self, patch: Value) -> Value {
+        self.api
+            .control("PATCH", &format!("/v1/widgets/{}", self.widget), &self.key, Some(patch))
+            .expect(200)
+            .body
     }
 
     /// Creates a session on the fixture widget with `body`.

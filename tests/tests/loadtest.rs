@@ -8,22 +8,10 @@ use voxgate_tests::{workspace_bin, Fixture, SITE};
 /// A fixture whose widget takes voice and text and whose agent knows a little.
 fn fixture() -> Fixture {
     let f = Fixture::new();
-    f.api
-        .control(
-            "PATCH",
-            &format!("/v1/agents/{}", f.agent),
-            &f.key,
-            Some(json!({"knowledge": [{"title": "Billing", "text": "Voice is billed per started minute."}]})),
-        )
-        .expect(200);
-    f.api
-        .control(
-            "PATCH",
-            &format!("/v1/widgets/{}", f.widget),
-            &f.key,
-            Some(json!({"modes": ["voice", "text"]})),
-        )
-        .expect(200);
+    f.patch_agent(
+        json!({"knowledge": [{"title": "Billing", "text": "Voice is billed per started minute."}]}),
+    );
+    f.patch_widget(json!({"modes": ["voice", "text"]}));
     f
 }
 

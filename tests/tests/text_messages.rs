@@ -13,17 +13,10 @@ const RETURNS: &str = "Returns are free within 30 days. Print the return label f
 /// A fixture whose agent knows about shipping and returns.
 fn fixture(opts: ServerOptions) -> Fixture {
     let f = Fixture::on(Server::start_with(opts));
-    f.api
-        .control(
-            "PATCH",
-            &format!("/v1/agents/{}", f.agent),
-            &f.key,
-            Some(json!({
-                "greeting": "Hello! Ask me about shipping or returns.",
-                "knowledge": [{"title": "Shipping", "text": SHIPPING}, {"title": "Returns", "text": RETURNS}],
-            })),
-        )
-        .expect(200);
+    f.patch_agent(json!({
+        "greeting": "Hello! Ask me about shipping or returns.",
+        "knowledge": [{"title": "Shipping", "text": SHIPPING}, {"title": "Returns", "text": RETURNS}],
+    }));
     f
 }
 

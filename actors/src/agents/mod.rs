@@ -2,10 +2,15 @@
 //! voice bridge) stream answers the same way whatever produces them.
 
 mod builtin;
+mod openai;
 
 pub use builtin::BuiltinResponder;
+pub use openai::{OpenAiResponder, UpstreamTimeouts};
 
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use voxgate_engine::agent::{Agent, AgentBackend};
 use voxgate_engine::ErrorCode;
 
 /// One earlier message of the conversation.
@@ -47,4 +52,61 @@ pub trait Responder: Send + Sync {
     /// Streams the answer to `turn`. The stream ends after the last delta, or with one
     /// `Err` that says why it stopped; dropping it cancels the answer.
     fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>>;
+}
+
+/// What every responder of this process shares: one HTTP client (its connection pool) and the
+/// server's agent settings.
+pub struct AgentRuntime {
+    pub http: reqwest::Client,
+    /// Pause between the builtin agent's streamed words.
+    pub builtin_pace: Duration,
+    pub upstream: UpstreamTimeouts,
+}
+
+impl AgentRuntime {
+    pub fn new(builtin_pace: Duration, upstream: UpstreamTimeouts) -> AgentRuntime {
+        let http = reqwest::Client::builder()
+            .connect_timeout(upstream.response)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        AgentRuntime { http, builtin_pace, upstream }
+    }
+
+    /// The text responder for `agent` as saved now.
+    pub fn responder(&self, agent: &Agent) -> Arc<dyn Responder> {
+        match &agent.spec.backend {
+            AgentBackend::Builtin => Arc::new(BuiltinResponder::new(&agent.spec, self.builtin_pace)),
+            AgentBackend::Openai { base_url, model, api_key_env } => Arc::new(OpenAiResponder::new(
+                self.http.clone(),
+                &agent.spec,
+                base_url,
+                model,
+                api_key_env.as_deref(),
+                self.upstream,
+            )),
+            AgentBackend::Bridge { .. } => Arc::new(NoTextBackend("bridge")),
+        }
+    }
+}
+
+/// A backend that answers no text: the voice bridge carries audio and events, and its text turns
+/// are not part of the bridge protocol (docs/BRIDGE.md).
+struct NoTextBackend(&'static str);
+
+impl Responder for NoTextBackend {
+    fn backend(&self) -> &'static str {
+        self.0
+    }
+
+    fn respond(&self, _turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>> {
+        let f = AgentFailure::new(
+            ErrorCode::AgentNotConfigured,
+            format!(
+                "the {} backend answers voice only; give the widget an agent with a text backend",
+                self.0
+            ),
+        );
+        futures_util::stream::iter([Err(f)]).boxed()
+    }
 }

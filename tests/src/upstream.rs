@@ -1,0 +1,108 @@
+//! A small OpenAI-compatible `/v1/chat/completions` server for tests of the `openai` agent
+//! backend. What it does depends on the visitor's last message: `fail` answers HTTP 500, `hang`
+//! never answers, `stall` sends one chunk and then nothing, `garble` sends a malformed chunk, and
+//! anything else streams `Hello from upstream.` in three chunks and `[DONE]`. It records each
+//! request's JSON body and Authorization header.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// A request the upstream received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+/// The running upstream; it stops with the test process.
+pub struct Upstream {
+    /// `http://127.0.0.1:PORT/v1`, the agent's `base_url`.
+    pub base_url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the upstream");
+        let base_url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let record = record.clone();
+                std::thread::spawn(move || serve(stream, &record));
+            }
+        });
+        Upstream { base_url, seen }
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let c = json!({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": "test-model",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {c}\n\n")
+}
+
+fn serve(mut stream: TcpStream, record: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let (mut length, mut authorization) = (0usize, None);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().unwrap_or(0),
+            "authorization" => authorization = Some(value.trim().to_string()),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let last = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
+    let last = last.unwrap_or("").to_string();
+    record.lock().expect("lock").push(Seen { path, authorization, body });
+    let stream_head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+    let mut send = |text: &str| stream.write_all(text.as_bytes()).and_then(|_| stream.flush());
+    let _ = match last.as_str() {
+        "fail" => send(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"error\": {\"message\": \"the model is overloaded\"}}",
+        ),
+        "hang" => {
+            // Never answer: hold the connection until the client gives up.
+            let _ = reader.read_to_end(&mut Vec::new());
+            Ok(())
+        }
+        "stall" => {
+            let _ = send(stream_head).and_then(|_| send(&chunk(json!({"role": "assistant", "content": "Let me"}), None)));
+            let _ = reader.read_to_end(&mut Vec::new());
+            Ok(())
+        }
+        "garble" => send(stream_head)
+            .and_then(|_| send(&chunk(json!({"content": "Half"}), None)))
+            .and_then(|_| send("data: {\"choices\": [oops\n\n")),
+        _ => send(stream_head)
+            .and_then(|_| send(&chunk(json!({"role": "assistant", "content": ""}), None)))
+            .and_then(|_| send(&chunk(json!({"content": "Hello"}), None)))
+            .and_then(|_| send(&chunk(json!({"content": " from"}), None)))
+            .and_then(|_| send(&chunk(json!({"content": " upstream."}), None)))
+            .and_then(|_| send(&chunk(json!({}), Some("stop"))))
+            .and_then(|_| send("data: [DONE]\n\n")),
+    };
+}
