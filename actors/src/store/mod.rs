@@ -3,6 +3,7 @@
 //! itself. A write's future resolves only after its batch is committed, so whatever a caller
 //! reports as done is durable. Reads use a separate connection (WAL lets them run alongside).
 
+pub mod conversations;
 pub mod records;
 mod schema;
 

@@ -213,7 +213,7 @@ fn config_row(r: &Row<'_>) -> rusqlite::Result<ConfigRow> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason";
+pub(crate) const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason";
 
 pub fn insert_session(c: &Connection, s: &Session) -> Result<(), StoreError> {
     let modes = serde_json::to_string(&s.modes).map_err(corrupt)?;
@@ -280,7 +280,7 @@ pub fn session(c: &Connection, sid: &SessionId) -> Result<Option<Session>, Store
         .transpose()
 }
 
-fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
+pub(crate) fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
     let ended_at: Option<i64> = r.get(12)?;
     let end_reason: Option<String> = r.get(13)?;
     let environment: String = r.get(5)?;

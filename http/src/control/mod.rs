@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod conversations;
 pub mod sessions;
 pub mod usage;
 pub mod widgets;
@@ -33,6 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/v1/widgets/{id}/sessions").route(web::post().to(sessions::create)))
     .service(web::resource("/v1/usage").route(web::get().to(usage::get)))
+    .service(web::resource("/v1/conversations").route(web::get().to(conversations::list)))
+    .service(web::resource("/v1/conversations/{id}").route(web::get().to(conversations::get)))
     .service(web::resource("/v1/sessions/{id}/refresh").route(web::post().to(sessions::refresh)))
     .service(
         web::resource("/v1/sessions/{id}")

@@ -8,7 +8,11 @@ use std::collections::HashMap;
 use voxgate_engine::metering::Period;
 use voxgate_engine::{ErrorCode, Timestamp};
 
-fn bound(query: &HashMap<String, String>, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
+pub(crate) fn bound(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: Timestamp,
+) -> Result<Timestamp, ApiError> {
     match query.get(name) {
         None => Ok(default),
         Some(text) => Timestamp::parse(text).ok_or_else(|| {

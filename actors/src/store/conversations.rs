@@ -1,0 +1,208 @@
+//! Conversation records: every session, text or voice, with its transcript, calls and usage,
+//! listed newest first with filters and a cursor.
+
+use super::records::{
+    calls_of_session, session_row, transcript, CallRecord, TranscriptMessage, SESSION_COLUMNS,
+};
+use super::StoreError;
+use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, Connection};
+use serde::Serialize;
+use voxgate_engine::ids::{AgentId, ConversationId, WidgetId, WorkspaceId};
+use voxgate_engine::session::{Environment, Session, SessionState};
+use voxgate_engine::Timestamp;
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub widget: Option<WidgetId>,
+    pub agent: Option<AgentId>,
+    pub environment: Option<Environment>,
+    /// Created at or after.
+    pub from: Option<Timestamp>,
+    /// Created before.
+    pub to: Option<Timestamp>,
+    /// Continue after this position (from a previous page's cursor).
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+/// A position in the newest-first listing: the last item's creation time and session id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub session_id: String,
+}
+
+impl Cursor {
+    /// The opaque form handed to clients.
+    pub fn encode(&self) -> String {
+        format!("c{}.{}", self.created_at, self.session_id)
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (at, sid) = text.strip_prefix('c')?.split_once('.')?;
+        let created_at = at.parse().ok()?;
+        sid.starts_with("ses_").then(|| Cursor { created_at, session_id: sid.to_string() })
+    }
+}
+
+/// What a conversation used.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ConversationUsage {
+    pub text_messages: u64,
+    pub voice_minutes: u64,
+    /// `production`, `preview` or `test_run`.
+    pub class: String,
+}
+
+/// One conversation in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationSummary {
+    pub id: ConversationId,
+    pub session_id: String,
+    pub widget_id: String,
+    pub agent_id: String,
+    pub environment: &'static str,
+    pub modes: Vec<&'static str>,
+    pub preview: bool,
+    pub origin: Option<String>,
+    pub created_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<&'static str>,
+    pub messages: u64,
+    pub usage: ConversationUsage,
+}
+
+/// One conversation, whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationRecord {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    pub metadata: serde_json::Value,
+    pub transcript: Vec<TranscriptMessage>,
+    pub calls: Vec<CallRecord>,
+}
+
+fn usage_of(c: &Connection, session: &Session) -> Result<ConversationUsage, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT kind, class, SUM(quantity) FROM usage_events WHERE session_id = ?1 GROUP BY kind, class",
+    )?;
+    let rows = stmt.query_map([session.id.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    })?;
+    let mut usage = ConversationUsage {
+        class: if session.preview { "preview" } else { "production" }.to_string(),
+        ..Default::default()
+    };
+    for row in rows {
+        let (kind, class, n) = row?;
+        usage.class = class;
+        match kind.as_str() {
+            "text_message" => usage.text_messages += n.max(0) as u64,
+            "voice_minute" => usage.voice_minutes += n.max(0) as u64,
+            _ => {}
+        }
+    }
+    Ok(usage)
+}
+
+fn summary(c: &Connection, s: Session) -> Result<ConversationSummary, StoreError> {
+    let messages: i64 = c.query_row(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
+        [s.conversation_id.as_str()],
+        |r| r.get(0),
+    )?;
+    let usage = usage_of(c, &s)?;
+    let (ended_at, end_reason) = match s.state {
+        SessionState::Ended { at, reason } => (Some(at), Some(reason.as_str())),
+        SessionState::Live => (None, None),
+    };
+    Ok(ConversationSummary {
+        id: s.conversation_id.clone(),
+        session_id: s.id.to_string(),
+        widget_id: s.widget_id.to_string(),
+        agent_id: s.agent_id.to_string(),
+        environment: s.environment.as_str(),
+        modes: s.modes.modes().into_iter().map(|m| m.as_str()).collect(),
+        preview: s.preview,
+        origin: s.origin.clone(),
+        created_at: s.created_at,
+        ended_at,
+        end_reason,
+        messages: messages.max(0) as u64,
+        usage,
+    })
+}
+
+/// A page of `ws`'s conversations, newest first, and the cursor of the next page if any.
+pub fn list(
+    c: &Connection,
+    ws: &WorkspaceId,
+    filter: &ConversationFilter,
+) -> Result<(Vec<ConversationSummary>, Option<Cursor>), StoreError> {
+    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE workspace_id = ?");
+    let mut args: Vec<Sql> = vec![Sql::Text(ws.to_string())];
+    if let Some(w) = &filter.widget {
+        sql.push_str(" AND widget_id = ?");
+        args.push(Sql::Text(w.to_string()));
+    }
+    if let Some(a) = &filter.agent {
+        sql.push_str(" AND agent_id = ?");
+        args.push(Sql::Text(a.to_string()));
+    }
+    if let Some(e) = filter.environment {
+        sql.push_str(" AND environment = ?");
+        args.push(Sql::Text(e.as_str().to_string()));
+    }
+    if let Some(from) = filter.from {
+        sql.push_str(" AND created_at >= ?");
+        args.push(Sql::Integer(from.millis()));
+    }
+    if let Some(to) = filter.to {
+        sql.push_str(" AND created_at < ?");
+        args.push(Sql::Integer(to.millis()));
+    }
+    if let Some(after) = &filter.after {
+        sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+        args.extend([
+            Sql::Integer(after.created_at),
+            Sql::Integer(after.created_at),
+            Sql::Text(after.session_id.clone()),
+        ]);
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    // One more than asked tells whether another page follows.
+    args.push(Sql::Integer(filter.limit as i64 + 1));
+    let mut stmt = c.prepare(&sql)?;
+    let sessions: Vec<Session> =
+        stmt.query_map(params_from_iter(args), session_row)?.map(|r| r?).collect::<Result<_, _>>()?;
+    let more = sessions.len() > filter.limit;
+    let page: Vec<Session> = sessions.into_iter().take(filter.limit).collect();
+    let next = if more {
+        page.last().map(|s| Cursor { created_at: s.created_at.millis(), session_id: s.id.to_string() })
+    } else {
+        None
+    };
+    let summaries = page.into_iter().map(|s| summary(c, s)).collect::<Result<_, _>>()?;
+    Ok((summaries, next))
+}
+
+/// One of `ws`'s conversations with its transcript and calls.
+pub fn get(
+    c: &Connection,
+    ws: &WorkspaceId,
+    id: &ConversationId,
+) -> Result<Option<ConversationRecord>, StoreError> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ?1 AND workspace_id = ?2"
+    ))?;
+    let mut rows = stmt.query_map([id.as_str(), ws.as_str()], session_row)?;
+    let Some(session) = rows.next().transpose()?.transpose()? else {
+        return Ok(None);
+    };
+    let metadata = session.metadata.clone();
+    let transcript = transcript(c, &session.conversation_id)?;
+    let calls = calls_of_session(c, &session.id)?;
+    Ok(Some(ConversationRecord { summary: summary(c, session)?, metadata, transcript, calls }))
+}
