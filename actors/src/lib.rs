@@ -1,6 +1,7 @@
 //! Live state of voxgate: sessions, supervisors, the configuration cache and the store writer.
 //! Knows actix and SQLite; knows nothing of HTTP.
 
+pub mod agent_tests;
 pub mod agents;
 pub mod clock;
 pub mod config;

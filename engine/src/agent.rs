@@ -78,8 +78,21 @@ pub struct AgentTest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expectation {
+    /// The answer contains this text, ignoring case.
     Contains(String),
+    /// The answer matches this regular expression somewhere.
     Regex(String),
+}
+
+impl Expectation {
+    /// Whether `answer` satisfies it. A regex that does not compile (validation refuses those)
+    /// satisfies nothing.
+    pub fn holds(&self, answer: &str) -> bool {
+        match self {
+            Expectation::Contains(text) => answer.to_lowercase().contains(&text.to_lowercase()),
+            Expectation::Regex(pattern) => regex::Regex::new(pattern).is_ok_and(|r| r.is_match(answer)),
+        }
+    }
 }
 
 impl Validate for AgentSpec {
@@ -193,6 +206,18 @@ pub struct AgentView<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn expectations_check_answers() {
+        let contains = Expectation::Contains("Nine Euros".into());
+        assert!(contains.holds("Express shipping costs nine euros."));
+        assert!(!contains.holds("It is free."));
+        let regex = Expectation::Regex(r"\b\d+ euros\b".into());
+        assert!(regex.holds("It costs 9 euros."));
+        assert!(!regex.holds("It costs nine euros."));
+        assert!(!Expectation::Regex("(".into()).holds("("));
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -106,12 +106,13 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         }
     });
     let upstream = UpstreamTimeouts { response: opts.agent_timeout, idle: opts.agent_timeout };
-    let agents = AgentRuntime::new(opts.builtin_word_pace, upstream);
+    let agents = Arc::new(AgentRuntime::new(opts.builtin_word_pace, upstream));
     let state = AppState {
         control: control.clone(),
         metrics,
         media: media.clone(),
-        texts: Arc::new(TextSessions::new(control.clone(), Arc::new(agents))),
+        texts: Arc::new(TextSessions::new(control.clone(), agents.clone())),
+        agents,
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),

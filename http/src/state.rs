@@ -23,5 +23,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub media: Arc<MediaWorkers>,
     pub texts: Arc<voxgate_actors::text_session::TextSessions>,
+    /// The agents' responders (builtin, openai) and their HTTP client.
+    pub agents: Arc<voxgate_actors::agents::AgentRuntime>,
     pub settings: Arc<EdgeSettings>,
 }

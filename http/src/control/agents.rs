@@ -60,3 +60,18 @@ pub async fn delete(
     state.control.delete_agent(&ws.0, &id).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": id, "deleted": true })))
 }
+
+/// `POST /v1/agents/{id}/test-runs`: runs the agent's tests now and reports each case.
+pub async fn test_run(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = state.control.agent(&ws.0, &agent_id(&path)?)?;
+    // A case may take a whole answer: allow a few upstream waits.
+    let case_timeout = state.agents.upstream.response * 4;
+    let run = voxgate_actors::agent_tests::run(&agent, &state.agents, state.control.ledger(), case_timeout)
+        .await
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    Ok(HttpResponse::Ok().json(run))
+}
