@@ -13,8 +13,10 @@ use crate::usage::{class_of, UsageRefusal};
 use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
 use dashmap::DashMap;
 use futures_util::StreamExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::Notify;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
@@ -78,6 +80,11 @@ pub struct Ask {
     pub text: String,
 }
 
+/// The server is stopping: cut the answer short and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ShutDown;
+
 /// The streaming task finished its turn.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -88,11 +95,53 @@ pub struct TextSessions {
     control: Arc<ControlPlane>,
     live: Arc<DashMap<SessionId, Addr<TextSession>>>,
     runtime: Arc<AgentRuntime>,
+    answering: Arc<Answering>,
+}
+
+/// Answers still streaming or being recorded, so a shutdown can wait for them.
+#[derive(Default)]
+struct Answering {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by an answer until its outcome is recorded.
+struct AnsweringGuard(Arc<Answering>);
+
+impl AnsweringGuard {
+    fn new(answering: &Arc<Answering>) -> AnsweringGuard {
+        answering.count.fetch_add(1, Ordering::SeqCst);
+        AnsweringGuard(answering.clone())
+    }
+}
+
+impl Drop for AnsweringGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl TextSessions {
     pub fn new(control: Arc<ControlPlane>, runtime: Arc<AgentRuntime>) -> TextSessions {
-        TextSessions { control, live: Arc::new(DashMap::new()), runtime }
+        TextSessions { control, live: Arc::new(DashMap::new()), runtime, answering: Arc::default() }
+    }
+
+    /// For a graceful shutdown: cuts every streaming answer short (the visitor gets an
+    /// `unavailable` error event) and returns once each partial answer is recorded.
+    pub async fn shutdown(&self) {
+        let sessions: Vec<Addr<TextSession>> = self.live.iter().map(|e| e.value().clone()).collect();
+        for addr in sessions {
+            let _ = addr.send(ShutDown).await;
+        }
+        loop {
+            let idle = self.answering.idle.notified();
+            if self.answering.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Hands `text` to the session's actor, starting it on first use.
@@ -117,6 +166,7 @@ impl TextSessions {
                     cancel: None,
                     responder: None,
                     runtime: self.runtime.clone(),
+                    answering: self.answering.clone(),
                 }
                 .start()
             })
@@ -141,6 +191,7 @@ pub struct TextSession {
     /// The agent's responder, rebuilt when the agent is saved.
     responder: Option<(u64, Arc<dyn Responder>)>,
     runtime: Arc<AgentRuntime>,
+    answering: Arc<Answering>,
 }
 
 impl Actor for TextSession {
@@ -240,6 +291,7 @@ impl Handler<Ask> for TextSession {
                 control: this.control.clone(),
                 conversation: this.conversation.clone(),
                 started: Instant::now(),
+                _answering: AnsweringGuard::new(&this.answering),
             };
             let me = ctx.address();
             actix::spawn(async move {
@@ -260,14 +312,29 @@ impl Handler<TurnDone> for TextSession {
     }
 }
 
+impl TextSession {
+    /// Cuts the streaming answer short (recorded as interrupted) and stops.
+    fn end(&mut self, reason: EndReason, ctx: &mut Context<Self>) {
+        if let Some(cancel) = self.cancel.take() {
+            let _ = cancel.send(reason);
+        }
+        ctx.stop();
+    }
+}
+
 impl Handler<SessionEnded> for TextSession {
     type Result = ();
 
     fn handle(&mut self, msg: SessionEnded, ctx: &mut Context<Self>) {
-        if let Some(cancel) = self.cancel.take() {
-            let _ = cancel.send(msg.reason);
-        }
-        ctx.stop();
+        self.end(msg.reason, ctx);
+    }
+}
+
+impl Handler<ShutDown> for TextSession {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ShutDown, ctx: &mut Context<Self>) {
+        self.end(EndReason::ServerShutdown, ctx);
     }
 }
 
@@ -280,6 +347,7 @@ struct Answer {
     control: Arc<ControlPlane>,
     conversation: ConversationId,
     started: Instant,
+    _answering: AnsweringGuard,
 }
 
 /// How an answer ended.
@@ -312,6 +380,10 @@ impl Answer {
             .await;
         let last = match (outcome, saved) {
             (Outcome::Interrupted(None), _) => return,
+            (Outcome::Interrupted(Some(EndReason::ServerShutdown)), _) => TextEvent::Error {
+                code: ErrorCode::Unavailable,
+                message: "the server is restarting; send the message again in a moment".into(),
+            },
             (Outcome::Interrupted(Some(reason)), _) => TextEvent::Error {
                 code: ErrorCode::SessionEnded,
                 message: format!("the session ended ({}) while the agent was answering", reason.as_str()),

@@ -107,11 +107,12 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     });
     let upstream = UpstreamTimeouts { response: opts.agent_timeout, idle: opts.agent_timeout };
     let agents = Arc::new(AgentRuntime::new(opts.builtin_word_pace, upstream));
+    let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
     let state = AppState {
         control: control.clone(),
         metrics,
         media: media.clone(),
-        texts: Arc::new(TextSessions::new(control.clone(), agents.clone())),
+        texts: texts.clone(),
         agents,
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
@@ -188,6 +189,8 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     tracing::info!(signal, live_calls = media.calls().live_count(), "stopping: ending calls first");
     // Calls end while every actor and the store are alive, so each end is recorded.
     media.shutdown().await;
+    // Streaming answers end and their partial text is recorded before HTTP stops.
+    texts.shutdown().await;
     http.stop(true).await;
     if let Some(m) = metrics_server {
         m.stop(true).await;

@@ -191,3 +191,69 @@ fn the_transcript_and_usage_survive_a_restart() {
     assert_eq!(usage_before, usage_after);
     assert_eq!(usage_after["production"]["text_messages"], 1);
 }
+
+#[test]
+fn a_graceful_shutdown_mid_answer_records_the_partial_answer() {
+    let f = fixture(ServerOptions {
+        extra_args: vec!["--builtin-word-delay-ms".into(), "200".into()],
+        ..Default::default()
+    });
+    let (url, token) = text_session(&f, json!({"mode": "text"}));
+    let mut answer =
+        Answer::ask(&f.api, &url, SITE, &token, "When do you ship to the EU?").expect("accepted");
+    assert_eq!(answer.next_event().unwrap().event, "message.created");
+    assert_eq!(answer.next_event().unwrap().event, "response.delta");
+    let Fixture { server, .. } = f;
+    let data_dir = server.stop();
+    let rest = answer.rest();
+    let last = rest.last().expect("the stream ends with an event");
+    assert_eq!((last.event.as_str(), last.data["code"].as_str()), ("error", Some("unavailable")), "{rest:?}");
+
+    let server = Server::start_with(ServerOptions { data_dir: Some(data_dir), ..Default::default() });
+    let api = server.client();
+    let url = format!("{}{}", api.base, &url[url.find("/v1/").unwrap()..]);
+    let t = api.browser("GET", &url, Some(SITE), Some(&token)).expect(200).body;
+    let agent = &t["messages"][1];
+    assert_eq!(
+        (agent["role"].as_str(), agent["status"].as_str()),
+        (Some("agent"), Some("interrupted")),
+        "{t}"
+    );
+    assert!(agent["text"].as_str().unwrap().starts_with("From "), "{t}");
+}
+
+#[test]
+fn an_idle_answer_stream_gets_keep_alive_comments() {
+    use std::io::{BufRead, BufReader};
+    // A minute between words: after its first word the stream is idle but for keep-alives.
+    let f = fixture(ServerOptions {
+        extra_args: vec![
+            "--builtin-word-delay-ms".into(),
+            "60000".into(),
+            "--sse-keep-alive-ms".into(),
+            "100".into(),
+        ],
+        ..Default::default()
+    });
+    let (url, token) = text_session(&f, json!({"mode": "text"}));
+    let res = f
+        .api
+        .http
+        .post(&url)
+        .header("Origin", SITE)
+        .header("Authorization", format!("Bearer {token}"))
+        .json(&json!({"text": "When do you ship?"}))
+        .send()
+        .unwrap();
+    let mut lines = BufReader::new(res).lines();
+    let mut seen_delta = false;
+    let comments_after_delta = loop {
+        let line = lines.next().expect("the stream stays open").unwrap();
+        if line.starts_with("event: response.delta") {
+            seen_delta = true;
+        } else if seen_delta && line.starts_with(':') {
+            break line;
+        }
+    };
+    assert!(comments_after_delta.starts_with(':'), "{comments_after_delta}");
+}
