@@ -246,6 +246,7 @@ impl Widget {
     pub fn view(&self) -> WidgetView<'_> {
         WidgetView {
             id: &self.id,
+            workspace_id: &self.workspace_id,
             spec: &self.spec,
             version: self.version,
             created_at: self.created_at,
@@ -274,6 +275,8 @@ impl Widget {
 #[derive(Debug, Serialize)]
 pub struct WidgetView<'a> {
     pub id: &'a WidgetId,
+    /// Names the workspace's Trust Center (`/trust/{workspace_id}`).
+    pub workspace_id: &'a WorkspaceId,
     #[serde(flatten)]
     pub spec: &'a WidgetSpec,
     pub version: u64,

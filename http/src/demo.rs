@@ -49,9 +49,11 @@ pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
     };
     let port = addr.port();
     let page_origin = format!("http://localhost:{port}");
+    let privacy =
+        json!({"trust_center": {"enabled": true, "privacy_policy_url": format!("{page_origin}/#privacy")}});
     let widget = match control.widgets(&ws).into_iter().find(|w| w.spec.name == WIDGET_NAME) {
         Some(w) => {
-            let patch = json!({"agent_id": agent.id, "allowed_origins": [page_origin]});
+            let patch = json!({"agent_id": agent.id, "allowed_origins": [page_origin], "privacy": privacy});
             control.update_widget(&ws, &w.id, patch).await.map_err(|e| e.to_string())?
         }
         None => control
@@ -63,7 +65,8 @@ pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
                     "environment": "staging",
                     "allowed_origins": [page_origin],
                     "appearance": {"title": "voxgate demo"},
-                    "content": {"greeting": "Hi! Ask me about voxgate."}
+                    "content": {"greeting": "Hi! Ask me about voxgate, or start a voice call.", "launcher_label": "Ask voxgate"},
+                    "privacy": privacy
                 }),
             )
             .await
@@ -115,6 +118,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     let demo = DEMO.get().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
     let html = include_str!("../../web/demo.html")
         .replace("{{API}}", &state.settings.public_url)
+        .replace("{{PAGE}}", &demo.page_url)
         .replace("{{WIDGET}}", demo.widget.as_str());
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }

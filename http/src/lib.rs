@@ -11,3 +11,5 @@ pub mod health;
 pub mod metrics;
 pub mod server;
 pub mod state;
+pub mod trust_center;
+pub mod widget_script;

@@ -138,7 +138,9 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             .app_data(app_data.clone())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("voxgate::http"))
             .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz));
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/widget.js", web::get().to(crate::widget_script::get))
+            .route("/trust/{workspace}", web::get().to(crate::trust_center::page));
         let app = if metrics_here { app.route("/metrics", web::get().to(metrics::render)) } else { app };
         let app = app.configure(browser::routes).configure(control::routes);
         let app = if demo { app.configure(crate::demo::routes) } else { app };

@@ -40,6 +40,8 @@ fn demo_prepares_a_workspace_widget_and_page() {
     let api = server.client();
     let html = api.send(api.http.get(&page)).expect(200).text;
     assert!(html.contains("voxgate demo"));
+    assert!(html.contains("/widget.js\" data-widget=\"wgt_"), "the widget is embedded with one tag: {html}");
+    assert!(html.contains("data-session-url=\"/demo/session\""));
     // The page's backend stand-in gives browser-safe values; the page's origin is allowed.
     let req = api
         .http

@@ -28,7 +28,12 @@ pub async fn get(
 ) -> Result<HttpResponse, BrowserError> {
     let widget = live_widget(&state, &path)?;
     let admitted = admit_origin(&state, &req, &widget, cors::CONFIG)?;
-    let res = HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(widget.public_config());
+    let mut config = serde_json::to_value(widget.public_config()).unwrap_or_default();
+    if widget.spec.privacy.trust_center.enabled {
+        config["trust_center_url"] =
+            crate::trust_center::url(&state.settings.public_url, &widget.workspace_id).into();
+    }
+    let res = HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(config);
     Ok(admitted.respond(res))
 }
 

@@ -1,0 +1,412 @@
+/*! voxgate widget __VERSION__ | one tag: <script src="https://HOST/widget.js" data-widget="wgt_..." data-session-url="/your/route" defer></script> */
+// The hosted widget script. No dependencies. It renders inside a shadow root (no CSS leaks
+// either way), loads the widget's public configuration at run time (a saved change shows on the
+// next page load), asks the site's own backend route for a session only when the visitor first
+// talks (and, if consent is required, only after consent), streams text answers over fetch+SSE,
+// and runs voice over WebRTC. Failures are said in plain words, never swallowed.
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !script.dataset.widget) {
+    console.error("voxgate: the widget tag needs data-widget=\"wgt_...\" and data-session-url");
+    return;
+  }
+  var VERSION = "__VERSION__";
+  var widgetId = script.dataset.widget;
+  var sessionUrl = script.dataset.sessionUrl;
+  var api = new URL(script.src, location.href).origin;
+  var consentKey = "voxgate:consent:" + widgetId;
+
+  var MESSAGES = {
+    origin: "This assistant isn't enabled for this website (" + location.origin + "). The site's owner can add it to the widget's allowed origins.",
+    https: "Voice calls need a secure (https://) page. Text chat still works here.",
+    micBlocked: "Microphone access is blocked. Allow the microphone for this site in your browser's settings, then try again.",
+    noMic: "No microphone was found. Connect one, or use text chat.",
+    expired: "Your session expired. Starting a new one…",
+    unavailable: "The assistant is unavailable right now. Please try again later.",
+    limit: "The assistant has reached its usage limit for now. Please try again later.",
+    network: "Couldn't reach the assistant. Check your connection and try again.",
+    noSessionUrl: "This widget is missing its data-session-url, so it cannot start a conversation.",
+    callFailed: "The call could not connect. Please try again.",
+  };
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c) node.appendChild(c); });
+    return node;
+  }
+
+  var CSS = [
+    ":host{all:initial}",
+    "*{box-sizing:border-box;font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif}",
+    ".root{position:fixed;bottom:20px;z-index:2147483000;color:var(--vg-text);font-size:15px;line-height:1.4}",
+    ".root.right{right:20px}.root.left{left:20px}",
+    "button{font:inherit;cursor:pointer;border-radius:8px;border:1px solid var(--vg-primary);padding:8px 12px;background:var(--vg-primary);color:#fff}",
+    "button.secondary{background:transparent;color:var(--vg-primary)}",
+    "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid var(--vg-primary);outline-offset:2px}",
+    "button[disabled]{opacity:.5;cursor:not-allowed}",
+    ".launcher{border-radius:999px;padding:12px 18px;box-shadow:0 4px 14px rgba(0,0,0,.2)}",
+    ".panel{position:absolute;bottom:60px;width:min(360px,calc(100vw - 40px));max-height:min(560px,calc(100vh - 100px));display:flex;flex-direction:column;background:var(--vg-bg);border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);overflow:hidden}",
+    ".root.right .panel{right:0}.root.left .panel{left:0}",
+    ".panel[hidden]{display:none}",
+    "header{display:flex;align-items:center;gap:8px;padding:12px;background:var(--vg-primary);color:#fff}",
+    "header h2{font-size:16px;margin:0;flex:1}",
+    "header img{width:28px;height:28px;border-radius:50%}",
+    "header button{background:transparent;border-color:transparent;color:#fff;padding:4px 8px}",
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;min-height:120px}",
+    ".msg{max-width:85%;padding:8px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}",
+    ".msg.agent{background:rgba(127,127,127,.12);align-self:flex-start}",
+    ".msg.visitor{background:var(--vg-primary);color:#fff;align-self:flex-end}",
+    ".notice{margin:0 12px 8px;padding:8px 10px;border-radius:8px;background:#fff4e5;color:#7a4100;border:1px solid #f5c27a}",
+    ".notice[hidden]{display:none}",
+    ".consent{padding:12px;display:flex;flex-direction:column;gap:10px}",
+    ".consent[hidden]{display:none}",
+    ".consent p{margin:0;white-space:pre-wrap}",
+    "form{display:flex;gap:8px;padding:12px;border-top:1px solid rgba(127,127,127,.2)}",
+    "form[hidden]{display:none}",
+    "textarea{flex:1;resize:none;font:inherit;padding:8px;border-radius:8px;border:1px solid rgba(127,127,127,.4);color:var(--vg-text);background:var(--vg-bg)}",
+    ".call{display:flex;align-items:center;gap:8px;padding:0 12px 12px}",
+    ".call[hidden]{display:none}",
+    ".call .state{flex:1;font-size:13px}",
+    ".links{display:flex;gap:12px;padding:0 12px 10px;font-size:12px}",
+    ".links a{color:var(--vg-primary)}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}",
+  ].join("\n");
+
+  var host = el("div", { "data-voxgate-widget": widgetId });
+  var shadow = host.attachShadow({ mode: "open" });
+  var ui = {};
+  var config = null;
+  var session = null;
+  var streaming = false;
+  var call = null;
+
+  function mount() {
+    if (!document.body) return document.addEventListener("DOMContentLoaded", mount);
+    document.body.appendChild(host);
+    shadow.appendChild(el("style", { text: CSS }));
+    ui.root = el("div", { class: "root right", part: "root" });
+    ui.launcher = el("button", { class: "launcher", "data-part": "launcher", "aria-expanded": "false", text: "Chat", onclick: toggle });
+    ui.title = el("h2", { "data-part": "title", id: "vg-title", text: "" });
+    ui.avatar = el("img", { alt: "", hidden: "" });
+    ui.close = el("button", { "aria-label": "Close", text: "✕", onclick: function () { toggle(false); } });
+    ui.notice = el("div", { class: "notice", role: "alert", "data-part": "notice", hidden: "" });
+    ui.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", "data-part": "log" });
+    ui.terms = el("p", { "data-part": "terms" });
+    ui.accept = el("button", { "data-part": "accept", text: "Accept and continue", onclick: acceptConsent });
+    ui.consent = el("div", { class: "consent", "data-part": "consent", hidden: "" }, [ui.terms, ui.accept]);
+    ui.input = el("textarea", { rows: "1", "data-part": "input", "aria-label": "Message" });
+    ui.input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendText(); }
+    });
+    ui.send = el("button", { type: "submit", "data-part": "send", text: "Send" });
+    ui.form = el("form", { "data-part": "form", onsubmit: function (e) { e.preventDefault(); sendText(); } }, [ui.input, ui.send]);
+    ui.callButton = el("button", { "data-part": "call", text: "Start voice call", onclick: toggleCall });
+    ui.mute = el("button", { class: "secondary", "data-part": "mute", "aria-pressed": "false", text: "Mute", hidden: "", onclick: toggleMute });
+    ui.callState = el("span", { class: "state", "data-part": "call-state", role: "status", text: "" });
+    ui.call = el("div", { class: "call", hidden: "" }, [ui.callButton, ui.mute, ui.callState]);
+    ui.links = el("nav", { class: "links", "aria-label": "Privacy", "data-part": "links" });
+    ui.audio = el("audio", { autoplay: "" });
+    ui.panel = el("section", { class: "panel", role: "dialog", "aria-labelledby": "vg-title", "data-part": "panel", hidden: "" }, [
+      el("header", {}, [ui.avatar, ui.title, ui.close]),
+      ui.notice, ui.consent, ui.log, ui.call, ui.form, ui.links, ui.audio,
+    ]);
+    ui.panel.addEventListener("keydown", function (e) { if (e.key === "Escape") toggle(false); });
+    ui.root.appendChild(ui.panel);
+    ui.root.appendChild(ui.launcher);
+    shadow.appendChild(ui.root);
+    host.setAttribute("data-state", "loading");
+    loadConfig();
+  }
+
+  function notice(text) {
+    ui.notice.textContent = text || "";
+    if (text) ui.notice.removeAttribute("hidden"); else ui.notice.setAttribute("hidden", "");
+  }
+
+  function toggle(open) {
+    var show = typeof open === "boolean" ? open : ui.panel.hasAttribute("hidden");
+    if (show) ui.panel.removeAttribute("hidden"); else ui.panel.setAttribute("hidden", "");
+    ui.launcher.setAttribute("aria-expanded", String(show));
+    if (show) (ui.consent.hasAttribute("hidden") ? ui.input : ui.accept).focus();
+    else ui.launcher.focus();
+  }
+
+  function loadConfig() {
+    fetch(api + "/v1/widgets/" + encodeURIComponent(widgetId) + "/config", { credentials: "omit" })
+      .then(function (res) {
+        if (res.ok) return res.json().then(apply);
+        // A refused origin gets no CORS headers, so the page cannot read why: say what it
+        // most likely is.
+        fail(MESSAGES.origin, "refused");
+      })
+      .catch(function () { fail(MESSAGES.origin, "refused"); });
+  }
+
+  function fail(text, state) {
+    ui.launcher.textContent = "Chat";
+    ui.title.textContent = "Assistant";
+    ui.consent.setAttribute("hidden", "");
+    ui.form.setAttribute("hidden", "");
+    ui.call.setAttribute("hidden", "");
+    notice(text);
+    host.setAttribute("data-state", state);
+  }
+
+  function apply(c) {
+    config = c;
+    var a = c.appearance || {}, content = c.content || {}, privacy = c.privacy || {};
+    host.style.setProperty("--vg-primary", a.primary_color || "#1f6feb");
+    host.style.setProperty("--vg-bg", a.background_color || "#ffffff");
+    host.style.setProperty("--vg-text", a.text_color || "#1f2328");
+    ui.root.className = "root " + (a.position === "bottom-left" ? "left" : "right");
+    ui.launcher.textContent = content.launcher_label || "Chat";
+    ui.title.textContent = a.title || "Assistant";
+    if (a.avatar_url) { ui.avatar.src = a.avatar_url; ui.avatar.removeAttribute("hidden"); }
+    ui.input.placeholder = content.input_placeholder || "Type a message";
+    var modes = c.modes || [];
+    if (modes.indexOf("text") < 0) ui.form.setAttribute("hidden", "");
+    if (modes.indexOf("voice") >= 0) ui.call.removeAttribute("hidden");
+    if (content.greeting) addMessage("agent", content.greeting);
+    var tc = privacy.trust_center || {};
+    if (c.trust_center_url) ui.links.appendChild(el("a", { href: c.trust_center_url, target: "_blank", rel: "noopener", text: "Trust Center" }));
+    if (tc.privacy_policy_url) ui.links.appendChild(el("a", { href: tc.privacy_policy_url, target: "_blank", rel: "noopener", text: "Privacy policy" }));
+    if (privacy.consent_required && localStorage.getItem(consentKey) !== "accepted") {
+      ui.terms.textContent = privacy.terms_text || "By continuing you agree that this conversation is recorded.";
+      ui.consent.removeAttribute("hidden");
+      ui.form.setAttribute("hidden", "");
+      ui.call.setAttribute("hidden", "");
+      host.setAttribute("data-state", "consent");
+    } else {
+      host.setAttribute("data-state", "ready");
+    }
+  }
+
+  function acceptConsent() {
+    try { localStorage.setItem(consentKey, "accepted"); } catch (e) { /* private mode: ask again next time */ }
+    ui.consent.setAttribute("hidden", "");
+    var modes = config.modes || [];
+    if (modes.indexOf("text") >= 0) ui.form.removeAttribute("hidden");
+    if (modes.indexOf("voice") >= 0) ui.call.removeAttribute("hidden");
+    host.setAttribute("data-state", "ready");
+    ui.input.focus();
+  }
+
+  function addMessage(role, text) {
+    var m = el("div", { class: "msg " + role, "data-role": role, text: text });
+    if (config && config.features && config.features.transcript === false && role === "visitor") {
+      while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
+    }
+    ui.log.appendChild(m);
+    ui.log.scrollTop = ui.log.scrollHeight;
+    return m;
+  }
+
+  /** What a refused request means, in words, from its error code. */
+  function explain(code) {
+    if (code === "origin_not_allowed" || code === "origin_missing") return MESSAGES.origin;
+    if (code === "token_expired" || code === "session_ended") return MESSAGES.expired;
+    if (code === "quota_exceeded" || code === "fair_use_exceeded") return MESSAGES.limit;
+    return MESSAGES.unavailable;
+  }
+
+  function errorCode(res) {
+    return res.json().then(function (b) { return (b && b.error && b.error.code) || ""; }, function () { return ""; });
+  }
+
+  /** The session, asked of the site's backend on first use. */
+  function ensureSession() {
+    if (session && Date.parse(session.expires_at) > Date.now() + 5000) return Promise.resolve(session);
+    if (!sessionUrl) return Promise.reject(new Error(MESSAGES.noSessionUrl));
+    return fetch(sessionUrl, { method: "POST", headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (body) {
+          if (!res.ok || !body.session_token) throw new Error(explain(body && body.error && body.error.code));
+          session = body;
+          return session;
+        });
+      }, function () { throw new Error(MESSAGES.network); });
+  }
+
+  function sendText() {
+    var text = ui.input.value.trim();
+    if (!text || streaming || !config) return;
+    if (!ui.consent.hasAttribute("hidden")) return;
+    ui.input.value = "";
+    addMessage("visitor", text);
+    ask(text, true);
+  }
+
+  function ask(text, retry) {
+    streaming = true;
+    ui.send.setAttribute("disabled", "");
+    notice("");
+    var bubble = null;
+    var done = function () { streaming = false; ui.send.removeAttribute("disabled"); };
+    ensureSession()
+      .then(function (s) {
+        return fetch(s.messages_url, {
+          method: "POST",
+          headers: { Authorization: "Bearer " + s.session_token, "Content-Type": "application/json", Accept: "text/event-stream" },
+          body: JSON.stringify({ text: text }),
+        });
+      })
+      .then(function (res) {
+        if (!res.ok) {
+          return errorCode(res).then(function (code) {
+            if ((code === "token_expired" || code === "session_ended") && retry) {
+              session = null;
+              notice(MESSAGES.expired);
+              done();
+              return ask(text, false);
+            }
+            throw new Error(explain(code));
+          });
+        }
+        return readEvents(res, function (name, data) {
+          if (name === "response.delta") {
+            if (!bubble) bubble = addMessage("agent", "");
+            bubble.textContent += data.text;
+            ui.log.scrollTop = ui.log.scrollHeight;
+          } else if (name === "response.completed") {
+            if (!bubble) bubble = addMessage("agent", "");
+            bubble.textContent = data.text;
+            bubble.setAttribute("data-complete", "true");
+          } else if (name === "error") {
+            notice(data.code === "unavailable" ? MESSAGES.network : explain(data.code));
+          }
+        }).then(done);
+      })
+      .catch(function (e) { notice(e.message || MESSAGES.network); done(); });
+  }
+
+  /** Reads a text/event-stream response, calling `on(event, data)` per event. */
+  function readEvents(res, on) {
+    var reader = res.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (r) {
+        if (r.done) return;
+        buffer += decoder.decode(r.value, { stream: true });
+        var at;
+        while ((at = buffer.indexOf("\n\n")) >= 0) {
+          var block = buffer.slice(0, at);
+          buffer = buffer.slice(at + 2);
+          var name = "message", data = "";
+          block.split("\n").forEach(function (line) {
+            if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+            else if (line.indexOf("data:") === 0) data += line.slice(5).replace(/^ /, "");
+          });
+          if (data) { try { on(name, JSON.parse(data)); } catch (e) { /* not JSON: skip */ } }
+        }
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function setCallState(state, text) {
+    host.setAttribute("data-call", state);
+    ui.callState.textContent = text;
+    ui.callButton.textContent = state === "connecting" || state === "live" ? "End call" : "Start voice call";
+    if (state === "live" && config.features && config.features.mute_button !== false) ui.mute.removeAttribute("hidden");
+    else ui.mute.setAttribute("hidden", "");
+  }
+
+  function toggleCall() {
+    if (call) return endCall("You ended the call.");
+    startCall();
+  }
+
+  function startCall() {
+    notice("");
+    var secure = window.isSecureContext || location.hostname === "localhost" || location.hostname === "127.0.0.1";
+    if (!secure || !navigator.mediaDevices || !window.RTCPeerConnection) return notice(MESSAGES.https);
+    var current = call = { pc: null, stream: null, location: null, token: null };
+    setCallState("connecting", "Connecting…");
+    navigator.mediaDevices.getUserMedia({ audio: true })
+      .catch(function (e) {
+        throw new Error(e && (e.name === "NotAllowedError" || e.name === "SecurityError") ? MESSAGES.micBlocked : MESSAGES.noMic);
+      })
+      .then(function (stream) {
+        current.stream = stream;
+        return ensureSession();
+      })
+      .then(function (s) {
+        if (call !== current) throw new Error("");
+        current.token = s.session_token;
+        var pc = current.pc = new RTCPeerConnection({ iceServers: s.webrtc_ice_servers || [] });
+        current.stream.getTracks().forEach(function (t) { pc.addTrack(t, current.stream); });
+        pc.ontrack = function (e) {
+          ui.audio.srcObject = e.streams[0] || new MediaStream([e.track]);
+          var played = ui.audio.play();
+          if (played && played.catch) played.catch(function () {});
+        };
+        pc.onconnectionstatechange = function () {
+          if (call !== current) return;
+          if (pc.connectionState === "connected") setCallState("live", "Live");
+          else if (pc.connectionState === "failed" || pc.connectionState === "closed") endCall("The call ended.");
+        };
+        return pc.createOffer().then(function (offer) { return pc.setLocalDescription(offer); })
+          .then(function () { return gathered(pc, 2000); })
+          .then(function () {
+            return fetch(s.webrtc_url, {
+              method: "POST",
+              headers: { Authorization: "Bearer " + s.session_token, "Content-Type": "application/sdp" },
+              body: pc.localDescription.sdp,
+            });
+          })
+          .then(function (res) {
+            if (!res.ok) return errorCode(res).then(function (code) { throw new Error(explain(code)); });
+            current.location = new URL(res.headers.get("Location"), s.webrtc_url).href;
+            return res.text().then(function (sdp) { return pc.setRemoteDescription({ type: "answer", sdp: sdp }); });
+          });
+      })
+      .catch(function (e) {
+        if (call === current) { endCall(""); notice(e.message || MESSAGES.callFailed); }
+      });
+  }
+
+  function gathered(pc, ms) {
+    return new Promise(function (resolve) {
+      if (pc.iceGatheringState === "complete") return resolve();
+      var timer = setTimeout(resolve, ms);
+      pc.addEventListener("icegatheringstatechange", function () {
+        if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
+      });
+    });
+  }
+
+  function endCall(text) {
+    var c = call;
+    call = null;
+    if (c) {
+      if (c.location && c.token) {
+        fetch(c.location, { method: "DELETE", headers: { Authorization: "Bearer " + c.token } }).catch(function () {});
+      }
+      if (c.pc) c.pc.close();
+      if (c.stream) c.stream.getTracks().forEach(function (t) { t.stop(); });
+    }
+    ui.mute.setAttribute("aria-pressed", "false");
+    ui.mute.textContent = "Mute";
+    setCallState("ended", text);
+  }
+
+  function toggleMute() {
+    if (!call || !call.stream) return;
+    var muted = ui.mute.getAttribute("aria-pressed") !== "true";
+    call.stream.getAudioTracks().forEach(function (t) { t.enabled = !muted; });
+    ui.mute.setAttribute("aria-pressed", String(muted));
+    ui.mute.textContent = muted ? "Unmute" : "Mute";
+  }
+
+  window.voxgateWidget = window.voxgateWidget || {};
+  window.voxgateWidget[widgetId] = { version: VERSION, open: function () { toggle(true); } };
+  mount();
+})();
