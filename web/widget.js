@@ -121,6 +121,7 @@
     ui.root.appendChild(ui.launcher);
     shadow.appendChild(ui.root);
     host.setAttribute("data-state", "loading");
+    colors({});
     loadConfig();
   }
 
@@ -158,12 +159,16 @@
     host.setAttribute("data-state", state);
   }
 
-  function apply(c) {
-    config = c;
-    var a = c.appearance || {}, content = c.content || {}, privacy = c.privacy || {};
+  function colors(a) {
     host.style.setProperty("--vg-primary", a.primary_color || "#1f6feb");
     host.style.setProperty("--vg-bg", a.background_color || "#ffffff");
     host.style.setProperty("--vg-text", a.text_color || "#1f2328");
+  }
+
+  function apply(c) {
+    config = c;
+    var a = c.appearance || {}, content = c.content || {}, privacy = c.privacy || {};
+    colors(a);
     ui.root.className = "root " + (a.position === "bottom-left" ? "left" : "right");
     ui.launcher.textContent = content.launcher_label || "Chat";
     ui.title.textContent = a.title || "Assistant";

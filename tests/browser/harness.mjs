@@ -12,15 +12,15 @@ import { chromium } from "playwright-core";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const binary = process.env.VOXGATE_BIN ?? join(root, "target", "debug", "voxgate");
 
-/** Starts `voxgate serve` on a free port with a fresh data dir. */
-export async function startVoxgate(extraArgs = []) {
+/** Starts `voxgate serve` (or `demo`) on a free port with a fresh data dir. */
+export async function startVoxgate(extraArgs = [], command = "serve") {
   const dataDir = mkdtempSync(join(tmpdir(), "voxgate-browser-"));
-  const child = spawn(binary, ["serve", "--http", "127.0.0.1:0", "--data-dir", dataDir, ...extraArgs], {
+  const child = spawn(binary, [command, "--http", "127.0.0.1:0", "--data-dir", dataDir, ...extraArgs], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, VOXGATE_LOG: process.env.VOXGATE_TEST_LOG ?? "warn" },
   });
+  let seen = "";
   const url = await new Promise((resolve, reject) => {
-    let seen = "";
     const timer = setTimeout(() => reject(new Error(`voxgate did not start: ${seen}`)), 30000);
     child.stdout.on("data", (chunk) => {
       seen += chunk;
@@ -40,6 +40,8 @@ export async function startVoxgate(extraArgs = []) {
   return {
     url,
     key,
+    /** What the server printed on stdout (the demo prints the page to open). */
+    stdout: () => seen,
     async api(method, path, body) {
       const res = await fetch(url + path, {
         method,
@@ -56,8 +58,9 @@ export async function startVoxgate(extraArgs = []) {
 }
 
 /**
- * A customer site: serves `html` at `/` and, at `/session`, does what a customer's backend does:
- * creates a session with the workspace key and returns only the browser-safe values.
+ * A customer site: serves `html` (a string, or a function called per request) at `/` and, at
+ * `/session`, does what a customer's backend does: creates a session with the workspace key and
+ * returns only the browser-safe values.
  */
 export async function startSite(html, createSession) {
   const server = createServer(async (req, res) => {
@@ -68,7 +71,7 @@ export async function startSite(html, createSession) {
       return;
     }
     res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-    res.end(html);
+    res.end(typeof html === "function" ? html() : html);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${server.address().port}`;
