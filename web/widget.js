@@ -250,7 +250,8 @@
   function ask(text, retry) {
     streaming = true;
     ui.send.setAttribute("disabled", "");
-    notice("");
+    // A retry keeps the notice that explains it (a new session) in view.
+    if (retry) notice("");
     var bubble = null;
     var done = function () { streaming = false; ui.send.removeAttribute("disabled"); };
     ensureSession()

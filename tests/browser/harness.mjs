@@ -93,13 +93,13 @@ export const CHROMIUM_FLAGS = [
   "--autoplay-policy=no-user-gesture-required",
 ];
 
-/** Headless Chromium in a fresh profile. */
-export async function launchBrowser() {
+/** Headless Chromium in a fresh profile, with `extraArgs` after the usual flags. */
+export async function launchBrowser(extraArgs = []) {
   const profile = mkdtempSync(join(tmpdir(), "voxgate-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...extraArgs],
   });
   return {
     context,
