@@ -74,11 +74,11 @@ fn the_builtin_agent_quotes_its_knowledge_or_says_it_does_not_know() {
     assert_eq!(messages[5]["text"], "I don't know that yet.");
 }
 
-#[test]
-fn a_second_message_while_an_answer_streams_is_busy_and_a_visitor_leaving_interrupts_it() {
-    // 150 ms between words keeps the answer streaming long after its first delta.
+/// A session whose answer has begun to stream and goes on for seconds (200 ms between words):
+/// its fixture, messages URL, token, and the answer read up to its first delta.
+fn answer_in_progress() -> (Fixture, String, String, Answer) {
     let f = fixture(ServerOptions {
-        extra_args: vec!["--builtin-word-delay-ms".into(), "150".into()],
+        extra_args: vec!["--builtin-word-delay-ms".into(), "200".into()],
         ..Default::default()
     });
     let (url, token) = text_session(&f, json!({"mode": "text"}));
@@ -86,6 +86,12 @@ fn a_second_message_while_an_answer_streams_is_busy_and_a_visitor_leaving_interr
         Answer::ask(&f.api, &url, SITE, &token, "When do you ship to the EU?").expect("accepted");
     assert_eq!(answer.next_event().unwrap().event, "message.created");
     assert_eq!(answer.next_event().unwrap().event, "response.delta");
+    (f, url, token, answer)
+}
+
+#[test]
+fn a_second_message_while_an_answer_streams_is_busy_and_a_visitor_leaving_interrupts_it() {
+    let (f, url, token, answer) = answer_in_progress();
     let busy = Answer::ask(&f.api, &url, SITE, &token, "Hello?").err().expect("refused while streaming");
     assert_eq!((busy.status, busy.code()), (409, "session_busy"), "{}", busy.text);
     drop(answer);
@@ -194,15 +200,7 @@ fn the_transcript_and_usage_survive_a_restart() {
 
 #[test]
 fn a_graceful_shutdown_mid_answer_records_the_partial_answer() {
-    let f = fixture(ServerOptions {
-        extra_args: vec!["--builtin-word-delay-ms".into(), "200".into()],
-        ..Default::default()
-    });
-    let (url, token) = text_session(&f, json!({"mode": "text"}));
-    let mut answer =
-        Answer::ask(&f.api, &url, SITE, &token, "When do you ship to the EU?").expect("accepted");
-    assert_eq!(answer.next_event().unwrap().event, "message.created");
-    assert_eq!(answer.next_event().unwrap().event, "response.delta");
+    let (f, url, token, mut answer) = answer_in_progress();
     let Fixture { server, .. } = f;
     let data_dir = server.stop();
     let rest = answer.rest();
