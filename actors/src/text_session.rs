@@ -221,12 +221,14 @@ impl TextSession {
 }
 
 /// Meters and records the visitor's message; returns its id and the conversation so far.
+/// Meters and records the visitor's message; returns its id, its time, and the conversation so
+/// far when `with_history` (the builtin agent answers without it).
 async fn take_message(
     control: Arc<ControlPlane>,
-    session: SessionId,
+    session: Session,
     text: String,
-) -> Result<(Session, MessageId, Timestamp, Vec<HistoryMessage>), TextError> {
-    let session = control.sessions().get(&session).filter(Session::is_live).ok_or(TextError::Ended)?;
+    with_history: bool,
+) -> Result<(MessageId, Timestamp, Vec<HistoryMessage>), TextError> {
     let at = clock::now();
     control
         .ledger()
@@ -243,15 +245,17 @@ async fn take_message(
         .await?;
     let store = control.config().store().clone();
     let conversation = session.conversation_id.clone();
-    let (id, history) = store
-        .write(move |c| {
-            let history = records::transcript(c, &conversation)?;
-            let id = records::append_message(c, &conversation, "visitor", &text, "complete", at)?;
-            Ok((id, history))
-        })
+    let history = if with_history {
+        let c = conversation.clone();
+        store.read(move |conn| records::transcript(conn, &c)).await?
+    } else {
+        Vec::new()
+    };
+    let id = store
+        .write(move |c| records::append_message(c, &conversation, "visitor", &text, "complete", at))
         .await?;
     let history = history.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text }).collect();
-    Ok((session, id, at, history))
+    Ok((id, at, history))
 }
 
 impl Handler<Ask> for TextSession {
@@ -261,24 +265,27 @@ impl Handler<Ask> for TextSession {
         if self.busy {
             return Box::pin(actix::fut::ready(Err(TextError::Busy)));
         }
+        // The session and its agent first: a message nobody can answer is neither metered nor
+        // recorded.
+        let Some(session) = self.control.sessions().get(&self.session).filter(Session::is_live) else {
+            return Box::pin(actix::fut::ready(Err(TextError::Ended)));
+        };
+        let Some(agent) = self.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none())
+        else {
+            return Box::pin(actix::fut::ready(Err(TextError::AgentMissing)));
+        };
+        let responder = self.responder_for(&agent);
         self.busy = true;
         let text = msg.text.clone();
-        let fut = take_message(self.control.clone(), self.session.clone(), msg.text);
+        let fut = take_message(self.control.clone(), session, msg.text, responder.uses_history());
         Box::pin(fut.into_actor(self).map(move |taken, this, ctx| {
-            let (session, message_id, created_at, history) = match taken {
+            let (message_id, created_at, history) = match taken {
                 Ok(t) => t,
                 Err(e) => {
                     this.busy = false;
                     return Err(e);
                 }
             };
-            let Some(agent) =
-                this.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none())
-            else {
-                this.busy = false;
-                return Err(TextError::AgentMissing);
-            };
-            let responder = this.responder_for(&agent);
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);
             let (cancel, cancelled) = oneshot::channel();
             this.cancel = Some(cancel);

@@ -255,3 +255,16 @@ fn an_idle_answer_stream_gets_keep_alive_comments() {
     };
     assert!(comments_after_delta.starts_with(':'), "{comments_after_delta}");
 }
+
+#[test]
+fn a_message_nobody_can_answer_is_neither_metered_nor_recorded() {
+    let f = fixture(ServerOptions::default());
+    let (url, token) = text_session(&f, json!({"mode": "text"}));
+    f.api.control("DELETE", &format!("/v1/agents/{}", f.agent), &f.key, None).expect(200);
+    let r = Answer::ask(&f.api, &url, SITE, &token, "Hello?").err().expect("no agent to answer");
+    assert_eq!((r.status, r.code()), (409, "agent_missing"), "{}", r.text);
+    let u = f.api.control("GET", "/v1/usage", &f.key, None).expect(200).body;
+    assert_eq!(u["usage"]["production"]["text_messages"], 0, "{u}");
+    let t = f.api.browser("GET", &url, Some(SITE), Some(&token)).expect(200).body;
+    assert_eq!(t["messages"], json!([]), "{t}");
+}

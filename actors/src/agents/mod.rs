@@ -49,6 +49,11 @@ pub trait Responder: Send + Sync {
     /// The backend's name for metrics (`builtin`, `openai`, `bridge`).
     fn backend(&self) -> &'static str;
 
+    /// Whether answers need the conversation so far (reading it costs a query per message).
+    fn uses_history(&self) -> bool {
+        false
+    }
+
     /// Streams the answer to `turn`. The stream ends after the last delta, or with one
     /// `Err` that says why it stopped; dropping it cancels the answer.
     fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>>;

@@ -91,6 +91,10 @@ impl Responder for OpenAiResponder {
         "openai"
     }
 
+    fn uses_history(&self) -> bool {
+        true
+    }
+
     fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>> {
         let key = match &self.api_key_env {
             Some(name) => match std::env::var(name) {
