@@ -1,7 +1,8 @@
 # Shared by scripts/bench-voice and scripts/bench-text: builds release binaries, starts
 # `voxgate serve` on loopback with a fresh data dir, and creates a key, an agent and a widget.
 # Sets: url key agent widget pid harness_pin. VOXGATE_LOADTEST_BIN runs another harness build
-# (to compare two); VOXGATE_SERVER_ARGS adds flags to `voxgate serve`. Source it after `cd` to the repository root.
+# (to compare two), VOXGATE_SERVER_BIN another server build; VOXGATE_SERVER_ARGS adds flags to
+# `voxgate serve`. Source it after `cd` to the repository root.
 cargo build --release --locked -q -p voxgate-http -p voxgate-loadtest
 data=$(mktemp -d)
 out=$(mktemp)
@@ -9,7 +10,7 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dat
 ulimit -n 65536 2>/dev/null || true
 server_pin=(); harness_pin=()
 if [ "${BENCH_PIN:-0}" = 1 ]; then server_pin=(taskset -c 0); harness_pin=(taskset -c 1); fi
-VOXGATE_LOG=warn "${server_pin[@]}" ./target/release/voxgate serve --http 127.0.0.1:0 --data-dir "$data" \
+VOXGATE_LOG=warn "${server_pin[@]}" "${VOXGATE_SERVER_BIN:-./target/release/voxgate}" serve --http 127.0.0.1:0 --data-dir "$data" \
   --voice-minutes-per-month 100000000 ${VOXGATE_SERVER_ARGS:-} >"$out" &
 pid=$!
 for _ in $(seq 1 200); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.05; done

@@ -13,7 +13,9 @@ pub(crate) const SEND_BATCH: usize = 64;
 /// Datagrams waiting to be sent, stored back to back in one buffer.
 pub(crate) struct Outbox {
     bytes: Vec<u8>,
-    queued: Vec<(SockaddrStorage, Range<usize>)>,
+    /// Each datagram's destination, in the form `sendmmsg` takes, and its bytes.
+    destinations: Vec<Option<SockaddrStorage>>,
+    ranges: Vec<Range<usize>>,
     headers: MultiHeaders<SockaddrStorage>,
 }
 
@@ -31,7 +33,8 @@ impl Default for Outbox {
     fn default() -> Self {
         Outbox {
             bytes: Vec::with_capacity(SEND_BATCH * 256),
-            queued: Vec::with_capacity(SEND_BATCH),
+            destinations: Vec::with_capacity(SEND_BATCH),
+            ranges: Vec::with_capacity(SEND_BATCH),
             headers: MultiHeaders::preallocate(SEND_BATCH, None),
         }
     }
@@ -42,25 +45,33 @@ impl Outbox {
     pub fn push(&mut self, destination: SocketAddr, datagram: &[u8]) -> bool {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(datagram);
-        self.queued.push((SockaddrStorage::from(destination), start..self.bytes.len()));
-        self.queued.len() >= SEND_BATCH
+        self.destinations.push(Some(SockaddrStorage::from(destination)));
+        self.ranges.push(start..self.bytes.len());
+        self.ranges.len() >= SEND_BATCH
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queued.is_empty()
+        self.ranges.is_empty()
     }
 
     /// Sends everything queued on `fd` (a non-blocking UDP socket) and empties the queue.
     pub fn flush(&mut self, fd: RawFd) -> Flushed {
         let mut done = Flushed::default();
         let mut next = 0;
-        while next < self.queued.len() {
-            let batch = &self.queued[next..(next + SEND_BATCH).min(self.queued.len())];
+        let queued = self.ranges.len();
+        while next < queued {
+            let end = (next + SEND_BATCH).min(queued);
             let slices: Vec<[IoSlice<'_>; 1]> =
-                batch.iter().map(|(_, r)| [IoSlice::new(&self.bytes[r.clone()])]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> = batch.iter().map(|(a, _)| Some(*a)).collect();
+                self.ranges[next..end].iter().map(|r| [IoSlice::new(&self.bytes[r.clone()])]).collect();
             done.syscalls += 1;
-            match sendmmsg(fd, &mut self.headers, &slices, &addrs, [], MsgFlags::MSG_DONTWAIT) {
+            match sendmmsg(
+                fd,
+                &mut self.headers,
+                &slices,
+                &self.destinations[next..end],
+                [],
+                MsgFlags::MSG_DONTWAIT,
+            ) {
                 Ok(results) => {
                     // A short count means the next datagram would have failed; it is retried
                     // (and reported) on its own in the next round of this loop.
@@ -71,7 +82,7 @@ impl Outbox {
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(nix::errno::Errno::EAGAIN) => {
                     // Send buffer full: everything still queued is lost, as on a full link.
-                    done.dropped += self.queued.len() - next;
+                    done.dropped += queued - next;
                     break;
                 }
                 Err(_) => {
@@ -82,7 +93,8 @@ impl Outbox {
                 }
             }
         }
-        self.queued.clear();
+        self.destinations.clear();
+        self.ranges.clear();
         self.bytes.clear();
         done
     }
