@@ -154,8 +154,13 @@ pub async fn visitor(
         live.asked.set(live.asked.get() + 1);
         let answered = tokio::select! {
             answered = ask(&http, plan, url, token, question) => answered,
-            // The hold ended mid-answer: leave, as a visitor closing the tab would.
-            _ = stop_now.notified() => break,
+            // The hold ended mid-answer: leave, as a visitor closing the tab would. The question
+            // was abandoned by the harness, not answered or failed: it is not counted.
+            _ = stop_now.notified() => {
+                v.asked -= 1;
+                live.asked.set(live.asked.get() - 1);
+                break;
+            }
         };
         match answered {
             Ok((first, done)) => {
