@@ -1,14 +1,16 @@
 //! A WebRTC voice client peer: what a browser does, for the load-test harness and tests.
 //! It offers one sendrecv Opus audio track, sends frames, and reports the frames it receives.
+//! It runs str0m in RTP mode: one 20 ms Opus frame is one RTP packet, so the sample API's
+//! packetizer, depacketizing buffer and per-write timer round trip are work a load generator
+//! need not do (the harness holds 1,000 peers on one thread).
 
-use crate::voice::peer::{MediaIdentity, PeerError};
+use crate::voice::peer::{negotiated_pt, MediaIdentity, PeerError};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::Extension;
+use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 const MAX_DUE_REFEEDS: usize = 64;
@@ -31,7 +33,10 @@ pub struct ClientPeer {
     mid: Mid,
     pending: Option<SdpPendingOffer>,
     connected: bool,
-    rtp_time: u64,
+    /// The negotiated Opus payload type, known once the answer is accepted.
+    pt: Option<Pt>,
+    seq_no: u64,
+    rtp_time: u32,
 }
 
 impl ClientPeer {
@@ -43,7 +48,7 @@ impl ClientPeer {
     ) -> Result<(ClientPeer, String), PeerError> {
         let mut rtc = RtcConfig::new()
             .set_dtls_cert(identity.cert().clone())
-            .set_reordering_size_audio(0)
+            .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false)
             // Audio-only: no transport-cc, so no TWCC feedback stream (about a third of the
@@ -58,7 +63,16 @@ impl ClientPeer {
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, pending) =
             change.apply().ok_or_else(|| PeerError::Negotiation("no change to offer".into()))?;
-        let peer = ClientPeer { rtc, local, mid, pending: Some(pending), connected: false, rtp_time: 0 };
+        let peer = ClientPeer {
+            rtc,
+            local,
+            mid,
+            pending: Some(pending),
+            connected: false,
+            pt: None,
+            seq_no: 0,
+            rtp_time: 0,
+        };
         Ok((peer, offer.to_sdp_string()))
     }
 
@@ -71,6 +85,10 @@ impl ClientPeer {
             .take()
             .ok_or_else(|| PeerError::Negotiation("answer without a pending offer".into()))?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.pt = negotiated_pt(&self.rtc, self.mid);
+        if self.pt.is_none() {
+            return Err(PeerError::Negotiation("the answer accepts no codec".into()));
+        }
         Ok(())
     }
 
@@ -100,26 +118,27 @@ impl ClientPeer {
         self.drive(now, io)
     }
 
-    /// Sends one 20 ms Opus-sized frame (dropped by str0m before `connected`).
+    /// Sends one 20 ms Opus-sized frame as one RTP packet (not sent before `connected`).
     pub fn send_frame(
         &mut self,
         now: Instant,
         payload: &[u8],
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
-        let Some(writer) = self.rtc.writer(self.mid) else {
+        let pt = self.pt.ok_or_else(|| PeerError::Negotiation("no negotiated codec".into()))?;
+        let mid = self.mid;
+        let seq_no: SeqNo = self.seq_no.into();
+        let ext_vals = ExtensionValues { mid: Some(mid), ..Default::default() };
+        let write = RtpWrite::new(pt, seq_no, self.rtp_time, now, payload).ext_vals(ext_vals);
+        let mut direct = self.rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
             // The server closed the call (RTCP BYE removes the track before DTLS close lands).
             io.disconnected();
             return self.drive(now, io);
         };
-        let pt = writer
-            .payload_params()
-            .next()
-            .map(|p| p.pt())
-            .ok_or_else(|| PeerError::Negotiation("no negotiated codec".into()))?;
-        let time = MediaTime::new(self.rtp_time, Frequency::FORTY_EIGHT_KHZ);
-        self.rtp_time += 960; // 20 ms at 48 kHz
-        writer.write(pt, now, time, Arc::<[u8]>::from(payload))?;
+        stream.write_rtp(write);
+        self.seq_no += 1;
+        self.rtp_time = self.rtp_time.wrapping_add(960); // 20 ms at 48 kHz
         self.drive(now, io)
     }
 
@@ -141,10 +160,10 @@ impl ClientPeer {
                     self.connected = true;
                     io.connected();
                 }
-                Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
-                    io.disconnected()
-                }
-                Output::Event(Event::MediaData(d)) => io.frame(&d.data, now),
+                Output::Event(
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed,
+                ) => io.disconnected(),
+                Output::Event(Event::RtpPacket(p)) => io.frame(&p.payload, now),
                 Output::Event(_) => {}
                 Output::Timeout(at) => {
                     if at <= now && refeeds < MAX_DUE_REFEEDS {

@@ -5,6 +5,10 @@
 //! back datagrams to send, events, and the next deadline. Every call keeps str0m's
 //! single-mutation rule: after each input or write, output is drained until a future timeout,
 //! and a timeout that is already due is fed back at once, in the same call.
+//!
+//! str0m runs in RTP mode: an Opus frame is one RTP packet, so the echo forwards the packet's
+//! payload and RTP time as they came, with no depacketizing buffer, packetizer or extra timer
+//! round trip per frame (the largest share of an echo's CPU after the kernel's).
 
 use crate::voice::offer::check_offer;
 use crate::voice::SdpRejection;
@@ -13,10 +17,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 use str0m::config::DtlsCert;
-use str0m::format::PayloadParams;
-use str0m::media::{Frequency, MediaTime, Mid};
+use str0m::media::{Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::Extension;
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
 
 /// How often a due timeout may be fed back in one call before yielding (guards against a
@@ -108,9 +111,8 @@ pub struct PeerTraffic {
 
 struct EchoFrame {
     due: Instant,
-    mid: Mid,
-    params: PayloadParams,
-    time: MediaTime,
+    /// The visitor's RTP time, kept so the echo plays out with the timing it came in with.
+    time: u32,
     data: Arc<[u8]>,
 }
 
@@ -121,7 +123,11 @@ pub struct VoicePeer {
     agent: VoiceAgent,
     echo: VecDeque<EchoFrame>,
     audio_mid: Option<Mid>,
-    play_time: u64,
+    /// The negotiated Opus payload type, known once media flows.
+    audio_pt: Option<Pt>,
+    /// Sequence number and RTP time of the next packet we send.
+    send_seq: u64,
+    play_time: u32,
     connected: bool,
     traffic: PeerTraffic,
 }
@@ -150,7 +156,7 @@ impl VoicePeer {
             .set_ice_lite(true)
             .set_local_ice_credentials(IceCreds { ufrag: config.ufrag.clone(), pass: random_password() })
             .set_dtls_cert(identity.cert.clone())
-            .set_reordering_size_audio(0)
+            .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false)
             // Audio-only: no transport-cc, so no TWCC feedback stream (about a third of the
@@ -169,6 +175,8 @@ impl VoicePeer {
             agent: config.agent,
             echo: VecDeque::new(),
             audio_mid: None,
+            audio_pt: None,
+            send_seq: 0,
             play_time: 0,
             connected: false,
             traffic: PeerTraffic::default(),
@@ -216,16 +224,35 @@ impl VoicePeer {
     /// `Connected`, as str0m drops all media then); returns the next deadline.
     pub fn play(&mut self, now: Instant, frame: &[u8], io: &mut impl PeerIo) -> Result<Instant, PeerError> {
         if self.connected {
-            if let Some(writer) = self.audio_mid.and_then(|mid| self.rtc.writer(mid)) {
-                let pt = writer.payload_params().next().map(|p| p.pt());
-                if let Some(pt) = pt {
-                    let time = MediaTime::new(self.play_time, Frequency::FORTY_EIGHT_KHZ);
-                    self.play_time += 960;
-                    writer.write(pt, now, time, Arc::<[u8]>::from(frame))?;
-                }
-            }
+            let time = self.play_time;
+            self.play_time = self.play_time.wrapping_add(960); // 20 ms at 48 kHz
+            self.send_audio(now, time, frame.into());
         }
         self.drive(now, io)
+    }
+
+    /// Queues one audio packet to the visitor; false when there is no audio track to send on
+    /// (not negotiated, or already closed).
+    fn send_audio(&mut self, now: Instant, time: u32, payload: Arc<[u8]>) -> bool {
+        let Some(mid) = self.audio_mid else {
+            return false;
+        };
+        if self.audio_pt.is_none() {
+            self.audio_pt = negotiated_pt(&self.rtc, mid);
+        }
+        let Some(pt) = self.audio_pt else {
+            return false;
+        };
+        let seq_no: SeqNo = self.send_seq.into();
+        let ext_vals = ExtensionValues { mid: Some(mid), ..Default::default() };
+        let write = RtpWrite::new(pt, seq_no, time, now, payload).ext_vals(ext_vals);
+        let mut direct = self.rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
+            return false;
+        };
+        stream.write_rtp(write);
+        self.send_seq += 1;
+        true
     }
 
     /// Adds trickled remote candidates (`a=candidate:` lines); others are ignored.
@@ -275,39 +302,37 @@ impl VoicePeer {
             }
             Event::Closed => io.event(PeerEvent::Closed),
             Event::MediaAdded(m) => self.audio_mid = Some(m.mid),
-            Event::MediaData(d) if self.connected => {
-                self.audio_mid.get_or_insert(d.mid);
-                match self.agent {
-                    VoiceAgent::External => io.audio(&d.data),
-                    VoiceAgent::Echo { delay } => self.echo.push_back(EchoFrame {
-                        due: d.network_time + delay,
-                        mid: d.mid,
-                        params: d.params,
-                        time: d.time,
-                        data: d.data,
-                    }),
-                }
-            }
+            Event::RtpPacket(p) if self.connected => self.on_audio(p, io),
             _ => {}
         }
     }
 
+    /// A visitor's audio packet: to the external agent, or queued for the echo.
+    fn on_audio(&mut self, packet: RtpPacket, io: &mut impl PeerIo) {
+        if self.audio_mid.is_none() {
+            self.audio_mid = packet.header.ext_vals.mid;
+        }
+        match self.agent {
+            VoiceAgent::External => io.audio(&packet.payload),
+            VoiceAgent::Echo { delay } => self.echo.push_back(EchoFrame {
+                due: packet.timestamp + delay,
+                time: packet.header.timestamp,
+                data: packet.payload,
+            }),
+        }
+    }
+
     /// Writes the first echo frame that is due. Returns whether one was written.
-    fn write_due_echo(&mut self, now: Instant) -> Result<bool, PeerError> {
+    fn write_due_echo(&mut self, now: Instant) -> bool {
         while self.echo.front().is_some_and(|f| f.due <= now) {
             let Some(frame) = self.echo.pop_front() else {
                 break;
             };
-            let Some(writer) = self.rtc.writer(frame.mid) else {
-                continue;
-            };
-            let Some(pt) = writer.match_params(frame.params) else {
-                continue;
-            };
-            writer.write(pt, now, frame.time, frame.data)?;
-            return Ok(true);
+            if self.send_audio(now, frame.time, frame.data) {
+                return true;
+            }
         }
-        Ok(false)
+        false
     }
 
     fn drive(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
@@ -321,7 +346,7 @@ impl VoicePeer {
                 }
                 Output::Event(e) => self.on_event(e, io),
                 Output::Timeout(at) => {
-                    if self.write_due_echo(now)? {
+                    if self.write_due_echo(now) {
                         continue;
                     }
                     if at <= now && refeeds < MAX_DUE_REFEEDS {
@@ -335,4 +360,11 @@ impl VoicePeer {
             }
         }
     }
+}
+
+/// The payload type both sides agreed for `mid`: our first codec the remote side also listed
+/// (in RTP mode str0m has no `Writer` to ask).
+pub(crate) fn negotiated_pt(rtc: &Rtc, mid: Mid) -> Option<Pt> {
+    let remote = rtc.media(mid)?.remote_pts();
+    rtc.codec_config().params().iter().map(|p| p.pt()).find(|pt| remote.contains(pt))
 }
