@@ -43,6 +43,10 @@ pub struct Live {
 pub struct MediaResult {
     pub rtt_us: Histogram<u64>,
     pub setup_us: Histogram<u64>,
+    /// How late each frame went out against its 20 ms clock: the harness's own lag. RTT is
+    /// timed from the actual send, so lag does not inflate it, but a large lag means the
+    /// harness could not keep the offered load and the run says less about the server.
+    pub frame_lag_us: Histogram<u64>,
     pub sent: u64,
     pub echoed: u64,
     pub connected: usize,
@@ -143,6 +147,7 @@ impl MediaLoop {
         let result = MediaResult {
             rtt_us: hist(),
             setup_us: hist(),
+            frame_lag_us: hist(),
             sent: 0,
             echoed: 0,
             connected: 0,
@@ -332,6 +337,8 @@ impl MediaLoop {
         }
         let mut sent_frame = false;
         if slot.connected && self.sending && now >= slot.next_frame {
+            let lag_us = now.duration_since(slot.next_frame).as_micros() as u64;
+            let _ = self.result.frame_lag_us.record(lag_us.max(1));
             let mut frame = vec![0u8; self.frame_bytes];
             frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
             frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());

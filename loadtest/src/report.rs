@@ -34,6 +34,8 @@ pub struct VoiceFigures {
     pub jitter_max_us: f64,
     /// From the first session request to the last peer connected.
     pub all_connected_in: Option<Duration>,
+    /// How late frames left against their clock (see `MediaResult::frame_lag_us`).
+    pub frame_lag_us: Histogram<u64>,
 }
 
 impl VoiceFigures {
@@ -320,6 +322,7 @@ impl Run {
                 jitter_mean_us,
                 jitter_max_us,
                 all_connected_in,
+                frame_lag_us: media.frame_lag_us,
             },
             text: TextFigures::merge(plan.text, &texts, held_answers.get()),
             server,
@@ -452,7 +455,18 @@ impl Run {
             );
         }
         if let Some(h) = self.harness_cpu_percent {
-            let _ = writeln!(out, "harness: {h:.1}% of one core during the hold");
+            let _ = write!(out, "harness: {h:.1}% of one core during the hold");
+            if !v.frame_lag_us.is_empty() {
+                let lag = |q: f64| ms(v.frame_lag_us.value_at_quantile(q / 100.0));
+                let _ = write!(
+                    out,
+                    "; frames left {:.3}/{:.3}/{:.3} ms late (p50/p99/max)",
+                    lag(50.0),
+                    lag(99.0),
+                    ms(v.frame_lag_us.max())
+                );
+            }
+            let _ = writeln!(out);
         }
         out
     }
@@ -482,6 +496,7 @@ impl Run {
                 "loss_percent": v.loss() * 100.0,
                 "jitter_ms": {"mean": v.jitter_mean_us / 1000.0, "max": v.jitter_max_us / 1000.0},
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),
+                "frame_lag_ms": quantiles(&v.frame_lag_us),
             },
             "text": {
                 "attempted": t.attempted,
