@@ -350,6 +350,18 @@ impl Fixture {
         self.api.control("GET", &format!("/v1/sessions/{sid}"), &self.key, None).expect(200).body
     }
 
+    /// The record of session values `s` once its last call's end is committed. The server closes
+    /// the peer first (the browser learns at once) and commits the call's end just after, through
+    /// the store's group commit, so a read right after the hang-up may not show it yet.
+    pub fn record_after_call_end(&self, s: &Value) -> Value {
+        eventually(Duration::from_secs(5), || {
+            let v = self.record(s);
+            let ended =
+                v["calls"].as_array().and_then(|c| c.last()).is_some_and(|c| !c["end_reason"].is_null());
+            ended.then_some(v)
+        })
+    }
+
     /// Saves `patch` on the fixture agent; answers the saved agent.
     pub fn patch_agent(&self, patch: Value) -> Value {
         self.api

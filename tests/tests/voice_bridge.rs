@@ -112,7 +112,7 @@ fn the_agent_can_hang_up() {
     call.expect_server_hangup(Duration::from_secs(10));
     let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(seen.events.last().unwrap()["reason"], "agent_hangup");
-    let v = f.record(&s);
+    let v = f.record_after_call_end(&s);
     assert_eq!(v["calls"][0]["end_reason"], "agent_hangup");
 }
 
@@ -124,6 +124,6 @@ fn an_unreachable_bridge_ends_the_call_with_agent_error() {
     let s = f.session(json!({}));
     let mut call = f.call(&s);
     call.expect_server_hangup(Duration::from_secs(10));
-    let v = f.record(&s);
+    let v = f.record_after_call_end(&s);
     assert_eq!(v["calls"][0]["end_reason"], "agent_error");
 }

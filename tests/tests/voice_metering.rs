@@ -33,7 +33,7 @@ fn a_one_minute_allowance_ends_the_call_after_its_first_minute() {
         "the call lasted {lasted:?}"
     );
 
-    let v = f.record(&s);
+    let v = f.record_after_call_end(&s);
     assert_eq!(v["end_reason"], "quota_exceeded");
     assert_eq!(v["calls"][0]["minutes"], 1);
     assert_eq!(v["calls"][0]["end_reason"], "quota_exceeded");
@@ -65,7 +65,7 @@ fn previews_count_only_toward_their_fair_use() {
     let mut call = f.call(&s);
     call.expect_echoes(3, Duration::from_secs(10));
     call.expect_server_hangup(Duration::from_secs(10));
-    let v = f.record(&s);
+    let v = f.record_after_call_end(&s);
     assert_eq!(v["end_reason"], "fair_use_exceeded");
     let u = usage(&f);
     assert_eq!(u["usage"]["preview"]["voice_minutes"], 1, "{u}");
