@@ -52,6 +52,11 @@ pub struct Args {
     /// Give up on a visitor not connected this long after its offer was answered.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+    /// Send each frame at its own deadline to the microsecond (a timer per deadline), as
+    /// independent browsers would, instead of waking once a millisecond and sending every frame
+    /// then due back to back. Costs the harness, and the server, more CPU (docs/BENCHMARKS.md).
+    #[arg(long)]
+    pub exact_frame_clock: bool,
     /// Also report this server process's CPU and memory (read from /proc; same machine only).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -80,6 +85,7 @@ pub struct Plan {
     pub sockets: usize,
     pub frame_bytes: usize,
     pub connect_timeout: Duration,
+    pub exact_frame_clock: bool,
     pub server_pid: Option<u32>,
 }
 
@@ -108,6 +114,7 @@ impl Args {
             sockets: self.sockets.max(1),
             frame_bytes: self.frame_bytes,
             connect_timeout: self.connect_timeout,
+            exact_frame_clock: self.exact_frame_clock,
             server_pid: self.server_pid,
         })
     }

@@ -3,13 +3,18 @@
 //! timeouts and the 20 ms frame clock. Frames carry a sequence number and their send time, so
 //! the echo's round trip needs no lookup.
 
+use crate::cli::Plan;
 use crate::signaling::Signaled;
 use crate::sockets::{PeerSocket, RecvBuffer};
 use hdrhistogram::Histogram;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -17,6 +22,8 @@ use std::time::{Duration, Instant};
 use voxgate_engine::voice::client::{ClientIo, ClientPeer};
 
 pub const WAKER: Token = Token(usize::MAX);
+/// The deadline timer's token.
+const TIMER: Token = Token(usize::MAX - 1);
 const FRAME_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Commands from the conductor.
@@ -107,6 +114,10 @@ impl ClientIo for Io<'_> {
 /// The media thread's state.
 pub struct MediaLoop {
     poll: Poll,
+    /// Fires at the earliest deadline (see `arm`) when the frame clock is exact.
+    timer: TimerFd,
+    exact_clock: bool,
+    armed: Option<Instant>,
     rx: Receiver<Control>,
     /// By mio token: the shared sockets first, then any a peer bound for itself.
     sockets: Vec<Option<PeerSocket>>,
@@ -129,14 +140,17 @@ impl MediaLoop {
     /// `shared` sockets carry the peers addressed on them (`Addressing::Loopback`).
     pub fn new(
         shared: Vec<PeerSocket>,
-        frame_bytes: usize,
-        connect_timeout: Duration,
+        plan: &Plan,
         rx: Receiver<Control>,
         live: Arc<Live>,
         epoch: Instant,
     ) -> std::io::Result<(MediaLoop, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let timer =
+            TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
+                .map_err(std::io::Error::from)?;
+        poll.registry().register(&mut SourceFd(&timer.as_fd().as_raw_fd()), TIMER, Interest::READABLE)?;
         let mut sockets = Vec::new();
         for (i, mut s) in shared.into_iter().enumerate() {
             poll.registry().register(&mut s.socket, Token(i), Interest::READABLE)?;
@@ -157,6 +171,9 @@ impl MediaLoop {
         Ok((
             MediaLoop {
                 poll,
+                timer,
+                exact_clock: plan.exact_frame_clock,
+                armed: None,
                 rx,
                 shared: sockets.len(),
                 sockets,
@@ -165,8 +182,8 @@ impl MediaLoop {
                 slots: Vec::new(),
                 heap: BinaryHeap::new(),
                 epoch,
-                frame_bytes,
-                connect_timeout,
+                frame_bytes: plan.frame_bytes,
+                connect_timeout: plan.connect_timeout,
                 sending: true,
                 live,
                 result,
@@ -201,12 +218,17 @@ impl MediaLoop {
                     }
                 }
             }
-            let timeout = self
-                .heap
-                .peek()
-                .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(50))
-                .min(Duration::from_millis(50));
+            // epoll's own timeout is whole milliseconds (rounded up); the exact clock arms a
+            // timer for the deadline instead.
+            let timeout = match self.heap.peek().map(|Reverse((at, _))| *at) {
+                Some(at) if at <= Instant::now() => Duration::ZERO,
+                Some(at) if self.exact_clock => {
+                    self.arm(at);
+                    Duration::from_millis(50)
+                }
+                Some(at) => at.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)),
+                None => Duration::from_millis(50),
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     self.result.failures.push(format!("poll: {e}"));
@@ -214,11 +236,33 @@ impl MediaLoop {
                 }
             }
             for event in events.iter() {
+                if event.token() == TIMER {
+                    // Edge-triggered: drain the expiry count so the next one signals again.
+                    let _ = nix::unistd::read(&self.timer, &mut [0u8; 8]);
+                    self.armed = None;
+                    continue;
+                }
                 if event.token() == WAKER {
                     continue;
                 }
                 self.read(event.token().0);
             }
+        }
+    }
+
+    /// Sets the deadline timer to `at` unless it already fires at or before then. Sleeping on
+    /// epoll's millisecond timeout instead sends each millisecond's due frames as one burst.
+    fn arm(&mut self, at: Instant) {
+        if self.armed.is_some_and(|armed| armed <= at && armed > Instant::now()) {
+            return;
+        }
+        let wait = at.saturating_duration_since(Instant::now()).max(Duration::from_micros(1));
+        if self
+            .timer
+            .set(Expiration::OneShot(TimeSpec::from_duration(wait)), TimerSetTimeFlags::empty())
+            .is_ok()
+        {
+            self.armed = Some(at);
         }
     }
 

@@ -133,9 +133,8 @@ impl Run {
             };
         let addressing =
             Addressing::for_client(plan.client_ip, shared.iter().map(|s| s.local_addr().port()).collect());
-        let (media, waker) =
-            MediaLoop::new(shared, plan.frame_bytes, plan.connect_timeout, rx, live.clone(), epoch)
-                .map_err(|e| format!("cannot start the media loop: {e}"))?;
+        let (media, waker) = MediaLoop::new(shared, plan, rx, live.clone(), epoch)
+            .map_err(|e| format!("cannot start the media loop: {e}"))?;
         let media_thread = std::thread::Builder::new()
             .name("loadtest-media".into())
             .spawn(move || media.run())
@@ -346,12 +345,13 @@ impl Run {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "voxgate-loadtest: {} voice and {} text visitors at {} new/s each, held {:.1} s against {}",
+            "voxgate-loadtest: {} voice and {} text visitors at {} new/s each, held {:.1} s against {}{}",
             self.plan.voice,
             self.plan.text,
             if self.plan.rate > 0.0 { format!("{}", self.plan.rate) } else { "all-at-once".into() },
             self.hold.as_secs_f64(),
-            self.plan.target
+            self.plan.target,
+            if self.plan.exact_frame_clock { " (exact frame clock)" } else { "" }
         );
         let _ = writeln!(
             out,
@@ -497,6 +497,7 @@ impl Run {
                 "jitter_ms": {"mean": v.jitter_mean_us / 1000.0, "max": v.jitter_max_us / 1000.0},
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),
                 "frame_lag_ms": quantiles(&v.frame_lag_us),
+                "exact_frame_clock": self.plan.exact_frame_clock,
             },
             "text": {
                 "attempted": t.attempted,

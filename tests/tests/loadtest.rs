@@ -45,6 +45,7 @@ fn ten_voice_and_ten_text_visitors_all_succeed_with_plausible_figures() {
             "3s",
             "--text-think",
             "200ms",
+            "--exact-frame-clock",
             "--json",
             json_path.to_str().unwrap(),
         ],
@@ -75,6 +76,7 @@ fn ten_voice_and_ten_text_visitors_all_succeed_with_plausible_figures() {
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max && max < 1_000.0, "RTT {p50} / {p99} / {max} ms");
     assert!(number(&run, "voice.rtt_ms.samples") >= echoed * 0.99);
     // The harness kept its own 20 ms clock: one lag sample per frame sent.
+    assert_eq!(run["voice"]["exact_frame_clock"], true, "{run:#}");
     assert_eq!(number(&run, "voice.frame_lag_ms.samples"), sent, "{run:#}");
     let lag = number(&run, "voice.frame_lag_ms.p50");
     assert!((0.0..20.0).contains(&lag), "frames left {lag} ms late at the median");
