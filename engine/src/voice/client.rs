@@ -4,12 +4,11 @@
 //! packetizer, depacketizing buffer and per-write timer round trip are work a load generator
 //! need not do (the harness holds 1,000 peers on one thread).
 
-use crate::voice::peer::{negotiated_pt, MediaIdentity, PeerError};
+use crate::voice::peer::{negotiated_pt, udp_input, MediaIdentity, PeerError};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
@@ -103,11 +102,7 @@ impl ClientPeer {
         datagram: &[u8],
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
-        if let Ok(contents) = datagram.try_into() {
-            let input = Input::Receive(
-                now,
-                Receive { proto: Protocol::Udp, source, destination: self.local, contents },
-            );
+        if let Some(input) = udp_input(now, source, self.local, datagram) {
             self.rtc.handle_input(input)?;
         }
         self.drive(now, io)

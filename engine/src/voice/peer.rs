@@ -186,12 +186,7 @@ impl VoicePeer {
 
     /// Whether a datagram from a new address belongs to this peer (STUN credentials check).
     pub fn accepts(&self, now: Instant, source: SocketAddr, datagram: &[u8]) -> bool {
-        let Ok(contents) = datagram.try_into() else {
-            return false;
-        };
-        let input =
-            Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
-        self.rtc.accepts(&input)
+        udp_input(now, source, self.local, datagram).is_some_and(|input| self.rtc.accepts(&input))
     }
 
     /// Feeds one received datagram; returns the next deadline.
@@ -204,11 +199,7 @@ impl VoicePeer {
     ) -> Result<Instant, PeerError> {
         self.traffic.packets_in += 1;
         self.traffic.bytes_in += datagram.len() as u64;
-        if let Ok(contents) = datagram.try_into() {
-            let input = Input::Receive(
-                now,
-                Receive { proto: Protocol::Udp, source, destination: self.local, contents },
-            );
+        if let Some(input) = udp_input(now, source, self.local, datagram) {
             self.rtc.handle_input(input)?;
         }
         self.drive(now, io)
@@ -367,4 +358,16 @@ impl VoicePeer {
 pub(crate) fn negotiated_pt(rtc: &Rtc, mid: Mid) -> Option<Pt> {
     let remote = rtc.media(mid)?.remote_pts();
     rtc.codec_config().params().iter().map(|p| p.pt()).find(|pt| remote.contains(pt))
+}
+
+/// A received UDP datagram as str0m's input; `None` for one str0m cannot parse at all (not STUN,
+/// DTLS or RTP), which is dropped as noise.
+pub(crate) fn udp_input(
+    now: Instant,
+    source: SocketAddr,
+    destination: SocketAddr,
+    datagram: &[u8],
+) -> Option<Input<'_>> {
+    let contents = datagram.try_into().ok()?;
+    Some(Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents }))
 }
