@@ -4,12 +4,13 @@
 //! packetizer, depacketizing buffer and per-write timer round trip are work a load generator
 //! need not do (the harness holds 1,000 peers on one thread).
 
-use crate::voice::peer::{negotiated_pt, udp_input, MediaIdentity, PeerError};
+use crate::voice::peer::{MediaIdentity, PeerError};
+use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 const MAX_DUE_REFEEDS: usize = 64;
@@ -34,7 +35,7 @@ pub struct ClientPeer {
     connected: bool,
     /// The negotiated Opus payload type, known once the answer is accepted.
     pt: Option<Pt>,
-    seq_no: u64,
+    sender: AudioSender,
     rtp_time: u32,
 }
 
@@ -69,7 +70,7 @@ impl ClientPeer {
             pending: Some(pending),
             connected: false,
             pt: None,
-            seq_no: 0,
+            sender: AudioSender::default(),
             rtp_time: 0,
         };
         Ok((peer, offer.to_sdp_string()))
@@ -121,18 +122,11 @@ impl ClientPeer {
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
         let pt = self.pt.ok_or_else(|| PeerError::Negotiation("no negotiated codec".into()))?;
-        let mid = self.mid;
-        let seq_no: SeqNo = self.seq_no.into();
-        let ext_vals = ExtensionValues { mid: Some(mid), ..Default::default() };
-        let write = RtpWrite::new(pt, seq_no, self.rtp_time, now, payload).ext_vals(ext_vals);
-        let mut direct = self.rtc.direct_api();
-        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
-            // The server closed the call (RTCP BYE removes the track before DTLS close lands).
+        if !self.sender.send(&mut self.rtc, self.mid, pt, self.rtp_time, now, payload.into()) {
+            // The call is closing: its send stream is gone.
             io.disconnected();
             return self.drive(now, io);
-        };
-        stream.write_rtp(write);
-        self.seq_no += 1;
+        }
         self.rtp_time = self.rtp_time.wrapping_add(960); // 20 ms at 48 kHz
         self.drive(now, io)
     }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod demux;
 pub mod offer;
 pub mod peer;
+mod rtp;
 
 pub use offer::{check_offer, SdpRejection};
 pub use peer::{MediaIdentity, PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoiceAgent, VoicePeer};

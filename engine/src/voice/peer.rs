@@ -11,6 +11,7 @@
 //! round trip per frame (the largest share of an echo's CPU after the kernel's).
 
 use crate::voice::offer::check_offer;
+use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender};
 use crate::voice::SdpRejection;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,8 +19,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 use str0m::config::DtlsCert;
 use str0m::media::{Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, SeqNo};
+use str0m::rtp::{Extension, RtpPacket};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
 
 /// How often a due timeout may be fed back in one call before yielding (guards against a
@@ -125,8 +125,8 @@ pub struct VoicePeer {
     audio_mid: Option<Mid>,
     /// The negotiated Opus payload type, known once media flows.
     audio_pt: Option<Pt>,
-    /// Sequence number and RTP time of the next packet we send.
-    send_seq: u64,
+    sender: AudioSender,
+    /// RTP time of the next frame an external agent plays.
     play_time: u32,
     connected: bool,
     traffic: PeerTraffic,
@@ -176,7 +176,7 @@ impl VoicePeer {
             echo: VecDeque::new(),
             audio_mid: None,
             audio_pt: None,
-            send_seq: 0,
+            sender: AudioSender::default(),
             play_time: 0,
             connected: false,
             traffic: PeerTraffic::default(),
@@ -234,16 +234,7 @@ impl VoicePeer {
         let Some(pt) = self.audio_pt else {
             return false;
         };
-        let seq_no: SeqNo = self.send_seq.into();
-        let ext_vals = ExtensionValues { mid: Some(mid), ..Default::default() };
-        let write = RtpWrite::new(pt, seq_no, time, now, payload).ext_vals(ext_vals);
-        let mut direct = self.rtc.direct_api();
-        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
-            return false;
-        };
-        stream.write_rtp(write);
-        self.send_seq += 1;
-        true
+        self.sender.send(&mut self.rtc, mid, pt, time, now, payload)
     }
 
     /// Adds trickled remote candidates (`a=candidate:` lines); others are ignored.
@@ -351,23 +342,4 @@ impl VoicePeer {
             }
         }
     }
-}
-
-/// The payload type both sides agreed for `mid`: our first codec the remote side also listed
-/// (in RTP mode str0m has no `Writer` to ask).
-pub(crate) fn negotiated_pt(rtc: &Rtc, mid: Mid) -> Option<Pt> {
-    let remote = rtc.media(mid)?.remote_pts();
-    rtc.codec_config().params().iter().map(|p| p.pt()).find(|pt| remote.contains(pt))
-}
-
-/// A received UDP datagram as str0m's input; `None` for one str0m cannot parse at all (not STUN,
-/// DTLS or RTP), which is dropped as noise.
-pub(crate) fn udp_input(
-    now: Instant,
-    source: SocketAddr,
-    destination: SocketAddr,
-    datagram: &[u8],
-) -> Option<Input<'_>> {
-    let contents = datagram.try_into().ok()?;
-    Some(Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents }))
 }

@@ -1,0 +1,61 @@
+//! What both ends of a voice call do with str0m in RTP mode: turn a datagram into input, find
+//! the agreed Opus payload type, and send one audio frame as one RTP packet.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use str0m::media::{Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Input, Rtc};
+
+/// A received UDP datagram as str0m's input; `None` for one str0m cannot parse at all (not STUN,
+/// DTLS or RTP), which is dropped as noise.
+pub(crate) fn udp_input(
+    now: Instant,
+    source: SocketAddr,
+    destination: SocketAddr,
+    datagram: &[u8],
+) -> Option<Input<'_>> {
+    let contents = datagram.try_into().ok()?;
+    Some(Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents }))
+}
+
+/// The payload type both sides agreed for `mid`: our first codec the remote side also listed
+/// (in RTP mode str0m has no `Writer` to ask).
+pub(crate) fn negotiated_pt(rtc: &Rtc, mid: Mid) -> Option<Pt> {
+    let remote = rtc.media(mid)?.remote_pts();
+    rtc.codec_config().params().iter().map(|p| p.pt()).find(|pt| remote.contains(pt))
+}
+
+/// One outgoing audio stream's sequence numbers (the caller owns RTP time: an echo keeps the
+/// visitor's, a player counts its own).
+#[derive(Debug, Default)]
+pub(crate) struct AudioSender {
+    seq_no: u64,
+}
+
+impl AudioSender {
+    /// Queues `payload` (one Opus frame) as one RTP packet on `mid`'s send stream, carrying the
+    /// BUNDLE mid. False when the stream is gone (the call is closing); nothing is numbered then.
+    pub fn send(
+        &mut self,
+        rtc: &mut Rtc,
+        mid: Mid,
+        pt: Pt,
+        time: u32,
+        now: Instant,
+        payload: Arc<[u8]>,
+    ) -> bool {
+        let seq_no: SeqNo = self.seq_no.into();
+        let ext_vals = ExtensionValues { mid: Some(mid), ..Default::default() };
+        let write = RtpWrite::new(pt, seq_no, time, now, payload).ext_vals(ext_vals);
+        let mut direct = rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
+            return false;
+        };
+        stream.write_rtp(write);
+        self.seq_no += 1;
+        true
+    }
+}
