@@ -92,6 +92,17 @@ struct Io<'a> {
     arrival_ns: u64,
 }
 
+impl<'a> Io<'a> {
+    fn new(
+        socket: &'a PeerSocket,
+        local: SocketAddr,
+        echoes: &'a mut Vec<(u64, u64)>,
+        arrival_ns: u64,
+    ) -> Self {
+        Io { socket, local, connected: false, disconnected: false, echoes, arrival_ns }
+    }
+}
+
 impl ClientIo for Io<'_> {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
         self.socket.send(self.local, destination, datagram);
@@ -335,14 +346,7 @@ impl MediaLoop {
                 let Some(&i) = self.routes.get(&arrival.to) else { return };
                 let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
                 let now = Instant::now();
-                let mut io = Io {
-                    socket: &socket,
-                    local: slot.local,
-                    connected: false,
-                    disconnected: false,
-                    echoes: &mut self.echoes,
-                    arrival_ns: arrival.arrival_ns,
-                };
+                let mut io = Io::new(&socket, slot.local, &mut self.echoes, arrival.arrival_ns);
                 match slot.peer.receive(now, arrival.from, data, &mut io) {
                     Ok(d) => slot.deadline = d,
                     Err(_) => slot.dead = true,
@@ -365,14 +369,7 @@ impl MediaLoop {
             return;
         }
         let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { return };
-        let mut io = Io {
-            socket,
-            local: slot.local,
-            connected: false,
-            disconnected: false,
-            echoes: &mut self.echoes,
-            arrival_ns: 0,
-        };
+        let mut io = Io::new(socket, slot.local, &mut self.echoes, 0);
         if !slot.connected && now.duration_since(slot.answered) > self.connect_timeout {
             slot.dead = true;
             self.result.failures.push("connect timeout".into());
@@ -461,14 +458,7 @@ impl MediaLoop {
         let now = Instant::now();
         for slot in self.slots.iter_mut().flatten() {
             let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { continue };
-            let mut io = Io {
-                socket,
-                local: slot.local,
-                connected: false,
-                disconnected: false,
-                echoes: &mut self.echoes,
-                arrival_ns: 0,
-            };
+            let mut io = Io::new(socket, slot.local, &mut self.echoes, 0);
             slot.peer.close(now, &mut io);
             self.result.sent += slot.sent;
             self.result.echoed += slot.echoed.min(slot.sent);
