@@ -326,7 +326,11 @@ impl VoicePeer {
                     self.traffic.bytes_out += t.contents.len() as u64;
                     io.transmit(t.destination, &t.contents);
                 }
-                Output::Event(e) => self.on_event(e, io),
+                Output::Event(e) => {
+                    self.on_event(e, io);
+                    // An echo with no delay goes out in this same drain: no extra poll for it.
+                    self.write_due_echo(now);
+                }
                 Output::Timeout(at) => {
                     if self.write_due_echo(now) {
                         continue;
