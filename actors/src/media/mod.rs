@@ -3,6 +3,7 @@
 //! is routed by a hash-map lookup on its worker's thread: no scan, no lock, no thread crossing.
 
 mod bridge;
+mod call_peer;
 mod calls;
 mod outbox;
 mod voice_session;

@@ -1,9 +1,11 @@
 //! `VoiceSession`: the actor that owns one live WebRTC peer. It lives on the media worker it was
-//! placed on, gets its datagrams from that worker's receive loop, sends on that worker's socket,
-//! and ends on hang-up, ICE/DTLS failure, session end (token expiry, origin revocation, quota,
+//! placed on and sends on that worker's socket. The worker's receive loop feeds the peer its
+//! datagrams directly (see `CallPeer`); the actor keeps its timer, talks to the agent, and ends
+//! the call on hang-up, ICE/DTLS failure, session end (token expiry, origin revocation, quota,
 //! API end) or server shutdown, recording why.
 
 use super::bridge::{AgentAudio, AgentHangup, AgentText, BridgeFailed, BridgeLink};
+use super::call_peer::{CallPeer, Drove, SocketIo};
 use super::worker::{CallContext, Worker};
 use super::{VoiceError, VoicePlan};
 use crate::clock;
@@ -11,24 +13,12 @@ use crate::sessions::SessionEnded;
 use crate::store::records;
 use crate::supervisors::{StartMetering, StopMetering};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use voxgate_engine::ids::{CallId, ConversationId, SessionId};
 use voxgate_engine::session::EndReason;
-use voxgate_engine::voice::{PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoiceAgent, VoicePeer};
-
-/// A datagram for this peer, read by its worker.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Datagram {
-    pub source: SocketAddr,
-    pub data: Vec<u8>,
-    pub at: Instant,
-    /// Routed by ufrag from an address not yet bound to this peer.
-    pub new_address: bool,
-}
+use voxgate_engine::voice::{PeerConfig, PeerError, PeerEvent, PeerTraffic, VoiceAgent, VoicePeer};
 
 /// End the call.
 #[derive(Debug, Message)]
@@ -59,41 +49,18 @@ pub struct VoiceSession {
     session: SessionId,
     call: CallId,
     ufrag: String,
-    peer: VoicePeer,
+    peer: Rc<CallPeer>,
     worker: Rc<Worker>,
     ctx: CallContext,
-    remotes: Vec<SocketAddr>,
     timer: Option<(Instant, SpawnHandle)>,
     answered_at: Instant,
     reported: PeerTraffic,
     ended: Option<EndReason>,
     /// The external agent's URL, for bridge calls.
     bridge_url: Option<String>,
-    bridge: Option<BridgeLink>,
     conversation: Option<ConversationId>,
     /// The bridge failed before the call connected.
     agent_failed: bool,
-}
-
-/// Sends on the worker's socket and collects events for after the drive.
-struct SocketIo<'a> {
-    worker: &'a Rc<Worker>,
-    bridge: Option<&'a BridgeLink>,
-    events: &'a mut Vec<PeerEvent>,
-}
-
-impl PeerIo for SocketIo<'_> {
-    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        self.worker.send(destination, datagram);
-    }
-    fn event(&mut self, event: PeerEvent) {
-        self.events.push(event);
-    }
-    fn audio(&mut self, frame: &[u8]) {
-        if let Some(bridge) = self.bridge {
-            bridge.audio(frame);
-        }
-    }
 }
 
 impl VoiceSession {
@@ -112,14 +79,13 @@ impl VoiceSession {
         };
         let answered = VoicePeer::accept(&new.ctx.identity, &config, &new.offer_sdp, Instant::now())?;
         let call = new.call.clone();
-        let actor = VoiceSession {
+        let addr = VoiceSession::create(move |ctx| VoiceSession {
             session: new.session,
             call: new.call,
             ufrag: new.ufrag,
-            peer: answered.peer,
+            peer: Rc::new(CallPeer::new(ctx.address(), answered.peer)),
             worker,
             ctx: new.ctx,
-            remotes: Vec::new(),
             timer: None,
             answered_at: Instant::now(),
             reported: PeerTraffic::default(),
@@ -128,17 +94,15 @@ impl VoiceSession {
                 VoicePlan::Bridge { url } => Some(url.clone()),
                 VoicePlan::Echo { .. } => None,
             },
-            bridge: None,
             conversation: None,
             agent_failed: false,
-        };
-        let addr = actor.start();
+        });
         Ok((call, answered.answer_sdp, addr))
     }
 
     pub(crate) fn on_started(&mut self, ctx: &mut Context<Self>) {
         let me = ctx.address();
-        self.worker.routes.borrow_mut().by_ufrag.insert(self.ufrag.clone(), me.clone());
+        self.worker.routes.borrow_mut().by_ufrag.insert(self.ufrag.clone(), self.peer.clone());
         self.worker.active.fetch_add(1, Ordering::Relaxed);
         self.ctx.sessions.attach(&self.session, me.clone().recipient());
         // The session may have ended while the offer was being answered.
@@ -159,30 +123,42 @@ impl VoiceSession {
                 "metadata": session.metadata,
                 "audio": {"codec": "opus", "clock_rate": 48000, "channels": 2, "frame_ms": 20},
             });
-            self.bridge = Some(BridgeLink::open(url, start, me));
+            self.peer.state.borrow_mut().bridge = Some(BridgeLink::open(url, start, me));
         }
         ctx.run_later(self.ctx.connect_timeout, |this, ctx| {
-            if !this.peer.is_connected() {
+            if !this.peer.state.borrow().peer.is_connected() {
                 let reason =
                     if this.agent_failed { EndReason::AgentError } else { EndReason::ConnectionFailed };
                 this.end(reason, ctx);
             }
         });
-        let now = Instant::now();
-        let result = self.peer.timeout(
-            now,
-            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut Vec::new() },
+        let (result, events) = self.drive(|peer, io| peer.timeout(Instant::now(), io));
+        self.after_drive(result, events, ctx);
+    }
+
+    /// Runs one drive of the peer (a timeout, the agent's audio, closing) with the worker's
+    /// socket as its output.
+    fn drive<T>(&self, f: impl FnOnce(&mut VoicePeer, &mut SocketIo<'_>) -> T) -> (T, Vec<PeerEvent>) {
+        let mut events = Vec::new();
+        let mut guard = self.peer.state.borrow_mut();
+        let state = &mut *guard;
+        let out = f(
+            &mut state.peer,
+            &mut SocketIo { worker: &self.worker, bridge: state.bridge.as_ref(), events: &mut events },
         );
-        self.after_drive(result, Vec::new(), ctx);
+        (out, events)
     }
 
     pub(crate) fn on_stopped(&mut self) {
+        let mut state = self.peer.state.borrow_mut();
+        state.ended = true;
         let mut routes = self.worker.routes.borrow_mut();
         routes.by_ufrag.remove(&self.ufrag);
-        for r in &self.remotes {
-            routes.by_addr.remove(r);
+        for r in state.remotes.drain(..) {
+            routes.by_addr.remove(&r);
         }
         drop(routes);
+        drop(state);
         self.worker.active.fetch_sub(1, Ordering::Relaxed);
         self.ctx.calls.remove_call(&self.session, &self.call);
         self.ctx.meter.do_send(StopMetering { call: self.call.clone() });
@@ -201,20 +177,17 @@ impl VoiceSession {
             return;
         }
         self.ended = Some(reason);
-        if let Some(bridge) = &self.bridge {
+        if let Some(bridge) = &self.peer.state.borrow().bridge {
             bridge.close(reason.as_str());
         }
-        let mut events = Vec::new();
-        self.peer.close(
-            Instant::now(),
-            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut events },
-        );
+        self.drive(|peer, io| peer.close(Instant::now(), io));
+        self.peer.state.borrow_mut().ended = true;
         self.report_traffic();
         ctx.stop();
     }
 
     fn report_traffic(&mut self) {
-        let t = self.peer.traffic();
+        let t = self.peer.state.borrow().peer.traffic();
         let m = &self.ctx.metrics;
         m.media_packets_in.inc_by(t.packets_in - self.reported.packets_in);
         m.media_bytes_in.inc_by(t.bytes_in - self.reported.bytes_in);
@@ -251,6 +224,7 @@ impl VoiceSession {
         // peer's timer almost never fires), and each drive tends to move the deadline later:
         // re-arming on every move would cancel and create a timer per packet. Keep an armed
         // timer that is due no later than needed; if it fires early, the drive re-arms it.
+        // The receive loop asks for a re-arm (`Drove`) only when a deadline falls before it.
         match self.timer {
             Some((at, _)) if at <= deadline => {}
             _ => {
@@ -260,20 +234,16 @@ impl VoiceSession {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 let handle = ctx.run_later(wait, |this, ctx| {
                     this.timer = None;
-                    let mut events = Vec::new();
-                    let r = this.peer.timeout(
-                        Instant::now(),
-                        &mut SocketIo {
-                            worker: &this.worker,
-                            bridge: this.bridge.as_ref(),
-                            events: &mut events,
-                        },
-                    );
+                    this.peer.state.borrow_mut().wake_by = None;
+                    let (r, events) = this.drive(|peer, io| peer.timeout(Instant::now(), io));
                     this.report_traffic();
                     this.after_drive(r, events, ctx);
                 });
                 self.timer = Some((deadline, handle));
             }
+        }
+        if let Some((at, _)) = self.timer {
+            self.peer.state.borrow_mut().wake_by = Some(at);
         }
     }
 
@@ -283,7 +253,7 @@ impl VoiceSession {
         let call = self.call.clone();
         drop(self.ctx.store.write(move |c| records::call_connected(c, &call, clock::now())));
         tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
-        if let Some(bridge) = &self.bridge {
+        if let Some(bridge) = &self.peer.state.borrow().bridge {
             bridge.event(serde_json::json!({"type": "call.connected"}));
         }
     }
@@ -301,28 +271,14 @@ impl Actor for VoiceSession {
     }
 }
 
-impl Handler<Datagram> for VoiceSession {
+impl Handler<Drove> for VoiceSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Datagram, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Drove, ctx: &mut Context<Self>) {
         if self.ended.is_some() {
             return;
         }
-        if msg.new_address {
-            if !self.peer.accepts(msg.at, msg.source, &msg.data) {
-                return;
-            }
-            self.worker.routes.borrow_mut().by_addr.insert(msg.source, ctx.address());
-            self.remotes.push(msg.source);
-        }
-        let mut events = Vec::new();
-        let r = self.peer.receive(
-            msg.at,
-            msg.source,
-            &msg.data,
-            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut events },
-        );
-        self.after_drive(r, events, ctx);
+        self.after_drive(msg.result, msg.events, ctx);
     }
 }
 
@@ -346,7 +302,7 @@ impl Handler<Trickle> for VoiceSession {
     type Result = usize;
 
     fn handle(&mut self, msg: Trickle, _ctx: &mut Context<Self>) -> usize {
-        self.peer.add_remote_candidates(&msg.sdpfrag)
+        self.peer.state.borrow_mut().peer.add_remote_candidates(&msg.sdpfrag)
     }
 }
 
@@ -357,12 +313,7 @@ impl Handler<AgentAudio> for VoiceSession {
         if self.ended.is_some() {
             return;
         }
-        let mut events = Vec::new();
-        let r = self.peer.play(
-            Instant::now(),
-            &msg.0,
-            &mut SocketIo { worker: &self.worker, bridge: self.bridge.as_ref(), events: &mut events },
-        );
+        let (r, events) = self.drive(|peer, io| peer.play(Instant::now(), &msg.0, io));
         self.after_drive(r, events, ctx);
     }
 }
@@ -395,7 +346,7 @@ impl Handler<BridgeFailed> for VoiceSession {
             return;
         }
         tracing::warn!(session = %self.session, call = %self.call, error = %msg.0, "voice bridge failed");
-        if self.peer.is_connected() {
+        if self.peer.state.borrow().peer.is_connected() {
             self.end(EndReason::AgentError, ctx);
         } else {
             // Before DTLS is up there is no way to tell the visitor; end as soon as it is.

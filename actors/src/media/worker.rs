@@ -1,15 +1,16 @@
 //! Media workers: one Arbiter (thread) per core, each owning one UDP socket with large buffers,
 //! a route table, and the `VoiceSession` actors placed on it.
 
+use super::call_peer::CallPeer;
 use super::calls::CallDirectory;
 use super::outbox::Outbox;
-use super::voice_session::{Datagram, Hangup, NewCall, VoiceSession};
+use super::voice_session::{Hangup, NewCall, VoiceSession};
 use super::{VoiceError, VoicePlan};
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::sessions::SessionRegistry;
 use crate::store::{records, Store};
-use actix::{Addr, ArbiterHandle};
+use actix::ArbiterHandle;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -41,11 +42,12 @@ pub struct MediaConfig {
     pub socket_buffer_bytes: usize,
 }
 
-/// Routes of one worker: a remote address, or (for a new address) our ICE ufrag, to the actor.
+/// Routes of one worker: a remote address, or (for a new address) our ICE ufrag, to the call's
+/// peer.
 #[derive(Default)]
 pub(crate) struct Routes {
-    pub by_addr: HashMap<SocketAddr, Addr<VoiceSession>>,
-    pub by_ufrag: HashMap<String, Addr<VoiceSession>>,
+    pub by_addr: HashMap<SocketAddr, Rc<CallPeer>>,
+    pub by_ufrag: HashMap<String, Rc<CallPeer>>,
 }
 
 /// A worker's thread-local state, shared by its receive loop and its actors.
@@ -58,6 +60,8 @@ pub(crate) struct Worker {
     /// Datagrams produced this round, sent together by one flush task.
     outbox: RefCell<Outbox>,
     flush_scheduled: Cell<bool>,
+    /// The receive loop is feeding a batch to its peers and flushes what they send itself.
+    receiving: Cell<bool>,
     send_dropped: prometheus::IntCounter,
 }
 
@@ -69,10 +73,15 @@ impl Worker {
         let full = self.outbox.borrow_mut().push(destination, datagram);
         if full {
             self.flush();
-        } else if !self.flush_scheduled.replace(true) {
+        } else if !self.receiving.get() && !self.flush_scheduled.replace(true) {
             let worker = self.clone();
             tokio::task::spawn_local(async move { worker.flush() });
         }
+    }
+
+    /// Routes datagrams from `remote` to `peer` from now on (a confirmed new ICE address).
+    pub fn route_address(&self, remote: SocketAddr, peer: Rc<CallPeer>) {
+        self.routes.borrow_mut().by_addr.insert(remote, peer);
     }
 
     /// Sends everything queued.
@@ -186,6 +195,7 @@ impl MediaWorkers {
                     active: worker_active,
                     outbox: RefCell::new(Outbox::default()),
                     flush_scheduled: Cell::new(false),
+                    receiving: Cell::new(false),
                     send_dropped,
                 });
                 WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
@@ -310,8 +320,13 @@ impl MediaWorkers {
 /// Datagrams read per `recvmmsg` call.
 const RECV_BATCH: usize = 32;
 
+/// Echoes of a batch go out every this many datagrams fed, so the first of a full batch does
+/// not wait for the other 31 to be processed.
+const FLUSH_EVERY: usize = 8;
+
 /// Reads datagrams in batches (`recvmmsg` through quinn-udp, one syscall for up to 32) and
-/// hands each to its session's actor, on this worker's thread.
+/// feeds each to its call's peer right here, on this worker's thread, flushing what the peers
+/// send every few datagrams.
 async fn receive_loop(worker: Rc<Worker>) {
     let state = match quinn_udp::UdpSocketState::new((&worker.socket).into()) {
         Ok(s) => s,
@@ -346,26 +361,38 @@ async fn receive_loop(worker: Rc<Worker>) {
             }
         };
         let now = Instant::now();
-        let mut routed = false;
-        {
-            let routes = worker.routes.borrow();
-            for (i, meta) in metas.iter().take(n).enumerate() {
-                let filled = &storage[i * slot..i * slot + meta.len];
-                for data in filled.chunks(meta.stride.max(1)) {
-                    let source = meta.addr;
-                    if let Some(addr) = routes.by_addr.get(&source) {
-                        addr.do_send(Datagram { source, data: data.to_vec(), at: now, new_address: false });
-                        routed = true;
-                    } else if let Some(addr) = stun_local_ufrag(data).and_then(|u| routes.by_ufrag.get(u)) {
-                        addr.do_send(Datagram { source, data: data.to_vec(), at: now, new_address: true });
-                        routed = true;
-                    }
+        let mut fed = 0;
+        worker.receiving.set(true);
+        for (i, meta) in metas.iter().take(n).enumerate() {
+            let filled = &storage[i * slot..i * slot + meta.len];
+            for data in filled.chunks(meta.stride.max(1)) {
+                let source = meta.addr;
+                let Some((peer, new_address)) = route(&worker, source, data) else {
+                    continue;
+                };
+                peer.receive(&worker, source, data, now, new_address);
+                fed += 1;
+                if fed % FLUSH_EVERY == 0 {
+                    worker.flush();
                 }
             }
         }
-        if routed {
-            // Let the sessions' actors handle this batch before reading the next one.
+        worker.receiving.set(false);
+        worker.flush();
+        if fed > 0 {
+            // Let timers and the actors' messages run before the next batch.
             tokio::task::yield_now().await;
         }
     }
+}
+
+/// The peer a datagram from `source` belongs to: by its address, or for an address not yet
+/// bound, by the local ufrag in its STUN USERNAME (to be confirmed by the peer).
+fn route(worker: &Worker, source: SocketAddr, data: &[u8]) -> Option<(Rc<CallPeer>, bool)> {
+    let routes = worker.routes.borrow();
+    if let Some(peer) = routes.by_addr.get(&source) {
+        return Some((peer.clone(), false));
+    }
+    let ufrag = stun_local_ufrag(data)?;
+    routes.by_ufrag.get(ufrag).map(|peer| (peer.clone(), true))
 }
