@@ -216,19 +216,7 @@ impl MediaLoop {
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            let now = Instant::now();
-            while let Some(Reverse((at, i))) = self.heap.peek().copied() {
-                if at > now {
-                    break;
-                }
-                self.heap.pop();
-                if let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) {
-                    if slot.scheduled == Some(at) {
-                        slot.scheduled = None;
-                        self.service(i, now);
-                    }
-                }
-            }
+            self.service_due();
             // epoll's own timeout is whole milliseconds (rounded up); the exact clock arms a
             // timer for the deadline instead.
             let timeout = match self.heap.peek().map(|Reverse((at, _))| *at) {
@@ -257,6 +245,23 @@ impl MediaLoop {
                     continue;
                 }
                 self.read(event.token().0);
+            }
+        }
+    }
+
+    /// Services every peer whose deadline (a frame to send, a str0m timeout) has come.
+    fn service_due(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, i))) = self.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            if let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) {
+                if slot.scheduled == Some(at) {
+                    slot.scheduled = None;
+                    self.service(i, now);
+                }
             }
         }
     }
@@ -334,32 +339,40 @@ impl MediaLoop {
         self.live.failed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Reads socket `token` dry, a batch at a time, handing each datagram to its peer.
+    /// Reads socket `token` dry, a batch at a time, handing each datagram to its peer. Frames
+    /// that fall due meanwhile go out between batches: a long run of echoes must not hold them
+    /// back (they would leave late, in a burst).
     fn read(&mut self, token: usize) {
+        loop {
+            if self.read_batch(token) == 0 {
+                return;
+            }
+            self.service_due();
+        }
+    }
+
+    /// Reads one batch from socket `token`; answers how many datagrams it read.
+    fn read_batch(&mut self, token: usize) -> usize {
         let (Some(socket), Some(mut buffer)) =
             (self.sockets.get_mut(token).and_then(Option::take), self.buffer.take())
         else {
-            return;
+            return 0;
         };
-        loop {
-            let n = socket.recv_batch(&mut buffer, |arrival, data| {
-                let Some(&i) = self.routes.get(&arrival.to) else { return };
-                let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
-                let now = Instant::now();
-                let mut io = Io::new(&socket, slot.local, &mut self.echoes, arrival.arrival_ns);
-                match slot.peer.receive(now, arrival.from, data, &mut io) {
-                    Ok(d) => slot.deadline = d,
-                    Err(_) => slot.dead = true,
-                }
-                let (c, d) = (io.connected, io.disconnected);
-                self.after_io(i, now, c, d);
-            });
-            if n == 0 {
-                break;
+        let n = socket.recv_batch(&mut buffer, |arrival, data| {
+            let Some(&i) = self.routes.get(&arrival.to) else { return };
+            let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
+            let now = Instant::now();
+            let mut io = Io::new(&socket, slot.local, &mut self.echoes, arrival.arrival_ns);
+            match slot.peer.receive(now, arrival.from, data, &mut io) {
+                Ok(d) => slot.deadline = d,
+                Err(_) => slot.dead = true,
             }
-        }
+            let (c, d) = (io.connected, io.disconnected);
+            self.after_io(i, now, c, d);
+        });
         self.sockets[token] = Some(socket);
         self.buffer = Some(buffer);
+        n
     }
 
     /// Sends a due frame and feeds a due timeout, then reschedules.
