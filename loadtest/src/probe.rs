@@ -38,3 +38,44 @@ pub fn cpu_percent(a: &Sample, b: &Sample) -> f64 {
     }
     100.0 * (b.cpu_seconds - a.cpu_seconds) / wall
 }
+
+/// UDP datagrams this machine's kernel dropped because a socket's receive buffer was full
+/// (`RcvbufErrors` in /proc/net/snmp and /proc/net/snmp6), so far. Machine-wide: on loopback
+/// both the server's and the harness's sockets count here, and a rise during a run says the loss
+/// it measured was a process falling too far behind to read, not the network.
+pub fn udp_receive_buffer_drops() -> Option<u64> {
+    let v4 = std::fs::read_to_string("/proc/net/snmp").ok().and_then(|s| snmp_v4_rcvbuf_errors(&s))?;
+    let v6 = std::fs::read_to_string("/proc/net/snmp6").ok().and_then(|s| snmp_v6_rcvbuf_errors(&s));
+    Some(v4 + v6.unwrap_or(0))
+}
+
+/// `RcvbufErrors` from the two `Udp:` lines of /proc/net/snmp (names, then values).
+fn snmp_v4_rcvbuf_errors(snmp: &str) -> Option<u64> {
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let column = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(column)?.parse().ok()
+}
+
+/// `Udp6RcvbufErrors` from /proc/net/snmp6 (one `name value` per line).
+fn snmp_v6_rcvbuf_errors(snmp6: &str) -> Option<u64> {
+    snmp6.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        (parts.next()? == "Udp6RcvbufErrors").then(|| parts.next()?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_buffer_drops_are_read_by_column_name() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+            Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
+            Udp: 2557108 0 786 2557894 786 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
+        assert_eq!(snmp_v4_rcvbuf_errors(snmp), Some(786));
+        assert_eq!(snmp_v6_rcvbuf_errors("Udp6InDatagrams 5\nUdp6RcvbufErrors 7\n"), Some(7));
+        assert_eq!(snmp_v4_rcvbuf_errors("Ip: 1\n"), None);
+    }
+}

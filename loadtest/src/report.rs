@@ -36,6 +36,8 @@ pub struct VoiceFigures {
     pub all_connected_in: Option<Duration>,
     /// How late frames left against their clock (see `MediaResult::frame_lag_us`).
     pub frame_lag_us: Histogram<u64>,
+    /// Datagrams the kernel dropped for full receive buffers while calls ran (machine-wide).
+    pub receive_buffer_drops: Option<u64>,
 }
 
 impl VoiceFigures {
@@ -140,6 +142,7 @@ impl Run {
             .spawn(move || media.run())
             .map_err(|e| e.to_string())?;
         let rss_before = plan.server_pid.and_then(probe::sample);
+        let drops_before = probe::udp_receive_buffer_drops();
         let me = std::process::id();
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
@@ -287,6 +290,8 @@ impl Run {
         let _ = tx.send(Control::Finish);
         let _ = waker.wake();
         let media: MediaResult = media_thread.join().map_err(|_| "the media thread panicked".to_string())?;
+        let receive_buffer_drops =
+            drops_before.zip(probe::udp_receive_buffer_drops()).map(|(a, b)| b.saturating_sub(a));
         bar.finish_and_clear();
 
         for f in &media.failures {
@@ -322,6 +327,7 @@ impl Run {
                 jitter_max_us,
                 all_connected_in,
                 frame_lag_us: media.frame_lag_us,
+                receive_buffer_drops,
             },
             text: TextFigures::merge(plan.text, &texts, held_answers.get()),
             server,
@@ -414,7 +420,15 @@ impl Run {
             );
         }
         if self.plan.voice > 0 {
-            let _ = writeln!(out, "voice frames: {} sent, {} echoed", v.sent, v.echoed);
+            let _ = write!(out, "voice frames: {} sent, {} echoed", v.sent, v.echoed);
+            match v.receive_buffer_drops {
+                Some(n) => {
+                    let _ = writeln!(out, "; the kernel dropped {n} datagrams for full receive buffers");
+                }
+                None => {
+                    let _ = writeln!(out);
+                }
+            }
             match v.all_connected_in {
                 Some(d) => {
                     let _ = writeln!(
@@ -493,6 +507,7 @@ impl Run {
                 "rtt_ms": quantiles(&v.rtt_us),
                 "frames_sent": v.sent,
                 "frames_echoed": v.echoed,
+                "receive_buffer_drops": v.receive_buffer_drops,
                 "loss_percent": v.loss() * 100.0,
                 "jitter_ms": {"mean": v.jitter_mean_us / 1000.0, "max": v.jitter_max_us / 1000.0},
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),

@@ -68,6 +68,9 @@ fn ten_voice_and_ten_text_visitors_all_succeed_with_plausible_figures() {
     assert!(sent >= 10.0 * 50.0 * 2.0, "10 peers over 3 s send at least 1,000 frames: {sent}");
     assert!(echoed >= sent * 0.99, "{echoed} of {sent} echoed");
     assert!(number(&run, "voice.loss_percent") <= 1.0);
+    // The kernel's receive-buffer drops while the calls ran: a count (machine-wide, so other
+    // tests' traffic may add to it), present wherever /proc/net/snmp is.
+    assert!(run["voice"]["receive_buffer_drops"].as_u64().is_some(), "{run:#}");
     let (p50, p99, max) = (
         number(&run, "voice.rtt_ms.p50"),
         number(&run, "voice.rtt_ms.p99"),
