@@ -30,6 +30,17 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// Any other process a test starts (Prometheus, the bare echo reference): killed and reaped
+/// when the test ends, however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running server. Dropping it kills the process.
 pub struct Server {
     child: Option<Child>,

@@ -5,17 +5,7 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use voxgate_tests::workspace_bin;
-
-/// Kills the reference server when the test ends, however it ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use voxgate_tests::{workspace_bin, KillOnDrop};
 
 #[test]
 fn the_harness_connects_to_the_bare_echo_loop_and_every_frame_comes_back() {
@@ -24,7 +14,7 @@ fn the_harness_connects_to_the_bare_echo_loop_and_every_frame_comes_back() {
         .spawn()
         .expect("voxgate-bare-echo starts");
     let stdout = child.stdout.take().expect("piped stdout");
-    let server = Running(child);
+    let server = KillOnDrop(child);
     let mut first = String::new();
     BufReader::new(stdout).read_line(&mut first).expect("a first line");
     let url = first.trim().strip_prefix("voxgate listening on ").expect("the listening line").to_string();

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use voxgate_tests::text::Answer;
-use voxgate_tests::{eventually, Fixture, Server, ServerOptions, SITE};
+use voxgate_tests::{eventually, Fixture, KillOnDrop, Server, ServerOptions, SITE};
 
 /// Every family DESIGN.md (Observability) asks for.
 const REQUIRED: &[&str] = &[
@@ -142,15 +142,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Prometheus(std::process::Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_real_prometheus_scrapes_voxgate() {
     let (_server, metrics_url) = with_metrics_listener();
@@ -165,7 +156,7 @@ fn a_real_prometheus_scrapes_voxgate() {
     )
     .unwrap();
     let port = free_port();
-    let prometheus = Prometheus(
+    let prometheus = KillOnDrop(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
