@@ -122,7 +122,7 @@ impl ClientPeer {
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
         let pt = self.pt.ok_or_else(|| PeerError::Negotiation("no negotiated codec".into()))?;
-        if !self.sender.send(&mut self.rtc, self.mid, pt, self.rtp_time, now, payload.into()) {
+        if !self.sender.send(&mut self.rtc, self.mid, pt, self.rtp_time, now, payload.into())? {
             // The call is closing: its send stream is gone.
             io.disconnected();
             return self.drive(now, io);

@@ -217,22 +217,22 @@ impl VoicePeer {
         if self.connected {
             let time = self.play_time;
             self.play_time = self.play_time.wrapping_add(960); // 20 ms at 48 kHz
-            self.send_audio(now, time, frame.into());
+            self.send_audio(now, time, frame.into())?;
         }
         self.drive(now, io)
     }
 
     /// Queues one audio packet to the visitor; false when there is no audio track to send on
     /// (not negotiated, or already closed).
-    fn send_audio(&mut self, now: Instant, time: u32, payload: Arc<[u8]>) -> bool {
+    fn send_audio(&mut self, now: Instant, time: u32, payload: Arc<[u8]>) -> Result<bool, RtcError> {
         let Some(mid) = self.audio_mid else {
-            return false;
+            return Ok(false);
         };
         if self.audio_pt.is_none() {
             self.audio_pt = negotiated_pt(&self.rtc, mid);
         }
         let Some(pt) = self.audio_pt else {
-            return false;
+            return Ok(false);
         };
         self.sender.send(&mut self.rtc, mid, pt, time, now, payload)
     }
@@ -305,16 +305,16 @@ impl VoicePeer {
     }
 
     /// Writes the first echo frame that is due. Returns whether one was written.
-    fn write_due_echo(&mut self, now: Instant) -> bool {
+    fn write_due_echo(&mut self, now: Instant) -> Result<bool, RtcError> {
         while self.echo.front().is_some_and(|f| f.due <= now) {
             let Some(frame) = self.echo.pop_front() else {
                 break;
             };
-            if self.send_audio(now, frame.time, frame.data) {
-                return true;
+            if self.send_audio(now, frame.time, frame.data)? {
+                return Ok(true);
             }
         }
-        false
+        Ok(false)
     }
 
     fn drive(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
@@ -329,10 +329,10 @@ impl VoicePeer {
                 Output::Event(e) => {
                     self.on_event(e, io);
                     // An echo with no delay goes out in this same drain: no extra poll for it.
-                    self.write_due_echo(now);
+                    self.write_due_echo(now)?;
                 }
                 Output::Timeout(at) => {
-                    if self.write_due_echo(now) {
+                    if self.write_due_echo(now)? {
                         continue;
                     }
                     if at <= now && refeeds < MAX_DUE_REFEEDS {

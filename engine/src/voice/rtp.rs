@@ -7,7 +7,7 @@ use std::time::Instant;
 use str0m::media::{Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use str0m::{Input, Rtc};
+use str0m::{Input, Rtc, RtcError};
 
 /// A received UDP datagram as str0m's input; `None` for one str0m cannot parse at all (not STUN,
 /// DTLS or RTP), which is dropped as noise.
@@ -38,6 +38,10 @@ pub(crate) struct AudioSender {
 impl AudioSender {
     /// Queues `payload` (one Opus frame) as one RTP packet on `mid`'s send stream, carrying the
     /// BUNDLE mid. False when the stream is gone (the call is closing); nothing is numbered then.
+    ///
+    /// str0m moves a queued packet on to the wire only in its next timeout, so that is fed here
+    /// at once: the caller's next `poll_output` gives the packet instead of a poll that only asks
+    /// for the timeout (one `poll_output` fewer per frame on each end of a call).
     pub fn send(
         &mut self,
         rtc: &mut Rtc,
@@ -46,16 +50,17 @@ impl AudioSender {
         time: u32,
         now: Instant,
         payload: Arc<[u8]>,
-    ) -> bool {
+    ) -> Result<bool, RtcError> {
         let seq_no: SeqNo = self.seq_no.into();
         let ext_vals = ExtensionValues { mid: Some(mid), ..Default::default() };
         let write = RtpWrite::new(pt, seq_no, time, now, payload).ext_vals(ext_vals);
         let mut direct = rtc.direct_api();
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
-            return false;
+            return Ok(false);
         };
         stream.write_rtp(write);
         self.seq_no += 1;
-        true
+        rtc.handle_input(Input::Timeout(now))?;
+        Ok(true)
     }
 }
