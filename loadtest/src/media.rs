@@ -139,12 +139,13 @@ pub struct MediaLoop {
     slots: Vec<Option<Slot>>,
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
     epoch: Instant,
-    frame_bytes: usize,
     connect_timeout: Duration,
     sending: bool,
     live: Arc<Live>,
     result: MediaResult,
     echoes: Vec<(u64, u64)>,
+    /// The frame being sent: its sequence number and send time change, its padding does not.
+    frame: Vec<u8>,
 }
 
 impl MediaLoop {
@@ -193,7 +194,7 @@ impl MediaLoop {
                 slots: Vec::new(),
                 heap: BinaryHeap::new(),
                 epoch,
-                frame_bytes: plan.frame_bytes,
+                frame: vec![0; plan.frame_bytes],
                 connect_timeout: plan.connect_timeout,
                 sending: true,
                 live,
@@ -393,7 +394,7 @@ impl MediaLoop {
         if slot.connected && self.sending && now >= slot.next_frame {
             let lag_us = now.duration_since(slot.next_frame).as_micros() as u64;
             let _ = self.result.frame_lag_us.record(lag_us.max(1));
-            let mut frame = vec![0u8; self.frame_bytes];
+            let frame = &mut self.frame;
             frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
             frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());
             slot.seq += 1;
@@ -403,7 +404,7 @@ impl MediaLoop {
             if slot.next_frame < now {
                 slot.next_frame = now + FRAME_INTERVAL;
             }
-            match slot.peer.send_frame(now, &frame, &mut io) {
+            match slot.peer.send_frame(now, frame, &mut io) {
                 Ok(d) => slot.deadline = d,
                 Err(_) => slot.dead = true,
             }
