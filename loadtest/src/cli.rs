@@ -57,6 +57,11 @@ pub struct Args {
     /// then due back to back. Costs the harness, and the server, more CPU (docs/BENCHMARKS.md).
     #[arg(long)]
     pub exact_frame_clock: bool,
+    /// Datagrams per `sendmmsg`. Whatever is queued also goes after each round of due frames
+    /// and each receive batch; RTT is timed from when a frame's batch left, so a larger batch
+    /// costs the harness less CPU and shows only in its frame lag. 1 sends each datagram as made.
+    #[arg(long, default_value_t = 8)]
+    pub send_batch: usize,
     /// Also report this server process's CPU and memory (read from /proc; same machine only).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -86,6 +91,7 @@ pub struct Plan {
     pub frame_bytes: usize,
     pub connect_timeout: Duration,
     pub exact_frame_clock: bool,
+    pub send_batch: usize,
     pub server_pid: Option<u32>,
 }
 
@@ -99,6 +105,9 @@ impl Args {
         }
         if !(16..=1200).contains(&self.frame_bytes) {
             return Err("--frame-bytes must be between 16 and 1200".into());
+        }
+        if !(1..=64).contains(&self.send_batch) {
+            return Err("--send-batch must be between 1 and 64 datagrams".into());
         }
         Ok(Plan {
             target: self.target.trim_end_matches('/').to_string(),
@@ -115,6 +124,7 @@ impl Args {
             frame_bytes: self.frame_bytes,
             connect_timeout: self.connect_timeout,
             exact_frame_clock: self.exact_frame_clock,
+            send_batch: self.send_batch,
             server_pid: self.server_pid,
         })
     }

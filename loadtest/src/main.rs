@@ -4,6 +4,7 @@
 
 mod cli;
 mod media;
+mod outbox;
 mod probe;
 mod report;
 mod signaling;

@@ -1,9 +1,11 @@
 //! Every visitor's media on one thread: peers multiplexed on a few UDP sockets (see `sockets`),
 //! read in batches when epoll says a socket is readable, and one heap of deadlines for str0m
-//! timeouts and the 20 ms frame clock. Frames carry a sequence number and their send time, so
-//! the echo's round trip needs no lookup.
+//! timeouts and the 20 ms frame clock. Datagrams leave in batches (see `outbox`), flushed after
+//! every round of due frames and every receive batch. Frames carry a sequence number; each peer
+//! remembers when its last frames left, so an echo's round trip starts at its departure.
 
 use crate::cli::Plan;
+use crate::outbox::{realtime_ns, Departed, Departure};
 use crate::signaling::Signaled;
 use crate::sockets::{PeerSocket, RecvBuffer};
 use hdrhistogram::Histogram;
@@ -25,6 +27,9 @@ pub const WAKER: Token = Token(usize::MAX);
 /// The deadline timer's token.
 const TIMER: Token = Token(usize::MAX - 1);
 const FRAME_INTERVAL: Duration = Duration::from_millis(20);
+/// Departures a peer remembers: an echo later than this many frames is timed from the send
+/// stamp in its payload instead.
+const DEPARTURES: usize = 32;
 
 /// Commands from the conductor.
 pub enum Control {
@@ -59,6 +64,8 @@ pub struct MediaResult {
     pub connected: usize,
     pub failures: Vec<String>,
     pub jitter_us: Vec<f64>,
+    /// Datagrams the harness's kernel refused to send (full send buffer).
+    pub send_refused: u64,
 }
 
 struct Slot {
@@ -75,37 +82,52 @@ struct Slot {
     connected: bool,
     dead: bool,
     seq: u32,
+    /// When recent frames left, by `seq % DEPARTURES`: (seq, CLOCK_REALTIME ns).
+    departures: [(u32, u64); DEPARTURES],
     sent: u64,
     echoed: u64,
     last_transit_us: Option<i64>,
     jitter_us: f64,
 }
 
-/// Collects a peer's output during one call.
+/// An echo received: its frame's sequence number, the send stamp it carries, and when it
+/// arrived (CLOCK_REALTIME ns).
+struct Echo {
+    seq: u32,
+    stamped_ns: u64,
+    arrival_ns: u64,
+}
+
+/// What the media loop lends a peer for one call: where its datagrams go and what it heard.
 struct Io<'a> {
     socket: &'a PeerSocket,
+    /// The socket's mio token.
+    token: usize,
     local: SocketAddr,
     connected: bool,
     disconnected: bool,
-    echoes: &'a mut Vec<(u64, u64)>,
+    echoes: &'a mut Vec<Echo>,
+    /// Sockets with datagrams queued, to flush.
+    dirty: &'a mut Vec<usize>,
+    departed: &'a mut Vec<Departed>,
+    /// The frame being sent, which the next RTP datagram carries.
+    departure: Option<Departure>,
     /// Kernel receive time of the datagram being handled (CLOCK_REALTIME ns), if any.
     arrival_ns: u64,
 }
 
-impl<'a> Io<'a> {
-    fn new(
-        socket: &'a PeerSocket,
-        local: SocketAddr,
-        echoes: &'a mut Vec<(u64, u64)>,
-        arrival_ns: u64,
-    ) -> Self {
-        Io { socket, local, connected: false, disconnected: false, echoes, arrival_ns }
-    }
+/// Whether a datagram is RTP rather than RTCP, STUN or DTLS (RFC 5761's payload-type split).
+fn is_rtp(datagram: &[u8]) -> bool {
+    datagram.len() >= 12 && datagram[0] >> 6 == 2 && !(192..=223).contains(&datagram[1])
 }
 
 impl ClientIo for Io<'_> {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        self.socket.send(self.local, destination, datagram);
+        let departure =
+            if self.departure.is_some() && is_rtp(datagram) { self.departure.take() } else { None };
+        if self.socket.send(self.local, destination, datagram, departure, self.departed) {
+            self.dirty.push(self.token);
+        }
     }
     fn connected(&mut self) {
         self.connected = true;
@@ -115,9 +137,10 @@ impl ClientIo for Io<'_> {
     }
     fn frame(&mut self, data: &[u8], _received: Instant) {
         if data.len() >= 12 {
-            let sent_ns = u64::from_be_bytes(data[4..12].try_into().unwrap_or([0; 8]));
-            let arrival = if self.arrival_ns > 0 { self.arrival_ns } else { realtime_ns() };
-            self.echoes.push((sent_ns, arrival));
+            let seq = u32::from_be_bytes(data[..4].try_into().unwrap_or([0; 4]));
+            let stamped_ns = u64::from_be_bytes(data[4..12].try_into().unwrap_or([0; 8]));
+            let arrival_ns = if self.arrival_ns > 0 { self.arrival_ns } else { realtime_ns() };
+            self.echoes.push(Echo { seq, stamped_ns, arrival_ns });
         }
     }
 }
@@ -128,6 +151,7 @@ pub struct MediaLoop {
     /// Fires at the earliest deadline (see `arm`) when the frame clock is exact.
     timer: TimerFd,
     exact_clock: bool,
+    send_batch: usize,
     armed: Option<Instant>,
     rx: Receiver<Control>,
     /// By mio token: the shared sockets first, then any a peer bound for itself.
@@ -143,7 +167,9 @@ pub struct MediaLoop {
     sending: bool,
     live: Arc<Live>,
     result: MediaResult,
-    echoes: Vec<(u64, u64)>,
+    echoes: Vec<Echo>,
+    dirty: Vec<usize>,
+    departed: Vec<Departed>,
     /// The frame being sent: its sequence number and send time change, its padding does not.
     frame: Vec<u8>,
 }
@@ -179,12 +205,14 @@ impl MediaLoop {
             connected: 0,
             failures: Vec::new(),
             jitter_us: Vec::new(),
+            send_refused: 0,
         };
         Ok((
             MediaLoop {
                 poll,
                 timer,
                 exact_clock: plan.exact_frame_clock,
+                send_batch: plan.send_batch,
                 armed: None,
                 rx,
                 shared: sockets.len(),
@@ -200,6 +228,8 @@ impl MediaLoop {
                 live,
                 result,
                 echoes: Vec::new(),
+                dirty: Vec::new(),
+                departed: Vec::new(),
             },
             waker,
         ))
@@ -218,6 +248,7 @@ impl MediaLoop {
                 }
             }
             self.service_due();
+            self.flush();
             // epoll's own timeout is whole milliseconds (rounded up); the exact clock arms a
             // timer for the deadline instead.
             let timeout = match self.heap.peek().map(|Reverse((at, _))| *at) {
@@ -246,6 +277,25 @@ impl MediaLoop {
                     continue;
                 }
                 self.read(event.token().0);
+            }
+        }
+    }
+
+    /// Sends every queued datagram, and records when each frame among them left.
+    fn flush(&mut self) {
+        for token in self.dirty.drain(..) {
+            if let Some(socket) = self.sockets.get(token).and_then(Option::as_ref) {
+                socket.flush(&mut self.departed);
+            }
+        }
+        for d in self.departed.drain(..) {
+            let Departure { slot, seq, due } = d.departure;
+            let _ = self
+                .result
+                .frame_lag_us
+                .record(d.at.saturating_duration_since(due).as_micros().max(1) as u64);
+            if let Some(slot) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                slot.departures[seq as usize % DEPARTURES] = (seq, d.realtime_ns);
             }
         }
     }
@@ -289,7 +339,7 @@ impl MediaLoop {
             // A peer with its own socket (not on loopback).
             Some(own) => {
                 let token = self.shared + index;
-                let mut socket = match PeerSocket::from_std(own) {
+                let mut socket = match PeerSocket::from_std(own, self.send_batch) {
                     Ok(s) => s,
                     Err(e) => return self.add_failed(format!("socket: {e}")),
                 };
@@ -327,6 +377,7 @@ impl MediaLoop {
             connected: false,
             dead: false,
             seq: 0,
+            departures: [(u32::MAX, 0); DEPARTURES],
             sent: 0,
             echoed: 0,
             last_transit_us: None,
@@ -345,10 +396,13 @@ impl MediaLoop {
     /// back (they would leave late, in a burst).
     fn read(&mut self, token: usize) {
         loop {
-            if self.read_batch(token) == 0 {
+            let read = self.read_batch(token);
+            self.flush();
+            if read == 0 {
                 return;
             }
             self.service_due();
+            self.flush();
         }
     }
 
@@ -363,7 +417,18 @@ impl MediaLoop {
             let Some(&i) = self.routes.get(&arrival.to) else { return };
             let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
             let now = Instant::now();
-            let mut io = Io::new(&socket, slot.local, &mut self.echoes, arrival.arrival_ns);
+            let mut io = Io {
+                socket: &socket,
+                token,
+                local: slot.local,
+                connected: false,
+                disconnected: false,
+                echoes: &mut self.echoes,
+                dirty: &mut self.dirty,
+                departed: &mut self.departed,
+                departure: None,
+                arrival_ns: arrival.arrival_ns,
+            };
             match slot.peer.receive(now, arrival.from, data, &mut io) {
                 Ok(d) => slot.deadline = d,
                 Err(_) => slot.dead = true,
@@ -383,7 +448,18 @@ impl MediaLoop {
             return;
         }
         let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { return };
-        let mut io = Io::new(socket, slot.local, &mut self.echoes, 0);
+        let mut io = Io {
+            socket,
+            token: slot.socket,
+            local: slot.local,
+            connected: false,
+            disconnected: false,
+            echoes: &mut self.echoes,
+            dirty: &mut self.dirty,
+            departed: &mut self.departed,
+            departure: None,
+            arrival_ns: 0,
+        };
         if !slot.connected && now.duration_since(slot.answered) > self.connect_timeout {
             slot.dead = true;
             self.result.failures.push("connect timeout".into());
@@ -392,8 +468,8 @@ impl MediaLoop {
         }
         let mut sent_frame = false;
         if slot.connected && self.sending && now >= slot.next_frame {
-            let lag_us = now.duration_since(slot.next_frame).as_micros() as u64;
-            let _ = self.result.frame_lag_us.record(lag_us.max(1));
+            // Its lag and the start of its round trip are taken when it leaves (see `flush`).
+            io.departure = Some(Departure { slot: i, seq: slot.seq, due: slot.next_frame });
             let frame = &mut self.frame;
             frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
             frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());
@@ -440,8 +516,12 @@ impl MediaLoop {
             self.result.failures.push("server ended the call".into());
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
-        for (sent_ns, arrival_ns) in self.echoes.drain(..) {
-            let transit = (arrival_ns as i64 - sent_ns as i64) / 1000;
+        for echo in self.echoes.drain(..) {
+            let sent_ns = match slot.departures[echo.seq as usize % DEPARTURES] {
+                (seq, left_ns) if seq == echo.seq && left_ns > 0 => left_ns,
+                _ => echo.stamped_ns,
+            };
+            let transit = (echo.arrival_ns as i64 - sent_ns as i64) / 1000;
             let _ = self.result.rtt_us.record(transit.max(1) as u64);
             slot.echoed += 1;
             // RFC 3550 interarrival jitter over the round trip's transit time.
@@ -472,7 +552,18 @@ impl MediaLoop {
         let now = Instant::now();
         for slot in self.slots.iter_mut().flatten() {
             let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { continue };
-            let mut io = Io::new(socket, slot.local, &mut self.echoes, 0);
+            let mut io = Io {
+                socket,
+                token: slot.socket,
+                local: slot.local,
+                connected: false,
+                disconnected: false,
+                echoes: &mut self.echoes,
+                dirty: &mut self.dirty,
+                departed: &mut self.departed,
+                departure: None,
+                arrival_ns: 0,
+            };
             slot.peer.close(now, &mut io);
             self.result.sent += slot.sent;
             self.result.echoed += slot.echoed.min(slot.sent);
@@ -480,14 +571,8 @@ impl MediaLoop {
                 self.result.jitter_us.push(slot.jitter_us);
             }
         }
+        self.flush();
+        self.result.send_refused = self.sockets.iter().flatten().map(PeerSocket::refused).sum();
         self.result
     }
-}
-
-/// CLOCK_REALTIME in nanoseconds: the clock kernel receive timestamps use.
-fn realtime_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }

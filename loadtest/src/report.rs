@@ -21,6 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::voice::MediaIdentity;
 
+/// Above this share of its core the harness has no room left, and may be what limits a run.
+const HARNESS_BUSY_PERCENT: f64 = 95.0;
+/// Frames leaving later than this at p99 (half a frame interval) mean the harness's clock slipped.
+const HARNESS_LATE_US: u64 = 10_000;
+
 /// Voice figures of a run.
 pub struct VoiceFigures {
     pub attempted: usize,
@@ -38,6 +43,8 @@ pub struct VoiceFigures {
     pub frame_lag_us: Histogram<u64>,
     /// Datagrams the kernel dropped for full receive buffers while calls ran (machine-wide).
     pub receive_buffer_drops: Option<u64>,
+    /// Datagrams the harness's own send buffers refused (counted in the loss too).
+    pub send_refused: u64,
 }
 
 impl VoiceFigures {
@@ -127,7 +134,7 @@ impl Run {
         let shared: Vec<PeerSocket> =
             if plan.voice > 0 && matches!(plan.client_ip, IpAddr::V4(ip) if ip.is_loopback()) {
                 (0..plan.sockets.min(plan.voice))
-                    .map(|_| PeerSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))))
+                    .map(|_| PeerSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)), plan.send_batch))
                     .collect::<Result<_, _>>()
                     .map_err(|e| format!("cannot bind the harness's UDP sockets: {e}"))?
             } else {
@@ -328,6 +335,7 @@ impl Run {
                 all_connected_in,
                 frame_lag_us: media.frame_lag_us,
                 receive_buffer_drops,
+                send_refused: media.send_refused,
             },
             text: TextFigures::merge(plan.text, &texts, held_answers.get()),
             server,
@@ -421,6 +429,9 @@ impl Run {
         }
         if self.plan.voice > 0 {
             let _ = write!(out, "voice frames: {} sent, {} echoed", v.sent, v.echoed);
+            if v.send_refused > 0 {
+                let _ = write!(out, "; the harness's send buffers refused {} datagrams", v.send_refused);
+            }
             match v.receive_buffer_drops {
                 Some(n) => {
                     let _ = writeln!(out, "; the kernel dropped {n} datagrams for full receive buffers");
@@ -481,8 +492,30 @@ impl Run {
                 );
             }
             let _ = writeln!(out);
+            if self.harness_kept_up() == Some(false) {
+                let _ = writeln!(
+                    out,
+                    "harness: WARNING: no room to spare (limits: {HARNESS_BUSY_PERCENT:.0}% of its core, frames \
+                     left at most {} ms late at p99): its own load or the machine's stalls may have limited \
+                     this run, not the server; try fewer peers per harness or a larger --send-batch",
+                    HARNESS_LATE_US / 1000
+                );
+            }
         }
         out
+    }
+
+    /// Whether the harness had room to spare: below `HARNESS_BUSY_PERCENT` of its core, with
+    /// 99 % of its frames leaving within `HARNESS_LATE_US` of their time. `None` when it did
+    /// not measure itself.
+    pub fn harness_kept_up(&self) -> Option<bool> {
+        let cpu = self.harness_cpu_percent?;
+        let lag_p99 = if self.voice.frame_lag_us.is_empty() {
+            0
+        } else {
+            self.voice.frame_lag_us.value_at_quantile(0.99)
+        };
+        Some(cpu < HARNESS_BUSY_PERCENT && lag_p99 <= HARNESS_LATE_US)
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -508,6 +541,8 @@ impl Run {
                 "frames_sent": v.sent,
                 "frames_echoed": v.echoed,
                 "receive_buffer_drops": v.receive_buffer_drops,
+                "send_refused": v.send_refused,
+                "send_batch": self.plan.send_batch,
                 "loss_percent": v.loss() * 100.0,
                 "jitter_ms": {"mean": v.jitter_mean_us / 1000.0, "max": v.jitter_max_us / 1000.0},
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),
@@ -527,6 +562,7 @@ impl Run {
                 "messages_per_second_in_hold": t.completed_in_hold as f64 / self.hold.as_secs_f64().max(0.001),
             },
             "harness_cpu_percent_of_one_core": self.harness_cpu_percent,
+            "harness_kept_up": self.harness_kept_up(),
             "server": self.server.as_ref().map(|s| json!({
                 "cpu_percent_of_one_core": s.cpu_percent,
                 "rss_before_bytes": s.rss_before_bytes,

@@ -5,8 +5,11 @@
 //! loopback (one real address) each peer gets its own socket. Reading is batched (`recvmmsg`
 //! through quinn-udp) and carries the kernel's receive timestamp.
 
+use crate::outbox::{Departed, Departure, Outbox};
 use mio::net::UdpSocket;
+use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 /// Where peers' addresses come from.
 #[derive(Debug, Clone)]
@@ -47,6 +50,7 @@ pub struct PeerSocket {
     pub socket: UdpSocket,
     state: quinn_udp::UdpSocketState,
     local: SocketAddr,
+    outbox: RefCell<Outbox>,
 }
 
 /// A received datagram's addresses and kernel arrival time.
@@ -64,35 +68,55 @@ pub const RECV_BATCH: usize = 32;
 const DATAGRAM: usize = 2048;
 
 impl PeerSocket {
-    pub fn bind(addr: SocketAddr) -> std::io::Result<PeerSocket> {
+    /// A socket sending up to `send_batch` datagrams per syscall.
+    pub fn bind(addr: SocketAddr, send_batch: usize) -> std::io::Result<PeerSocket> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
-        PeerSocket::from_std(std_socket)
+        PeerSocket::from_std(std_socket, send_batch)
     }
 
-    pub fn from_std(std_socket: std::net::UdpSocket) -> std::io::Result<PeerSocket> {
+    pub fn from_std(std_socket: std::net::UdpSocket, send_batch: usize) -> std::io::Result<PeerSocket> {
         let sock2 = socket2::SockRef::from(&std_socket);
         let _ = sock2.set_recv_buffer_size(4 << 20);
         let _ = sock2.set_send_buffer_size(4 << 20);
         let state = quinn_udp::UdpSocketState::new((&std_socket).into())?;
         let local = std_socket.local_addr()?;
-        Ok(PeerSocket { socket: UdpSocket::from_std(std_socket), state, local })
+        // A socket bound to the wildcard carries many peers: each datagram names its source.
+        let outbox = RefCell::new(Outbox::new(send_batch, local.ip().is_unspecified()));
+        Ok(PeerSocket { socket: UdpSocket::from_std(std_socket), state, local, outbox })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    /// Sends `datagram` from peer address `from` (its source IP is set per datagram on a shared
-    /// socket). A full send buffer drops it, as a network would.
-    pub fn send(&self, from: SocketAddr, to: SocketAddr, datagram: &[u8]) {
-        let transmit = quinn_udp::Transmit {
-            destination: to,
-            ecn: None,
-            contents: datagram,
-            segment_size: None,
-            src_ip: Some(from.ip()),
-        };
-        let _ = self.state.try_send((&self.socket).into(), &transmit);
+    /// Queues `datagram` from peer address `from` (its source IP is set per datagram on a shared
+    /// socket); a full batch goes at once, its frames' departures appended to `departed`.
+    /// Answers whether the queue was empty before, so the caller knows to `flush` it later. A
+    /// full send buffer drops a datagram, as a network would.
+    pub fn send(
+        &self,
+        from: SocketAddr,
+        to: SocketAddr,
+        datagram: &[u8],
+        departure: Option<Departure>,
+        departed: &mut Vec<Departed>,
+    ) -> bool {
+        let mut outbox = self.outbox.borrow_mut();
+        let was_empty = outbox.is_empty();
+        if outbox.push(from.ip(), to, datagram, departure) {
+            outbox.flush(self.socket.as_raw_fd(), departed);
+        }
+        was_empty && !outbox.is_empty()
+    }
+
+    /// Sends whatever is queued.
+    pub fn flush(&self, departed: &mut Vec<Departed>) {
+        self.outbox.borrow_mut().flush(self.socket.as_raw_fd(), departed);
+    }
+
+    /// Datagrams the kernel refused to send.
+    pub fn refused(&self) -> u64 {
+        self.outbox.borrow().refused
     }
 
     /// Reads one batch into `buffer`, calling `each` per datagram; answers how many it read (0:
@@ -160,13 +184,25 @@ mod tests {
 
     #[test]
     fn a_shared_socket_sends_from_and_receives_for_each_peer_address() {
-        let shared = PeerSocket::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let shared = PeerSocket::bind("0.0.0.0:0".parse().unwrap(), 8).unwrap();
         let port = shared.local_addr().port();
         let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (a, b): (SocketAddr, SocketAddr) =
             (format!("127.1.0.7:{port}").parse().unwrap(), format!("127.1.3.9:{port}").parse().unwrap());
-        shared.send(a, server.local_addr().unwrap(), b"from a");
-        shared.send(b, server.local_addr().unwrap(), b"from b");
+        let mut departed = Vec::new();
+        let due = std::time::Instant::now();
+        let frame = Departure { slot: 3, seq: 7, due };
+        assert!(shared.send(a, server.local_addr().unwrap(), b"from a", None, &mut departed));
+        assert!(!shared.send(b, server.local_addr().unwrap(), b"from b", Some(frame), &mut departed));
+        // Nothing leaves until the batch is flushed (or full).
+        server.set_nonblocking(true).unwrap();
+        assert!(server.recv_from(&mut [0u8; 64]).is_err());
+        server.set_nonblocking(false).unwrap();
+        shared.flush(&mut departed);
+        assert_eq!(departed.len(), 1, "one frame was tagged");
+        assert_eq!(departed[0].departure, frame);
+        assert!(departed[0].at >= due && departed[0].realtime_ns > 0);
+        assert_eq!(shared.refused(), 0);
         let mut buf = [0u8; 64];
         for (peer, text) in [(a, "from a"), (b, "from b")] {
             let (n, from) = server.recv_from(&mut buf).unwrap();
@@ -183,5 +219,24 @@ mod tests {
             });
         }
         assert_eq!(got, vec![(a, format!("to {a}")), (b, format!("to {b}"))]);
+    }
+
+    #[test]
+    fn a_full_batch_leaves_at_once() {
+        let shared = PeerSocket::bind("0.0.0.0:0".parse().unwrap(), 2).unwrap();
+        let port = shared.local_addr().port();
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer: SocketAddr = format!("127.1.0.2:{port}").parse().unwrap();
+        let mut departed = Vec::new();
+        let frame = |seq| Some(Departure { slot: 0, seq, due: std::time::Instant::now() });
+        shared.send(peer, server.local_addr().unwrap(), b"one", frame(1), &mut departed);
+        assert!(departed.is_empty());
+        assert!(!shared.send(peer, server.local_addr().unwrap(), b"two", frame(2), &mut departed));
+        assert_eq!(departed.iter().map(|d| d.departure.seq).collect::<Vec<_>>(), vec![1, 2]);
+        let mut buf = [0u8; 16];
+        for text in ["one", "two"] {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            assert_eq!((from, &buf[..n]), (peer, text.as_bytes()));
+        }
     }
 }

@@ -83,6 +83,10 @@ fn ten_voice_and_ten_text_visitors_all_succeed_with_plausible_figures() {
     assert_eq!(number(&run, "voice.frame_lag_ms.samples"), sent, "{run:#}");
     let lag = number(&run, "voice.frame_lag_ms.p50");
     assert!((0.0..20.0).contains(&lag), "frames left {lag} ms late at the median");
+    // Datagrams left in batches of up to 8, none refused; the harness judged its own headroom.
+    assert_eq!(number(&run, "voice.send_batch"), 8.0, "{run:#}");
+    assert_eq!(number(&run, "voice.send_refused"), 0.0, "{run:#}");
+    assert!(run["harness_kept_up"].is_boolean(), "{run:#}");
     // Text: every visitor asked several questions and got each answer streamed.
     let (asked, completed) = (number(&run, "text.messages_asked"), number(&run, "text.messages_completed"));
     assert!(asked >= 20.0 && completed == asked, "{completed} of {asked} answered");
@@ -110,6 +114,9 @@ fn an_impossible_slo_fails_the_run_and_says_which() {
             "50",
             "--duration",
             "1s",
+            // Each datagram as it is made, the unbatched path.
+            "--send-batch",
+            "1",
             "--slo",
             "rtt_p99=1us,first_token_p99=1us,loss=5%",
         ],
@@ -122,4 +129,7 @@ fn an_impossible_slo_fails_the_run_and_says_which() {
     let bad = loadtest(&f, &["--voice", "1", "--slo", "latency=5ms"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown threshold \"latency\""));
+    let bad = loadtest(&f, &["--voice", "1", "--send-batch", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--send-batch must be between 1 and 64"));
 }
