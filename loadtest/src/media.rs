@@ -98,6 +98,16 @@ struct Echo {
     arrival_ns: u64,
 }
 
+/// What peers' calls leave for the media loop to handle after them.
+#[derive(Default)]
+struct Pending {
+    echoes: Vec<Echo>,
+    /// Sockets with datagrams queued, to flush.
+    dirty: Vec<usize>,
+    /// Frames whose batch has left.
+    departed: Vec<Departed>,
+}
+
 /// What the media loop lends a peer for one call: where its datagrams go and what it heard.
 struct Io<'a> {
     socket: &'a PeerSocket,
@@ -106,14 +116,32 @@ struct Io<'a> {
     local: SocketAddr,
     connected: bool,
     disconnected: bool,
-    echoes: &'a mut Vec<Echo>,
-    /// Sockets with datagrams queued, to flush.
-    dirty: &'a mut Vec<usize>,
-    departed: &'a mut Vec<Departed>,
+    pending: &'a mut Pending,
     /// The frame being sent, which the next RTP datagram carries.
     departure: Option<Departure>,
     /// Kernel receive time of the datagram being handled (CLOCK_REALTIME ns), if any.
     arrival_ns: u64,
+}
+
+impl<'a> Io<'a> {
+    fn new(
+        socket: &'a PeerSocket,
+        token: usize,
+        local: SocketAddr,
+        pending: &'a mut Pending,
+        arrival_ns: u64,
+    ) -> Self {
+        Io {
+            socket,
+            token,
+            local,
+            connected: false,
+            disconnected: false,
+            pending,
+            departure: None,
+            arrival_ns,
+        }
+    }
 }
 
 /// Whether a datagram is RTP rather than RTCP, STUN or DTLS (RFC 5761's payload-type split).
@@ -125,8 +153,8 @@ impl ClientIo for Io<'_> {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
         let departure =
             if self.departure.is_some() && is_rtp(datagram) { self.departure.take() } else { None };
-        if self.socket.send(self.local, destination, datagram, departure, self.departed) {
-            self.dirty.push(self.token);
+        if self.socket.send(self.local, destination, datagram, departure, &mut self.pending.departed) {
+            self.pending.dirty.push(self.token);
         }
     }
     fn connected(&mut self) {
@@ -140,7 +168,7 @@ impl ClientIo for Io<'_> {
             let seq = u32::from_be_bytes(data[..4].try_into().unwrap_or([0; 4]));
             let stamped_ns = u64::from_be_bytes(data[4..12].try_into().unwrap_or([0; 8]));
             let arrival_ns = if self.arrival_ns > 0 { self.arrival_ns } else { realtime_ns() };
-            self.echoes.push(Echo { seq, stamped_ns, arrival_ns });
+            self.pending.echoes.push(Echo { seq, stamped_ns, arrival_ns });
         }
     }
 }
@@ -167,9 +195,7 @@ pub struct MediaLoop {
     sending: bool,
     live: Arc<Live>,
     result: MediaResult,
-    echoes: Vec<Echo>,
-    dirty: Vec<usize>,
-    departed: Vec<Departed>,
+    pending: Pending,
     /// The frame being sent: its sequence number and send time change, its padding does not.
     frame: Vec<u8>,
 }
@@ -227,9 +253,7 @@ impl MediaLoop {
                 sending: true,
                 live,
                 result,
-                echoes: Vec::new(),
-                dirty: Vec::new(),
-                departed: Vec::new(),
+                pending: Pending::default(),
             },
             waker,
         ))
@@ -283,12 +307,12 @@ impl MediaLoop {
 
     /// Sends every queued datagram, and records when each frame among them left.
     fn flush(&mut self) {
-        for token in self.dirty.drain(..) {
+        for token in self.pending.dirty.drain(..) {
             if let Some(socket) = self.sockets.get(token).and_then(Option::as_ref) {
-                socket.flush(&mut self.departed);
+                socket.flush(&mut self.pending.departed);
             }
         }
-        for d in self.departed.drain(..) {
+        for d in self.pending.departed.drain(..) {
             let Departure { slot, seq, due } = d.departure;
             let _ = self
                 .result
@@ -417,18 +441,7 @@ impl MediaLoop {
             let Some(&i) = self.routes.get(&arrival.to) else { return };
             let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
             let now = Instant::now();
-            let mut io = Io {
-                socket: &socket,
-                token,
-                local: slot.local,
-                connected: false,
-                disconnected: false,
-                echoes: &mut self.echoes,
-                dirty: &mut self.dirty,
-                departed: &mut self.departed,
-                departure: None,
-                arrival_ns: arrival.arrival_ns,
-            };
+            let mut io = Io::new(&socket, token, slot.local, &mut self.pending, arrival.arrival_ns);
             match slot.peer.receive(now, arrival.from, data, &mut io) {
                 Ok(d) => slot.deadline = d,
                 Err(_) => slot.dead = true,
@@ -448,18 +461,7 @@ impl MediaLoop {
             return;
         }
         let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { return };
-        let mut io = Io {
-            socket,
-            token: slot.socket,
-            local: slot.local,
-            connected: false,
-            disconnected: false,
-            echoes: &mut self.echoes,
-            dirty: &mut self.dirty,
-            departed: &mut self.departed,
-            departure: None,
-            arrival_ns: 0,
-        };
+        let mut io = Io::new(socket, slot.socket, slot.local, &mut self.pending, 0);
         if !slot.connected && now.duration_since(slot.answered) > self.connect_timeout {
             slot.dead = true;
             self.result.failures.push("connect timeout".into());
@@ -516,7 +518,7 @@ impl MediaLoop {
             self.result.failures.push("server ended the call".into());
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
-        for echo in self.echoes.drain(..) {
+        for echo in self.pending.echoes.drain(..) {
             let sent_ns = match slot.departures[echo.seq as usize % DEPARTURES] {
                 (seq, left_ns) if seq == echo.seq && left_ns > 0 => left_ns,
                 _ => echo.stamped_ns,
@@ -552,18 +554,7 @@ impl MediaLoop {
         let now = Instant::now();
         for slot in self.slots.iter_mut().flatten() {
             let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { continue };
-            let mut io = Io {
-                socket,
-                token: slot.socket,
-                local: slot.local,
-                connected: false,
-                disconnected: false,
-                echoes: &mut self.echoes,
-                dirty: &mut self.dirty,
-                departed: &mut self.departed,
-                departure: None,
-                arrival_ns: 0,
-            };
+            let mut io = Io::new(socket, slot.socket, slot.local, &mut self.pending, 0);
             slot.peer.close(now, &mut io);
             self.result.sent += slot.sent;
             self.result.echoed += slot.echoed.min(slot.sent);
