@@ -42,7 +42,7 @@ pub struct Outbox {
     set_source: bool,
     bytes: Vec<u8>,
     datagrams: Vec<Queued>,
-    // The syscall's arrays, kept to reuse their memory.
+    // The syscall's arrays, `capacity` long, rewritten by each flush for its datagrams.
     names: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
     controls: Vec<Control>,
@@ -72,10 +72,13 @@ impl Outbox {
             set_source,
             bytes: Vec::with_capacity(capacity * 256),
             datagrams: Vec::with_capacity(capacity),
-            names: Vec::with_capacity(capacity),
-            iovecs: Vec::with_capacity(capacity),
-            controls: Vec::with_capacity(capacity),
-            headers: Vec::with_capacity(capacity),
+            // SAFETY: all-zero is a valid value of these plain C structs.
+            names: (0..capacity).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            iovecs: (0..capacity)
+                .map(|_| libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 })
+                .collect(),
+            controls: vec![Control([0; 64]); capacity],
+            headers: (0..capacity).map(|_| unsafe { std::mem::zeroed() }).collect(),
             refused: 0,
         }
     }
@@ -105,11 +108,6 @@ impl Outbox {
         if n == 0 {
             return;
         }
-        // SAFETY: all-zero is a valid value of these plain C structs.
-        self.names.resize_with(n, || unsafe { std::mem::zeroed() });
-        self.iovecs.resize_with(n, || libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
-        self.controls.resize(n, Control([0; 64]));
-        self.headers.resize_with(n, || unsafe { std::mem::zeroed() });
         for (i, queued) in self.datagrams.iter().enumerate() {
             let bytes = &mut self.bytes[queued.range.clone()];
             self.iovecs[i] = libc::iovec { iov_base: bytes.as_mut_ptr().cast(), iov_len: bytes.len() };
