@@ -3,7 +3,7 @@
 # Sets: url key agent widget pid harness_pin. VOXGATE_LOADTEST_BIN runs another harness build
 # (to compare two), VOXGATE_SERVER_BIN another server build; VOXGATE_SERVER_ARGS adds flags to
 # `voxgate serve`. Source it after `cd` to the repository root.
-cargo build --release --locked -q -p voxgate-http -p voxgate-loadtest
+[ "${BENCH_NO_BUILD:-0}" = 1 ] || cargo build --release --locked -q -p voxgate-http -p voxgate-loadtest
 data=$(mktemp -d)
 out=$(mktemp)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data" "$out"' EXIT

@@ -4,7 +4,10 @@
 
 use crate::clock;
 use crate::config::ConfigCache;
+use crate::drain::Drain;
 use crate::sessions::SessionRegistry;
+use crate::store::conversations::{self, ConversationRecord, ConversationSummary};
+use crate::store::records::{CallRecord, TranscriptMessage};
 use crate::store::{records, StoreError};
 use crate::supervisors::{origin_revocation, TokenSupervisor, TrackExpiry};
 use crate::usage::{class_of, UsageLedger, UsageRefusal};
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use voxgate_engine::agent::{Agent, AgentSpec, Readiness};
+use voxgate_engine::conversation::{ConversationFilter, Cursor};
 use voxgate_engine::ids::{AgentId, ConversationId, SessionId, WidgetId, WorkspaceId};
 use voxgate_engine::metering::{UsageClass, UsageKind};
 use voxgate_engine::session::{EndReason, Mode, ModeSet, Session, SessionState, TtlPolicy};
@@ -45,6 +49,8 @@ pub enum ControlError {
     SessionEnded(SessionId),
     #[error("{0}")]
     Usage(#[from] UsageRefusal),
+    #[error("this server is draining for a restart and takes no new sessions; create the session again in a moment")]
+    Draining,
     #[error("storage is unavailable: {0}")]
     Store(#[from] StoreError),
 }
@@ -60,6 +66,7 @@ impl ControlError {
             ControlError::ModeNotEnabled { .. } => ErrorCode::ModeNotEnabled,
             ControlError::SessionEnded(_) => ErrorCode::SessionEnded,
             ControlError::Usage(r) => r.code(),
+            ControlError::Draining => ErrorCode::Draining,
             ControlError::Store(_) => ErrorCode::Internal,
         }
     }
@@ -182,6 +189,7 @@ pub struct ControlPlane {
     ttl: TtlPolicy,
     expiry: Addr<TokenSupervisor>,
     ledger: Arc<UsageLedger>,
+    drain: Drain,
 }
 
 impl ControlPlane {
@@ -192,8 +200,9 @@ impl ControlPlane {
         ttl: TtlPolicy,
         expiry: Addr<TokenSupervisor>,
         ledger: Arc<UsageLedger>,
+        drain: Drain,
     ) -> Self {
-        ControlPlane { config, sessions, signer, ttl, expiry, ledger }
+        ControlPlane { config, sessions, signer, ttl, expiry, ledger, drain }
     }
 
     pub fn ledger(&self) -> &Arc<UsageLedger> {
@@ -218,7 +227,7 @@ impl ControlPlane {
         let spec: AgentSpec = spec::parse(body)?;
         let now = clock::now();
         let agent = Agent {
-            id: AgentId::generate(),
+            id: AgentId::generate(&mut rand::rng()),
             workspace_id: ws.clone(),
             spec,
             version: 1,
@@ -283,7 +292,7 @@ impl ControlPlane {
         let spec = spec::parse::<WidgetSpec>(body)?.canonicalize();
         self.check_agent_ref(ws, &spec)?;
         let now = clock::now();
-        let widget = Widget::new(WidgetId::generate(), ws.clone(), spec, 1, now, now, None);
+        let widget = Widget::new(WidgetId::generate(&mut rand::rng()), ws.clone(), spec, 1, now, now, None);
         Ok(self.config.save_widget(widget).await?)
     }
 
@@ -358,6 +367,9 @@ impl ControlPlane {
         body: Value,
     ) -> Result<IssuedSession, ControlError> {
         let req: CreateSession = spec::parse(body)?;
+        if self.drain.is_draining() {
+            return Err(ControlError::Draining);
+        }
         let widget = self
             .config
             .widget(widget_id)
@@ -413,11 +425,11 @@ impl ControlPlane {
             return Err(r.into());
         }
         let session = Session {
-            id: SessionId::generate(),
+            id: SessionId::generate(&mut rand::rng()),
             workspace_id: ws.clone(),
             widget_id: widget_id.clone(),
             agent_id,
-            conversation_id: ConversationId::generate(),
+            conversation_id: ConversationId::generate(&mut rand::rng()),
             environment: widget.spec.environment,
             modes,
             preview: req.preview,
@@ -551,6 +563,63 @@ impl ControlPlane {
             current.insert(class.as_str().into(), entry);
         }
         Ok(serde_json::json!({"from": from, "to": to, "usage": usage, "current_period": current}))
+    }
+
+    /// The workspace a workspace API key belongs to; `None` for an unknown or revoked key.
+    pub async fn workspace_for_key(&self, key: &str) -> Result<Option<WorkspaceId>, ControlError> {
+        Ok(self.config.workspace_for_key(key).await?)
+    }
+
+    /// Any session, live or ended, from memory or the store; `None` if it never existed.
+    pub async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, ControlError> {
+        Ok(self.sessions.get_or_load(id).await?)
+    }
+
+    /// The workspace named `name`, created if needed (the demo's, `voxgate keys create`'s).
+    pub async fn ensure_workspace(&self, name: &str) -> Result<WorkspaceId, ControlError> {
+        Ok(crate::workspaces::ensure_workspace(self.config.store(), name).await?)
+    }
+
+    /// A session of `ws` and every call it has had (connected, ended, end reason, minutes).
+    pub async fn session_with_calls(
+        &self,
+        ws: &WorkspaceId,
+        id: &SessionId,
+    ) -> Result<(Session, Vec<CallRecord>), ControlError> {
+        let session = self.owned_session(ws, id).await?;
+        let sid = session.id.clone();
+        let calls = self.config.store().read(move |c| records::calls_of_session(c, &sid)).await?;
+        Ok((session, calls))
+    }
+
+    /// The transcript of a session's conversation so far (the browser's `GET messages_url`).
+    pub async fn transcript(&self, session: &Session) -> Result<Vec<TranscriptMessage>, ControlError> {
+        let conversation = session.conversation_id.clone();
+        Ok(self.config.store().read(move |c| records::transcript(c, &conversation)).await?)
+    }
+
+    /// One page of a workspace's conversations, and the cursor of the next.
+    pub async fn conversations(
+        &self,
+        ws: &WorkspaceId,
+        filter: ConversationFilter,
+    ) -> Result<(Vec<ConversationSummary>, Option<Cursor>), ControlError> {
+        let ws = ws.clone();
+        Ok(self.config.store().read(move |c| conversations::list(c, &ws, &filter)).await?)
+    }
+
+    /// One conversation of `ws`, whole.
+    pub async fn conversation(
+        &self,
+        ws: &WorkspaceId,
+        id: &ConversationId,
+    ) -> Result<ConversationRecord, ControlError> {
+        let (w, wanted) = (ws.clone(), id.clone());
+        self.config
+            .store()
+            .read(move |c| conversations::get(c, &w, &wanted))
+            .await?
+            .ok_or_else(|| not_found("conversation", id))
     }
 
     /// Re-arms expiry for sessions reloaded at start.

@@ -19,7 +19,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::agent::Agent;
-use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
+use voxgate_engine::ids::{MessageId, SessionId};
 use voxgate_engine::metering::UsageKind;
 use voxgate_engine::session::{EndReason, Session};
 use voxgate_engine::{ErrorCode, Timestamp};
@@ -124,6 +124,11 @@ impl Drop for AnsweringGuard {
 }
 
 impl TextSessions {
+    /// Answers still streaming or being recorded.
+    pub fn answering(&self) -> usize {
+        self.answering.count.load(Ordering::SeqCst)
+    }
+
     pub fn new(control: Arc<ControlPlane>, runtime: Arc<AgentRuntime>) -> TextSessions {
         TextSessions { control, live: Arc::new(DashMap::new()), runtime, answering: Arc::default() }
     }
@@ -159,7 +164,6 @@ impl TextSessions {
             .or_insert_with(|| {
                 TextSession {
                     session: session.id.clone(),
-                    conversation: session.conversation_id.clone(),
                     control: self.control.clone(),
                     live: self.live.clone(),
                     busy: false,
@@ -182,7 +186,6 @@ impl TextSessions {
 /// One session's text conversation.
 pub struct TextSession {
     session: SessionId,
-    conversation: ConversationId,
     control: Arc<ControlPlane>,
     live: Arc<DashMap<SessionId, Addr<TextSession>>>,
     busy: bool,
@@ -220,15 +223,24 @@ impl TextSession {
     }
 }
 
-/// Meters and records the visitor's message; returns its id and the conversation so far.
-/// Meters and records the visitor's message; returns its id, its time, and the conversation so
-/// far when `with_history` (the builtin agent answers without it).
+/// A visitor's message as recorded, with the row its answer will fill.
+struct Taken {
+    message_id: MessageId,
+    created_at: Timestamp,
+    /// The agent's answer, recorded as `streaming` in the same commit as the message, so a
+    /// crash mid-answer leaves a row the next start closes (`interrupted`).
+    answer_id: MessageId,
+    history: Vec<HistoryMessage>,
+}
+
+/// Meters and records the visitor's message and its answer's row; returns them with the
+/// conversation so far when `with_history` (the builtin agent answers without it).
 async fn take_message(
     control: Arc<ControlPlane>,
     session: Session,
     text: String,
     with_history: bool,
-) -> Result<(MessageId, Timestamp, Vec<HistoryMessage>), TextError> {
+) -> Result<Taken, TextError> {
     let at = clock::now();
     control
         .ledger()
@@ -251,11 +263,15 @@ async fn take_message(
     } else {
         Vec::new()
     };
-    let id = store
-        .write(move |c| records::append_message(c, &conversation, "visitor", &text, "complete", at))
+    let (message_id, answer_id) = store
+        .write(move |c| {
+            let visitor = records::append_message(c, &conversation, "visitor", &text, "complete", at)?;
+            let answer = records::append_message(c, &conversation, "agent", "", "streaming", at)?;
+            Ok((visitor, answer))
+        })
         .await?;
     let history = history.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text }).collect();
-    Ok((id, at, history))
+    Ok(Taken { message_id, created_at: at, answer_id, history })
 }
 
 impl Handler<Ask> for TextSession {
@@ -279,7 +295,7 @@ impl Handler<Ask> for TextSession {
         let text = msg.text.clone();
         let fut = take_message(self.control.clone(), session, msg.text, responder.uses_history());
         Box::pin(fut.into_actor(self).map(move |taken, this, ctx| {
-            let (message_id, created_at, history) = match taken {
+            let Taken { message_id, created_at, answer_id, history } = match taken {
                 Ok(t) => t,
                 Err(e) => {
                     this.busy = false;
@@ -296,7 +312,7 @@ impl Handler<Ask> for TextSession {
                 tx,
                 cancelled,
                 control: this.control.clone(),
-                conversation: this.conversation.clone(),
+                answer_id,
                 started: Instant::now(),
                 _answering: AnsweringGuard::new(&this.answering),
             };
@@ -352,7 +368,8 @@ struct Answer {
     tx: mpsc::Sender<TextEvent>,
     cancelled: oneshot::Receiver<EndReason>,
     control: Arc<ControlPlane>,
-    conversation: ConversationId,
+    /// The answer's row, `streaming` until this answer ends.
+    answer_id: MessageId,
     started: Instant,
     _answering: AnsweringGuard,
 }
@@ -379,12 +396,9 @@ impl Answer {
             Outcome::Failed(_) => "failed",
         };
         let store = self.control.config().store().clone();
-        let (conversation, recorded) = (self.conversation.clone(), text.clone());
-        let saved = store
-            .write(move |c| {
-                records::append_message(c, &conversation, "agent", &recorded, status, clock::now())
-            })
-            .await;
+        let (id, recorded) = (self.answer_id.clone(), text.clone());
+        let saved =
+            store.write(move |c| records::finish_message(c, &id, &recorded, status).map(|()| id)).await;
         let last = match (outcome, saved) {
             (Outcome::Interrupted(None), _) => return,
             (Outcome::Interrupted(Some(EndReason::ServerShutdown)), _) => TextEvent::Error {

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
+use rand::CryptoRng;
 use sha2::{Digest, Sha256};
 
 /// Every workspace API key starts with this, so one is easy to spot in code review and logs.
@@ -21,9 +21,10 @@ pub struct NewApiKey {
 pub struct KeyHash(pub String);
 
 impl NewApiKey {
-    pub fn generate() -> Self {
+    /// A new key from `rng`, which must be a cryptographically secure generator.
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
         let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
+        rng.fill_bytes(&mut bytes);
         let secret = format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
         let hash = KeyHash::of(&secret);
         NewApiKey { secret, hash }
@@ -64,8 +65,9 @@ mod tests {
 
     #[test]
     fn keys_are_unique_well_formed_and_hashed() {
-        let a = NewApiKey::generate();
-        let b = NewApiKey::generate();
+        let mut rng = crate::test_rng();
+        let a = NewApiKey::generate(&mut rng);
+        let b = NewApiKey::generate(&mut rng);
         assert_ne!(a.secret, b.secret);
         assert!(is_well_formed(&a.secret), "{}", a.secret);
         assert_eq!(a.hash, KeyHash::of(&a.secret));

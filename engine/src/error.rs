@@ -39,6 +39,8 @@ pub enum ErrorCode {
     QuotaExceeded,
     FairUseExceeded,
     // Server.
+    /// The node is draining for a restart: it takes no new sessions or calls (`503`, retry).
+    Draining,
     Unavailable,
     Internal,
 }
@@ -46,7 +48,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code a browser endpoint can refuse with (DESIGN.md, Browser endpoints), so
     /// metrics can export each from the start instead of when it first happens.
-    pub const BROWSER: [ErrorCode; 15] = [
+    pub const BROWSER: [ErrorCode; 16] = [
         ErrorCode::TokenMissing,
         ErrorCode::TokenInvalid,
         ErrorCode::TokenExpired,
@@ -62,6 +64,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::QuotaExceeded,
         ErrorCode::FairUseExceeded,
+        ErrorCode::Draining,
     ];
 
     /// The code's wire spelling.
@@ -92,6 +95,7 @@ impl ErrorCode {
             ErrorCode::AgentTimeout => "agent_timeout",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::FairUseExceeded => "fair_use_exceeded",
+            ErrorCode::Draining => "draining",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

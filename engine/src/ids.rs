@@ -8,9 +8,9 @@ use std::fmt;
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const RANDOM_LEN: usize = 22;
 
-/// `len` random base62 characters from the OS-seeded thread RNG.
-pub fn random_base62(len: usize) -> String {
-    let mut rng = rand::rng();
+/// `len` random base62 characters drawn from `rng` (the caller's: the engine takes no randomness
+/// from the OS itself, so every rule here can be replayed from a seed).
+pub fn random_base62(rng: &mut impl Rng, len: usize) -> String {
     (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
@@ -33,9 +33,10 @@ macro_rules! public_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
-            /// A fresh random id.
-            pub fn generate() -> Self {
-                $name(format!("{}{}", $prefix, random_base62(RANDOM_LEN)))
+            /// A fresh random id drawn from `rng` (a cryptographically secure one: ids are
+            /// unguessable URLs).
+            pub fn generate(rng: &mut impl Rng) -> Self {
+                $name(format!("{}{}", $prefix, random_base62(rng, RANDOM_LEN)))
             }
 
             /// Accepts only this kind's prefix followed by 1..=64 ASCII letters and digits.
@@ -101,8 +102,9 @@ mod tests {
 
     #[test]
     fn generated_ids_parse_and_differ() {
-        let a = SessionId::generate();
-        let b = SessionId::generate();
+        let mut rng = crate::test_rng();
+        let a = SessionId::generate(&mut rng);
+        let b = SessionId::generate(&mut rng);
         assert_ne!(a, b);
         assert_eq!(SessionId::parse(a.as_str()), Ok(a.clone()));
         assert_eq!(a.as_str().len(), 4 + RANDOM_LEN);

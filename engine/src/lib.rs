@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api_key;
 pub mod builtin_agent;
+pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod knowledge;
@@ -21,3 +22,9 @@ pub mod widget;
 
 pub use error::ErrorCode;
 pub use time::Timestamp;
+
+/// A seeded generator for the engine's own tests: the engine draws no randomness itself.
+#[cfg(test)]
+pub(crate) fn test_rng() -> rand::rngs::StdRng {
+    rand::SeedableRng::seed_from_u64(7)
+}

@@ -101,13 +101,15 @@ pub enum EndReason {
     /// ICE or DTLS never completed, or connectivity was lost.
     ConnectionFailed,
     ServerShutdown,
+    /// The server stopped without ending it (a crash, `kill -9`); closed at the next start.
+    ServerRestart,
     AgentError,
     /// The agent ended the call (a bridge agent's `hangup`).
     AgentHangup,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 11] = [
+    pub const ALL: [EndReason; 12] = [
         EndReason::Ended,
         EndReason::ClientHangup,
         EndReason::TokenExpired,
@@ -117,6 +119,7 @@ impl EndReason {
         EndReason::WidgetDeleted,
         EndReason::ConnectionFailed,
         EndReason::ServerShutdown,
+        EndReason::ServerRestart,
         EndReason::AgentError,
         EndReason::AgentHangup,
     ];
@@ -132,6 +135,7 @@ impl EndReason {
             EndReason::WidgetDeleted => "widget_deleted",
             EndReason::ConnectionFailed => "connection_failed",
             EndReason::ServerShutdown => "server_shutdown",
+            EndReason::ServerRestart => "server_restart",
             EndReason::AgentError => "agent_error",
             EndReason::AgentHangup => "agent_hangup",
         }

@@ -127,8 +127,8 @@ mod tests {
 
     fn claims(exp: i64) -> TokenClaims {
         TokenClaims {
-            sid: SessionId::generate(),
-            wid: WidgetId::generate(),
+            sid: SessionId::generate(&mut crate::test_rng()),
+            wid: WidgetId::generate(&mut crate::test_rng()),
             modes: ModeSet::of(&[Mode::Text, Mode::Voice]),
             exp,
             kid: String::new(),

@@ -351,8 +351,8 @@ mod tests {
         let spec =
             parse(json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"})).unwrap();
         let w = Widget::new(
-            WidgetId::generate(),
-            WorkspaceId::generate(),
+            WidgetId::generate(&mut crate::test_rng()),
+            WorkspaceId::generate(&mut crate::test_rng()),
             spec,
             1,
             Timestamp(0),

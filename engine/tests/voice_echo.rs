@@ -1,135 +1,261 @@
-//! A client peer and a server `VoicePeer` on a simulated network with simulated time: ICE-lite,
-//! DTLS, and Opus frames echoed back in order, with and without an echo delay. No sockets.
+//! Client peers and a server `Endpoint` on a simulated network with simulated time: routing by
+//! ICE ufrag then by address, ICE-lite, DTLS, and Opus frames echoed back in order, with and
+//! without an echo delay; a stranger's STUN is not routed; closing a call forgets its routes.
+//! No sockets.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use voxgate_engine::voice::client::{ClientIo, ClientPeer};
-use voxgate_engine::voice::demux::stun_local_ufrag;
-use voxgate_engine::voice::{MediaIdentity, PeerConfig, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+use voxgate_engine::voice::{
+    check_offer, CallEvent, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, VoiceAgent,
+};
 
+const SERVER: &str = "10.0.0.1:5000";
+
+/// Datagrams in flight on a zero-latency network.
 #[derive(Default)]
 struct Wire {
-    to_server: VecDeque<Vec<u8>>,
-    to_client: VecDeque<Vec<u8>>,
-    server_events: Vec<PeerEvent>,
-    client_connected: bool,
+    to_server: VecDeque<(SocketAddr, Vec<u8>)>,
+}
+
+struct ToClients<'a>(&'a mut Vec<(SocketAddr, Vec<u8>)>);
+impl Transmit for ToClients<'_> {
+    fn transmit(&mut self, to: SocketAddr, d: &[u8]) {
+        self.0.push((to, d.to_vec()));
+    }
+}
+
+struct Visitor {
+    addr: SocketAddr,
+    peer: ClientPeer,
+    deadline: Instant,
+    connected: bool,
     echoed: Vec<(Vec<u8>, Instant)>,
+    sent_at: Vec<Instant>,
+    next_frame: Instant,
+    out: Vec<Vec<u8>>,
 }
 
-struct ServerSide<'a>(&'a mut Wire);
-impl PeerIo for ServerSide<'_> {
-    fn transmit(&mut self, _to: SocketAddr, d: &[u8]) {
-        self.0.to_client.push_back(d.to_vec());
-    }
-    fn event(&mut self, e: PeerEvent) {
-        self.0.server_events.push(e);
-    }
+struct ClientSide<'a> {
+    out: &'a mut Vec<Vec<u8>>,
+    connected: &'a mut bool,
+    echoed: &'a mut Vec<(Vec<u8>, Instant)>,
 }
-
-struct ClientSide<'a>(&'a mut Wire);
 impl ClientIo for ClientSide<'_> {
     fn transmit(&mut self, _to: SocketAddr, d: &[u8]) {
-        self.0.to_server.push_back(d.to_vec());
+        self.out.push(d.to_vec());
     }
     fn connected(&mut self) {
-        self.0.client_connected = true;
+        *self.connected = true;
     }
     fn disconnected(&mut self) {}
     fn frame(&mut self, data: &[u8], at: Instant) {
-        self.0.echoed.push((data.to_vec(), at));
+        self.echoed.push((data.to_vec(), at));
     }
 }
 
-fn run_echo(echo_delay: Duration) -> (Wire, Vec<Instant>) {
-    let server_addr: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-    let client_addr: SocketAddr = "10.0.0.2:6000".parse().unwrap();
-    let identity = MediaIdentity::generate().unwrap();
-    let start = Instant::now();
-    let mut now = start;
-    let (mut client, offer) = ClientPeer::offer(&identity, client_addr, now).unwrap();
-    let config = PeerConfig {
-        local_addr: server_addr,
-        ufrag: "srvufrag1".into(),
-        agent: VoiceAgent::Echo { delay: echo_delay },
-    };
-    let answered = VoicePeer::accept(&identity, &config, &offer, now).unwrap();
-    assert!(answered.answer_sdp.contains("a=ice-lite"), "{}", answered.answer_sdp);
-    assert!(answered.answer_sdp.contains("a=candidate:"), "the answer carries our candidate");
-    assert!(answered.answer_sdp.contains("opus/48000"));
-    let mut server = answered.peer;
-    client.accept_answer(&answered.answer_sdp).unwrap();
+impl Visitor {
+    fn io(&mut self) -> (&mut ClientPeer, ClientSide<'_>) {
+        (
+            &mut self.peer,
+            ClientSide { out: &mut self.out, connected: &mut self.connected, echoed: &mut self.echoed },
+        )
+    }
+}
 
-    let mut wire = Wire::default();
-    let mut client_deadline = client.timeout(now, &mut ClientSide(&mut wire)).unwrap();
-    let mut server_deadline = now + Duration::from_secs(3600);
-    let mut next_frame = start;
-    let mut sent_at = Vec::new();
-    let mut seq: u32 = 0;
-    let end = start + Duration::from_secs(3);
-    while now < end {
-        // Deliver everything in flight (zero-latency links).
-        while !wire.to_server.is_empty() || !wire.to_client.is_empty() {
-            if let Some(d) = wire.to_server.pop_front() {
-                if let Some(ufrag) = stun_local_ufrag(&d) {
-                    assert_eq!(ufrag, "srvufrag1", "STUN is routed by our ufrag");
-                    assert!(server.accepts(now, client_addr, &d));
+/// A server endpoint and `n` visitors, each sending 100 frames once connected.
+struct Net {
+    server: Endpoint,
+    visitors: Vec<Visitor>,
+    keys: Vec<CallKey>,
+    answers: Vec<String>,
+    events: Vec<(CallKey, CallEvent)>,
+    now: Instant,
+    frames: u32,
+}
+
+impl Net {
+    fn new(n: usize, echo_delay: Duration) -> Net {
+        let identity = MediaIdentity::generate().unwrap();
+        let now = Instant::now();
+        let mut server = Endpoint::new(identity.clone(), SERVER.parse().unwrap(), 42);
+        let mut visitors = Vec::new();
+        let mut keys = Vec::new();
+        let mut answers = Vec::new();
+        for i in 0..n {
+            let addr: SocketAddr = format!("10.0.0.{}:6000", i + 2).parse().unwrap();
+            let (mut peer, offer) = ClientPeer::offer(&identity, addr, now).unwrap();
+            let offer = check_offer(&offer).unwrap();
+            let ice = IceCreds { ufrag: format!("srvufrag{i}"), pass: format!("password-of-call-{i:08}") };
+            let (key, answer) =
+                server.accept(now, offer, ice, VoiceAgent::Echo { delay: echo_delay }).unwrap();
+            assert!(answer.contains("a=ice-lite"), "{answer}");
+            assert!(answer.contains("a=candidate:"), "the answer carries our candidate");
+            assert!(answer.contains("opus/48000"));
+            peer.accept_answer(&answer).unwrap();
+            keys.push(key);
+            answers.push(answer);
+            visitors.push(Visitor {
+                addr,
+                peer,
+                deadline: now,
+                connected: false,
+                echoed: Vec::new(),
+                sent_at: Vec::new(),
+                next_frame: now,
+                out: Vec::new(),
+            });
+        }
+        Net { server, visitors, keys, answers, events: Vec::new(), now, frames: 100 }
+    }
+
+    /// Moves every datagram in flight until the network is quiet.
+    fn deliver(&mut self, wire: &mut Wire) {
+        loop {
+            for v in &mut self.visitors {
+                for d in v.out.drain(..) {
+                    wire.to_server.push_back((v.addr, d));
                 }
-                server_deadline = server.receive(now, client_addr, &d, &mut ServerSide(&mut wire)).unwrap();
             }
-            if let Some(d) = wire.to_client.pop_front() {
-                client_deadline = client.receive(now, server_addr, &d, &mut ClientSide(&mut wire)).unwrap();
-            }
+            let Some((from, d)) = wire.to_server.pop_front() else { break };
+            let mut replies = Vec::new();
+            self.server.handle_datagram(self.now, from, &d, &mut ToClients(&mut replies));
+            self.deliver_to_visitors(replies);
         }
-        if wire.client_connected && now >= next_frame && seq < 100 {
-            let mut frame = vec![0u8; 80];
-            frame[..4].copy_from_slice(&seq.to_be_bytes());
-            sent_at.push(now);
-            seq += 1;
-            client_deadline = client.send_frame(now, &frame, &mut ClientSide(&mut wire)).unwrap();
-            next_frame = now + Duration::from_millis(20);
-            continue;
-        }
-        // Advance simulated time to the next thing that happens.
-        let mut next = client_deadline.min(server_deadline).min(end);
-        if wire.client_connected && seq < 100 {
-            next = next.min(next_frame);
-        }
-        now = next.max(now + Duration::from_micros(100));
-        if now >= server_deadline {
-            server_deadline = server.timeout(now, &mut ServerSide(&mut wire)).unwrap();
-        }
-        if now >= client_deadline {
-            client_deadline = client.timeout(now, &mut ClientSide(&mut wire)).unwrap();
+        while let Some(e) = self.server.poll_event() {
+            self.events.push(e);
         }
     }
-    assert!(wire.server_events.contains(&PeerEvent::Connected));
-    assert!(server.is_connected());
-    let traffic = server.traffic();
-    assert!(traffic.packets_in > 100 && traffic.packets_out > 100, "{traffic:?}");
-    (wire, sent_at)
+
+    fn deliver_to_visitors(&mut self, replies: Vec<(SocketAddr, Vec<u8>)>) {
+        let now = self.now;
+        for (to, d) in replies {
+            let Some(v) = self.visitors.iter_mut().find(|v| v.addr == to) else { continue };
+            let (peer, mut io) = v.io();
+            let deadline = peer.receive(now, SERVER.parse().unwrap(), &d, &mut io).unwrap();
+            v.deadline = deadline;
+        }
+    }
+
+    fn run(&mut self, for_: Duration) {
+        let mut wire = Wire::default();
+        let end = self.now + for_;
+        while self.now < end {
+            self.deliver(&mut wire);
+            let now = self.now;
+            let frames = self.frames;
+            for v in &mut self.visitors {
+                if v.connected && now >= v.next_frame && (v.sent_at.len() as u32) < frames {
+                    let mut frame = vec![0u8; 80];
+                    frame[..4].copy_from_slice(&(v.sent_at.len() as u32).to_be_bytes());
+                    v.sent_at.push(now);
+                    let (peer, mut io) = v.io();
+                    v.deadline = peer.send_frame(now, &frame, &mut io).unwrap();
+                    v.next_frame = now + Duration::from_millis(20);
+                }
+            }
+            self.deliver(&mut wire);
+            // Advance simulated time to the next thing that happens.
+            let mut next = self.server.poll_timeout().unwrap_or(end).min(end);
+            for v in &self.visitors {
+                next = next.min(v.deadline);
+                if v.connected && (v.sent_at.len() as u32) < frames {
+                    next = next.min(v.next_frame);
+                }
+            }
+            self.now = next.max(self.now + Duration::from_micros(100));
+            let mut replies = Vec::new();
+            self.server.handle_timeout(self.now, &mut ToClients(&mut replies));
+            self.deliver_to_visitors(replies);
+            let now = self.now;
+            for v in &mut self.visitors {
+                if now >= v.deadline {
+                    let (peer, mut io) = v.io();
+                    v.deadline = peer.timeout(now, &mut io).unwrap();
+                }
+            }
+        }
+    }
 }
 
 #[test]
 fn frames_are_echoed_in_order_without_loss() {
-    let (wire, sent_at) = run_echo(Duration::ZERO);
-    assert_eq!(sent_at.len(), 100);
-    assert_eq!(wire.echoed.len(), 100, "every frame comes back");
-    for (i, (data, at)) in wire.echoed.iter().enumerate() {
-        assert_eq!(u32::from_be_bytes(data[..4].try_into().unwrap()), i as u32, "in order");
-        assert_eq!(data.len(), 80, "unchanged");
-        assert!(*at - sent_at[i] < Duration::from_millis(5), "echo {i} took {:?}", *at - sent_at[i]);
+    let mut net = Net::new(3, Duration::ZERO);
+    net.run(Duration::from_secs(3));
+    for (i, key) in net.keys.iter().enumerate() {
+        assert!(net.events.contains(&(*key, CallEvent::Connected)), "call {i} connected");
+        assert!(net.server.is_connected(*key));
+    }
+    for v in &net.visitors {
+        assert_eq!(v.sent_at.len(), 100);
+        assert_eq!(v.echoed.len(), 100, "every frame comes back to its own visitor");
+        for (i, (data, at)) in v.echoed.iter().enumerate() {
+            assert_eq!(u32::from_be_bytes(data[..4].try_into().unwrap()), i as u32, "in order");
+            assert_eq!(data.len(), 80, "unchanged");
+            assert!(*at - v.sent_at[i] < Duration::from_millis(5), "echo {i} took {:?}", *at - v.sent_at[i]);
+        }
     }
 }
 
 #[test]
 fn the_echo_waits_for_its_delay() {
     let delay = Duration::from_millis(500);
-    let (wire, sent_at) = run_echo(delay);
-    assert!(wire.echoed.len() >= 90, "most frames are back within the run: {}", wire.echoed.len());
-    for (i, (data, at)) in wire.echoed.iter().enumerate() {
+    let mut net = Net::new(1, delay);
+    net.run(Duration::from_secs(3));
+    let v = &net.visitors[0];
+    assert!(v.echoed.len() >= 90, "most frames are back within the run: {}", v.echoed.len());
+    for (i, (data, at)) in v.echoed.iter().enumerate() {
         assert_eq!(u32::from_be_bytes(data[..4].try_into().unwrap()), i as u32);
-        let rtt = *at - sent_at[i];
+        let rtt = *at - v.sent_at[i];
         assert!(rtt >= delay && rtt < delay + Duration::from_millis(5), "frame {i}: {rtt:?}");
     }
+}
+
+#[test]
+fn a_stranger_cannot_take_over_a_call_and_a_closed_call_forgets_its_routes() {
+    let mut net = Net::new(1, Duration::ZERO);
+    net.frames = 10;
+    net.run(Duration::from_secs(1));
+    assert_eq!(net.visitors[0].echoed.len(), 10);
+    // Someone who knows the call's ufrag but not its password: their STUN requests name the
+    // call, and fail its credentials check.
+    let intruder_addr: SocketAddr = "10.9.9.9:7000".parse().unwrap();
+    let (mut intruder, offer) =
+        ClientPeer::offer(&MediaIdentity::generate().unwrap(), intruder_addr, net.now).unwrap();
+    let mid_of = |sdp: &str| sdp.lines().find_map(|l| l.strip_prefix("a=mid:")).unwrap().trim().to_string();
+    let pwd = net.answers[0].lines().find_map(|l| l.strip_prefix("a=ice-pwd:")).unwrap().trim().to_string();
+    let (ours, theirs) = (mid_of(&net.answers[0]), mid_of(&offer));
+    let forged = net.answers[0]
+        .replace(&format!("a=ice-pwd:{pwd}"), "a=ice-pwd:a-wrong-password-guess-xx")
+        .replace(&format!("a=mid:{ours}\r\n"), &format!("a=mid:{theirs}\r\n"))
+        .replace(&format!("BUNDLE {ours}\r\n"), &format!("BUNDLE {theirs}\r\n"));
+    intruder.accept_answer(&forged).unwrap();
+    let (mut out, mut connected, mut echoed) = (Vec::new(), false, Vec::new());
+    let mut io = ClientSide { out: &mut out, connected: &mut connected, echoed: &mut echoed };
+    intruder.timeout(net.now, &mut io).unwrap();
+    intruder.timeout(net.now + Duration::from_millis(100), &mut io).unwrap();
+    assert!(!out.is_empty(), "the intruder sends STUN binding requests");
+    let mut replies = Vec::new();
+    for request in &out {
+        let routed =
+            net.server.handle_datagram(net.now, intruder_addr, request, &mut ToClients(&mut replies));
+        assert!(!routed, "a request without the call's credentials is not routed");
+    }
+    assert!(replies.is_empty());
+
+    let key = net.keys[0];
+    let mut replies = Vec::new();
+    assert!(net.server.close(key, net.now, &mut ToClients(&mut replies)));
+    assert!(!replies.is_empty(), "BYE and close_notify go out at once");
+    assert!(net.server.is_empty());
+    assert!(!net.server.close(key, net.now, &mut ToClients(&mut Vec::new())), "closing twice is a no-op");
+    let routed = net.server.handle_datagram(
+        net.now,
+        net.visitors[0].addr,
+        &[0x80, 0, 0, 1],
+        &mut ToClients(&mut replies),
+    );
+    assert!(!routed, "the visitor's address is no longer routed");
+    assert_eq!(net.server.poll_timeout(), None, "its timers are gone too");
 }

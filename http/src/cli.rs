@@ -101,6 +101,10 @@ struct ServeArgs {
     /// Fair use of agent test runs: text messages per workspace per day (UTC).
     #[arg(long, env = "VOXGATE_TEST_RUN_TEXT_MESSAGES_PER_DAY", default_value_t = 1000)]
     test_run_text_messages_per_day: u64,
+    /// On SIGTERM, how long live calls and answers may go on (no new sessions or calls are
+    /// taken, /readyz is 503) before they end with server_shutdown. 0 ends them at once.
+    #[arg(long, env = "VOXGATE_DRAIN_SECONDS", default_value_t = 30)]
+    drain_seconds: u64,
     /// Log format: text or json.
     #[arg(long, env = "VOXGATE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -163,6 +167,7 @@ impl ServeArgs {
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             ice_servers,
             min_ttl_seconds: self.min_ttl_seconds,
+            drain: std::time::Duration::from_secs(self.drain_seconds),
             demo,
         })
     }
@@ -182,7 +187,7 @@ pub fn main() -> ExitCode {
         }
         Command::Keys { command: KeysCommand::Create { data_dir, workspace } } => {
             init_logging("text");
-            server::create_key(&data_dir, &workspace).map(|key| println!("{key}"))
+            voxgate_actors::workspaces::create_key_in(&data_dir, &workspace).map(|key| println!("{key}"))
         }
     };
     match result {

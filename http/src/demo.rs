@@ -7,7 +7,6 @@ use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::net::SocketAddr;
-use voxgate_actors::workspaces;
 use voxgate_engine::ids::{WidgetId, WorkspaceId};
 use voxgate_engine::ErrorCode;
 
@@ -25,8 +24,7 @@ pub struct Demo {
 /// Creates (or finds) the demo workspace, agent and widget, and prints what to open.
 pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
     let control = &state.control;
-    let store = control.config().store().clone();
-    let ws = workspaces::ensure_workspace(&store, "demo").await.map_err(|e| e.to_string())?;
+    let ws = control.ensure_workspace("demo").await.map_err(|e| e.to_string())?;
     let agent = match control.agents(&ws).into_iter().find(|a| a.spec.name == AGENT_NAME) {
         Some(a) => a,
         None => control

@@ -13,11 +13,23 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds after which the request may succeed (`Retry-After`), for refusals that pass.
+    pub retry_after: Option<u64>,
 }
+
+/// `Retry-After` of a draining node: long enough for a load balancer to have taken it out.
+const DRAINING_RETRY_SECONDS: u64 = 5;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), field: None }
+        let retry_after = (code == ErrorCode::Draining).then_some(DRAINING_RETRY_SECONDS);
+        ApiError { code, message: message.into(), field: None, retry_after }
+    }
+
+    /// Says when to try again.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// Names the request field at fault.
@@ -64,7 +76,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         RateLimited | QuotaExceeded | FairUseExceeded => StatusCode::TOO_MANY_REQUESTS,
         AgentError => StatusCode::BAD_GATEWAY,
         AgentTimeout => StatusCode::GATEWAY_TIMEOUT,
-        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Draining | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -79,6 +91,9 @@ impl ResponseError for ApiError {
         if self.status() == StatusCode::UNAUTHORIZED {
             res.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            res.insert_header(("Retry-After", seconds.to_string()));
+        }
         res.json(self.body())
     }
 }
@@ -88,13 +103,9 @@ impl From<ControlError> for ApiError {
         if let ControlError::Store(inner) = &e {
             tracing::error!(error = %inner, "storage failure");
         }
-        ApiError { code: e.code(), field: e.field().map(str::to_string), message: e.to_string() }
-    }
-}
-
-impl From<voxgate_actors::store::StoreError> for ApiError {
-    fn from(e: voxgate_actors::store::StoreError) -> Self {
-        ControlError::from(e).into()
+        let mut error = ApiError::new(e.code(), e.to_string());
+        error.field = e.field().map(str::to_string);
+        error
     }
 }
 

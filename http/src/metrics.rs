@@ -14,7 +14,7 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     for (i, n) in state.media.active_peers().into_iter().enumerate() {
         m.worker_active_peers.with_label_values(&[&i.to_string()]).set(n as i64);
     }
-    m.store_queue_depth.set(state.control.config().store().queue_depth() as i64);
+    m.store_queue_depth.set(state.runtime.store_queue_depth() as i64);
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
         return HttpResponse::InternalServerError().body(format!("cannot encode metrics: {e}"));

@@ -1,27 +1,19 @@
-//! Starting and stopping the server: open the store, load the caches, start the supervisors,
-//! bind, announce, and on SIGINT/SIGTERM stop accepting, end live calls, drain the store.
+//! Starting and stopping the server: bind, start the runtime (`voxgate_actors::runtime`), serve
+//! the edge from its handles, announce; on SIGTERM drain (no new work, live calls go on for
+//! `--drain-seconds`), then stop the runtime, which ends calls, then answers, then the store.
 
 use crate::error::ApiError;
 use crate::state::{AppState, EdgeSettings};
 use crate::{browser, control, health, metrics};
-use actix::Actor;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use voxgate_actors::agents::{AgentRuntime, UpstreamTimeouts};
-use voxgate_actors::config::ConfigCache;
-use voxgate_actors::control::ControlPlane;
-use voxgate_actors::media::{MediaConfig, MediaWorkers};
-use voxgate_actors::metrics::Metrics;
-use voxgate_actors::sessions::SessionRegistry;
-use voxgate_actors::signing::load_signer;
-use voxgate_actors::store::Store;
-use voxgate_actors::supervisors::{TokenSupervisor, VoiceMeter};
-use voxgate_actors::text_session::TextSessions;
-use voxgate_actors::usage::{UsageLedger, UsageLimits};
-use voxgate_actors::workspaces;
-use voxgate_engine::session::TtlPolicy;
+use std::time::{Duration, Instant};
+use voxgate_actors::media::MediaConfig;
+use voxgate_actors::runtime::{Runtime, RuntimeConfig};
+use voxgate_actors::usage::UsageLimits;
+use voxgate_engine::session::EndReason;
 use voxgate_engine::ErrorCode;
 
 /// Everything `serve` and `demo` need.
@@ -47,6 +39,8 @@ pub struct ServeOptions {
     /// How long an upstream agent may take to answer, and to send each next chunk.
     pub agent_timeout: std::time::Duration,
     pub limits: UsageLimits,
+    /// How long live calls and answers may go on after SIGTERM (0: end them at once).
+    pub drain: std::time::Duration,
 }
 
 /// Runs the server until it is told to stop.
@@ -59,20 +53,6 @@ async fn not_routed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 async fn serve(opts: ServeOptions) -> Result<(), String> {
-    let store = Store::open(&opts.data_dir).map_err(|e| e.to_string())?;
-    let secret_env = std::env::var("VOXGATE_SESSION_SECRET").ok();
-    let signer = load_signer(&opts.data_dir, secret_env.as_deref())?;
-    let metrics = Arc::new(Metrics::new());
-    let config = Arc::new(ConfigCache::load(store.clone()).map_err(|e| e.to_string())?);
-    let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone()));
-    let reloaded = sessions.load().map_err(|e| e.to_string())?;
-    let expiry = TokenSupervisor::new(sessions.clone()).start();
-    let ttl = TtlPolicy { min_seconds: opts.min_ttl_seconds, ..TtlPolicy::default() };
-    let ledger = Arc::new(UsageLedger::new(store.clone(), opts.limits, metrics.clone()));
-    let meter = VoiceMeter::new(ledger.clone(), sessions.clone(), opts.metering_minute).start();
-    let control = Arc::new(ControlPlane::new(config, sessions, signer, ttl, expiry, ledger));
-    control.track_reloaded(&reloaded);
-
     let listener = std::net::TcpListener::bind(&opts.http)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.http))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -83,20 +63,25 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
                 .into(),
         );
     }
-    let media_config = MediaConfig {
-        ip: media_ip,
-        port: opts.media_port,
-        workers: opts.media_workers,
-        connect_timeout: opts.connect_timeout,
-        socket_buffer_bytes: 4 << 20,
-    };
-    let media = Arc::new(MediaWorkers::start(
-        &media_config,
-        control.sessions().clone(),
-        metrics.clone(),
-        store.clone(),
-        meter,
-    )?);
+    let runtime = Arc::new(
+        Runtime::start(RuntimeConfig {
+            data_dir: opts.data_dir.clone(),
+            session_secret: std::env::var("VOXGATE_SESSION_SECRET").ok(),
+            min_ttl_seconds: opts.min_ttl_seconds,
+            media: MediaConfig {
+                ip: media_ip,
+                port: opts.media_port,
+                workers: opts.media_workers,
+                connect_timeout: opts.connect_timeout,
+                socket_buffer_bytes: 4 << 20,
+            },
+            metering_minute: opts.metering_minute,
+            builtin_word_pace: opts.builtin_word_pace,
+            agent_timeout: opts.agent_timeout,
+            limits: opts.limits,
+        })
+        .await?,
+    );
     let public_url = opts.public_url.clone().unwrap_or_else(|| {
         if addr.ip().is_unspecified() {
             tracing::warn!(%addr, "listening on all interfaces without --public-url: browser URLs will name 127.0.0.1; set --public-url");
@@ -105,15 +90,13 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             format!("http://{addr}")
         }
     });
-    let upstream = UpstreamTimeouts { response: opts.agent_timeout, idle: opts.agent_timeout };
-    let agents = Arc::new(AgentRuntime::new(opts.builtin_word_pace, upstream));
-    let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
     let state = AppState {
-        control: control.clone(),
-        metrics,
-        media: media.clone(),
-        texts: texts.clone(),
-        agents,
+        control: runtime.control.clone(),
+        metrics: runtime.metrics.clone(),
+        media: runtime.media.clone(),
+        texts: runtime.texts.clone(),
+        agents: runtime.agents.clone(),
+        runtime: runtime.clone(),
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),
@@ -187,52 +170,86 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %public_url, data_dir = %opts.data_dir.display(), "voxgate started");
 
-    let signal = stop_signal().await;
-    tracing::info!(signal, live_calls = media.calls().live_count(), "stopping: ending calls first");
-    // Calls end while every actor and the store are alive, so each end is recorded.
-    media.shutdown().await;
-    // Streaming answers end and their partial text is recorded before HTTP stops.
-    texts.shutdown().await;
-    http.stop(true).await;
-    if let Some(m) = metrics_server {
-        m.stop(true).await;
-    }
+    let mut signals = StopSignals::new();
+    let first = signals.next().await;
+    let reason = drain(&runtime, opts.drain, first, &mut signals).await;
+    let stop_edge = async {
+        http.stop(true).await;
+        if let Some(m) = metrics_server {
+            m.stop(true).await;
+        }
+    };
+    runtime.shutdown(reason, stop_edge).await;
     let result = match serving.await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    tracing::info!(live_sessions = control.sessions().live().len(), "shutting down: draining the store");
-    store.close();
     tracing::info!("voxgate stopped");
     result
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+/// A graceful drain after the first stop signal: no new sessions or calls (`/readyz` 503 at
+/// once, so a load balancer stops sending), live calls and answers go on until they end or
+/// `grace` passes; a second signal cuts it short. Returns why what is left ends.
+async fn drain(
+    runtime: &Runtime,
+    grace: Duration,
+    signal: &'static str,
+    signals: &mut StopSignals,
+) -> EndReason {
+    runtime.begin_drain();
+    let (calls, answers) = runtime.live_work();
+    if grace.is_zero() || (calls, answers) == (0, 0) {
+        tracing::info!(signal, calls, answers, "stopping");
+        return EndReason::ServerShutdown;
     }
+    tracing::info!(
+        signal,
+        calls,
+        answers,
+        grace_seconds = grace.as_secs(),
+        "draining: no new sessions or calls"
+    );
+    tokio::select! {
+        ended = runtime.drained_by(Instant::now() + grace) => {
+            if ended {
+                tracing::info!("drained: every call and answer ended by itself");
+            } else {
+                tracing::info!("drain time is up: ending what is left");
+            }
+        }
+        second = signals.next() => tracing::info!(signal = second, "second stop signal: ending everything now"),
+    }
+    EndReason::ServerShutdown
 }
 
-/// `voxgate keys create`: the workspace if needed, then a new key (returned, never stored).
-pub fn create_key(data_dir: &Path, workspace: &str) -> Result<String, String> {
-    let store = Store::open(data_dir).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let key = rt.block_on(async {
-        let ws = workspaces::ensure_workspace(&store, workspace).await?;
-        workspaces::create_key(&store, &ws).await
-    });
-    store.close();
-    let (_, key) = key.map_err(|e| e.to_string())?;
-    Ok(key.secret)
+/// SIGTERM and SIGINT, as they come.
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate())
+            .inspect_err(|e| tracing::error!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only"))
+            .ok();
+        StopSignals { term }
+    }
+
+    /// Waits for the next signal and names it.
+    async fn next(&mut self) -> &'static str {
+        let term = async {
+            match &mut self.term {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        }
+    }
 }

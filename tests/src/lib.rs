@@ -81,8 +81,12 @@ impl Server {
         let mut cmd = Command::new(voxgate_bin());
         cmd.arg(if opts.demo { "demo" } else { "serve" })
             .args(["--http", "127.0.0.1:0", "--min-ttl-seconds", "1", "--data-dir"])
-            .arg(&data_dir)
-            .args(&opts.extra_args)
+            .arg(&data_dir);
+        // A stop ends live work at once unless a test asks for a drain (tests/tests/drain.rs).
+        if !opts.extra_args.iter().any(|a| a == "--drain-seconds") {
+            cmd.args(["--drain-seconds", "0"]);
+        }
+        cmd.args(&opts.extra_args)
             .env("VOXGATE_LOG", std::env::var("VOXGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

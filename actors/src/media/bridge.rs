@@ -1,34 +1,27 @@
 //! The voice bridge: one WebSocket per call to an external agent (`backend.type = "bridge"`).
 //! It runs on the call's own media worker, streams the visitor's Opus frames and the call's
-//! events to the agent, and hands the agent's frames and messages back to the `VoiceSession`.
-//! The protocol is in docs/BRIDGE.md.
+//! events to the agent, and hands what the agent says back to the call's actor as
+//! [`BridgeEvent`]s. The protocol is in docs/BRIDGE.md.
 
-use super::voice_session::VoiceSession;
-use actix::{Addr, Message};
+use actix::{Message, Recipient};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-/// Opus from the agent, to play to the visitor.
-#[derive(Message)]
+/// What the external agent did.
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct AgentAudio(pub Vec<u8>);
-
-/// A text turn from the agent (recorded on the conversation).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct AgentText(pub String);
-
-/// The agent asked to end the call.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct AgentHangup;
-
-/// The bridge could not connect or broke.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct BridgeFailed(pub String);
+pub(crate) enum BridgeEvent {
+    /// One Opus frame to play to the visitor.
+    Audio(Vec<u8>),
+    /// A text turn (recorded on the conversation).
+    Text(String),
+    /// The agent asked to end the call.
+    Hangup,
+    /// The bridge could not connect, or broke.
+    Failed(String),
+}
 
 /// The call's side of a bridge connection.
 pub(crate) struct BridgeLink {
@@ -37,19 +30,19 @@ pub(crate) struct BridgeLink {
 
 impl BridgeLink {
     /// Connects to `url` and sends `start` as the first message.
-    pub fn open(url: String, start: Value, call: Addr<VoiceSession>) -> BridgeLink {
+    pub fn open(url: String, start: Value, call: Recipient<BridgeEvent>) -> BridgeLink {
         let (tx, mut rx) = mpsc::unbounded_channel::<Ws>();
         actix::spawn(async move {
             let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
                 Ok((ws, _)) => ws,
                 Err(e) => {
-                    call.do_send(BridgeFailed(format!("cannot connect to {url}: {e}")));
+                    call.do_send(BridgeEvent::Failed(format!("cannot connect to {url}: {e}")));
                     return;
                 }
             };
             let (mut sink, mut stream) = ws.split();
             if sink.send(Ws::text(start.to_string())).await.is_err() {
-                call.do_send(BridgeFailed("the bridge closed before the call started".into()));
+                call.do_send(BridgeEvent::Failed("the bridge closed before the call started".into()));
                 return;
             }
             loop {
@@ -67,22 +60,22 @@ impl BridgeLink {
                         }
                     },
                     incoming = stream.next() => match incoming {
-                        Some(Ok(Ws::Binary(frame))) => call.do_send(AgentAudio(frame.to_vec())),
+                        Some(Ok(Ws::Binary(frame))) => call.do_send(BridgeEvent::Audio(frame.to_vec())),
                         Some(Ok(Ws::Text(text))) => match serde_json::from_str::<Value>(&text) {
                             Ok(v) if v["type"] == "text" => {
-                                call.do_send(AgentText(v["text"].as_str().unwrap_or_default().to_string()))
+                                call.do_send(BridgeEvent::Text(v["text"].as_str().unwrap_or_default().to_string()))
                             }
-                            Ok(v) if v["type"] == "hangup" => call.do_send(AgentHangup),
+                            Ok(v) if v["type"] == "hangup" => call.do_send(BridgeEvent::Hangup),
                             Ok(_) => {}
                             Err(_) => tracing::debug!("ignoring a non-JSON text message from the bridge"),
                         },
                         Some(Ok(Ws::Close(_))) | None => {
-                            call.do_send(BridgeFailed("the bridge closed the connection".into()));
+                            call.do_send(BridgeEvent::Failed("the bridge closed the connection".into()));
                             break;
                         }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => {
-                            call.do_send(BridgeFailed(format!("bridge connection failed: {e}")));
+                            call.do_send(BridgeEvent::Failed(format!("bridge connection failed: {e}")));
                             break;
                         }
                     },

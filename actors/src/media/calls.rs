@@ -1,19 +1,46 @@
-//! Which session has a live call, and the actor that carries it. Consulted on signaling only
-//! (offer, trickle, hang-up), never per datagram.
+//! Which session has a live call, who carries it, and how to reach it. Consulted on signaling
+//! only (offer, trickle, hang-up, shutdown), never per datagram.
 
-use super::voice_session::VoiceSession;
-use actix::Addr;
+use super::worker::WorkerHandle;
+use actix::{Message, Recipient};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use voxgate_engine::ids::{CallId, SessionId};
+use voxgate_engine::session::EndReason;
+use voxgate_engine::voice::CallKey;
+
+/// End the call (answered once the call's actor has ended it).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Hangup {
+    pub reason: EndReason,
+}
+
+/// A live call: its actor, and where its peer lives.
+#[derive(Clone)]
+pub(crate) struct LiveCall {
+    pub hangup: Recipient<Hangup>,
+    pub worker: WorkerHandle,
+    pub key: CallKey,
+}
 
 enum Slot {
     /// An offer is being answered; a second offer now is refused.
-    Reserved,
+    Reserved {
+        call: CallId,
+    },
     Live {
         call: CallId,
-        addr: Addr<VoiceSession>,
+        live: LiveCall,
     },
+}
+
+impl Slot {
+    fn call(&self) -> &CallId {
+        match self {
+            Slot::Reserved { call } | Slot::Live { call, .. } => call,
+        }
+    }
 }
 
 /// At most one call per session.
@@ -23,45 +50,48 @@ pub struct CallDirectory {
 }
 
 impl CallDirectory {
-    /// Claims the session's call slot; false if it already has a call.
-    pub fn reserve(&self, session: &SessionId) -> bool {
+    /// Claims the session's call slot for `call`; false if the session already has a call.
+    pub fn reserve(&self, session: &SessionId, call: &CallId) -> bool {
         match self.slots.entry(session.clone()) {
             Entry::Occupied(_) => false,
             Entry::Vacant(v) => {
-                v.insert(Slot::Reserved);
+                v.insert(Slot::Reserved { call: call.clone() });
                 true
             }
         }
     }
 
-    pub fn release(&self, session: &SessionId) {
-        self.slots.remove(session);
+    /// Makes a reserved call live; false when it ended before it got here (its slot is gone).
+    pub(crate) fn go_live(&self, session: &SessionId, call: &CallId, live: LiveCall) -> bool {
+        match self.slots.get_mut(session) {
+            Some(mut slot) if slot.call() == call => {
+                *slot = Slot::Live { call: call.clone(), live };
+                true
+            }
+            _ => false,
+        }
     }
 
-    pub fn go_live(&self, session: &SessionId, call: CallId, addr: Addr<VoiceSession>) {
-        self.slots.insert(session.clone(), Slot::Live { call, addr });
-    }
-
-    /// Frees the slot if it still holds `call`.
+    /// Frees the slot if it still holds `call` (reserved or live).
     pub fn remove_call(&self, session: &SessionId, call: &CallId) {
-        self.slots.remove_if(session, |_, slot| matches!(slot, Slot::Live { call: c, .. } if c == call));
+        self.slots.remove_if(session, |_, slot| slot.call() == call);
     }
 
-    /// The actor of `call` on `session`, if live.
-    pub fn get(&self, session: &SessionId, call: &CallId) -> Option<Addr<VoiceSession>> {
+    /// `call` on `session`, if live.
+    pub(crate) fn get(&self, session: &SessionId, call: &CallId) -> Option<LiveCall> {
         match self.slots.get(session).as_deref() {
-            Some(Slot::Live { call: c, addr }) if c == call => Some(addr.clone()),
+            Some(Slot::Live { call: c, live }) if c == call => Some(live.clone()),
             _ => None,
         }
     }
 
-    /// Every live call's actor.
-    pub fn all(&self) -> Vec<Addr<VoiceSession>> {
+    /// Every live call.
+    pub(crate) fn all(&self) -> Vec<LiveCall> {
         self.slots
             .iter()
             .filter_map(|s| match s.value() {
-                Slot::Live { addr, .. } => Some(addr.clone()),
-                Slot::Reserved => None,
+                Slot::Live { live, .. } => Some(live.clone()),
+                Slot::Reserved { .. } => None,
             })
             .collect()
     }

@@ -1,321 +1,24 @@
-//! Media workers: one Arbiter (thread) per core, each owning one UDP socket with large buffers,
-//! a route table, and the `VoiceSession` actors placed on it.
+//! A media worker: one thread (an actix Arbiter) that owns one UDP socket and the engine's
+//! [`Endpoint`] holding every call placed on it. It is a thin driver, as quinn's is over
+//! quinn-proto: it moves datagrams between the socket and the endpoint, fires the endpoint's
+//! timers, hands each call's events to the call's actor, and carries out the actors' commands.
+//! Nothing else touches the endpoint, so the hot path takes no lock and crosses no thread.
 
-use super::call_peer::CallPeer;
-use super::calls::CallDirectory;
+use super::error::VoiceError;
 use super::outbox::Outbox;
-use super::voice_session::{Hangup, NewCall, VoiceSession};
-use super::{VoiceError, VoicePlan};
-use crate::clock;
-use crate::metrics::Metrics;
-use crate::sessions::SessionRegistry;
-use crate::store::{records, Store};
-use actix::ArbiterHandle;
-use std::cell::{Cell, RefCell};
+use actix::{Message, Recipient};
+use foldhash::fast::FixedState;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
-use voxgate_engine::ids::{random_base62, CallId};
-use voxgate_engine::session::{EndReason, Session};
-use voxgate_engine::voice::demux::stun_local_ufrag;
-use voxgate_engine::voice::MediaIdentity;
+use tokio::sync::{mpsc, oneshot};
+use voxgate_engine::voice::{CallEvent, CallKey, Endpoint, IceCreds, SdpOffer, VoiceAgent};
 
 /// Largest datagram read.
 const RECV_BUFFER: usize = 2048;
-
-/// How the media path is set up.
-#[derive(Debug, Clone)]
-pub struct MediaConfig {
-    /// The IP the sockets bind to and the candidates advertise.
-    pub ip: IpAddr,
-    /// First UDP port; worker `i` binds `port + i`. 0 picks free ports.
-    pub port: u16,
-    pub workers: usize,
-    /// A call that is not connected this long after its answer ends (`connection_failed`).
-    pub connect_timeout: Duration,
-    /// SO_RCVBUF / SO_SNDBUF for each socket; connect storms overflow the default.
-    pub socket_buffer_bytes: usize,
-}
-
-/// Routes of one worker: a remote address, or (for a new address) our ICE ufrag, to the call's
-/// peer.
-#[derive(Default)]
-pub(crate) struct Routes {
-    pub by_addr: HashMap<SocketAddr, Rc<CallPeer>>,
-    pub by_ufrag: HashMap<String, Rc<CallPeer>>,
-}
-
-/// A worker's thread-local state, shared by its receive loop and its actors.
-pub(crate) struct Worker {
-    pub index: usize,
-    pub socket: UdpSocket,
-    pub local_addr: SocketAddr,
-    pub routes: RefCell<Routes>,
-    pub active: Arc<AtomicUsize>,
-    /// Datagrams produced this round, sent together by one flush task.
-    outbox: RefCell<Outbox>,
-    flush_scheduled: Cell<bool>,
-    /// The receive loop is feeding a batch to its peers and flushes what they send itself.
-    receiving: Cell<bool>,
-    send_dropped: prometheus::IntCounter,
-}
-
-impl Worker {
-    /// Queues a datagram. The first one of a round schedules a flush behind every task already
-    /// woken on this thread (the sessions handling the same receive batch or timer round), so
-    /// one `sendmmsg` carries what they all produced; a full queue is sent at once.
-    pub fn send(self: &Rc<Self>, destination: SocketAddr, datagram: &[u8]) {
-        let full = self.outbox.borrow_mut().push(destination, datagram);
-        if full {
-            self.flush();
-        } else if !self.receiving.get() && !self.flush_scheduled.replace(true) {
-            let worker = self.clone();
-            tokio::task::spawn_local(async move { worker.flush() });
-        }
-    }
-
-    /// Routes datagrams from `remote` to `peer` from now on (a confirmed new ICE address).
-    pub fn route_address(&self, remote: SocketAddr, peer: Rc<CallPeer>) {
-        self.routes.borrow_mut().by_addr.insert(remote, peer);
-    }
-
-    /// Sends everything queued.
-    pub fn flush(&self) {
-        use std::os::fd::AsRawFd;
-        self.flush_scheduled.set(false);
-        let mut outbox = self.outbox.borrow_mut();
-        if outbox.is_empty() {
-            return;
-        }
-        let flushed = outbox.flush(self.socket.as_raw_fd());
-        if flushed.dropped > 0 {
-            self.send_dropped.inc_by(flushed.dropped as u64);
-        }
-    }
-}
-
-thread_local! {
-    static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
-}
-
-fn current_worker() -> Option<Rc<Worker>> {
-    WORKER.with(|w| w.borrow().clone())
-}
-
-struct WorkerHandle {
-    arbiter: ArbiterHandle,
-    local_addr: SocketAddr,
-    active: Arc<AtomicUsize>,
-}
-
-/// Everything a call needs from outside its worker.
-#[derive(Clone)]
-pub(crate) struct CallContext {
-    pub identity: MediaIdentity,
-    pub sessions: Arc<SessionRegistry>,
-    pub calls: Arc<CallDirectory>,
-    pub metrics: Arc<Metrics>,
-    pub store: Store,
-    pub connect_timeout: Duration,
-    pub meter: actix::Addr<crate::supervisors::VoiceMeter>,
-}
-
-/// The media workers of this process.
-pub struct MediaWorkers {
-    workers: Vec<WorkerHandle>,
-    ctx: CallContext,
-}
-
-/// An answered offer.
-#[derive(Debug, Clone)]
-pub struct PlacedCall {
-    pub call: CallId,
-    pub answer_sdp: String,
-    pub worker: usize,
-}
-
-fn bind_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    // Best effort: the kernel caps these at rmem_max / wmem_max.
-    let _ = socket.set_recv_buffer_size(buffer);
-    let _ = socket.set_send_buffer_size(buffer);
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
-}
-
-impl MediaWorkers {
-    /// Binds every worker's socket and starts its arbiter.
-    pub fn start(
-        config: &MediaConfig,
-        sessions: Arc<SessionRegistry>,
-        metrics: Arc<Metrics>,
-        store: Store,
-        meter: actix::Addr<crate::supervisors::VoiceMeter>,
-    ) -> Result<MediaWorkers, String> {
-        let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
-        let ctx = CallContext {
-            identity,
-            sessions,
-            calls: Arc::new(CallDirectory::default()),
-            metrics,
-            store,
-            connect_timeout: config.connect_timeout,
-            meter,
-        };
-        let mut workers = Vec::new();
-        for index in 0..config.workers.max(1) {
-            let port = if config.port == 0 { 0 } else { config.port.saturating_add(index as u16) };
-            let std_socket = bind_socket(SocketAddr::new(config.ip, port), config.socket_buffer_bytes)
-                .map_err(|e| format!("cannot bind media socket {}:{port}: {e}", config.ip))?;
-            let local_addr = std_socket.local_addr().map_err(|e| e.to_string())?;
-            let active = Arc::new(AtomicUsize::new(0));
-            let arbiter = actix::Arbiter::new().handle();
-            let worker_active = active.clone();
-            let send_dropped = ctx.metrics.media_send_dropped.clone();
-            let started = arbiter.spawn(async move {
-                let socket = match UdpSocket::from_std(std_socket) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(worker = index, error = %e, "media socket could not join the runtime");
-                        return;
-                    }
-                };
-                let worker = Rc::new(Worker {
-                    index,
-                    socket,
-                    local_addr,
-                    routes: RefCell::new(Routes::default()),
-                    active: worker_active,
-                    outbox: RefCell::new(Outbox::default()),
-                    flush_scheduled: Cell::new(false),
-                    receiving: Cell::new(false),
-                    send_dropped,
-                });
-                WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
-                actix::spawn(receive_loop(worker));
-            });
-            if !started {
-                return Err(format!("media worker {index} did not start"));
-            }
-            tracing::info!(worker = index, %local_addr, "media worker started");
-            workers.push(WorkerHandle { arbiter, local_addr, active });
-        }
-        Ok(MediaWorkers { workers, ctx })
-    }
-
-    pub fn calls(&self) -> &Arc<CallDirectory> {
-        &self.ctx.calls
-    }
-
-    /// The UDP address of each worker.
-    pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.workers.iter().map(|w| w.local_addr).collect()
-    }
-
-    /// Live peers on each worker.
-    pub fn active_peers(&self) -> Vec<usize> {
-        self.workers.iter().map(|w| w.active.load(Ordering::Relaxed)).collect()
-    }
-
-    /// Places a call for `session` on the least-loaded worker and answers its offer.
-    pub async fn place(
-        &self,
-        session: &Session,
-        offer_sdp: String,
-        plan: VoicePlan,
-    ) -> Result<PlacedCall, VoiceError> {
-        let began = Instant::now();
-        if !self.ctx.calls.reserve(&session.id) {
-            return Err(VoiceError::Busy);
-        }
-        let result = self.place_reserved(session, offer_sdp, plan).await;
-        match &result {
-            Ok(placed) => {
-                self.ctx.metrics.signaling_seconds.observe(began.elapsed().as_secs_f64());
-                let (call, sid, worker) = (placed.call.clone(), session.id.clone(), placed.worker);
-                let write =
-                    self.ctx.store.write(move |c| records::insert_call(c, &call, &sid, worker, clock::now()));
-                if let Err(e) = write.await {
-                    tracing::error!(error = %e, "could not record the call");
-                }
-            }
-            Err(_) => self.ctx.calls.release(&session.id),
-        }
-        result
-    }
-
-    async fn place_reserved(
-        &self,
-        session: &Session,
-        offer_sdp: String,
-        plan: VoicePlan,
-    ) -> Result<PlacedCall, VoiceError> {
-        // Reject bad offers before touching a worker.
-        voxgate_engine::voice::check_offer(&offer_sdp)?;
-        let (index, handle) = self
-            .workers
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, w)| w.active.load(Ordering::Relaxed))
-            .ok_or(VoiceError::Unavailable)?;
-        let (reply, answer) = oneshot::channel();
-        let new_call = NewCall {
-            session: session.id.clone(),
-            call: CallId::generate(),
-            ufrag: random_base62(16),
-            offer_sdp,
-            plan,
-            ctx: self.ctx.clone(),
-        };
-        let spawned = handle.arbiter.spawn(async move {
-            let Some(worker) = current_worker() else {
-                let _ = reply.send(Err(VoiceError::Unavailable));
-                return;
-            };
-            let _ = reply.send(VoiceSession::start_on(worker, new_call));
-        });
-        if !spawned {
-            return Err(VoiceError::Unavailable);
-        }
-        let (call, answer_sdp, addr) = answer.await.map_err(|_| VoiceError::Unavailable)??;
-        self.ctx.calls.go_live(&session.id, call.clone(), addr);
-        Ok(PlacedCall { call, answer_sdp, worker: index })
-    }
-
-    /// Ends every live call (`server_shutdown`) and waits for each to finish, then stops the
-    /// workers.
-    pub async fn shutdown(&self) {
-        let calls = self.ctx.calls.all();
-        let n = calls.len();
-        for addr in calls {
-            let _ = addr.send(Hangup { reason: EndReason::ServerShutdown }).await;
-        }
-        // The hang-ups' BYE and close_notify are queued on their workers: send them first.
-        for w in &self.workers {
-            let (sent, flushed) = oneshot::channel();
-            let spawned = w.arbiter.spawn(async move {
-                if let Some(worker) = current_worker() {
-                    worker.flush();
-                }
-                let _ = sent.send(());
-            });
-            if spawned {
-                let _ = flushed.await;
-            }
-        }
-        for w in &self.workers {
-            w.arbiter.stop();
-        }
-        tracing::info!(calls = n, "media workers stopped");
-    }
-}
 
 /// Datagrams read per `recvmmsg` call.
 const RECV_BATCH: usize = 32;
@@ -324,75 +27,271 @@ const RECV_BATCH: usize = 32;
 /// not wait for the other 31 to be processed.
 const FLUSH_EVERY: usize = 8;
 
-/// Reads datagrams in batches (`recvmmsg` through quinn-udp, one syscall for up to 32) and
-/// feeds each to its call's peer right here, on this worker's thread, flushing what the peers
-/// send every few datagrams.
-async fn receive_loop(worker: Rc<Worker>) {
-    let state = match quinn_udp::UdpSocketState::new((&worker.socket).into()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(worker = worker.index, error = %e, "media socket cannot be read in batches");
-            return;
-        }
+/// Something that happened to a call, for its actor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Happened(pub CallEvent);
+
+/// Builds the actor of a newly accepted call, on the worker's thread, and returns where its
+/// events go. Built by whoever places the call, so the worker knows no actor type.
+pub(crate) type Attach = Box<dyn FnOnce(CallKey, WorkerHandle) -> Recipient<Happened> + Send>;
+
+/// What the rest of the process asks of a worker.
+pub(crate) enum Command {
+    /// Answer a checked offer with a new call and attach its actor.
+    Accept {
+        offer: SdpOffer,
+        ice: IceCreds,
+        agent: VoiceAgent,
+        attach: Attach,
+        reply: oneshot::Sender<Result<String, VoiceError>>,
+    },
+    /// One Opus frame of an external agent for the visitor.
+    Play { key: CallKey, frame: Vec<u8> },
+    /// Trickled candidates; answers how many were added (`None`: no such call).
+    Trickle { key: CallKey, sdpfrag: String, reply: oneshot::Sender<Option<usize>> },
+    /// End the call: BYE and close_notify go out, and it is forgotten.
+    Close { key: CallKey },
+    /// Send what is queued and stop.
+    Stop { reply: oneshot::Sender<()> },
+}
+
+/// A worker as seen from outside: where its commands go, and what it reports.
+#[derive(Clone)]
+pub(crate) struct WorkerHandle {
+    pub index: usize,
+    pub local_addr: SocketAddr,
+    commands: mpsc::UnboundedSender<Command>,
+    active: Arc<AtomicUsize>,
+}
+
+impl WorkerHandle {
+    /// Sends a command; false when the worker has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    /// Calls live on this worker.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+}
+
+/// The counters a worker adds to, once per round of its loop (never per datagram).
+#[derive(Clone)]
+pub(crate) struct WorkerMetrics {
+    pub packets_in: prometheus::IntCounter,
+    pub bytes_in: prometheus::IntCounter,
+    pub packets_out: prometheus::IntCounter,
+    pub bytes_out: prometheus::IntCounter,
+    pub send_dropped: prometheus::IntCounter,
+}
+
+/// The loop's state: everything a worker owns.
+struct MediaWorker {
+    index: usize,
+    socket: UdpSocket,
+    endpoint: Endpoint,
+    outbox: Outbox,
+    calls: HashMap<CallKey, Recipient<Happened>, FixedState>,
+    handle: WorkerHandle,
+    metrics: WorkerMetrics,
+    received: (u64, u64),
+}
+
+/// Starts a worker on `arbiter` around a bound non-blocking socket and an endpoint for its
+/// address. Returns its handle at once; the loop starts on the arbiter's thread.
+pub(crate) fn start(
+    index: usize,
+    arbiter: &actix::ArbiterHandle,
+    socket: std::net::UdpSocket,
+    endpoint: Endpoint,
+    metrics: WorkerMetrics,
+) -> Result<WorkerHandle, String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = WorkerHandle {
+        index,
+        local_addr: endpoint.local_addr(),
+        commands: tx,
+        active: Arc::new(AtomicUsize::new(0)),
     };
-    // GRO may coalesce several datagrams of one flow into one buffer, split by `stride`.
-    let slot = RECV_BUFFER * state.gro_segments().max(1);
-    let mut storage = vec![0u8; slot * RECV_BATCH];
-    let mut metas = [quinn_udp::RecvMeta::default(); RECV_BATCH];
-    loop {
-        if let Err(e) = worker.socket.readable().await {
-            tracing::error!(worker = worker.index, error = %e, "media socket failed");
-            return;
+    let worker_handle = handle.clone();
+    let started = arbiter.spawn(async move {
+        use std::os::fd::AsRawFd;
+        let socket = match UdpSocket::from_std(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(worker = index, error = %e, "media socket could not join the runtime");
+                return;
+            }
+        };
+        let outbox = Outbox::new(socket.as_raw_fd());
+        let worker = MediaWorker {
+            index,
+            socket,
+            endpoint,
+            outbox,
+            calls: HashMap::with_hasher(FixedState::default()),
+            handle: worker_handle,
+            metrics,
+            received: (0, 0),
+        };
+        // The loop owns a send queue of raw `sendmmsg` headers, so it stays on this thread.
+        actix::spawn(worker.run(rx));
+    });
+    if !started {
+        return Err(format!("media worker {index} did not start"));
+    }
+    Ok(handle)
+}
+
+impl MediaWorker {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let state = match quinn_udp::UdpSocketState::new((&self.socket).into()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(worker = self.index, error = %e, "media socket cannot be read in batches");
+                return;
+            }
+        };
+        // GRO may coalesce several datagrams of one flow into one buffer, split by `stride`.
+        let slot = RECV_BUFFER * state.gro_segments().max(1);
+        let mut storage = vec![0u8; slot * RECV_BATCH];
+        let mut metas = [quinn_udp::RecvMeta::default(); RECV_BATCH];
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        loop {
+            match self.endpoint.poll_timeout() {
+                Some(at) if armed != Some(at) => {
+                    timer.as_mut().reset(at.into());
+                    armed = Some(at);
+                }
+                Some(_) => {}
+                None => armed = None,
+            }
+            tokio::select! {
+                biased;
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    if let Command::Stop { reply } = command {
+                        self.finish_round();
+                        let _ = reply.send(());
+                        break;
+                    }
+                    self.command(command);
+                }
+                ready = self.socket.readable() => {
+                    if let Err(e) = ready {
+                        tracing::error!(worker = self.index, error = %e, "media socket failed");
+                        break;
+                    }
+                    self.receive(&state, &mut storage, slot, &mut metas);
+                }
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.endpoint.handle_timeout(Instant::now(), &mut self.outbox);
+                }
+            }
+            // No yield here: the calls' actors run whenever the socket is empty, and under a
+            // flood tokio's cooperative budget makes `readable()` yield every 128 rounds.
+            self.finish_round();
         }
-        let read = worker.socket.try_io(tokio::io::Interest::READABLE, || {
+        tracing::info!(worker = self.index, calls = self.endpoint.len(), "media worker stopped");
+    }
+
+    /// Reads one batch (`recvmmsg` through quinn-udp) and feeds it to the endpoint, flushing
+    /// what the calls send every few datagrams. Returns how many datagrams were fed.
+    fn receive(
+        &mut self,
+        state: &quinn_udp::UdpSocketState,
+        storage: &mut [u8],
+        slot: usize,
+        metas: &mut [quinn_udp::RecvMeta; RECV_BATCH],
+    ) -> usize {
+        let read = self.socket.try_io(tokio::io::Interest::READABLE, || {
             let mut bufs: [std::io::IoSliceMut<'_>; RECV_BATCH] = {
                 let mut chunks = storage.chunks_mut(slot);
                 std::array::from_fn(|_| std::io::IoSliceMut::new(chunks.next().unwrap_or_default()))
             };
-            state.recv((&worker.socket).into(), &mut bufs, &mut metas)
+            state.recv((&self.socket).into(), &mut bufs, metas)
         });
         let n = match read {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return 0,
             Err(e) => {
                 // ICMP errors (a peer went away) surface here on some systems; keep going.
-                tracing::debug!(worker = worker.index, error = %e, "media socket receive error");
-                continue;
+                tracing::debug!(worker = self.index, error = %e, "media socket receive error");
+                return 0;
             }
         };
         let now = Instant::now();
         let mut fed = 0;
-        worker.receiving.set(true);
         for (i, meta) in metas.iter().take(n).enumerate() {
             let filled = &storage[i * slot..i * slot + meta.len];
-            for data in filled.chunks(meta.stride.max(1)) {
-                let source = meta.addr;
-                let Some((peer, new_address)) = route(&worker, source, data) else {
-                    continue;
-                };
-                peer.receive(&worker, source, data, now, new_address);
+            self.received.1 += meta.len as u64;
+            for datagram in filled.chunks(meta.stride.max(1)) {
+                self.received.0 += 1;
+                self.endpoint.handle_datagram(now, meta.addr, datagram, &mut self.outbox);
                 fed += 1;
                 if fed % FLUSH_EVERY == 0 {
-                    worker.flush();
+                    self.outbox.flush();
                 }
             }
         }
-        worker.receiving.set(false);
-        worker.flush();
-        if fed > 0 {
-            // Let timers and the actors' messages run before the next batch.
-            tokio::task::yield_now().await;
+        fed
+    }
+
+    /// Sends what the round produced, hands out the calls' events and adds up the counters.
+    fn finish_round(&mut self) {
+        self.outbox.flush();
+        while let Some((key, event)) = self.endpoint.poll_event() {
+            if let Some(actor) = self.calls.get(&key) {
+                actor.do_send(Happened(event));
+            }
+        }
+        let sent = self.outbox.take_totals();
+        let m = &self.metrics;
+        if sent.sent > 0 {
+            m.packets_out.inc_by(sent.sent as u64);
+            m.bytes_out.inc_by(sent.bytes as u64);
+        }
+        if sent.dropped > 0 {
+            m.send_dropped.inc_by(sent.dropped as u64);
+        }
+        let (packets, bytes) = std::mem::take(&mut self.received);
+        if packets > 0 {
+            m.packets_in.inc_by(packets);
+            m.bytes_in.inc_by(bytes);
         }
     }
-}
 
-/// The peer a datagram from `source` belongs to: by its address, or for an address not yet
-/// bound, by the local ufrag in its STUN USERNAME (to be confirmed by the peer).
-fn route(worker: &Worker, source: SocketAddr, data: &[u8]) -> Option<(Rc<CallPeer>, bool)> {
-    let routes = worker.routes.borrow();
-    if let Some(peer) = routes.by_addr.get(&source) {
-        return Some((peer.clone(), false));
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Accept { offer, ice, agent, attach, reply } => {
+                let accepted = self.endpoint.accept(now, offer, ice, agent).map_err(VoiceError::from);
+                let answer = accepted.map(|(key, answer)| {
+                    let actor = attach(key, self.handle.clone());
+                    self.calls.insert(key, actor);
+                    self.handle.active.fetch_add(1, Ordering::Relaxed);
+                    answer
+                });
+                let _ = reply.send(answer);
+            }
+            Command::Play { key, frame } => {
+                self.endpoint.play(key, now, &frame, &mut self.outbox);
+            }
+            Command::Trickle { key, sdpfrag, reply } => {
+                let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));
+            }
+            Command::Close { key } => {
+                if self.endpoint.close(key, now, &mut self.outbox) {
+                    self.handle.active.fetch_sub(1, Ordering::Relaxed);
+                }
+                self.calls.remove(&key);
+            }
+            Command::Stop { .. } => {}
+        }
     }
-    let ufrag = stun_local_ufrag(data)?;
-    routes.by_ufrag.get(ufrag).map(|peer| (peer.clone(), true))
 }

@@ -8,44 +8,10 @@ use super::StoreError;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
-use voxgate_engine::ids::{AgentId, ConversationId, WidgetId, WorkspaceId};
-use voxgate_engine::session::{Environment, Session, SessionState};
+use voxgate_engine::conversation::{ConversationFilter, Cursor};
+use voxgate_engine::ids::{ConversationId, WorkspaceId};
+use voxgate_engine::session::{Session, SessionState};
 use voxgate_engine::Timestamp;
-
-/// Which conversations to list.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationFilter {
-    pub widget: Option<WidgetId>,
-    pub agent: Option<AgentId>,
-    pub environment: Option<Environment>,
-    /// Created at or after.
-    pub from: Option<Timestamp>,
-    /// Created before.
-    pub to: Option<Timestamp>,
-    /// Continue after this position (from a previous page's cursor).
-    pub after: Option<Cursor>,
-    pub limit: usize,
-}
-
-/// A position in the newest-first listing: the last item's creation time and session id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: i64,
-    pub session_id: String,
-}
-
-impl Cursor {
-    /// The opaque form handed to clients.
-    pub fn encode(&self) -> String {
-        format!("c{}.{}", self.created_at, self.session_id)
-    }
-
-    pub fn decode(text: &str) -> Option<Cursor> {
-        let (at, sid) = text.strip_prefix('c')?.split_once('.')?;
-        let created_at = at.parse().ok()?;
-        sid.starts_with("ses_").then(|| Cursor { created_at, session_id: sid.to_string() })
-    }
-}
 
 /// What a conversation used.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

@@ -396,6 +396,36 @@ pub fn end_call(
     Ok(())
 }
 
+/// Closes every call that has no end (the server stopped without ending it): it ends at its
+/// last durable evidence of life (its last metered minute's start, else its connect time, else
+/// its creation) with `reason`. Returns how many were closed.
+pub fn close_orphaned_calls(c: &Connection, reason: EndReason) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "UPDATE calls SET ended_at = COALESCE(last_metered_at, connected_at, created_at), end_reason = ?1
+         WHERE ended_at IS NULL",
+        params![reason.as_str()],
+    )?)
+}
+
+/// Marks every answer still `streaming` (the server stopped mid-answer) as `interrupted`.
+pub fn close_streaming_answers(c: &Connection) -> Result<usize, StoreError> {
+    Ok(c.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'", [])?)
+}
+
+/// Whether `call` is (or was) a call of `session`.
+pub fn call_of_session(
+    c: &Connection,
+    call: &voxgate_engine::ids::CallId,
+    session: &SessionId,
+) -> Result<bool, StoreError> {
+    let n: i64 = c.query_row(
+        "SELECT COUNT(*) FROM calls WHERE id = ?1 AND session_id = ?2",
+        params![call.as_str(), session.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
 /// One call as recorded.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CallRecord {
@@ -457,8 +487,8 @@ pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<(), StoreError> {
     )?;
     if let Some(call) = &e.call {
         c.execute(
-            "UPDATE calls SET minutes = minutes + ?2 WHERE id = ?1",
-            params![call.as_str(), e.quantity as i64],
+            "UPDATE calls SET minutes = minutes + ?2, last_metered_at = ?3 WHERE id = ?1",
+            params![call.as_str(), e.quantity as i64, e.at.millis()],
         )?;
     }
     Ok(())
@@ -530,11 +560,25 @@ pub fn append_message(
     status: &str,
     at: Timestamp,
 ) -> Result<voxgate_engine::ids::MessageId, StoreError> {
-    let id = voxgate_engine::ids::MessageId::generate();
+    let id = voxgate_engine::ids::MessageId::generate(&mut rand::rng());
     c.execute(
         "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6)",
         params![id.as_str(), conversation.as_str(), role, text, status, at.millis()],
     )?;
     Ok(id)
+}
+
+/// Records how an answer that was `streaming` ended: its text and status.
+pub fn finish_message(
+    c: &Connection,
+    id: &voxgate_engine::ids::MessageId,
+    text: &str,
+    status: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE messages SET text = ?2, status = ?3 WHERE id = ?1",
+        params![id.as_str(), text, status],
+    )?;
+    Ok(())
 }

@@ -93,6 +93,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE calls ADD COLUMN minutes INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: when a call's last metered minute started: the last durable evidence that it was live,
+    // from which a call left open by a crash is closed at the next start.
+    r#"
+    ALTER TABLE calls ADD COLUMN last_metered_at INTEGER;
+    CREATE INDEX calls_open ON calls(ended_at) WHERE ended_at IS NULL;
+    CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

@@ -4,16 +4,16 @@
 //! packetizer, depacketizing buffer and per-write timer round trip are work a load generator
 //! need not do (the harness holds 1,000 peers on one thread).
 
-use crate::voice::peer::{MediaIdentity, PeerError};
+use crate::voice::drive::{drain, Drained};
+use crate::voice::identity::MediaIdentity;
+use crate::voice::peer::PeerError;
+use crate::voice::rtc_config::audio_rtc_config;
 use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::rtp::Extension;
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
-
-const MAX_DUE_REFEEDS: usize = 64;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 
 /// Where a client peer's output goes.
 pub trait ClientIo {
@@ -46,23 +46,12 @@ impl ClientPeer {
         local: SocketAddr,
         now: Instant,
     ) -> Result<(ClientPeer, String), PeerError> {
-        let mut rtc = RtcConfig::new()
-            .set_dtls_cert(identity.cert().clone())
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            // Audio-only: no transport-cc, so no TWCC feedback stream (about a third of the
-            // packets on an echo path); keep BUNDLE's mid and the audio level.
-            .clear_extension_map()
-            .set_extension(1, Extension::AudioLevel)
-            .set_extension(4, Extension::RtpMid)
-            .build(now);
-        let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        let mut rtc = audio_rtc_config(identity).build(now);
+        let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Setup(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let (offer, pending) =
-            change.apply().ok_or_else(|| PeerError::Negotiation("no change to offer".into()))?;
+        let (offer, pending) = change.apply().ok_or_else(|| PeerError::Setup("no change to offer".into()))?;
         let peer = ClientPeer {
             rtc,
             local,
@@ -78,16 +67,13 @@ impl ClientPeer {
 
     /// Applies the server's answer.
     pub fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), PeerError> {
-        let answer =
-            SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| PeerError::Negotiation(e.to_string()))?;
-        let pending = self
-            .pending
-            .take()
-            .ok_or_else(|| PeerError::Negotiation("answer without a pending offer".into()))?;
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| PeerError::Setup(e.to_string()))?;
+        let pending =
+            self.pending.take().ok_or_else(|| PeerError::Setup("answer without a pending offer".into()))?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
         self.pt = negotiated_pt(&self.rtc, self.mid);
         if self.pt.is_none() {
-            return Err(PeerError::Negotiation("the answer accepts no codec".into()));
+            return Err(PeerError::Setup("the answer accepts no codec".into()));
         }
         Ok(())
     }
@@ -121,7 +107,7 @@ impl ClientPeer {
         payload: &[u8],
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
-        let pt = self.pt.ok_or_else(|| PeerError::Negotiation("no negotiated codec".into()))?;
+        let pt = self.pt.ok_or_else(|| PeerError::Setup("no negotiated codec".into()))?;
         if !self.sender.send(&mut self.rtc, self.mid, pt, self.rtp_time, now, payload.into())? {
             // The call is closing: its send stream is gone.
             io.disconnected();
@@ -141,28 +127,28 @@ impl ClientPeer {
     }
 
     fn drive(&mut self, now: Instant, io: &mut impl ClientIo) -> Result<Instant, PeerError> {
-        let mut refeeds = 0;
-        loop {
-            match self.rtc.poll_output()? {
-                Output::Transmit(t) => io.transmit(t.destination, &t.contents),
-                Output::Event(Event::Connected) => {
-                    self.connected = true;
-                    io.connected();
-                }
-                Output::Event(
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed,
-                ) => io.disconnected(),
-                Output::Event(Event::RtpPacket(p)) => io.frame(&p.payload, now),
-                Output::Event(_) => {}
-                Output::Timeout(at) => {
-                    if at <= now && refeeds < MAX_DUE_REFEEDS {
-                        refeeds += 1;
-                        self.rtc.handle_input(Input::Timeout(now))?;
-                        continue;
-                    }
-                    return Ok(at.max(now));
-                }
+        Ok(drain(self, now, io)?)
+    }
+}
+
+impl<Io: ClientIo> Drained<Io> for ClientPeer {
+    fn rtc(&mut self) -> &mut Rtc {
+        &mut self.rtc
+    }
+
+    fn output(&mut self, now: Instant, output: &Output, io: &mut Io) -> Result<(), RtcError> {
+        match output {
+            Output::Transmit(t) => io.transmit(t.destination, &t.contents),
+            Output::Event(Event::Connected) => {
+                self.connected = true;
+                io.connected();
             }
+            Output::Event(
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed,
+            ) => io.disconnected(),
+            Output::Event(Event::RtpPacket(p)) => io.frame(&p.payload, now),
+            Output::Event(_) | Output::Timeout(_) => {}
         }
+        Ok(())
     }
 }

@@ -1,11 +1,20 @@
-//! The voice media core: checking offers, demultiplexing datagrams, and driving one str0m peer.
-//! Sans-IO: datagrams and `Instant`s go in, datagrams and deadlines come out.
+//! The voice media core: checking offers, routing datagrams to calls, and driving str0m peers.
+//! Sans-IO: datagrams and `Instant`s go in, datagrams, events and deadlines come out.
 
 pub mod client;
-pub mod demux;
+mod drive;
+pub mod endpoint;
+mod identity;
 pub mod offer;
 pub mod peer;
+pub mod router;
+mod rtc_config;
 mod rtp;
 
+pub use endpoint::{CallEvent, Endpoint, Transmit};
+pub use identity::{CertificateError, MediaIdentity};
 pub use offer::{check_offer, SdpRejection};
-pub use peer::{MediaIdentity, PeerConfig, PeerError, PeerEvent, PeerIo, PeerTraffic, VoiceAgent, VoicePeer};
+pub use peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+pub use router::{CallKey, Route, Router};
+pub use str0m::change::SdpOffer;
+pub use str0m::IceCreds;

@@ -1,63 +1,40 @@
-//! One WebRTC voice peer: a str0m `Rtc` answering a browser's offer as an ICE-lite server, and
-//! the builtin echo agent that writes the visitor's Opus frames back after a configurable delay.
+//! One WebRTC voice peer on the server: a str0m `Rtc` answering a browser's offer as an ICE-lite
+//! server, and the builtin echo agent that writes the visitor's Opus frames back after a
+//! configurable delay.
 //!
-//! The driver (an actor) hands in datagrams and deadlines with the time they happened, and gets
-//! back datagrams to send, events, and the next deadline. Every call keeps str0m's
-//! single-mutation rule: after each input or write, output is drained until a future timeout,
-//! and a timeout that is already due is fed back at once, in the same call.
+//! The driver hands in datagrams and deadlines with the time they happened, and gets back
+//! datagrams to send, events, and the next deadline (see `drive`).
 //!
 //! str0m runs in RTP mode: an Opus frame is one RTP packet, so the echo forwards the packet's
 //! payload and RTP time as they came, with no depacketizing buffer, packetizer or extra timer
 //! round trip per frame (the largest share of an echo's CPU after the kernel's).
 
-use crate::voice::offer::check_offer;
+use crate::voice::drive::{drain, Drained};
+use crate::voice::identity::MediaIdentity;
+use crate::voice::rtc_config::audio_rtc_config;
 use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender};
 use crate::voice::SdpRejection;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Once};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use str0m::config::DtlsCert;
+use str0m::change::SdpOffer;
 use str0m::media::{Mid, Pt};
-use str0m::rtp::{Extension, RtpPacket};
-use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
-
-/// How often a due timeout may be fed back in one call before yielding (guards against a
-/// timer that keeps reporting itself due).
-const MAX_DUE_REFEEDS: usize = 64;
+use str0m::rtp::RtpPacket;
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Output, Rtc, RtcError};
 
 /// Why a peer could not be built or driven.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
+    /// The offer is at fault: `400 invalid_sdp`.
     #[error(transparent)]
     Offer(#[from] SdpRejection),
-    #[error("the offer could not be answered: {0}")]
-    Negotiation(String),
-    #[error("no DTLS certificate could be generated")]
-    Certificate,
+    /// Our own setup is at fault (an address str0m cannot advertise).
+    #[error("the call could not be set up: {0}")]
+    Setup(String),
     #[error("WebRTC failure: {0}")]
     Rtc(#[from] RtcError),
-}
-
-/// The process's DTLS identity, shared by every peer (one certificate, not one per call).
-#[derive(Clone)]
-pub struct MediaIdentity {
-    cert: DtlsCert,
-}
-
-static CRYPTO: Once = Once::new();
-
-impl MediaIdentity {
-    pub fn generate() -> Result<MediaIdentity, PeerError> {
-        CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
-        let provider = str0m::crypto::from_feature_flags();
-        let cert = provider.dtls_provider.generate_certificate().ok_or(PeerError::Certificate)?;
-        Ok(MediaIdentity { cert })
-    }
-
-    pub(crate) fn cert(&self) -> &DtlsCert {
-        &self.cert
-    }
 }
 
 /// Per-peer settings chosen by the server.
@@ -65,8 +42,9 @@ impl MediaIdentity {
 pub struct PeerConfig {
     /// The address advertised as our host candidate; datagrams must arrive addressed to it.
     pub local_addr: SocketAddr,
-    /// Our ICE ufrag, chosen by us so the demultiplexer can route new addresses by it.
-    pub ufrag: String,
+    /// Our ICE credentials, chosen by the caller (the ufrag routes new addresses; both are
+    /// random, and randomness is the driver's to supply).
+    pub ice: IceCreds,
     /// Who answers the visitor's audio.
     pub agent: VoiceAgent,
 }
@@ -97,16 +75,7 @@ pub trait PeerIo {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
     fn event(&mut self, event: PeerEvent);
     /// A visitor audio frame (Opus), for an external agent.
-    fn audio(&mut self, _frame: &[u8]) {}
-}
-
-/// Datagrams and bytes through one peer, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PeerTraffic {
-    pub packets_in: u64,
-    pub bytes_in: u64,
-    pub packets_out: u64,
-    pub bytes_out: u64,
+    fn audio(&mut self, _frame: &Arc<[u8]>) {}
 }
 
 struct EchoFrame {
@@ -116,7 +85,7 @@ struct EchoFrame {
     data: Arc<[u8]>,
 }
 
-/// A live voice peer with the builtin echo agent.
+/// A live voice peer on the server.
 pub struct VoicePeer {
     rtc: Rtc,
     local: SocketAddr,
@@ -129,7 +98,6 @@ pub struct VoicePeer {
     /// RTP time of the next frame an external agent plays.
     play_time: u32,
     connected: bool,
-    traffic: PeerTraffic,
 }
 
 /// A peer and the SDP answer to send back.
@@ -138,37 +106,30 @@ pub struct Answered {
     pub answer_sdp: String,
 }
 
-fn random_password() -> String {
-    crate::ids::random_base62(24)
-}
-
 impl VoicePeer {
-    /// Checks and answers an offer. The answer carries our host candidate, so a client needs no
-    /// trickle; browsers' tcp and mDNS candidates in the offer are simply never used.
+    /// Answers a checked offer (`check_offer`). The answer carries our host candidate, so a client
+    /// needs no trickle; browsers' tcp and mDNS candidates in the offer are simply never used.
     pub fn accept(
         identity: &MediaIdentity,
         config: &PeerConfig,
-        offer_sdp: &str,
+        offer: SdpOffer,
         now: Instant,
     ) -> Result<Answered, PeerError> {
-        let offer = check_offer(offer_sdp)?;
-        let mut rtc = RtcConfig::new()
-            .set_ice_lite(true)
-            .set_local_ice_credentials(IceCreds { ufrag: config.ufrag.clone(), pass: random_password() })
-            .set_dtls_cert(identity.cert.clone())
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            // Audio-only: no transport-cc, so no TWCC feedback stream (about a third of the
-            // packets on an echo path); keep BUNDLE's mid and the audio level.
-            .clear_extension_map()
-            .set_extension(1, Extension::AudioLevel)
-            .set_extension(4, Extension::RtpMid)
-            .build(now);
         let candidate =
-            Candidate::host(config.local_addr, "udp").map_err(|e| PeerError::Negotiation(e.to_string()))?;
+            Candidate::host(config.local_addr, "udp").map_err(|e| PeerError::Setup(e.to_string()))?;
+        let mut rtc = audio_rtc_config(identity)
+            .set_ice_lite(true)
+            .set_local_ice_credentials(config.ice.clone())
+            .build(now);
         rtc.add_local_candidate(candidate);
-        let answer = rtc.sdp_api().accept_offer(offer)?;
+        // The offer is untrusted input to a third-party parser: a panic there is a refusal of
+        // this offer, never the end of the worker that carries every other call.
+        let answered = std::panic::catch_unwind(AssertUnwindSafe(|| rtc.sdp_api().accept_offer(offer)));
+        let answer = match answered {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(SdpRejection::Refused(e.to_string()).into()),
+            Err(_) => return Err(SdpRejection::Refused("str0m could not process it".into()).into()),
+        };
         let peer = VoicePeer {
             rtc,
             local: config.local_addr,
@@ -179,7 +140,6 @@ impl VoicePeer {
             sender: AudioSender::default(),
             play_time: 0,
             connected: false,
-            traffic: PeerTraffic::default(),
         };
         Ok(Answered { peer, answer_sdp: answer.to_sdp_string() })
     }
@@ -197,18 +157,16 @@ impl VoicePeer {
         datagram: &[u8],
         io: &mut impl PeerIo,
     ) -> Result<Instant, PeerError> {
-        self.traffic.packets_in += 1;
-        self.traffic.bytes_in += datagram.len() as u64;
         if let Some(input) = udp_input(now, source, self.local, datagram) {
             self.rtc.handle_input(input)?;
         }
-        self.drive(now, io)
+        Ok(drain(self, now, io)?)
     }
 
     /// Feeds the passage of time; returns the next deadline.
     pub fn timeout(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
-        self.rtc.handle_input(Input::Timeout(now))?;
-        self.drive(now, io)
+        self.rtc.handle_input(str0m::Input::Timeout(now))?;
+        Ok(drain(self, now, io)?)
     }
 
     /// Plays one 20 ms Opus frame from an external agent to the visitor (dropped before
@@ -219,7 +177,7 @@ impl VoicePeer {
             self.play_time = self.play_time.wrapping_add(960); // 20 ms at 48 kHz
             self.send_audio(now, time, frame.into())?;
         }
-        self.drive(now, io)
+        Ok(drain(self, now, io)?)
     }
 
     /// Queues one audio packet to the visitor; false when there is no audio track to send on
@@ -241,8 +199,7 @@ impl VoicePeer {
     pub fn add_remote_candidates(&mut self, sdpfrag: &str) -> usize {
         let mut added = 0;
         for line in sdpfrag.lines() {
-            let line = line.trim();
-            let Some(cand) = line.strip_prefix("a=") else {
+            let Some(cand) = line.trim().strip_prefix("a=") else {
                 continue;
             };
             if !cand.starts_with("candidate:") {
@@ -262,18 +219,14 @@ impl VoicePeer {
         if self.rtc.close().is_err() {
             self.rtc.disconnect();
         }
-        let _ = self.drive(now, io);
+        let _ = drain(self, now, io);
     }
 
     pub fn is_connected(&self) -> bool {
         self.connected
     }
 
-    pub fn traffic(&self) -> PeerTraffic {
-        self.traffic
-    }
-
-    fn on_event(&mut self, event: Event, io: &mut impl PeerIo) {
+    fn on_event(&mut self, event: &Event, io: &mut impl PeerIo) {
         match event {
             Event::Connected => {
                 self.connected = true;
@@ -290,7 +243,7 @@ impl VoicePeer {
     }
 
     /// A visitor's audio packet: to the external agent, or queued for the echo.
-    fn on_audio(&mut self, packet: RtpPacket, io: &mut impl PeerIo) {
+    fn on_audio(&mut self, packet: &RtpPacket, io: &mut impl PeerIo) {
         if self.audio_mid.is_none() {
             self.audio_mid = packet.header.ext_vals.mid;
         }
@@ -299,7 +252,7 @@ impl VoicePeer {
             VoiceAgent::Echo { delay } => self.echo.push_back(EchoFrame {
                 due: packet.timestamp + delay,
                 time: packet.header.timestamp,
-                data: packet.payload,
+                data: packet.payload.clone(),
             }),
         }
     }
@@ -316,34 +269,31 @@ impl VoicePeer {
         }
         Ok(false)
     }
+}
 
-    fn drive(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
-        let mut refeeds = 0;
-        loop {
-            match self.rtc.poll_output()? {
-                Output::Transmit(t) => {
-                    self.traffic.packets_out += 1;
-                    self.traffic.bytes_out += t.contents.len() as u64;
-                    io.transmit(t.destination, &t.contents);
-                }
-                Output::Event(e) => {
-                    self.on_event(e, io);
-                    // An echo with no delay goes out in this same drain: no extra poll for it.
-                    self.write_due_echo(now)?;
-                }
-                Output::Timeout(at) => {
-                    if self.write_due_echo(now)? {
-                        continue;
-                    }
-                    if at <= now && refeeds < MAX_DUE_REFEEDS {
-                        refeeds += 1;
-                        self.rtc.handle_input(Input::Timeout(now))?;
-                        continue;
-                    }
-                    let next = self.echo.front().map_or(at, |f| f.due.min(at));
-                    return Ok(next.max(now));
-                }
+impl<Io: PeerIo> Drained<Io> for VoicePeer {
+    fn rtc(&mut self) -> &mut Rtc {
+        &mut self.rtc
+    }
+
+    fn output(&mut self, now: Instant, output: &Output, io: &mut Io) -> Result<(), RtcError> {
+        match output {
+            Output::Transmit(t) => io.transmit(t.destination, &t.contents),
+            Output::Event(e) => {
+                self.on_event(e, io);
+                // An echo with no delay goes out in this same drain: no extra poll for it.
+                self.write_due_echo(now)?;
             }
+            Output::Timeout(_) => {}
         }
+        Ok(())
+    }
+
+    fn write_due(&mut self, now: Instant) -> Result<bool, RtcError> {
+        self.write_due_echo(now)
+    }
+
+    fn deadline(&self, rtc_deadline: Instant) -> Instant {
+        self.echo.front().map_or(rtc_deadline, |f| f.due.min(rtc_deadline))
     }
 }

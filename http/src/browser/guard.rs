@@ -112,13 +112,8 @@ pub fn admit_origin(
 pub async fn session_and_widget(state: &AppState, id: &str) -> Result<(Session, Arc<Widget>), BrowserError> {
     let not_found = || refuse(state, ApiError::new(ErrorCode::NotFound, "no such session"));
     let id = SessionId::parse(id).map_err(|_| not_found())?;
-    let session = state
-        .control
-        .sessions()
-        .get_or_load(&id)
-        .await
-        .map_err(|e| refuse(state, e.into()))?
-        .ok_or_else(not_found)?;
+    let session =
+        state.control.find_session(&id).await.map_err(|e| refuse(state, e.into()))?.ok_or_else(not_found)?;
     let widget = state.control.config().widget(&session.widget_id).ok_or_else(not_found)?;
     Ok((session, widget))
 }

@@ -10,7 +10,6 @@ use actix_web::{web, HttpRequest, HttpResponse, Responder};
 use actix_web_lab::sse;
 use futures_util::StreamExt;
 use serde_json::json;
-use voxgate_actors::store::records;
 use voxgate_actors::text_session::{TextEvent, MESSAGE_LIMIT};
 use voxgate_engine::session::Mode;
 use voxgate_engine::ErrorCode;
@@ -82,14 +81,7 @@ pub async fn list(
     path: web::Path<String>,
 ) -> Result<HttpResponse, BrowserError> {
     let (admitted, session) = admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES).await?;
-    let conversation = session.conversation_id.clone();
-    let messages = state
-        .control
-        .config()
-        .store()
-        .read(move |c| records::transcript(c, &conversation))
-        .await
-        .map_err(|e| admitted.refuse(&state, e.into()))?;
+    let messages = state.control.transcript(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
     let res = HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
         "session_id": session.id,
         "conversation_id": session.conversation_id,

@@ -10,11 +10,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::time::Duration;
-use voxgate_actors::media::{Hangup, Trickle, VoiceError, VoicePlan};
+use voxgate_actors::media::{VoiceError, VoicePlan};
 use voxgate_engine::agent::AgentBackend;
 use voxgate_engine::ids::CallId;
 use voxgate_engine::metering::UsageKind;
-use voxgate_engine::session::{EndReason, Mode, Session};
+use voxgate_engine::session::{Mode, Session};
+use voxgate_engine::voice::check_offer;
 use voxgate_engine::voice::offer::MAX_OFFER_BYTES;
 use voxgate_engine::ErrorCode;
 
@@ -66,6 +67,7 @@ pub async fn offer(
     let offer = String::from_utf8(body.to_vec()).map_err(|_| {
         admitted.refuse(&state, ApiError::new(ErrorCode::InvalidSdp, "the offer is not UTF-8 text"))
     })?;
+    let offer = check_offer(&offer).map_err(|e| voice_error(&state, &admitted, e.into()))?;
     let plan = voice_plan(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
     state
         .control
@@ -83,16 +85,8 @@ pub async fn offer(
     Ok(admitted.respond(res))
 }
 
-fn call_of(
-    state: &AppState,
-    admitted: &Admitted,
-    session: &Session,
-    call: &str,
-) -> Result<actix::Addr<voxgate_actors::media::VoiceSession>, BrowserError> {
-    CallId::parse(call)
-        .ok()
-        .and_then(|c| state.media.calls().get(&session.id, &c))
-        .ok_or_else(|| voice_error(state, admitted, VoiceError::NoSuchCall))
+fn call_id(state: &AppState, admitted: &Admitted, call: &str) -> Result<CallId, BrowserError> {
+    CallId::parse(call).map_err(|_| voice_error(state, admitted, VoiceError::NoSuchCall))
 }
 
 /// `PATCH {location}`: trickled ICE candidates.
@@ -113,12 +107,10 @@ pub async fn trickle(
             ),
         ));
     }
-    let addr = call_of(&state, &admitted, &session, &call)?;
+    let call = call_id(&state, &admitted, &call)?;
     let body = read_limited(body, MAX_SDPFRAG_BYTES).await.map_err(|e| admitted.refuse(&state, e))?;
     let sdpfrag = String::from_utf8_lossy(&body).into_owned();
-    addr.send(Trickle { sdpfrag })
-        .await
-        .map_err(|_| voice_error(&state, &admitted, VoiceError::NoSuchCall))?;
+    state.media.trickle(&session.id, &call, sdpfrag).await.map_err(|e| voice_error(&state, &admitted, e))?;
     Ok(admitted.respond(HttpResponse::NoContent().finish()))
 }
 
@@ -130,9 +122,9 @@ pub async fn hangup(
 ) -> Result<HttpResponse, BrowserError> {
     let (sid, call) = path.into_inner();
     let (admitted, session) = admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC).await?;
-    let addr = call_of(&state, &admitted, &session, &call)?;
-    // Waits until the actor has handled the hang-up, so the call is over when this returns.
-    let _ = addr.send(Hangup { reason: EndReason::ClientHangup }).await;
+    let call = call_id(&state, &admitted, &call)?;
+    // Answers once the call is over; hanging up a call that has already ended is done already.
+    state.media.hang_up(&session.id, &call).await.map_err(|e| voice_error(&state, &admitted, e))?;
     Ok(admitted.respond(HttpResponse::Ok().finish()))
 }
 

@@ -69,7 +69,7 @@ async fn authenticate(req: HttpRequest) -> Result<Workspace, ApiError> {
             "the API key is not a voxgate workspace key (vg_sk_...)",
         ));
     }
-    match state.control.config().workspace_for_key(key).await? {
+    match state.control.workspace_for_key(key).await? {
         Some(ws) => Ok(Workspace(ws)),
         None => Err(ApiError::new(ErrorCode::ApiKeyInvalid, "the API key is unknown or revoked")),
     }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::collections::HashMap;
-use voxgate_actors::store::conversations::{self, ConversationFilter, Cursor};
+use voxgate_engine::conversation::{ConversationFilter, Cursor};
 use voxgate_engine::ids::{AgentId, ConversationId, WidgetId};
 use voxgate_engine::session::Environment;
 use voxgate_engine::ErrorCode;
@@ -74,8 +74,7 @@ pub async fn list(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = filter(&query)?;
-    let (page, next) =
-        state.control.config().store().read(move |c| conversations::list(c, &ws.0, &filter)).await?;
+    let (page, next) = state.control.conversations(&ws.0, filter).await?;
     Ok(HttpResponse::Ok().json(json!({
         "conversations": page,
         "next_cursor": next.map(|c| c.encode()),
@@ -88,10 +87,5 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConversationId::parse(&path).map_err(bad_id)?;
-    let wanted = id.clone();
-    let record = state.control.config().store().read(move |c| conversations::get(c, &ws.0, &wanted)).await?;
-    match record {
-        Some(r) => Ok(HttpResponse::Ok().json(r)),
-        None => Err(ApiError::new(ErrorCode::NotFound, format!("no conversation {id} in this workspace"))),
-    }
+    Ok(HttpResponse::Ok().json(state.control.conversation(&ws.0, &id).await?))
 }

@@ -8,7 +8,6 @@ use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use voxgate_actors::control::{IssuedSession, SessionView};
-use voxgate_actors::store::records;
 use voxgate_engine::ids::SessionId;
 use voxgate_engine::session::Mode;
 
@@ -69,9 +68,7 @@ pub async fn get(
     ws: Workspace,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state.control.session(&ws.0, &session_id(&path)?).await?;
-    let sid = session.id.clone();
-    let calls = state.control.config().store().read(move |c| records::calls_of_session(c, &sid)).await?;
+    let (session, calls) = state.control.session_with_calls(&ws.0, &session_id(&path)?).await?;
     let mut body = serde_json::to_value(SessionView::from(&session)).unwrap_or_default();
     body["calls"] = json!(calls);
     Ok(HttpResponse::Ok().json(body))

@@ -1,8 +1,8 @@
 //! `voxgate-bare-echo`: the reference voxgate's voice target is set against (issue 3 and
 //! FIELD-NOTES): a bare single-thread str0m echo loop with no actors, no runtime, no database and
-//! no batching. One thread owns one UDP socket and every peer, reads a datagram with `recv_from`,
-//! drives its peer (the engine's `VoicePeer`, the same str0m wrapper the server runs) and sends
-//! what comes out with `send_to`. A second thread answers just enough HTTP for
+//! no batching. One thread owns one UDP socket and the engine's `Endpoint` (the same router,
+//! timers and str0m peers the server's workers drive), reads a datagram with `recv_from`, hands
+//! it to the endpoint and sends what comes out with `send_to`. A second thread answers just enough HTTP for
 //! `voxgate-loadtest` to drive it as it drives voxgate (session, WHIP offer, hang-up), so both
 //! can be measured by the same harness in the same minutes on the same machine.
 //!
@@ -11,16 +11,14 @@
 use clap::Parser;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::ids::random_base62;
-use voxgate_engine::voice::demux::stun_local_ufrag;
-use voxgate_engine::voice::{MediaIdentity, PeerConfig, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+use voxgate_engine::voice::{check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, VoiceAgent};
 
 /// A bare str0m echo server for `voxgate-loadtest`.
 #[derive(Parser)]
@@ -81,48 +79,29 @@ fn run(args: Args) -> Result<(), String> {
     std::thread::spawn(move || serve_http(server, http_addr, tx, waker));
 
     let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
-    let echo = EchoLoop {
-        socket,
-        local,
-        identity,
-        peers: HashMap::new(),
-        by_addr: HashMap::new(),
-        by_ufrag: HashMap::new(),
-        timers: BinaryHeap::new(),
-    };
+    let echo =
+        EchoLoop { socket, endpoint: Endpoint::new(identity, local, rand::random()), calls: HashMap::new() };
     echo.run(poll, rx);
     Ok(())
 }
 
-/// One call's peer and when its timer is next looked at (lazily: only an earlier deadline
-/// schedules another look; an early one just re-schedules).
-struct Call {
-    peer: VoicePeer,
-    scheduled: Option<Instant>,
-}
-
-/// The media thread: every peer, one socket, no batching.
+/// The media thread: one socket, one endpoint, no batching.
 struct EchoLoop {
     socket: UdpSocket,
-    local: SocketAddr,
-    identity: MediaIdentity,
-    peers: HashMap<u64, Call>,
-    by_addr: HashMap<SocketAddr, u64>,
-    by_ufrag: HashMap<String, u64>,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    endpoint: Endpoint,
+    /// The harness's call numbers.
+    calls: HashMap<u64, CallKey>,
 }
 
-/// Sends each datagram at once (`send_to`). Events change nothing: a closed call is removed
-/// by its hang-up.
+/// Sends each datagram at once (`send_to`).
 struct SendNow<'a> {
     socket: &'a UdpSocket,
 }
 
-impl PeerIo for SendNow<'_> {
+impl Transmit for SendNow<'_> {
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
         let _ = self.socket.send_to(datagram, destination);
     }
-    fn event(&mut self, _event: PeerEvent) {}
 }
 
 impl EchoLoop {
@@ -130,8 +109,7 @@ impl EchoLoop {
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; 2048];
         loop {
-            let timeout =
-                self.timers.peek().map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()));
+            let timeout = self.endpoint.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
             if poll.poll(&mut events, timeout).is_err() {
                 continue;
             }
@@ -140,88 +118,40 @@ impl EchoLoop {
             }
             loop {
                 match self.socket.recv_from(&mut buf) {
-                    Ok((n, source)) => self.receive(source, &buf[..n]),
+                    Ok((n, source)) => {
+                        let mut out = SendNow { socket: &self.socket };
+                        self.endpoint.handle_datagram(Instant::now(), source, &buf[..n], &mut out);
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(_) => continue,
                 }
             }
-            self.fire_timers();
+            self.endpoint.handle_timeout(Instant::now(), &mut SendNow { socket: &self.socket });
+            // Events change nothing here: a closed call is removed by its hang-up.
+            while self.endpoint.poll_event().is_some() {}
         }
     }
 
     fn handle(&mut self, request: Request) {
+        let now = Instant::now();
         match request {
             Request::Offer { sdp, call, reply } => {
-                let ufrag = random_base62(16);
-                let config = PeerConfig {
-                    local_addr: self.local,
-                    ufrag: ufrag.clone(),
-                    agent: VoiceAgent::Echo { delay: Duration::ZERO },
-                };
-                match VoicePeer::accept(&self.identity, &config, &sdp, Instant::now()) {
-                    Ok(answered) => {
-                        let now = Instant::now();
-                        self.peers.insert(call, Call { peer: answered.peer, scheduled: Some(now) });
-                        self.by_ufrag.insert(ufrag, call);
-                        self.timers.push(Reverse((now, call)));
-                        let _ = reply.send(Ok(answered.answer_sdp));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
-                    }
-                }
+                let mut rng = rand::rng();
+                let ice = IceCreds { ufrag: random_base62(&mut rng, 16), pass: random_base62(&mut rng, 24) };
+                let accepted = check_offer(&sdp).map_err(|e| e.to_string()).and_then(|offer| {
+                    let agent = VoiceAgent::Echo { delay: Duration::ZERO };
+                    self.endpoint.accept(now, offer, ice, agent).map_err(|e| e.to_string())
+                });
+                let answer = accepted.map(|(key, answer)| {
+                    self.calls.insert(call, key);
+                    answer
+                });
+                let _ = reply.send(answer);
             }
             Request::Hangup { call } => {
-                if let Some(mut c) = self.peers.remove(&call) {
-                    c.peer.close(Instant::now(), &mut SendNow { socket: &self.socket });
+                if let Some(key) = self.calls.remove(&call) {
+                    self.endpoint.close(key, now, &mut SendNow { socket: &self.socket });
                 }
-                self.by_addr.retain(|_, c| *c != call);
-                self.by_ufrag.retain(|_, c| *c != call);
-            }
-        }
-    }
-
-    fn receive(&mut self, source: SocketAddr, datagram: &[u8]) {
-        let now = Instant::now();
-        let call = match self.by_addr.get(&source) {
-            Some(c) => *c,
-            None => {
-                let Some(&c) = stun_local_ufrag(datagram).and_then(|u| self.by_ufrag.get(u)) else { return };
-                let Some(call) = self.peers.get(&c) else { return };
-                if !call.peer.accepts(now, source, datagram) {
-                    return;
-                }
-                self.by_addr.insert(source, c);
-                c
-            }
-        };
-        let Some(c) = self.peers.get_mut(&call) else { return };
-        let mut io = SendNow { socket: &self.socket };
-        if let Ok(deadline) = c.peer.receive(now, source, datagram, &mut io) {
-            if c.scheduled.is_none_or(|at| deadline < at) {
-                c.scheduled = Some(deadline);
-                self.timers.push(Reverse((deadline, call)));
-            }
-        }
-    }
-
-    /// Feeds every due deadline; a peer's stale heap entries are skipped.
-    fn fire_timers(&mut self) {
-        let now = Instant::now();
-        while let Some(&Reverse((at, call))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(c) = self.peers.get_mut(&call) else { continue };
-            if c.scheduled != Some(at) {
-                continue;
-            }
-            c.scheduled = None;
-            let mut io = SendNow { socket: &self.socket };
-            if let Ok(deadline) = c.peer.timeout(now, &mut io) {
-                c.scheduled = Some(deadline);
-                self.timers.push(Reverse((deadline, call)));
             }
         }
     }

@@ -1,0 +1,230 @@
+//! `CallActor`: the lifecycle of one call (one WebRTC peer of a session). The call's peer lives
+//! in its worker's endpoint; the actor decides when the call ends and records what happened:
+//! connected (and metered from then on), ended on hang-up, ICE/DTLS failure, session end (token
+//! expiry, origin revocation, quota, API end), drain or shutdown, each with its reason. For
+//! bridge agents it also holds the WebSocket to the agent.
+
+use super::bridge::{BridgeEvent, BridgeLink};
+use super::calls::{CallDirectory, Hangup};
+use super::worker::{Command, Happened, WorkerHandle};
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::sessions::{SessionEnded, SessionRegistry};
+use crate::store::{records, Store};
+use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use voxgate_engine::ids::{CallId, ConversationId, SessionId};
+use voxgate_engine::session::EndReason;
+use voxgate_engine::voice::{CallEvent, CallKey};
+
+/// Everything a call needs from outside its worker.
+#[derive(Clone)]
+pub(crate) struct CallContext {
+    pub sessions: Arc<SessionRegistry>,
+    pub calls: Arc<CallDirectory>,
+    pub metrics: Arc<Metrics>,
+    pub store: Store,
+    pub connect_timeout: Duration,
+    pub meter: Addr<VoiceMeter>,
+}
+
+/// One call's lifecycle.
+pub struct CallActor {
+    session: SessionId,
+    call: CallId,
+    key: CallKey,
+    worker: WorkerHandle,
+    ctx: CallContext,
+    answered_at: Instant,
+    connected: bool,
+    ended: Option<EndReason>,
+    /// The external agent's URL, for bridge calls, and its connection once open.
+    bridge_url: Option<String>,
+    bridge: Option<BridgeLink>,
+    conversation: Option<ConversationId>,
+    /// The bridge failed before the call connected.
+    agent_failed: bool,
+}
+
+impl CallActor {
+    pub(crate) fn new(
+        session: SessionId,
+        call: CallId,
+        key: CallKey,
+        worker: WorkerHandle,
+        ctx: CallContext,
+        bridge_url: Option<String>,
+    ) -> CallActor {
+        CallActor {
+            session,
+            call,
+            key,
+            worker,
+            ctx,
+            answered_at: Instant::now(),
+            connected: false,
+            ended: None,
+            bridge_url,
+            bridge: None,
+            conversation: None,
+            agent_failed: false,
+        }
+    }
+
+    fn end(&mut self, reason: EndReason, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        self.ended = Some(reason);
+        if let Some(bridge) = &self.bridge {
+            bridge.close(reason.as_str());
+        }
+        self.worker.send(Command::Close { key: self.key });
+        ctx.stop();
+    }
+
+    fn on_connected(&mut self, ctx: &mut Context<Self>) {
+        if self.agent_failed {
+            return self.end(EndReason::AgentError, ctx);
+        }
+        self.connected = true;
+        self.ctx.metrics.ice_connect_seconds.observe(self.answered_at.elapsed().as_secs_f64());
+        self.ctx.meter.do_send(StartMetering { call: self.call.clone(), session: self.session.clone() });
+        let call = self.call.clone();
+        drop(self.ctx.store.write(move |c| records::call_connected(c, &call, clock::now())));
+        tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
+        if let Some(bridge) = &self.bridge {
+            bridge.event(serde_json::json!({"type": "call.connected"}));
+        }
+    }
+
+    fn open_bridge(&mut self, url: String, ctx: &mut Context<Self>) {
+        let Some(session) = self.ctx.sessions.get(&self.session) else { return };
+        let start = serde_json::json!({
+            "type": "session.start",
+            "session_id": session.id,
+            "call_id": self.call,
+            "conversation_id": session.conversation_id,
+            "widget_id": session.widget_id,
+            "agent_id": session.agent_id,
+            "environment": session.environment.as_str(),
+            "metadata": session.metadata,
+            "audio": {"codec": "opus", "clock_rate": 48000, "channels": 2, "frame_ms": 20},
+        });
+        self.bridge = Some(BridgeLink::open(url, start, ctx.address().recipient()));
+    }
+}
+
+impl Actor for CallActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.ctx.sessions.attach(&self.session, ctx.address().recipient());
+        // The session may have ended while the offer was being answered.
+        let Some(session) = self.ctx.sessions.get(&self.session).filter(|s| s.is_live()) else {
+            return self.end(EndReason::Ended, ctx);
+        };
+        self.conversation = Some(session.conversation_id.clone());
+        if let Some(url) = self.bridge_url.take() {
+            self.open_bridge(url, ctx);
+        }
+        ctx.run_later(self.ctx.connect_timeout, |this, ctx| {
+            if !this.connected {
+                let reason =
+                    if this.agent_failed { EndReason::AgentError } else { EndReason::ConnectionFailed };
+                this.end(reason, ctx);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        // An actor stopped without `end` was stopped by its worker's thread shutting down.
+        let reason = self.ended.unwrap_or(EndReason::ServerShutdown);
+        if self.ended.is_none() {
+            self.worker.send(Command::Close { key: self.key });
+        }
+        self.ctx.calls.remove_call(&self.session, &self.call);
+        self.ctx.meter.do_send(StopMetering { call: self.call.clone() });
+        self.ctx.metrics.call_ended(reason);
+        let call = self.call.clone();
+        let write = self.ctx.store.write(move |c| records::end_call(c, &call, clock::now(), reason));
+        // Queued in order; the store drains its queue before a shutdown completes.
+        drop(write);
+        tracing::info!(session = %self.session, call = %self.call, reason = reason.as_str(), "call ended");
+    }
+}
+
+impl Handler<Happened> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Happened, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        match msg.0 {
+            CallEvent::Connected => self.on_connected(ctx),
+            CallEvent::Disconnected => self.end(EndReason::ConnectionFailed, ctx),
+            CallEvent::Closed => self.end(EndReason::ClientHangup, ctx),
+            CallEvent::Failed(e) => {
+                tracing::warn!(session = %self.session, call = %self.call, error = %e, "peer failed");
+                self.end(EndReason::ConnectionFailed, ctx);
+            }
+            CallEvent::VisitorAudio(frame) => {
+                if let Some(bridge) = &self.bridge {
+                    bridge.audio(&frame);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Hangup> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Hangup, ctx: &mut Context<Self>) {
+        self.end(msg.reason, ctx);
+    }
+}
+
+impl Handler<SessionEnded> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionEnded, ctx: &mut Context<Self>) {
+        self.end(msg.reason, ctx);
+    }
+}
+
+impl Handler<BridgeEvent> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: BridgeEvent, ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        match msg {
+            BridgeEvent::Audio(frame) => {
+                self.worker.send(Command::Play { key: self.key, frame });
+            }
+            BridgeEvent::Text(text) => {
+                let Some(conversation) = self.conversation.clone() else { return };
+                let write = self.ctx.store.write(move |c| {
+                    records::append_message(c, &conversation, "agent", &text, "complete", clock::now())
+                        .map(|_| ())
+                });
+                drop(write);
+            }
+            BridgeEvent::Hangup => self.end(EndReason::AgentHangup, ctx),
+            BridgeEvent::Failed(e) => {
+                tracing::warn!(session = %self.session, call = %self.call, error = %e, "voice bridge failed");
+                if self.connected {
+                    self.end(EndReason::AgentError, ctx);
+                } else {
+                    // Before DTLS is up there is no way to tell the visitor; end as soon as it is.
+                    self.agent_failed = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The media workers of this process: binding their sockets and starting them, placing each
+//! call on the least-loaded one, reaching a call for trickle and hang-up, and the shutdown
+//! order (every call ended and its goodbye sent before the workers stop).
+
+use super::call::{CallActor, CallContext};
+use super::calls::{CallDirectory, Hangup, LiveCall};
+use super::error::VoiceError;
+use super::plan::VoicePlan;
+use super::worker::{self, Command, WorkerHandle, WorkerMetrics};
+use crate::clock;
+use crate::drain::Drain;
+use crate::metrics::Metrics;
+use crate::sessions::SessionRegistry;
+use crate::store::{records, Store};
+use actix::{Actor, ArbiterHandle};
+use rand::Rng;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use voxgate_engine::ids::{random_base62, CallId, SessionId};
+use voxgate_engine::session::{EndReason, Session};
+use voxgate_engine::voice::{Endpoint, IceCreds, MediaIdentity, SdpOffer, VoiceAgent};
+
+/// How the media path is set up.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The IP the sockets bind to and the candidates advertise.
+    pub ip: IpAddr,
+    /// First UDP port; worker `i` binds `port + i`. 0 picks free ports.
+    pub port: u16,
+    pub workers: usize,
+    /// A call that is not connected this long after its answer ends (`connection_failed`).
+    pub connect_timeout: Duration,
+    /// SO_RCVBUF / SO_SNDBUF for each socket; connect storms overflow the default.
+    pub socket_buffer_bytes: usize,
+}
+
+/// The media workers of this process.
+pub struct MediaWorkers {
+    workers: Vec<(ArbiterHandle, WorkerHandle)>,
+    ctx: CallContext,
+    drain: Drain,
+}
+
+/// An answered offer.
+#[derive(Debug, Clone)]
+pub struct PlacedCall {
+    pub call: CallId,
+    pub answer_sdp: String,
+    pub worker: usize,
+}
+
+fn bind_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at rmem_max / wmem_max.
+    let _ = socket.set_recv_buffer_size(buffer);
+    let _ = socket.set_send_buffer_size(buffer);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+impl MediaWorkers {
+    /// Binds every worker's socket and starts its thread.
+    pub fn start(
+        config: &MediaConfig,
+        sessions: Arc<SessionRegistry>,
+        metrics: Arc<Metrics>,
+        store: Store,
+        meter: actix::Addr<crate::supervisors::VoiceMeter>,
+        drain: Drain,
+    ) -> Result<MediaWorkers, String> {
+        let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
+        let counters = WorkerMetrics {
+            packets_in: metrics.media_packets_in.clone(),
+            bytes_in: metrics.media_bytes_in.clone(),
+            packets_out: metrics.media_packets_out.clone(),
+            bytes_out: metrics.media_bytes_out.clone(),
+            send_dropped: metrics.media_send_dropped.clone(),
+        };
+        let ctx = CallContext {
+            sessions,
+            calls: Arc::new(CallDirectory::default()),
+            metrics,
+            store,
+            connect_timeout: config.connect_timeout,
+            meter,
+        };
+        let mut workers = Vec::new();
+        for index in 0..config.workers.max(1) {
+            let port = if config.port == 0 { 0 } else { config.port.saturating_add(index as u16) };
+            let socket = bind_socket(SocketAddr::new(config.ip, port), config.socket_buffer_bytes)
+                .map_err(|e| format!("cannot bind media socket {}:{port}: {e}", config.ip))?;
+            let local_addr = socket.local_addr().map_err(|e| e.to_string())?;
+            let endpoint = Endpoint::new(identity.clone(), local_addr, rand::rng().random());
+            let arbiter = actix::Arbiter::new().handle();
+            let handle = worker::start(index, &arbiter, socket, endpoint, counters.clone())?;
+            tracing::info!(worker = index, %local_addr, "media worker started");
+            workers.push((arbiter, handle));
+        }
+        Ok(MediaWorkers { workers, ctx, drain })
+    }
+
+    pub fn calls(&self) -> &Arc<CallDirectory> {
+        &self.ctx.calls
+    }
+
+    /// The UDP address of each worker.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.workers.iter().map(|(_, w)| w.local_addr).collect()
+    }
+
+    /// Live peers on each worker.
+    pub fn active_peers(&self) -> Vec<usize> {
+        self.workers.iter().map(|(_, w)| w.active()).collect()
+    }
+
+    /// Places a call for `session` on the least-loaded worker and answers its checked offer.
+    pub async fn place(
+        &self,
+        session: &Session,
+        offer: SdpOffer,
+        plan: VoicePlan,
+    ) -> Result<PlacedCall, VoiceError> {
+        let began = Instant::now();
+        if self.drain.is_draining() {
+            return Err(VoiceError::Draining);
+        }
+        let call = CallId::generate(&mut rand::rng());
+        if !self.ctx.calls.reserve(&session.id, &call) {
+            return Err(VoiceError::Busy);
+        }
+        let placed = self.place_reserved(session, &call, offer, plan).await;
+        let worker = match placed {
+            Ok(p) => p,
+            Err(e) => {
+                self.ctx.calls.remove_call(&session.id, &call);
+                return Err(e);
+            }
+        };
+        self.ctx.metrics.signaling_seconds.observe(began.elapsed().as_secs_f64());
+        let (c, sid, index) = (call.clone(), session.id.clone(), worker.0);
+        let write =
+            self.ctx.store.write(move |conn| records::insert_call(conn, &c, &sid, index, clock::now()));
+        if let Err(e) = write.await {
+            tracing::error!(error = %e, "could not record the call");
+        }
+        Ok(PlacedCall { call, answer_sdp: worker.1, worker: index })
+    }
+
+    async fn place_reserved(
+        &self,
+        session: &Session,
+        call: &CallId,
+        offer: SdpOffer,
+        plan: VoicePlan,
+    ) -> Result<(usize, String), VoiceError> {
+        let (_, worker) =
+            self.workers.iter().min_by_key(|(_, w)| w.active()).ok_or(VoiceError::Unavailable)?;
+        let (agent, bridge_url) = match plan {
+            VoicePlan::Echo { delay } => (VoiceAgent::Echo { delay }, None),
+            VoicePlan::Bridge { url } => (VoiceAgent::External, Some(url)),
+        };
+        let ice = {
+            let mut rng = rand::rng();
+            IceCreds { ufrag: random_base62(&mut rng, 16), pass: random_base62(&mut rng, 24) }
+        };
+        let (live_tx, live_rx) = oneshot::channel::<LiveCall>();
+        let (ctx, sid, cid) = (self.ctx.clone(), session.id.clone(), call.clone());
+        let attach: worker::Attach = Box::new(move |key, worker| {
+            let actor = CallActor::new(sid, cid, key, worker.clone(), ctx, bridge_url).start();
+            let _ = live_tx.send(LiveCall { hangup: actor.clone().recipient(), worker, key });
+            actor.recipient()
+        });
+        let (reply, answer) = oneshot::channel();
+        if !worker.send(Command::Accept { offer, ice, agent, attach, reply }) {
+            return Err(VoiceError::Unavailable);
+        }
+        let answer_sdp = answer.await.map_err(|_| VoiceError::Unavailable)??;
+        let live = live_rx.await.map_err(|_| VoiceError::Unavailable)?;
+        if !self.ctx.calls.go_live(&session.id, call, live) {
+            // The call's actor found the session ended and has already ended the call.
+            return Err(VoiceError::Ended);
+        }
+        Ok((worker.index, answer_sdp))
+    }
+
+    /// Trickled candidates for `call` of `session`; how many were added.
+    pub async fn trickle(
+        &self,
+        session: &SessionId,
+        call: &CallId,
+        sdpfrag: String,
+    ) -> Result<usize, VoiceError> {
+        let live = self.ctx.calls.get(session, call).ok_or(VoiceError::NoSuchCall)?;
+        let (reply, added) = oneshot::channel();
+        if !live.worker.send(Command::Trickle { key: live.key, sdpfrag, reply }) {
+            return Err(VoiceError::NoSuchCall);
+        }
+        added.await.ok().flatten().ok_or(VoiceError::NoSuchCall)
+    }
+
+    /// Hangs up `call` of `session`. Idempotent: a call of this session that has already ended
+    /// (the visitor's peer connection closed first, or an earlier hang-up) is hung up already;
+    /// only a call this session never had is `NoSuchCall`.
+    pub async fn hang_up(&self, session: &SessionId, call: &CallId) -> Result<(), VoiceError> {
+        if let Some(live) = self.ctx.calls.get(session, call) {
+            // Answered once the actor has ended the call.
+            let _ = live.hangup.send(Hangup { reason: EndReason::ClientHangup }).await;
+            return Ok(());
+        }
+        let (s, c) = (session.clone(), call.clone());
+        match self.ctx.store.read(move |conn| records::call_of_session(conn, &c, &s)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(VoiceError::NoSuchCall),
+            Err(e) => Err(VoiceError::Setup(e.to_string())),
+        }
+    }
+
+    /// Ends every live call with `reason` and waits for each to finish, then stops the workers
+    /// once their goodbyes (BYE, close_notify) are sent.
+    pub async fn shutdown(&self, reason: EndReason) {
+        let calls = self.ctx.calls.all();
+        let n = calls.len();
+        for live in calls {
+            let _ = live.hangup.send(Hangup { reason }).await;
+        }
+        for (arbiter, worker) in &self.workers {
+            let (reply, stopped) = oneshot::channel();
+            if worker.send(Command::Stop { reply }) {
+                let _ = stopped.await;
+            }
+            arbiter.stop();
+        }
+        tracing::info!(calls = n, "media workers stopped");
+    }
+}

@@ -1,0 +1,184 @@
+//! The live part of a node, started and stopped as one: the store and the recovery of what a
+//! crash left open, the caches, the supervisors, the control plane, the media workers and the
+//! text sessions. The HTTP edge starts a `Runtime`, serves from its handles, and stops it; the
+//! order of both lives here.
+
+use crate::agents::{AgentRuntime, UpstreamTimeouts};
+use crate::config::ConfigCache;
+use crate::control::ControlPlane;
+use crate::drain::Drain;
+use crate::media::{MediaConfig, MediaWorkers};
+use crate::metrics::Metrics;
+use crate::sessions::SessionRegistry;
+use crate::signing::load_signer;
+use crate::store::{records, Store};
+use crate::supervisors::{TokenSupervisor, VoiceMeter};
+use crate::text_session::TextSessions;
+use crate::usage::{UsageLedger, UsageLimits};
+use actix::Actor;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use voxgate_engine::session::{EndReason, TtlPolicy};
+
+/// How a node's live part is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub data_dir: PathBuf,
+    /// The session-token secret shared by several nodes (hex), else one kept in the data dir.
+    pub session_secret: Option<String>,
+    pub min_ttl_seconds: u32,
+    pub media: MediaConfig,
+    /// Length of a metered voice minute (shortened by tests).
+    pub metering_minute: Duration,
+    /// Pause between the builtin agent's streamed words.
+    pub builtin_word_pace: Duration,
+    /// How long an upstream agent may take to answer, and to send each next chunk.
+    pub agent_timeout: Duration,
+    pub limits: UsageLimits,
+}
+
+/// What a crash left open, closed at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub calls: usize,
+    pub answers: usize,
+}
+
+/// Whether this node should get traffic (`/readyz`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Draining,
+    NotReady(String),
+}
+
+/// A running node.
+pub struct Runtime {
+    store: Store,
+    pub metrics: Arc<Metrics>,
+    pub control: Arc<ControlPlane>,
+    pub media: Arc<MediaWorkers>,
+    pub texts: Arc<TextSessions>,
+    pub agents: Arc<AgentRuntime>,
+    drain: Drain,
+    pub recovered: Recovered,
+}
+
+impl Runtime {
+    /// Opens the store, closes what a crash left open, loads the caches and starts every actor.
+    /// Runs inside an actix system.
+    pub async fn start(config: RuntimeConfig) -> Result<Runtime, String> {
+        let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let recovered = recover(&store).await?;
+        let signer = load_signer(&config.data_dir, config.session_secret.as_deref())?;
+        let metrics = Arc::new(Metrics::new());
+        let cache = Arc::new(ConfigCache::load(store.clone()).map_err(|e| e.to_string())?);
+        let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone()));
+        let reloaded = sessions.load().map_err(|e| e.to_string())?;
+        let expiry = TokenSupervisor::new(sessions.clone()).start();
+        let ttl = TtlPolicy { min_seconds: config.min_ttl_seconds, ..TtlPolicy::default() };
+        let ledger = Arc::new(UsageLedger::new(store.clone(), config.limits, metrics.clone()));
+        let meter = VoiceMeter::new(ledger.clone(), sessions.clone(), config.metering_minute).start();
+        let drain = Drain::default();
+        let control =
+            Arc::new(ControlPlane::new(cache, sessions, signer, ttl, expiry, ledger, drain.clone()));
+        control.track_reloaded(&reloaded);
+        let media = Arc::new(MediaWorkers::start(
+            &config.media,
+            control.sessions().clone(),
+            metrics.clone(),
+            store.clone(),
+            meter,
+            drain.clone(),
+        )?);
+        let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
+        let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));
+        let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
+        Ok(Runtime { store, metrics, control, media, texts, agents, drain, recovered })
+    }
+
+    /// Ready unless draining or the store does not answer.
+    pub async fn readiness(&self) -> Readiness {
+        if self.drain.is_draining() {
+            return Readiness::Draining;
+        }
+        let probe = self.store.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await;
+        match probe {
+            Ok(_) => Readiness::Ready,
+            Err(e) => Readiness::NotReady(e.to_string()),
+        }
+    }
+
+    /// Writes queued for the store and not yet committed.
+    pub fn store_queue_depth(&self) -> usize {
+        self.store.queue_depth()
+    }
+
+    /// Stops taking new sessions and calls; readiness turns `Draining` at once.
+    pub fn begin_drain(&self) {
+        self.drain.begin();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_draining()
+    }
+
+    /// Live calls and answers still streaming.
+    pub fn live_work(&self) -> (usize, usize) {
+        (self.media.calls().live_count(), self.texts.answering())
+    }
+
+    /// Waits until no call is live and no answer streams, or `deadline` passes; true if the
+    /// work ended by itself.
+    pub async fn drained_by(&self, deadline: Instant) -> bool {
+        loop {
+            if self.live_work() == (0, 0) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Polled: a drain lasts seconds, and this costs nothing beside the calls.
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(50))).await;
+        }
+    }
+
+    /// Ends what is left (calls first, then streaming answers, each recorded with `reason`),
+    /// runs `edge_stopped` (the HTTP edge closing its listeners), and closes the store once
+    /// every queued write is committed.
+    pub async fn shutdown(&self, reason: EndReason, edge_stopped: impl Future<Output = ()>) {
+        let (calls, answers) = self.live_work();
+        tracing::info!(calls, answers, reason = reason.as_str(), "stopping: ending calls first");
+        self.media.shutdown(reason).await;
+        self.texts.shutdown().await;
+        edge_stopped.await;
+        tracing::info!(live_sessions = self.control.sessions().live().len(), "draining the store");
+        self.store.close();
+    }
+}
+
+/// Closes every call and streaming answer a crash left open: a call ends at its last durable
+/// evidence (the start of its last committed minute, else its connect time, else its creation)
+/// with `server_restart`; an answer is marked `interrupted`. Minutes stay as metered and the
+/// usage ledger is not touched.
+async fn recover(store: &Store) -> Result<Recovered, String> {
+    let recovered = store
+        .write(move |c| {
+            let calls = records::close_orphaned_calls(c, EndReason::ServerRestart)?;
+            let answers = records::close_streaming_answers(c)?;
+            Ok(Recovered { calls, answers })
+        })
+        .await
+        .map_err(|e| format!("cannot recover from the last run: {e}"))?;
+    if recovered != Recovered::default() {
+        tracing::warn!(
+            calls = recovered.calls,
+            answers = recovered.answers,
+            "closed calls and answers left open by an unclean stop (server_restart)"
+        );
+    }
+    Ok(recovered)
+}

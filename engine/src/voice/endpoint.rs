@@ -1,0 +1,291 @@
+//! A media endpoint: every call of one socket, their routes and their timers, sans-IO. This is
+//! quinn-proto's Endpoint shape: the endpoint owns its calls and routes each datagram to one,
+//! time is passed in, output goes to a [`Transmit`] sink, and what the driver must act on is
+//! pulled with [`Endpoint::poll_event`] and [`Endpoint::poll_timeout`]. A driver (the server's
+//! media worker, `voxgate-bare-echo`) only moves datagrams and time in and out.
+//!
+//! Timers are lazy: each call remembers the earliest deadline it has queued. Incoming packets
+//! drive a call far more often than its deadlines fall due and mostly push its deadline later,
+//! so a deadline that moves later queues nothing; one that fires early just drives the call
+//! and queues its next deadline.
+
+use crate::voice::identity::MediaIdentity;
+use crate::voice::peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+use crate::voice::router::{CallKey, Route, Router};
+use slab::Slab;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use str0m::change::SdpOffer;
+use str0m::IceCreds;
+
+/// Where an endpoint's datagrams go.
+pub trait Transmit {
+    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
+}
+
+/// What happened to a call, for its owner to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// ICE and DTLS are up; media flows.
+    Connected,
+    /// ICE connectivity was lost.
+    Disconnected,
+    /// The visitor closed the connection (DTLS close_notify or RTCP BYE).
+    Closed,
+    /// The peer failed and is no longer driven; close it.
+    Failed(String),
+    /// A visitor's Opus frame, for an external agent.
+    VisitorAudio(Arc<[u8]>),
+}
+
+struct Call {
+    serial: u32,
+    peer: VoicePeer,
+    /// The earliest deadline queued for this call, if any.
+    scheduled: Option<Instant>,
+    /// A drive failed: the call waits to be closed and is fed nothing more.
+    failed: bool,
+}
+
+/// Every call on one local address.
+pub struct Endpoint {
+    identity: MediaIdentity,
+    local: SocketAddr,
+    router: Router,
+    calls: Slab<Call>,
+    serial: u32,
+    timers: BinaryHeap<Reverse<(Instant, CallKey)>>,
+    events: VecDeque<(CallKey, CallEvent)>,
+}
+
+/// Hands a call's output to the endpoint's sink and event queue.
+struct CallIo<'a, T: ?Sized> {
+    out: &'a mut T,
+    events: &'a mut VecDeque<(CallKey, CallEvent)>,
+    key: CallKey,
+}
+
+impl<T: Transmit + ?Sized> PeerIo for CallIo<'_, T> {
+    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
+        self.out.transmit(destination, datagram);
+    }
+
+    fn event(&mut self, event: PeerEvent) {
+        let event = match event {
+            PeerEvent::Connected => CallEvent::Connected,
+            PeerEvent::Disconnected => CallEvent::Disconnected,
+            PeerEvent::Closed => CallEvent::Closed,
+        };
+        self.events.push_back((self.key, event));
+    }
+
+    fn audio(&mut self, frame: &Arc<[u8]>) {
+        self.events.push_back((self.key, CallEvent::VisitorAudio(frame.clone())));
+    }
+}
+
+impl Endpoint {
+    /// An endpoint whose calls advertise `local` and present `identity`. `seed` keys the routing
+    /// table's hashes (see [`Router::new`]).
+    pub fn new(identity: MediaIdentity, local: SocketAddr, seed: u64) -> Endpoint {
+        Endpoint {
+            identity,
+            local,
+            router: Router::new(seed),
+            calls: Slab::new(),
+            serial: 0,
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Live calls.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Answers a checked offer with a new call using our ICE credentials `ice` (the driver
+    /// draws them at random); returns the call's key and the SDP answer.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        offer: SdpOffer,
+        ice: IceCreds,
+        agent: VoiceAgent,
+    ) -> Result<(CallKey, String), PeerError> {
+        let ufrag = ice.ufrag.clone();
+        let config = PeerConfig { local_addr: self.local, ice, agent };
+        let answered = VoicePeer::accept(&self.identity, &config, offer, now)?;
+        self.serial = self.serial.wrapping_add(1);
+        let slot = self.calls.vacant_entry();
+        let key = CallKey { index: slot.key() as u32, serial: self.serial };
+        self.router.add(&ufrag, key).map_err(|e| PeerError::Setup(e.to_string()))?;
+        slot.insert(Call { serial: key.serial, peer: answered.peer, scheduled: Some(now), failed: false });
+        // A first drive at once: str0m's own timers start from it.
+        self.timers.push(Reverse((now, key)));
+        Ok((key, answered.answer_sdp))
+    }
+
+    fn call_mut(calls: &mut Slab<Call>, key: CallKey) -> Option<&mut Call> {
+        calls.get_mut(key.index as usize).filter(|c| c.serial == key.serial)
+    }
+
+    /// Routes one received datagram to its call and drives it. False when it belongs to no call
+    /// (noise, or a STUN request whose credentials do not match).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        out: &mut (impl Transmit + ?Sized),
+    ) -> bool {
+        let key = match self.router.route(source, datagram) {
+            None => return false,
+            Some(Route::Bound(key)) => key,
+            Some(Route::Unbound(key)) => {
+                let accepted = Self::call_mut(&mut self.calls, key)
+                    .is_some_and(|c| !c.failed && c.peer.accepts(now, source, datagram));
+                if !accepted {
+                    return false;
+                }
+                self.router.bind(source, key);
+                key
+            }
+        };
+        let Some(call) = Self::call_mut(&mut self.calls, key) else {
+            return false;
+        };
+        if call.failed {
+            return false;
+        }
+        let mut io = CallIo { out, events: &mut self.events, key };
+        let driven = call.peer.receive(now, source, datagram, &mut io);
+        Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        true
+    }
+
+    /// Drives every call whose deadline is due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut (impl Transmit + ?Sized)) {
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(call) = Self::call_mut(&mut self.calls, key) else {
+                continue;
+            };
+            if call.scheduled != Some(at) {
+                continue; // superseded by an earlier deadline
+            }
+            call.scheduled = None;
+            if call.failed {
+                continue;
+            }
+            let mut io = CallIo { out: &mut *out, events: &mut self.events, key };
+            let driven = call.peer.timeout(now, &mut io);
+            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        }
+    }
+
+    /// When [`Endpoint::handle_timeout`] next has work; `None` with no calls.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
+            let live = Self::call_mut(&mut self.calls, key).is_some_and(|c| c.scheduled == Some(at));
+            if live {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// The next thing a call's owner must act on.
+    pub fn poll_event(&mut self) -> Option<(CallKey, CallEvent)> {
+        self.events.pop_front()
+    }
+
+    /// Plays one 20 ms Opus frame of an external agent on `key`. False for no such call.
+    pub fn play(
+        &mut self,
+        key: CallKey,
+        now: Instant,
+        frame: &[u8],
+        out: &mut (impl Transmit + ?Sized),
+    ) -> bool {
+        let Some(call) = Self::call_mut(&mut self.calls, key) else {
+            return false;
+        };
+        if call.failed {
+            return true;
+        }
+        let mut io = CallIo { out, events: &mut self.events, key };
+        let driven = call.peer.play(now, frame, &mut io);
+        Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        true
+    }
+
+    /// Adds trickled candidates to `key`; how many were added, `None` for no such call.
+    pub fn add_remote_candidates(&mut self, key: CallKey, now: Instant, sdpfrag: &str) -> Option<usize> {
+        let call = Self::call_mut(&mut self.calls, key)?;
+        let added = call.peer.add_remote_candidates(sdpfrag);
+        if added > 0 && call.scheduled.is_none_or(|at| now < at) {
+            // New candidates may start connectivity checks: drive the call at once.
+            call.scheduled = Some(now);
+            self.timers.push(Reverse((now, key)));
+        }
+        Some(added)
+    }
+
+    /// Whether `key` has connected.
+    pub fn is_connected(&self, key: CallKey) -> bool {
+        self.calls.get(key.index as usize).is_some_and(|c| c.serial == key.serial && c.peer.is_connected())
+    }
+
+    /// Ends `key`: RTCP BYE and DTLS close_notify go out now, and the call, its routes and its
+    /// pending events are gone. False for no such call.
+    pub fn close(&mut self, key: CallKey, now: Instant, out: &mut (impl Transmit + ?Sized)) -> bool {
+        if Self::call_mut(&mut self.calls, key).is_none() {
+            return false;
+        }
+        let mut call = self.calls.remove(key.index as usize);
+        if !call.failed {
+            let mut discard = VecDeque::new();
+            call.peer.close(now, &mut CallIo { out, events: &mut discard, key });
+        }
+        self.router.remove(key);
+        self.events.retain(|(k, _)| *k != key);
+        true
+    }
+
+    fn after_drive(
+        timers: &mut BinaryHeap<Reverse<(Instant, CallKey)>>,
+        events: &mut VecDeque<(CallKey, CallEvent)>,
+        call: &mut Call,
+        key: CallKey,
+        driven: Result<Instant, PeerError>,
+    ) {
+        match driven {
+            Ok(deadline) => {
+                if call.scheduled.is_none_or(|at| deadline < at) {
+                    call.scheduled = Some(deadline);
+                    timers.push(Reverse((deadline, key)));
+                }
+            }
+            Err(e) => {
+                call.failed = true;
+                events.push_back((key, CallEvent::Failed(e.to_string())));
+            }
+        }
+    }
+}
