@@ -110,9 +110,14 @@ struct ServeArgs {
     log_format: String,
 }
 
+/// What is logged unless `VOXGATE_LOG` says otherwise. str0m warns about every malformed SDP it
+/// parses; those offers are refused with `invalid_sdp` already, and a visitor must not be able
+/// to fill the log by sending them.
+const DEFAULT_LOG_FILTER: &str = "info,actix_server=warn,str0m=error";
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOXGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);

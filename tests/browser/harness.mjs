@@ -15,7 +15,9 @@ export const binary = process.env.VOXGATE_BIN ?? join(root, "target", "debug", "
 /** Starts `voxgate serve` (or `demo`) on a free port with a fresh data dir. */
 export async function startVoxgate(extraArgs = [], command = "serve") {
   const dataDir = mkdtempSync(join(tmpdir(), "voxgate-browser-"));
-  const child = spawn(binary, [command, "--http", "127.0.0.1:0", "--data-dir", dataDir, ...extraArgs], {
+  // A stop ends live calls at once (no drain), so nothing outlives the test.
+  const args = [command, "--http", "127.0.0.1:0", "--data-dir", dataDir, "--drain-seconds", "0", ...extraArgs];
+  const child = spawn(binary, args, {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, VOXGATE_LOG: process.env.VOXGATE_TEST_LOG ?? "warn" },
   });

@@ -66,6 +66,17 @@ test("a page on an allowed origin hears its own voice echoed and hangs up", { ti
   assert.match(metrics, /voxgate_ice_connect_duration_seconds_count 1/);
 });
 
+test("closing the peer connection first, as Chromium does, then DELETE is 200", { timeout: 60000 }, async () => {
+  const page = await browser.context.newPage();
+  await page.goto(allowed.origin + "/");
+  // 200 packets: 4 s of echo, most of it after the server stops tagging packets with the mid.
+  const result = await page.evaluate(() => window.call({ minPackets: 200, closeFirst: true }));
+  assert.equal(result.offer_status, 201, JSON.stringify(result));
+  assert.ok(result.inbound?.packetsReceived >= 200, `the echo kept arriving: ${JSON.stringify(result)}`);
+  assert.equal(result.hangup_status, 200, JSON.stringify(result));
+  await page.close();
+});
+
 test("the same page on a disallowed origin is refused with origin_not_allowed", { timeout: 60000 }, async () => {
   const metricsBefore = await (await fetch(voxgate.url + "/metrics")).text();
   const rejected = (text) => Number(text.match(/voxgate_browser_rejections_total\{reason="origin_not_allowed"\} (\d+)/)?.[1] ?? 0);

@@ -87,7 +87,10 @@ impl Server {
             cmd.args(["--drain-seconds", "0"]);
         }
         cmd.args(&opts.extra_args)
-            .env("VOXGATE_LOG", std::env::var("VOXGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "VOXGATE_LOG",
+                std::env::var("VOXGATE_TEST_LOG").unwrap_or_else(|_| "warn,str0m=error".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -147,6 +150,42 @@ impl Server {
         let fresh: Vec<String> = self.stdout_lines.try_iter().collect();
         self.seen.extend(fresh);
         self.seen.clone()
+    }
+
+    /// Kills the process with SIGKILL, as a crash or an OOM kill would, and keeps its data dir
+    /// for a restart.
+    pub fn kill(mut self) -> PathBuf {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        if let Some(t) = self._tmp.take() {
+            return t.keep();
+        }
+        self.data_dir.clone()
+    }
+
+    /// Waits for the process to exit by itself (after signals a test sent), asserts that it
+    /// exited cleanly, and keeps its data dir for a restart.
+    pub fn wait_exit(mut self, timeout: Duration) -> PathBuf {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(status.success(), "voxgate exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "voxgate did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(t) = self._tmp.take() {
+            return t.keep();
+        }
+        self.data_dir.clone()
+    }
+
+    /// The process id, for tests that signal it themselves.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Sends SIGTERM and waits for a clean exit (a graceful shutdown).

@@ -186,6 +186,14 @@ impl VoiceCall {
         self.disconnected_at.expect("set")
     }
 
+    /// Closes the peer connection as a browser's `pc.close()` does: RTCP BYE and DTLS
+    /// close_notify go out now, and nothing more is sent.
+    pub fn close(&mut self) {
+        self.peer.close(Instant::now(), &mut self.events);
+        self.sending = false;
+        self.flush();
+    }
+
     /// Hangs up by DELETE on the call resource.
     pub fn hang_up(&mut self, api: &Api, origin: &str, token: &str) -> Reply {
         let r = api.browser("DELETE", &self.location, Some(origin), Some(token));

@@ -82,6 +82,9 @@ impl CallActor {
             bridge.close(reason.as_str());
         }
         self.worker.send(Command::Close { key: self.key });
+        // Freed now, not when the actor stops: whoever asked for the end (a DELETE) may offer
+        // again the moment it is answered.
+        self.ctx.calls.remove_call(&self.session, &self.call);
         ctx.stop();
     }
 

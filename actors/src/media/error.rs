@@ -12,8 +12,6 @@ pub enum VoiceError {
     Busy,
     #[error("no such call on this session")]
     NoSuchCall,
-    #[error("the session ended while the call was being set up")]
-    Ended,
     #[error("this server is draining for a restart and takes no new calls; offer again in a moment")]
     Draining,
     #[error("the media workers are not running")]
@@ -28,7 +26,6 @@ impl VoiceError {
             VoiceError::Offer(_) => ErrorCode::InvalidSdp,
             VoiceError::Busy => ErrorCode::SessionBusy,
             VoiceError::NoSuchCall => ErrorCode::NotFound,
-            VoiceError::Ended => ErrorCode::SessionEnded,
             VoiceError::Draining => ErrorCode::Draining,
             VoiceError::Unavailable => ErrorCode::Unavailable,
             VoiceError::Setup(_) => ErrorCode::Internal,

@@ -43,6 +43,10 @@ pub struct MediaWorkers {
     drain: Drain,
 }
 
+/// The commit of a new call's record.
+type Recorded =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::store::StoreError>> + Send>>;
+
 /// An answered offer.
 #[derive(Debug, Clone)]
 pub struct PlacedCall {
@@ -133,7 +137,7 @@ impl MediaWorkers {
             return Err(VoiceError::Busy);
         }
         let placed = self.place_reserved(session, &call, offer, plan).await;
-        let worker = match placed {
+        let (index, answer_sdp) = match placed {
             Ok(p) => p,
             Err(e) => {
                 self.ctx.calls.remove_call(&session.id, &call);
@@ -141,13 +145,7 @@ impl MediaWorkers {
             }
         };
         self.ctx.metrics.signaling_seconds.observe(began.elapsed().as_secs_f64());
-        let (c, sid, index) = (call.clone(), session.id.clone(), worker.0);
-        let write =
-            self.ctx.store.write(move |conn| records::insert_call(conn, &c, &sid, index, clock::now()));
-        if let Err(e) = write.await {
-            tracing::error!(error = %e, "could not record the call");
-        }
-        Ok(PlacedCall { call, answer_sdp: worker.1, worker: index })
+        Ok(PlacedCall { call, answer_sdp, worker: index })
     }
 
     async fn place_reserved(
@@ -167,11 +165,17 @@ impl MediaWorkers {
             let mut rng = rand::rng();
             IceCreds { ufrag: random_base62(&mut rng, 16), pass: random_base62(&mut rng, 24) }
         };
-        let (live_tx, live_rx) = oneshot::channel::<LiveCall>();
+        let (live_tx, live_rx) = oneshot::channel();
         let (ctx, sid, cid) = (self.ctx.clone(), session.id.clone(), call.clone());
         let attach: worker::Attach = Box::new(move |key, worker| {
+            // Queued before the actor exists, so the store commits the call before anything the
+            // actor records about it (its end may come at once: a peer can fail on its first drive).
+            let (c, s, index) = (cid.clone(), sid.clone(), worker.index);
+            let recorded =
+                ctx.store.write(move |conn| records::insert_call(conn, &c, &s, index, clock::now()));
             let actor = CallActor::new(sid, cid, key, worker.clone(), ctx, bridge_url).start();
-            let _ = live_tx.send(LiveCall { hangup: actor.clone().recipient(), worker, key });
+            let live = LiveCall { hangup: actor.clone().recipient(), worker, key };
+            let _ = live_tx.send((live, Box::pin(recorded) as Recorded));
             actor.recipient()
         });
         let (reply, answer) = oneshot::channel();
@@ -179,11 +183,13 @@ impl MediaWorkers {
             return Err(VoiceError::Unavailable);
         }
         let answer_sdp = answer.await.map_err(|_| VoiceError::Unavailable)??;
-        let live = live_rx.await.map_err(|_| VoiceError::Unavailable)?;
-        if !self.ctx.calls.go_live(&session.id, call, live) {
-            // The call's actor found the session ended and has already ended the call.
-            return Err(VoiceError::Ended);
+        let (live, recorded) = live_rx.await.map_err(|_| VoiceError::Unavailable)?;
+        if let Err(e) = recorded.await {
+            tracing::error!(error = %e, "could not record the call");
         }
+        // A call whose actor has already ended it (the session ended, or its peer failed at
+        // once) is still answered: it was placed, and the visitor's peer learns of its end.
+        self.ctx.calls.go_live(&session.id, call, live);
         Ok((worker.index, answer_sdp))
     }
 
