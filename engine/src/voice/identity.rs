@@ -1,31 +1,35 @@
-//! The process's DTLS identity: one certificate shared by every peer, server and client alike,
-//! because generating one per call costs more than the rest of call setup together.
+//! The process's DTLS identity and crypto: one certificate shared by every peer, server and
+//! client alike, because generating one per call costs more than the rest of call setup
+//! together, and one crypto provider whose DTLS configuration is prepared once (see `dtls`).
 
-use std::sync::Once;
-use str0m::config::DtlsCert;
+use crate::voice::dtls;
+use std::sync::Arc;
+use str0m::config::{CryptoProvider, DtlsCert};
 
 /// No DTLS certificate could be generated (the crypto provider failed).
 #[derive(Debug, thiserror::Error)]
 #[error("no DTLS certificate could be generated")]
 pub struct CertificateError;
 
-/// The DTLS certificate every peer of this process presents.
+/// The DTLS certificate every peer of this process presents, and the crypto they use.
 #[derive(Clone)]
 pub struct MediaIdentity {
     cert: DtlsCert,
+    crypto: Arc<CryptoProvider>,
 }
-
-static CRYPTO: Once = Once::new();
 
 impl MediaIdentity {
     pub fn generate() -> Result<MediaIdentity, CertificateError> {
-        CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
-        let provider = str0m::crypto::from_feature_flags();
-        let cert = provider.dtls_provider.generate_certificate().ok_or(CertificateError)?;
-        Ok(MediaIdentity { cert })
+        let crypto = Arc::new(dtls::crypto_provider());
+        let cert = crypto.dtls_provider.generate_certificate().ok_or(CertificateError)?;
+        Ok(MediaIdentity { cert, crypto })
     }
 
     pub(crate) fn cert(&self) -> &DtlsCert {
         &self.cert
+    }
+
+    pub(crate) fn crypto(&self) -> Arc<CryptoProvider> {
+        self.crypto.clone()
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 mod drive;
+mod dtls;
 pub mod endpoint;
 mod identity;
 pub mod offer;

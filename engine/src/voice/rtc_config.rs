@@ -13,6 +13,7 @@ use str0m::RtcConfig;
 /// which nothing here reads (voice activity is judged on the decoded audio).
 pub(crate) fn audio_rtc_config(identity: &MediaIdentity) -> RtcConfig {
     RtcConfig::new()
+        .set_crypto_provider(identity.crypto())
         .set_dtls_cert(identity.cert().clone())
         .set_rtp_mode(true)
         .clear_codecs()
