@@ -77,6 +77,16 @@ impl ConfigCache {
         Ok(None)
     }
 
+    /// The workspace named `name`, created if it does not exist, and in the cache either way
+    /// (the demo's, made by the running server; a browser page such as the Trust Center finds it
+    /// at the first request).
+    pub async fn ensure_workspace(&self, name: &str) -> Result<WorkspaceId, StoreError> {
+        let row = crate::workspaces::ensure_workspace(&self.store, name).await?;
+        let id = row.id.clone();
+        self.workspaces.insert(id.clone(), row);
+        Ok(id)
+    }
+
     pub fn workspace(&self, id: &WorkspaceId) -> Option<WorkspaceRow> {
         self.workspaces.get(id).map(|w| w.clone())
     }

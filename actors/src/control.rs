@@ -577,7 +577,7 @@ impl ControlPlane {
 
     /// The workspace named `name`, created if needed (the demo's, `voxgate keys create`'s).
     pub async fn ensure_workspace(&self, name: &str) -> Result<WorkspaceId, ControlError> {
-        Ok(crate::workspaces::ensure_workspace(self.config.store(), name).await?)
+        Ok(self.config.ensure_workspace(name).await?)
     }
 
     /// A session of `ws` and every call it has had (connected, ended, end reason, minutes).

@@ -7,17 +7,17 @@ use voxgate_engine::api_key::NewApiKey;
 use voxgate_engine::ids::{KeyId, WorkspaceId};
 
 /// The workspace named `name`, created if it does not exist yet.
-pub async fn ensure_workspace(store: &Store, name: &str) -> Result<WorkspaceId, StoreError> {
+pub async fn ensure_workspace(store: &Store, name: &str) -> Result<WorkspaceRow, StoreError> {
     let name = name.to_string();
     store
         .write(move |c| {
             if let Some(w) = records::workspace_by_name(c, &name)? {
-                return Ok(w.id);
+                return Ok(w);
             }
             let row =
                 WorkspaceRow { id: WorkspaceId::generate(&mut rand::rng()), name, created_at: clock::now() };
             records::insert_workspace(c, &row)?;
-            Ok(row.id)
+            Ok(row)
         })
         .await
 }
@@ -38,7 +38,7 @@ pub fn create_key_in(data_dir: &std::path::Path, workspace: &str) -> Result<Stri
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let key = rt.block_on(async {
         let ws = ensure_workspace(&store, workspace).await?;
-        create_key(&store, &ws).await
+        create_key(&store, &ws.id).await
     });
     store.close();
     let (_, key) = key.map_err(|e| e.to_string())?;

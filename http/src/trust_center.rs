@@ -1,35 +1,58 @@
 //! `GET /trust/{workspace}`: a workspace's public Trust Center page: its privacy policy and
 //! subprocessors links and each public widget's privacy posture (consent, terms). A widget is
-//! public here when its `privacy.trust_center.enabled` is set; with none, there is no page.
+//! public here when its `privacy.trust_center.enabled` is set; with none, there is no page. It is
+//! read by people, so its errors are pages too.
 
-use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::collections::BTreeSet;
 use voxgate_engine::ids::WorkspaceId;
-use voxgate_engine::ErrorCode;
 
 /// The Trust Center URL for a workspace, under the server's public URL.
 pub fn url(public_url: &str, ws: &WorkspaceId) -> String {
     format!("{public_url}/trust/{ws}")
 }
 
-fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "this workspace has no public Trust Center")
+const HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+const STYLE: &str = "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;color:#1f2328}\
+     table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d0d7de;padding:.5rem;text-align:left;vertical-align:top}</style>";
+
+fn html(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"))
+        .body(body)
 }
 
-pub async fn page(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let ws = WorkspaceId::parse(&path).map_err(|_| not_found())?;
+/// No such Trust Center: a page that says so, for the person who followed the link.
+fn not_found() -> HttpResponse {
+    html(
+        actix_web::http::StatusCode::NOT_FOUND,
+        format!(
+            "{HEAD}<title>No Trust Center here</title>{STYLE}</head><body><main><h1>No Trust Center here</h1>\
+             <p>This organisation has not published a Trust Center at this address. The assistant on the \
+             website you came from may link to its privacy policy instead.</p></main></body></html>"
+        ),
+    )
+}
+
+pub async fn page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let Ok(ws) = WorkspaceId::parse(&path) else {
+        return not_found();
+    };
     let config = state.control.config();
-    let name = config.workspace(&ws).ok_or_else(not_found)?.name;
+    let Some(name) = config.workspace(&ws).map(|w| w.name) else {
+        return not_found();
+    };
     let mut widgets: Vec<_> = config
         .widgets_of(&ws)
         .into_iter()
         .filter(|w| w.deleted_at.is_none() && w.spec.privacy.trust_center.enabled)
         .collect();
     if widgets.is_empty() {
-        return Err(not_found());
+        return not_found();
     }
     widgets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     let links = |pick: fn(&voxgate_engine::widget::TrustCenter) -> &Option<String>| -> BTreeSet<String> {
@@ -38,10 +61,7 @@ pub async fn page(state: web::Data<AppState>, path: web::Path<String>) -> Result
     let (policies, subprocessors) = (links(|t| &t.privacy_policy_url), links(|t| &t.subprocessors_url));
     let mut html = String::new();
     html.push_str(&format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Trust Center: {0}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;color:#1f2328}}\
-         table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #d0d7de;padding:.5rem;text-align:left;vertical-align:top}}</style></head>\
-         <body><main><h1>Trust Center: {0}</h1>",
+        "{HEAD}<title>Trust Center: {0}</title>{STYLE}</head><body><main><h1>Trust Center: {0}</h1>",
         text(&name)
     ));
     html.push_str("<p>How the assistants on this organisation's websites handle your conversations.</p>");
@@ -72,9 +92,5 @@ pub async fn page(state: web::Data<AppState>, path: web::Path<String>) -> Result
         ));
     }
     html.push_str("</tbody></table><p>Conversations are recorded: text messages and voice call times, with the website they came from.</p></main></body></html>");
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "public, max-age=60"))
-        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"))
-        .body(html))
+    self::html(actix_web::http::StatusCode::OK, html)
 }

@@ -52,3 +52,23 @@ fn demo_prepares_a_workspace_widget_and_page() {
     api.browser("GET", s["messages_url"].as_str().unwrap(), Some(&origin), s["session_token"].as_str())
         .expect(200);
 }
+
+#[test]
+fn the_demo_serves_its_trust_center_from_the_first_request() {
+    let mut server = Server::start_with(ServerOptions { demo: true, ..Default::default() });
+    let port = server.url.rsplit(':').next().unwrap().to_string();
+    let lines = server.stdout();
+    let widget = lines
+        .iter()
+        .find_map(|l| l.split_whitespace().skip_while(|w| *w != "widget").nth(1).map(str::to_string))
+        .unwrap_or_else(|| panic!("the demo names its widget: {lines:?}"));
+    let api = server.client();
+    let origin = format!("http://localhost:{port}");
+    let config =
+        api.browser("GET", &format!("/v1/widgets/{widget}/config"), Some(&origin), None).expect(200).body;
+    let trust =
+        config["trust_center_url"].as_str().unwrap_or_else(|| panic!("the demo widget links it: {config}"));
+    // The first request to the page, with nothing on the control plane before it.
+    let page = api.send(api.http.get(trust)).expect(200);
+    assert!(page.text.contains("Trust Center: demo"), "{}", page.text);
+}

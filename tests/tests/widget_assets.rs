@@ -32,7 +32,7 @@ fn the_trust_center_shows_public_widgets_posture_only_when_enabled() {
     let workspace =
         ws["workspace_id"].as_str().unwrap_or_else(|| panic!("the widget names its workspace: {ws}"));
     let page = format!("/trust/{workspace}");
-    f.api.send(f.api.http.get(f.api.url(&page))).expect_error(404, "not_found");
+    expect_not_found_page(&f, &page);
 
     f.patch_widget(json!({
         "appearance": {"title": "Shop <helper>"},
@@ -54,5 +54,13 @@ fn the_trust_center_shows_public_widgets_posture_only_when_enabled() {
     assert!(html.contains("Shop &lt;helper&gt;"), "workspace text is escaped: {html}");
     assert!(html.contains("We record this chat &amp; keep it 30 days."));
     assert!(html.contains("Required"));
-    f.api.send(f.api.http.get(f.api.url("/trust/ws_nope"))).expect_error(404, "not_found");
+    expect_not_found_page(&f, "/trust/ws_nope");
+    expect_not_found_page(&f, "/trust/not-a-workspace");
+}
+
+/// A Trust Center that does not exist is a page a person can read, not a JSON error.
+fn expect_not_found_page(f: &Fixture, path: &str) {
+    let r = f.api.send(f.api.http.get(f.api.url(path))).expect(404);
+    assert!(r.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{:?}", r.headers);
+    assert!(r.text.contains("No Trust Center here"), "{}", r.text);
 }
