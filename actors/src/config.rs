@@ -1,22 +1,36 @@
 //! Workspace configuration held in memory. Browser requests read only this; saves write
 //! through to the store and then replace the cached entry, so a save applies to the very next
-//! request. API keys missing from the cache are looked up in the store once (a key made by
-//! `voxgate keys create` while the server runs works at once).
+//! request. API keys are the exception: they are made and revoked by `voxgate keys` in another
+//! process, so each control-plane request checks its key in the store (one indexed read), and a
+//! new key works, and a revoked one is refused, at the very next request.
 
 use crate::store::records::{self, WorkspaceRow};
 use crate::store::{Store, StoreError};
 use dashmap::DashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::api_key::KeyHash;
 use voxgate_engine::ids::{AgentId, KeyId, WidgetId, WorkspaceId};
 use voxgate_engine::widget::Widget;
 
+/// How often a key's `last_used_at` is written.
+const KEY_TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// A workspace API key as the store knows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheck {
+    Valid { key: KeyId, workspace: WorkspaceId },
+    Revoked { key: KeyId, at: voxgate_engine::Timestamp },
+    Unknown,
+}
+
 /// The in-memory configuration of every workspace.
 pub struct ConfigCache {
     store: Store,
     workspaces: DashMap<WorkspaceId, WorkspaceRow>,
-    keys: DashMap<String, (KeyId, WorkspaceId)>,
+    /// When each key's `last_used_at` was last written (at most once a minute per key).
+    key_touched: DashMap<KeyId, Instant>,
     agents: DashMap<AgentId, Arc<Agent>>,
     widgets: DashMap<WidgetId, Arc<Widget>>,
     /// Serializes read-modify-write saves so two PATCHes never lose one another's change.
@@ -29,7 +43,7 @@ impl ConfigCache {
         let cache = ConfigCache {
             store: store.clone(),
             workspaces: DashMap::new(),
-            keys: DashMap::new(),
+            key_touched: DashMap::new(),
             agents: DashMap::new(),
             widgets: DashMap::new(),
             save_lock: tokio::sync::Mutex::new(()),
@@ -37,9 +51,6 @@ impl ConfigCache {
         store.read_blocking(|c| {
             for w in records::all_workspaces(c)? {
                 cache.workspaces.insert(w.id.clone(), w);
-            }
-            for (hash, key, ws) in records::all_api_keys(c)? {
-                cache.keys.insert(hash, (key, ws));
             }
             for a in records::all_agents(c)? {
                 cache.agents.insert(a.id.clone(), Arc::new(a));
@@ -56,25 +67,34 @@ impl ConfigCache {
         &self.store
     }
 
-    /// The workspace a key belongs to, if the key is valid and unrevoked.
-    pub async fn workspace_for_key(&self, key: &str) -> Result<Option<WorkspaceId>, StoreError> {
+    /// What the store says of a workspace API key now.
+    pub async fn check_key(&self, key: &str) -> Result<KeyCheck, StoreError> {
         let hash = KeyHash::of(key).0;
-        if let Some(hit) = self.keys.get(&hash) {
-            return Ok(Some(hit.1.clone()));
+        let Some(row) = self.store.read(move |c| records::key_by_hash(c, &hash)).await? else {
+            return Ok(KeyCheck::Unknown);
+        };
+        if let Some(at) = row.revoked_at {
+            return Ok(KeyCheck::Revoked { key: row.id, at });
         }
-        let h = hash.clone();
-        let found = self.store.read(move |c| records::key_by_hash(c, &h)).await?;
-        if let Some((key_id, ws)) = found {
-            if !self.workspaces.contains_key(&ws) {
-                let all = self.store.read(records::all_workspaces).await?;
-                for w in all {
-                    self.workspaces.insert(w.id.clone(), w);
-                }
+        if !self.workspaces.contains_key(&row.workspace_id) {
+            // A workspace made by `voxgate keys create` in another process.
+            for w in self.store.read(records::all_workspaces).await? {
+                self.workspaces.insert(w.id.clone(), w);
             }
-            self.keys.insert(hash, (key_id, ws.clone()));
-            return Ok(Some(ws));
         }
-        Ok(None)
+        self.touch_key(&row.id);
+        Ok(KeyCheck::Valid { key: row.id, workspace: row.workspace_id })
+    }
+
+    /// Records a key's use, at most once a minute per key, without waiting for the commit.
+    fn touch_key(&self, key: &KeyId) {
+        let now = Instant::now();
+        let due = self.key_touched.get(key).is_none_or(|at| now.duration_since(*at) >= KEY_TOUCH_EVERY);
+        if due {
+            self.key_touched.insert(key.clone(), now);
+            let (k, at) = (key.clone(), crate::clock::now());
+            drop(self.store.write(move |c| records::touch_api_key(c, &k, at)));
+        }
     }
 
     /// The workspace named `name`, created if it does not exist, and in the cache either way

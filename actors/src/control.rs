@@ -3,7 +3,7 @@
 //! engine, so tests and other front ends get the same behaviour.
 
 use crate::clock;
-use crate::config::ConfigCache;
+use crate::config::{ConfigCache, KeyCheck};
 use crate::drain::Drain;
 use crate::sessions::SessionRegistry;
 use crate::store::conversations::{self, ConversationRecord, ConversationSummary};
@@ -565,9 +565,9 @@ impl ControlPlane {
         Ok(serde_json::json!({"from": from, "to": to, "usage": usage, "current_period": current}))
     }
 
-    /// The workspace a workspace API key belongs to; `None` for an unknown or revoked key.
-    pub async fn workspace_for_key(&self, key: &str) -> Result<Option<WorkspaceId>, ControlError> {
-        Ok(self.config.workspace_for_key(key).await?)
+    /// What a workspace API key is worth now (checked in the store at every request).
+    pub async fn check_key(&self, key: &str) -> Result<KeyCheck, ControlError> {
+        Ok(self.config.check_key(key).await?)
     }
 
     /// Any session, live or ended, from memory or the store; `None` if it never existed.

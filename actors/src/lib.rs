@@ -3,6 +3,7 @@
 
 pub mod agent_tests;
 pub mod agents;
+pub mod api_keys;
 pub mod clock;
 pub mod config;
 pub mod control;

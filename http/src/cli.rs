@@ -27,12 +27,34 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
-    /// Create a workspace API key (the workspace too, if needed) and print it alone on stdout.
+    /// Create a workspace API key (the workspace too, if needed) and print it alone on stdout;
+    /// which data dir and workspace it went to is said on stderr.
     Create {
+        /// The data dir of the server the key is for (the one `voxgate serve` uses).
         #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
         #[arg(long, default_value = "default")]
         workspace: String,
+        /// Create a new store in the data dir if there is none (otherwise that is an error:
+        /// a key in a store no server reads would be refused as unknown).
+        #[arg(long)]
+        init: bool,
+    },
+    /// List the keys: id, workspace, created, last used, revoked (never the key itself).
+    List {
+        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// Only this workspace's keys.
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Revoke a key by its id (key_...): every server on the data dir refuses it from the next
+    /// request on.
+    Revoke {
+        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The key's id, as `voxgate keys list` shows it.
+        id: String,
     },
 }
 
@@ -178,6 +200,46 @@ impl ServeArgs {
     }
 }
 
+fn when(t: Option<voxgate_engine::Timestamp>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| t.to_rfc3339())
+}
+
+/// `voxgate keys ...`: stdout carries only what a script reads (the key, the table).
+fn keys(command: KeysCommand) -> Result<(), String> {
+    use voxgate_actors::api_keys;
+    match command {
+        KeysCommand::Create { data_dir, workspace, init } => {
+            let created = api_keys::create_in(&data_dir, &workspace, init).map_err(|e| e.to_string())?;
+            eprintln!(
+                "voxgate: key {} for workspace {workspace:?} ({}) in {}",
+                created.key_id,
+                created.workspace_id,
+                created.data_dir.display()
+            );
+            println!("{}", created.secret);
+        }
+        KeysCommand::List { data_dir, workspace } => {
+            let keys = api_keys::list_in(&data_dir, workspace.as_deref()).map_err(|e| e.to_string())?;
+            println!("{:<26}  {:<20}  {:<24}  {:<24}  revoked", "id", "workspace", "created", "last used");
+            for k in keys {
+                println!(
+                    "{:<26}  {:<20}  {:<24}  {:<24}  {}",
+                    k.id.as_str(),
+                    k.workspace,
+                    k.created_at.to_rfc3339(),
+                    when(k.last_used_at),
+                    when(k.revoked_at)
+                );
+            }
+        }
+        KeysCommand::Revoke { data_dir, id } => {
+            let key = api_keys::revoke_in(&data_dir, &id).map_err(|e| e.to_string())?;
+            eprintln!("voxgate: revoked key {} of workspace {:?}", key.id, key.workspace);
+        }
+    }
+    Ok(())
+}
+
 /// Entry point of the `voxgate` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -190,9 +252,9 @@ pub fn main() -> ExitCode {
             init_logging(&args.log_format);
             args.into_options(true).and_then(server::run)
         }
-        Command::Keys { command: KeysCommand::Create { data_dir, workspace } } => {
+        Command::Keys { command } => {
             init_logging("text");
-            voxgate_actors::workspaces::create_key_in(&data_dir, &workspace).map(|key| println!("{key}"))
+            keys(command)
         }
     };
     match result {

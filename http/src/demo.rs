@@ -7,6 +7,7 @@ use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::path::Path;
 use voxgate_engine::ids::{WidgetId, WorkspaceId};
 use voxgate_engine::ErrorCode;
 
@@ -22,7 +23,7 @@ pub struct Demo {
 }
 
 /// Creates (or finds) the demo workspace, agent and widget, and prints what to open.
-pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
+pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Result<(), String> {
     let control = &state.control;
     let ws = control.ensure_workspace("demo").await.map_err(|e| e.to_string())?;
     let agent = match control.agents(&ws).into_iter().find(|a| a.spec.name == AGENT_NAME) {
@@ -73,7 +74,16 @@ pub async fn prepare(state: &AppState, addr: SocketAddr) -> Result<(), String> {
     let page_url = format!("{page_origin}/");
     println!("voxgate demo: open {page_url}");
     println!("  workspace {ws}, agent {}, staging widget {}", agent.id, widget.id);
-    println!("  API keys for the demo workspace: voxgate keys create --workspace demo");
+    // Commands that work as printed: this binary's own path and this demo's data dir.
+    let binary =
+        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "voxgate".into());
+    let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let shell = |p: &str| if p.contains(char::is_whitespace) { format!("'{p}'") } else { p.to_string() };
+    let (binary, data_dir) = (shell(&binary), shell(&data_dir.display().to_string()));
+    println!(
+        "  an API key for the demo workspace: {binary} keys create --data-dir {data_dir} --workspace demo"
+    );
+    println!("  keys so far:                       {binary} keys list --data-dir {data_dir}");
     DEMO.set(Demo { workspace: ws, widget: widget.id.clone(), page_url }).ok();
     Ok(())
 }

@@ -104,7 +104,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         }),
     };
     if opts.demo {
-        crate::demo::prepare(&state, addr).await?;
+        crate::demo::prepare(&state, addr, &opts.data_dir).await?;
     }
     let demo = opts.demo;
     let data = web::Data::new(state);

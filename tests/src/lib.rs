@@ -231,14 +231,30 @@ impl Drop for Server {
     }
 }
 
-/// Runs `voxgate keys create` and returns what it printed on stdout.
+/// Runs the `voxgate` binary with `args` (a command such as `keys list`) and returns its output.
+pub fn voxgate(args: &[&str]) -> std::process::Output {
+    Command::new(voxgate_bin()).args(args).env("VOXGATE_LOG", "warn").output().expect("run voxgate")
+}
+
+/// Runs `voxgate keys create` on an existing store and returns what it printed on stdout.
 pub fn create_key(data_dir: &Path, workspace: &str) -> String {
-    let out = Command::new(voxgate_bin())
-        .args(["keys", "create", "--workspace", workspace, "--data-dir"])
-        .arg(data_dir)
-        .env("VOXGATE_LOG", "warn")
-        .output()
-        .expect("run keys create");
+    key_from(voxgate(&[
+        "keys",
+        "create",
+        "--workspace",
+        workspace,
+        "--data-dir",
+        &data_dir.to_string_lossy(),
+    ]))
+}
+
+/// Runs `voxgate keys create --init`: the store is created if it does not exist yet.
+pub fn create_key_init(data_dir: &Path, workspace: &str) -> String {
+    let dir = data_dir.to_string_lossy();
+    key_from(voxgate(&["keys", "create", "--init", "--workspace", workspace, "--data-dir", &dir]))
+}
+
+fn key_from(out: std::process::Output) -> String {
     assert!(out.status.success(), "keys create failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf8");
     let lines: Vec<_> = text.lines().collect();

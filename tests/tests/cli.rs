@@ -1,14 +1,14 @@
 //! The command line: `keys create`, `demo`, health endpoints.
 
 use serde_json::json;
-use voxgate_tests::{create_key, Server, ServerOptions};
+use voxgate_tests::{create_key_init, Server, ServerOptions};
 
 #[test]
 fn keys_create_prints_the_key_alone_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let key = create_key(dir.path(), "acme");
+    let key = create_key_init(dir.path(), "acme");
     assert!(key.starts_with("vg_sk_") && key.len() == 6 + 43, "{key}");
-    let again = create_key(dir.path(), "acme");
+    let again = create_key_init(dir.path(), "acme");
     assert_ne!(key, again);
     let db = std::fs::read(dir.path().join("voxgate.sqlite")).unwrap();
     let needle = key.as_bytes();
@@ -51,6 +51,23 @@ fn demo_prepares_a_workspace_widget_and_page() {
     let origin = format!("http://localhost:{port}");
     api.browser("GET", s["messages_url"].as_str().unwrap(), Some(&origin), s["session_token"].as_str())
         .expect(200);
+
+    // The banner's key command works exactly as printed, from any folder.
+    let command = lines
+        .iter()
+        .find_map(|l| l.split_once(": ").map(|(_, c)| c.trim()).filter(|c| c.contains(" keys create ")))
+        .unwrap_or_else(|| panic!("the demo prints how to make a key: {lines:?}"));
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert!(std::path::Path::new(words[0]).is_absolute(), "{command}");
+    let out = std::process::Command::new(words[0])
+        .args(&words[1..])
+        .current_dir(std::env::temp_dir())
+        .env("VOXGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    api.control("GET", "/v1/agents", &key, None).expect(200);
 }
 
 #[test]

@@ -104,6 +104,11 @@ impl Store {
         })
     }
 
+    /// Whether `data_dir` holds a store already.
+    pub fn exists_in(data_dir: &Path) -> bool {
+        data_dir.join("voxgate.sqlite").is_file()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -70,28 +70,64 @@ pub fn insert_api_key(
     Ok(())
 }
 
-/// The workspace of an unrevoked key with this hash.
-pub fn key_by_hash(c: &Connection, hash: &str) -> Result<Option<(KeyId, WorkspaceId)>, StoreError> {
-    let row = c
-        .query_row(
-            "SELECT id, workspace_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
-            [hash],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-        )
-        .optional()?;
-    row.map(|(k, w)| Ok((id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?))).transpose()
+/// A workspace API key as stored (never the key itself: only its hash is kept).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiKeyRow {
+    pub id: KeyId,
+    pub workspace_id: WorkspaceId,
+    pub workspace: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
-/// Every unrevoked key: (hash, key id, workspace).
-pub fn all_api_keys(c: &Connection) -> Result<Vec<(String, KeyId, WorkspaceId)>, StoreError> {
-    let mut stmt = c.prepare("SELECT key_hash, id, workspace_id FROM api_keys WHERE revoked_at IS NULL")?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
-    rows.map(|r| {
-        let (h, k, w) = r?;
-        Ok((h, id(k, KeyId::parse)?, id(w, WorkspaceId::parse)?))
-    })
-    .collect()
+const KEY_COLUMNS: &str = "k.id, k.workspace_id, w.name, k.created_at, k.last_used_at, k.revoked_at
+     FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id";
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<Result<ApiKeyRow, StoreError>> {
+    let (k, w, name): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (created, used, revoked): (i64, Option<i64>, Option<i64>) = (r.get(3)?, r.get(4)?, r.get(5)?);
+    Ok((|| {
+        Ok(ApiKeyRow {
+            id: id(k, KeyId::parse)?,
+            workspace_id: id(w, WorkspaceId::parse)?,
+            workspace: name,
+            created_at: Timestamp(created),
+            last_used_at: used.map(Timestamp),
+            revoked_at: revoked.map(Timestamp),
+        })
+    })())
+}
+
+/// The key with this hash, revoked or not.
+pub fn key_by_hash(c: &Connection, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    c.query_row(&format!("SELECT {KEY_COLUMNS} WHERE k.key_hash = ?1"), [hash], key_row)
+        .optional()?
+        .transpose()
+}
+
+/// Keys, oldest first; of one workspace (by name) when given.
+pub fn api_keys(c: &Connection, workspace: Option<&str>) -> Result<Vec<ApiKeyRow>, StoreError> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT {KEY_COLUMNS} WHERE ?1 IS NULL OR w.name = ?1 ORDER BY k.created_at, k.id"
+    ))?;
+    let rows = stmt.query_map([workspace], key_row)?;
+    rows.map(|r| r?).collect()
+}
+
+/// Revokes a key; false when there is no such key or it was revoked already.
+pub fn revoke_api_key(c: &Connection, key: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![key.as_str(), at.millis()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Records that a key was used at `at`.
+pub fn touch_api_key(c: &Connection, key: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+    c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![key.as_str(), at.millis()])?;
+    Ok(())
 }
 
 /// The stored columns shared by agents and widgets.

@@ -100,6 +100,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_open ON calls(ended_at) WHERE ended_at IS NULL;
     CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
     "#,
+    // 5: when each API key was last used (`voxgate keys list`).
+    r#"
+    ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

@@ -6,6 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use std::future::Future;
 use std::pin::Pin;
+use voxgate_actors::config::KeyCheck;
 use voxgate_engine::api_key;
 use voxgate_engine::ids::WorkspaceId;
 use voxgate_engine::ErrorCode;
@@ -69,9 +70,19 @@ async fn authenticate(req: HttpRequest) -> Result<Workspace, ApiError> {
             "the API key is not a voxgate workspace key (vg_sk_...)",
         ));
     }
-    match state.control.workspace_for_key(key).await? {
-        Some(ws) => Ok(Workspace(ws)),
-        None => Err(ApiError::new(ErrorCode::ApiKeyInvalid, "the API key is unknown or revoked")),
+    match state.control.check_key(key).await? {
+        KeyCheck::Valid { workspace, .. } => Ok(Workspace(workspace)),
+        KeyCheck::Revoked { key, at } => Err(ApiError::new(
+            ErrorCode::ApiKeyInvalid,
+            format!(
+                "the API key {key} was revoked at {}; create another with `voxgate keys create`",
+                at.to_rfc3339()
+            ),
+        )),
+        KeyCheck::Unknown => Err(ApiError::new(
+            ErrorCode::ApiKeyInvalid,
+            "the API key is unknown: it was not made by `voxgate keys create` on this server's data dir",
+        )),
     }
 }
 

@@ -1,0 +1,110 @@
+//! Workspace API keys from the command line: create (the workspace too, if needed), list,
+//! revoke. These run in their own process, beside a server that may be using the same data dir;
+//! the server checks every key against the store on each request, so a new key works and a
+//! revoked one is refused at the very next request.
+
+use crate::clock;
+use crate::store::records::{self, ApiKeyRow};
+use crate::store::{Store, StoreError};
+use crate::workspaces::ensure_workspace;
+use std::path::{Path, PathBuf};
+use voxgate_engine::api_key::NewApiKey;
+use voxgate_engine::ids::{KeyId, WorkspaceId};
+
+/// Why a key command did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCommandError {
+    #[error(
+        "there is no voxgate store in {0} (no voxgate.sqlite): pass the --data-dir your server uses, \
+         or --init to create a new store there"
+    )]
+    NoStore(PathBuf),
+    #[error("{0} is not a key id (key_...): `voxgate keys list` shows them")]
+    BadKeyId(String),
+    #[error("there is no key {0} in {1}")]
+    NoSuchKey(String, PathBuf),
+    #[error("key {0} was already revoked")]
+    AlreadyRevoked(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// A key just made: its secret is shown once and stored nowhere.
+pub struct CreatedKey {
+    pub secret: String,
+    pub key_id: KeyId,
+    pub workspace_id: WorkspaceId,
+    /// The data dir it was stored in, made absolute, to say where it went.
+    pub data_dir: PathBuf,
+}
+
+/// Creates a key for `ws`; the returned secret is the only copy.
+pub async fn create_key(store: &Store, ws: &WorkspaceId) -> Result<(KeyId, NewApiKey), StoreError> {
+    let key = NewApiKey::generate(&mut rand::rng());
+    let key_id = KeyId::generate(&mut rand::rng());
+    let (k, w, h) = (key_id.clone(), ws.clone(), key.hash.0.clone());
+    store.write(move |c| records::insert_api_key(c, &k, &w, &h, clock::now())).await?;
+    Ok((key_id, key))
+}
+
+fn absolute(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Runs `f` on the store in `data_dir`, refusing to make a new one unless `init`.
+fn with_store<T>(
+    data_dir: &Path,
+    init: bool,
+    f: impl AsyncFnOnce(&Store) -> Result<T, KeyCommandError>,
+) -> Result<T, KeyCommandError> {
+    if !init && !Store::exists_in(data_dir) {
+        return Err(KeyCommandError::NoStore(absolute(data_dir)));
+    }
+    let store = Store::open(data_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| KeyCommandError::Runtime(e.to_string()))?;
+    let result = rt.block_on(f(&store));
+    store.close();
+    result
+}
+
+/// `voxgate keys create`: a new key for `workspace` (created if needed).
+pub fn create_in(data_dir: &Path, workspace: &str, init: bool) -> Result<CreatedKey, KeyCommandError> {
+    let (key_id, key, ws) = with_store(data_dir, init, async |store| {
+        let ws = ensure_workspace(store, workspace).await?;
+        let (key_id, key) = create_key(store, &ws.id).await?;
+        Ok((key_id, key, ws.id))
+    })?;
+    Ok(CreatedKey { secret: key.secret, key_id, workspace_id: ws, data_dir: absolute(data_dir) })
+}
+
+/// `voxgate keys list`: every key (of one workspace, by name, when given), oldest first.
+pub fn list_in(data_dir: &Path, workspace: Option<&str>) -> Result<Vec<ApiKeyRow>, KeyCommandError> {
+    let workspace = workspace.map(str::to_string);
+    with_store(data_dir, false, async |store| {
+        Ok(store.read(move |c| records::api_keys(c, workspace.as_deref())).await?)
+    })
+}
+
+/// `voxgate keys revoke`: the key is refused from the next request on, by every server on this
+/// data dir.
+pub fn revoke_in(data_dir: &Path, key: &str) -> Result<ApiKeyRow, KeyCommandError> {
+    let key_id = KeyId::parse(key).map_err(|_| KeyCommandError::BadKeyId(key.to_string()))?;
+    let dir = absolute(data_dir);
+    with_store(data_dir, false, async |store| {
+        let k = key_id.clone();
+        let keys = store.read(|c| records::api_keys(c, None)).await?;
+        let Some(row) = keys.into_iter().find(|r| r.id == key_id) else {
+            return Err(KeyCommandError::NoSuchKey(key_id.to_string(), dir.clone()));
+        };
+        let at = clock::now();
+        if !store.write(move |c| records::revoke_api_key(c, &k, at)).await? {
+            return Err(KeyCommandError::AlreadyRevoked(key_id.to_string()));
+        }
+        Ok(ApiKeyRow { revoked_at: Some(at), ..row })
+    })
+}
