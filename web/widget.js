@@ -16,6 +16,9 @@
   var sessionUrl = script.dataset.sessionUrl;
   var api = new URL(script.src, location.href).origin;
   var consentKey = "voxgate:consent:" + widgetId;
+  // The session of this tab, so a reload shows the conversation so far (read back from the
+  // server while the session lives).
+  var sessionKey = "voxgate:session:" + widgetId;
 
   var MESSAGES = {
     origin: "This assistant isn't enabled for this website (" + location.origin + "). The site's owner can add it to the widget's allowed origins.",
@@ -73,6 +76,13 @@
     ".call{display:flex;align-items:center;gap:8px;padding:0 12px 12px}",
     ".call[hidden]{display:none}",
     ".call .state{flex:1;font-size:13px}",
+    ".source{align-self:flex-start;margin-top:-4px;font-size:12px;opacity:.75}",
+    ".line{align-self:center;font-size:12px;opacity:.75}",
+    ".meters{display:flex;align-items:center;gap:8px;padding:0 12px 12px;font-size:12px}",
+    ".meters[hidden]{display:none}",
+    ".level{flex:1;height:6px;border-radius:3px;background:rgba(127,127,127,.25);overflow:hidden}",
+    ".level span{display:block;height:100%;width:0;background:var(--vg-primary);transition:width 60ms linear}",
+    ".speaking[hidden]{visibility:hidden;display:inline}",
     ".links{display:flex;gap:12px;padding:0 12px 10px;font-size:12px}",
     ".links a{color:var(--vg-primary)}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}",
@@ -110,11 +120,15 @@
     ui.mute = el("button", { class: "secondary", "data-part": "mute", "aria-pressed": "false", text: "Mute", hidden: "", onclick: toggleMute });
     ui.callState = el("span", { class: "state", "data-part": "call-state", role: "status", text: "" });
     ui.call = el("div", { class: "call", hidden: "" }, [ui.callButton, ui.mute, ui.callState]);
+    ui.levelBar = el("span", {});
+    ui.level = el("div", { class: "level", role: "meter", "aria-label": "Your microphone level", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", "data-part": "level", "data-level": "0" }, [ui.levelBar]);
+    ui.speaking = el("span", { class: "speaking", "data-part": "speaking", role: "status", text: "Agent speaking…", hidden: "" });
+    ui.meters = el("div", { class: "meters", "data-part": "meters", hidden: "" }, [el("span", { text: "You" }), ui.level, ui.speaking]);
     ui.links = el("nav", { class: "links", "aria-label": "Privacy", "data-part": "links" });
     ui.audio = el("audio", { autoplay: "" });
     ui.panel = el("section", { class: "panel", role: "dialog", "aria-labelledby": "vg-title", "data-part": "panel", hidden: "" }, [
       el("header", {}, [ui.avatar, ui.title, ui.close]),
-      ui.notice, ui.consent, ui.log, ui.call, ui.form, ui.links, ui.audio,
+      ui.notice, ui.consent, ui.log, ui.call, ui.meters, ui.form, ui.links, ui.audio,
     ]);
     ui.panel.addEventListener("keydown", function (e) { if (e.key === "Escape") toggle(false); });
     ui.root.appendChild(ui.panel);
@@ -178,6 +192,7 @@
     if (modes.indexOf("text") < 0) ui.form.setAttribute("hidden", "");
     if (modes.indexOf("voice") >= 0) ui.call.removeAttribute("hidden");
     if (content.greeting) addMessage("agent", content.greeting);
+    restoreConversation();
     var tc = privacy.trust_center || {};
     if (c.trust_center_url) ui.links.appendChild(el("a", { href: c.trust_center_url, target: "_blank", rel: "noopener", text: "Trust Center" }));
     if (tc.privacy_policy_url) ui.links.appendChild(el("a", { href: tc.privacy_policy_url, target: "_blank", rel: "noopener", text: "Privacy policy" }));
@@ -212,6 +227,62 @@
     return m;
   }
 
+  /** "Source: Title" under an answer that quotes the agent's knowledge. */
+  function addSource(title) {
+    if (!title) return;
+    ui.log.appendChild(el("div", { class: "source", "data-part": "source", text: "Source: " + title }));
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  /** A line about the conversation itself (a call started or ended). */
+  function addLine(text) {
+    var line = el("div", { class: "line", "data-role": "call", text: text });
+    ui.log.appendChild(line);
+    ui.log.scrollTop = ui.log.scrollHeight;
+    return line;
+  }
+
+  function duration(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  function remember(s) {
+    try { sessionStorage.setItem(sessionKey, JSON.stringify(s)); } catch (e) { /* storage off: no restore */ }
+  }
+
+  function forget() {
+    try { sessionStorage.removeItem(sessionKey); } catch (e) { /* nothing kept */ }
+  }
+
+  /** After a reload: the conversation so far, while this tab's session lives. */
+  function restoreConversation() {
+    var stored = null;
+    try { stored = JSON.parse(sessionStorage.getItem(sessionKey) || "null"); } catch (e) { stored = null; }
+    if (!stored || !stored.messages_url || !(Date.parse(stored.expires_at) > Date.now() + 5000)) return forget();
+    session = stored;
+    fetch(stored.messages_url, { headers: { Authorization: "Bearer " + stored.session_token } })
+      .then(function (res) {
+        if (!res.ok) { session = null; forget(); return; }
+        return res.json().then(function (t) {
+          var items = (t.messages || []).map(function (m) { return { at: Date.parse(m.created_at), message: m }; });
+          (t.calls || []).forEach(function (c) {
+            if (c.connected_at && c.ended_at) {
+              items.push({ at: Date.parse(c.ended_at), line: "Call ended · " + duration(Date.parse(c.ended_at) - Date.parse(c.connected_at)) });
+            }
+          });
+          items.sort(function (a, b) { return a.at - b.at; });
+          items.forEach(function (i) {
+            if (i.line) return addLine(i.line);
+            var m = i.message;
+            addMessage(m.role === "visitor" ? "visitor" : "agent", m.text);
+            if (m.role !== "visitor") addSource(m.source);
+          });
+        });
+      })
+      .catch(function () { /* the conversation stays as it is on screen */ });
+  }
+
   /** What a refused request means, in words, from its error code. */
   function explain(code) {
     if (code === "origin_not_allowed" || code === "origin_missing") return MESSAGES.origin;
@@ -233,6 +304,7 @@
         return res.json().catch(function () { return {}; }).then(function (body) {
           if (!res.ok || !body.session_token) throw new Error(explain(body && body.error && body.error.code));
           session = body;
+          remember(session);
           return session;
         });
       }, function () { throw new Error(MESSAGES.network); });
@@ -267,6 +339,7 @@
           return errorCode(res).then(function (code) {
             if ((code === "token_expired" || code === "session_ended") && retry) {
               session = null;
+              forget();
               notice(MESSAGES.expired);
               done();
               return ask(text, false);
@@ -283,6 +356,7 @@
             if (!bubble) bubble = addMessage("agent", "");
             bubble.textContent = data.text;
             bubble.setAttribute("data-complete", "true");
+            addSource(data.source);
           } else if (name === "error") {
             notice(data.code === "unavailable" ? MESSAGES.network : explain(data.code));
           }
@@ -342,6 +416,7 @@
       })
       .then(function (stream) {
         current.stream = stream;
+        listen(current, stream, "visitor");
         return ensureSession();
       })
       .then(function (s) {
@@ -350,14 +425,21 @@
         var pc = current.pc = new RTCPeerConnection({ iceServers: s.webrtc_ice_servers || [] });
         current.stream.getTracks().forEach(function (t) { pc.addTrack(t, current.stream); });
         pc.ontrack = function (e) {
-          ui.audio.srcObject = e.streams[0] || new MediaStream([e.track]);
+          var remote = e.streams[0] || new MediaStream([e.track]);
+          ui.audio.srcObject = remote;
           var played = ui.audio.play();
           if (played && played.catch) played.catch(function () {});
+          listen(current, remote, "agent");
         };
         pc.onconnectionstatechange = function () {
           if (call !== current) return;
-          if (pc.connectionState === "connected") setCallState("live", "Live");
-          else if (pc.connectionState === "failed" || pc.connectionState === "closed") endCall("The call ended.");
+          if (pc.connectionState === "connected" && !current.startedAt) {
+            current.startedAt = Date.now();
+            addLine("Call started");
+            setCallState("live", "Live");
+          } else if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+            endCall("The call ended.");
+          }
         };
         return pc.createOffer().then(function (offer) { return pc.setLocalDescription(offer); })
           .then(function () { return gathered(pc, 2000); })
@@ -379,6 +461,60 @@
       });
   }
 
+  /**
+   * Levels while a call lasts: the visitor's microphone moves the meter, and the agent's audio
+   * shows "Agent speaking" while it plays (with a short hold, so pauses between words do not
+   * flicker it).
+   */
+  function listen(current, stream, who) {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    if (!current.audio) {
+      current.audio = new Ctx();
+      current.analysers = [];
+      ui.meters.removeAttribute("hidden");
+      current.meterTimer = setInterval(function () { meter(current); }, 50);
+    }
+    var analyser = current.audio.createAnalyser();
+    analyser.fftSize = 1024;
+    current.audio.createMediaStreamSource(stream).connect(analyser);
+    current.analysers.push({ who: who, analyser: analyser, samples: new Float32Array(analyser.fftSize), loudAt: 0 });
+  }
+
+  function meter(current) {
+    var now = Date.now();
+    current.analysers.forEach(function (a) {
+      a.analyser.getFloatTimeDomainData(a.samples);
+      var sum = 0;
+      for (var i = 0; i < a.samples.length; i++) sum += a.samples[i] * a.samples[i];
+      var rms = Math.sqrt(sum / a.samples.length);
+      // -60 dBFS and below is silence; 0 dBFS is full scale.
+      var level = rms > 0 ? Math.max(0, Math.min(1, (20 * Math.log10(rms) + 60) / 60)) : 0;
+      if (a.who === "visitor") {
+        var muted = ui.mute.getAttribute("aria-pressed") === "true";
+        if (muted) level = 0;
+        ui.level.setAttribute("data-level", level.toFixed(2));
+        ui.level.setAttribute("aria-valuenow", String(Math.round(level * 100)));
+        ui.levelBar.style.width = Math.round(level * 100) + "%";
+      } else {
+        if (level > 0.25) a.loudAt = now;
+        var speaking = now - a.loudAt < 300;
+        if (speaking) ui.speaking.removeAttribute("hidden"); else ui.speaking.setAttribute("hidden", "");
+        host.setAttribute("data-agent-speaking", String(speaking));
+      }
+    });
+  }
+
+  function stopListening(c) {
+    if (c.meterTimer) clearInterval(c.meterTimer);
+    if (c.audio) c.audio.close().catch(function () {});
+    ui.meters.setAttribute("hidden", "");
+    ui.speaking.setAttribute("hidden", "");
+    ui.level.setAttribute("data-level", "0");
+    ui.levelBar.style.width = "0";
+    host.setAttribute("data-agent-speaking", "false");
+  }
+
   function gathered(pc, ms) {
     return new Promise(function (resolve) {
       if (pc.iceGatheringState === "complete") return resolve();
@@ -398,6 +534,8 @@
       }
       if (c.pc) c.pc.close();
       if (c.stream) c.stream.getTracks().forEach(function (t) { t.stop(); });
+      stopListening(c);
+      if (c.startedAt) addLine("Call ended · " + duration(Date.now() - c.startedAt));
     }
     ui.mute.setAttribute("aria-pressed", "false");
     ui.mute.textContent = "Mute";

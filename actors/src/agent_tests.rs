@@ -2,7 +2,7 @@
 //! visitor message, its whole answer checked against the expectation. Every case counts as one
 //! text message of test-run usage (its own daily fair use), never production.
 
-use crate::agents::{AgentFailure, AgentRuntime, AgentTurn};
+use crate::agents::{AgentFailure, AgentRuntime, AgentTurn, AnswerPart};
 use crate::clock;
 use crate::store::records::UsageEvent;
 use crate::usage::{UsageLedger, UsageRefusal};
@@ -103,8 +103,10 @@ pub async fn run(
         let mut answer = String::new();
         let mut deltas = responder.respond(AgentTurn { history: Vec::new(), text: test.input.clone() });
         let outcome = tokio::time::timeout(case_timeout, async {
-            while let Some(delta) = deltas.next().await {
-                answer.push_str(&delta?);
+            while let Some(part) = deltas.next().await {
+                if let AnswerPart::Delta(text) = part? {
+                    answer.push_str(&text);
+                }
             }
             Ok::<(), AgentFailure>(())
         })

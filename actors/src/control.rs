@@ -592,6 +592,12 @@ impl ControlPlane {
         Ok((session, calls))
     }
 
+    /// Every call a session has had, oldest first.
+    pub async fn calls_of(&self, session: &Session) -> Result<Vec<CallRecord>, ControlError> {
+        let sid = session.id.clone();
+        Ok(self.config.store().read(move |c| records::calls_of_session(c, &sid)).await?)
+    }
+
     /// The transcript of a session's conversation so far (the browser's `GET messages_url`).
     pub async fn transcript(&self, session: &Session) -> Result<Vec<TranscriptMessage>, ControlError> {
         let conversation = session.conversation_id.clone();

@@ -4,7 +4,7 @@
 //! visitor goes away mid-answer, or the session ends, the agent is cancelled and the partial
 //! answer is recorded as interrupted.
 
-use crate::agents::{AgentFailure, AgentRuntime, AgentTurn, HistoryMessage, Responder};
+use crate::agents::{AgentFailure, AgentRuntime, AgentTurn, AnswerPart, HistoryMessage, Responder};
 use crate::clock;
 use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
@@ -34,10 +34,24 @@ const STREAM_BUFFER: usize = 64;
 /// then `Completed` or `Error`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TextEvent {
-    MessageCreated { message_id: MessageId, text: String, created_at: Timestamp },
-    Delta { text: String },
-    Completed { message_id: MessageId, text: String },
-    Error { code: ErrorCode, message: String },
+    MessageCreated {
+        message_id: MessageId,
+        text: String,
+        created_at: Timestamp,
+    },
+    Delta {
+        text: String,
+    },
+    /// The whole answer, and the knowledge attachment it quotes, when it quotes one.
+    Completed {
+        message_id: MessageId,
+        text: String,
+        source: Option<String>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Why a message was not taken.
@@ -385,10 +399,11 @@ enum Outcome {
 impl Answer {
     async fn stream(mut self, created: TextEvent) {
         let mut text = String::new();
+        let mut source = None;
         let outcome = if self.tx.send(created).await.is_err() {
             Outcome::Interrupted(None)
         } else {
-            self.relay(&mut text).await
+            self.relay(&mut text, &mut source).await
         };
         let status = match &outcome {
             Outcome::Complete => "complete",
@@ -396,9 +411,10 @@ impl Answer {
             Outcome::Failed(_) => "failed",
         };
         let store = self.control.config().store().clone();
-        let (id, recorded) = (self.answer_id.clone(), text.clone());
-        let saved =
-            store.write(move |c| records::finish_message(c, &id, &recorded, status).map(|()| id)).await;
+        let (id, recorded, from) = (self.answer_id.clone(), text.clone(), source.clone());
+        let saved = store
+            .write(move |c| records::finish_message(c, &id, &recorded, status, from.as_deref()).map(|()| id))
+            .await;
         let last = match (outcome, saved) {
             (Outcome::Interrupted(None), _) => return,
             (Outcome::Interrupted(Some(EndReason::ServerShutdown)), _) => TextEvent::Error {
@@ -410,7 +426,7 @@ impl Answer {
                 message: format!("the session ended ({}) while the agent was answering", reason.as_str()),
             },
             (Outcome::Failed(f), _) => TextEvent::Error { code: f.code, message: f.message },
-            (Outcome::Complete, Ok(message_id)) => TextEvent::Completed { message_id, text },
+            (Outcome::Complete, Ok(message_id)) => TextEvent::Completed { message_id, text, source },
             (Outcome::Complete, Err(e)) => {
                 tracing::error!(error = %e, "could not record an agent answer");
                 TextEvent::Error {
@@ -423,7 +439,7 @@ impl Answer {
     }
 
     /// Forwards the agent's deltas until it finishes, fails, or nobody is listening any more.
-    async fn relay(&mut self, text: &mut String) -> Outcome {
+    async fn relay(&mut self, text: &mut String, source: &mut Option<String>) -> Outcome {
         let mut deltas = self.responder.respond(self.turn.clone());
         let mut first = true;
         loop {
@@ -436,7 +452,8 @@ impl Answer {
             match next {
                 None => return Outcome::Complete,
                 Some(Err(failure)) => return Outcome::Failed(failure),
-                Some(Ok(delta)) => {
+                Some(Ok(AnswerPart::Source(title))) => *source = Some(title),
+                Some(Ok(AnswerPart::Delta(delta))) => {
                     if first {
                         first = false;
                         let backend = self.responder.backend();

@@ -1,6 +1,8 @@
 //! The builtin text agent: needs nothing external. It greets with the agent's greeting, answers
-//! from the agent's knowledge by quoting the best passage (BM25, see `knowledge`), and says
-//! plainly when it does not know. Answers stream as small deltas, one word at a time.
+//! from the agent's knowledge with the passage that answers the question (BM25 with a relevance
+//! floor, see `knowledge`), or the sentence of it that does when the passage is long, and says
+//! plainly when it does not know. The passage's title is the answer's source, shown apart from
+//! the answer. Answers stream as small deltas, one word at a time.
 
 use crate::agent::AgentSpec;
 use crate::knowledge::KnowledgeIndex;
@@ -11,6 +13,17 @@ pub const DONT_KNOW: &str = "I don't know that yet.";
 /// Visitor openers the greeting answers.
 const GREETINGS: &[&str] =
     &["hi", "hello", "hey", "hallo", "hola", "good morning", "good afternoon", "good evening"];
+
+/// Passages longer than this many sentences are answered with their best sentence.
+const WHOLE_PASSAGE_SENTENCES: usize = 2;
+
+/// What the builtin agent says, and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    /// The title of the knowledge attachment the answer quotes.
+    pub source: Option<String>,
+}
 
 /// An agent's builtin answerer, built once per agent version.
 #[derive(Debug, Clone)]
@@ -28,7 +41,7 @@ impl BuiltinAgent {
     }
 
     /// The whole answer to `question`.
-    pub fn answer(&self, question: &str) -> String {
+    pub fn answer(&self, question: &str) -> Answer {
         let normalized: String = question
             .trim()
             .trim_end_matches(['!', '.', '?', ' '])
@@ -38,13 +51,18 @@ impl BuiltinAgent {
             .join(" ");
         if let Some(greeting) = &self.greeting {
             if GREETINGS.contains(&normalized.as_str()) {
-                return greeting.clone();
+                return Answer { text: greeting.clone(), source: None };
             }
         }
-        match self.knowledge.best(question) {
-            Some(hit) => format!("From \"{}\": {}", hit.passage.title, hit.passage.text),
-            None => DONT_KNOW.to_string(),
-        }
+        let Some(hit) = self.knowledge.best(question) else {
+            return Answer { text: DONT_KNOW.to_string(), source: None };
+        };
+        let text = if crate::knowledge::sentence_count(&hit.passage.text) > WHOLE_PASSAGE_SENTENCES {
+            self.knowledge.best_sentence(hit.passage, question).to_string()
+        } else {
+            hit.passage.text.clone()
+        };
+        Answer { text, source: Some(hit.passage.title.clone()) }
     }
 }
 
@@ -74,6 +92,18 @@ mod tests {
     use super::*;
     use crate::agent::KnowledgeAttachment;
 
+    fn agent_spec() -> AgentSpec {
+        AgentSpec {
+            name: "Support".into(),
+            prompt: String::new(),
+            greeting: None,
+            knowledge: vec![],
+            backend: Default::default(),
+            tests: vec![],
+            echo_delay_ms: 0,
+        }
+    }
+
     fn agent() -> BuiltinAgent {
         BuiltinAgent::new(&AgentSpec {
             name: "Support".into(),
@@ -92,19 +122,30 @@ mod tests {
     #[test]
     fn quotes_the_best_passage_or_says_it_does_not_know() {
         let a = agent();
-        assert_eq!(
-            a.answer("How is voice billed?"),
-            "From \"Pricing\": Voice is billed per started minute of connected media."
-        );
-        assert_eq!(a.answer("Who won the 1998 World Cup?"), DONT_KNOW);
-        assert_eq!(a.answer("Hi!"), "Hello! Ask me about voxgate.");
+        let answer = a.answer("How is voice billed?");
+        assert_eq!(answer.text, "Voice is billed per started minute of connected media.");
+        assert_eq!(answer.source.as_deref(), Some("Pricing"));
+        assert_eq!(a.answer("Who won the 1998 World Cup?"), Answer { text: DONT_KNOW.into(), source: None });
+        assert_eq!(a.answer("Hi!").text, "Hello! Ask me about voxgate.");
+    }
+
+    #[test]
+    fn a_long_passage_is_answered_with_its_best_sentence() {
+        let a = BuiltinAgent::new(&AgentSpec {
+            knowledge: vec![KnowledgeAttachment {
+                title: "Shipping".into(),
+                text: "We ship within three days. Express delivery costs 9 euros. Orders over 50 euros ship free.".into(),
+            }],
+            ..agent_spec()
+        });
+        assert_eq!(a.answer("How much is express delivery?").text, "Express delivery costs 9 euros.");
     }
 
     #[test]
     fn deltas_join_to_the_text() {
-        let text = "From \"Pricing\":  Voice is\nbilled.";
+        let text = "Voice  is\nbilled per minute.";
         let d = deltas(text);
-        assert_eq!(d, vec!["From ", "\"Pricing\":  ", "Voice ", "is\n", "billed."]);
+        assert_eq!(d, vec!["Voice  ", "is\n", "billed ", "per ", "minute."]);
         assert_eq!(d.concat(), text);
         assert!(deltas("").is_empty());
     }

@@ -135,7 +135,61 @@ test("a typed question gets a streamed answer rendered in the widget", { timeout
   // And the widget's styles did not leak out.
   const pageButton = await page.locator("#page-button").evaluate((el) => getComputedStyle(el).backgroundColor);
   assert.equal(pageButton, "rgb(0, 255, 0)");
+  assert.equal(await page.locator("[data-part=source]").textContent(), "Source: Billing");
   await shot(page, "text-answer");
+  await page.close();
+});
+
+/** Waits until `check(attribute value)` holds for `part`'s attribute inside the widget. */
+async function waitForAttr(page, selector, attr, check, timeout = 20000) {
+  await page.waitForFunction(
+    ({ selector, attr, check }) => {
+      const node = document.querySelector("[data-voxgate-widget]").shadowRoot.querySelector(selector)
+        ?? document.querySelector(selector);
+      return node && new Function("v", `return (${check})(v)`)(node.getAttribute(attr));
+    },
+    { selector, attr, check: check.toString() },
+    { timeout, polling: 50 },
+  );
+}
+
+test("a call shows the visitor's level, the agent speaking, and its start and end in the chat", { timeout: 60000 }, async () => {
+  const page = await open(sites.plain);
+  await page.locator("[data-part=call]").click();
+  await page.waitForSelector("[data-voxgate-widget][data-call=live]", { state: "attached", timeout: 30000 });
+  assert.equal(await page.locator("[data-role=call]").first().textContent(), "Call started");
+  // The fake microphone beeps: the meter moves with it.
+  await waitForAttr(page, "[data-part=level]", "data-level", (v) => Number(v) > 0.3);
+  // The builtin agent echoes the beep back: the speaking indicator shows while it plays.
+  await waitForAttr(page, "[data-voxgate-widget]", "data-agent-speaking", (v) => v === "true");
+  assert.equal(await page.locator("[data-part=speaking]").isVisible(), true);
+  await shot(page, "voice-levels");
+  await page.locator("[data-part=call]").click();
+  const ended = await page.locator("[data-role=call]").last().textContent();
+  assert.match(ended, /^Call ended · \d+:\d\d$/);
+  assert.equal(await page.locator("[data-part=meters]").isVisible(), false);
+  await page.close();
+});
+
+test("a reload shows the conversation so far", { timeout: 60000 }, async () => {
+  const page = await open(sites.plain);
+  await page.locator("[data-part=input]").fill("How is voice billed?");
+  await page.locator("[data-part=send]").click();
+  await page.locator("[data-role=agent][data-complete=true]").waitFor();
+  await page.locator("[data-part=call]").click();
+  await page.waitForSelector("[data-voxgate-widget][data-call=live]", { state: "attached", timeout: 30000 });
+  await page.locator("[data-part=call]").click();
+  await page.reload();
+  await page.waitForSelector("[data-voxgate-widget]:not([data-state=loading])", { state: "attached" });
+  await page.locator("[data-part=launcher]").click();
+  await page.locator("[data-part=source]").waitFor();
+  const log = await page.locator("[data-part=log]").textContent();
+  assert.match(log, /How is voice billed\?/);
+  assert.match(log, /Voice is billed per started minute of connected media\./);
+  assert.match(log, /Source: Billing/);
+  await page.locator("[data-role=call]").waitFor();
+  assert.match(await page.locator("[data-role=call]").textContent(), /^Call ended · \d+:\d\d$/);
+  await shot(page, "reload-restored");
   await page.close();
 });
 

@@ -1,7 +1,7 @@
-//! The builtin backend as a [`Responder`]: the engine's `BuiltinAgent` answer, streamed a word
-//! at a time.
+//! The builtin backend as a [`Responder`]: the engine's `BuiltinAgent` answer, its source first,
+//! then its text a word at a time.
 
-use super::{AgentFailure, AgentTurn, Responder};
+use super::{AgentFailure, AgentTurn, AnswerPart, Responder};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use std::time::Duration;
 use voxgate_engine::agent::AgentSpec;
@@ -25,20 +25,18 @@ impl Responder for BuiltinResponder {
         "builtin"
     }
 
-    fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>> {
+    fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<AnswerPart, AgentFailure>> {
         let answer = self.agent.answer(&turn.text);
-        let parts: Vec<String> = deltas(&answer).into_iter().map(str::to_string).collect();
-        if self.pace.is_zero() {
-            return stream::iter(parts.into_iter().map(Ok)).boxed();
-        }
+        let source = stream::iter(answer.source.map(|s| Ok(AnswerPart::Source(s))));
+        let words: Vec<String> = deltas(&answer.text).into_iter().map(str::to_string).collect();
         let pace = self.pace;
-        stream::iter(parts.into_iter().enumerate())
-            .then(move |(i, part)| async move {
-                if i > 0 {
-                    tokio::time::sleep(pace).await;
-                }
-                Ok(part)
-            })
-            .boxed()
+        let words = stream::iter(words.into_iter().enumerate()).then(move |(i, word)| async move {
+            // Every word after the first waits its turn (none when the pace is zero).
+            if i > 0 && !pace.is_zero() {
+                tokio::time::sleep(pace).await;
+            }
+            Ok(AnswerPart::Delta(word))
+        });
+        source.chain(words).boxed()
     }
 }

@@ -44,6 +44,15 @@ impl AgentFailure {
     }
 }
 
+/// A piece of a streamed answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerPart {
+    /// More of the answer's text.
+    Delta(String),
+    /// Where the answer comes from (a knowledge attachment's title), shown apart from it.
+    Source(String),
+}
+
 /// Something that answers a visitor's message as a stream of text deltas.
 pub trait Responder: Send + Sync {
     /// The backend's name for metrics (`builtin`, `openai`, `bridge`).
@@ -54,9 +63,9 @@ pub trait Responder: Send + Sync {
         false
     }
 
-    /// Streams the answer to `turn`. The stream ends after the last delta, or with one
-    /// `Err` that says why it stopped; dropping it cancels the answer.
-    fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>>;
+    /// Streams the answer to `turn`. The stream ends after the last part, or with one `Err`
+    /// that says why it stopped; dropping it cancels the answer.
+    fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<AnswerPart, AgentFailure>>;
 }
 
 /// What every responder of this process shares: one HTTP client (its connection pool) and the
@@ -104,7 +113,7 @@ impl Responder for NoTextBackend {
         self.0
     }
 
-    fn respond(&self, _turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>> {
+    fn respond(&self, _turn: AgentTurn) -> BoxStream<'static, Result<AnswerPart, AgentFailure>> {
         let f = AgentFailure::new(
             ErrorCode::AgentNotConfigured,
             format!(

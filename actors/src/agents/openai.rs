@@ -4,7 +4,7 @@
 //! conversation's history and the visitor's message. Upstream errors, timeouts and malformed
 //! chunks end the answer with an [`AgentFailure`] that carries a code; the stream never hangs.
 
-use super::{AgentFailure, AgentTurn, Responder};
+use super::{AgentFailure, AgentTurn, AnswerPart, Responder};
 use eventsource_stream::Eventsource;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use serde_json::{json, Value};
@@ -95,7 +95,7 @@ impl Responder for OpenAiResponder {
         true
     }
 
-    fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<String, AgentFailure>> {
+    fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<AnswerPart, AgentFailure>> {
         let key = match &self.api_key_env {
             Some(name) => match std::env::var(name) {
                 Ok(k) if !k.is_empty() => Some(k),
@@ -141,7 +141,7 @@ impl Responder for OpenAiResponder {
         start
             .flat_map(move |started| match started {
                 Err(f) => stream::iter([Err(f)]).boxed(),
-                Ok(events) => chunks(events, timeouts.idle).boxed(),
+                Ok(events) => chunks(events, timeouts.idle).map(|c| c.map(AnswerPart::Delta)).boxed(),
             })
             .boxed()
     }

@@ -373,6 +373,9 @@ pub struct TranscriptMessage {
     pub text: String,
     pub status: String,
     pub created_at: Timestamp,
+    /// The knowledge attachment an agent's answer quotes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A conversation's messages in order.
@@ -381,7 +384,7 @@ pub fn transcript(
     conversation: &ConversationId,
 ) -> Result<Vec<TranscriptMessage>, StoreError> {
     let mut stmt = c.prepare(
-        "SELECT id, role, text, status, created_at FROM messages WHERE conversation_id = ?1 ORDER BY seq",
+        "SELECT id, role, text, status, created_at, source FROM messages WHERE conversation_id = ?1 ORDER BY seq",
     )?;
     let rows = stmt.query_map([conversation.as_str()], |r| {
         Ok(TranscriptMessage {
@@ -390,6 +393,7 @@ pub fn transcript(
             text: r.get(2)?,
             status: r.get(3)?,
             created_at: Timestamp(r.get(4)?),
+            source: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -605,16 +609,17 @@ pub fn append_message(
     Ok(id)
 }
 
-/// Records how an answer that was `streaming` ended: its text and status.
+/// Records how an answer that was `streaming` ended: its text, status and source.
 pub fn finish_message(
     c: &Connection,
     id: &voxgate_engine::ids::MessageId,
     text: &str,
     status: &str,
+    source: Option<&str>,
 ) -> Result<(), StoreError> {
     c.execute(
-        "UPDATE messages SET text = ?2, status = ?3 WHERE id = ?1",
-        params![id.as_str(), text, status],
+        "UPDATE messages SET text = ?2, status = ?3, source = ?4 WHERE id = ?1",
+        params![id.as_str(), text, status, source],
     )?;
     Ok(())
 }

@@ -104,6 +104,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
     "#,
+    // 6: the knowledge attachment an agent's answer quotes ("Source: Title" in the widget).
+    r#"
+    ALTER TABLE messages ADD COLUMN source TEXT;
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

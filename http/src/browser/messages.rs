@@ -25,8 +25,8 @@ fn sse_event(seq: u64, event: TextEvent) -> sse::Event {
             json!({"message_id": message_id, "role": "visitor", "text": text, "created_at": created_at}),
         ),
         TextEvent::Delta { text } => ("response.delta", json!({"text": text})),
-        TextEvent::Completed { message_id, text } => {
-            ("response.completed", json!({"message_id": message_id, "text": text}))
+        TextEvent::Completed { message_id, text, source } => {
+            ("response.completed", json!({"message_id": message_id, "text": text, "source": source}))
         }
         TextEvent::Error { code, message } => ("error", json!({"code": code.as_str(), "message": message})),
     };
@@ -82,10 +82,20 @@ pub async fn list(
 ) -> Result<HttpResponse, BrowserError> {
     let (admitted, session) = admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES).await?;
     let messages = state.control.transcript(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
+    let calls = state.control.calls_of(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
+    // What the visitor's page needs to show the calls among the messages after a reload.
+    let calls: Vec<_> = calls
+        .iter()
+        .map(|c| {
+            json!({"call_id": c.call_id, "created_at": c.created_at, "connected_at": c.connected_at,
+                   "ended_at": c.ended_at, "end_reason": c.end_reason})
+        })
+        .collect();
     let res = HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
         "session_id": session.id,
         "conversation_id": session.conversation_id,
         "messages": messages,
+        "calls": calls,
     }));
     Ok(admitted.respond(res))
 }
