@@ -4,6 +4,7 @@
 pub mod agent_tests;
 pub mod agents;
 pub mod api_keys;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod control;

@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use voxgate_engine::token::TokenSigner;
 
-const FILE: &str = "session-signing.key";
+/// The secret's file in the data dir.
+pub const FILE: &str = "session-signing.key";
 
 /// Loads or creates the signer.
 pub fn load_signer(data_dir: &Path, from_env: Option<&str>) -> Result<TokenSigner, String> {

@@ -18,6 +18,15 @@ enum Command {
     Serve(ServeArgs),
     /// Run the server with a demo workspace, agent, staging widget and demo page.
     Demo(ServeArgs),
+    /// Copy a data dir (the store, consistently, and the signing key) while a server runs on
+    /// it. The copy is a data dir of its own: restore by starting a server on it.
+    Backup {
+        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// A new folder for the copy.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Manage workspace API keys.
     Keys {
         #[command(subcommand)]
@@ -255,6 +264,18 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => {
             init_logging("text");
             keys(command)
+        }
+        Command::Backup { data_dir, to } => {
+            init_logging("text");
+            voxgate_actors::backup::backup(&data_dir, &to).map_err(|e| e.to_string()).map(|report| {
+                eprintln!("voxgate: backed up {} to {}", data_dir.display(), report.database.display());
+                match report.signing_key {
+                    Some(k) => eprintln!("voxgate: and the session-signing key to {}", k.display()),
+                    None => eprintln!(
+                        "voxgate: no signing key in the data dir (VOXGATE_SESSION_SECRET holds it): keep that secret too"
+                    ),
+                }
+            })
         }
     };
     match result {

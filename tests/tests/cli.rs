@@ -49,8 +49,22 @@ fn demo_prepares_a_workspace_widget_and_page() {
         .header("Origin", format!("http://localhost:{port}"));
     let s = api.send(req).expect(201).body;
     let origin = format!("http://localhost:{port}");
-    api.browser("GET", s["messages_url"].as_str().unwrap(), Some(&origin), s["session_token"].as_str())
-        .expect(200);
+    let (messages_url, token) = (s["messages_url"].as_str().unwrap(), s["session_token"].as_str().unwrap());
+    api.browser("GET", messages_url, Some(&origin), Some(token)).expect(200);
+    // The demo's knowledge says nothing of prices: no confident wrong answer.
+    let mut answer = voxgate_tests::text::Answer::ask(
+        &api,
+        messages_url,
+        &origin,
+        token,
+        "How much does it cost per month?",
+    )
+    .expect("asked");
+    let last = answer.rest().pop().expect("events");
+    assert_eq!(
+        (last.event.as_str(), last.data["text"].as_str()),
+        ("response.completed", Some("I don't know that yet."))
+    );
 
     // The banner's key command works exactly as printed, from any folder.
     let command = lines

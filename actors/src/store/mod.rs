@@ -5,13 +5,16 @@
 
 pub mod conversations;
 pub mod records;
-mod schema;
+pub(crate) mod schema;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
+
+/// The database's file in the data dir.
+pub(crate) const DB_FILE: &str = "voxgate.sqlite";
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -84,7 +87,7 @@ impl Store {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Corrupt(format!("cannot create data dir {}: {e}", data_dir.display()))
         })?;
-        let path = data_dir.join("voxgate.sqlite");
+        let path = data_dir.join(DB_FILE);
         let mut conn = schema::open(&path)?;
         schema::migrate(&mut conn)?;
         let reader = schema::open(&path)?;
@@ -106,7 +109,7 @@ impl Store {
 
     /// Whether `data_dir` holds a store already.
     pub fn exists_in(data_dir: &Path) -> bool {
-        data_dir.join("voxgate.sqlite").is_file()
+        data_dir.join(DB_FILE).is_file()
     }
 
     pub fn path(&self) -> &Path {
