@@ -1,0 +1,130 @@
+//! What the README shows is what runs: its curl flow and its backend routes for
+//! `data-session-url` (Node.js and Python) are files under `examples/`, the README carries each
+//! verbatim, and these tests run them against the real binary.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use voxgate_engine::voice::client::ClientPeer;
+use voxgate_engine::voice::MediaIdentity;
+use voxgate_tests::{voxgate_bin, Fixture, KillOnDrop};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn example(path: &str) -> String {
+    std::fs::read_to_string(root().join("examples").join(path)).unwrap()
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn the_readme_shows_the_examples_as_they_are() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for file in ["curl-flow.sh", "backend-node/server.mjs", "backend-python/server.py"] {
+        let text = example(file);
+        // The README may leave out the shebang; everything else is there as is.
+        let body = text.strip_prefix("#!/usr/bin/env bash\n").unwrap_or(&text);
+        assert!(readme.contains(body.trim_end()), "README.md does not show examples/{file} as it is");
+    }
+}
+
+#[test]
+fn the_curl_flow_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let offer_file = data.path().join("offer.sdp");
+    let (_, offer) = ClientPeer::offer(
+        &MediaIdentity::generate().unwrap(),
+        "127.0.0.1:40000".parse().unwrap(),
+        Instant::now(),
+    )
+    .unwrap();
+    std::fs::write(&offer_file, offer).unwrap();
+    let out = Command::new("bash")
+        .arg(root().join("examples/curl-flow.sh"))
+        .current_dir(data.path())
+        .env("VOXGATE", voxgate_bin())
+        .env("DATA", data.path().join("data"))
+        .env("PORT", free_port().to_string())
+        .env("OFFER", &offer_file)
+        .env("VOXGATE_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the flow failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "event: response.completed",
+        "We are open 9 to 5, Monday to Friday.",
+        "origin_not_allowed",
+        "hang-up: 200",
+        "visitor: When are you open?",
+        "agent: We are open 9 to 5, Monday to Friday.",
+        "\"text_messages\":1",
+    ] {
+        assert!(stdout.contains(line), "the flow printed no {line:?}:\n{stdout}");
+    }
+    assert_eq!(stdout.lines().last(), Some("ended"), "{stdout}");
+}
+
+/// Starts a backend sample with the fixture's key and widget; answers its URL.
+fn backend(f: &Fixture, program: &str, file: &str) -> (KillOnDrop, String) {
+    let port = free_port();
+    let child: Child = Command::new(program)
+        .arg(root().join("examples").join(file))
+        .env("VOXGATE_URL", &f.server.url)
+        .env("VOXGATE_KEY", &f.key)
+        .env("VOXGATE_WIDGET", &f.widget)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let guard = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{file} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (guard, format!("http://127.0.0.1:{port}/api/voxgate-session"))
+}
+
+fn check_backend(program: &str, file: &str) {
+    let f = Fixture::new();
+    let (_backend, route) = backend(&f, program, file);
+    // What the widget does: POST to the site's own route, same origin, no key anywhere.
+    let values: Value = f
+        .api
+        .send(f.api.http.post(&route).header("Referer", "https://shop.example.com/help"))
+        .expect(201)
+        .body;
+    for field in
+        ["session_id", "session_token", "expires_at", "webrtc_url", "webrtc_ice_servers", "messages_url"]
+    {
+        assert!(values.get(field).is_some(), "{file} returned no {field}: {values}");
+    }
+    assert!(!values.to_string().contains(&f.key), "the workspace key never reaches the browser");
+    let token = values["session_token"].as_str().unwrap();
+    f.api
+        .browser("GET", values["messages_url"].as_str().unwrap(), Some(voxgate_tests::SITE), Some(token))
+        .expect(200);
+    let sid = values["session_id"].as_str().unwrap();
+    let record = f.api.control("GET", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200).body;
+    assert_eq!(record["metadata"]["page"], "https://shop.example.com/help", "{record}");
+    // Anything else is not the route.
+    assert_eq!(f.api.send(f.api.http.post(route.replace("voxgate-session", "other"))).status, 404);
+}
+
+#[test]
+fn the_node_backend_route_returns_session_values() {
+    check_backend("node", "backend-node/server.mjs");
+}
+
+#[test]
+fn the_python_backend_route_returns_session_values() {
+    check_backend("python3", "backend-python/server.py");
+}
