@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod audio;
 pub mod builtin_agent;
 pub mod conversation;
 pub mod error;

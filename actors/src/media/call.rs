@@ -179,6 +179,7 @@ impl Handler<Happened> for CallActor {
                     bridge.audio(&frame);
                 }
             }
+            CallEvent::Talk(_) => {}
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::voice::drive::{drain, Drained};
 use crate::voice::identity::MediaIdentity;
 use crate::voice::peer::PeerError;
 use crate::voice::rtc_config::audio_rtc_config;
-use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender};
+use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender, Outgoing};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -108,7 +108,8 @@ impl ClientPeer {
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
         let pt = self.pt.ok_or_else(|| PeerError::Setup("no negotiated codec".into()))?;
-        if !self.sender.send(&mut self.rtc, self.mid, pt, self.rtp_time, now, payload.into())? {
+        let packet = Outgoing { time: self.rtp_time, payload: payload.into(), marker: false };
+        if !self.sender.send(&mut self.rtc, self.mid, pt, now, packet)? {
             // The call is closing: its send stream is gone.
             io.disconnected();
             return self.drive(now, io);

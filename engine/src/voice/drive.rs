@@ -19,7 +19,7 @@ pub(crate) trait Drained<Io: ?Sized> {
 
     /// str0m has nothing more to say before its next deadline: write whatever of ours is due by
     /// `now`. True when something was written, so the drain goes on.
-    fn write_due(&mut self, _now: Instant) -> Result<bool, RtcError> {
+    fn write_due(&mut self, _now: Instant, _io: &mut Io) -> Result<bool, RtcError> {
         Ok(false)
     }
 
@@ -42,7 +42,7 @@ pub(crate) fn drain<Io: ?Sized, D: Drained<Io>>(
         let polled = end.rtc().poll_output();
         match polled {
             Ok(Output::Timeout(at)) => {
-                if end.write_due(now)? {
+                if end.write_due(now, io)? {
                     continue;
                 }
                 if at <= now && refeeds < MAX_DUE_REFEEDS {

@@ -12,6 +12,7 @@
 use crate::voice::identity::MediaIdentity;
 use crate::voice::peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
 use crate::voice::router::{CallKey, Route, Router};
+use crate::voice::talk::TalkEvent;
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -39,6 +40,8 @@ pub enum CallEvent {
     Failed(String),
     /// A visitor's Opus frame, for an external agent.
     VisitorAudio(Arc<[u8]>),
+    /// What happened in a talking agent's conversation.
+    Talk(TalkEvent),
 }
 
 struct Call {
@@ -84,6 +87,10 @@ impl<T: Transmit + ?Sized> PeerIo for CallIo<'_, T> {
 
     fn audio(&mut self, frame: &Arc<[u8]>) {
         self.events.push_back((self.key, CallEvent::VisitorAudio(frame.clone())));
+    }
+
+    fn talk(&mut self, event: TalkEvent) {
+        self.events.push_back((self.key, CallEvent::Talk(event)));
     }
 }
 
@@ -233,6 +240,45 @@ impl Endpoint {
         let driven = call.peer.play(now, frame, &mut io);
         Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
         true
+    }
+
+    /// Queues a talking agent's speech on `key` (24 kHz mono PCM, part of utterance `item`).
+    /// False for no such call.
+    pub fn speak(
+        &mut self,
+        key: CallKey,
+        now: Instant,
+        item: u64,
+        pcm: &[i16],
+        complete: bool,
+        out: &mut (impl Transmit + ?Sized),
+    ) -> bool {
+        let Some(call) = Self::call_mut(&mut self.calls, key) else {
+            return false;
+        };
+        if !call.failed {
+            let mut io = CallIo { out, events: &mut self.events, key };
+            let driven = call.peer.speak(now, item, pcm, complete, &mut io);
+            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        }
+        true
+    }
+
+    /// Stops a talking agent's speech on `key`; what was playing and how much was heard.
+    pub fn stop_speaking(&mut self, key: CallKey, now: Instant) -> Option<(u64, u32)> {
+        Self::call_mut(&mut self.calls, key)?.peer.stop_speaking(now)
+    }
+
+    /// A talking agent on `key` has nothing (more) to say for the visitor's last turn.
+    pub fn agent_done(&mut self, key: CallKey, now: Instant) {
+        if let Some(call) = Self::call_mut(&mut self.calls, key) {
+            call.peer.agent_done(now);
+            // The idle clock may start now: make sure the call is driven when it falls due.
+            if call.scheduled.is_none_or(|at| now < at) {
+                call.scheduled = Some(now);
+                self.timers.push(std::cmp::Reverse((now, key)));
+            }
+        }
     }
 
     /// Adds trickled candidates to `key`; how many were added, `None` for no such call.

@@ -12,7 +12,8 @@
 use crate::voice::drive::{drain, Drained};
 use crate::voice::identity::MediaIdentity;
 use crate::voice::rtc_config::audio_rtc_config;
-use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender};
+use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender, Outgoing};
+use crate::voice::talk::{Talk, TalkConfig, TalkEvent};
 use crate::voice::SdpRejection;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -50,13 +51,16 @@ pub struct PeerConfig {
 }
 
 /// The voice side of an agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum VoiceAgent {
-    /// The builtin agent: the visitor's frames come back unchanged after `delay`.
+    /// The visitor's frames come back unchanged after `delay` (the media benchmarks' load).
     Echo { delay: Duration },
     /// An external agent (the bridge): visitor frames go out through `PeerIo::audio`, and the
     /// agent's frames come in through `VoicePeer::play`.
     External,
+    /// An agent that talks: the call listens, takes turns and plays the agent's speech here
+    /// (see `talk`); what the agent says comes in through `VoicePeer::speak`.
+    Talk(TalkConfig),
 }
 
 /// What happened to the peer, for the driver to act on.
@@ -76,6 +80,8 @@ pub trait PeerIo {
     fn event(&mut self, event: PeerEvent);
     /// A visitor audio frame (Opus), for an external agent.
     fn audio(&mut self, _frame: &Arc<[u8]>) {}
+    /// What happened in a talking call's conversation.
+    fn talk(&mut self, _event: TalkEvent) {}
 }
 
 struct EchoFrame {
@@ -97,6 +103,8 @@ pub struct VoicePeer {
     sender: AudioSender,
     /// RTP time of the next frame an external agent plays.
     play_time: u32,
+    /// A talking agent's listening and speaking.
+    talk: Option<Talk>,
     connected: bool,
 }
 
@@ -130,6 +138,12 @@ impl VoicePeer {
             Ok(Err(e)) => return Err(SdpRejection::Refused(e.to_string()).into()),
             Err(_) => return Err(SdpRejection::Refused("str0m could not process it".into()).into()),
         };
+        let talk = match config.agent {
+            VoiceAgent::Talk(talk) => {
+                Some(Talk::new(talk, now).map_err(|e| PeerError::Setup(e.to_string()))?)
+            }
+            _ => None,
+        };
         let peer = VoicePeer {
             rtc,
             local: config.local_addr,
@@ -139,6 +153,7 @@ impl VoicePeer {
             audio_pt: None,
             sender: AudioSender::default(),
             play_time: 0,
+            talk,
             connected: false,
         };
         Ok(Answered { peer, answer_sdp: answer.to_sdp_string() })
@@ -175,14 +190,49 @@ impl VoicePeer {
         if self.connected {
             let time = self.play_time;
             self.play_time = self.play_time.wrapping_add(960); // 20 ms at 48 kHz
-            self.send_audio(now, time, frame.into())?;
+            self.send_audio(now, time, frame.into(), false)?;
         }
         Ok(drain(self, now, io)?)
     }
 
+    /// Queues a talking agent's speech (24 kHz mono PCM) as part of utterance `item`;
+    /// `complete` says no more will come for it. Returns the next deadline.
+    pub fn speak(
+        &mut self,
+        now: Instant,
+        item: u64,
+        pcm: &[i16],
+        complete: bool,
+        io: &mut impl PeerIo,
+    ) -> Result<Instant, PeerError> {
+        if let Some(talk) = self.talk.as_mut() {
+            talk.speak(now, item, pcm, complete);
+        }
+        Ok(drain(self, now, io)?)
+    }
+
+    /// Stops a talking agent's speech (its answer was cancelled): what was playing, and how
+    /// much of it was heard.
+    pub fn stop_speaking(&mut self, now: Instant) -> Option<(u64, u32)> {
+        self.talk.as_mut()?.stop_speaking(now)
+    }
+
+    /// A talking agent has nothing (more) to say for the visitor's last turn.
+    pub fn agent_done(&mut self, now: Instant) {
+        if let Some(talk) = self.talk.as_mut() {
+            talk.agent_done(now);
+        }
+    }
+
     /// Queues one audio packet to the visitor; false when there is no audio track to send on
     /// (not negotiated, or already closed).
-    fn send_audio(&mut self, now: Instant, time: u32, payload: Arc<[u8]>) -> Result<bool, RtcError> {
+    fn send_audio(
+        &mut self,
+        now: Instant,
+        time: u32,
+        payload: Arc<[u8]>,
+        marker: bool,
+    ) -> Result<bool, RtcError> {
         let Some(mid) = self.audio_mid else {
             return Ok(false);
         };
@@ -192,7 +242,7 @@ impl VoicePeer {
         let Some(pt) = self.audio_pt else {
             return Ok(false);
         };
-        self.sender.send(&mut self.rtc, mid, pt, time, now, payload)
+        self.sender.send(&mut self.rtc, mid, pt, now, Outgoing { time, payload, marker })
     }
 
     /// Adds trickled remote candidates (`a=candidate:` lines); others are ignored.
@@ -254,6 +304,29 @@ impl VoicePeer {
                 time: packet.header.timestamp,
                 data: packet.payload.clone(),
             }),
+            VoiceAgent::Talk(_) => {
+                if let Some(talk) = self.talk.as_mut() {
+                    talk.on_packet(packet.timestamp, &packet.payload);
+                    while let Some(e) = talk.poll_event() {
+                        io.talk(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a talking agent's speech frame if one is due (and hands out what the conversation
+    /// did meanwhile). Returns whether one was written.
+    fn write_due_speech(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<bool, RtcError> {
+        let Some(talk) = self.talk.as_mut() else { return Ok(false) };
+        let due = talk.poll_timeout().is_some_and(|at| at <= now);
+        let frame = if due { talk.poll_frame(now) } else { None };
+        while let Some(e) = talk.poll_event() {
+            io.talk(e);
+        }
+        match frame {
+            Some(f) if self.connected => self.send_audio(now, f.rtp_time, f.payload.into(), f.marker),
+            _ => Ok(false),
         }
     }
 
@@ -263,7 +336,7 @@ impl VoicePeer {
             let Some(frame) = self.echo.pop_front() else {
                 break;
             };
-            if self.send_audio(now, frame.time, frame.data)? {
+            if self.send_audio(now, frame.time, frame.data, false)? {
                 return Ok(true);
             }
         }
@@ -289,11 +362,18 @@ impl<Io: PeerIo> Drained<Io> for VoicePeer {
         Ok(())
     }
 
-    fn write_due(&mut self, now: Instant) -> Result<bool, RtcError> {
-        self.write_due_echo(now)
+    fn write_due(&mut self, now: Instant, io: &mut Io) -> Result<bool, RtcError> {
+        if self.write_due_echo(now)? {
+            return Ok(true);
+        }
+        self.write_due_speech(now, io)
     }
 
     fn deadline(&self, rtc_deadline: Instant) -> Instant {
-        self.echo.front().map_or(rtc_deadline, |f| f.due.min(rtc_deadline))
+        let echo = self.echo.front().map_or(rtc_deadline, |f| f.due.min(rtc_deadline));
+        match self.talk.as_ref().and_then(Talk::poll_timeout) {
+            Some(talk) => echo.min(talk),
+            None => echo,
+        }
     }
 }

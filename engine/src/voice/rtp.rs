@@ -34,6 +34,13 @@ pub(crate) fn negotiated_pt(rtc: &Rtc, mid: Mid) -> Option<Pt> {
 /// leave it out: writing it costs str0m about 800 instructions per packet.
 const MID_TAGGED_PACKETS: u64 = 100;
 
+/// One audio packet to send: its RTP time, its Opus payload, and whether it starts a talkspurt.
+pub(crate) struct Outgoing {
+    pub time: u32,
+    pub payload: Arc<[u8]>,
+    pub marker: bool,
+}
+
 /// One outgoing audio stream's sequence numbers (the caller owns RTP time: an echo keeps the
 /// visitor's, a player counts its own).
 #[derive(Debug, Default)]
@@ -53,14 +60,14 @@ impl AudioSender {
         rtc: &mut Rtc,
         mid: Mid,
         pt: Pt,
-        time: u32,
         now: Instant,
-        payload: Arc<[u8]>,
+        packet: Outgoing,
     ) -> Result<bool, RtcError> {
+        let Outgoing { time, payload, marker } = packet;
         let seq_no: SeqNo = self.seq_no.into();
         let tagged = self.seq_no < MID_TAGGED_PACKETS;
         let ext_vals = ExtensionValues { mid: tagged.then_some(mid), ..Default::default() };
-        let write = RtpWrite::new(pt, seq_no, time, now, payload).ext_vals(ext_vals);
+        let write = RtpWrite::new(pt, seq_no, time, now, payload).ext_vals(ext_vals).marker(marker);
         let mut direct = rtc.direct_api();
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
             return Ok(false);

@@ -1,0 +1,34 @@
+//! Audio for talking agents, sans-IO: Opus in and out, sample-rate conversion, voice activity,
+//! the turn-taking state machine and the paced playout of the agent's speech. Samples and
+//! `Instant`s go in; decisions, PCM and Opus frames come out.
+
+pub mod codec;
+pub mod playout;
+pub mod resample;
+pub mod turn;
+pub mod vad;
+
+pub use codec::{OpusDecoder, OpusEncoder};
+pub use playout::{Playout, PlayoutItem};
+pub use resample::Resampler;
+pub use turn::{TurnConfig, TurnDetector, TurnEvent, TurnState};
+pub use vad::VoiceDetector;
+
+/// One frame of the call's audio: 20 ms, as WebRTC carries Opus.
+pub const FRAME_MS: u32 = 20;
+
+/// Samples in one 20 ms frame at `rate` Hz.
+pub const fn frame_samples(rate: u32) -> usize {
+    (rate / 1000 * FRAME_MS) as usize
+}
+
+/// Why audio could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AudioError {
+    #[error("Opus: {0}")]
+    Opus(String),
+    #[error("resampling {from} Hz to {to} Hz: {why}")]
+    Resample { from: u32, to: u32, why: String },
+    #[error("voice activity detection refused a {0}-sample frame")]
+    Vad(usize),
+}
