@@ -18,4 +18,5 @@ pub mod store;
 pub mod supervisors;
 pub mod text_session;
 pub mod usage;
+pub mod voices;
 pub mod workspaces;

@@ -5,12 +5,52 @@
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+use voxgate_engine::agent_voice::TurnStage;
 use voxgate_engine::metering::{UsageClass, UsageKind};
 use voxgate_engine::session::{EndReason, Environment, Mode, ModeSet};
 use voxgate_engine::ErrorCode;
 
 /// Agent backends, as the `backend` label spells them.
 pub const AGENT_BACKENDS: [&str; 3] = ["builtin", "openai", "bridge"];
+
+/// Talking voices, as the `backend` label of voice metrics spells them.
+pub const VOICE_BACKENDS: [&str; 2] = ["pipeline", "realtime"];
+
+/// Provider error codes a voice turn can end with.
+const VOICE_ERROR_CODES: [ErrorCode; 3] =
+    [ErrorCode::AgentError, ErrorCode::AgentTimeout, ErrorCode::AgentNotConfigured];
+
+/// The timed stages of a talking agent's turn (`voxgate_voice_turn_seconds{stage}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceTurnStage {
+    /// The speech-to-text request, sent to answered.
+    SpeechToText,
+    /// The text backend, asked to first token.
+    FirstToken,
+    /// A speech request (or a realtime response), sent to first audio.
+    FirstAudio,
+    /// The end of the visitor's speech to the first frame of the answer played: everything,
+    /// including the silence that ends a turn.
+    EndOfSpeechToFirstAudio,
+}
+
+impl VoiceTurnStage {
+    pub const ALL: [VoiceTurnStage; 4] = [
+        VoiceTurnStage::SpeechToText,
+        VoiceTurnStage::FirstToken,
+        VoiceTurnStage::FirstAudio,
+        VoiceTurnStage::EndOfSpeechToFirstAudio,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceTurnStage::SpeechToText => "stt",
+            VoiceTurnStage::FirstToken => "first_token",
+            VoiceTurnStage::FirstAudio => "first_audio",
+            VoiceTurnStage::EndOfSpeechToFirstAudio => "end_of_speech_to_first_audio",
+        }
+    }
+}
 
 /// Every metric voxgate exports, registered in one registry.
 pub struct Metrics {
@@ -38,6 +78,12 @@ pub struct Metrics {
     calls_ended: Vec<(EndReason, IntCounter)>,
     usage: Vec<(UsageKind, Environment, UsageClass, IntCounter)>,
     first_token: Vec<(&'static str, Histogram)>,
+    voice_turn: Vec<(VoiceTurnStage, Histogram)>,
+    voice_errors: Vec<((&'static str, TurnStage, ErrorCode), IntCounter)>,
+    /// Times a visitor talked over a talking agent and stopped it.
+    pub barge_ins: IntCounter,
+    /// Frames a talking agent's playout paused for want of audio.
+    pub playout_underruns: IntCounter,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -201,6 +247,48 @@ impl Metrics {
         let first_token =
             AGENT_BACKENDS.into_iter().map(|b| (b, first_token_vec.with_label_values(&[b]))).collect();
 
+        let voice_turn_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "voxgate_voice_turn_seconds",
+                "Stages of a talking agent's turn: stt (speech-to-text request), first_token (text backend to first token), first_audio (speech request or realtime response to first audio), end_of_speech_to_first_audio (end of the visitor's speech, including the silence that ends a turn, to the answer's first frame played).",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]),
+            &["stage"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(voice_turn_vec.clone())).expect("unique metric");
+        let voice_turn = VoiceTurnStage::ALL
+            .into_iter()
+            .map(|s| (s, voice_turn_vec.with_label_values(&[s.as_str()])))
+            .collect();
+        let voice_errors_vec = counter_vec(
+            &registry,
+            "voxgate_voice_provider_errors_total",
+            "Talking-agent turns that failed, by voice backend, stage (stt, answer, tts, realtime) and error code; the agent said its fallback line.",
+            &["backend", "stage", "code"],
+        );
+        let mut voice_errors = Vec::new();
+        for backend in VOICE_BACKENDS {
+            for stage in TurnStage::ALL {
+                for code in VOICE_ERROR_CODES {
+                    let c = voice_errors_vec.with_label_values(&[backend, stage.as_str(), code.as_str()]);
+                    voice_errors.push(((backend, stage, code), c));
+                }
+            }
+        }
+        let barge_ins = IntCounter::new(
+            "voxgate_voice_barge_ins_total",
+            "Times a visitor talked over a talking agent and its speech stopped.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(barge_ins.clone())).expect("unique metric");
+        let playout_underruns = IntCounter::new(
+            "voxgate_voice_playout_underruns_total",
+            "Times a talking agent's speech paused mid-utterance because its audio had not arrived.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(playout_underruns.clone())).expect("unique metric");
+
         Metrics {
             registry,
             created,
@@ -220,6 +308,10 @@ impl Metrics {
             calls_ended,
             usage,
             first_token,
+            voice_turn,
+            voice_errors,
+            barge_ins,
+            playout_underruns,
         }
     }
 
@@ -275,6 +367,22 @@ impl Metrics {
     pub fn first_token(&self, backend: &str, seconds: f64) {
         if let Some((_, h)) = self.first_token.iter().find(|(b, _)| *b == backend) {
             h.observe(seconds);
+        }
+    }
+}
+
+impl Metrics {
+    pub fn voice_turn(&self, stage: VoiceTurnStage, took: std::time::Duration) {
+        if let Some((_, h)) = self.voice_turn.iter().find(|(s, _)| *s == stage) {
+            h.observe(took.as_secs_f64());
+        }
+    }
+
+    pub fn voice_provider_error(&self, backend: &str, stage: TurnStage, code: ErrorCode) {
+        if let Some((_, c)) =
+            self.voice_errors.iter().find(|((b, s, c), _)| *b == backend && *s == stage && *c == code)
+        {
+            c.inc();
         }
     }
 }

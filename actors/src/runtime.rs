@@ -15,6 +15,7 @@ use crate::store::{records, Store};
 use crate::supervisors::{TokenSupervisor, VoiceMeter};
 use crate::text_session::TextSessions;
 use crate::usage::{UsageLedger, UsageLimits};
+use crate::voices::VoiceAgents;
 use actix::Actor;
 use std::future::Future;
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ impl Runtime {
         let control =
             Arc::new(ControlPlane::new(cache, sessions, signer, ttl, expiry, ledger, drain.clone()));
         control.track_reloaded(&reloaded);
+        let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
+        let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));
+        let voices = Arc::new(VoiceAgents::new(agents.clone(), config.agent_timeout, metrics.clone()));
         let media = Arc::new(MediaWorkers::start(
             &config.media,
             control.sessions().clone(),
@@ -92,9 +96,8 @@ impl Runtime {
             store.clone(),
             meter,
             drain.clone(),
+            voices,
         )?);
-        let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
-        let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
         Ok(Runtime { store, metrics, control, media, texts, agents, drain, recovered })
     }

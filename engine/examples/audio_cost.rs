@@ -19,7 +19,8 @@ fn speech(rate: u32, n: u32) -> Vec<i16> {
     (0..len)
         .map(|i| {
             let t = (n as usize * len + i) as f64 / rate as f64;
-            let s: f64 = (1..=12).map(|h| (t * 150.0 * h as f64 * std::f64::consts::TAU).sin() / h as f64).sum();
+            let s: f64 =
+                (1..=12).map(|h| (t * 150.0 * h as f64 * std::f64::consts::TAU).sin() / h as f64).sum();
             (s * 5000.0) as i16
         })
         .collect()

@@ -1,5 +1,6 @@
 //! Agents: what answers the visitor, and whether it can run.
 
+use crate::agent_voice::{self, VoiceSpec};
 use crate::ids::{AgentId, WorkspaceId};
 use crate::spec::{self, SpecError, Validate};
 use crate::Timestamp;
@@ -27,6 +28,9 @@ pub struct AgentSpec {
     /// Delay before the builtin voice echo plays audio back (0 for measurements).
     #[serde(default)]
     pub echo_delay_ms: u32,
+    /// What answers a call: an echo (the default), a speech pipeline or a realtime relay.
+    #[serde(default, skip_serializing_if = "VoiceSpec::is_echo")]
+    pub voice: VoiceSpec,
 }
 
 /// A titled reference text.
@@ -110,17 +114,7 @@ impl Validate for AgentSpec {
             AgentBackend::Openai { base_url, model, api_key_env } => {
                 spec::url("backend.base_url", base_url, &["https", "http"])?;
                 spec::text("backend.model", model, 1, 200)?;
-                if let Some(env) = api_key_env {
-                    let ok = !env.is_empty()
-                        && env.len() <= 100
-                        && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                    if !ok {
-                        return Err(SpecError::new(
-                            "backend.api_key_env",
-                            "must be the NAME of an environment variable (letters, digits, _), not the key itself",
-                        ));
-                    }
-                }
+                agent_voice::key_env("backend.api_key_env", api_key_env)?;
             }
             AgentBackend::Bridge { url } => spec::url("backend.url", url, &["wss", "ws"])?,
         }
@@ -143,6 +137,13 @@ impl Validate for AgentSpec {
         if self.echo_delay_ms > 10_000 {
             return Err(SpecError::new("echo_delay_ms", "must be at most 10000"));
         }
+        self.voice.validate()?;
+        if matches!(self.backend, AgentBackend::Bridge { .. }) && !self.voice.is_echo() {
+            return Err(SpecError::new(
+                "voice.type",
+                "a bridge agent receives the call's audio itself; its voice must be echo (the default)",
+            ));
+        }
         Ok(())
     }
 }
@@ -158,14 +159,21 @@ pub enum Readiness {
 impl AgentSpec {
     /// `env` looks up the server's environment (passed in to keep the engine pure).
     pub fn readiness(&self, env: impl Fn(&str) -> Option<String>) -> Readiness {
-        match &self.backend {
-            AgentBackend::Openai { api_key_env: Some(name), .. } if env(name).is_none_or(|v| v.is_empty()) => {
-                Readiness::NotConfigured(format!(
+        let missing = |name: &str| env(name).is_none_or(|v| v.is_empty());
+        if let AgentBackend::Openai { api_key_env: Some(name), .. } = &self.backend {
+            if missing(name) {
+                return Readiness::NotConfigured(format!(
                     "the agent's openai backend reads its API key from the environment variable {name}, which is not set on the server"
-                ))
+                ));
             }
-            _ => Readiness::Ready,
         }
+        if let Some(name) = self.voice.key_envs().into_iter().find(|name| missing(name)) {
+            return Readiness::NotConfigured(format!(
+                "the agent's {} voice reads its API key from the environment variable {name}, which is not set on the server",
+                self.voice.kind()
+            ));
+        }
+        Readiness::Ready
     }
 }
 

@@ -101,6 +101,7 @@ mod tests {
             backend: Default::default(),
             tests: vec![],
             echo_delay_ms: 0,
+            voice: Default::default(),
         }
     }
 
@@ -116,6 +117,7 @@ mod tests {
             backend: Default::default(),
             tests: vec![],
             echo_delay_ms: 0,
+            voice: Default::default(),
         })
     }
 

@@ -5,6 +5,7 @@
 //! without waiting and reused by any driver: the server's actors, the load-test harness, tests.
 
 pub mod agent;
+pub mod agent_voice;
 pub mod api_key;
 pub mod audio;
 pub mod builtin_agent;
@@ -14,6 +15,7 @@ pub mod ids;
 pub mod knowledge;
 pub mod metering;
 pub mod origin;
+pub mod sentences;
 pub mod session;
 pub mod spec;
 pub mod time;

@@ -106,10 +106,12 @@ pub enum EndReason {
     AgentError,
     /// The agent ended the call (a bridge agent's `hangup`).
     AgentHangup,
+    /// Nobody spoke on a talking agent's call, even after the agent asked.
+    IdleTimeout,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 12] = [
+    pub const ALL: [EndReason; 13] = [
         EndReason::Ended,
         EndReason::ClientHangup,
         EndReason::TokenExpired,
@@ -122,6 +124,7 @@ impl EndReason {
         EndReason::ServerRestart,
         EndReason::AgentError,
         EndReason::AgentHangup,
+        EndReason::IdleTimeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +141,7 @@ impl EndReason {
             EndReason::ServerRestart => "server_restart",
             EndReason::AgentError => "agent_error",
             EndReason::AgentHangup => "agent_hangup",
+            EndReason::IdleTimeout => "idle_timeout",
         }
     }
 

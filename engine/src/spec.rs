@@ -117,3 +117,12 @@ pub fn count<T>(field: &str, items: &[T], max: usize) -> Result<(), SpecError> {
     }
     Ok(())
 }
+
+/// Checks that a number lies in `min..=max`.
+pub fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), SpecError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(SpecError::new(field, format!("is {value}; it must be between {min} and {max}")))
+    }
+}

@@ -19,6 +19,7 @@ fn agent(knowledge: &[(&str, &str)]) -> BuiltinAgent {
         backend: Default::default(),
         tests: vec![],
         echo_delay_ms: 0,
+        voice: Default::default(),
     })
 }
 

@@ -1,6 +1,8 @@
 //! Shared harness for end-to-end tests: starts the real `voxgate` binary on port 0 with a
 //! temporary data dir, and talks to it over HTTP like a customer's backend or a browser would.
 
+pub mod fake_provider;
+pub mod speech;
 pub mod text;
 pub mod upstream;
 pub mod voice;
@@ -472,5 +474,34 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
         }
         assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
         std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+impl Fixture {
+    /// The conversation record (transcript, calls) of session values `s`.
+    pub fn conversation(&self, s: &Value) -> Value {
+        let sid = s["session_id"].as_str().expect("session_id");
+        let page = self.api.control("GET", "/v1/conversations?limit=100", &self.key, None).expect(200).body;
+        let id = page["conversations"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["session_id"] == sid))
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_else(|| panic!("no conversation for session {sid}: {page:#}"))
+            .to_string();
+        self.api.control("GET", &format!("/v1/conversations/{id}"), &self.key, None).expect(200).body
+    }
+
+    /// The transcript of session values `s` once `done` holds for it.
+    pub fn transcript_when(
+        &self,
+        s: &Value,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        eventually(timeout, || {
+            let record = self.conversation(s);
+            let lines = record["transcript"].as_array().cloned().unwrap_or_default();
+            done(&lines).then_some(lines)
+        })
     }
 }

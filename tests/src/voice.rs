@@ -51,6 +51,10 @@ pub struct VoiceCall {
     pub disconnected_at: Option<Instant>,
     /// Whether to send frames once connected.
     pub sending: bool,
+    /// What to send in the `n`th frame instead of a numbered frame (a speaking visitor).
+    pub script: Option<Box<dyn FnMut(u32) -> Vec<u8> + Send>>,
+    /// Every frame received, with when (a talking agent's speech).
+    pub received: Vec<(Vec<u8>, Instant)>,
 }
 
 impl VoiceCall {
@@ -92,6 +96,8 @@ impl VoiceCall {
             connected_at: None,
             disconnected_at: None,
             sending: true,
+            script: None,
+            received: Vec::new(),
         })
     }
 
@@ -113,9 +119,15 @@ impl VoiceCall {
                 && now >= self.next_frame
                 && self.disconnected_at.is_none()
             {
-                let mut frame = [0u8; FRAME_BYTES];
-                frame[..4].copy_from_slice(&self.seq.to_be_bytes());
-                self.sent.insert(self.seq, now);
+                let frame = match self.script.as_mut() {
+                    Some(script) => script(self.seq),
+                    None => {
+                        let mut frame = vec![0u8; FRAME_BYTES];
+                        frame[..4].copy_from_slice(&self.seq.to_be_bytes());
+                        self.sent.insert(self.seq, now);
+                        frame
+                    }
+                };
                 self.seq += 1;
                 self.next_frame = now + Duration::from_millis(20);
                 self.deadline = self.peer.send_frame(now, &frame, &mut self.events).expect("send frame");
@@ -154,6 +166,10 @@ impl VoiceCall {
             self.disconnected_at = Some(Instant::now());
         }
         for (data, at) in self.events.frames.drain(..) {
+            if self.script.is_some() {
+                self.received.push((data, at));
+                continue;
+            }
             if data.len() >= 4 {
                 let seq = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
                 if let Some(sent) = self.sent.get(&seq) {

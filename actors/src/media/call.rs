@@ -6,12 +6,14 @@
 
 use super::bridge::{BridgeEvent, BridgeLink};
 use super::calls::{CallDirectory, Hangup};
+use super::talking::TalkingAgent;
 use super::worker::{Command, Happened, WorkerHandle};
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::sessions::{SessionEnded, SessionRegistry};
 use crate::store::{records, Store};
 use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
+use crate::voices::{AgentLink, AgentOutput, VoiceBackend};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +48,9 @@ pub struct CallActor {
     conversation: Option<ConversationId>,
     /// The bridge failed before the call connected.
     agent_failed: bool,
+    /// A talking agent, until the actor starts it; then the call's side of it.
+    backend: Option<Box<dyn VoiceBackend>>,
+    talking: Option<TalkingAgent>,
 }
 
 impl CallActor {
@@ -56,6 +61,7 @@ impl CallActor {
         worker: WorkerHandle,
         ctx: CallContext,
         bridge_url: Option<String>,
+        backend: Option<Box<dyn VoiceBackend>>,
     ) -> CallActor {
         CallActor {
             session,
@@ -70,7 +76,31 @@ impl CallActor {
             bridge: None,
             conversation: None,
             agent_failed: false,
+            backend,
+            talking: None,
         }
+    }
+
+    /// Starts the call's talking agent on this thread (a realtime one connects at once, so it
+    /// is ready when the call is).
+    fn start_talking(
+        &mut self,
+        backend: Box<dyn VoiceBackend>,
+        conversation: ConversationId,
+        ctx: &mut Context<Self>,
+    ) {
+        let (input, heard) = tokio::sync::mpsc::unbounded_channel();
+        let link = AgentLink::new(ctx.address().recipient());
+        actix::spawn(backend.run(heard, link));
+        self.talking = Some(TalkingAgent::new(
+            input,
+            self.worker.clone(),
+            self.key,
+            self.call.clone(),
+            conversation,
+            self.ctx.store.clone(),
+            self.ctx.metrics.clone(),
+        ));
     }
 
     fn end(&mut self, reason: EndReason, ctx: &mut Context<Self>) {
@@ -100,6 +130,9 @@ impl CallActor {
         tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
         if let Some(bridge) = &self.bridge {
             bridge.event(serde_json::json!({"type": "call.connected"}));
+        }
+        if let Some(talking) = self.talking.as_mut() {
+            talking.connected(Instant::now());
         }
     }
 
@@ -133,6 +166,9 @@ impl Actor for CallActor {
         if let Some(url) = self.bridge_url.take() {
             self.open_bridge(url, ctx);
         }
+        if let Some(backend) = self.backend.take() {
+            self.start_talking(backend, session.conversation_id.clone(), ctx);
+        }
         ctx.run_later(self.ctx.connect_timeout, |this, ctx| {
             if !this.connected {
                 let reason =
@@ -145,6 +181,9 @@ impl Actor for CallActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         // An actor stopped without `end` was stopped by its worker's thread shutting down.
         let reason = self.ended.unwrap_or(EndReason::ServerShutdown);
+        if let Some(talking) = self.talking.as_mut() {
+            talking.finish();
+        }
         if self.ended.is_none() {
             self.worker.send(Command::Close { key: self.key });
         }
@@ -179,7 +218,24 @@ impl Handler<Happened> for CallActor {
                     bridge.audio(&frame);
                 }
             }
-            CallEvent::Talk(_) => {}
+            CallEvent::Talk(event) => {
+                if let Some(reason) = self.talking.as_mut().and_then(|t| t.on_talk(event)) {
+                    self.end(reason, ctx);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<AgentOutput> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentOutput, _ctx: &mut Context<Self>) {
+        if self.ended.is_some() {
+            return;
+        }
+        if let Some(talking) = self.talking.as_mut() {
+            talking.on_agent(msg);
         }
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! Modules, each depending only on those listed before it: `outbox` (the send queue), `bridge`
 //! (an external agent's WebSocket), `error`, `plan`, `worker` (the per-thread loop), `calls`
-//! (which session has which live call), `call` (the per-call actor), `pool` (start, placement,
-//! shutdown).
+//! (which session has which live call), `talking` (a talking call's agent, turns and
+//! transcript), `call` (the per-call actor), `pool` (start, placement, shutdown).
 
 mod bridge;
 mod call;
@@ -15,6 +15,7 @@ mod error;
 mod outbox;
 mod plan;
 mod pool;
+mod talking;
 mod worker;
 
 pub use call::CallActor;

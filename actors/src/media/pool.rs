@@ -12,6 +12,7 @@ use crate::drain::Drain;
 use crate::metrics::Metrics;
 use crate::sessions::SessionRegistry;
 use crate::store::{records, Store};
+use crate::voices::VoiceAgents;
 use actix::{Actor, ArbiterHandle};
 use rand::Rng;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,7 @@ pub struct MediaWorkers {
     workers: Vec<(ArbiterHandle, WorkerHandle)>,
     ctx: CallContext,
     drain: Drain,
+    voices: Arc<VoiceAgents>,
 }
 
 /// The commit of a new call's record.
@@ -75,6 +77,7 @@ impl MediaWorkers {
         store: Store,
         meter: actix::Addr<crate::supervisors::VoiceMeter>,
         drain: Drain,
+        voices: Arc<VoiceAgents>,
     ) -> Result<MediaWorkers, String> {
         let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
         let counters = WorkerMetrics {
@@ -104,7 +107,7 @@ impl MediaWorkers {
             tracing::info!(worker = index, %local_addr, "media worker started");
             workers.push((arbiter, handle));
         }
-        Ok(MediaWorkers { workers, ctx, drain })
+        Ok(MediaWorkers { workers, ctx, drain, voices })
     }
 
     pub fn calls(&self) -> &Arc<CallDirectory> {
@@ -157,9 +160,16 @@ impl MediaWorkers {
     ) -> Result<(usize, String), VoiceError> {
         let (_, worker) =
             self.workers.iter().min_by_key(|(_, w)| w.active()).ok_or(VoiceError::Unavailable)?;
-        let (agent, bridge_url) = match plan {
-            VoicePlan::Echo { delay } => (VoiceAgent::Echo { delay }, None),
-            VoicePlan::Bridge { url } => (VoiceAgent::External, Some(url)),
+        let (agent, bridge_url, backend) = match plan {
+            VoicePlan::Echo { delay } => (VoiceAgent::Echo { delay }, None, None),
+            VoicePlan::Bridge { url } => (VoiceAgent::External, Some(url), None),
+            VoicePlan::Talk(agent) => match self.voices.plan(&agent) {
+                Some(talk) => (VoiceAgent::Talk(talk.config), None, Some(talk.backend)),
+                None => {
+                    let delay = Duration::from_millis(u64::from(agent.spec.echo_delay_ms));
+                    (VoiceAgent::Echo { delay }, None, None)
+                }
+            },
         };
         let ice = {
             let mut rng = rand::rng();
@@ -173,7 +183,7 @@ impl MediaWorkers {
             let (c, s, index) = (cid.clone(), sid.clone(), worker.index);
             let recorded =
                 ctx.store.write(move |conn| records::insert_call(conn, &c, &s, index, clock::now()));
-            let actor = CallActor::new(sid, cid, key, worker.clone(), ctx, bridge_url).start();
+            let actor = CallActor::new(sid, cid, key, worker.clone(), ctx, bridge_url, backend).start();
             let live = LiveCall { hangup: actor.clone().recipient(), worker, key };
             let _ = live_tx.send((live, Box::pin(recorded) as Recorded));
             actor.recipient()

@@ -48,6 +48,10 @@ pub(crate) enum Command {
     },
     /// One Opus frame of an external agent for the visitor.
     Play { key: CallKey, frame: Vec<u8> },
+    /// A talking agent's speech (24 kHz mono) for utterance `item`; `complete`: its last piece.
+    Speak { key: CallKey, item: u64, pcm: Vec<i16>, complete: bool },
+    /// A talking agent has nothing more to say for now.
+    AgentDone { key: CallKey },
     /// Trickled candidates; answers how many were added (`None`: no such call).
     Trickle { key: CallKey, sdpfrag: String, reply: oneshot::Sender<Option<usize>> },
     /// End the call: BYE and close_notify go out, and it is forgotten.
@@ -282,6 +286,10 @@ impl MediaWorker {
             Command::Play { key, frame } => {
                 self.endpoint.play(key, now, &frame, &mut self.outbox);
             }
+            Command::Speak { key, item, pcm, complete } => {
+                self.endpoint.speak(key, now, item, &pcm, complete, &mut self.outbox);
+            }
+            Command::AgentDone { key } => self.endpoint.agent_done(key, now),
             Command::Trickle { key, sdpfrag, reply } => {
                 let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));
             }

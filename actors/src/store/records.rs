@@ -4,7 +4,7 @@
 use super::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use voxgate_engine::agent::{Agent, AgentSpec};
-use voxgate_engine::ids::{AgentId, ConversationId, KeyId, SessionId, WidgetId, WorkspaceId};
+use voxgate_engine::ids::{AgentId, CallId, ConversationId, KeyId, SessionId, WidgetId, WorkspaceId};
 use voxgate_engine::session::{EndReason, Environment, ModeSet, Session, SessionState};
 use voxgate_engine::widget::{Widget, WidgetSpec};
 use voxgate_engine::Timestamp;
@@ -376,6 +376,14 @@ pub struct TranscriptMessage {
     /// The knowledge attachment an agent's answer quotes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The voice call it was said in, and when: milliseconds from the call's connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset_ms: Option<i64>,
+    /// Why a `failed` turn failed (`agent_error`, `agent_timeout`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
 }
 
 /// A conversation's messages in order.
@@ -384,7 +392,8 @@ pub fn transcript(
     conversation: &ConversationId,
 ) -> Result<Vec<TranscriptMessage>, StoreError> {
     let mut stmt = c.prepare(
-        "SELECT id, role, text, status, created_at, source FROM messages WHERE conversation_id = ?1 ORDER BY seq",
+        "SELECT id, role, text, status, created_at, source, call_id, offset_ms, error_code
+         FROM messages WHERE conversation_id = ?1 ORDER BY seq",
     )?;
     let rows = stmt.query_map([conversation.as_str()], |r| {
         Ok(TranscriptMessage {
@@ -394,6 +403,9 @@ pub fn transcript(
             status: r.get(3)?,
             created_at: Timestamp(r.get(4)?),
             source: r.get(5)?,
+            call_id: r.get(6)?,
+            offset_ms: r.get(7)?,
+            error_code: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -607,6 +619,41 @@ pub fn append_message(
         params![id.as_str(), conversation.as_str(), role, text, status, at.millis()],
     )?;
     Ok(id)
+}
+
+/// One line of a voice call's transcript.
+#[derive(Debug, Clone)]
+pub struct VoiceLine {
+    pub conversation: ConversationId,
+    pub call: CallId,
+    /// `visitor` or `agent`.
+    pub role: &'static str,
+    pub text: String,
+    /// `complete`, `interrupted` (the visitor talked over it) or `failed`.
+    pub status: &'static str,
+    pub offset_ms: i64,
+    pub error_code: Option<&'static str>,
+}
+
+/// Appends a line said in a voice call to its conversation's transcript.
+pub fn append_voice_line(c: &Connection, line: &VoiceLine, at: Timestamp) -> Result<(), StoreError> {
+    let id = voxgate_engine::ids::MessageId::generate(&mut rand::rng());
+    c.execute(
+        "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at, call_id, offset_ms, error_code)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            id.as_str(),
+            line.conversation.as_str(),
+            line.role,
+            line.text,
+            line.status,
+            at.millis(),
+            line.call.as_str(),
+            line.offset_ms,
+            line.error_code
+        ],
+    )?;
+    Ok(())
 }
 
 /// Records how an answer that was `streaming` ended: its text, status and source.

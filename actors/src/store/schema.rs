@@ -108,6 +108,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN source TEXT;
     "#,
+    // 7: a voice call's transcript: which call, when in it (ms from connect), and the code a
+    // failed turn ended with.
+    r#"
+    ALTER TABLE messages ADD COLUMN call_id TEXT;
+    ALTER TABLE messages ADD COLUMN offset_ms INTEGER;
+    ALTER TABLE messages ADD COLUMN error_code TEXT;
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

@@ -11,6 +11,7 @@ pub mod peer;
 pub mod router;
 mod rtc_config;
 mod rtp;
+pub mod spoken;
 pub mod talk;
 
 pub use endpoint::{CallEvent, Endpoint, Transmit};

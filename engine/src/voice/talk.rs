@@ -24,7 +24,8 @@ const MAX_TURN: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TalkConfig {
     pub turn: TurnConfig,
-    /// Also stream the visitor's audio, 20 ms at a time at this rate (a realtime provider).
+    /// Also stream the visitor's audio at this rate while they have the floor (from the
+    /// pre-roll before their speech on), for a realtime provider.
     pub stream_rate: Option<u32>,
 }
 
@@ -39,12 +40,15 @@ pub enum TalkEvent {
     /// The visitor talked over the agent from `at`; the agent's playout stopped at once, having
     /// played `played_ms` of `item` (if one was playing).
     BargeIn { at: Instant, stopped: Option<(PlayoutItem, u32)> },
-    /// 20 ms of the visitor's audio at the stream rate (with `stream_rate` only).
+    /// The visitor's audio at the stream rate while they have the floor, 20 ms at a time
+    /// (the pre-roll in one piece first); with `stream_rate` only.
     VisitorAudio(Arc<[i16]>),
     /// The agent's utterance started playing.
     AgentSpeechStarted { item: PlayoutItem, at: Instant },
     /// The agent's utterance played to its end.
     AgentSpeechFinished { item: PlayoutItem, played_ms: u32 },
+    /// The agent's speech ran dry mid-utterance and paused (its audio came too slowly).
+    Underrun { item: PlayoutItem },
     /// Nobody spoke for the idle timeout: prompt the visitor.
     IdlePrompt,
     /// Still nobody: end the call.
@@ -81,7 +85,9 @@ pub struct SpeechFrame {
 
 impl Talk {
     pub fn new(config: TalkConfig, now: Instant) -> Result<Talk, crate::audio::AudioError> {
-        let preroll_max = frame_samples(LISTEN_RATE) * config.turn.prefix_padding_ms.div_ceil(20) as usize;
+        // The speech that gave the visitor the floor, and as much again from before it.
+        let preroll_max =
+            2 * frame_samples(LISTEN_RATE) * config.turn.prefix_padding_ms.div_ceil(20) as usize;
         Ok(Talk {
             decoder: OpusDecoder::new(LISTEN_RATE)?,
             vad: VoiceDetector::new(config.turn.threshold),
@@ -114,11 +120,8 @@ impl Talk {
     }
 
     fn on_frame(&mut self, at: Instant, frame: &[i16]) {
-        if let Some(stream) = self.stream.as_mut() {
-            let mut out = Vec::with_capacity(frame.len() * 2);
-            if stream.push(frame, &mut out).is_ok() && !out.is_empty() {
-                self.events.push_back(TalkEvent::VisitorAudio(out.into()));
-            }
+        if self.capture.is_some() {
+            self.stream_out(frame);
         }
         let speech = self.vad.is_speech(frame).unwrap_or(false);
         match &mut self.capture {
@@ -137,8 +140,9 @@ impl Talk {
             Some(TurnEvent::BargeIn { at }) => {
                 let stopped = self.playout.stop();
                 self.talkspurt = true;
-                self.start_capture();
+                // Before the audio it starts streaming: the agent stops answering first.
                 self.events.push_back(TalkEvent::BargeIn { at, stopped });
+                self.start_capture();
             }
             Some(TurnEvent::TurnEnded { started, ended }) => self.end_turn(started, ended),
             Some(TurnEvent::IdlePrompt | TurnEvent::IdleTimeout) | None => {}
@@ -156,7 +160,18 @@ impl Talk {
 
     fn start_capture(&mut self) {
         if self.capture.is_none() {
-            self.capture = Some(self.preroll.drain(..).collect());
+            let preroll: Vec<i16> = self.preroll.drain(..).collect();
+            self.stream_out(&preroll);
+            self.capture = Some(preroll);
+        }
+    }
+
+    /// Streams the visitor's audio (resampled) to a realtime provider.
+    fn stream_out(&mut self, pcm: &[i16]) {
+        let Some(stream) = self.stream.as_mut() else { return };
+        let mut out = Vec::with_capacity(pcm.len() * 2);
+        if stream.push(pcm, &mut out).is_ok() && !out.is_empty() {
+            self.events.push_back(TalkEvent::VisitorAudio(out.into()));
         }
     }
 
@@ -213,7 +228,7 @@ impl Talk {
                 PlayoutEvent::Finished { item, played_ms } => {
                     self.events.push_back(TalkEvent::AgentSpeechFinished { item, played_ms });
                 }
-                PlayoutEvent::Underrun { .. } => {}
+                PlayoutEvent::Underrun { item } => self.events.push_back(TalkEvent::Underrun { item }),
             }
         }
         if !self.playout.is_busy() {

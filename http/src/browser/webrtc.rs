@@ -12,6 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use std::time::Duration;
 use voxgate_actors::media::{VoiceError, VoicePlan};
 use voxgate_engine::agent::AgentBackend;
+use voxgate_engine::agent_voice::VoiceSpec;
 use voxgate_engine::ids::CallId;
 use voxgate_engine::metering::UsageKind;
 use voxgate_engine::session::{Mode, Session};
@@ -33,16 +34,19 @@ fn voice_error(state: &AppState, admitted: &Admitted, e: VoiceError) -> BrowserE
     admitted.refuse(state, ApiError::new(e.code(), e.to_string()))
 }
 
-/// What answers the session's voice: the builtin echo (also for `openai` agents, which have
-/// no voice of their own) or the agent's WebSocket bridge.
+/// What answers the session's voice: the agent's WebSocket bridge, its talking voice, or the
+/// echo (an agent whose `voice` is `echo`, the default).
 fn voice_plan(state: &AppState, session: &Session) -> Result<VoicePlan, ApiError> {
     let agent =
         state.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none()).ok_or_else(
             || ApiError::new(ErrorCode::AgentMissing, format!("agent {} was deleted", session.agent_id)),
         )?;
-    Ok(match &agent.spec.backend {
-        AgentBackend::Bridge { url } => VoicePlan::Bridge { url: url.clone() },
-        _ => VoicePlan::Echo { delay: Duration::from_millis(u64::from(agent.spec.echo_delay_ms)) },
+    Ok(match (&agent.spec.backend, &agent.spec.voice) {
+        (AgentBackend::Bridge { url }, _) => VoicePlan::Bridge { url: url.clone() },
+        (_, VoiceSpec::Echo) => {
+            VoicePlan::Echo { delay: Duration::from_millis(u64::from(agent.spec.echo_delay_ms)) }
+        }
+        _ => VoicePlan::Talk(agent),
     })
 }
 

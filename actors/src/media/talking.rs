@@ -1,0 +1,235 @@
+//! A talking call's agent as its `CallActor` sees it: what the call's turn engine decided goes
+//! to the agent, what the agent says goes to the worker's playout, and both sides' words go to
+//! the conversation's transcript, the agent's as the visitor heard them. A barge-in closes every
+//! answer still playing or coming, as interrupted and cut to what was played; whatever the agent
+//! still sends for them is dropped.
+
+use super::worker::{Command, WorkerHandle};
+use crate::clock;
+use crate::metrics::{Metrics, VoiceTurnStage};
+use crate::store::{records, Store};
+use crate::voices::{AgentEvent, AgentOutput, CallInput};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use voxgate_engine::ids::{CallId, ConversationId};
+use voxgate_engine::session::EndReason;
+use voxgate_engine::voice::spoken::SpokenAnswer;
+use voxgate_engine::voice::talk::TalkEvent;
+use voxgate_engine::voice::CallKey;
+use voxgate_engine::ErrorCode;
+
+/// One answer as it is queued and played.
+struct Answer {
+    spoken: SpokenAnswer,
+    /// When the agent began it (its offset if it never played).
+    begun: Instant,
+    /// When its first frame played.
+    played_from: Option<Instant>,
+    /// The agent has sent all of it.
+    done: bool,
+    failed: Option<ErrorCode>,
+}
+
+/// The call's side of its talking agent.
+pub(crate) struct TalkingAgent {
+    input: mpsc::UnboundedSender<CallInput>,
+    worker: WorkerHandle,
+    key: CallKey,
+    call: CallId,
+    conversation: ConversationId,
+    store: Store,
+    metrics: Arc<Metrics>,
+    /// Barge-ins so far; the agent stamps what it sends with the count it had seen.
+    epoch: u64,
+    answers: BTreeMap<u64, Answer>,
+    item_answer: HashMap<u64, u64>,
+    /// The call's start, for transcript offsets (its connect; its answer until then).
+    start: Instant,
+    /// The end of the visitor's last turn, until the answer to it starts playing.
+    turn_ended: Option<Instant>,
+}
+
+impl TalkingAgent {
+    pub fn new(
+        input: mpsc::UnboundedSender<CallInput>,
+        worker: WorkerHandle,
+        key: CallKey,
+        call: CallId,
+        conversation: ConversationId,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> TalkingAgent {
+        TalkingAgent {
+            input,
+            worker,
+            key,
+            call,
+            conversation,
+            store,
+            metrics,
+            epoch: 0,
+            answers: BTreeMap::new(),
+            item_answer: HashMap::new(),
+            start: Instant::now(),
+            turn_ended: None,
+        }
+    }
+
+    pub fn connected(&mut self, at: Instant) {
+        self.start = at;
+        self.tell(CallInput::Connected);
+    }
+
+    fn tell(&self, input: CallInput) {
+        // The agent's loop ends only with the call.
+        let _ = self.input.send(input);
+    }
+
+    /// What the call's turn engine did; `Some` when the call should end.
+    pub fn on_talk(&mut self, event: TalkEvent) -> Option<EndReason> {
+        match event {
+            TalkEvent::VisitorSpeechStarted { .. } => {}
+            TalkEvent::TurnEnded { audio, started, ended } => {
+                self.turn_ended = Some(ended);
+                self.tell(CallInput::Turn { audio, started, ended });
+            }
+            TalkEvent::VisitorAudio(pcm) => self.tell(CallInput::Audio(pcm)),
+            TalkEvent::BargeIn { stopped, .. } => {
+                self.metrics.barge_ins.inc();
+                self.epoch += 1;
+                self.turn_ended = None;
+                if let Some((item, played_ms)) = stopped {
+                    if let Some(answer) = self.item_answer.get(&item).and_then(|a| self.answers.get_mut(a)) {
+                        answer.spoken.stopped(item, played_ms);
+                    }
+                }
+                self.tell(CallInput::BargeIn { stopped });
+                let open: Vec<u64> = self.answers.keys().copied().collect();
+                for answer in open {
+                    self.close(answer, "interrupted");
+                }
+            }
+            TalkEvent::AgentSpeechStarted { item, at } => {
+                if let Some(answer) = self.item_answer.get(&item).and_then(|a| self.answers.get_mut(a)) {
+                    answer.played_from.get_or_insert(at);
+                }
+                if let Some(ended) = self.turn_ended.take() {
+                    self.metrics.voice_turn(
+                        VoiceTurnStage::EndOfSpeechToFirstAudio,
+                        at.saturating_duration_since(ended),
+                    );
+                }
+            }
+            TalkEvent::AgentSpeechFinished { item, .. } => {
+                if let Some(&answer) = self.item_answer.get(&item) {
+                    if let Some(a) = self.answers.get_mut(&answer) {
+                        a.spoken.finished(item);
+                    }
+                    self.settle(answer);
+                }
+            }
+            TalkEvent::Underrun { .. } => self.metrics.playout_underruns.inc(),
+            TalkEvent::IdlePrompt => self.tell(CallInput::IdlePrompt),
+            TalkEvent::IdleTimeout => return Some(EndReason::IdleTimeout),
+        }
+        None
+    }
+
+    /// What the agent said.
+    pub fn on_agent(&mut self, output: AgentOutput) {
+        if output.epoch < self.epoch {
+            // Sent before the agent heard of a barge-in: for an answer already closed.
+            return;
+        }
+        match output.event {
+            AgentEvent::VisitorSaid { text, started } => {
+                let offset = self.offset(started);
+                self.record("visitor", text, "complete", offset, None);
+            }
+            AgentEvent::Text { answer, item, text } => {
+                self.item_answer.insert(item, answer);
+                self.answer(answer).spoken.add_text(item, &text);
+            }
+            AgentEvent::Speech { answer, item, pcm, complete } => {
+                self.item_answer.insert(item, answer);
+                self.answer(answer).spoken.add_audio(item, pcm.len());
+                self.worker.send(Command::Speak { key: self.key, item, pcm, complete });
+            }
+            AgentEvent::Done { answer } => {
+                self.answer(answer).done = true;
+                self.worker.send(Command::AgentDone { key: self.key });
+                self.settle(answer);
+            }
+            AgentEvent::Failed { answer, code, .. } => {
+                self.answer(answer).failed = Some(code);
+            }
+        }
+    }
+
+    fn answer(&mut self, answer: u64) -> &mut Answer {
+        self.answers.entry(answer).or_insert_with(|| Answer {
+            spoken: SpokenAnswer::new(),
+            begun: Instant::now(),
+            played_from: None,
+            done: false,
+            failed: None,
+        })
+    }
+
+    /// Records `answer` once it is all sent and played.
+    fn settle(&mut self, answer: u64) {
+        if self.answers.get(&answer).is_some_and(|a| a.done && a.spoken.played_out()) {
+            self.close(answer, "complete");
+        }
+    }
+
+    /// Records `answer` as heard, with `status` unless it failed, and forgets it.
+    fn close(&mut self, answer: u64, status: &'static str) {
+        let Some(a) = self.answers.remove(&answer) else { return };
+        self.item_answer.retain(|_, owner| *owner != answer);
+        let heard = a.spoken.heard();
+        let status = if a.failed.is_some() { "failed" } else { status };
+        let offset = self.offset(a.played_from.unwrap_or(a.begun));
+        self.tell(CallInput::Heard { answer, text: heard.clone() });
+        // An answer nobody heard a word of, and that did not fail, leaves no line.
+        if heard.is_empty() && a.failed.is_none() {
+            return;
+        }
+        self.record("agent", heard, status, offset, a.failed.map(ErrorCode::as_str));
+    }
+
+    fn offset(&self, at: Instant) -> i64 {
+        at.saturating_duration_since(self.start).as_millis() as i64
+    }
+
+    fn record(
+        &self,
+        role: &'static str,
+        text: String,
+        status: &'static str,
+        offset_ms: i64,
+        error_code: Option<&'static str>,
+    ) {
+        let line = records::VoiceLine {
+            conversation: self.conversation.clone(),
+            call: self.call.clone(),
+            role,
+            text,
+            status,
+            offset_ms,
+            error_code,
+        };
+        // Queued in order; the store drains its queue before a shutdown completes.
+        drop(self.store.write(move |c| records::append_voice_line(c, &line, clock::now())));
+    }
+
+    /// The call ended: what was still playing or coming is recorded as interrupted.
+    pub fn finish(&mut self) {
+        let open: Vec<u64> = self.answers.keys().copied().collect();
+        for answer in open {
+            self.close(answer, "interrupted");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Talking agents: what hears the visitor's turns and answers them in speech. The call's own
+//! turn engine (`voxgate_engine::voice::talk`, on the media worker) decides when a turn ends and
+//! when the visitor barges in; a [`VoiceBackend`] gets those as [`CallInput`]s and answers with
+//! [`AgentOutput`]s (words, audio, failures). Every backend plugs into the same turn engine:
+//! `pipeline` (speech to text, the agent's text backend, text to speech) and `realtime` (a relay
+//! to an OpenAI Realtime-compatible WebSocket).
+//!
+//! Modules, each depending only on those before it: `provider` (one HTTP call to a provider),
+//! `speech_to_text`, `text_to_speech`, `lines` (fixed lines kept as audio), `link` (the output
+//! side), `pipeline`, `realtime`.
+
+mod lines;
+mod link;
+mod pipeline;
+mod provider;
+mod realtime;
+pub mod speech_to_text;
+pub mod text_to_speech;
+
+pub use lines::SpokenLines;
+pub use link::AgentLink;
+pub use pipeline::PipelineVoice;
+pub use realtime::RealtimeVoice;
+
+use crate::agents::AgentRuntime;
+use crate::metrics::Metrics;
+use actix::Message;
+use futures_util::future::LocalBoxFuture;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use voxgate_engine::agent::Agent;
+pub use voxgate_engine::agent_voice::TurnStage;
+use voxgate_engine::agent_voice::VoiceSpec;
+use voxgate_engine::voice::talk::TalkConfig;
+use voxgate_engine::ErrorCode;
+
+/// What a call tells its talking agent, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum CallInput {
+    /// The call is connected: the agent may greet.
+    Connected,
+    /// The visitor's turn ended: its audio (16 kHz mono, from a little before their speech).
+    Turn { audio: Arc<[i16]>, started: Instant, ended: Instant },
+    /// The visitor's audio at the agent's stream rate while they have the floor (realtime).
+    Audio(Arc<[i16]>),
+    /// The visitor talked over the agent: stop answering. `stopped` is the utterance whose
+    /// playout stopped, and how much of it had played.
+    BargeIn { stopped: Option<(u64, u32)> },
+    /// An answer ended; these are the words the visitor heard (the agent's history).
+    Heard { answer: u64, text: String },
+    /// Nobody spoke for the idle timeout: ask if the visitor is still there.
+    IdlePrompt,
+}
+
+/// What a talking agent tells its call.
+#[derive(Debug, Clone)]
+pub enum AgentEvent {
+    /// The visitor's words in the turn whose speech started at `started`.
+    VisitorSaid { text: String, started: Instant },
+    /// Words of utterance `item` of `answer` (more may follow for the same item).
+    Text { answer: u64, item: u64, text: String },
+    /// Audio of utterance `item` of `answer`, mono at 24 kHz; `complete`: its last piece.
+    Speech { answer: u64, item: u64, pcm: Vec<i16>, complete: bool },
+    /// `answer` has nothing more to say.
+    Done { answer: u64 },
+    /// `answer` failed at `stage`; the agent says its fallback line as part of it.
+    Failed { answer: u64, stage: TurnStage, code: ErrorCode, message: String },
+}
+
+/// An [`AgentEvent`], stamped with how many barge-ins the agent had seen when it sent it: the
+/// call drops what was sent for an answer the visitor already interrupted.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct AgentOutput {
+    pub epoch: u64,
+    pub event: AgentEvent,
+}
+
+/// A talking agent for one call.
+pub trait VoiceBackend: Send {
+    /// The backend's name for metrics (`pipeline`, `realtime`).
+    fn kind(&self) -> &'static str;
+
+    /// Runs the call's side of the conversation until `input` closes (the call ended). Runs on
+    /// the call's media worker thread; dropping the future cancels whatever it was doing.
+    fn run(
+        self: Box<Self>,
+        input: mpsc::UnboundedReceiver<CallInput>,
+        out: AgentLink,
+    ) -> LocalBoxFuture<'static, ()>;
+}
+
+/// Builds the talking agent of each call from the agent as saved, and what they all share: one
+/// HTTP client (its connection pool), the agent timeout and the cache of fixed lines.
+pub struct VoiceAgents {
+    http: reqwest::Client,
+    agents: Arc<AgentRuntime>,
+    timeout: Duration,
+    lines: Arc<SpokenLines>,
+    metrics: Arc<Metrics>,
+}
+
+/// A talking call's plan: its turn engine's settings and its agent.
+pub struct TalkPlan {
+    pub config: TalkConfig,
+    pub backend: Box<dyn VoiceBackend>,
+}
+
+impl VoiceAgents {
+    pub fn new(agents: Arc<AgentRuntime>, timeout: Duration, metrics: Arc<Metrics>) -> VoiceAgents {
+        VoiceAgents {
+            http: agents.http.clone(),
+            agents,
+            timeout,
+            lines: Arc::new(SpokenLines::default()),
+            metrics,
+        }
+    }
+
+    /// The talking agent for `agent`'s voice; `None` for an echo.
+    pub fn plan(&self, agent: &Agent) -> Option<TalkPlan> {
+        let spec = &agent.spec;
+        match &spec.voice {
+            VoiceSpec::Echo => None,
+            VoiceSpec::Pipeline { transcription, speech, turn_detection, fallback, idle_prompt } => {
+                let backend = PipelineVoice {
+                    stt: Arc::new(speech_to_text::OpenAiTranscription::new(
+                        self.http.clone(),
+                        transcription,
+                        self.timeout,
+                    )),
+                    tts: Arc::new(text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout)),
+                    responder: self.agents.responder(agent),
+                    timeout: self.timeout,
+                    greeting: spec.greeting.clone().filter(|g| !g.trim().is_empty()),
+                    fallback: fallback.clone(),
+                    idle_prompt: idle_prompt.clone(),
+                    lines: self.lines.clone(),
+                    metrics: self.metrics.clone(),
+                };
+                let config = TalkConfig { turn: turn_detection.config(), stream_rate: None };
+                Some(TalkPlan { config, backend: Box::new(backend) })
+            }
+            VoiceSpec::Realtime { turn_detection, .. } => {
+                let backend = RealtimeVoice::new(agent, self.timeout, self.metrics.clone())?;
+                let config = TalkConfig { turn: turn_detection.config(), stream_rate: Some(realtime::RATE) };
+                Some(TalkPlan { config, backend: Box::new(backend) })
+            }
+        }
+    }
+}

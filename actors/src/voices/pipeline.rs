@@ -1,0 +1,263 @@
+//! The `pipeline` voice: each of the visitor's turns goes to speech to text, the words to the
+//! agent's text backend (with the call's history), and its answer, sentence by sentence, to
+//! text to speech, so the first sentence plays while the rest is still being written. A failure
+//! at any stage (an HTTP error, a timeout, a malformed body) ends the turn with a recorded code
+//! and the agent's fallback line; the call goes on.
+
+use super::speech_to_text::SpeechToText;
+use super::text_to_speech::TextToSpeech;
+use super::{AgentEvent, AgentLink, CallInput, SpokenLines, TurnStage, VoiceBackend};
+use crate::agents::{AgentFailure, AgentTurn, AnswerPart, HistoryMessage, Responder};
+use crate::metrics::{Metrics, VoiceTurnStage};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use voxgate_engine::sentences::Sentences;
+use voxgate_engine::voice::talk::LISTEN_RATE;
+use voxgate_engine::ErrorCode;
+
+/// Speech to text, the agent's text backend, text to speech.
+pub struct PipelineVoice {
+    pub stt: Arc<dyn SpeechToText>,
+    pub tts: Arc<dyn TextToSpeech>,
+    pub responder: Arc<dyn Responder>,
+    /// The longest wait on any provider for its answer or its next piece.
+    pub timeout: Duration,
+    pub greeting: Option<String>,
+    pub fallback: String,
+    pub idle_prompt: String,
+    pub lines: Arc<SpokenLines>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The answer being worked on; dropping it cancels it.
+#[derive(Default)]
+struct Answering(Option<JoinHandle<()>>);
+
+impl Answering {
+    fn replace(&mut self, task: JoinHandle<()>) {
+        self.cancel();
+        self.0 = Some(task);
+    }
+
+    fn cancel(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        self.0.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+type History = Rc<RefCell<Vec<HistoryMessage>>>;
+
+impl VoiceBackend for PipelineVoice {
+    fn kind(&self) -> &'static str {
+        "pipeline"
+    }
+
+    fn run(
+        self: Box<Self>,
+        mut input: mpsc::UnboundedReceiver<CallInput>,
+        out: AgentLink,
+    ) -> LocalBoxFuture<'static, ()> {
+        let voice = Rc::new(*self);
+        Box::pin(async move {
+            let history: History = Rc::default();
+            let mut answering = Answering::default();
+            while let Some(said) = input.recv().await {
+                match said {
+                    CallInput::Connected => {
+                        voice.prepare_fallback();
+                        if let Some(greeting) = voice.greeting.clone() {
+                            let (v, out) = (voice.clone(), out.clone());
+                            answering.replace(actix::spawn(async move { v.say_line(&greeting, &out).await }));
+                        }
+                    }
+                    CallInput::Turn { audio, started, .. } => {
+                        let (v, out, history) = (voice.clone(), out.clone(), history.clone());
+                        answering.replace(actix::spawn(async move {
+                            v.answer(audio, started, history, out).await
+                        }));
+                    }
+                    CallInput::BargeIn { .. } => {
+                        answering.cancel();
+                        out.barge_in();
+                    }
+                    CallInput::Heard { text, .. } => {
+                        if !text.is_empty() {
+                            history.borrow_mut().push(HistoryMessage { role: "agent".into(), text });
+                        }
+                    }
+                    CallInput::IdlePrompt if !answering.is_busy() => {
+                        let (v, out) = (voice.clone(), out.clone());
+                        let line = voice.idle_prompt.clone();
+                        answering.replace(actix::spawn(async move { v.say_line(&line, &out).await }));
+                    }
+                    CallInput::IdlePrompt | CallInput::Audio(_) => {}
+                }
+            }
+        })
+    }
+}
+
+impl PipelineVoice {
+    /// One turn: what the visitor said, the answer, spoken sentence by sentence.
+    async fn answer(self: Rc<Self>, audio: Arc<[i16]>, started: Instant, history: History, out: AgentLink) {
+        let answer = out.next_id();
+        let asked = Instant::now();
+        let heard = match tokio::time::timeout(self.timeout, self.stt.transcribe(audio, LISTEN_RATE)).await {
+            Ok(heard) => heard,
+            Err(_) => Err(timed_out("speech to text", self.timeout)),
+        };
+        let text = match heard {
+            Ok(text) => text,
+            Err(f) => return self.fail(answer, TurnStage::SpeechToText, f, &out).await,
+        };
+        self.metrics.voice_turn(VoiceTurnStage::SpeechToText, asked.elapsed());
+        if text.is_empty() {
+            // Noise, a cough: nothing to answer.
+            return out.send(AgentEvent::Done { answer });
+        }
+        out.send(AgentEvent::VisitorSaid { text: text.clone(), started });
+        let turn = AgentTurn { history: history.borrow().clone(), text: text.clone() };
+        history.borrow_mut().push(HistoryMessage { role: "visitor".into(), text });
+
+        let asked = Instant::now();
+        let mut parts = self.responder.respond(turn);
+        let mut sentences = Sentences::new();
+        let mut first_token = true;
+        loop {
+            let part = match tokio::time::timeout(self.timeout, parts.next()).await {
+                Err(_) => Err(timed_out("the agent's answer", self.timeout)),
+                Ok(None) => break,
+                Ok(Some(part)) => part,
+            };
+            let delta = match part {
+                Err(f) => return self.fail(answer, TurnStage::Answer, f, &out).await,
+                Ok(AnswerPart::Source(_)) => continue,
+                Ok(AnswerPart::Delta(delta)) => delta,
+            };
+            if std::mem::take(&mut first_token) {
+                self.metrics.voice_turn(VoiceTurnStage::FirstToken, asked.elapsed());
+            }
+            for sentence in sentences.push(&delta) {
+                if let Err(f) = self.speak(answer, &sentence, false, &out).await {
+                    return self.fail(answer, TurnStage::TextToSpeech, f, &out).await;
+                }
+            }
+        }
+        if let Some(rest) = sentences.finish() {
+            if let Err(f) = self.speak(answer, &rest, false, &out).await {
+                return self.fail(answer, TurnStage::TextToSpeech, f, &out).await;
+            }
+        }
+        out.send(AgentEvent::Done { answer });
+    }
+
+    /// Says a fixed line (a greeting, the idle prompt) as an answer of its own.
+    async fn say_line(&self, line: &str, out: &AgentLink) {
+        let answer = out.next_id();
+        if let Err(f) = self.speak(answer, line, true, out).await {
+            self.report(answer, TurnStage::TextToSpeech, &f, out);
+        }
+        out.send(AgentEvent::Done { answer });
+    }
+
+    /// Records why `answer` failed and says the fallback line in its place.
+    async fn fail(&self, answer: u64, stage: TurnStage, f: AgentFailure, out: &AgentLink) {
+        self.report(answer, stage, &f, out);
+        // Said from the kept audio when the speech provider is what failed.
+        let _ = self.speak(answer, &self.fallback, true, out).await;
+        out.send(AgentEvent::Done { answer });
+    }
+
+    fn report(&self, answer: u64, stage: TurnStage, f: &AgentFailure, out: &AgentLink) {
+        tracing::warn!(stage = stage.as_str(), code = f.code.as_str(), error = %f.message, "a voice turn failed");
+        self.metrics.voice_provider_error("pipeline", stage, f.code);
+        out.send(AgentEvent::Failed { answer, stage, code: f.code, message: f.message.clone() });
+    }
+
+    /// Synthesises the fallback line ahead of need, once per voice, so it can be said even
+    /// when the speech provider is down.
+    fn prepare_fallback(&self) {
+        let (voice, line) = (self.tts.voice_key(), self.fallback.clone());
+        if !self.lines.claim(&voice, &line) {
+            return;
+        }
+        let (tts, lines) = (self.tts.clone(), self.lines.clone());
+        actix::spawn(async move {
+            let mut audio = Vec::new();
+            let mut pieces = tts.synthesize(line.clone());
+            while let Some(piece) = pieces.next().await {
+                match piece {
+                    Ok(pcm) => audio.extend_from_slice(&pcm),
+                    Err(_) => return lines.abandon(&voice, &line),
+                }
+            }
+            lines.put(&voice, &line, audio.into());
+        });
+    }
+
+    /// Speaks `text` as one utterance of `answer`, streaming its audio to the call as it is
+    /// made. A fixed line (`keep`) is said from the kept audio when there is some, and kept.
+    async fn speak(&self, answer: u64, text: &str, keep: bool, out: &AgentLink) -> Result<(), AgentFailure> {
+        let item = out.next_id();
+        out.send(AgentEvent::Text { answer, item, text: text.to_string() });
+        let voice = self.tts.voice_key();
+        if keep {
+            if let Some(audio) = self.lines.get(&voice, text) {
+                out.send(AgentEvent::Speech { answer, item, pcm: audio.to_vec(), complete: true });
+                return Ok(());
+            }
+        }
+        let asked = Instant::now();
+        let mut pieces = self.tts.synthesize(text.to_string());
+        let mut kept = Vec::new();
+        let mut sent = false;
+        let result = loop {
+            let piece = match tokio::time::timeout(self.timeout, pieces.next()).await {
+                Err(_) => Err(timed_out("text to speech", self.timeout)),
+                Ok(None) => break Ok(()),
+                Ok(Some(piece)) => piece,
+            };
+            match piece {
+                Err(f) => break Err(f),
+                Ok(pcm) => {
+                    if !sent {
+                        self.metrics.voice_turn(VoiceTurnStage::FirstAudio, asked.elapsed());
+                        sent = true;
+                    }
+                    if keep {
+                        kept.extend_from_slice(&pcm);
+                    }
+                    out.send(AgentEvent::Speech { answer, item, pcm, complete: false });
+                }
+            }
+        };
+        if sent {
+            out.send(AgentEvent::Speech { answer, item, pcm: Vec::new(), complete: true });
+        }
+        if keep && result.is_ok() && !kept.is_empty() {
+            self.lines.put(&voice, text, kept.into());
+        }
+        result
+    }
+}
+
+fn timed_out(what: &str, timeout: Duration) -> AgentFailure {
+    AgentFailure::new(ErrorCode::AgentTimeout, format!("{what} took longer than {} ms", timeout.as_millis()))
+}

@@ -1,0 +1,313 @@
+//! An agent's voice (`voice` on the agent): what answers a call. `echo` plays the visitor back
+//! (the media benchmarks' load); `pipeline` hears with an OpenAI-compatible transcription
+//! endpoint, answers with the agent's text backend and speaks with an OpenAI-compatible speech
+//! endpoint; `realtime` relays the call to an OpenAI Realtime-compatible WebSocket. Talking
+//! voices share the turn detection settings, named after OpenAI Realtime's `server_vad`.
+
+use crate::audio::TurnConfig;
+use crate::spec::{self, SpecError};
+use serde::{Deserialize, Serialize};
+
+/// How a talking agent decides whose turn it is (OpenAI Realtime's `server_vad`, plus
+/// `interrupt_min_ms` and the idle prompt's timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnDetection {
+    /// 0 to 1: higher needs louder, clearer speech.
+    pub threshold: f32,
+    pub prefix_padding_ms: u32,
+    pub silence_duration_ms: u32,
+    /// Whether the visitor may talk over the agent (and stop it).
+    pub interrupt_response: bool,
+    pub interrupt_min_ms: u32,
+    /// With no speech on either side this long, the agent asks once if the visitor is still
+    /// there, then ends the call (`idle_timeout`). Unset: never.
+    pub idle_timeout_ms: Option<u32>,
+}
+
+impl Default for TurnDetection {
+    fn default() -> Self {
+        let t = TurnConfig::default();
+        TurnDetection {
+            threshold: t.threshold,
+            prefix_padding_ms: t.prefix_padding_ms,
+            silence_duration_ms: t.silence_duration_ms,
+            interrupt_response: t.interrupt_response,
+            interrupt_min_ms: t.interrupt_min_ms,
+            idle_timeout_ms: t.idle_timeout_ms,
+        }
+    }
+}
+
+impl TurnDetection {
+    pub fn config(&self) -> TurnConfig {
+        TurnConfig {
+            threshold: self.threshold,
+            prefix_padding_ms: self.prefix_padding_ms,
+            silence_duration_ms: self.silence_duration_ms,
+            interrupt_response: self.interrupt_response,
+            interrupt_min_ms: self.interrupt_min_ms,
+            idle_timeout_ms: self.idle_timeout_ms,
+        }
+    }
+
+    fn validate(&self, at: &str) -> Result<(), SpecError> {
+        if !(0.0..=1.0).contains(&self.threshold) || self.threshold.is_nan() {
+            return Err(SpecError::new(format!("{at}.threshold"), "must be between 0 and 1"));
+        }
+        spec::range(&format!("{at}.prefix_padding_ms"), self.prefix_padding_ms, 20, 2000)?;
+        spec::range(&format!("{at}.silence_duration_ms"), self.silence_duration_ms, 100, 5000)?;
+        spec::range(&format!("{at}.interrupt_min_ms"), self.interrupt_min_ms, 40, 2000)?;
+        if let Some(idle) = self.idle_timeout_ms {
+            spec::range(&format!("{at}.idle_timeout_ms"), idle, 1000, 600_000)?;
+        }
+        Ok(())
+    }
+}
+
+/// An OpenAI-compatible HTTP endpoint: `base_url` ends in `/v1`; the key, if any, is read from
+/// the server's environment variable `api_key_env` (its name is stored, never the key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transcription {
+    pub base_url: String,
+    pub model: String,
+    /// ISO-639-1 language of the visitor's speech (`en`), helps recognition.
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+}
+
+/// An OpenAI-compatible `POST {base_url}/audio/speech` (asked for `pcm`, 24 kHz).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Speech {
+    pub base_url: String,
+    pub model: String,
+    pub voice: String,
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+}
+
+/// What the agent says when it cannot answer (a provider failed or timed out).
+pub const DEFAULT_FALLBACK: &str = "Sorry, I couldn't answer that just now. Could you say it again?";
+
+/// What the agent asks an idle visitor.
+pub const DEFAULT_IDLE_PROMPT: &str = "Are you still there?";
+
+fn default_fallback() -> String {
+    DEFAULT_FALLBACK.into()
+}
+
+fn default_idle_prompt() -> String {
+    DEFAULT_IDLE_PROMPT.into()
+}
+
+/// Where a turn failed, for metrics and the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnStage {
+    SpeechToText,
+    Answer,
+    TextToSpeech,
+    Realtime,
+}
+
+impl TurnStage {
+    pub const ALL: [TurnStage; 4] =
+        [TurnStage::SpeechToText, TurnStage::Answer, TurnStage::TextToSpeech, TurnStage::Realtime];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnStage::SpeechToText => "stt",
+            TurnStage::Answer => "answer",
+            TurnStage::TextToSpeech => "tts",
+            TurnStage::Realtime => "realtime",
+        }
+    }
+}
+
+/// The agent's voice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VoiceSpec {
+    /// The visitor's audio back after the agent's `echo_delay_ms`.
+    #[default]
+    Echo,
+    /// Speech to text, the agent's text backend, text to speech.
+    Pipeline {
+        transcription: Transcription,
+        speech: Speech,
+        #[serde(default)]
+        turn_detection: TurnDetection,
+        #[serde(default = "default_fallback")]
+        fallback: String,
+        #[serde(default = "default_idle_prompt")]
+        idle_prompt: String,
+    },
+    /// A relay to an OpenAI Realtime-compatible WebSocket, `{base_url}/realtime?model=...`.
+    Realtime {
+        base_url: String,
+        model: String,
+        #[serde(default)]
+        voice: Option<String>,
+        #[serde(default)]
+        api_key_env: Option<String>,
+        /// The model that transcribes the visitor's words (default `whisper-1`).
+        #[serde(default)]
+        transcription_model: Option<String>,
+        #[serde(default)]
+        turn_detection: TurnDetection,
+        #[serde(default = "default_fallback")]
+        fallback: String,
+        #[serde(default = "default_idle_prompt")]
+        idle_prompt: String,
+    },
+}
+
+impl VoiceSpec {
+    pub fn is_echo(&self) -> bool {
+        matches!(self, VoiceSpec::Echo)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VoiceSpec::Echo => "echo",
+            VoiceSpec::Pipeline { .. } => "pipeline",
+            VoiceSpec::Realtime { .. } => "realtime",
+        }
+    }
+
+    /// The turn detection of a talking voice.
+    pub fn turn_detection(&self) -> Option<&TurnDetection> {
+        match self {
+            VoiceSpec::Echo => None,
+            VoiceSpec::Pipeline { turn_detection, .. } | VoiceSpec::Realtime { turn_detection, .. } => {
+                Some(turn_detection)
+            }
+        }
+    }
+
+    /// The line a talking voice says when it cannot answer, and its idle prompt.
+    pub fn lines(&self) -> Option<(&str, &str)> {
+        match self {
+            VoiceSpec::Echo => None,
+            VoiceSpec::Pipeline { fallback, idle_prompt, .. }
+            | VoiceSpec::Realtime { fallback, idle_prompt, .. } => Some((fallback, idle_prompt)),
+        }
+    }
+
+    /// Every environment variable the voice reads a key from.
+    pub fn key_envs(&self) -> Vec<&str> {
+        match self {
+            VoiceSpec::Echo => vec![],
+            VoiceSpec::Pipeline { transcription, speech, .. } => transcription
+                .api_key_env
+                .iter()
+                .chain(speech.api_key_env.iter())
+                .map(String::as_str)
+                .collect(),
+            VoiceSpec::Realtime { api_key_env, .. } => api_key_env.iter().map(String::as_str).collect(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match self {
+            VoiceSpec::Echo => Ok(()),
+            VoiceSpec::Pipeline { transcription, speech, turn_detection, fallback, idle_prompt } => {
+                spec::url("voice.transcription.base_url", &transcription.base_url, &["https", "http"])?;
+                spec::text("voice.transcription.model", &transcription.model, 1, 200)?;
+                if let Some(language) = &transcription.language {
+                    let ok = (2..=8).contains(&language.len())
+                        && language.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+                    if !ok {
+                        return Err(SpecError::new(
+                            "voice.transcription.language",
+                            "must be a language code such as en",
+                        ));
+                    }
+                }
+                key_env("voice.transcription.api_key_env", &transcription.api_key_env)?;
+                spec::url("voice.speech.base_url", &speech.base_url, &["https", "http"])?;
+                spec::text("voice.speech.model", &speech.model, 1, 200)?;
+                spec::text("voice.speech.voice", &speech.voice, 1, 100)?;
+                key_env("voice.speech.api_key_env", &speech.api_key_env)?;
+                turn_detection.validate("voice.turn_detection")?;
+                spec::text("voice.fallback", fallback, 1, 500)?;
+                spec::text("voice.idle_prompt", idle_prompt, 1, 500)
+            }
+            VoiceSpec::Realtime {
+                base_url,
+                model,
+                voice,
+                api_key_env,
+                transcription_model,
+                turn_detection,
+                fallback,
+                idle_prompt,
+            } => {
+                spec::url("voice.base_url", base_url, &["wss", "ws", "https", "http"])?;
+                spec::text("voice.model", model, 1, 200)?;
+                spec::opt_text("voice.voice", voice, 100)?;
+                spec::opt_text("voice.transcription_model", transcription_model, 200)?;
+                key_env("voice.api_key_env", api_key_env)?;
+                turn_detection.validate("voice.turn_detection")?;
+                spec::text("voice.fallback", fallback, 1, 500)?;
+                spec::text("voice.idle_prompt", idle_prompt, 1, 500)
+            }
+        }
+    }
+}
+
+/// `api_key_env` names an environment variable; it is never the key itself.
+pub fn key_env(field: &str, env: &Option<String>) -> Result<(), SpecError> {
+    let Some(env) = env else { return Ok(()) };
+    let ok =
+        !env.is_empty() && env.len() <= 100 && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            "must be the NAME of an environment variable (letters, digits, _), not the key itself",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<VoiceSpec, SpecError> {
+        let voice: VoiceSpec =
+            serde_json::from_value(v).map_err(|e| SpecError::new("voice", e.to_string()))?;
+        voice.validate().map(|()| voice)
+    }
+
+    #[test]
+    fn a_pipeline_takes_the_anchors_defaults_and_names_a_bad_field() {
+        let v = parse(json!({"type": "pipeline",
+            "transcription": {"base_url": "https://api.openai.com/v1", "model": "whisper-1", "api_key_env": "OPENAI_API_KEY"},
+            "speech": {"base_url": "https://api.openai.com/v1", "model": "tts-1", "voice": "alloy"}}))
+        .unwrap();
+        let t = v.turn_detection().unwrap();
+        assert_eq!((t.threshold, t.prefix_padding_ms, t.silence_duration_ms), (0.5, 300, 500));
+        assert_eq!(v.lines(), Some((DEFAULT_FALLBACK, DEFAULT_IDLE_PROMPT)));
+        assert_eq!(v.key_envs(), ["OPENAI_API_KEY"]);
+        let bad = parse(json!({"type": "pipeline",
+            "transcription": {"base_url": "https://x/v1", "model": "m"},
+            "speech": {"base_url": "https://x/v1", "model": "m", "voice": "v"},
+            "turn_detection": {"silence_duration_ms": 20}}))
+        .unwrap_err();
+        assert_eq!(bad.field, "voice.turn_detection.silence_duration_ms");
+        let bad = parse(
+            json!({"type": "realtime", "base_url": "wss://x/v1", "model": "m", "api_key_env": "sk-abc-123"}),
+        )
+        .unwrap_err();
+        assert_eq!(bad.field, "voice.api_key_env");
+        let bad = parse(json!({"type": "realtime", "base_url": "wss://x/v1", "model": "m", "turn_detection": {"threshold": 2.0}})).unwrap_err();
+        assert_eq!(bad.field, "voice.turn_detection.threshold");
+        assert_eq!(parse(json!({"type": "echo"})).unwrap(), VoiceSpec::Echo);
+    }
+}

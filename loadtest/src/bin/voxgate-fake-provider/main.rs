@@ -1,0 +1,127 @@
+//! A fake voice provider for tests and benchmarks: the OpenAI-compatible endpoints voxgate's
+//! talking agents call (`/v1/audio/transcriptions`, `/v1/chat/completions`,
+//! `/v1/audio/speech`, and the Realtime WebSocket `/v1/realtime`), answering with a known
+//! transcript, a known answer and generated speech after fixed delays, so voxgate's own share
+//! of a turn's latency can be measured apart from the provider's. It stands in for services a
+//! test cannot reach; it is not part of voxgate.
+//!
+//! `POST /control/modes` with `{"stt"|"chat"|"tts"|"realtime": "ok"|"fail"|"hang"|"garble"|"drop"}`
+//! makes an endpoint fail until set back; `GET /control/seen` lists what was asked of it.
+
+mod audio;
+mod realtime;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "A fake OpenAI-compatible voice provider with fixed delays, for tests and benchmarks.")]
+pub struct Opts {
+    /// Address to listen on (port 0 picks a free one; the line `fake provider listening on
+    /// http://ADDR` says which).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Delay before a transcription is answered.
+    #[arg(long, default_value_t = 100)]
+    stt_delay_ms: u64,
+    /// Delay before a chat completion's first token.
+    #[arg(long, default_value_t = 100)]
+    first_token_delay_ms: u64,
+    /// Delay before a speech request's (or a realtime response's) first audio.
+    #[arg(long, default_value_t = 50)]
+    first_audio_delay_ms: u64,
+    /// What every transcription says the visitor said.
+    #[arg(long, default_value = "How much does shipping cost?")]
+    transcript: String,
+    /// What chat completions and realtime responses answer.
+    #[arg(long, default_value = "Shipping costs five euros. Orders over fifty euros ship free.")]
+    answer: String,
+    /// Milliseconds of generated speech per character of text.
+    #[arg(long, default_value_t = 55)]
+    speech_ms_per_char: u64,
+}
+
+/// How an endpoint behaves now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Ok,
+    /// HTTP 500, or a realtime `error` event.
+    Fail,
+    /// Never answers.
+    Hang,
+    /// A malformed body or event.
+    Garble,
+    /// Realtime only: closes the connection.
+    Drop,
+}
+
+impl Mode {
+    fn parse(text: &str) -> Option<Mode> {
+        Some(match text {
+            "ok" => Mode::Ok,
+            "fail" => Mode::Fail,
+            "hang" => Mode::Hang,
+            "garble" => Mode::Garble,
+            "drop" => Mode::Drop,
+            _ => return None,
+        })
+    }
+}
+
+/// The fake's settings, modes and log.
+pub struct Fake {
+    pub opts: Opts,
+    modes: Mutex<HashMap<String, Mode>>,
+    seen: Mutex<Vec<Value>>,
+}
+
+impl Fake {
+    pub fn mode(&self, endpoint: &str) -> Mode {
+        self.modes.lock().unwrap_or_else(|e| e.into_inner()).get(endpoint).copied().unwrap_or(Mode::Ok)
+    }
+
+    pub fn saw(&self, what: Value) {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(what);
+    }
+
+    pub fn delay(ms: u64) -> tokio::time::Sleep {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+}
+
+async fn set_modes(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {
+    let mut modes = fake.modes.lock().unwrap_or_else(|e| e.into_inner());
+    for (endpoint, mode) in body.as_object().into_iter().flatten() {
+        if let Some(mode) = mode.as_str().and_then(Mode::parse) {
+            modes.insert(endpoint.clone(), mode);
+        }
+    }
+    Json(json!({"ok": true}))
+}
+
+async fn seen(State(fake): State<Arc<Fake>>) -> Json<Value> {
+    Json(Value::Array(fake.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    let opts = Opts::parse();
+    let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
+    let fake = Arc::new(Fake { opts, modes: Mutex::default(), seen: Mutex::default() });
+    let app = Router::new()
+        .route("/v1/audio/transcriptions", post(audio::transcribe))
+        .route("/v1/audio/speech", post(audio::speech))
+        .route("/v1/chat/completions", post(audio::chat))
+        .route("/v1/realtime", get(realtime::connect))
+        .route("/control/modes", post(set_modes))
+        .route("/control/seen", get(seen))
+        .with_state(fake);
+    println!("fake provider listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await
+}

@@ -1,0 +1,139 @@
+//! The Realtime WebSocket, scripted: `session.update` is acknowledged, appended audio is
+//! counted, a commit is transcribed (the known transcript, after the STT delay), and
+//! `response.create` answers with the known answer (or the line its instructions quote) as
+//! transcript and audio deltas at twice real time, until done or `response.cancel`.
+//! `conversation.item.truncate` is acknowledged. Every client event is logged, audio as its
+//! length.
+
+use super::{Fake, Mode};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub async fn connect(State(fake): State<Arc<Fake>>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| session(fake, socket))
+}
+
+/// What the response task says, for the socket's writer.
+type Out = mpsc::UnboundedSender<Value>;
+
+async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
+    let (out, mut outgoing) = mpsc::unbounded_channel::<Value>();
+    let _ = out.send(json!({"type": "session.created", "session": {"id": "sess_fake"}}));
+    let mut appended = 0usize;
+    let mut items = 0u32;
+    let mut responding: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        tokio::select! {
+            event = outgoing.recv() => {
+                let Some(event) = event else { break };
+                if socket.send(Message::Text(event.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let Ok(mut event) = serde_json::from_str::<Value>(&text) else { continue };
+                let kind = event["type"].as_str().unwrap_or_default().to_string();
+                if let Some(audio) = event["audio"].as_str() {
+                    let n = base64::engine::general_purpose::STANDARD.decode(audio).map_or(0, |b| b.len());
+                    appended += n;
+                    event["audio"] = json!(n);
+                }
+                fake.saw(json!({"endpoint": "realtime", "event": event}));
+                match kind.as_str() {
+                    "session.update" => {
+                        let _ = out.send(json!({"type": "session.updated", "session": event["session"]}));
+                    }
+                    "input_audio_buffer.commit" => {
+                        items += 1;
+                        let item = format!("item_in_{items}");
+                        let _ = out.send(json!({"type": "input_audio_buffer.committed", "item_id": item}));
+                        let (out, fake, bytes) = (out.clone(), fake.clone(), std::mem::take(&mut appended));
+                        tokio::spawn(async move {
+                            Fake::delay(fake.opts.stt_delay_ms).await;
+                            let transcript = if bytes > 0 { fake.opts.transcript.clone() } else { String::new() };
+                            let _ = out.send(json!({"type": "conversation.item.input_audio_transcription.completed",
+                                                    "item_id": item, "content_index": 0, "transcript": transcript}));
+                        });
+                    }
+                    "response.create" => {
+                        match fake.mode("realtime") {
+                            Mode::Drop => break,
+                            Mode::Hang => continue,
+                            Mode::Fail => {
+                                let _ = out.send(json!({"type": "error", "error": {"type": "server_error", "code": "fake_failure", "message": "the fake provider failed on purpose"}}));
+                                continue;
+                            }
+                            Mode::Garble => {
+                                let _ = out.send(json!("not an event"));
+                                continue;
+                            }
+                            Mode::Ok => {}
+                        }
+                        items += 1;
+                        let id = format!("resp_{items}");
+                        let item = format!("item_out_{items}");
+                        let said = event["response"]["instructions"].as_str()
+                            .and_then(|i| i.split_once(": ").map(|(_, line)| line.to_string()))
+                            .unwrap_or_else(|| fake.opts.answer.clone());
+                        let metadata = event["response"]["metadata"].clone();
+                        if let Some(task) = responding.take() { task.abort(); }
+                        responding = Some(tokio::spawn(respond(fake.clone(), out.clone(), id, item, said, metadata)));
+                    }
+                    "response.cancel" => {
+                        if let Some(task) = responding.take() {
+                            if !task.is_finished() {
+                                task.abort();
+                                let _ = out.send(json!({"type": "response.done", "response": {"id": format!("resp_{items}"), "status": "cancelled"}}));
+                            }
+                        }
+                    }
+                    "conversation.item.truncate" => {
+                        let _ = out.send(json!({"type": "conversation.item.truncated", "item_id": event["item_id"],
+                                                "content_index": 0, "audio_end_ms": event["audio_end_ms"]}));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let Some(task) = responding {
+        task.abort();
+    }
+}
+
+/// One response: created, then after the first-audio delay 100 ms of audio (and its share of
+/// the words) every 50 ms, then done.
+async fn respond(fake: Arc<Fake>, out: Out, id: String, item: String, said: String, metadata: Value) {
+    let _ = out.send(json!({"type": "response.created", "response": {"id": id, "status": "in_progress", "metadata": metadata}}));
+    Fake::delay(fake.opts.first_audio_delay_ms).await;
+    let pcm = super::audio::speech_pcm(&said, fake.opts.speech_ms_per_char);
+    let pieces: Vec<&[i16]> = pcm.chunks(2400).collect();
+    let words: Vec<&str> = said.split_inclusive(' ').collect();
+    let per_piece = words.len().div_ceil(pieces.len()).max(1);
+    for (n, piece) in pieces.iter().enumerate() {
+        let bytes: Vec<u8> = piece.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let delta = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let text: String = words.iter().skip(n * per_piece).take(per_piece).copied().collect();
+        if !text.is_empty() {
+            let _ = out.send(json!({"type": "response.output_audio_transcript.delta", "response_id": id, "item_id": item, "delta": text}));
+        }
+        let _ = out.send(json!({"type": "response.output_audio.delta", "response_id": id, "item_id": item, "delta": delta}));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = out.send(json!({"type": "response.output_audio.done", "response_id": id, "item_id": item}));
+    let _ = out.send(json!({"type": "response.output_audio_transcript.done", "response_id": id, "item_id": item, "transcript": said}));
+    let _ = out.send(
+        json!({"type": "response.done", "response": {"id": id, "status": "completed", "metadata": metadata}}),
+    );
+}

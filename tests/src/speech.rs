@@ -1,0 +1,41 @@
+//! A speaking visitor for talking-agent tests: Opus frames of a voiced, speech-like sound when
+//! it talks and of silence when it does not (a browser sends both), and the agent's reply
+//! decoded to measure its loudness.
+
+use std::time::Instant;
+use voxgate_engine::audio::{OpusDecoder, OpusEncoder};
+
+/// A voiced 20 ms frame at 48 kHz: a 150 Hz buzz with harmonics, as a vowel is.
+pub fn vowel(n: u32) -> Vec<i16> {
+    (0..960)
+        .map(|i| {
+            let t = (n as usize * 960 + i) as f64 / 48_000.0;
+            let s: f64 =
+                (1..=12).map(|h| (t * 150.0 * h as f64 * std::f64::consts::TAU).sin() / h as f64).sum();
+            (s * 5000.0) as i16
+        })
+        .collect()
+}
+
+/// A visitor's frames: speech in the frames `speaking` says, silence in the others.
+pub fn speaker(speaking: impl Fn(u32) -> bool + Send + 'static) -> Box<dyn FnMut(u32) -> Vec<u8> + Send> {
+    let mut encoder = OpusEncoder::new(48_000).expect("opus encoder");
+    Box::new(move |n| {
+        let pcm = if speaking(n) { vowel(n) } else { vec![0; 960] };
+        encoder.encode(&pcm).expect("encode").to_vec()
+    })
+}
+
+/// The reply frames' loudness: each frame decoded, with its RMS and when it came.
+pub fn loudness(frames: &[(Vec<u8>, Instant)]) -> Vec<(f64, Instant)> {
+    let mut decoder = OpusDecoder::new(48_000).expect("opus decoder");
+    frames
+        .iter()
+        .filter_map(|(payload, at)| {
+            let pcm = decoder.decode(payload).ok()?;
+            let rms =
+                (pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / pcm.len().max(1) as f64).sqrt();
+            Some((rms, *at))
+        })
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! A `pipeline` voice agent against the real binary, its providers faked: a visitor speaks, the
+//! agent answers in speech (audio with energy comes back), and the conversation holds both
+//! sides' words with offsets. Talking over the answer stops its audio at once and stores the
+//! agent's turn cut to what was played.
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use voxgate_tests::fake_provider::{chat_backend, pipeline_voice, FakeProvider};
+use voxgate_tests::speech::{loudness, speaker};
+use voxgate_tests::Fixture;
+
+/// A frame of reply speech, not the codec's noise floor.
+const LOUD: f64 = 300.0;
+
+const LONG_ANSWER: &str = "Shipping costs five euros within the country and twelve euros abroad. \
+    Orders over fifty euros ship free, and express delivery arrives the next working day for nine euros more. \
+    Returns are free within thirty days of delivery, and refunds reach your account within a week.";
+
+fn loud_frames(frames: &[(Vec<u8>, Instant)]) -> Vec<Instant> {
+    loudness(frames).into_iter().filter(|(rms, _)| *rms > LOUD).map(|(_, at)| at).collect()
+}
+
+fn setup(agent: Value) -> (Fixture, Value) {
+    let f = Fixture::new();
+    f.patch_agent(agent);
+    let s = f.session(json!({"mode": "voice"}));
+    (f, s)
+}
+
+#[test]
+fn a_spoken_question_gets_a_spoken_answer_and_both_sides_are_recorded() {
+    let fake = FakeProvider::start(&["--stt-delay-ms", "20", "--first-audio-delay-ms", "10"]);
+    let (f, s) = setup(json!({
+        "knowledge": [{"title": "Shipping", "text": "Shipping costs five euros. Orders over fifty euros ship free."}],
+        "voice": pipeline_voice(&fake, json!({"silence_duration_ms": 300, "prefix_padding_ms": 100})),
+    }));
+    let mut call = f.call(&s);
+    // One second of speech after 200 ms, then silence.
+    call.script = Some(speaker(|n| (10..60).contains(&n)));
+    let answered = call.run_until(Duration::from_secs(20), |c| loud_frames(&c.received).len() >= 25);
+    assert!(answered, "no spoken answer: {} frames came back", call.received.len());
+
+    let lines = f.transcript_when(&s, Duration::from_secs(20), |t| t.iter().any(|m| m["role"] == "agent"));
+    assert_eq!(lines[0]["role"], "visitor", "{lines:#?}");
+    assert_eq!(lines[0]["text"], "How much does shipping cost?");
+    assert_eq!(lines[0]["status"], "complete");
+    let agent = lines.iter().find(|m| m["role"] == "agent").expect("an agent line");
+    assert!(agent["text"].as_str().unwrap().contains("five euros"), "{agent:#}");
+    assert_eq!(agent["status"], "complete");
+    let call_id = lines[0]["call_id"].as_str().expect("a voice line names its call");
+    assert_eq!(agent["call_id"], call_id);
+    let (heard_at, said_at) = (lines[0]["offset_ms"].as_i64().unwrap(), agent["offset_ms"].as_i64().unwrap());
+    assert!((100..600).contains(&heard_at), "the visitor spoke about 200 ms in, not at {heard_at} ms");
+    assert!(said_at > heard_at + 1000, "the answer started after the question ({said_at} ms)");
+
+    // What the providers were asked: a WAV of the turn, then each sentence as PCM.
+    let stt = fake.seen_on("stt");
+    assert_eq!(stt.len(), 1, "{stt:#?}");
+    assert!(stt[0]["bytes"].as_u64().unwrap() > 32_000, "a second of 16 kHz audio, as WAV");
+    let said: Vec<String> = fake
+        .seen_on("tts")
+        .iter()
+        .filter(|t| t["input"] != "Sorry, I couldn't answer that just now. Could you say it again?")
+        .map(|t| t["input"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(said, ["Shipping costs five euros.", "Orders over fifty euros ship free."]);
+    assert!(fake.seen_on("tts").iter().all(|t| t["response_format"] == "pcm"));
+}
+
+#[test]
+fn talking_over_the_answer_stops_it_and_keeps_only_what_was_heard() {
+    let fake = FakeProvider::start(&[
+        "--stt-delay-ms",
+        "20",
+        "--first-token-delay-ms",
+        "20",
+        "--answer",
+        LONG_ANSWER,
+    ]);
+    let (f, s) = setup(json!({
+        "prompt": "You answer questions about a shop.",
+        "backend": chat_backend(&fake),
+        "voice": pipeline_voice(&fake, json!({"silence_duration_ms": 300, "prefix_padding_ms": 100, "interrupt_min_ms": 100})),
+    }));
+    let mut call = f.call(&s);
+    call.script = Some(speaker(|n| (10..60).contains(&n)));
+    // Two seconds into the answer, the visitor talks over it.
+    let speaking = call.run_until(Duration::from_secs(20), |c| loud_frames(&c.received).len() >= 100);
+    assert!(speaking, "the answer did not play for two seconds");
+    let barge_from = call.frames_sent();
+    call.script = Some(speaker(move |n| n >= barge_from && n < barge_from + 40));
+    let started = Instant::now();
+    // The visitor talks for 800 ms: no new answer can start in the 600 ms watched.
+    call.run_until(Duration::from_millis(600), |_| false);
+    // The frame that completed `interrupt_min_ms` of speech left 100 ms after the first.
+    let detector_could_fire = started + Duration::from_millis(100);
+    let last = *loud_frames(&call.received).last().unwrap();
+    let after = last.saturating_duration_since(detector_could_fire);
+    assert!(after <= Duration::from_millis(100), "reply audio went on {after:?} after the barge-in");
+
+    let lines = f.transcript_when(&s, Duration::from_secs(10), |t| t.iter().any(|m| m["role"] == "agent"));
+    let agent = lines.iter().find(|m| m["role"] == "agent").unwrap();
+    assert_eq!(agent["status"], "interrupted", "{lines:#?}");
+    let heard = agent["text"].as_str().unwrap();
+    assert!(
+        !heard.is_empty() && LONG_ANSWER.starts_with(heard),
+        "{heard:?} is not a beginning of the answer"
+    );
+    assert!(heard.len() < LONG_ANSWER.len() / 2, "two seconds is not half the answer: {heard:?}");
+
+    // The visitor's second turn is answered with the cut answer in the history.
+    call.run_until(Duration::from_secs(10), |_| fake.seen_on("chat").len() >= 2);
+    let chats = fake.seen_on("chat");
+    assert_eq!(chats.len(), 2, "{chats:#?}");
+    assert_eq!(chats[1]["messages"], 4, "system, visitor, the heard answer, visitor");
+}
