@@ -143,7 +143,8 @@ impl VoiceAgents {
                 Some(TalkPlan { config, backend: Box::new(backend) })
             }
             VoiceSpec::Realtime { turn_detection, .. } => {
-                let backend = RealtimeVoice::new(agent, self.timeout, self.metrics.clone())?;
+                let backend =
+                    RealtimeVoice::new(agent, self.timeout, self.metrics.clone(), self.lines.clone())?;
                 let config = TalkConfig { turn: turn_detection.config(), stream_rate: Some(realtime::RATE) };
                 Some(TalkPlan { config, backend: Box::new(backend) })
             }

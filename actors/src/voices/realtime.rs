@@ -9,7 +9,7 @@
 //! silence past the agent timeout and a dropped connection end the turn with a recorded code;
 //! the next turn connects again.
 
-use super::{AgentEvent, AgentLink, CallInput, TurnStage, VoiceBackend};
+use super::{AgentEvent, AgentLink, CallInput, SpokenLines, TurnStage, VoiceBackend};
 use crate::agents::AgentFailure;
 use crate::metrics::{Metrics, VoiceTurnStage};
 use base64::Engine;
@@ -27,6 +27,8 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::agent_voice::VoiceSpec;
+use voxgate_engine::audio::Resampler;
+use voxgate_engine::voice::talk::LISTEN_RATE;
 use voxgate_engine::ErrorCode;
 
 /// The rate the provider hears and speaks at.
@@ -51,27 +53,40 @@ pub struct RealtimeVoice {
     idle_prompt: String,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    lines: Arc<SpokenLines>,
+    /// What makes two relays sound the same, for the kept fallback line.
+    voice_key: String,
 }
 
 /// Why a response was asked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
     Answer(u64),
     /// A fixed line; the fallback line says it instead of an answer that failed.
     Line(u64),
+    /// The fallback line, out of band, kept as audio (not played) so it can be said when the
+    /// provider is what failed.
+    Keep,
 }
 
 impl Purpose {
-    fn answer(self) -> u64 {
+    fn answer(self) -> Option<u64> {
         match self {
-            Purpose::Answer(a) | Purpose::Line(a) => a,
+            Purpose::Answer(a) | Purpose::Line(a) => Some(a),
+            Purpose::Keep => None,
         }
+    }
+
+    fn tag(self) -> String {
+        self.answer().map_or_else(|| "keep".to_string(), |a| a.to_string())
     }
 }
 
 /// One response of the provider as it plays.
 struct Response {
-    answer: u64,
+    purpose: Purpose,
+    /// The audio of a `Keep` response.
+    kept: Vec<i16>,
     /// Provider item id to our utterance id.
     items: HashMap<String, u64>,
     /// When it was asked for, until its first audio.
@@ -93,11 +108,18 @@ struct Relay {
     waiting: Option<(u64, Instant)>,
     /// Answers below this were cancelled by a barge-in: their responses are ignored.
     stale_below: u64,
+    /// The answer whose fallback line the provider was asked to say.
+    falling_back: Option<u64>,
 }
 
 impl RealtimeVoice {
     /// The relay for `agent`; `None` unless its voice is `realtime`.
-    pub fn new(agent: &Agent, timeout: Duration, metrics: Arc<Metrics>) -> Option<RealtimeVoice> {
+    pub fn new(
+        agent: &Agent,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        lines: Arc<SpokenLines>,
+    ) -> Option<RealtimeVoice> {
         let VoiceSpec::Realtime {
             base_url,
             model,
@@ -137,7 +159,10 @@ impl RealtimeVoice {
                 "output": output,
             },
         });
+        let voice_key = format!("{url} {}", voice.as_deref().unwrap_or(""));
         Some(RealtimeVoice {
+            voice_key,
+            lines,
             url,
             api_key_env: api_key_env.clone(),
             session,
@@ -199,8 +224,17 @@ impl RealtimeVoice {
             turns: VecDeque::new(),
             waiting: None,
             stale_below: 0,
+            falling_back: None,
         };
         relay.send(json!({"type": "session.update", "session": self.session})).await?;
+        if self.lines.claim(&self.voice_key, &self.fallback) {
+            let instructions = format!("Say exactly this, and nothing else: {}", self.fallback);
+            let keep = json!({"conversation": "none", "instructions": instructions});
+            if let Err(f) = relay.ask(Purpose::Keep, keep).await {
+                self.lines.abandon(&self.voice_key, &self.fallback);
+                return Err(f);
+            }
+        }
         Ok((relay, stream))
     }
 
@@ -259,10 +293,18 @@ impl Relay {
     /// Asks for a response, tagged with its answer so a late `response.created` of a
     /// cancelled one is told apart.
     async fn ask(&mut self, purpose: Purpose, mut response: Value) -> Result<(), AgentFailure> {
-        response["metadata"] = json!({"voxgate_answer": purpose.answer().to_string()});
+        response["metadata"] = json!({"voxgate_answer": purpose.tag()});
         self.asked.push_back((purpose, Instant::now()));
-        self.waiting = Some((purpose.answer(), Instant::now()));
+        if let Some(answer) = purpose.answer() {
+            self.waiting = Some((answer, Instant::now()));
+        }
         self.send(json!({"type": "response.create", "response": response})).await
+    }
+
+    /// Whether the fallback line is being kept through this connection.
+    fn keeping(&self) -> bool {
+        self.asked.iter().any(|(p, _)| *p == Purpose::Keep)
+            || self.responses.values().any(|r| r.purpose == Purpose::Keep)
     }
 
     /// The answer being given, if any.
@@ -271,7 +313,13 @@ impl Relay {
     }
 
     /// Handles one event from the provider. `Err` ends the current answer with a failure.
-    fn on_event(&mut self, event: &Value, out: &AgentLink, metrics: &Metrics) -> Result<(), AgentFailure> {
+    fn on_event(
+        &mut self,
+        event: &Value,
+        out: &AgentLink,
+        metrics: &Metrics,
+        lines: &Kept<'_>,
+    ) -> Result<(), AgentFailure> {
         let kind = event["type"].as_str().ok_or_else(|| malformed("no \"type\""))?;
         if let Some((answer, _)) = self.waiting {
             self.waiting = Some((answer, Instant::now()));
@@ -281,33 +329,36 @@ impl Relay {
                 let id = event["response"]["id"]
                     .as_str()
                     .ok_or_else(|| malformed("response.created without an id"))?;
-                let tagged = event["response"]["metadata"]["voxgate_answer"]
-                    .as_str()
-                    .and_then(|a| a.parse::<u64>().ok());
+                let tagged = event["response"]["metadata"]["voxgate_answer"].as_str();
+                let stale = tagged.and_then(|a| a.parse::<u64>().ok()).is_some_and(|a| a < self.stale_below);
                 let asked = match tagged {
-                    Some(answer) if answer < self.stale_below => None,
-                    Some(answer) => self
+                    _ if stale => None,
+                    Some(tag) => self
                         .asked
                         .iter()
-                        .position(|(p, _)| p.answer() == answer)
+                        .position(|(p, _)| p.tag() == tag)
                         .and_then(|at| self.asked.remove(at)),
                     // A provider that does not echo metadata: responses come in the order asked.
                     None => self.asked.pop_front(),
                 };
                 if let Some((purpose, asked)) = asked {
                     let response =
-                        Response { answer: purpose.answer(), items: HashMap::new(), asked: Some(asked) };
+                        Response { purpose, kept: Vec::new(), items: HashMap::new(), asked: Some(asked) };
                     self.responses.insert(id.to_string(), response);
                 }
             }
             "response.output_audio.delta" | "response.audio.delta" => {
-                let Some((answer, item)) = self.item_of(event, out) else { return Ok(()) };
                 let delta =
                     event["delta"].as_str().ok_or_else(|| malformed("an audio delta without \"delta\""))?;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(delta)
                     .map_err(|e| malformed(&format!("an audio delta that is not base64 ({e})")))?;
                 let pcm: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                if let Some(keep) = self.response_of(event).filter(|r| r.purpose == Purpose::Keep) {
+                    keep.kept.extend_from_slice(&pcm);
+                    return Ok(());
+                }
+                let Some((answer, item)) = self.item_of(event, out) else { return Ok(()) };
                 if let Some(asked) = self.response_of(event).and_then(|r| r.asked.take()) {
                     metrics.voice_turn(VoiceTurnStage::FirstAudio, asked.elapsed());
                 }
@@ -339,8 +390,15 @@ impl Relay {
                 let response = &event["response"];
                 let id = response["id"].as_str().unwrap_or_default();
                 let Some(done) = self.responses.remove(id) else { return Ok(()) };
-                self.waiting = None;
                 let status = response["status"].as_str().unwrap_or("completed");
+                let Some(answer) = done.purpose.answer() else {
+                    match status {
+                        "completed" if !done.kept.is_empty() => lines.put(done.kept),
+                        _ => lines.abandon(),
+                    }
+                    return Ok(());
+                };
+                self.waiting = None;
                 if status == "failed" {
                     let why =
                         response["status_details"]["error"]["message"].as_str().unwrap_or("no reason given");
@@ -349,7 +407,7 @@ impl Relay {
                         format!("the realtime response failed: {why}"),
                     ));
                 }
-                out.send(AgentEvent::Done { answer: done.answer });
+                out.send(AgentEvent::Done { answer });
             }
             "error" => {
                 let code = event["error"]["code"].as_str().unwrap_or_default();
@@ -377,7 +435,7 @@ impl Relay {
     fn item_of(&mut self, event: &Value, out: &AgentLink) -> Option<(u64, u64)> {
         let item_id = event["item_id"].as_str()?.to_string();
         let response = self.responses.get_mut(event["response_id"].as_str()?)?;
-        let answer = response.answer;
+        let answer = response.purpose.answer()?;
         if let Some(item) = response.items.get(&item_id) {
             return Some((answer, *item));
         }
@@ -424,20 +482,25 @@ impl VoiceBackend for RealtimeVoice {
                             if let Some(answer) = answer {
                                 out.send(AgentEvent::Done { answer });
                             }
-                            live = None;
+                            self.lose(&mut live);
                         }
                     }
                     Step::Provider(Some(Ok(Ws::Text(text)))) => {
                         let Some((relay, _)) = live.as_mut() else { continue };
                         let handled = match serde_json::from_str::<Value>(&text) {
-                            Ok(event) => relay.on_event(&event, &out, &self.metrics),
+                            Ok(event) => relay.on_event(&event, &out, &self.metrics, &self.kept()),
                             Err(e) => Err(malformed(&format!("not JSON ({e})"))),
                         };
                         if let Err(f) = handled {
-                            let answer = relay.current();
+                            let Some(answer) = relay.current() else {
+                                // Nothing was being answered: the out-of-band line failed.
+                                tracing::warn!(error = %f.message, "the realtime provider failed outside a turn");
+                                self.kept().abandon();
+                                continue;
+                            };
                             relay.waiting = None;
-                            self.report(answer, &f, &out);
-                            self.fall_back(relay, answer, &out).await;
+                            self.report(Some(answer), &f, &out);
+                            self.fall_back(relay, Some(answer), &out).await;
                         }
                     }
                     Step::Provider(Some(Ok(Ws::Close(_))) | Some(Err(_)) | None) => {
@@ -448,9 +511,9 @@ impl VoiceBackend for RealtimeVoice {
                         );
                         self.report(answer, &f, &out);
                         if let Some(answer) = answer {
-                            out.send(AgentEvent::Done { answer });
+                            self.say_kept(answer, &out);
                         }
-                        live = None;
+                        self.lose(&mut live);
                     }
                     Step::Provider(Some(Ok(_))) => {}
                     Step::TimedOut => {
@@ -463,7 +526,7 @@ impl VoiceBackend for RealtimeVoice {
                         );
                         self.report(answer, &f, &out);
                         if relay.send(json!({"type": "response.cancel"})).await.is_err() {
-                            live = None;
+                            self.lose(&mut live);
                             if let Some(answer) = answer {
                                 out.send(AgentEvent::Done { answer });
                             }
@@ -474,9 +537,27 @@ impl VoiceBackend for RealtimeVoice {
                 }
             }
             if let Some((mut relay, _)) = live {
+                if relay.keeping() {
+                    self.kept().abandon();
+                }
                 let _ = relay.sink.send(Ws::Close(None)).await;
             }
         })
+    }
+}
+
+/// The fallback line's slot in the kept lines.
+struct Kept<'a> {
+    voice: &'a RealtimeVoice,
+}
+
+impl Kept<'_> {
+    fn put(&self, audio: Vec<i16>) {
+        self.voice.lines.put(&self.voice.voice_key, &self.voice.fallback, audio.into());
+    }
+
+    fn abandon(&self) {
+        self.voice.lines.abandon(&self.voice.voice_key, &self.voice.fallback);
     }
 }
 
@@ -495,12 +576,42 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl RealtimeVoice {
-    /// Says the fallback line in place of the failed `answer` (a new answer if none).
+    /// Says the fallback line in place of the failed `answer` (a new answer if none): from the
+    /// kept audio if there is some, else asks the provider once.
     async fn fall_back(&self, relay: &mut Relay, answer: Option<u64>, out: &AgentLink) {
         let answer = answer.unwrap_or_else(|| out.next_id());
+        if self.lines.get(&self.voice_key, &self.fallback).is_some() {
+            return self.say_kept(answer, out);
+        }
+        if relay.falling_back == Some(answer) {
+            return out.send(AgentEvent::Done { answer });
+        }
+        relay.falling_back = Some(answer);
         if self.say(relay, answer, &self.fallback).await.is_err() {
             out.send(AgentEvent::Done { answer });
         }
+    }
+
+    /// Ends `answer` with the kept fallback line, if there is one.
+    fn say_kept(&self, answer: u64, out: &AgentLink) {
+        if let Some(audio) = self.lines.get(&self.voice_key, &self.fallback) {
+            let item = out.next_id();
+            out.send(AgentEvent::Text { answer, item, text: self.fallback.clone() });
+            out.send(AgentEvent::Speech { answer, item, pcm: audio.to_vec(), complete: true });
+        }
+        out.send(AgentEvent::Done { answer });
+    }
+
+    /// Forgets a connection that broke; the next turn connects again.
+    fn lose(&self, live: &mut Option<(Relay, SplitStream<Socket>)>) {
+        if live.take().is_some_and(|(relay, _)| relay.keeping()) {
+            self.kept().abandon();
+        }
+    }
+
+    /// Where the fallback line's audio is kept.
+    fn kept(&self) -> Kept<'_> {
+        Kept { voice: self }
     }
 
     /// Relays what the call did; `Err` when the connection is gone.
@@ -518,30 +629,34 @@ impl RealtimeVoice {
                         .await?;
                 }
             }
-            CallInput::Turn { started, .. } => {
-                if live.is_none() {
-                    // The connection dropped since the last turn: this turn's audio went nowhere.
-                    let answer = out.next_id();
-                    match self.connect().await {
-                        Ok(connected) => *live = Some(connected),
-                        Err(f) => {
-                            self.report(Some(answer), &f, out);
-                            out.send(AgentEvent::Done { answer });
-                            return Ok(());
+            CallInput::Turn { audio, started, .. } => {
+                let relay = match live {
+                    Some((relay, _)) => relay,
+                    None => {
+                        // The connection dropped since the last turn, so this turn's audio
+                        // streamed nowhere: connect again and send the whole turn.
+                        let answer = out.next_id();
+                        match self.connect().await {
+                            Ok(connected) => *live = Some(connected),
+                            Err(f) => {
+                                self.report(Some(answer), &f, out);
+                                self.say_kept(answer, out);
+                                return Ok(());
+                            }
                         }
+                        let (relay, _) = live.as_mut().ok_or_else(|| malformed("no connection"))?;
+                        let mut resampler = Resampler::new(LISTEN_RATE, RATE)
+                            .map_err(|e| AgentFailure::new(ErrorCode::AgentError, e.to_string()))?;
+                        let mut pcm = Vec::with_capacity(audio.len() * 3 / 2);
+                        resampler
+                            .push(&audio, &mut pcm)
+                            .map_err(|e| AgentFailure::new(ErrorCode::AgentError, e.to_string()))?;
+                        for chunk in pcm.chunks(RATE as usize) {
+                            relay.send(json!({"type": "input_audio_buffer.append", "audio": pcm16_base64(chunk)})).await?;
+                        }
+                        relay
                     }
-                    let (relay, _) = live.as_mut().ok_or_else(|| malformed("no connection"))?;
-                    self.report(
-                        Some(answer),
-                        &AgentFailure::new(
-                            ErrorCode::AgentError,
-                            "the realtime connection was lost; it was opened again",
-                        ),
-                        out,
-                    );
-                    return self.say(relay, answer, &self.fallback).await;
-                }
-                let Some((relay, _)) = live.as_mut() else { return Ok(()) };
+                };
                 relay.turns.push_back(started);
                 relay.send(json!({"type": "input_audio_buffer.commit"})).await?;
                 let answer = out.next_id();

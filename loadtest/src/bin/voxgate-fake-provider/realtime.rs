@@ -27,7 +27,8 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
     let _ = out.send(json!({"type": "session.created", "session": {"id": "sess_fake"}}));
     let mut appended = 0usize;
     let mut items = 0u32;
-    let mut responding: Option<tokio::task::JoinHandle<()>> = None;
+    // Responses in progress: id, whether out of band (`conversation: "none"`), task.
+    let mut responding: Vec<(String, bool, tokio::task::JoinHandle<()>)> = Vec::new();
     loop {
         tokio::select! {
             event = outgoing.recv() => {
@@ -87,16 +88,18 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
                             .and_then(|i| i.split_once(": ").map(|(_, line)| line.to_string()))
                             .unwrap_or_else(|| fake.opts.answer.clone());
                         let metadata = event["response"]["metadata"].clone();
-                        if let Some(task) = responding.take() { task.abort(); }
-                        responding = Some(tokio::spawn(respond(fake.clone(), out.clone(), id, item, said, metadata)));
+                        let out_of_band = event["response"]["conversation"] == "none";
+                        responding.retain(|(_, _, task)| !task.is_finished());
+                        let task = tokio::spawn(respond(fake.clone(), out.clone(), id.clone(), item, said, metadata));
+                        responding.push((id, out_of_band, task));
                     }
                     "response.cancel" => {
-                        if let Some(task) = responding.take() {
-                            if !task.is_finished() {
-                                task.abort();
-                                let _ = out.send(json!({"type": "response.done", "response": {"id": format!("resp_{items}"), "status": "cancelled"}}));
-                            }
+                        // Cancels the conversation's response in progress, not out-of-band ones.
+                        for (id, _, task) in responding.iter().filter(|(_, oob, task)| !oob && !task.is_finished()) {
+                            task.abort();
+                            let _ = out.send(json!({"type": "response.done", "response": {"id": id, "status": "cancelled"}}));
                         }
+                        responding.retain(|(_, _, task)| !task.is_finished());
                     }
                     "conversation.item.truncate" => {
                         let _ = out.send(json!({"type": "conversation.item.truncated", "item_id": event["item_id"],
@@ -107,7 +110,7 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
             }
         }
     }
-    if let Some(task) = responding {
+    for (_, _, task) in responding {
         task.abort();
     }
 }
@@ -136,4 +139,5 @@ async fn respond(fake: Arc<Fake>, out: Out, id: String, item: String, said: Stri
     let _ = out.send(
         json!({"type": "response.done", "response": {"id": id, "status": "completed", "metadata": metadata}}),
     );
+    fake.saw(json!({"endpoint": "realtime_done", "response": id, "metadata": metadata}));
 }
