@@ -77,6 +77,7 @@
     ".call[hidden]{display:none}",
     ".call .state{flex:1;font-size:13px}",
     ".source{align-self:flex-start;margin-top:-4px;font-size:12px;opacity:.75}",
+    ".msg[data-status=interrupted]::after{content:\" —\";opacity:.6}",
     ".line{align-self:center;font-size:12px;opacity:.75}",
     ".meters{display:flex;align-items:center;gap:8px;padding:0 12px 12px;font-size:12px}",
     ".meters[hidden]{display:none}",
@@ -275,7 +276,9 @@
           items.forEach(function (i) {
             if (i.line) return addLine(i.line);
             var m = i.message;
-            addMessage(m.role === "visitor" ? "visitor" : "agent", m.text);
+            if (!m.text) return;
+            var shown = addMessage(m.role === "visitor" ? "visitor" : "agent", m.text);
+            if (m.status === "interrupted") shown.setAttribute("data-status", "interrupted");
             if (m.role !== "visitor") addSource(m.source);
           });
         });
@@ -424,6 +427,9 @@
         current.token = s.session_token;
         var pc = current.pc = new RTCPeerConnection({ iceServers: s.webrtc_ice_servers || [] });
         current.stream.getTracks().forEach(function (t) { pc.addTrack(t, current.stream); });
+        // A talking agent's captions come on this channel, as OpenAI Realtime's events do.
+        var events = pc.createDataChannel("oai-events");
+        events.onmessage = function (m) { caption(current, m.data); };
         pc.ontrack = function (e) {
           var remote = e.streams[0] || new MediaStream([e.track]);
           ui.audio.srcObject = remote;
@@ -459,6 +465,39 @@
       .catch(function (e) {
         if (call === current) { endCall(""); notice(e.message || MESSAGES.callFailed); }
       });
+  }
+
+  /**
+   * Live captions of a talking agent's call: the visitor's recognised words, the agent's words
+   * as they play, and each answer's final text as heard (cut short if the visitor talked over
+   * it, marked `data-status="interrupted"`).
+   */
+  function caption(current, data) {
+    if (call !== current) return;
+    var e;
+    try { e = JSON.parse(data); } catch (_) { return; }
+    current.answers = current.answers || {};
+    var answer = function (id) {
+      var m = current.answers[id];
+      if (!m) {
+        m = current.answers[id] = addMessage("agent", "");
+        m.setAttribute("data-caption", "true");
+      }
+      return m;
+    };
+    if (e.type === "conversation.item.input_audio_transcription.completed" && e.transcript) {
+      addMessage("visitor", e.transcript).setAttribute("data-caption", "true");
+    } else if (e.type === "response.output_audio_transcript.delta" && e.delta) {
+      var m = answer(e.response_id);
+      m.textContent += e.delta;
+      ui.log.scrollTop = ui.log.scrollHeight;
+    } else if (e.type === "response.done") {
+      if (!e.transcript && !current.answers[e.response_id]) return;
+      var done = answer(e.response_id);
+      done.textContent = e.transcript || "";
+      done.setAttribute("data-status", e.status || "complete");
+      if (!e.transcript) done.remove();
+    }
   }
 
   /**

@@ -17,6 +17,7 @@ struct Events {
     connected: bool,
     disconnected: bool,
     frames: Vec<(Vec<u8>, Instant)>,
+    texts: Vec<String>,
 }
 
 impl ClientIo for Events {
@@ -31,6 +32,9 @@ impl ClientIo for Events {
     }
     fn frame(&mut self, data: &[u8], received: Instant) {
         self.frames.push((data.to_vec(), received));
+    }
+    fn event(&mut self, text: &str, _received: Instant) {
+        self.texts.push(text.to_string());
     }
 }
 
@@ -55,16 +59,38 @@ pub struct VoiceCall {
     pub script: Option<Box<dyn FnMut(u32) -> Vec<u8> + Send>>,
     /// Every frame received, with when (a talking agent's speech).
     pub received: Vec<(Vec<u8>, Instant)>,
+    /// Events received on the data channel (with [`VoiceCall::offer_with_events`]).
+    pub channel_events: Vec<serde_json::Value>,
 }
 
 impl VoiceCall {
     /// Posts an offer to `webrtc_url`; Err is the server's refusal.
     pub fn offer(api: &Api, webrtc_url: &str, origin: &str, token: &str) -> Result<VoiceCall, Box<Reply>> {
+        VoiceCall::offer_with(api, webrtc_url, origin, token, None)
+    }
+
+    /// Offers a call with an `oai-events` data channel, as the widget does for captions.
+    pub fn offer_with_events(
+        api: &Api,
+        webrtc_url: &str,
+        origin: &str,
+        token: &str,
+    ) -> Result<VoiceCall, Box<Reply>> {
+        VoiceCall::offer_with(api, webrtc_url, origin, token, Some("oai-events"))
+    }
+
+    fn offer_with(
+        api: &Api,
+        webrtc_url: &str,
+        origin: &str,
+        token: &str,
+        events: Option<&str>,
+    ) -> Result<VoiceCall, Box<Reply>> {
         let identity = MediaIdentity::generate().expect("certificate");
         let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
         let local = socket.local_addr().expect("local addr");
         let now = Instant::now();
-        let (mut peer, offer) = ClientPeer::offer(&identity, local, now).expect("client offer");
+        let (mut peer, offer) = ClientPeer::offer_with(&identity, local, now, events).expect("client offer");
         let reply = api.send(
             api.http
                 .post(api.url(webrtc_url))
@@ -98,6 +124,7 @@ impl VoiceCall {
             sending: true,
             script: None,
             received: Vec::new(),
+            channel_events: Vec::new(),
         })
     }
 
@@ -164,6 +191,9 @@ impl VoiceCall {
         }
         if self.events.disconnected && self.disconnected_at.is_none() {
             self.disconnected_at = Some(Instant::now());
+        }
+        for text in self.events.texts.drain(..) {
+            self.channel_events.push(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
         }
         for (data, at) in self.events.frames.drain(..) {
             if self.script.is_some() {

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use voxgate_tests::fake_provider::{chat_backend, pipeline_voice, FakeProvider};
 use voxgate_tests::speech::{loudness, speaker};
-use voxgate_tests::Fixture;
+use voxgate_tests::voice::VoiceCall;
+use voxgate_tests::{Fixture, SITE};
 
 /// A frame of reply speech, not the codec's noise floor.
 const LOUD: f64 = 300.0;
@@ -34,7 +35,8 @@ fn a_spoken_question_gets_a_spoken_answer_and_both_sides_are_recorded() {
         "knowledge": [{"title": "Shipping", "text": "Shipping costs five euros. Orders over fifty euros ship free."}],
         "voice": pipeline_voice(&fake, json!({"silence_duration_ms": 300, "prefix_padding_ms": 100})),
     }));
-    let mut call = f.call(&s);
+    let (url, token) = (s["webrtc_url"].as_str().unwrap(), s["session_token"].as_str().unwrap());
+    let mut call = VoiceCall::offer_with_events(&f.api, url, SITE, token).expect("offer with a data channel");
     // One second of speech after 200 ms, then silence.
     call.script = Some(speaker(|n| (10..60).contains(&n)));
     let answered = call.run_until(Duration::from_secs(20), |c| loud_frames(&c.received).len() >= 25);
@@ -65,6 +67,35 @@ fn a_spoken_question_gets_a_spoken_answer_and_both_sides_are_recorded() {
         .collect();
     assert_eq!(said, ["Shipping costs five euros.", "Orders over fifty euros ship free."]);
     assert!(fake.seen_on("tts").iter().all(|t| t["response_format"] == "pcm"));
+
+    // Captions came over the data channel, in the order things happened.
+    let done = call.run_until(Duration::from_secs(10), |c| {
+        c.channel_events.iter().any(|e| e["type"] == "response.done")
+    });
+    assert!(done, "no response.done caption: {:#?}", call.channel_events);
+    let kinds: Vec<&str> = call.channel_events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let at = |kind: &str| {
+        kinds.iter().position(|k| *k == kind).unwrap_or_else(|| panic!("no {kind} in {kinds:?}"))
+    };
+    assert!(
+        at("input_audio_buffer.speech_started") < at("conversation.item.input_audio_transcription.completed")
+    );
+    assert!(
+        at("conversation.item.input_audio_transcription.completed")
+            < at("response.output_audio_transcript.delta")
+    );
+    let heard =
+        &call.channel_events[at("conversation.item.input_audio_transcription.completed")]["transcript"];
+    assert_eq!(heard, "How much does shipping cost?");
+    let deltas: String = call
+        .channel_events
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio_transcript.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, agent["text"].as_str().unwrap(), "the captions spell the answer as recorded");
+    let finished = &call.channel_events[at("response.done")];
+    assert_eq!((&finished["status"], &finished["transcript"]), (&json!("complete"), &agent["text"]));
 }
 
 #[test]

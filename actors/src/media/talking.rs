@@ -9,6 +9,7 @@ use crate::clock;
 use crate::metrics::{Metrics, VoiceTurnStage};
 use crate::store::{records, Store};
 use crate::voices::{AgentEvent, AgentOutput, CallInput};
+use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +31,8 @@ struct Answer {
     /// The agent has sent all of it.
     done: bool,
     failed: Option<ErrorCode>,
+    /// Some of its words have been shown as captions.
+    captioned: bool,
 }
 
 /// The call's side of its talking agent.
@@ -49,6 +52,8 @@ pub(crate) struct TalkingAgent {
     start: Instant,
     /// The end of the visitor's last turn, until the answer to it starts playing.
     turn_ended: Option<Instant>,
+    /// Utterances whose playing started, and how much of their text the captions have shown.
+    captioned: HashMap<u64, usize>,
 }
 
 impl TalkingAgent {
@@ -74,6 +79,7 @@ impl TalkingAgent {
             item_answer: HashMap::new(),
             start: Instant::now(),
             turn_ended: None,
+            captioned: HashMap::new(),
         }
     }
 
@@ -90,7 +96,9 @@ impl TalkingAgent {
     /// What the call's turn engine did; `Some` when the call should end.
     pub fn on_talk(&mut self, event: TalkEvent) -> Option<EndReason> {
         match event {
-            TalkEvent::VisitorSpeechStarted { .. } => {}
+            TalkEvent::VisitorSpeechStarted { .. } => {
+                self.caption(json!({"type": "input_audio_buffer.speech_started"}));
+            }
             TalkEvent::TurnEnded { audio, started, ended } => {
                 self.turn_ended = Some(ended);
                 self.tell(CallInput::Turn { audio, started, ended });
@@ -115,6 +123,8 @@ impl TalkingAgent {
                 if let Some(answer) = self.item_answer.get(&item).and_then(|a| self.answers.get_mut(a)) {
                     answer.played_from.get_or_insert(at);
                 }
+                self.captioned.insert(item, 0);
+                self.caption_item(item);
                 if let Some(ended) = self.turn_ended.take() {
                     self.metrics.voice_turn(
                         VoiceTurnStage::EndOfSpeechToFirstAudio,
@@ -145,12 +155,14 @@ impl TalkingAgent {
         }
         match output.event {
             AgentEvent::VisitorSaid { text, started } => {
+                self.caption(json!({"type": "conversation.item.input_audio_transcription.completed", "transcript": text}));
                 let offset = self.offset(started);
                 self.record("visitor", text, "complete", offset, None);
             }
             AgentEvent::Text { answer, item, text } => {
                 self.item_answer.insert(item, answer);
                 self.answer(answer).spoken.add_text(item, &text);
+                self.caption_item(item);
             }
             AgentEvent::Speech { answer, item, pcm, complete } => {
                 self.item_answer.insert(item, answer);
@@ -175,6 +187,7 @@ impl TalkingAgent {
             played_from: None,
             done: false,
             failed: None,
+            captioned: false,
         })
     }
 
@@ -188,16 +201,47 @@ impl TalkingAgent {
     /// Records `answer` as heard, with `status` unless it failed, and forgets it.
     fn close(&mut self, answer: u64, status: &'static str) {
         let Some(a) = self.answers.remove(&answer) else { return };
-        self.item_answer.retain(|_, owner| *owner != answer);
+        let captioned = &mut self.captioned;
+        self.item_answer.retain(|item, owner| {
+            if *owner == answer {
+                captioned.remove(item);
+            }
+            *owner != answer
+        });
         let heard = a.spoken.heard();
         let status = if a.failed.is_some() { "failed" } else { status };
         let offset = self.offset(a.played_from.unwrap_or(a.begun));
+        self.caption(json!({"type": "response.done", "response_id": format!("answer_{answer}"),
+                            "status": status, "transcript": heard}));
         self.tell(CallInput::Heard { answer, text: heard.clone() });
         // An answer nobody heard a word of, and that did not fail, leaves no line.
         if heard.is_empty() && a.failed.is_none() {
             return;
         }
         self.record("agent", heard, status, offset, a.failed.map(ErrorCode::as_str));
+    }
+
+    /// An event for the visitor's captions (sent on their data channel, if they opened one).
+    fn caption(&self, event: serde_json::Value) {
+        self.worker.send(Command::Event { key: self.key, text: event.to_string() });
+    }
+
+    /// Shows the words of utterance `item` not shown yet, once it plays.
+    fn caption_item(&mut self, item: u64) {
+        let Some(&answer) = self.item_answer.get(&item) else { return };
+        let (Some(shown), Some(a)) = (self.captioned.get_mut(&item), self.answers.get_mut(&answer)) else {
+            return;
+        };
+        let text = a.spoken.text_of(item);
+        if text.len() > *shown {
+            // Utterances are sentences: a space keeps one apart from the one before on screen.
+            let gap = if *shown == 0 && std::mem::replace(&mut a.captioned, true) { " " } else { "" };
+            let delta = format!("{gap}{}", &text[*shown..]);
+            *shown = text.len();
+            let event = json!({"type": "response.output_audio_transcript.delta",
+                               "response_id": format!("answer_{answer}"), "delta": delta});
+            self.worker.send(Command::Event { key: self.key, text: event.to_string() });
+        }
     }
 
     fn offset(&self, at: Instant) -> i64 {

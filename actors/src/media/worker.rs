@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Speak { key: CallKey, item: u64, pcm: Vec<i16>, complete: bool },
     /// A talking agent has nothing more to say for now.
     AgentDone { key: CallKey },
+    /// An event for the visitor's data channel (captions), JSON text.
+    Event { key: CallKey, text: String },
     /// Trickled candidates; answers how many were added (`None`: no such call).
     Trickle { key: CallKey, sdpfrag: String, reply: oneshot::Sender<Option<usize>> },
     /// End the call: BYE and close_notify go out, and it is forgotten.
@@ -290,6 +292,9 @@ impl MediaWorker {
                 self.endpoint.speak(key, now, item, &pcm, complete, &mut self.outbox);
             }
             Command::AgentDone { key } => self.endpoint.agent_done(key, now),
+            Command::Event { key, text } => {
+                self.endpoint.send_event(key, now, &text, &mut self.outbox);
+            }
             Command::Trickle { key, sdpfrag, reply } => {
                 let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));
             }

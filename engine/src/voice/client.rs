@@ -24,6 +24,8 @@ pub trait ClientIo {
     fn disconnected(&mut self);
     /// An audio frame arrived.
     fn frame(&mut self, data: &[u8], received: Instant);
+    /// A text message arrived on the events data channel.
+    fn event(&mut self, _text: &str, _received: Instant) {}
 }
 
 /// A client peer with one audio track.
@@ -46,11 +48,25 @@ impl ClientPeer {
         local: SocketAddr,
         now: Instant,
     ) -> Result<(ClientPeer, String), PeerError> {
+        ClientPeer::offer_with(identity, local, now, None)
+    }
+
+    /// Like [`ClientPeer::offer`], also offering a data channel labelled `events` (as a browser
+    /// that wants a talking agent's captions does).
+    pub fn offer_with(
+        identity: &MediaIdentity,
+        local: SocketAddr,
+        now: Instant,
+        events: Option<&str>,
+    ) -> Result<(ClientPeer, String), PeerError> {
         let mut rtc = audio_rtc_config(identity).build(now);
         let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Setup(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        if let Some(label) = events {
+            change.add_channel(label.to_string());
+        }
         let (offer, pending) = change.apply().ok_or_else(|| PeerError::Setup("no change to offer".into()))?;
         let peer = ClientPeer {
             rtc,
@@ -148,6 +164,9 @@ impl<Io: ClientIo> Drained<Io> for ClientPeer {
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed,
             ) => io.disconnected(),
             Output::Event(Event::RtpPacket(p)) => io.frame(&p.payload, now),
+            Output::Event(Event::ChannelData(d)) if !d.binary => {
+                io.event(&String::from_utf8_lossy(&d.data), now);
+            }
             Output::Event(_) | Output::Timeout(_) => {}
         }
         Ok(())

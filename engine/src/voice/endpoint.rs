@@ -264,6 +264,26 @@ impl Endpoint {
         true
     }
 
+    /// Sends an event (JSON text) to the visitor of `key` on their data channel, if they opened
+    /// one. False for no such call.
+    pub fn send_event(
+        &mut self,
+        key: CallKey,
+        now: Instant,
+        text: &str,
+        out: &mut (impl Transmit + ?Sized),
+    ) -> bool {
+        let Some(call) = Self::call_mut(&mut self.calls, key) else {
+            return false;
+        };
+        if !call.failed {
+            let mut io = CallIo { out, events: &mut self.events, key };
+            let driven = call.peer.send_event(now, text, &mut io);
+            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        }
+        true
+    }
+
     /// Stops a talking agent's speech on `key`; what was playing and how much was heard.
     pub fn stop_speaking(&mut self, key: CallKey, now: Instant) -> Option<(u64, u32)> {
         Self::call_mut(&mut self.calls, key)?.peer.stop_speaking(now)

@@ -21,6 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
+use str0m::channel::ChannelId;
 use str0m::media::{Mid, Pt};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Output, Rtc, RtcError};
@@ -105,6 +106,8 @@ pub struct VoicePeer {
     play_time: u32,
     /// A talking agent's listening and speaking.
     talk: Option<Talk>,
+    /// The data channel the visitor opened, on which the call's events (captions) go.
+    events: Option<ChannelId>,
     connected: bool,
 }
 
@@ -154,6 +157,7 @@ impl VoicePeer {
             sender: AudioSender::default(),
             play_time: 0,
             talk,
+            events: None,
             connected: false,
         };
         Ok(Answered { peer, answer_sdp: answer.to_sdp_string() })
@@ -215,6 +219,20 @@ impl VoicePeer {
     /// much of it was heard.
     pub fn stop_speaking(&mut self, now: Instant) -> Option<(u64, u32)> {
         self.talk.as_mut()?.stop_speaking(now)
+    }
+
+    /// Sends one event (JSON text) to the visitor on the data channel they opened; nothing when
+    /// they opened none (offers without one work unchanged, with no events).
+    pub fn send_event(
+        &mut self,
+        now: Instant,
+        text: &str,
+        io: &mut impl PeerIo,
+    ) -> Result<Instant, PeerError> {
+        if let Some(mut channel) = self.events.and_then(|id| self.rtc.channel(id)) {
+            channel.write(false, text.as_bytes())?;
+        }
+        Ok(drain(self, now, io)?)
     }
 
     /// A talking agent has nothing (more) to say for the visitor's last turn.
@@ -287,6 +305,9 @@ impl VoicePeer {
             }
             Event::Closed => io.event(PeerEvent::Closed),
             Event::MediaAdded(m) => self.audio_mid = Some(m.mid),
+            Event::ChannelOpen(id, _) => {
+                self.events.get_or_insert(*id);
+            }
             Event::RtpPacket(p) if self.connected => self.on_audio(p, io),
             _ => {}
         }

@@ -70,6 +70,11 @@ impl SpokenAnswer {
         self.utterance(item).heard = Heard::Partly(played_ms);
     }
 
+    /// The words of utterance `item` so far.
+    pub fn text_of(&self, item: u64) -> &str {
+        self.utterances.iter().find(|u| u.item == item).map_or("", |u| u.text.as_str())
+    }
+
     /// Everything the answer meant to say.
     pub fn text(&self) -> String {
         join(self.utterances.iter().map(|u| u.text.trim()))
