@@ -26,7 +26,7 @@ fn vowel(n: u32) -> Vec<i16> {
 /// The visitor speaks in the frames `speaking` says, and sends encoded silence otherwise, as a
 /// browser does.
 fn speaker(speaking: impl Fn(u32) -> bool + 'static) -> Script {
-    let mut encoder = OpusEncoder::new(48_000).unwrap();
+    let mut encoder = OpusEncoder::browser_like(48_000).unwrap();
     Box::new(move |n| {
         let pcm = if speaking(n) { vowel(n) } else { vec![0; 960] };
         Some(encoder.encode(&pcm).unwrap().to_vec())

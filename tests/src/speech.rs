@@ -19,7 +19,7 @@ pub fn vowel(n: u32) -> Vec<i16> {
 
 /// A visitor's frames: speech in the frames `speaking` says, silence in the others.
 pub fn speaker(speaking: impl Fn(u32) -> bool + Send + 'static) -> Box<dyn FnMut(u32) -> Vec<u8> + Send> {
-    let mut encoder = OpusEncoder::new(48_000).expect("opus encoder");
+    let mut encoder = OpusEncoder::browser_like(48_000).expect("opus encoder");
     Box::new(move |n| {
         let pcm = if speaking(n) { vowel(n) } else { vec![0; 960] };
         encoder.encode(&pcm).expect("encode").to_vec()

@@ -13,6 +13,14 @@ pub const VAD_RATE: u32 = 16_000;
 /// detector says: line noise and a muted microphone's dither are not speech.
 const ENERGY_FLOOR: f64 = 65.0;
 
+/// A frame this far below the speaker's recent peak (35 dB, in amplitude) is the tail of their
+/// speech, not more of it: the first frame after a word decodes with the codec's ringing in it,
+/// and WebRTC's detector calls that speech, which would end every turn a frame late.
+const RELATIVE_FLOOR: f64 = 1.0 / 56.0;
+
+/// How fast the recent peak fades, per 20 ms frame (35 dB in about four seconds).
+const PEAK_DECAY: f64 = 0.98;
+
 /// libfvad's state: a heap struct reached only through `&mut`, with no thread-affine or global
 /// state, so moving it between threads is sound (the crate does not say so itself).
 struct Fvad(webrtc_vad::Vad);
@@ -23,6 +31,8 @@ unsafe impl Send for Fvad {}
 /// Says whether each 20 ms frame of 16 kHz audio holds speech.
 pub struct VoiceDetector {
     vad: Fvad,
+    /// The loudest recent speech frame's RMS, fading.
+    peak: f64,
 }
 
 impl VoiceDetector {
@@ -38,6 +48,7 @@ impl VoiceDetector {
         };
         VoiceDetector {
             vad: Fvad(webrtc_vad::Vad::new_with_rate_and_mode(webrtc_vad::SampleRate::Rate16kHz, mode)),
+            peak: 0.0,
         }
     }
 
@@ -46,10 +57,16 @@ impl VoiceDetector {
         if frame.len() != frame_samples(VAD_RATE) {
             return Err(AudioError::Vad(frame.len()));
         }
-        if rms(frame) < ENERGY_FLOOR {
+        let level = rms(frame);
+        self.peak *= PEAK_DECAY;
+        if level < ENERGY_FLOOR || level < self.peak * RELATIVE_FLOOR {
             return Ok(false);
         }
-        self.vad.0.is_voice_segment(frame).map_err(|()| AudioError::Vad(frame.len()))
+        let speech = self.vad.0.is_voice_segment(frame).map_err(|()| AudioError::Vad(frame.len()))?;
+        if speech {
+            self.peak = self.peak.max(level);
+        }
+        Ok(speech)
     }
 }
 
@@ -90,6 +107,13 @@ mod tests {
             assert!(!vad.is_speech(&vec![0; n]).unwrap());
         }
         let hiss: Vec<i16> = (0..n).map(|i| ((i * 7919) % 61) as i16 - 30).collect();
+        // Right after loud speech, a frame 40 dB down (a codec's ringing) is not speech.
+        let mut fresh = VoiceDetector::new(0.5);
+        for f in 0..10 {
+            assert!(fresh.is_speech(&vowel(n, f * n)).unwrap());
+        }
+        let ringing: Vec<i16> = vowel(n, 10 * n).iter().map(|s| s / 100).collect();
+        assert!(!fresh.is_speech(&ringing).unwrap());
         assert!(!vad.is_speech(&hiss).unwrap(), "quiet noise is under the energy floor");
         assert_eq!(vad.is_speech(&[0; 10]), Err(AudioError::Vad(10)));
     }

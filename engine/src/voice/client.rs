@@ -6,6 +6,7 @@
 
 use crate::voice::drive::{drain, Drained};
 use crate::voice::identity::MediaIdentity;
+use crate::voice::opus_fmtp::opus_param;
 use crate::voice::peer::PeerError;
 use crate::voice::rtc_config::audio_rtc_config;
 use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender, Outgoing};
@@ -24,6 +25,12 @@ pub trait ClientIo {
     fn disconnected(&mut self);
     /// An audio frame arrived.
     fn frame(&mut self, data: &[u8], received: Instant);
+    /// An audio frame arrived with its RTP sequence number (extended): for whoever counts the
+    /// frames lost on the way. By default just [`ClientIo::frame`].
+    fn packet(&mut self, data: &[u8], seq: u64, received: Instant) {
+        let _ = seq;
+        self.frame(data, received);
+    }
     /// A text message arrived on the events data channel.
     fn event(&mut self, _text: &str, _received: Instant) {}
 }
@@ -39,6 +46,8 @@ pub struct ClientPeer {
     pt: Option<Pt>,
     sender: AudioSender,
     rtp_time: u32,
+    /// The answer's Opus `maxplaybackrate`: a browser limits its encoder's bandwidth to it.
+    max_playback_rate: Option<u32>,
 }
 
 impl ClientPeer {
@@ -77,6 +86,7 @@ impl ClientPeer {
             pt: None,
             sender: AudioSender::default(),
             rtp_time: 0,
+            max_playback_rate: None,
         };
         Ok((peer, offer.to_sdp_string()))
     }
@@ -84,6 +94,7 @@ impl ClientPeer {
     /// Applies the server's answer.
     pub fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), PeerError> {
         let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| PeerError::Setup(e.to_string()))?;
+        self.max_playback_rate = opus_param(answer_sdp, "maxplaybackrate");
         let pending =
             self.pending.take().ok_or_else(|| PeerError::Setup("answer without a pending offer".into()))?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
@@ -96,6 +107,11 @@ impl ClientPeer {
 
     pub fn is_connected(&self) -> bool {
         self.connected
+    }
+
+    /// The highest rate the other side wants to hear (RFC 7587 `maxplaybackrate`), if it said.
+    pub fn max_playback_rate(&self) -> Option<u32> {
+        self.max_playback_rate
     }
 
     pub fn receive(
@@ -163,7 +179,7 @@ impl<Io: ClientIo> Drained<Io> for ClientPeer {
             Output::Event(
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed,
             ) => io.disconnected(),
-            Output::Event(Event::RtpPacket(p)) => io.frame(&p.payload, now),
+            Output::Event(Event::RtpPacket(p)) => io.packet(&p.payload, *p.seq_no, now),
             Output::Event(Event::ChannelData(d)) if !d.binary => {
                 io.event(&String::from_utf8_lossy(&d.data), now);
             }

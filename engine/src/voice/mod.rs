@@ -7,6 +7,7 @@ mod dtls;
 pub mod endpoint;
 mod identity;
 pub mod offer;
+pub mod opus_fmtp;
 pub mod peer;
 pub mod router;
 mod rtc_config;

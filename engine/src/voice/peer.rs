@@ -11,9 +11,10 @@
 
 use crate::voice::drive::{drain, Drained};
 use crate::voice::identity::MediaIdentity;
+use crate::voice::opus_fmtp::with_opus_param;
 use crate::voice::rtc_config::audio_rtc_config;
 use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender, Outgoing};
-use crate::voice::talk::{Talk, TalkConfig, TalkEvent};
+use crate::voice::talk::{Talk, TalkConfig, TalkEvent, LISTEN_RATE};
 use crate::voice::SdpRejection;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -160,7 +161,11 @@ impl VoicePeer {
             events: None,
             connected: false,
         };
-        Ok(Answered { peer, answer_sdp: answer.to_sdp_string() })
+        let mut answer_sdp = answer.to_sdp_string();
+        if let VoiceAgent::Talk(_) = config.agent {
+            answer_sdp = with_opus_param(&answer_sdp, "maxplaybackrate", LISTEN_RATE);
+        }
+        Ok(Answered { peer, answer_sdp })
     }
 
     /// Whether a datagram from a new address belongs to this peer (STUN credentials check).
