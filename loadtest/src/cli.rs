@@ -65,6 +65,19 @@ pub struct Args {
     /// Also report this server process's CPU and memory (read from /proc; same machine only).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Voice visitors speak: this WAV (16-bit PCM, for example made with espeak-ng) is their
+    /// question, sent as Opus after a pause, then silence, and asked again after each reply.
+    /// They measure end of speech to the first reply frame, gaps in replies and lost reply
+    /// frames, for a widget whose agent talks (pipeline, realtime).
+    #[arg(long)]
+    pub speech: Option<PathBuf>,
+    /// With --speech: talk over each reply this long after it starts, and time how long the
+    /// reply audio takes to stop (from the first frame of the visitor's barge-in speech).
+    #[arg(long)]
+    pub barge_in_ms: Option<u64>,
+    /// With --speech: silence between a reply's end and the next question.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub talk_pause: Duration,
     /// Write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -93,6 +106,8 @@ pub struct Plan {
     pub exact_frame_clock: bool,
     pub send_batch: usize,
     pub server_pid: Option<u32>,
+    /// Talking visitors (`--speech`).
+    pub talk: Option<crate::media::TalkPlan>,
 }
 
 impl Args {
@@ -109,6 +124,17 @@ impl Args {
         if !(1..=64).contains(&self.send_batch) {
             return Err("--send-batch must be between 1 and 64 datagrams".into());
         }
+        if self.barge_in_ms.is_some() && self.speech.is_none() {
+            return Err("--barge-in-ms needs --speech (only a speaking visitor can talk over a reply)".into());
+        }
+        let talk = match &self.speech {
+            Some(path) => Some(crate::media::TalkPlan {
+                speech: crate::speech::Speech::load(path)?,
+                barge_in: self.barge_in_ms.map(Duration::from_millis),
+                pause: self.talk_pause,
+            }),
+            None => None,
+        };
         Ok(Plan {
             target: self.target.trim_end_matches('/').to_string(),
             api_key: self.api_key.clone(),
@@ -126,6 +152,7 @@ impl Args {
             exact_frame_clock: self.exact_frame_clock,
             send_batch: self.send_batch,
             server_pid: self.server_pid,
+            talk,
         })
     }
 }

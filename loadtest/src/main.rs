@@ -10,6 +10,8 @@ mod report;
 mod signaling;
 mod slo;
 mod sockets;
+mod speech;
+mod talker;
 mod text;
 
 use clap::Parser;

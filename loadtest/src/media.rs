@@ -8,6 +8,8 @@ use crate::cli::Plan;
 use crate::outbox::{realtime_ns, Departed, Departure};
 use crate::signaling::Signaled;
 use crate::sockets::{PeerSocket, RecvBuffer};
+use crate::speech::{Speech, Voice};
+use crate::talker::{Measured, Say, Talker};
 use hdrhistogram::Histogram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -66,6 +68,40 @@ pub struct MediaResult {
     pub jitter_us: Vec<f64>,
     /// Datagrams the harness's kernel refused to send (full send buffer).
     pub send_refused: u64,
+    pub talk: TalkResult,
+}
+
+/// What talking visitors measured (with `--speech`).
+pub struct TalkResult {
+    /// End of the visitor's speech to the reply's first frame.
+    pub response_us: Histogram<u64>,
+    /// Barge-in speech began to the reply's last frame.
+    pub barge_in_stop_us: Histogram<u64>,
+    /// Silences inside replies longer than two frames.
+    pub gaps_us: Histogram<u64>,
+    pub questions: u64,
+    pub unanswered: u64,
+    pub reply_frames: u64,
+    /// Reply frames missing from the RTP sequence.
+    pub reply_lost: u64,
+}
+
+/// How talking visitors talk.
+#[derive(Clone, Debug)]
+pub struct TalkPlan {
+    pub speech: Speech,
+    pub barge_in: Option<Duration>,
+    pub pause: Duration,
+}
+
+/// A talking visitor's state beside its peer.
+struct Talking {
+    talker: Talker,
+    /// The question as this visitor's browser encodes it for this server.
+    voice: Voice,
+    /// First and last RTP sequence of the replies, and frames received.
+    reply_seq: Option<(u64, u64)>,
+    reply_frames: u64,
 }
 
 struct Slot {
@@ -88,6 +124,7 @@ struct Slot {
     echoed: u64,
     last_transit_us: Option<i64>,
     jitter_us: f64,
+    talking: Option<Talking>,
 }
 
 /// An echo received: its frame's sequence number, the send stamp it carries, and when it
@@ -102,6 +139,8 @@ struct Echo {
 #[derive(Default)]
 struct Pending {
     echoes: Vec<Echo>,
+    /// Reply frames for a talking visitor: RTP sequence and arrival (CLOCK_REALTIME ns).
+    replies: Vec<(u64, u64)>,
     /// Sockets with datagrams queued, to flush.
     dirty: Vec<usize>,
     /// Frames whose batch has left.
@@ -121,6 +160,8 @@ struct Io<'a> {
     departure: Option<Departure>,
     /// Kernel receive time of the datagram being handled (CLOCK_REALTIME ns), if any.
     arrival_ns: u64,
+    /// The peer is a talking visitor: frames it receives are replies, not echoes.
+    talking: bool,
 }
 
 impl<'a> Io<'a> {
@@ -140,6 +181,7 @@ impl<'a> Io<'a> {
             pending,
             departure: None,
             arrival_ns,
+            talking: false,
         }
     }
 }
@@ -162,6 +204,14 @@ impl ClientIo for Io<'_> {
     }
     fn disconnected(&mut self) {
         self.disconnected = true;
+    }
+    fn packet(&mut self, data: &[u8], seq: u64, received: Instant) {
+        if self.talking {
+            let arrival_ns = if self.arrival_ns > 0 { self.arrival_ns } else { realtime_ns() };
+            self.pending.replies.push((seq, arrival_ns));
+        } else {
+            self.frame(data, received);
+        }
     }
     fn frame(&mut self, data: &[u8], _received: Instant) {
         if data.len() >= 12 {
@@ -198,6 +248,7 @@ pub struct MediaLoop {
     pending: Pending,
     /// The frame being sent: its sequence number and send time change, its padding does not.
     frame: Vec<u8>,
+    talk: Option<TalkPlan>,
 }
 
 impl MediaLoop {
@@ -222,7 +273,17 @@ impl MediaLoop {
         }
         let buffer = sockets.first().and_then(|s| s.as_ref()).map(PeerSocket::buffer);
         let hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+        let talk = TalkResult {
+            response_us: hist(),
+            barge_in_stop_us: hist(),
+            gaps_us: hist(),
+            questions: 0,
+            unanswered: 0,
+            reply_frames: 0,
+            reply_lost: 0,
+        };
         let result = MediaResult {
+            talk,
             rtt_us: hist(),
             setup_us: hist(),
             frame_lag_us: hist(),
@@ -254,6 +315,7 @@ impl MediaLoop {
                 live,
                 result,
                 pending: Pending::default(),
+                talk: plan.talk.clone(),
             },
             waker,
         ))
@@ -320,6 +382,9 @@ impl MediaLoop {
                 .record(d.at.saturating_duration_since(due).as_micros().max(1) as u64);
             if let Some(slot) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 slot.departures[seq as usize % DEPARTURES] = (seq, d.realtime_ns);
+                if let Some(t) = slot.talking.as_mut() {
+                    t.talker.departed(seq, d.realtime_ns);
+                }
             }
         }
     }
@@ -389,6 +454,23 @@ impl MediaLoop {
         }
         self.routes.insert(local, index);
         let now = Instant::now();
+        let talking = self.talk.as_ref().map(|t| {
+            let ns = |d: Duration| d.as_nanos() as u64;
+            // Visitors start asking at different moments, as people do.
+            let first_pause = ns(t.pause) * (index as u64 % 16) / 16;
+            Talking {
+                talker: Talker::new(
+                    realtime_ns(),
+                    t.speech.len(),
+                    t.barge_in.map(ns),
+                    ns(t.pause),
+                    first_pause,
+                ),
+                voice: t.speech.voice(s.peer.max_playback_rate()).clone(),
+                reply_seq: None,
+                reply_frames: 0,
+            }
+        });
         self.slots[index] = Some(Slot {
             peer: s.peer,
             socket,
@@ -406,6 +488,7 @@ impl MediaLoop {
             echoed: 0,
             last_transit_us: None,
             jitter_us: 0.0,
+            talking,
         });
         self.service(index, now);
     }
@@ -442,6 +525,7 @@ impl MediaLoop {
             let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { return };
             let now = Instant::now();
             let mut io = Io::new(&socket, token, slot.local, &mut self.pending, arrival.arrival_ns);
+            io.talking = slot.talking.is_some();
             match slot.peer.receive(now, arrival.from, data, &mut io) {
                 Ok(d) => slot.deadline = d,
                 Err(_) => slot.dead = true,
@@ -462,6 +546,7 @@ impl MediaLoop {
         }
         let Some(socket) = self.sockets.get(slot.socket).and_then(Option::as_ref) else { return };
         let mut io = Io::new(socket, slot.socket, slot.local, &mut self.pending, 0);
+        io.talking = slot.talking.is_some();
         if !slot.connected && now.duration_since(slot.answered) > self.connect_timeout {
             slot.dead = true;
             self.result.failures.push("connect timeout".into());
@@ -472,9 +557,24 @@ impl MediaLoop {
         if slot.connected && self.sending && now >= slot.next_frame {
             // Its lag and the start of its round trip are taken when it leaves (see `flush`).
             io.departure = Some(Departure { slot: i, seq: slot.seq, due: slot.next_frame });
-            let frame = &mut self.frame;
-            frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
-            frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());
+            let said = slot.talking.as_mut().map(|t| match t.talker.next_frame(realtime_ns(), slot.seq) {
+                Say::Speech { n, last } => {
+                    if last {
+                        self.result.talk.questions += 1;
+                    }
+                    t.voice.frames[n].as_slice()
+                }
+                Say::Silence => t.voice.silence.as_slice(),
+            });
+            let frame: &[u8] = match said {
+                Some(said) => said,
+                None => {
+                    let frame = &mut self.frame;
+                    frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
+                    frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());
+                    frame
+                }
+            };
             slot.seq += 1;
             slot.sent += 1;
             sent_frame = true;
@@ -518,6 +618,29 @@ impl MediaLoop {
             self.result.failures.push("server ended the call".into());
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(t) = slot.talking.as_mut() {
+            let talk = &mut self.result.talk;
+            for (seq, at) in self.pending.replies.drain(..) {
+                t.talker.reply(at);
+                t.reply_frames += 1;
+                t.reply_seq = Some(match t.reply_seq {
+                    None => (seq, seq),
+                    Some((first, last)) => (first.min(seq), last.max(seq)),
+                });
+            }
+            for m in t.talker.take_measured() {
+                let us = |ns: u64| (ns / 1000).max(1);
+                let _ = match m {
+                    Measured::Response { ns } => talk.response_us.record(us(ns)),
+                    Measured::BargeInStop { ns } => talk.barge_in_stop_us.record(us(ns)),
+                    Measured::Gap { ns } => talk.gaps_us.record(us(ns)),
+                    Measured::NoReply => {
+                        talk.unanswered += 1;
+                        Ok(())
+                    }
+                };
+            }
+        }
         for echo in self.pending.echoes.drain(..) {
             let sent_ns = match slot.departures[echo.seq as usize % DEPARTURES] {
                 (seq, left_ns) if seq == echo.seq && left_ns > 0 => left_ns,
@@ -558,6 +681,12 @@ impl MediaLoop {
             slot.peer.close(now, &mut io);
             self.result.sent += slot.sent;
             self.result.echoed += slot.echoed.min(slot.sent);
+            if let Some(t) = &slot.talking {
+                self.result.talk.reply_frames += t.reply_frames;
+                if let Some((first, last)) = t.reply_seq {
+                    self.result.talk.reply_lost += (last - first + 1).saturating_sub(t.reply_frames);
+                }
+            }
             if slot.connected {
                 self.result.jitter_us.push(slot.jitter_us);
             }

@@ -45,6 +45,8 @@ pub struct VoiceFigures {
     pub receive_buffer_drops: Option<u64>,
     /// Datagrams the harness's own send buffers refused (counted in the loss too).
     pub send_refused: u64,
+    /// What talking visitors measured (`--speech`).
+    pub talk: Option<crate::media::TalkResult>,
 }
 
 impl VoiceFigures {
@@ -62,7 +64,11 @@ impl VoiceFigures {
             self.setup_us.value_at_quantile(q / 100.0)
         }
     }
+    /// Frames lost: of the echoes, or (talking visitors) of the replies.
     pub fn loss(&self) -> f64 {
+        if let Some(t) = &self.talk {
+            return t.reply_lost as f64 / (t.reply_frames + t.reply_lost).max(1) as f64;
+        }
         if self.sent == 0 {
             0.0
         } else {
@@ -336,6 +342,7 @@ impl Run {
                 frame_lag_us: media.frame_lag_us,
                 receive_buffer_drops,
                 send_refused: media.send_refused,
+                talk: plan.talk.as_ref().map(|_| media.talk),
             },
             text: TextFigures::merge(plan.text, &texts, held_answers.get()),
             server,
@@ -393,13 +400,17 @@ impl Run {
                     ms(v.setup_us(95.0)),
                     ms(v.setup_us(99.0))
                 ),
-                format!(
-                    "{:.3}/{:.3}/{:.3}/{:.3}",
-                    ms(v.rtt_us(50.0)),
-                    ms(v.rtt_us(95.0)),
-                    ms(v.rtt_us(99.0)),
-                    ms(v.rtt_us.max())
-                ),
+                if v.talk.is_some() {
+                    "- (talking: see below)".to_string()
+                } else {
+                    format!(
+                        "{:.3}/{:.3}/{:.3}/{:.3}",
+                        ms(v.rtt_us(50.0)),
+                        ms(v.rtt_us(95.0)),
+                        ms(v.rtt_us(99.0)),
+                        ms(v.rtt_us.max())
+                    )
+                },
                 v.loss() * 100.0,
                 v.jitter_mean_us / 1000.0,
                 v.jitter_max_us / 1000.0,
@@ -425,6 +436,28 @@ impl Run {
                 "-",
                 format!("{:.2}/{:.2}", ms(q(&t.first_token_us, 50.0)), ms(q(&t.first_token_us, 99.0))),
                 format!("{:.2}/{:.2}", ms(q(&t.completed_us, 50.0)), ms(q(&t.completed_us, 99.0))),
+            );
+        }
+        if let Some(t) = &v.talk {
+            let q = |h: &Histogram<u64>, p: f64| ms(TextFigures::quantile_us(h, p));
+            let _ = writeln!(
+                out,
+                "talk: {} questions, {} unanswered | response ms p50/p95/p99 {:.0}/{:.0}/{:.0} (end of speech to first reply frame) | \
+                 barge-in stop ms p50/p95 {} | reply frames {} received, {} lost | gaps > 60 ms in replies: {}{}",
+                t.questions,
+                t.unanswered,
+                q(&t.response_us, 50.0),
+                q(&t.response_us, 95.0),
+                q(&t.response_us, 99.0),
+                if t.barge_in_stop_us.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.0}/{:.0}", q(&t.barge_in_stop_us, 50.0), q(&t.barge_in_stop_us, 95.0))
+                },
+                t.reply_frames,
+                t.reply_lost,
+                t.gaps_us.len(),
+                if t.gaps_us.is_empty() { String::new() } else { format!(" (max {:.0} ms)", ms(t.gaps_us.max())) },
             );
         }
         if self.plan.voice > 0 {
@@ -548,6 +581,16 @@ impl Run {
                 "all_connected_ms": v.all_connected_in.map(|d| d.as_secs_f64() * 1000.0),
                 "frame_lag_ms": quantiles(&v.frame_lag_us),
                 "exact_frame_clock": self.plan.exact_frame_clock,
+                "talk": v.talk.as_ref().map(|t| json!({
+                    "questions": t.questions,
+                    "unanswered": t.unanswered,
+                    "response_ms": quantiles(&t.response_us),
+                    "barge_in_stop_ms": quantiles(&t.barge_in_stop_us),
+                    "reply_frames": t.reply_frames,
+                    "reply_frames_lost": t.reply_lost,
+                    "reply_gaps": quantiles(&t.gaps_us),
+                    "barge_in_ms": self.plan.talk.as_ref().and_then(|p| p.barge_in).map(|d| d.as_millis() as u64),
+                })),
             },
             "text": {
                 "attempted": t.attempted,

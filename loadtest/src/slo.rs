@@ -13,6 +13,13 @@ pub enum Slo {
     Loss(f64),
     FirstTokenP99(Duration),
     FirstTokenP50(Duration),
+    /// Talking visitors: end of speech to the first reply frame.
+    ResponseP50(Duration),
+    ResponseP95(Duration),
+    ResponseP99(Duration),
+    BargeInStopP95(Duration),
+    /// Reply frames lost, as a fraction.
+    ReplyLoss(f64),
 }
 
 pub fn parse(text: &str) -> Result<Vec<Slo>, String> {
@@ -30,17 +37,25 @@ pub fn parse(text: &str) -> Result<Vec<Slo>, String> {
             "setup_p99" => Slo::SetupP99(dur()?),
             "first_token_p99" => Slo::FirstTokenP99(dur()?),
             "first_token_p50" => Slo::FirstTokenP50(dur()?),
-            "loss" => {
+            "response_p50" => Slo::ResponseP50(dur()?),
+            "response_p95" => Slo::ResponseP95(dur()?),
+            "response_p99" => Slo::ResponseP99(dur()?),
+            "barge_in_stop_p95" => Slo::BargeInStopP95(dur()?),
+            "loss" | "reply_loss" => {
                 let v = value.trim();
                 let pct = v
                     .strip_suffix('%')
-                    .ok_or_else(|| format!("--slo loss: {v:?} must be a percentage like 0.1%"))?;
-                let n: f64 = pct.parse().map_err(|_| format!("--slo loss: {v:?} is not a percentage"))?;
-                Slo::Loss(n / 100.0)
+                    .ok_or_else(|| format!("--slo {name}: {v:?} must be a percentage like 0.1%"))?;
+                let n: f64 = pct.parse().map_err(|_| format!("--slo {name}: {v:?} is not a percentage"))?;
+                if name.trim() == "loss" {
+                    Slo::Loss(n / 100.0)
+                } else {
+                    Slo::ReplyLoss(n / 100.0)
+                }
             }
             other => {
                 return Err(format!(
-                    "--slo: unknown threshold {other:?} (known: rtt_p50, rtt_p99, setup_p99, loss, first_token_p50, first_token_p99)"
+                    "--slo: unknown threshold {other:?} (known: rtt_p50, rtt_p99, setup_p99, loss, first_token_p50, first_token_p99, response_p50, response_p95, response_p99, barge_in_stop_p95, reply_loss)"
                 ))
             }
         };
@@ -77,6 +92,39 @@ pub fn check(slos: &[Slo], run: &Run) -> Vec<String> {
             }
             Slo::FirstTokenP50(max) if first_token(50.0) > ms(*max) => {
                 broken.push(format!("first_token_p50 {:.3} ms > {:.3} ms", first_token(50.0), ms(*max)))
+            }
+            Slo::ResponseP50(max)
+            | Slo::ResponseP95(max)
+            | Slo::ResponseP99(max)
+            | Slo::BargeInStopP95(max) => {
+                let (what, h, q) = match (slo, &v.talk) {
+                    (_, None) => {
+                        broken.push(format!("{slo:?}: no talking visitors (give --speech)"));
+                        continue;
+                    }
+                    (Slo::ResponseP50(_), Some(t)) => ("response_p50", &t.response_us, 50.0),
+                    (Slo::ResponseP95(_), Some(t)) => ("response_p95", &t.response_us, 95.0),
+                    (Slo::ResponseP99(_), Some(t)) => ("response_p99", &t.response_us, 99.0),
+                    (_, Some(t)) => ("barge_in_stop_p95", &t.barge_in_stop_us, 95.0),
+                };
+                if h.is_empty() {
+                    broken.push(format!("{what}: nothing was measured"));
+                    continue;
+                }
+                let got = crate::text::TextFigures::quantile_us(h, q) as f64 / 1000.0;
+                if got > ms(*max) {
+                    broken.push(format!("{what} {got:.1} ms > {:.1} ms", ms(*max)));
+                }
+            }
+            Slo::ReplyLoss(max) => {
+                let Some(t) = &v.talk else {
+                    broken.push("reply_loss: no talking visitors (give --speech)".into());
+                    continue;
+                };
+                let loss = t.reply_lost as f64 / (t.reply_frames + t.reply_lost).max(1) as f64;
+                if loss > *max {
+                    broken.push(format!("reply_loss {:.4}% > {:.4}%", loss * 100.0, max * 100.0));
+                }
             }
             _ => {}
         }

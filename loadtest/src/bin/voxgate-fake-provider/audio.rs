@@ -7,14 +7,28 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const RATE: usize = 24_000;
 
-/// Speech-like audio for `text` at 24 kHz: a 120 Hz voiced buzz with harmonics, its loudness
-/// rising and falling four times a second like syllables.
-pub fn speech_pcm(text: &str, ms_per_char: u64) -> Vec<i16> {
+/// Speech-like audio for `text` at 24 kHz, made once per length and kept: making it costs
+/// milliseconds, which would otherwise count as the provider's delay.
+pub fn speech_pcm(text: &str, ms_per_char: u64) -> Arc<Vec<i16>> {
+    static MADE: OnceLock<Mutex<HashMap<usize, Arc<Vec<i16>>>>> = OnceLock::new();
     let ms = (text.chars().count() as u64 * ms_per_char).clamp(400, 10_000) as usize;
+    let made = MADE.get_or_init(Mutex::default);
+    if let Some(pcm) = made.lock().unwrap_or_else(|e| e.into_inner()).get(&ms) {
+        return pcm.clone();
+    }
+    let pcm = Arc::new(make_speech(ms));
+    made.lock().unwrap_or_else(|e| e.into_inner()).insert(ms, pcm.clone());
+    pcm
+}
+
+/// `ms` of a 120 Hz voiced buzz with harmonics, its loudness rising and falling four times a
+/// second like syllables.
+fn make_speech(ms: usize) -> Vec<i16> {
     (0..RATE * ms / 1000)
         .map(|i| {
             let t = i as f64 / RATE as f64;

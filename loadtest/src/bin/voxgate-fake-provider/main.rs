@@ -109,7 +109,7 @@ async fn seen(State(fake): State<Arc<Fake>>) -> Json<Value> {
     Json(Value::Array(fake.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()))
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
     let opts = Opts::parse();
     let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
