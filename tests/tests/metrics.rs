@@ -239,6 +239,10 @@ fn the_grafana_dashboard_queries_only_metrics_voxgate_exports() {
         "voxgate_text_messages_total",
         "voxgate_agent_first_token_seconds",
         "voxgate_store_writer_queue_depth",
+        "voxgate_voice_turn_seconds",
+        "voxgate_voice_barge_ins_total",
+        "voxgate_voice_playout_underruns_total",
+        "voxgate_voice_provider_errors_total",
     ] {
         assert!(used.contains(needed), "no dashboard panel shows {needed}");
     }

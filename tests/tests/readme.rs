@@ -128,3 +128,31 @@ fn the_node_backend_route_returns_session_values() {
 fn the_python_backend_route_returns_session_values() {
     check_backend("python3", "backend-python/server.py");
 }
+
+/// The README's talking-agent patch, and the `realtime` alternative in its comment, save as
+/// shown and read back with the defaults filled in.
+#[test]
+fn the_readme_voice_examples_save_as_shown() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("curl -sf -X PATCH \"$API/v1/agents/$AGENT\"").expect("the voice example");
+    let body = &readme[start..];
+    let body = &body[body.find("-d '").expect("its body") + 4..];
+    let (patch, rest) = body.split_once("'\n").expect("the body's end");
+    let patch: Value = serde_json::from_str(patch).expect("the README's patch is JSON");
+    let realtime = rest.lines().take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let realtime = realtime.replace('#', "");
+    let realtime = realtime.trim().strip_prefix("or:").expect("the realtime alternative").trim();
+    let realtime: Value =
+        serde_json::from_str(&format!("{{{realtime}}}")).expect("the README's realtime voice is JSON");
+
+    let f = Fixture::new();
+    let saved = f.patch_agent(patch);
+    assert_eq!(saved["voice"]["type"], "pipeline", "{saved:#}");
+    assert_eq!(saved["voice"]["turn_detection"]["threshold"], 0.5, "defaults filled in: {saved:#}");
+    assert_eq!(saved["voice"]["turn_detection"]["idle_timeout_ms"], 20000, "{saved:#}");
+    // A merge patch merges objects: the pipeline's fields go first.
+    f.patch_agent(serde_json::json!({"voice": null}));
+    let saved = f.patch_agent(realtime);
+    assert_eq!(saved["voice"]["type"], "realtime", "{saved:#}");
+    assert_eq!(saved["voice"]["model"], "gpt-realtime", "{saved:#}");
+}
