@@ -13,8 +13,8 @@ use crate::metrics::Metrics;
 use crate::sessions::{SessionEnded, SessionRegistry};
 use crate::store::{records, Store};
 use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
-use crate::voices::{AgentLink, AgentOutput, VoiceBackend};
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
+use crate::voices::{self, AgentOutput, VoiceBackend};
+use actix::{Actor, ActorContext, Addr, ArbiterHandle, AsyncContext, Context, Handler};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::ids::{CallId, ConversationId, SessionId};
@@ -48,8 +48,9 @@ pub struct CallActor {
     conversation: Option<ConversationId>,
     /// The bridge failed before the call connected.
     agent_failed: bool,
-    /// A talking agent, until the actor starts it; then the call's side of it.
-    backend: Option<Box<dyn VoiceBackend>>,
+    /// A talking agent and the voices thread it runs on, until the actor starts it.
+    backend: Option<(Box<dyn VoiceBackend>, ArbiterHandle)>,
+    /// The call's side of its talking agent, once started.
     talking: Option<TalkingAgent>,
 }
 
@@ -61,7 +62,7 @@ impl CallActor {
         worker: WorkerHandle,
         ctx: CallContext,
         bridge_url: Option<String>,
-        backend: Option<Box<dyn VoiceBackend>>,
+        backend: Option<(Box<dyn VoiceBackend>, ArbiterHandle)>,
     ) -> CallActor {
         CallActor {
             session,
@@ -81,17 +82,19 @@ impl CallActor {
         }
     }
 
-    /// Starts the call's talking agent on this thread (a realtime one connects at once, so it
-    /// is ready when the call is).
+    /// Starts the call's talking agent on its voices thread (a realtime one connects at once,
+    /// so it is ready when the call is).
     fn start_talking(
         &mut self,
-        backend: Box<dyn VoiceBackend>,
+        (backend, thread): (Box<dyn VoiceBackend>, ArbiterHandle),
         conversation: ConversationId,
         ctx: &mut Context<Self>,
     ) {
         let (input, heard) = tokio::sync::mpsc::unbounded_channel();
-        let link = AgentLink::new(ctx.address().recipient());
-        actix::spawn(backend.run(heard, link));
+        if !voices::start_on(&thread, backend, heard, ctx.address().recipient()) {
+            self.agent_failed = true;
+            return;
+        }
         self.talking = Some(TalkingAgent::new(
             input,
             self.worker.clone(),

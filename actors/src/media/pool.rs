@@ -40,6 +40,8 @@ pub struct MediaConfig {
 /// The media workers of this process.
 pub struct MediaWorkers {
     workers: Vec<(ArbiterHandle, WorkerHandle)>,
+    /// One voices thread per worker: its calls' talking agents (provider I/O) run there.
+    voice_threads: Vec<ArbiterHandle>,
     ctx: CallContext,
     drain: Drain,
     voices: Arc<VoiceAgents>,
@@ -96,6 +98,7 @@ impl MediaWorkers {
             meter,
         };
         let mut workers = Vec::new();
+        let mut voice_threads = Vec::new();
         for index in 0..config.workers.max(1) {
             let port = if config.port == 0 { 0 } else { config.port.saturating_add(index as u16) };
             let socket = bind_socket(SocketAddr::new(config.ip, port), config.socket_buffer_bytes)
@@ -106,8 +109,9 @@ impl MediaWorkers {
             let handle = worker::start(index, &arbiter, socket, endpoint, counters.clone())?;
             tracing::info!(worker = index, %local_addr, "media worker started");
             workers.push((arbiter, handle));
+            voice_threads.push(actix::Arbiter::new().handle());
         }
-        Ok(MediaWorkers { workers, ctx, drain, voices })
+        Ok(MediaWorkers { workers, voice_threads, ctx, drain, voices })
     }
 
     pub fn calls(&self) -> &Arc<CallDirectory> {
@@ -160,11 +164,12 @@ impl MediaWorkers {
     ) -> Result<(usize, String), VoiceError> {
         let (_, worker) =
             self.workers.iter().min_by_key(|(_, w)| w.active()).ok_or(VoiceError::Unavailable)?;
+        let voice_thread = self.voice_threads.get(worker.index).ok_or(VoiceError::Unavailable)?.clone();
         let (agent, bridge_url, backend) = match plan {
             VoicePlan::Echo { delay } => (VoiceAgent::Echo { delay }, None, None),
             VoicePlan::Bridge { url } => (VoiceAgent::External, Some(url), None),
             VoicePlan::Talk(agent) => match self.voices.plan(&agent) {
-                Some(talk) => (VoiceAgent::Talk(talk.config), None, Some(talk.backend)),
+                Some(talk) => (VoiceAgent::Talk(talk.config), None, Some((talk.backend, voice_thread))),
                 None => {
                     let delay = Duration::from_millis(u64::from(agent.spec.echo_delay_ms));
                     (VoiceAgent::Echo { delay }, None, None)
@@ -249,6 +254,9 @@ impl MediaWorkers {
                 let _ = stopped.await;
             }
             arbiter.stop();
+        }
+        for thread in &self.voice_threads {
+            thread.stop();
         }
         tracing::info!(calls = n, "media workers stopped");
     }

@@ -193,6 +193,14 @@ impl MediaWorker {
                         break;
                     }
                     self.receive(&state, &mut storage, slot, &mut metas);
+                    // A flood keeps the socket readable, and the select above prefers it: a
+                    // deadline that passed meanwhile (a talking call's next 20 ms frame) is
+                    // served now rather than when the socket runs dry.
+                    let now = Instant::now();
+                    if armed.is_some_and(|at| at <= now) {
+                        armed = None;
+                        self.endpoint.handle_timeout(now, &mut self.outbox);
+                    }
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;

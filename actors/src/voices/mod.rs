@@ -83,12 +83,28 @@ pub trait VoiceBackend: Send {
     fn kind(&self) -> &'static str;
 
     /// Runs the call's side of the conversation until `input` closes (the call ended). Runs on
-    /// the call's media worker thread; dropping the future cancels whatever it was doing.
+    /// the voices thread paired with the call's media worker ([`start_on`]); dropping the future
+    /// cancels whatever it was doing.
     fn run(
         self: Box<Self>,
         input: mpsc::UnboundedReceiver<CallInput>,
         out: AgentLink,
     ) -> LocalBoxFuture<'static, ()>;
+}
+
+/// Starts `backend` on `thread`, a voices thread: provider I/O (HTTP, TLS, JSON, WebSockets)
+/// runs there, not on the media worker, where every wake-up of a provider request waited for
+/// the worker to run out of datagrams, and where its CPU would delay the calls' packets.
+/// Returns false when the thread is gone (the process is stopping).
+pub fn start_on(
+    thread: &actix::ArbiterHandle,
+    backend: Box<dyn VoiceBackend>,
+    input: mpsc::UnboundedReceiver<CallInput>,
+    to_call: actix::Recipient<AgentOutput>,
+) -> bool {
+    thread.spawn_fn(move || {
+        actix::spawn(backend.run(input, AgentLink::new(to_call)));
+    })
 }
 
 /// Builds the talking agent of each call from the agent as saved, and what they all share: one

@@ -105,16 +105,18 @@ impl Talk {
     }
 
     /// One of the visitor's Opus packets, received at `at`. A packet that does not decode is
-    /// dropped (the turn detector just hears nothing for it).
+    /// dropped (the turn detector just hears nothing for it). A sender sends a packet once its
+    /// audio is captured, so the packet's audio ended at about `at`: its last 20 ms frame began
+    /// 20 ms before, and so on back. (Stamping frames from `at` onward put every end of speech
+    /// one frame late.)
     pub fn on_packet(&mut self, at: Instant, payload: &[u8]) {
         let Ok(pcm) = self.decoder.decode(payload) else { return };
         let pcm = pcm.to_vec();
         let frame = frame_samples(LISTEN_RATE);
-        for (i, chunk) in pcm.chunks(frame).enumerate() {
-            if chunk.len() < frame {
-                break;
-            }
-            let frame_at = at + Duration::from_millis(20 * i as u64);
+        let frames = pcm.len() / frame;
+        for (i, chunk) in pcm.chunks_exact(frame).enumerate() {
+            let before = Duration::from_millis(20 * (frames - i) as u64);
+            let frame_at = at.checked_sub(before).unwrap_or(at);
             self.on_frame(frame_at, chunk);
         }
     }
