@@ -13,6 +13,7 @@ mod realtime;
 
 use axum::extract::State;
 use axum::routing::{get, post};
+use axum::serve::{Listener, ListenerExt};
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{json, Value};
@@ -112,7 +113,11 @@ async fn seen(State(fake): State<Arc<Fake>>) -> Json<Value> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
     let opts = Opts::parse();
-    let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
+    // Streamed answers leave in several small writes: without TCP_NODELAY, Nagle holds each
+    // after the first until the client's delayed ACK, a stall a real provider does not add.
+    let listener = tokio::net::TcpListener::bind(&opts.listen).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let fake = Arc::new(Fake { opts, modes: Mutex::default(), seen: Mutex::default() });
     let app = Router::new()
         .route("/v1/audio/transcriptions", post(audio::transcribe))
