@@ -8,12 +8,29 @@ need_deb() { # need_deb CHECK PACKAGE: CHECK is a command, or pkg:NAME for a pkg
     pkg:*) pkg-config --exists "${check#pkg:}" 2>/dev/null && return 0 ;;
     *) command -v "$check" >/dev/null 2>&1 && return 0 ;;
   esac
+  install_deb "$package"
+}
+install_deb() {
   if [ -z "$apt_ready" ]; then as_root apt-get update -qq; apt_ready=1; fi
-  echo "== installing $package (Debian)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+  echo "== installing $1 (Debian)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
 }
 # What building voxgate needs: libopus (Opus for talking agents) found through pkg-config.
 need_build_packages() {
   need_deb pkg-config pkg-config
   need_deb pkg:opus libopus-dev
+}
+# The builtin voice: espeak-ng speaks, and PyPI's pocketsphinx 5 (which ships its US English
+# model) recognises, in a venv under target/ (VOXGATE_SPEECH_VENV moves it). Sets speech_python
+# to that venv's Python, for voxgate's --speech-python.
+need_speech() {
+  need_deb espeak-ng espeak-ng
+  need_deb python3 python3
+  local venv=${VOXGATE_SPEECH_VENV:-$PWD/target/speech-venv}
+  if ! "$venv/bin/python" -c 'import pocketsphinx' 2>/dev/null; then
+    echo "== pocketsphinx (PyPI) in $venv"
+    python3 -m venv "$venv" 2>/dev/null || { install_deb python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q --disable-pip-version-check 'pocketsphinx==5.1.1'
+  fi
+  speech_python="$venv/bin/python"
 }

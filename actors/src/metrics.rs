@@ -14,7 +14,7 @@ use voxgate_engine::ErrorCode;
 pub const AGENT_BACKENDS: [&str; 3] = ["builtin", "openai", "bridge"];
 
 /// Talking voices, as the `backend` label of voice metrics spells them.
-pub const VOICE_BACKENDS: [&str; 2] = ["pipeline", "realtime"];
+pub const VOICE_BACKENDS: [&str; 3] = ["pipeline", "builtin", "realtime"];
 
 /// Provider error codes a voice turn can end with.
 const VOICE_ERROR_CODES: [ErrorCode; 3] =

@@ -15,7 +15,7 @@ use crate::store::{records, Store};
 use crate::supervisors::{TokenSupervisor, VoiceMeter};
 use crate::text_session::TextSessions;
 use crate::usage::{UsageLedger, UsageLimits};
-use crate::voices::VoiceAgents;
+use crate::voices::{Recognizer, RecognizerState, VoiceAgents};
 use actix::Actor;
 use std::future::Future;
 use std::path::PathBuf;
@@ -38,6 +38,8 @@ pub struct RuntimeConfig {
     /// How long an upstream agent may take to answer, and to send each next chunk.
     pub agent_timeout: Duration,
     pub limits: UsageLimits,
+    /// A Python with PyPI's pocketsphinx, to run the builtin voice's speech recogniser.
+    pub speech_python: Option<PathBuf>,
 }
 
 /// What a crash left open, closed at start.
@@ -65,6 +67,7 @@ pub struct Runtime {
     pub agents: Arc<AgentRuntime>,
     drain: Drain,
     pub recovered: Recovered,
+    recognizer: Arc<Recognizer>,
 }
 
 impl Runtime {
@@ -88,7 +91,16 @@ impl Runtime {
         control.track_reloaded(&reloaded);
         let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
         let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));
-        let voices = Arc::new(VoiceAgents::new(agents.clone(), config.agent_timeout, metrics.clone()));
+        let recognizer = match &config.speech_python {
+            Some(python) => Recognizer::start(python.clone()),
+            None => Recognizer::off(),
+        };
+        let voices = Arc::new(VoiceAgents::new(
+            agents.clone(),
+            config.agent_timeout,
+            metrics.clone(),
+            recognizer.clone(),
+        ));
         let media = Arc::new(MediaWorkers::start(
             &config.media,
             control.sessions().clone(),
@@ -99,7 +111,7 @@ impl Runtime {
             voices,
         )?);
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
-        Ok(Runtime { store, metrics, control, media, texts, agents, drain, recovered })
+        Ok(Runtime { store, metrics, control, media, texts, agents, drain, recovered, recognizer })
     }
 
     /// Ready unless draining or the store does not answer.
@@ -112,6 +124,11 @@ impl Runtime {
             Ok(_) => Readiness::Ready,
             Err(e) => Readiness::NotReady(e.to_string()),
         }
+    }
+
+    /// The builtin voice's speech recogniser: `off`, `starting`, `ready` or `down`.
+    pub fn recognizer_state(&self) -> RecognizerState {
+        self.recognizer.state()
     }
 
     /// Writes queued for the store and not yet committed.

@@ -157,6 +157,51 @@ pub enum Readiness {
 }
 
 impl AgentSpec {
+    /// What the builtin recogniser listens for: the agent's own words (knowledge titles and
+    /// texts, greeting, test inputs) and the frames visitors put questions in. Recognition
+    /// constrained to these gets a site's questions right where a general English model does
+    /// not (docs/DECISIONS.md).
+    pub fn listening_corpus(&self) -> String {
+        const QUESTION_FRAMES: &[&str] = &[
+            "what is the",
+            "what are the",
+            "how much does it cost",
+            "how much is",
+            "how do i",
+            "how does it work",
+            "how long does it take",
+            "can i",
+            "do you",
+            "is there",
+            "tell me about",
+            "where is",
+            "when does",
+            "why does",
+            "who is",
+            "which",
+            "hello",
+            "thank you",
+            "yes",
+            "no",
+        ];
+        let mut corpus = String::new();
+        for k in &self.knowledge {
+            corpus.push_str(&k.title);
+            corpus.push_str(".\n");
+            corpus.push_str(&k.text);
+            corpus.push('\n');
+        }
+        for line in self.greeting.iter().chain(self.tests.iter().map(|t| &t.input)) {
+            corpus.push_str(line);
+            corpus.push('\n');
+        }
+        for frame in QUESTION_FRAMES {
+            corpus.push_str(frame);
+            corpus.push_str(".\n");
+        }
+        corpus
+    }
+
     /// `env` looks up the server's environment (passed in to keep the engine pure).
     pub fn readiness(&self, env: impl Fn(&str) -> Option<String>) -> Readiness {
         let missing = |name: &str| env(name).is_none_or(|v| v.is_empty());

@@ -100,6 +100,14 @@ fn default_fallback() -> String {
     DEFAULT_FALLBACK.into()
 }
 
+fn default_builtin_voice() -> String {
+    "en-us".into()
+}
+
+fn default_words_per_minute() -> u32 {
+    175
+}
+
 fn default_idle_prompt() -> String {
     DEFAULT_IDLE_PROMPT.into()
 }
@@ -145,6 +153,21 @@ pub enum VoiceSpec {
         #[serde(default = "default_idle_prompt")]
         idle_prompt: String,
     },
+    /// Speech recognised and spoken on this machine (PocketSphinx listening for the agent's own
+    /// words, espeak-ng speaking), the agent's text backend answering: no provider, no network.
+    Builtin {
+        /// An espeak-ng voice (`en-us`, `en-gb`, `en-us+f3`).
+        #[serde(default = "default_builtin_voice")]
+        voice: String,
+        #[serde(default = "default_words_per_minute")]
+        words_per_minute: u32,
+        #[serde(default)]
+        turn_detection: TurnDetection,
+        #[serde(default = "default_fallback")]
+        fallback: String,
+        #[serde(default = "default_idle_prompt")]
+        idle_prompt: String,
+    },
     /// A relay to an OpenAI Realtime-compatible WebSocket, `{base_url}/realtime?model=...`.
     Realtime {
         base_url: String,
@@ -174,6 +197,7 @@ impl VoiceSpec {
         match self {
             VoiceSpec::Echo => "echo",
             VoiceSpec::Pipeline { .. } => "pipeline",
+            VoiceSpec::Builtin { .. } => "builtin",
             VoiceSpec::Realtime { .. } => "realtime",
         }
     }
@@ -182,9 +206,9 @@ impl VoiceSpec {
     pub fn turn_detection(&self) -> Option<&TurnDetection> {
         match self {
             VoiceSpec::Echo => None,
-            VoiceSpec::Pipeline { turn_detection, .. } | VoiceSpec::Realtime { turn_detection, .. } => {
-                Some(turn_detection)
-            }
+            VoiceSpec::Pipeline { turn_detection, .. }
+            | VoiceSpec::Builtin { turn_detection, .. }
+            | VoiceSpec::Realtime { turn_detection, .. } => Some(turn_detection),
         }
     }
 
@@ -193,6 +217,7 @@ impl VoiceSpec {
         match self {
             VoiceSpec::Echo => None,
             VoiceSpec::Pipeline { fallback, idle_prompt, .. }
+            | VoiceSpec::Builtin { fallback, idle_prompt, .. }
             | VoiceSpec::Realtime { fallback, idle_prompt, .. } => Some((fallback, idle_prompt)),
         }
     }
@@ -200,7 +225,7 @@ impl VoiceSpec {
     /// Every environment variable the voice reads a key from.
     pub fn key_envs(&self) -> Vec<&str> {
         match self {
-            VoiceSpec::Echo => vec![],
+            VoiceSpec::Echo | VoiceSpec::Builtin { .. } => vec![],
             VoiceSpec::Pipeline { transcription, speech, .. } => transcription
                 .api_key_env
                 .iter()
@@ -232,6 +257,21 @@ impl VoiceSpec {
                 spec::text("voice.speech.model", &speech.model, 1, 200)?;
                 spec::text("voice.speech.voice", &speech.voice, 1, 100)?;
                 key_env("voice.speech.api_key_env", &speech.api_key_env)?;
+                turn_detection.validate("voice.turn_detection")?;
+                spec::text("voice.fallback", fallback, 1, 500)?;
+                spec::text("voice.idle_prompt", idle_prompt, 1, 500)
+            }
+            VoiceSpec::Builtin { voice, words_per_minute, turn_detection, fallback, idle_prompt } => {
+                let ok = !voice.is_empty()
+                    && voice.len() <= 40
+                    && voice.bytes().all(|b| b.is_ascii_alphanumeric() || b"-+_".contains(&b));
+                if !ok {
+                    return Err(SpecError::new(
+                        "voice.voice",
+                        "must be an espeak-ng voice name such as en-us, en-gb or en-us+f3",
+                    ));
+                }
+                spec::range("voice.words_per_minute", *words_per_minute, 80, 450)?;
                 turn_detection.validate("voice.turn_detection")?;
                 spec::text("voice.fallback", fallback, 1, 500)?;
                 spec::text("voice.idle_prompt", idle_prompt, 1, 500)
@@ -309,5 +349,21 @@ mod tests {
         let bad = parse(json!({"type": "realtime", "base_url": "wss://x/v1", "model": "m", "turn_detection": {"threshold": 2.0}})).unwrap_err();
         assert_eq!(bad.field, "voice.turn_detection.threshold");
         assert_eq!(parse(json!({"type": "echo"})).unwrap(), VoiceSpec::Echo);
+    }
+
+    #[test]
+    fn a_builtin_voice_needs_nothing_and_names_a_bad_voice() {
+        let v = parse(json!({"type": "builtin"})).unwrap();
+        assert_eq!(v.kind(), "builtin");
+        assert!(v.key_envs().is_empty(), "no provider, no key");
+        assert_eq!(v.turn_detection().unwrap().silence_duration_ms, 500);
+        let VoiceSpec::Builtin { voice, words_per_minute, .. } = &v else { panic!("{v:?}") };
+        assert_eq!((voice.as_str(), *words_per_minute), ("en-us", 175));
+        assert!(parse(json!({"type": "builtin", "voice": "en-us+f3", "words_per_minute": 150})).is_ok());
+        assert_eq!(parse(json!({"type": "builtin", "voice": "en us; rm"})).unwrap_err().field, "voice.voice");
+        assert_eq!(
+            parse(json!({"type": "builtin", "words_per_minute": 20})).unwrap_err().field,
+            "voice.words_per_minute"
+        );
     }
 }

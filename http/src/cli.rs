@@ -108,6 +108,11 @@ struct ServeArgs {
     /// two chunks of its answer, before the answer ends with agent_timeout.
     #[arg(long, env = "VOXGATE_AGENT_TIMEOUT_MS", default_value_t = 30_000)]
     agent_timeout_ms: u64,
+    /// A Python with PyPI's pocketsphinx 5: voxgate runs the builtin voice's speech recogniser
+    /// with it (and restarts it if it exits). Without it, builtin voices cannot listen.
+    /// scripts/demo and scripts/test set it up in target/speech-venv.
+    #[arg(long, env = "VOXGATE_SPEECH_PYTHON")]
+    speech_python: Option<std::path::PathBuf>,
     /// Idle milliseconds before an answer stream gets an SSE keep-alive comment.
     #[arg(long, env = "VOXGATE_SSE_KEEP_ALIVE_MS", default_value_t = 15_000)]
     sse_keep_alive_ms: u64,
@@ -182,6 +187,7 @@ impl ServeArgs {
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
             sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
             agent_timeout: std::time::Duration::from_millis(self.agent_timeout_ms.max(1)),
+            speech_python: self.speech_python,
             builtin_word_pace: std::time::Duration::from_millis(
                 self.builtin_word_delay_ms.unwrap_or(if demo { 40 } else { 0 }),
             ),

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub builtin_word_pace: std::time::Duration,
     /// How long an upstream agent may take to answer, and to send each next chunk.
     pub agent_timeout: std::time::Duration,
+    /// A Python with pocketsphinx, for the builtin voice's recogniser.
+    pub speech_python: Option<std::path::PathBuf>,
     pub limits: UsageLimits,
     /// How long live calls and answers may go on after SIGTERM (0: end them at once).
     pub drain: std::time::Duration,
@@ -79,6 +81,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             builtin_word_pace: opts.builtin_word_pace,
             agent_timeout: opts.agent_timeout,
             limits: opts.limits,
+            speech_python: opts.speech_python.clone(),
         })
         .await?,
     );

@@ -39,3 +39,39 @@ pub fn loudness(frames: &[(Vec<u8>, Instant)]) -> Vec<(f64, Instant)> {
         })
         .collect()
 }
+
+/// `text` spoken by espeak-ng in `voice`, as 20 ms frames of 48 kHz PCM (the last one padded):
+/// a synthetic visitor for the builtin voice, whose own voice is a different one.
+pub fn spoken(text: &str, voice: &str) -> Vec<Vec<i16>> {
+    let out = std::process::Command::new("espeak-ng")
+        .args(["--stdout", "-v", voice, text])
+        .output()
+        .expect("espeak-ng runs (scripts/test installs it)");
+    assert!(out.status.success(), "espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
+    // espeak-ng streams its WAV with a placeholder length: read samples until the bytes end.
+    let reader = hound::WavReader::new(std::io::Cursor::new(out.stdout)).expect("a WAV");
+    let rate = reader.spec().sample_rate;
+    let pcm: Vec<i16> = reader.into_samples::<i16>().map_while(Result::ok).collect();
+    let mut resampler = voxgate_engine::audio::Resampler::new(rate, 48_000).expect("a resampler");
+    let mut at_48k = Vec::new();
+    resampler.push(&pcm, &mut at_48k).expect("resample");
+    resampler.flush(&mut at_48k).expect("resample");
+    at_48k
+        .chunks(960)
+        .map(|c| {
+            let mut frame = c.to_vec();
+            frame.resize(960, 0);
+            frame
+        })
+        .collect()
+}
+
+/// A visitor who says `frames` after `lead` frames of silence, then stays silent.
+pub fn saying(frames: Vec<Vec<i16>>, lead: u32) -> Box<dyn FnMut(u32) -> Vec<u8> + Send> {
+    let mut encoder = OpusEncoder::browser_like(48_000).expect("opus encoder");
+    Box::new(move |n| {
+        let pcm =
+            n.checked_sub(lead).and_then(|i| frames.get(i as usize)).cloned().unwrap_or_else(|| vec![0; 960]);
+        encoder.encode(&pcm).expect("encode").to_vec()
+    })
+}

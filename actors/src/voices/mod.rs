@@ -6,21 +6,27 @@
 //! to an OpenAI Realtime-compatible WebSocket).
 //!
 //! Modules, each depending only on those before it: `provider` (one HTTP call to a provider),
-//! `speech_to_text`, `text_to_speech`, `lines` (fixed lines kept as audio), `link` (the output
-//! side), `pipeline`, `realtime`.
+//! `speech_to_text`, `text_to_speech`, `local_speech` (espeak-ng on this machine), `recognizer`
+//! (the builtin recogniser's sidecar process), `lines` (fixed lines kept as audio), `link` (the
+//! output side), `pipeline` (also the `builtin` voice: the same pipeline on local recognition
+//! and synthesis), `realtime`.
 
 mod lines;
 mod link;
+mod local_speech;
 mod pipeline;
 mod provider;
 mod realtime;
+mod recognizer;
 pub mod speech_to_text;
 pub mod text_to_speech;
 
 pub use lines::SpokenLines;
 pub use link::AgentLink;
+pub use local_speech::LocalSpeech;
 pub use pipeline::PipelineVoice;
 pub use realtime::RealtimeVoice;
+pub use recognizer::{LocalRecognition, Recognizer, RecognizerState};
 
 use crate::agents::AgentRuntime;
 use crate::metrics::Metrics;
@@ -115,6 +121,8 @@ pub struct VoiceAgents {
     timeout: Duration,
     lines: Arc<SpokenLines>,
     metrics: Arc<Metrics>,
+    /// The builtin voice's speech recogniser (a sidecar process).
+    recognizer: Arc<Recognizer>,
 }
 
 /// A talking call's plan: its turn engine's settings and its agent.
@@ -124,14 +132,24 @@ pub struct TalkPlan {
 }
 
 impl VoiceAgents {
-    pub fn new(agents: Arc<AgentRuntime>, timeout: Duration, metrics: Arc<Metrics>) -> VoiceAgents {
+    pub fn new(
+        agents: Arc<AgentRuntime>,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        recognizer: Arc<Recognizer>,
+    ) -> VoiceAgents {
         VoiceAgents {
             http: agents.http.clone(),
             agents,
             timeout,
             lines: Arc::new(SpokenLines::default()),
             metrics,
+            recognizer,
         }
+    }
+
+    pub fn recognizer(&self) -> &Arc<Recognizer> {
+        &self.recognizer
     }
 
     /// The talking agent for `agent`'s voice; `None` for an echo.
@@ -141,12 +159,34 @@ impl VoiceAgents {
             VoiceSpec::Echo => None,
             VoiceSpec::Pipeline { transcription, speech, turn_detection, fallback, idle_prompt } => {
                 let backend = PipelineVoice {
+                    kind: "pipeline",
                     stt: Arc::new(speech_to_text::OpenAiTranscription::new(
                         self.http.clone(),
                         transcription,
                         self.timeout,
                     )),
                     tts: Arc::new(text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout)),
+                    responder: self.agents.responder(agent),
+                    timeout: self.timeout,
+                    greeting: spec.greeting.clone().filter(|g| !g.trim().is_empty()),
+                    fallback: fallback.clone(),
+                    idle_prompt: idle_prompt.clone(),
+                    lines: self.lines.clone(),
+                    metrics: self.metrics.clone(),
+                };
+                let config = TalkConfig { turn: turn_detection.config(), stream_rate: None };
+                Some(TalkPlan { config, backend: Box::new(backend) })
+            }
+            VoiceSpec::Builtin { voice, words_per_minute, turn_detection, fallback, idle_prompt } => {
+                let backend = PipelineVoice {
+                    kind: "builtin",
+                    stt: Arc::new(LocalRecognition::new(
+                        self.recognizer.clone(),
+                        self.http.clone(),
+                        self.timeout,
+                        spec.listening_corpus(),
+                    )),
+                    tts: Arc::new(LocalSpeech::new(voice, *words_per_minute)),
                     responder: self.agents.responder(agent),
                     timeout: self.timeout,
                     greeting: spec.greeting.clone().filter(|g| !g.trim().is_empty()),

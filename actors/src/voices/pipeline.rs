@@ -23,6 +23,8 @@ use voxgate_engine::ErrorCode;
 
 /// Speech to text, the agent's text backend, text to speech.
 pub struct PipelineVoice {
+    /// `pipeline` (providers) or `builtin` (this machine's recogniser and synthesiser).
+    pub kind: &'static str,
     pub stt: Arc<dyn SpeechToText>,
     pub tts: Arc<dyn TextToSpeech>,
     pub responder: Arc<dyn Responder>,
@@ -66,7 +68,7 @@ type History = Rc<RefCell<Vec<HistoryMessage>>>;
 
 impl VoiceBackend for PipelineVoice {
     fn kind(&self) -> &'static str {
-        "pipeline"
+        self.kind
     }
 
     fn run(
@@ -187,7 +189,7 @@ impl PipelineVoice {
 
     fn report(&self, answer: u64, stage: TurnStage, f: &AgentFailure, out: &AgentLink) {
         tracing::warn!(stage = stage.as_str(), code = f.code.as_str(), error = %f.message, "a voice turn failed");
-        self.metrics.voice_provider_error("pipeline", stage, f.code);
+        self.metrics.voice_provider_error(self.kind, stage, f.code);
         out.send(AgentEvent::Failed { answer, stage, code: f.code, message: f.message.clone() });
     }
 

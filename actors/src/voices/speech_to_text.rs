@@ -61,39 +61,60 @@ pub fn wav(audio: &[i16], rate: u32) -> Result<Vec<u8>, hound::Error> {
 
 impl SpeechToText for OpenAiTranscription {
     fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<String, AgentFailure>> {
-        let call = self.call.clone();
-        let (model, language) = (self.model.clone(), self.language.clone());
-        Box::pin(async move {
-            let wav = wav(&audio, rate).map_err(|e| {
-                AgentFailure::new(ErrorCode::AgentError, format!("could not encode the turn as WAV: {e}"))
-            })?;
-            let file = reqwest::multipart::Part::bytes(wav)
-                .file_name("turn.wav")
-                .mime_str("audio/wav")
-                .map_err(|e| AgentFailure::new(ErrorCode::AgentError, e.to_string()))?;
-            let mut form = reqwest::multipart::Form::new()
-                .part("file", file)
-                .text("model", model)
-                .text("response_format", "json");
-            if let Some(language) = language {
-                form = form.text("language", language);
-            }
-            let response = call.send(|r| r.multipart(form)).await?;
-            let body = call.body(response).await?;
-            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                AgentFailure::new(
-                    ErrorCode::AgentError,
-                    format!("{} answered a malformed body ({e}): {}", call.url, provider::snippet(&body)),
-                )
-            })?;
-            match value["text"].as_str() {
-                Some(text) => Ok(text.trim().to_string()),
-                None => Err(AgentFailure::new(
-                    ErrorCode::AgentError,
-                    format!("{} answered without a \"text\" field: {}", call.url, provider::snippet(&body)),
-                )),
-            }
-        })
+        let request = Request { model: self.model.clone(), language: self.language.clone(), prompt: None };
+        Box::pin(request.send(self.call.clone(), audio, rate))
+    }
+}
+
+/// One transcription request's fields besides the audio.
+pub struct Request {
+    pub model: String,
+    pub language: Option<String>,
+    /// Text the recogniser should expect (OpenAI's `prompt`; the builtin recogniser builds its
+    /// language model from it).
+    pub prompt: Option<String>,
+}
+
+impl Request {
+    /// POSTs the turn as a WAV with these fields; the recognised words, trimmed.
+    pub async fn send(
+        self,
+        call: ProviderCall,
+        audio: Arc<[i16]>,
+        rate: u32,
+    ) -> Result<String, AgentFailure> {
+        let wav = wav(&audio, rate).map_err(|e| {
+            AgentFailure::new(ErrorCode::AgentError, format!("could not encode the turn as WAV: {e}"))
+        })?;
+        let file = reqwest::multipart::Part::bytes(wav)
+            .file_name("turn.wav")
+            .mime_str("audio/wav")
+            .map_err(|e| AgentFailure::new(ErrorCode::AgentError, e.to_string()))?;
+        let mut form = reqwest::multipart::Form::new()
+            .part("file", file)
+            .text("model", self.model)
+            .text("response_format", "json");
+        if let Some(language) = self.language {
+            form = form.text("language", language);
+        }
+        if let Some(prompt) = self.prompt {
+            form = form.text("prompt", prompt);
+        }
+        let response = call.send(|r| r.multipart(form)).await?;
+        let body = call.body(response).await?;
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            AgentFailure::new(
+                ErrorCode::AgentError,
+                format!("{} answered a malformed body ({e}): {}", call.url, provider::snippet(&body)),
+            )
+        })?;
+        match value["text"].as_str() {
+            Some(text) => Ok(text.trim().to_string()),
+            None => Err(AgentFailure::new(
+                ErrorCode::AgentError,
+                format!("{} answered without a \"text\" field: {}", call.url, provider::snippet(&body)),
+            )),
+        }
     }
 }
 
