@@ -17,6 +17,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let recognizer = match state.runtime.recognizer_state() {
         RecognizerState::Down { why } => json!({"status": "down", "error": why}),
+        RecognizerState::Ready { pid, .. } => json!({"status": "ready", "pid": pid}),
         other => json!({"status": other.as_str()}),
     };
     match state.runtime.readiness().await {

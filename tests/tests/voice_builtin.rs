@@ -91,3 +91,33 @@ fn without_the_recognizer_a_turn_fails_as_not_configured_and_the_fallback_is_spo
     );
     assert_eq!(agent["text"], "Sorry, I couldn't answer that just now. Could you say it again?");
 }
+
+#[test]
+fn a_recognizer_that_dies_is_reported_and_started_again() {
+    let server = Server::start_with(ServerOptions {
+        extra_args: vec!["--speech-python".into(), speech_python()],
+        ..ServerOptions::default()
+    });
+    let f = Fixture::on(server);
+    let body = ready_recognizer(&f);
+    let pid = body["recognizer"]["pid"].as_u64().unwrap_or_else(|| panic!("a pid: {body:#}"));
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+    // Down (with why), then ready again as another process, without a restart of voxgate.
+    let started = std::time::Instant::now();
+    let mut saw_down = false;
+    loop {
+        let body = f.api.send(f.api.http.get(f.api.url("/readyz"))).expect(200).body;
+        let r = &body["recognizer"];
+        if r["status"] == "down" {
+            saw_down = true;
+            assert!(r["error"].as_str().is_some_and(|e| e.contains("exited")), "why it is down: {body:#}");
+        }
+        if r["status"] == "ready" && r["pid"].as_u64() != Some(pid) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not started again: {body:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_down, "/readyz said the recognizer was down while it was");
+}

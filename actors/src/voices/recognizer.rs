@@ -33,6 +33,7 @@ pub enum RecognizerState {
     Starting,
     Ready {
         url: String,
+        pid: u32,
     },
     /// It exited or failed to start; it is started again after a pause.
     Down {
@@ -112,14 +113,15 @@ async fn run_once(python: &PathBuf, recognizer: &Recognizer) -> String {
         Err(e) => return format!("cannot run {}: {e}", python.display()),
     };
     let _lifeline = child.stdin.take();
+    let pid = child.id().unwrap_or_default();
     let Some(stdout) = child.stdout.take() else { return "no stdout from the recognizer".into() };
     let mut lines = BufReader::new(stdout).lines();
     let first = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
     match first {
         Ok(Ok(Some(line))) if line.starts_with(LISTENING) => {
             let url = line[LISTENING.len()..].trim().to_string();
-            tracing::info!(%url, "speech recognizer ready");
-            recognizer.set(RecognizerState::Ready { url });
+            tracing::info!(%url, pid, "speech recognizer ready");
+            recognizer.set(RecognizerState::Ready { url, pid });
         }
         Ok(Ok(Some(line))) => return format!("the recognizer said {line:?} instead of where it listens"),
         Ok(Ok(None)) => {
@@ -167,7 +169,7 @@ impl SpeechToText for LocalRecognition {
         Box::pin(async move {
             let url =
                 match state {
-                    RecognizerState::Ready { url } => url,
+                    RecognizerState::Ready { url, .. } => url,
                     RecognizerState::Off => return Err(AgentFailure::new(
                         ErrorCode::AgentNotConfigured,
                         "the builtin voice needs the speech recognizer: start voxgate with --speech-python \
