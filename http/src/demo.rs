@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
+use voxgate_actors::voices::RecognizerState;
 use voxgate_engine::ids::{WidgetId, WorkspaceId};
 use voxgate_engine::ErrorCode;
 
@@ -38,7 +39,7 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
                     "echo_delay_ms": 1000,
                     "knowledge": [
                         {"title": "What voxgate is", "text": "voxgate is the server behind website voice and text agent widgets. A customer's backend creates sessions with a workspace API key; the browser only gets a short-lived session token."},
-                        {"title": "Voice", "text": "Voice runs over WebRTC with one actor per live peer, sharded across CPU cores. The builtin agent echoes your audio back so the media path can be measured end to end."},
+                        {"title": "Voice", "text": "Voice runs over WebRTC with one actor per live peer, sharded across CPU cores. An agent's voice either listens and answers in speech, or echoes your audio back so the media path can be measured end to end."},
                         {"title": "Origins", "text": "Each widget lists the web origins allowed to embed it. Saving a new allowlist applies to the very next request and ends sessions from origins no longer allowed."}
                     ]
                 }),
@@ -46,6 +47,21 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
             .await
             .map_err(|e| e.to_string())?,
     };
+    // With the builtin recogniser (scripts/demo sets it up), the demo's calls talk: the agent
+    // greets out loud and answers spoken questions from its knowledge. Without it, they echo.
+    let talks = state.runtime.recognizer_state() != RecognizerState::Off;
+    let voice = if talks {
+        json!({
+            "greeting": "Hi! I'm the voxgate demo agent. Ask me about voxgate, out loud or in the chat.",
+            "voice": {"type": "builtin"},
+        })
+    } else {
+        json!({
+            "greeting": "Hi! I'm the voxgate demo agent. Ask me about voxgate, or start a call and I'll echo you.",
+            "voice": null,
+        })
+    };
+    let agent = control.update_agent(&ws, &agent.id, voice).await.map_err(|e| e.to_string())?;
     let port = addr.port();
     let page_origin = format!("http://localhost:{port}");
     let privacy =
