@@ -30,6 +30,23 @@ pub struct Answer {
 pub struct BuiltinAgent {
     greeting: Option<String>,
     knowledge: KnowledgeIndex,
+    /// What it says when no passage answers.
+    no_answer: String,
+}
+
+/// What a talking builtin agent says when no passage answers: the question may have been
+/// misheard rather than unknown, so it says so and names what it can be asked about (the first
+/// five knowledge titles).
+pub fn spoken_no_answer(spec: &AgentSpec) -> String {
+    let titles: Vec<&str> =
+        spec.knowledge.iter().map(|k| k.title.trim()).filter(|t| !t.is_empty()).take(5).collect();
+    match titles.as_slice() {
+        [] => "Sorry, I didn't catch that.".into(),
+        [one] => format!("Sorry, I didn't catch that. You can ask me about {one}."),
+        [rest @ .., last] => {
+            format!("Sorry, I didn't catch that. You can ask me about {} and {last}.", rest.join(", "))
+        }
+    }
 }
 
 impl BuiltinAgent {
@@ -37,7 +54,13 @@ impl BuiltinAgent {
         BuiltinAgent {
             greeting: spec.greeting.clone().filter(|g| !g.trim().is_empty()),
             knowledge: KnowledgeIndex::build(&spec.knowledge),
+            no_answer: DONT_KNOW.into(),
         }
+    }
+
+    /// The same answerer for a call: no passage gets [`spoken_no_answer`].
+    pub fn spoken(spec: &AgentSpec) -> BuiltinAgent {
+        BuiltinAgent { no_answer: spoken_no_answer(spec), ..BuiltinAgent::new(spec) }
     }
 
     /// The whole answer to `question`.
@@ -55,7 +78,7 @@ impl BuiltinAgent {
             }
         }
         let Some(hit) = self.knowledge.best(question) else {
-            return Answer { text: DONT_KNOW.to_string(), source: None };
+            return Answer { text: self.no_answer.clone(), source: None };
         };
         let text = if crate::knowledge::sentence_count(&hit.passage.text) > WHOLE_PASSAGE_SENTENCES {
             self.knowledge.best_sentence(hit.passage, question).to_string()
@@ -129,6 +152,27 @@ mod tests {
         assert_eq!(answer.source.as_deref(), Some("Pricing"));
         assert_eq!(a.answer("Who won the 1998 World Cup?"), Answer { text: DONT_KNOW.into(), source: None });
         assert_eq!(a.answer("Hi!").text, "Hello! Ask me about voxgate.");
+    }
+
+    #[test]
+    fn on_a_call_no_passage_names_what_can_be_asked() {
+        let titled = |titles: &[&str]| AgentSpec {
+            knowledge: titles
+                .iter()
+                .map(|t| KnowledgeAttachment { title: t.to_string(), text: format!("{t} text.") })
+                .collect(),
+            ..agent_spec()
+        };
+        let spec = titled(&["Shipping", "Returns", "Opening hours"]);
+        let line = "Sorry, I didn't catch that. You can ask me about Shipping, Returns and Opening hours.";
+        assert_eq!(spoken_no_answer(&spec), line);
+        assert_eq!(BuiltinAgent::spoken(&spec).answer("Who won the 1998 World Cup?").text, line);
+        assert_eq!(BuiltinAgent::new(&spec).answer("Who won the 1998 World Cup?").text, DONT_KNOW);
+        assert_eq!(
+            spoken_no_answer(&titled(&["Shipping"])),
+            "Sorry, I didn't catch that. You can ask me about Shipping."
+        );
+        assert_eq!(spoken_no_answer(&titled(&[])), "Sorry, I didn't catch that.");
     }
 
     #[test]

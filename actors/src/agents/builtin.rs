@@ -18,6 +18,11 @@ impl BuiltinResponder {
     pub fn new(spec: &AgentSpec, pace: Duration) -> BuiltinResponder {
         BuiltinResponder { agent: BuiltinAgent::new(spec), pace }
     }
+
+    /// For a call: no passage gets the spoken "didn't catch that" line.
+    pub fn spoken(spec: &AgentSpec, pace: Duration) -> BuiltinResponder {
+        BuiltinResponder { agent: BuiltinAgent::spoken(spec), pace }
+    }
 }
 
 impl Responder for BuiltinResponder {

@@ -89,7 +89,20 @@ impl AgentRuntime {
 
     /// The text responder for `agent` as saved now.
     pub fn responder(&self, agent: &Agent) -> Arc<dyn Responder> {
+        self.responder_for(agent, false)
+    }
+
+    /// The responder for `agent`'s calls: a builtin agent that has no passage says it may have
+    /// misheard and names what it can be asked about, instead of "I don't know that yet".
+    pub fn spoken_responder(&self, agent: &Agent) -> Arc<dyn Responder> {
+        self.responder_for(agent, true)
+    }
+
+    fn responder_for(&self, agent: &Agent, spoken: bool) -> Arc<dyn Responder> {
         match &agent.spec.backend {
+            AgentBackend::Builtin if spoken => {
+                Arc::new(BuiltinResponder::spoken(&agent.spec, self.builtin_pace))
+            }
             AgentBackend::Builtin => Arc::new(BuiltinResponder::new(&agent.spec, self.builtin_pace)),
             AgentBackend::Openai { base_url, model, api_key_env } => Arc::new(OpenAiResponder::new(
                 self.http.clone(),
