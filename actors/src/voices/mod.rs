@@ -152,51 +152,53 @@ impl VoiceAgents {
         &self.recognizer
     }
 
+    /// A pipeline voice (`kind`: `pipeline` or `builtin`) on `stt` and `tts`, answering with
+    /// `agent`'s text backend.
+    fn pipeline(
+        &self,
+        kind: &'static str,
+        stt: Arc<dyn speech_to_text::SpeechToText>,
+        tts: Arc<dyn text_to_speech::TextToSpeech>,
+        agent: &Agent,
+        turn_detection: &voxgate_engine::agent_voice::TurnDetection,
+    ) -> TalkPlan {
+        let (fallback, idle_prompt) = agent.spec.voice.lines().unwrap_or_default();
+        let backend = PipelineVoice {
+            kind,
+            stt,
+            tts,
+            responder: self.agents.spoken_responder(agent),
+            timeout: self.timeout,
+            greeting: agent.spec.greeting.clone().filter(|g| !g.trim().is_empty()),
+            fallback: fallback.to_string(),
+            idle_prompt: idle_prompt.to_string(),
+            lines: self.lines.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let config = TalkConfig { turn: turn_detection.config(), stream_rate: None };
+        TalkPlan { config, backend: Box::new(backend) }
+    }
+
     /// The talking agent for `agent`'s voice; `None` for an echo.
     pub fn plan(&self, agent: &Agent) -> Option<TalkPlan> {
         let spec = &agent.spec;
         match &spec.voice {
             VoiceSpec::Echo => None,
-            VoiceSpec::Pipeline { transcription, speech, turn_detection, fallback, idle_prompt } => {
-                let backend = PipelineVoice {
-                    kind: "pipeline",
-                    stt: Arc::new(speech_to_text::OpenAiTranscription::new(
-                        self.http.clone(),
-                        transcription,
-                        self.timeout,
-                    )),
-                    tts: Arc::new(text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout)),
-                    responder: self.agents.spoken_responder(agent),
-                    timeout: self.timeout,
-                    greeting: spec.greeting.clone().filter(|g| !g.trim().is_empty()),
-                    fallback: fallback.clone(),
-                    idle_prompt: idle_prompt.clone(),
-                    lines: self.lines.clone(),
-                    metrics: self.metrics.clone(),
-                };
-                let config = TalkConfig { turn: turn_detection.config(), stream_rate: None };
-                Some(TalkPlan { config, backend: Box::new(backend) })
+            VoiceSpec::Pipeline { transcription, speech, turn_detection, .. } => {
+                let stt =
+                    speech_to_text::OpenAiTranscription::new(self.http.clone(), transcription, self.timeout);
+                let tts = text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout);
+                Some(self.pipeline("pipeline", Arc::new(stt), Arc::new(tts), agent, turn_detection))
             }
-            VoiceSpec::Builtin { voice, words_per_minute, turn_detection, fallback, idle_prompt } => {
-                let backend = PipelineVoice {
-                    kind: "builtin",
-                    stt: Arc::new(LocalRecognition::new(
-                        self.recognizer.clone(),
-                        self.http.clone(),
-                        self.timeout,
-                        spec.listening_corpus(),
-                    )),
-                    tts: Arc::new(LocalSpeech::new(voice, *words_per_minute)),
-                    responder: self.agents.spoken_responder(agent),
-                    timeout: self.timeout,
-                    greeting: spec.greeting.clone().filter(|g| !g.trim().is_empty()),
-                    fallback: fallback.clone(),
-                    idle_prompt: idle_prompt.clone(),
-                    lines: self.lines.clone(),
-                    metrics: self.metrics.clone(),
-                };
-                let config = TalkConfig { turn: turn_detection.config(), stream_rate: None };
-                Some(TalkPlan { config, backend: Box::new(backend) })
+            VoiceSpec::Builtin { voice, words_per_minute, turn_detection, .. } => {
+                let stt = LocalRecognition::new(
+                    self.recognizer.clone(),
+                    self.http.clone(),
+                    self.timeout,
+                    spec.listening_corpus(),
+                );
+                let tts = LocalSpeech::new(voice, *words_per_minute);
+                Some(self.pipeline("builtin", Arc::new(stt), Arc::new(tts), agent, turn_detection))
             }
             VoiceSpec::Realtime { turn_detection, .. } => {
                 let backend =
