@@ -8,6 +8,16 @@ dictionary of just those words are built from it (a few ms) and kept for the nex
 The general English model got synthetic questions wrong; one built from the agent's sentences
 gets them right in about 0.1-0.3 s.
 
+A model that knows only the agent's words hears every question as the agent's words, so each
+turn is decoded twice: once with the agent's words only (`text`), and once with the agent's words
+plus the thousand most common English words (`open_text`, the most likely words of the general
+model PocketSphinx ships). An off-topic question comes out of the second decode in common words
+("what will the weather be like"), and voxgate answers from a passage only when the open decode
+also heard one of its words (docs/DECISIONS.md, "The builtin voice").
+
+PocketSphinx holds Python's GIL while it decodes, so decoding runs in a pool of worker processes
+(`--workers`, default: one per CPU), each with its own models.
+
     python recognizer.py [--listen 127.0.0.1:0]
 
 (voxgate runs it with `python -c`, its stdin a pipe it never writes: the process exits when that
@@ -15,7 +25,8 @@ pipe closes, so it never outlives its server) prints `voxgate recognizer listeni
 
     GET  /health                      200 {"ok": true}
     POST /v1/audio/transcriptions     multipart: file (WAV, 16 kHz mono 16-bit), prompt, model,
-                                      language -> {"text": "...", "confidence": 0.0-1.0}
+                                      language -> {"text": "...", "open_text": "...",
+                                                   "confidence": 0.0-1.0}
 
 English only. Errors are JSON `{"error": {"code", "message"}}` with status 400 or 500.
 """
@@ -26,6 +37,7 @@ import email.policy
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -43,6 +55,8 @@ MAX_CORPUS = 512 * 1024
 # Language models kept, most recently used first (one per agent text).
 KEPT_MODELS = 32
 MODEL_DIR = os.path.join(get_model_path(), "en-us")
+# Common English words the open decode may hear instead of the agent's (see the module doc).
+COMMON_WORDS = 1000
 
 
 def load_dictionary():
@@ -56,6 +70,16 @@ def load_dictionary():
             word = entry.split("(", 1)[0]
             words.setdefault(word, []).append(f"{entry} {phones}")
     return words
+
+
+def common_words(dictionary, count):
+    """The `count` most likely single words of PocketSphinx's general English model that the
+    dictionary can pronounce (about 1 s to rank)."""
+    from pocketsphinx import Config, LogMath, NGramModel
+
+    general = NGramModel(Config(), LogMath(), os.path.join(MODEL_DIR, "en-us.lm.bin"))
+    ranked = sorted(((general.prob([w]), w) for w in dictionary if w.isalpha()), reverse=True)
+    return [w for _, w in ranked[:count]]
 
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -72,58 +96,84 @@ def sentences(text, dictionary):
     return out
 
 
-class Model:
-    """A decoder for one corpus; PocketSphinx decoders are not thread-safe, hence the lock."""
+def decoder(directory, name, lines, dictionary):
+    """A decoder whose language model is built from `lines` and whose dictionary has just their
+    words."""
+    arpa = lm.ArpaBoLM(text="\n".join(lines), add_start=True)
+    arpa.compute()
+    lm_path = os.path.join(directory, f"{name}.lm")
+    with open(lm_path, "w", encoding="utf-8") as f:
+        arpa.write(f)
+    dict_path = os.path.join(directory, f"{name}.dict")
+    with open(dict_path, "w", encoding="utf-8") as f:
+        for word in sorted({w for line in lines for w in line.split()}):
+            for entry in dictionary[word]:
+                f.write(entry + "\n")
+    return Decoder(lm=lm_path, dict=dict_path, samprate=RATE, loglevel="FATAL")
 
-    def __init__(self, corpus, dictionary):
+
+def decode(decoder, pcm):
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp()
+
+
+class Model:
+    """The two decoders for one corpus: the agent's words only, and the agent's words among
+    common English words (see the module doc)."""
+
+    def __init__(self, corpus, dictionary, common):
         lines = sentences(corpus, dictionary)
         if not lines:
             raise ValueError("the prompt has no English words to listen for")
-        self.dir = tempfile.TemporaryDirectory(prefix="voxgate-recognizer-")
-        arpa = lm.ArpaBoLM(text="\n".join(lines), add_start=True)
-        arpa.compute()
-        lm_path = os.path.join(self.dir.name, "corpus.lm")
-        with open(lm_path, "w", encoding="utf-8") as f:
-            arpa.write(f)
-        dict_path = os.path.join(self.dir.name, "corpus.dict")
-        vocabulary = sorted({w for line in lines for w in line.split()})
-        with open(dict_path, "w", encoding="utf-8") as f:
-            for word in vocabulary:
-                for entry in dictionary[word]:
-                    f.write(entry + "\n")
-        self.decoder = Decoder(lm=lm_path, dict=dict_path, samprate=RATE, loglevel="FATAL")
-        self.lock = threading.Lock()
+        with tempfile.TemporaryDirectory(prefix="voxgate-recognizer-") as directory:
+            self.closed = decoder(directory, "agent", lines, dictionary)
+            self.open = decoder(directory, "open", lines + common, dictionary)
 
     def recognise(self, pcm):
-        with self.lock:
-            self.decoder.start_utt()
-            self.decoder.process_raw(pcm, full_utt=True)
-            self.decoder.end_utt()
-            hyp = self.decoder.hyp()
-        if hyp is None:
-            return "", 0.0
-        return hyp.hypstr, max(0.0, min(1.0, float(hyp.prob)))
+        hyp = decode(self.closed, pcm)
+        if hyp is None or not hyp.hypstr:
+            return {"text": "", "open_text": "", "confidence": 0.0}
+        heard_openly = decode(self.open, pcm)
+        return {
+            "text": hyp.hypstr,
+            "open_text": heard_openly.hypstr if heard_openly else "",
+            "confidence": max(0.0, min(1.0, float(hyp.prob))),
+        }
 
 
 class Recognizer:
+    """One worker process's models, most recently used kept (one per agent text)."""
+
     def __init__(self):
         self.dictionary = load_dictionary()
+        self.common = common_words(self.dictionary, COMMON_WORDS)
         self.models = OrderedDict()
-        self.lock = threading.Lock()
 
-    def model(self, corpus):
+    def recognise(self, corpus, pcm):
         key = hashlib.sha256(corpus.encode("utf-8")).hexdigest()
-        with self.lock:
-            if key in self.models:
-                self.models.move_to_end(key)
-                return self.models[key]
-        built = Model(corpus, self.dictionary)
-        with self.lock:
-            self.models[key] = built
-            self.models.move_to_end(key)
-            while len(self.models) > KEPT_MODELS:
-                self.models.popitem(last=False)
-        return built
+        model = self.models.get(key)
+        if model is None:
+            model = Model(corpus, self.dictionary, self.common)
+            self.models[key] = model
+        self.models.move_to_end(key)
+        while len(self.models) > KEPT_MODELS:
+            self.models.popitem(last=False)
+        return model.recognise(pcm)
+
+
+# The recogniser of this worker process (made before the fork, shared copy-on-write).
+WORKER = None
+
+
+def recognise_in_worker(corpus, pcm):
+    """Runs in a pool worker. A bad corpus is a result, not an exception, so the HTTP side can
+    tell the caller's mistake from the recogniser's failure."""
+    try:
+        return WORKER.recognise(corpus, pcm)
+    except ValueError as e:
+        return {"bad_prompt": str(e)}
 
 
 class BadRequest(Exception):
@@ -160,7 +210,7 @@ def wav_pcm(data):
 
 
 class Handler(BaseHTTPRequestHandler):
-    recognizer = None
+    pool = None
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
@@ -202,16 +252,14 @@ class Handler(BaseHTTPRequestHandler):
             if len(corpus) > MAX_CORPUS:
                 raise BadRequest(f"prompt: over {MAX_CORPUS} characters")
             pcm = wav_pcm(fields["file"])
-            try:
-                model = self.recognizer.model(corpus)
-            except ValueError as e:
-                raise BadRequest(f"prompt: {e}")
-            text, confidence = model.recognise(pcm)
+            result = self.pool.apply(recognise_in_worker, (corpus, pcm))
+            if "bad_prompt" in result:
+                raise BadRequest(f"prompt: {result['bad_prompt']}")
         except BadRequest as e:
             return self.error(400, "invalid_request", str(e))
         except Exception as e:  # the recogniser itself failed: say so, keep serving
             return self.error(500, "recognizer_failed", f"{type(e).__name__}: {e}")
-        self.reply(200, {"text": text, "confidence": confidence})
+        self.reply(200, result)
 
 
 def exit_with_parent():
@@ -227,10 +275,15 @@ def exit_with_parent():
 def main():
     parser = argparse.ArgumentParser(description="voxgate's builtin speech recogniser")
     parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0: any free port)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
+    global WORKER
+    WORKER = Recognizer()
+    # Forked before any thread starts; a worker exits when this process's end of the pool's
+    # pipes closes, so the workers go with it.
+    Handler.pool = multiprocessing.get_context("fork").Pool(max(1, args.workers))
     threading.Thread(target=exit_with_parent, daemon=True).start()
-    Handler.recognizer = Recognizer()
     server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
     server.daemon_threads = True
     bound_host, bound_port = server.server_address[:2]

@@ -322,7 +322,7 @@ impl Handler<Ask> for TextSession {
             let created = TextEvent::MessageCreated { message_id, text: text.clone(), created_at };
             let answer = Answer {
                 responder,
-                turn: AgentTurn { history, text },
+                turn: AgentTurn { history, text, open_text: None },
                 tx,
                 cancelled,
                 control: this.control.clone(),

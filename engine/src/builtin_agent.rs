@@ -14,6 +14,11 @@ pub const DONT_KNOW: &str = "I don't know that yet.";
 const GREETINGS: &[&str] =
     &["hi", "hello", "hey", "hallo", "hola", "good morning", "good afternoon", "good evening"];
 
+/// Number words, which corroborate no spoken answer (see [`BuiltinAgent::answer_heard`]).
+const NUMBER_WORDS: &str = "zero one two three four five six seven eight nine ten eleven twelve \
+    thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty \
+    seventy eighty ninety hundred thousand million first second third half";
+
 /// Passages longer than this many sentences are answered with their best sentence.
 const WHOLE_PASSAGE_SENTENCES: usize = 2;
 
@@ -63,6 +68,21 @@ impl BuiltinAgent {
         BuiltinAgent { no_answer: spoken_no_answer(spec), ..BuiltinAgent::new(spec) }
     }
 
+    /// The answer to a spoken question that a recogniser heard as `question` among the agent's
+    /// own words, and as `open_text` among common English words too. A recogniser that knows
+    /// only the agent's words hears any question as them, so a passage answers only when the
+    /// open hearing shares one of its words (and not just a number: short number words are
+    /// what noise is most often heard as); otherwise the question was off-topic or misheard.
+    pub fn answer_heard(&self, question: &str, open_text: Option<&str>) -> Answer {
+        let answer = self.answer(question);
+        match (open_text, &answer.source) {
+            (Some(open), Some(_)) if !corroborates(open, &answer) => {
+                Answer { text: self.no_answer.clone(), source: None }
+            }
+            _ => answer,
+        }
+    }
+
     /// The whole answer to `question`.
     pub fn answer(&self, question: &str) -> Answer {
         let normalized: String = question
@@ -87,6 +107,16 @@ impl BuiltinAgent {
         };
         Answer { text, source: Some(hit.passage.title.clone()) }
     }
+}
+
+/// Whether `open` shares a word other than a number with `answer` (its text or its source's
+/// title).
+fn corroborates(open: &str, answer: &Answer) -> bool {
+    use crate::knowledge::terms;
+    let numbers = terms(NUMBER_WORDS);
+    let mut said = terms(&answer.text);
+    said.extend(answer.source.iter().flat_map(|title| terms(title)));
+    terms(open).iter().any(|t| said.contains(t) && !numbers.contains(t))
 }
 
 /// Splits `text` into streaming deltas of one word each (with the whitespace that follows it),
@@ -126,6 +156,45 @@ mod tests {
             echo_delay_ms: 0,
             voice: Default::default(),
         }
+    }
+
+    fn shop() -> BuiltinAgent {
+        BuiltinAgent::spoken(&AgentSpec {
+            knowledge: vec![
+                KnowledgeAttachment {
+                    title: "Shipping".into(),
+                    text: "Shipping costs five euros. Orders over fifty euros ship free.".into(),
+                },
+                KnowledgeAttachment {
+                    title: "Opening hours".into(),
+                    text: "The shop is open from nine to six on weekdays.".into(),
+                },
+            ],
+            ..agent_spec()
+        })
+    }
+
+    #[test]
+    fn a_spoken_answer_needs_the_open_hearing_to_share_a_word_with_it() {
+        let agent = shop();
+        let heard = agent.answer_heard("how much does shipping cost", Some("how much was shipping cost"));
+        assert_eq!(heard.source.as_deref(), Some("Shipping"));
+        // An off-topic question heard as the agent's words, and as what it was among common ones.
+        let off = agent.answer_heard("what is the shop open", Some("what will the weather be like"));
+        assert_eq!(off.source, None);
+        assert!(off.text.starts_with("Sorry, I didn't catch that."), "{off:?}");
+        // Shared number words are no evidence: noise is heard as them.
+        let noise = agent.answer_heard("is the shop open from nine", Some("is there five nine"));
+        assert_eq!(noise.source, None);
+        // The title counts as the answer's words; with no open hearing the answer stands.
+        assert_eq!(
+            agent.answer_heard("opening hours", Some("hours")).source.as_deref(),
+            Some("Opening hours")
+        );
+        assert_eq!(
+            agent.answer_heard("when is the shop open", None).source.as_deref(),
+            Some("Opening hours")
+        );
     }
 
     fn agent() -> BuiltinAgent {

@@ -40,16 +40,32 @@ pub fn loudness(frames: &[(Vec<u8>, Instant)]) -> Vec<(f64, Instant)> {
         .collect()
 }
 
-/// `text` spoken by espeak-ng in `voice`, as 20 ms frames of 48 kHz PCM (the last one padded):
-/// a synthetic visitor for the builtin voice, whose own voice is a different one.
+/// `text` spoken by a synthesiser, as 20 ms frames of 48 kHz PCM (the last one padded): a
+/// synthetic visitor for the builtin voice, whose own voice is espeak-ng's. `voice` is
+/// `flite:NAME` (flite's `slt`, `rms`, `awb`, `kal16`) or an espeak-ng voice (`en-gb`).
 pub fn spoken(text: &str, voice: &str) -> Vec<Vec<i16>> {
-    let out = std::process::Command::new("espeak-ng")
-        .args(["--stdout", "-v", voice, text])
-        .output()
-        .expect("espeak-ng runs (scripts/test installs it)");
-    assert!(out.status.success(), "espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
+    let wav = match voice.strip_prefix("flite:") {
+        Some(name) => {
+            let file = tempfile::Builder::new().suffix(".wav").tempfile().expect("a temp file");
+            let out = std::process::Command::new("flite")
+                .args(["-voice", name, "-t", text, "-o"])
+                .arg(file.path())
+                .output()
+                .expect("flite runs (scripts/test installs it)");
+            assert!(out.status.success(), "flite failed: {}", String::from_utf8_lossy(&out.stderr));
+            std::fs::read(file.path()).expect("flite's WAV")
+        }
+        None => {
+            let out = std::process::Command::new("espeak-ng")
+                .args(["--stdout", "-v", voice, text])
+                .output()
+                .expect("espeak-ng runs (scripts/test installs it)");
+            assert!(out.status.success(), "espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
+            out.stdout
+        }
+    };
     // espeak-ng streams its WAV with a placeholder length: read samples until the bytes end.
-    let reader = hound::WavReader::new(std::io::Cursor::new(out.stdout)).expect("a WAV");
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV");
     let rate = reader.spec().sample_rate;
     let pcm: Vec<i16> = reader.into_samples::<i16>().map_while(Result::ok).collect();
     let mut resampler = voxgate_engine::audio::Resampler::new(rate, 48_000).expect("a resampler");
@@ -74,4 +90,36 @@ pub fn saying(frames: Vec<Vec<i16>>, lead: u32) -> Box<dyn FnMut(u32) -> Vec<u8>
             n.checked_sub(lead).and_then(|i| frames.get(i as usize)).cloned().unwrap_or_else(|| vec![0; 960]);
         encoder.encode(&pcm).expect("encode").to_vec()
     })
+}
+
+/// The Python with PyPI's pocketsphinx that the builtin voice's tests give the server
+/// (`--speech-python`); scripts/test sets it up in target/speech-venv.
+pub fn speech_python() -> String {
+    std::env::var("VOXGATE_TEST_SPEECH_PYTHON").expect(
+        "VOXGATE_TEST_SPEECH_PYTHON names a Python with pocketsphinx 5 (scripts/test sets it up in target/speech-venv)",
+    )
+}
+
+/// A server whose builtin voice can listen, once its recogniser reports ready in `/readyz`.
+pub fn listening_server() -> crate::Fixture {
+    let server = crate::Server::start_with(crate::ServerOptions {
+        extra_args: vec!["--speech-python".into(), speech_python()],
+        ..crate::ServerOptions::default()
+    });
+    let f = crate::Fixture::on(server);
+    let body = ready_recognizer(&f);
+    assert_eq!(body["recognizer"]["status"], "ready", "the recognizer started: {body:#}");
+    f
+}
+
+/// `/readyz` once the recogniser is ready (or after a minute, for the caller to report).
+pub fn ready_recognizer(f: &crate::Fixture) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let body = f.api.send(f.api.http.get(f.api.url("/readyz"))).expect(200).body;
+        if body["recognizer"]["status"] == "ready" || started.elapsed() > std::time::Duration::from_secs(60) {
+            return body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

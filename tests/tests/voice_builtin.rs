@@ -5,38 +5,17 @@
 //! Needs a Python with PyPI's pocketsphinx, which scripts/test sets up and names in
 //! VOXGATE_TEST_SPEECH_PYTHON.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
-use voxgate_tests::speech::{loudness, saying, speaker, spoken};
+use voxgate_tests::speech::{
+    listening_server, loudness, ready_recognizer, saying, speaker, speech_python, spoken,
+};
 use voxgate_tests::voice::VoiceCall;
 use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
 
-fn speech_python() -> String {
-    std::env::var("VOXGATE_TEST_SPEECH_PYTHON").expect(
-        "VOXGATE_TEST_SPEECH_PYTHON names a Python with pocketsphinx 5 (scripts/test sets it up in target/speech-venv)",
-    )
-}
-
-fn ready_recognizer(f: &Fixture) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let body = f.api.send(f.api.http.get(f.api.url("/readyz"))).expect(200).body;
-        if body["recognizer"]["status"] == "ready" || started.elapsed() > Duration::from_secs(60) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_spoken_question_is_recognised_and_answered_in_speech_from_the_knowledge() {
-    let server = Server::start_with(ServerOptions {
-        extra_args: vec!["--speech-python".into(), speech_python()],
-        ..ServerOptions::default()
-    });
-    let f = Fixture::on(server);
-    let body = ready_recognizer(&f);
-    assert_eq!(body["recognizer"]["status"], "ready", "the recognizer started: {body:#}");
+    let f = listening_server();
     f.patch_agent(json!({
         "greeting": null,
         "knowledge": [

@@ -31,7 +31,7 @@ impl Responder for BuiltinResponder {
     }
 
     fn respond(&self, turn: AgentTurn) -> BoxStream<'static, Result<AnswerPart, AgentFailure>> {
-        let answer = self.agent.answer(&turn.text);
+        let answer = self.agent.answer_heard(&turn.text, turn.open_text.as_deref());
         let source = stream::iter(answer.source.map(|s| Ok(AnswerPart::Source(s))));
         let words: Vec<String> = deltas(&answer.text).into_iter().map(str::to_string).collect();
         let pace = self.pace;

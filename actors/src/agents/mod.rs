@@ -28,6 +28,9 @@ pub struct AgentTurn {
     pub history: Vec<HistoryMessage>,
     /// The visitor's message.
     pub text: String,
+    /// A spoken message as a constrained recogniser also heard it with an open vocabulary
+    /// (see `voices::speech_to_text::Heard`); `None` for typed messages and providers.
+    pub open_text: Option<String>,
 }
 
 /// Why an answer stopped short.

@@ -4,7 +4,7 @@
 //! at any stage (an HTTP error, a timeout, a malformed body) ends the turn with a recorded code
 //! and the agent's fallback line; the call goes on.
 
-use super::speech_to_text::SpeechToText;
+use super::speech_to_text::{Heard, SpeechToText};
 use super::text_to_speech::TextToSpeech;
 use super::{AgentEvent, AgentLink, CallInput, SpokenLines, TurnStage, VoiceBackend};
 use crate::agents::{AgentFailure, AgentTurn, AnswerPart, HistoryMessage, Responder};
@@ -125,8 +125,8 @@ impl PipelineVoice {
             Ok(heard) => heard,
             Err(_) => Err(timed_out("speech to text", self.timeout)),
         };
-        let text = match heard {
-            Ok(text) => text,
+        let Heard { text, open_text } = match heard {
+            Ok(heard) => heard,
             Err(f) => return self.fail(answer, TurnStage::SpeechToText, f, &out).await,
         };
         self.metrics.voice_turn(VoiceTurnStage::SpeechToText, asked.elapsed());
@@ -135,7 +135,7 @@ impl PipelineVoice {
             return out.send(AgentEvent::Done { answer });
         }
         out.send(AgentEvent::VisitorSaid { text: text.clone(), started });
-        let turn = AgentTurn { history: history.borrow().clone(), text: text.clone() };
+        let turn = AgentTurn { history: history.borrow().clone(), text: text.clone(), open_text };
         history.borrow_mut().push(HistoryMessage { role: "visitor".into(), text });
 
         let asked = Instant::now();

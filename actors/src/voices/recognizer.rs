@@ -5,7 +5,7 @@
 //! the same request a provider gets ([`LocalRecognition`]). The script travels inside the binary.
 
 use super::provider::ProviderCall;
-use super::speech_to_text::{Request, SpeechToText};
+use super::speech_to_text::{Heard, Request, SpeechToText};
 use crate::agents::AgentFailure;
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;
@@ -163,7 +163,7 @@ impl LocalRecognition {
 }
 
 impl SpeechToText for LocalRecognition {
-    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<String, AgentFailure>> {
+    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>> {
         let state = self.recognizer.state();
         let (http, timeout, corpus) = (self.http.clone(), self.timeout, self.corpus.clone());
         Box::pin(async move {

@@ -12,7 +12,18 @@ use voxgate_engine::ErrorCode;
 /// Turns a visitor's turn into words.
 pub trait SpeechToText: Send + Sync {
     /// Mono PCM at `rate` in, the recognised words out (empty when nothing was said).
-    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<String, AgentFailure>>;
+    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>>;
+}
+
+/// What a recogniser heard in one turn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The words, trimmed (empty when nothing was said).
+    pub text: String,
+    /// The same turn heard with an open vocabulary, from a recogniser whose `text` is
+    /// constrained to the agent's words (the builtin one): the builtin agent answers only from a
+    /// passage this shares a word with. `None` from providers, whose vocabulary is open.
+    pub open_text: Option<String>,
 }
 
 /// An OpenAI-compatible transcription endpoint.
@@ -60,7 +71,7 @@ pub fn wav(audio: &[i16], rate: u32) -> Result<Vec<u8>, hound::Error> {
 }
 
 impl SpeechToText for OpenAiTranscription {
-    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<String, AgentFailure>> {
+    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>> {
         let request = Request { model: self.model.clone(), language: self.language.clone(), prompt: None };
         Box::pin(request.send(self.call.clone(), audio, rate))
     }
@@ -77,12 +88,7 @@ pub struct Request {
 
 impl Request {
     /// POSTs the turn as a WAV with these fields; the recognised words, trimmed.
-    pub async fn send(
-        self,
-        call: ProviderCall,
-        audio: Arc<[i16]>,
-        rate: u32,
-    ) -> Result<String, AgentFailure> {
+    pub async fn send(self, call: ProviderCall, audio: Arc<[i16]>, rate: u32) -> Result<Heard, AgentFailure> {
         let wav = wav(&audio, rate).map_err(|e| {
             AgentFailure::new(ErrorCode::AgentError, format!("could not encode the turn as WAV: {e}"))
         })?;
@@ -108,8 +114,9 @@ impl Request {
                 format!("{} answered a malformed body ({e}): {}", call.url, provider::snippet(&body)),
             )
         })?;
+        let open_text = value["open_text"].as_str().map(|t| t.trim().to_string());
         match value["text"].as_str() {
-            Some(text) => Ok(text.trim().to_string()),
+            Some(text) => Ok(Heard { text: text.trim().to_string(), open_text }),
             None => Err(AgentFailure::new(
                 ErrorCode::AgentError,
                 format!("{} answered without a \"text\" field: {}", call.url, provider::snippet(&body)),
