@@ -72,15 +72,28 @@ impl BuiltinAgent {
     /// own words, and as `open_text` among common English words too. A recogniser that knows
     /// only the agent's words hears any question as them, so a passage answers only when the
     /// open hearing shares one of its words (and not just a number: short number words are
-    /// what noise is most often heard as); otherwise the question was off-topic or misheard.
+    /// what noise is most often heard as), and when at least half of the open hearing's words
+    /// are the knowledge's (an off-topic question is heard openly as other words); otherwise
+    /// the question was off-topic or misheard.
     pub fn answer_heard(&self, question: &str, open_text: Option<&str>) -> Answer {
         let answer = self.answer(question);
         match (open_text, &answer.source) {
-            (Some(open), Some(_)) if !corroborates(open, &answer) => {
+            (Some(open), Some(_)) if !self.corroborates(open, &answer) => {
                 Answer { text: self.no_answer.clone(), source: None }
             }
             _ => answer,
         }
+    }
+
+    /// Whether the open hearing `open` bears out `answer` (see [`BuiltinAgent::answer_heard`]).
+    fn corroborates(&self, open: &str, answer: &Answer) -> bool {
+        use crate::knowledge::terms;
+        let numbers = terms(NUMBER_WORDS);
+        let heard: Vec<String> = terms(open).into_iter().filter(|t| !numbers.contains(t)).collect();
+        let mut said = terms(&answer.text);
+        said.extend(answer.source.iter().flat_map(|title| terms(title)));
+        let known = heard.iter().filter(|t| self.knowledge.knows(t)).count();
+        heard.iter().any(|t| said.contains(t)) && 2 * known >= heard.len()
     }
 
     /// The whole answer to `question`.
@@ -107,16 +120,6 @@ impl BuiltinAgent {
         };
         Answer { text, source: Some(hit.passage.title.clone()) }
     }
-}
-
-/// Whether `open` shares a word other than a number with `answer` (its text or its source's
-/// title).
-fn corroborates(open: &str, answer: &Answer) -> bool {
-    use crate::knowledge::terms;
-    let numbers = terms(NUMBER_WORDS);
-    let mut said = terms(&answer.text);
-    said.extend(answer.source.iter().flat_map(|title| terms(title)));
-    terms(open).iter().any(|t| said.contains(t) && !numbers.contains(t))
 }
 
 /// Splits `text` into streaming deltas of one word each (with the whitespace that follows it),
@@ -183,6 +186,9 @@ mod tests {
         let off = agent.answer_heard("what is the shop open", Some("what will the weather be like"));
         assert_eq!(off.source, None);
         assert!(off.text.starts_with("Sorry, I didn't catch that."), "{off:?}");
+        // Heard openly mostly as words the knowledge does not use: off-topic, though one is shared.
+        let football = agent.answer_heard("is the shop open", Some("wanna football game last night shop"));
+        assert_eq!(football.source, None);
         // Shared number words are no evidence: noise is heard as them.
         let noise = agent.answer_heard("is the shop open from nine", Some("is there five nine"));
         assert_eq!(noise.source, None);

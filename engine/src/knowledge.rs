@@ -331,6 +331,11 @@ impl KnowledgeIndex {
         self.passages.len()
     }
 
+    /// Whether some passage uses `term` (a stem, as [`terms`] gives).
+    pub fn knows(&self, term: &str) -> bool {
+        self.document_frequency.contains_key(term)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.passages.is_empty()
     }

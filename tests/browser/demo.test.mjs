@@ -3,7 +3,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startVoxgate, launchBrowser } from "./harness.mjs";
+import { startVoxgate, launchBrowser, openDemoWidget } from "./harness.mjs";
 
 let voxgate, browser;
 
@@ -18,12 +18,7 @@ after(async () => {
 });
 
 test("the demo page's widget answers a question about voxgate and takes a call", { timeout: 60000 }, async () => {
-  const printed = voxgate.stdout().match(/voxgate demo: open (\S+)/);
-  assert.ok(printed, `the demo prints what to open: ${voxgate.stdout()}`);
-  const page = await browser.context.newPage();
-  await page.goto(printed[1]);
-  await page.waitForSelector("[data-voxgate-widget][data-state=ready]", { state: "attached" });
-  await page.locator("[data-part=launcher]").click();
+  const page = await openDemoWidget(browser, voxgate);
   await page.locator("[data-part=input]").fill("What is voxgate?");
   await page.keyboard.press("Enter");
   const answer = page.locator("[data-role=agent][data-complete=true]");

@@ -111,3 +111,14 @@ export async function launchBrowser(extraArgs = []) {
     },
   };
 }
+
+/** Opens the page `voxgate demo` printed and the widget's panel on it. */
+export async function openDemoWidget(browser, voxgate) {
+  const printed = voxgate.stdout().match(/voxgate demo: open (\S+)/);
+  if (!printed) throw new Error(`the demo prints what to open: ${voxgate.stdout()}`);
+  const page = await browser.context.newPage();
+  await page.goto(printed[1]);
+  await page.waitForSelector("[data-voxgate-widget][data-state=ready]", { state: "attached" });
+  await page.locator("[data-part=launcher]").click();
+  return page;
+}

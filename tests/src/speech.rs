@@ -92,6 +92,36 @@ pub fn saying(frames: Vec<Vec<i16>>, lead: u32) -> Box<dyn FnMut(u32) -> Vec<u8>
     })
 }
 
+/// A visitor in a noisy room: says `frames` after `lead` frames, over white noise that never
+/// stops, `snr_db` below the speech's loudness (seeded, so a run repeats exactly).
+pub fn saying_in_noise(
+    frames: Vec<Vec<i16>>,
+    lead: u32,
+    snr_db: f64,
+    seed: u64,
+) -> Box<dyn FnMut(u32) -> Vec<u8> + Send> {
+    use rand::{Rng, SeedableRng};
+    let voiced: Vec<f64> =
+        frames.iter().flatten().filter(|s| s.unsigned_abs() > 64).map(|s| f64::from(*s)).collect();
+    let speech_rms = (voiced.iter().map(|s| s * s).sum::<f64>() / voiced.len().max(1) as f64).sqrt();
+    let sigma = speech_rms / 10f64.powf(snr_db / 20.0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut encoder = OpusEncoder::browser_like(48_000).expect("opus encoder");
+    Box::new(move |n| {
+        let speech = n.checked_sub(lead).and_then(|i| frames.get(i as usize));
+        let pcm: Vec<i16> = (0..960)
+            .map(|i| {
+                // Box-Muller: a normal sample from two uniform ones.
+                let (u, v): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
+                let noise = sigma * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                let s = speech.map_or(0.0, |f| f64::from(f[i]));
+                (s + noise).clamp(-32768.0, 32767.0) as i16
+            })
+            .collect();
+        encoder.encode(&pcm).expect("encode").to_vec()
+    })
+}
+
 /// The Python with PyPI's pocketsphinx that the builtin voice's tests give the server
 /// (`--speech-python`); scripts/test sets it up in target/speech-venv.
 pub fn speech_python() -> String {
@@ -122,4 +152,38 @@ pub fn ready_recognizer(f: &crate::Fixture) -> serde_json::Value {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The builtin voice's benchmark shop (bench/spoken-questions.json): knowledge, questions with
+/// the titles of their passages, and off-topic questions.
+pub const SHOP: &str = include_str!("../../bench/spoken-questions.json");
+
+/// Gives the fixture's agent the shop's knowledge and the builtin voice (turns end after 500 ms
+/// of silence); the shop, parsed.
+pub fn shop_agent(f: &crate::Fixture) -> serde_json::Value {
+    let shop: serde_json::Value = serde_json::from_str(SHOP).expect("bench/spoken-questions.json");
+    f.patch_agent(serde_json::json!({
+        "greeting": null,
+        "knowledge": shop["knowledge"],
+        "voice": {"type": "builtin", "turn_detection": {"silence_duration_ms": 500}}
+    }));
+    shop
+}
+
+/// The text of the shop's passage titled `title`.
+pub fn passage<'a>(shop: &'a serde_json::Value, title: &str) -> &'a str {
+    let found = shop["knowledge"].as_array().and_then(|k| k.iter().find(|k| k["title"] == title));
+    found.and_then(|k| k["text"].as_str()).unwrap_or_else(|| panic!("no passage {title}"))
+}
+
+/// Whether the call's agent finished an answer (its `response.done` caption came).
+pub fn answered(c: &crate::voice::VoiceCall) -> bool {
+    c.channel_events.iter().any(|e| e["type"] == "response.done")
+}
+
+/// A call on session `s` that opens the captions' data channel.
+pub fn captioned_call(f: &crate::Fixture, s: &serde_json::Value) -> crate::voice::VoiceCall {
+    let (url, token) = (s["webrtc_url"].as_str().unwrap_or(""), s["session_token"].as_str().unwrap_or(""));
+    crate::voice::VoiceCall::offer_with_events(&f.api, url, crate::SITE, token)
+        .expect("an offer with a data channel")
 }

@@ -6,12 +6,10 @@
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use voxgate_tests::speech::{listening_server, loudness, saying, spoken};
+use voxgate_tests::speech::{
+    answered, captioned_call, listening_server, loudness, passage, saying, shop_agent, spoken,
+};
 use voxgate_tests::voice::VoiceCall;
-use voxgate_tests::{Fixture, SITE};
-
-/// The accuracy benchmark's shop (scripts/bench-speech uses all of its questions).
-const SHOP: &str = include_str!("../../bench/spoken-questions.json");
 
 /// Question, visitor voice, words its transcript must hold, title of the passage that answers.
 type Question = (&'static str, &'static str, &'static [&'static str], &'static str);
@@ -34,26 +32,6 @@ const OFF_TOPIC: &str = "What will the weather be like in Paris tomorrow?";
 /// A reply frame louder than this is speech, not silence or Opus's comfort noise.
 const LOUD: f64 = 300.0;
 
-fn shop_agent(f: &Fixture) -> Value {
-    let shop: Value = serde_json::from_str(SHOP).expect("bench/spoken-questions.json");
-    f.patch_agent(json!({
-        "greeting": null,
-        "knowledge": shop["knowledge"],
-        "voice": {"type": "builtin", "turn_detection": {"silence_duration_ms": 500}}
-    }));
-    shop
-}
-
-fn passage<'a>(shop: &'a Value, title: &str) -> &'a str {
-    let found = shop["knowledge"].as_array().unwrap().iter().find(|k| k["title"] == title);
-    found.and_then(|k| k["text"].as_str()).unwrap_or_else(|| panic!("no passage {title}"))
-}
-
-fn call(f: &Fixture, s: &Value) -> VoiceCall {
-    let (url, token) = (s["webrtc_url"].as_str().unwrap(), s["session_token"].as_str().unwrap());
-    VoiceCall::offer_with_events(&f.api, url, SITE, token).expect("an offer with a data channel")
-}
-
 /// Frames of `text` that espeak-ng, the agent's voice, says loudly: how long its answer sounds.
 fn loud_frames_of(text: &str) -> usize {
     let mut encoder = voxgate_engine::audio::OpusEncoder::browser_like(48_000).expect("an encoder");
@@ -64,10 +42,6 @@ fn loud_frames_of(text: &str) -> usize {
     loudness(&frames).iter().filter(|(rms, _)| *rms > LOUD).count()
 }
 
-fn answered(c: &VoiceCall) -> bool {
-    c.channel_events.iter().any(|e| e["type"] == "response.done")
-}
-
 #[test]
 fn ten_spoken_questions_get_their_passages_and_an_off_topic_one_the_fallback() {
     let f = listening_server();
@@ -75,12 +49,12 @@ fn ten_spoken_questions_get_their_passages_and_an_off_topic_one_the_fallback() {
     let mut asked: Vec<(Option<&Question>, Value, VoiceCall)> = Vec::new();
     for q in QUESTIONS {
         let s = f.session(json!({"mode": "voice"}));
-        let mut c = call(&f, &s);
+        let mut c = captioned_call(&f, &s);
         c.script = Some(saying(spoken(q.0, q.1), 10));
         asked.push((Some(q), s, c));
     }
     let s = f.session(json!({"mode": "voice"}));
-    let mut c = call(&f, &s);
+    let mut c = captioned_call(&f, &s);
     c.script = Some(saying(spoken(OFF_TOPIC, "flite:slt"), 10));
     asked.push((None, s, c));
 
@@ -130,7 +104,7 @@ fn talking_over_a_spoken_answer_stops_it() {
     let f = listening_server();
     let shop = shop_agent(&f);
     let s = f.session(json!({"mode": "voice"}));
-    let mut c = call(&f, &s);
+    let mut c = captioned_call(&f, &s);
     c.script = Some(saying(spoken("Can I return an item?", "flite:slt"), 10));
     // A second of the answer, then the visitor talks over it.
     let speaking = c.run_until(Duration::from_secs(60), |c| {
