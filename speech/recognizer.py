@@ -131,16 +131,13 @@ class Model:
             self.closed = decoder(directory, "agent", lines, dictionary)
             self.open = decoder(directory, "open", lines + common, dictionary)
 
-    def recognise(self, pcm):
-        hyp = decode(self.closed, pcm)
-        if hyp is None or not hyp.hypstr:
-            return {"text": "", "open_text": "", "confidence": 0.0}
-        heard_openly = decode(self.open, pcm)
-        return {
-            "text": hyp.hypstr,
-            "open_text": heard_openly.hypstr if heard_openly else "",
-            "confidence": max(0.0, min(1.0, float(hyp.prob))),
-        }
+    def hear(self, vocabulary, pcm):
+        """The words and their probability, with the agent's words only (`closed`) or among
+        common ones (`open`)."""
+        hyp = decode(self.closed if vocabulary == "closed" else self.open, pcm)
+        if hyp is None:
+            return "", 0.0
+        return hyp.hypstr, max(0.0, min(1.0, float(hyp.prob)))
 
 
 class Recognizer:
@@ -151,7 +148,7 @@ class Recognizer:
         self.common = common_words(self.dictionary, COMMON_WORDS)
         self.models = OrderedDict()
 
-    def recognise(self, corpus, pcm):
+    def hear(self, corpus, vocabulary, pcm):
         key = hashlib.sha256(corpus.encode("utf-8")).hexdigest()
         model = self.models.get(key)
         if model is None:
@@ -160,20 +157,33 @@ class Recognizer:
         self.models.move_to_end(key)
         while len(self.models) > KEPT_MODELS:
             self.models.popitem(last=False)
-        return model.recognise(pcm)
+        return model.hear(vocabulary, pcm)
 
 
 # The recogniser of this worker process (made before the fork, shared copy-on-write).
 WORKER = None
 
 
-def recognise_in_worker(corpus, pcm):
+def hear_in_worker(corpus, vocabulary, pcm):
     """Runs in a pool worker. A bad corpus is a result, not an exception, so the HTTP side can
     tell the caller's mistake from the recogniser's failure."""
     try:
-        return WORKER.recognise(corpus, pcm)
+        return WORKER.hear(corpus, vocabulary, pcm)
     except ValueError as e:
         return {"bad_prompt": str(e)}
+
+
+def recognise(pool, corpus, pcm):
+    """Both decodes of one turn, at once in two workers: the answer waits for the slower one
+    instead of both."""
+    closed = pool.apply_async(hear_in_worker, (corpus, "closed", pcm))
+    opened = pool.apply_async(hear_in_worker, (corpus, "open", pcm))
+    closed, opened = closed.get(), opened.get()
+    for result in (closed, opened):
+        if isinstance(result, dict):
+            return result
+    (text, confidence), (open_text, _) = closed, opened
+    return {"text": text, "open_text": open_text if text else "", "confidence": confidence}
 
 
 class BadRequest(Exception):
@@ -252,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(corpus) > MAX_CORPUS:
                 raise BadRequest(f"prompt: over {MAX_CORPUS} characters")
             pcm = wav_pcm(fields["file"])
-            result = self.pool.apply(recognise_in_worker, (corpus, pcm))
+            result = recognise(self.pool, corpus, pcm)
             if "bad_prompt" in result:
                 raise BadRequest(f"prompt: {result['bad_prompt']}")
         except BadRequest as e:
