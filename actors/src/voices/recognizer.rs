@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use voxgate_engine::audio::denoise;
 use voxgate_engine::ErrorCode;
 
 /// The sidecar's source, run with `python -c`.
@@ -193,6 +194,13 @@ impl SpeechToText for LocalRecognition {
                 model: "builtin".into(),
                 language: Some("en".into()),
                 prompt: Some(corpus.to_string()),
+            };
+            // PocketSphinx hears steady background noise as words: RNNoise takes it out first
+            // (a few ms a turn, off this thread).
+            let noisy = audio.clone();
+            let audio = match tokio::task::spawn_blocking(move || denoise(&noisy, rate)).await {
+                Ok(Ok(clean)) => Arc::from(clean),
+                _ => audio,
             };
             request.send(call, audio, rate).await
         })

@@ -3,12 +3,14 @@
 //! `Instant`s go in; decisions, PCM and Opus frames come out.
 
 pub mod codec;
+pub mod denoise;
 pub mod playout;
 pub mod resample;
 pub mod turn;
 pub mod vad;
 
 pub use codec::{OpusDecoder, OpusEncoder};
+pub use denoise::denoise;
 pub use playout::{Playout, PlayoutItem};
 pub use resample::Resampler;
 pub use turn::{TurnConfig, TurnDetector, TurnEvent, TurnState};
