@@ -48,6 +48,7 @@ impl TurnDetection {
             interrupt_response: self.interrupt_response,
             interrupt_min_ms: self.interrupt_min_ms,
             idle_timeout_ms: self.idle_timeout_ms,
+            pause_ms: None,
         }
     }
 

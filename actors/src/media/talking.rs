@@ -103,6 +103,7 @@ impl TalkingAgent {
                 self.turn_ended = Some(ended);
                 self.tell(CallInput::Turn { audio, started, ended });
             }
+            TalkEvent::VisitorPaused { audio, ended } => self.tell(CallInput::Paused { audio, ended }),
             TalkEvent::VisitorAudio(pcm) => self.tell(CallInput::Audio(pcm)),
             TalkEvent::BargeIn { stopped, .. } => {
                 self.metrics.barge_ins.inc();

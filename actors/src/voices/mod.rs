@@ -38,8 +38,14 @@ use tokio::sync::mpsc;
 use voxgate_engine::agent::Agent;
 pub use voxgate_engine::agent_voice::TurnStage;
 use voxgate_engine::agent_voice::VoiceSpec;
+use voxgate_engine::audio::TurnConfig;
 use voxgate_engine::voice::talk::TalkConfig;
 use voxgate_engine::ErrorCode;
+
+/// A pause after which the builtin voice starts recognising the visitor's turn: recognition
+/// runs on this machine, so starting it 300 ms before a 500 ms silence confirms the turn costs
+/// CPU only, and a pause that was not the end is just recognised again later.
+const EARLY_RECOGNITION_PAUSE_MS: u32 = 200;
 
 /// What a call tells its talking agent, in the order it happened.
 #[derive(Debug, Clone)]
@@ -48,6 +54,10 @@ pub enum CallInput {
     Connected,
     /// The visitor's turn ended: its audio (16 kHz mono, from a little before their speech).
     Turn { audio: Arc<[i16]>, started: Instant, ended: Instant },
+    /// The visitor paused after speech that ended at `ended`: their turn so far, to recognise
+    /// before the silence confirms the turn's end (a `Turn` with the same `ended` follows if
+    /// it does). Only for voices planned with early recognition.
+    Paused { audio: Arc<[i16]>, ended: Instant },
     /// The visitor's audio at the agent's stream rate while they have the floor (realtime).
     Audio(Arc<[i16]>),
     /// The visitor talked over the agent: stop answering. `stopped` is the utterance whose
@@ -153,10 +163,12 @@ impl VoiceAgents {
     }
 
     /// A pipeline voice (`kind`: `pipeline` or `builtin`) on `stt` and `tts`, answering with
-    /// `agent`'s text backend.
+    /// `agent`'s text backend. With `early_pause_ms`, recognition starts once the visitor has
+    /// paused that long, before the turn's silence ends it (each early start is a request).
     fn pipeline(
         &self,
         kind: &'static str,
+        early_pause_ms: Option<u32>,
         stt: Arc<dyn speech_to_text::SpeechToText>,
         tts: Arc<dyn text_to_speech::TextToSpeech>,
         agent: &Agent,
@@ -175,8 +187,8 @@ impl VoiceAgents {
             lines: self.lines.clone(),
             metrics: self.metrics.clone(),
         };
-        let config = TalkConfig { turn: turn_detection.config(), stream_rate: None };
-        TalkPlan { config, backend: Box::new(backend) }
+        let turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
+        TalkPlan { config: TalkConfig { turn, stream_rate: None }, backend: Box::new(backend) }
     }
 
     /// The talking agent for `agent`'s voice; `None` for an echo.
@@ -188,7 +200,8 @@ impl VoiceAgents {
                 let stt =
                     speech_to_text::OpenAiTranscription::new(self.http.clone(), transcription, self.timeout);
                 let tts = text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout);
-                Some(self.pipeline("pipeline", Arc::new(stt), Arc::new(tts), agent, turn_detection))
+                // A provider bills each request: no early ones.
+                Some(self.pipeline("pipeline", None, Arc::new(stt), Arc::new(tts), agent, turn_detection))
             }
             VoiceSpec::Builtin { voice, words_per_minute, turn_detection, .. } => {
                 let stt = LocalRecognition::new(
@@ -198,7 +211,8 @@ impl VoiceAgents {
                     spec.listening_corpus(),
                 );
                 let tts = LocalSpeech::new(voice, *words_per_minute);
-                Some(self.pipeline("builtin", Arc::new(stt), Arc::new(tts), agent, turn_detection))
+                let early = Some(EARLY_RECOGNITION_PAUSE_MS);
+                Some(self.pipeline("builtin", early, Arc::new(stt), Arc::new(tts), agent, turn_detection))
             }
             VoiceSpec::Realtime { turn_detection, .. } => {
                 let backend =

@@ -66,6 +66,43 @@ impl Drop for Answering {
 
 type History = Rc<RefCell<Vec<HistoryMessage>>>;
 
+type Hearing = (Result<Heard, AgentFailure>, Duration);
+
+/// A turn recognised early, at the visitor's pause: used if the turn ends with that same
+/// speech, dropped (and cancelled) if they go on talking.
+struct EarlyHearing {
+    /// When the paused speech ended; the turn's `ended` if the pause was its end.
+    ended: Instant,
+    result: tokio::sync::oneshot::Receiver<Hearing>,
+    task: JoinHandle<()>,
+}
+
+impl EarlyHearing {
+    fn start(voice: &Rc<PipelineVoice>, audio: Arc<[i16]>, ended: Instant) -> EarlyHearing {
+        let (tx, result) = tokio::sync::oneshot::channel();
+        let voice = voice.clone();
+        let task = actix::spawn(async move {
+            let _ = tx.send(voice.hear(audio).await);
+        });
+        EarlyHearing { ended, result, task }
+    }
+
+    async fn heard(mut self) -> Hearing {
+        match (&mut self.result).await {
+            Ok(hearing) => hearing,
+            Err(_) => {
+                (Err(AgentFailure::new(ErrorCode::AgentError, "early recognition stopped")), Duration::ZERO)
+            }
+        }
+    }
+}
+
+impl Drop for EarlyHearing {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl VoiceBackend for PipelineVoice {
     fn kind(&self) -> &'static str {
         self.kind
@@ -80,6 +117,7 @@ impl VoiceBackend for PipelineVoice {
         Box::pin(async move {
             let history: History = Rc::default();
             let mut answering = Answering::default();
+            let mut early: Option<EarlyHearing> = None;
             while let Some(said) = input.recv().await {
                 match said {
                     CallInput::Connected => {
@@ -89,13 +127,19 @@ impl VoiceBackend for PipelineVoice {
                             answering.replace(actix::spawn(async move { v.say_line(&greeting, &out).await }));
                         }
                     }
-                    CallInput::Turn { audio, started, .. } => {
+                    CallInput::Paused { audio, ended } => {
+                        early = Some(EarlyHearing::start(&voice, audio, ended))
+                    }
+                    CallInput::Turn { audio, started, ended } => {
                         let (v, out, history) = (voice.clone(), out.clone(), history.clone());
+                        // Recognised at the pause that turned out to be the turn's end.
+                        let early = early.take().filter(|e| e.ended == ended);
                         answering.replace(actix::spawn(async move {
-                            v.answer(audio, started, history, out).await
+                            v.answer(audio, early, started, history, out).await
                         }));
                     }
                     CallInput::BargeIn { .. } => {
+                        early = None;
                         answering.cancel();
                         out.barge_in();
                     }
@@ -117,19 +161,36 @@ impl VoiceBackend for PipelineVoice {
 }
 
 impl PipelineVoice {
-    /// One turn: what the visitor said, the answer, spoken sentence by sentence.
-    async fn answer(self: Rc<Self>, audio: Arc<[i16]>, started: Instant, history: History, out: AgentLink) {
-        let answer = out.next_id();
+    /// Speech to text on `audio`, bounded by the voice's timeout; and how long it took.
+    async fn hear(&self, audio: Arc<[i16]>) -> Hearing {
         let asked = Instant::now();
         let heard = match tokio::time::timeout(self.timeout, self.stt.transcribe(audio, LISTEN_RATE)).await {
             Ok(heard) => heard,
             Err(_) => Err(timed_out("speech to text", self.timeout)),
         };
+        (heard, asked.elapsed())
+    }
+
+    /// One turn: what the visitor said (recognised `early` at their pause, or now), the
+    /// answer, spoken sentence by sentence.
+    async fn answer(
+        self: Rc<Self>,
+        audio: Arc<[i16]>,
+        early: Option<EarlyHearing>,
+        started: Instant,
+        history: History,
+        out: AgentLink,
+    ) {
+        let answer = out.next_id();
+        let (heard, took) = match early {
+            Some(early) => early.heard().await,
+            None => self.hear(audio).await,
+        };
         let Heard { text, open_text } = match heard {
             Ok(heard) => heard,
             Err(f) => return self.fail(answer, TurnStage::SpeechToText, f, &out).await,
         };
-        self.metrics.voice_turn(VoiceTurnStage::SpeechToText, asked.elapsed());
+        self.metrics.voice_turn(VoiceTurnStage::SpeechToText, took);
         if text.is_empty() {
             // Noise, a cough: nothing to answer.
             return out.send(AgentEvent::Done { answer });

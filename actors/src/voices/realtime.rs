@@ -693,7 +693,7 @@ impl RealtimeVoice {
                     self.say(relay, answer, &self.idle_prompt).await?;
                 }
             }
-            CallInput::Heard { .. } => {}
+            CallInput::Heard { .. } | CallInput::Paused { .. } => {}
         }
         Ok(())
     }

@@ -24,6 +24,10 @@ pub struct TurnConfig {
     pub interrupt_min_ms: u32,
     /// Silence on both sides after which the agent prompts once, then ends the call.
     pub idle_timeout_ms: Option<u32>,
+    /// Silence inside the visitor's turn, shorter than `silence_duration_ms`, after which the
+    /// detector reports a pause: the turn has likely ended, so recognition can start before
+    /// the silence confirms it. `None`: no pauses reported. Not an agent setting.
+    pub pause_ms: Option<u32>,
 }
 
 impl Default for TurnConfig {
@@ -36,6 +40,7 @@ impl Default for TurnConfig {
             interrupt_response: true,
             interrupt_min_ms: 200,
             idle_timeout_ms: None,
+            pause_ms: None,
         }
     }
 }
@@ -56,6 +61,9 @@ pub enum TurnEvent {
     SpeechStarted { at: Instant },
     /// The visitor's turn is over: speech from `started` to `ended` (the last speech frame's end).
     TurnEnded { started: Instant, ended: Instant },
+    /// The visitor has been silent `pause_ms` since their speech ended at `ended`: the turn
+    /// likely ends there. If it does, its `TurnEnded` has the same `ended`.
+    Paused { ended: Instant },
     /// The visitor talked over the agent from `at`: stop the agent, the floor is theirs.
     BargeIn { at: Instant },
     /// Nobody spoke for the idle timeout: the agent should ask if the visitor is still there.
@@ -79,6 +87,8 @@ pub struct TurnDetector {
     quiet_frames: u32,
     turn_start: Option<Instant>,
     last_speech_end: Option<Instant>,
+    /// The current silence in the visitor's turn has been reported as a pause.
+    paused: bool,
     /// Idle: since when nobody has spoken, and whether the prompt was given.
     idle_since: Instant,
     prompted: bool,
@@ -98,6 +108,7 @@ impl TurnDetector {
             quiet_frames: 0,
             turn_start: None,
             last_speech_end: None,
+            paused: false,
             idle_since: now,
             prompted: false,
             gave_up: false,
@@ -127,6 +138,7 @@ impl TurnDetector {
             self.quiet_frames = 0;
             self.last_speech_end = Some(at + FRAME);
             self.prompted = false;
+            self.paused = false;
         } else if self.run_start.is_some() {
             self.quiet_frames += 1;
             if self.quiet_frames > HANGOVER_FRAMES {
@@ -151,6 +163,11 @@ impl TurnDetector {
                     self.run_start = None;
                     self.run_frames = 0;
                     return Some(TurnEvent::TurnEnded { started, ended: last });
+                }
+                let pause = self.config.pause_ms.map(|ms| Duration::from_millis(ms.into()));
+                if !speech && !self.paused && pause.is_some_and(|p| silence >= p) {
+                    self.paused = true;
+                    return Some(TurnEvent::Paused { ended: last });
                 }
                 None
             }
@@ -265,6 +282,28 @@ mod tests {
         let events = feed(&mut d, &mut t, &".".repeat(25));
         assert_eq!(events, vec![(24, TurnEvent::TurnEnded { started: speech_at, ended: last_speech_end })]);
         assert_eq!(d.state(), TurnState::AgentThinking);
+    }
+
+    #[test]
+    fn a_pause_is_reported_once_per_silence_and_names_the_speech_the_turn_ends_with() {
+        let start = Instant::now();
+        let mut t = start;
+        let config = TurnConfig { pause_ms: Some(200), ..TurnConfig::default() };
+        let mut d = TurnDetector::new(config, start);
+        feed(&mut d, &mut t, &"s".repeat(20));
+        // A 240 ms pause mid-sentence is reported; speech goes on, and the next pause too.
+        let first_end = t;
+        let events = feed(&mut d, &mut t, "............");
+        assert_eq!(events, vec![(9, TurnEvent::Paused { ended: first_end })]);
+        feed(&mut d, &mut t, &"s".repeat(10));
+        let last_end = t;
+        let events = feed(&mut d, &mut t, &".".repeat(25));
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0], (9, TurnEvent::Paused { ended: last_end }));
+        assert!(
+            matches!(events[1], (24, TurnEvent::TurnEnded { ended, .. }) if ended == last_end),
+            "{events:?}"
+        );
     }
 
     #[test]

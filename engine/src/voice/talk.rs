@@ -37,6 +37,9 @@ pub enum TalkEvent {
     /// The visitor's turn, for speech recognition: 16 kHz mono PCM from `started` (less the
     /// prefix padding kept before it) to `ended`.
     TurnEnded { audio: Arc<[i16]>, started: Instant, ended: Instant },
+    /// The visitor paused after speech that ended at `ended` (with the turn's `pause_ms`):
+    /// their turn so far, to recognise early. A `TurnEnded` with the same `ended` is that turn.
+    VisitorPaused { audio: Arc<[i16]>, ended: Instant },
     /// The visitor talked over the agent from `at`; the agent's playout stopped at once, having
     /// played `played_ms` of `item` (if one was playing).
     BargeIn { at: Instant, stopped: Option<(PlayoutItem, u32)> },
@@ -147,6 +150,12 @@ impl Talk {
                 self.start_capture();
             }
             Some(TurnEvent::TurnEnded { started, ended }) => self.end_turn(started, ended),
+            Some(TurnEvent::Paused { ended }) => {
+                if let Some(capture) = &self.capture {
+                    self.events
+                        .push_back(TalkEvent::VisitorPaused { audio: capture.as_slice().into(), ended });
+                }
+            }
             Some(TurnEvent::IdlePrompt | TurnEvent::IdleTimeout) | None => {}
         }
         // A visitor who never pauses still gets an answer.
