@@ -84,6 +84,11 @@ pub struct Metrics {
     pub barge_ins: IntCounter,
     /// Frames a talking agent's playout paused for want of audio.
     pub playout_underruns: IntCounter,
+    /// Turns recognised at the visitor's pause whose result was used (the pause was the
+    /// turn's end), and those dropped because the visitor talked on: the CPU early
+    /// recognition spends for nothing.
+    pub early_recognitions_used: IntCounter,
+    pub early_recognitions_dropped: IntCounter,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -288,6 +293,15 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(playout_underruns.clone())).expect("unique metric");
+        let early = IntCounterVec::new(
+            Opts::new(
+                "voxgate_voice_early_recognitions_total",
+                "Turns the builtin voice recognised at the visitor's pause: used (the pause ended the turn) or dropped (they talked on).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(early.clone())).expect("unique metric");
 
         Metrics {
             registry,
@@ -312,6 +326,8 @@ impl Metrics {
             voice_errors,
             barge_ins,
             playout_underruns,
+            early_recognitions_used: early.with_label_values(&["used"]),
+            early_recognitions_dropped: early.with_label_values(&["dropped"]),
         }
     }
 

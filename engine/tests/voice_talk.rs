@@ -157,3 +157,30 @@ fn an_idle_visitor_is_prompted_then_let_go() {
     let between = idle[1].1 - idle[0].1;
     assert!(between >= Duration::from_millis(990) && between <= Duration::from_millis(1030), "{between:?}");
 }
+
+#[test]
+fn a_pause_hands_out_the_turn_so_far_and_the_turn_that_ends_there_names_it() {
+    // Speech, a 300 ms pause mid-sentence, more speech, then silence.
+    let turn = TurnConfig { pause_ms: Some(200), ..TurnConfig::default() };
+    let mut net = Net::new(agent(turn), vec![speaker(|n| n < 40 || (55..80).contains(&n))]);
+    net.run(Duration::from_secs(3));
+    let events = talk_events(&net);
+    let pauses: Vec<(usize, Instant)> = events
+        .iter()
+        .filter_map(|(e, _)| match e {
+            TalkEvent::VisitorPaused { audio, ended } => Some((audio.len(), *ended)),
+            _ => None,
+        })
+        .collect();
+    let turn = events.iter().find_map(|(e, _)| match e {
+        TalkEvent::TurnEnded { audio, ended, .. } => Some((audio.len(), *ended)),
+        _ => None,
+    });
+    let (turn_len, turn_end) = turn.expect("the turn ended");
+    assert_eq!(pauses.len(), 2, "the mid-sentence pause and the last one: {pauses:?}");
+    // The first pause is not the turn's end; the second is, and its audio is the turn's but for
+    // the silence that confirmed it.
+    assert!(pauses[0].1 < pauses[1].1);
+    assert_eq!(pauses[1].1, turn_end);
+    assert!(pauses[0].0 < pauses[1].0 && pauses[1].0 < turn_len, "{pauses:?} then {turn_len}");
+}

@@ -65,6 +65,14 @@ fn ten_spoken_questions_get_their_passages_and_an_off_topic_one_the_fallback() {
         }
     });
 
+    // Every turn was recognised at the visitor's pause, and that result answered it.
+    let metrics = f.api.send(f.api.http.get(f.api.url("/metrics"))).expect(200).text;
+    let used = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("voxgate_voice_early_recognitions_total{outcome=\"used\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert_eq!(used, Some(asked.len() as u64), "early recognitions used, one a turn:\n{metrics}");
+
     for (question, s, c) in &asked {
         let lines = f.transcript_when(s, Duration::from_secs(30), |t| t.iter().any(|m| m["role"] == "agent"));
         let visitor = lines.iter().find(|m| m["role"] == "visitor").map(|m| m["text"].as_str().unwrap_or(""));

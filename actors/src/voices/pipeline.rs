@@ -128,18 +128,32 @@ impl VoiceBackend for PipelineVoice {
                         }
                     }
                     CallInput::Paused { audio, ended } => {
-                        early = Some(EarlyHearing::start(&voice, audio, ended))
+                        if early.replace(EarlyHearing::start(&voice, audio, ended)).is_some() {
+                            voice.metrics.early_recognitions_dropped.inc();
+                        }
                     }
                     CallInput::Turn { audio, started, ended } => {
                         let (v, out, history) = (voice.clone(), out.clone(), history.clone());
                         // Recognised at the pause that turned out to be the turn's end.
-                        let early = early.take().filter(|e| e.ended == ended);
+                        let early = match early.take() {
+                            Some(e) if e.ended == ended => {
+                                voice.metrics.early_recognitions_used.inc();
+                                Some(e)
+                            }
+                            Some(_) => {
+                                voice.metrics.early_recognitions_dropped.inc();
+                                None
+                            }
+                            None => None,
+                        };
                         answering.replace(actix::spawn(async move {
                             v.answer(audio, early, started, history, out).await
                         }));
                     }
                     CallInput::BargeIn { .. } => {
-                        early = None;
+                        if early.take().is_some() {
+                            voice.metrics.early_recognitions_dropped.inc();
+                        }
                         answering.cancel();
                         out.barge_in();
                     }
