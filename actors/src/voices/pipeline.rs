@@ -122,6 +122,7 @@ impl VoiceBackend for PipelineVoice {
                 match said {
                     CallInput::Connected => {
                         voice.prepare_fallback();
+                        actix::spawn(voice.stt.prepare());
                         if let Some(greeting) = voice.greeting.clone() {
                             let (v, out) = (voice.clone(), out.clone());
                             answering.replace(actix::spawn(async move { v.say_line(&greeting, &out).await }));

@@ -164,6 +164,17 @@ impl LocalRecognition {
 }
 
 impl SpeechToText for LocalRecognition {
+    /// The recogniser builds an agent's models on its first turn (about 0.1 s in each worker):
+    /// a tenth of a second of silence while the greeting plays builds them ahead of the
+    /// visitor's first question.
+    fn prepare(&self) -> BoxFuture<'static, ()> {
+        let silence: Arc<[i16]> = vec![0; 1600].into();
+        let ready = self.transcribe(silence, 16_000);
+        Box::pin(async move {
+            let _ = ready.await;
+        })
+    }
+
     fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>> {
         let state = self.recognizer.state();
         let (http, timeout, corpus) = (self.http.clone(), self.timeout, self.corpus.clone());

@@ -13,6 +13,12 @@ use voxgate_engine::ErrorCode;
 pub trait SpeechToText: Send + Sync {
     /// Mono PCM at `rate` in, the recognised words out (empty when nothing was said).
     fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>>;
+
+    /// Gets ready for this call's turns while the call starts (a local recogniser builds its
+    /// models for the agent's words); nothing by default.
+    fn prepare(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// What a recogniser heard in one turn.
