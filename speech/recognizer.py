@@ -55,6 +55,8 @@ MAX_CORPUS = 512 * 1024
 # Language models kept, most recently used first (one per agent text).
 KEPT_MODELS = 32
 MODEL_DIR = os.path.join(get_model_path(), "en-us")
+# The longest a decode may take before the request fails (a turn is at most a minute of audio).
+DECODE_TIMEOUT_S = 30
 # Common English words the open decode may hear instead of the agent's (see the module doc).
 COMMON_WORDS = 1000
 
@@ -178,7 +180,9 @@ def recognise(pool, corpus, pcm):
     instead of both."""
     closed = pool.apply_async(hear_in_worker, (corpus, "closed", pcm))
     opened = pool.apply_async(hear_in_worker, (corpus, "open", pcm))
-    closed, opened = closed.get(), opened.get()
+    # A worker that dies mid-decode (PocketSphinx is C) loses its task for good: wait a bounded
+    # time, so the request fails instead of holding its thread forever.
+    closed, opened = closed.get(timeout=DECODE_TIMEOUT_S), opened.get(timeout=DECODE_TIMEOUT_S)
     for result in (closed, opened):
         if isinstance(result, dict):
             return result
