@@ -156,6 +156,10 @@ fn an_idle_visitor_is_prompted_then_let_go() {
     );
     let between = idle[1].1 - idle[0].1;
     assert!(between >= Duration::from_millis(990) && between <= Duration::from_millis(1030), "{between:?}");
+    // The idle clock started when the call connected, not when it was offered.
+    let connected = net.events.iter().find_map(|(_, e, at)| (*e == CallEvent::Connected).then_some(*at));
+    let asked = idle[0].1 - connected.expect("the call connected");
+    assert!(asked >= Duration::from_millis(990) && asked <= Duration::from_millis(1030), "{asked:?}");
 }
 
 #[test]

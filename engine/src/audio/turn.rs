@@ -217,6 +217,12 @@ impl TurnDetector {
         }
     }
 
+    /// The call connected: nobody could speak before, so the idle clock starts now (not when
+    /// the call was offered, which may be seconds earlier on a slow network).
+    pub fn connected(&mut self, now: Instant) {
+        self.idle_since = now;
+    }
+
     /// The agent starts a turn of its own (a greeting, the idle prompt).
     pub fn agent_turn(&mut self) {
         if self.state == TurnState::Listening {

@@ -299,10 +299,13 @@ impl VoicePeer {
         self.connected
     }
 
-    fn on_event(&mut self, event: &Event, io: &mut impl PeerIo) {
+    fn on_event(&mut self, now: Instant, event: &Event, io: &mut impl PeerIo) {
         match event {
             Event::Connected => {
                 self.connected = true;
+                if let Some(talk) = self.talk.as_mut() {
+                    talk.connected(now);
+                }
                 io.event(PeerEvent::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -379,7 +382,7 @@ impl<Io: PeerIo> Drained<Io> for VoicePeer {
         match output {
             Output::Transmit(t) => io.transmit(t.destination, &t.contents),
             Output::Event(e) => {
-                self.on_event(e, io);
+                self.on_event(now, e, io);
                 // An echo with no delay goes out in this same drain: no extra poll for it.
                 self.write_due_echo(now)?;
             }

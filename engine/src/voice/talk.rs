@@ -207,6 +207,11 @@ impl Talk {
         stopped
     }
 
+    /// The call connected: the visitor can be heard from `now`.
+    pub fn connected(&mut self, now: Instant) {
+        self.turn.connected(now);
+    }
+
     /// The agent has nothing (more) to say for the visitor's last turn.
     pub fn agent_done(&mut self, now: Instant) {
         if !self.playout.is_busy() {
