@@ -11,6 +11,14 @@ pub enum ErrorCode {
     ApiKeyMissing,
     ApiKeyInvalid,
     ApiKeyInBrowser,
+    // Dashboard sign-in.
+    /// The dashboard page needs a signed-in user (no cookie, or a sign-in that ended).
+    SignInRequired,
+    /// Wrong email or password.
+    SignInFailed,
+    /// A dashboard form or request without the CSRF token of the signed-in browser, or sent
+    /// from another site.
+    CsrfInvalid,
     // Browser authentication and origin enforcement.
     TokenMissing,
     TokenInvalid,
@@ -73,6 +81,9 @@ impl ErrorCode {
             ErrorCode::ApiKeyMissing => "api_key_missing",
             ErrorCode::ApiKeyInvalid => "api_key_invalid",
             ErrorCode::ApiKeyInBrowser => "api_key_in_browser",
+            ErrorCode::SignInRequired => "sign_in_required",
+            ErrorCode::SignInFailed => "sign_in_failed",
+            ErrorCode::CsrfInvalid => "csrf_invalid",
             ErrorCode::TokenMissing => "token_missing",
             ErrorCode::TokenInvalid => "token_invalid",
             ErrorCode::TokenExpired => "token_expired",

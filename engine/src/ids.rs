@@ -95,6 +95,8 @@ public_id!(/// One WebRTC call (peer) of a session; its URL is the WHIP resource
     CallId, "call_", "call");
 public_id!(/// A workspace API key's public identifier (never the secret).
     KeyId, "key_", "api key");
+public_id!(/// A dashboard user: a person who signs in to configure one workspace.
+    UserId, "usr_", "user");
 
 #[cfg(test)]
 mod tests {
