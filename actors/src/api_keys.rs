@@ -4,6 +4,7 @@
 //! revoked one is refused at the very next request.
 
 use crate::clock;
+use crate::offline_store::{absolute, with_store, OfflineStoreError};
 use crate::store::records::{self, ApiKeyRow};
 use crate::store::{Store, StoreError};
 use crate::workspaces::ensure_workspace;
@@ -14,21 +15,20 @@ use voxgate_engine::ids::{KeyId, WorkspaceId};
 /// Why a key command did nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyCommandError {
-    #[error(
-        "there is no voxgate store in {0} (no voxgate.sqlite): pass the --data-dir your server uses, \
-         or --init to create a new store there"
-    )]
-    NoStore(PathBuf),
+    #[error("{0}")]
+    Offline(#[from] OfflineStoreError),
     #[error("{0} is not a key id (key_...): `voxgate keys list` shows them")]
     BadKeyId(String),
     #[error("there is no key {0} in {1}")]
     NoSuchKey(String, PathBuf),
     #[error("key {0} was already revoked")]
     AlreadyRevoked(String),
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Runtime(String),
+}
+
+impl From<StoreError> for KeyCommandError {
+    fn from(e: StoreError) -> Self {
+        KeyCommandError::Offline(e.into())
+    }
 }
 
 /// A key just made: its secret is shown once and stored nowhere.
@@ -49,32 +49,9 @@ pub async fn create_key(store: &Store, ws: &WorkspaceId) -> Result<(KeyId, NewAp
     Ok((key_id, key))
 }
 
-fn absolute(dir: &Path) -> PathBuf {
-    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
-}
-
-/// Runs `f` on the store in `data_dir`, refusing to make a new one unless `init`.
-fn with_store<T>(
-    data_dir: &Path,
-    init: bool,
-    f: impl AsyncFnOnce(&Store) -> Result<T, KeyCommandError>,
-) -> Result<T, KeyCommandError> {
-    if !init && !Store::exists_in(data_dir) {
-        return Err(KeyCommandError::NoStore(absolute(data_dir)));
-    }
-    let store = Store::open(data_dir)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| KeyCommandError::Runtime(e.to_string()))?;
-    let result = rt.block_on(f(&store));
-    store.close();
-    result
-}
-
 /// `voxgate keys create`: a new key for `workspace` (created if needed).
 pub fn create_in(data_dir: &Path, workspace: &str, init: bool) -> Result<CreatedKey, KeyCommandError> {
-    let (key_id, key, ws) = with_store(data_dir, init, async |store| {
+    let (key_id, key, ws) = with_store::<_, KeyCommandError>(data_dir, init, async |store| {
         let ws = ensure_workspace(store, workspace).await?;
         let (key_id, key) = create_key(store, &ws.id).await?;
         Ok((key_id, key, ws.id))

@@ -6,6 +6,7 @@
 use crate::agents::{AgentRuntime, UpstreamTimeouts};
 use crate::config::ConfigCache;
 use crate::control::ControlPlane;
+use crate::dashboard_sign_in::{DashboardAuth, SignInPolicy};
 use crate::drain::Drain;
 use crate::media::{MediaConfig, MediaWorkers};
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub struct RuntimeConfig {
     pub limits: UsageLimits,
     /// A Python with PyPI's pocketsphinx, to run the builtin voice's speech recogniser.
     pub speech_python: Option<PathBuf>,
+    /// Dashboard sign-ins: how long one lasts, how many attempts are allowed.
+    pub sign_in: SignInPolicy,
 }
 
 /// What a crash left open, closed at start.
@@ -65,6 +68,7 @@ pub struct Runtime {
     pub media: Arc<MediaWorkers>,
     pub texts: Arc<TextSessions>,
     pub agents: Arc<AgentRuntime>,
+    pub dashboard: Arc<DashboardAuth>,
     drain: Drain,
     pub recovered: Recovered,
     recognizer: Arc<Recognizer>,
@@ -111,7 +115,8 @@ impl Runtime {
             voices,
         )?);
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
-        Ok(Runtime { store, metrics, control, media, texts, agents, drain, recovered, recognizer })
+        let dashboard = Arc::new(DashboardAuth::new(store.clone(), config.sign_in));
+        Ok(Runtime { store, metrics, control, media, texts, agents, dashboard, drain, recovered, recognizer })
     }
 
     /// Ready unless draining or the store does not answer.

@@ -4,6 +4,7 @@
 //! reports as done is durable. Reads use a separate connection (WAL lets them run alongside).
 
 pub mod conversations;
+pub mod dashboard;
 pub mod records;
 pub(crate) mod schema;
 

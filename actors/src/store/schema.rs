@@ -115,6 +115,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN offset_ms INTEGER;
     ALTER TABLE messages ADD COLUMN error_code TEXT;
     "#,
+    // 8: dashboard users (argon2id PHC strings) and their sign-ins (the cookie's SHA-256 only).
+    r#"
+    CREATE TABLE dashboard_users (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE dashboard_sign_ins (
+        secret_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES dashboard_users(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        ended_at INTEGER
+    );
+    CREATE INDEX dashboard_sign_ins_by_user ON dashboard_sign_ins(user_id);
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.
