@@ -32,6 +32,32 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage dashboard users (people who sign in at /dashboard).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersCommand {
+    /// Create a dashboard user of a workspace (created if needed). Prints a one-time password
+    /// alone on stdout, or, with --password-stdin, takes the password from stdin's first line.
+    Create {
+        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        /// The email the user signs in with.
+        #[arg(long)]
+        email: String,
+        /// Read the password from stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Create a new store in the data dir if there is none.
+        #[arg(long)]
+        init: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,6 +167,15 @@ struct ServeArgs {
     /// taken, /readyz is 503) before they end with server_shutdown. 0 ends them at once.
     #[arg(long, env = "VOXGATE_DRAIN_SECONDS", default_value_t = 30)]
     drain_seconds: u64,
+    /// How long a dashboard sign-in lasts, in seconds.
+    #[arg(long, env = "VOXGATE_SIGN_IN_TTL_SECONDS", default_value_t = 12 * 3600)]
+    sign_in_ttl_seconds: u64,
+    /// Dashboard sign-in attempts per account per 15 minutes (then 429 with Retry-After).
+    #[arg(long, env = "VOXGATE_SIGN_IN_ATTEMPTS_PER_ACCOUNT", default_value_t = 5)]
+    sign_in_attempts_per_account: u32,
+    /// Dashboard sign-in attempts per client address per 15 minutes.
+    #[arg(long, env = "VOXGATE_SIGN_IN_ATTEMPTS_PER_ADDRESS", default_value_t = 20)]
+    sign_in_attempts_per_address: u32,
     /// Log format: text or json.
     #[arg(long, env = "VOXGATE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -183,7 +218,26 @@ impl ServeArgs {
         if self.metering_minute_ms == 0 {
             return Err("--metering-minute-ms must be positive".into());
         }
+        let attempts = |n: u32, flag: &str| {
+            std::num::NonZeroU32::new(n).ok_or_else(|| format!("--{flag} must be at least 1"))
+        };
+        if self.sign_in_ttl_seconds < 60 {
+            return Err("--sign-in-ttl-seconds must be at least 60".into());
+        }
+        let sign_in = voxgate_actors::dashboard_sign_in::SignInPolicy {
+            ttl: std::time::Duration::from_secs(self.sign_in_ttl_seconds),
+            attempts_per_account: attempts(
+                self.sign_in_attempts_per_account,
+                "sign-in-attempts-per-account",
+            )?,
+            attempts_per_address: attempts(
+                self.sign_in_attempts_per_address,
+                "sign-in-attempts-per-address",
+            )?,
+            ..Default::default()
+        };
         Ok(ServeOptions {
+            sign_in,
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
             sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
             agent_timeout: std::time::Duration::from_millis(self.agent_timeout_ms.max(1)),
@@ -255,6 +309,39 @@ fn keys(command: KeysCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// `voxgate users ...`: stdout carries only the generated password.
+fn users(command: UsersCommand) -> Result<(), String> {
+    use voxgate_actors::dashboard_users;
+    match command {
+        UsersCommand::Create { data_dir, workspace, email, password_stdin, init } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+                let line = line.trim_end_matches(['\r', '\n']).to_string();
+                Some(line)
+            } else {
+                None
+            };
+            let created = dashboard_users::create_in(&data_dir, &workspace, &email, password, init)
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "voxgate: dashboard user {} ({}) of workspace {workspace:?} ({}) in {}",
+                created.email,
+                created.id,
+                created.workspace_id,
+                created.data_dir.display()
+            );
+            if let Some(p) = created.generated_password {
+                eprintln!("voxgate: its one-time password follows; it is stored only as a hash");
+                println!("{p}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Entry point of the `voxgate` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -270,6 +357,10 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => {
             init_logging("text");
             keys(command)
+        }
+        Command::Users { command } => {
+            init_logging("text");
+            users(command)
         }
         Command::Backup { data_dir, to } => {
             init_logging("text");

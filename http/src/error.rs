@@ -62,10 +62,11 @@ impl std::fmt::Display for ApiError {
 pub fn status_for(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        ApiKeyMissing | ApiKeyInvalid | TokenMissing | TokenInvalid | TokenExpired => {
-            StatusCode::UNAUTHORIZED
+        ApiKeyMissing | ApiKeyInvalid | TokenMissing | TokenInvalid | TokenExpired | SignInRequired
+        | SignInFailed => StatusCode::UNAUTHORIZED,
+        ApiKeyInBrowser | CsrfInvalid | OriginMissing | OriginNotAllowed | ModeNotEnabled => {
+            StatusCode::FORBIDDEN
         }
-        ApiKeyInBrowser | OriginMissing | OriginNotAllowed | ModeNotEnabled => StatusCode::FORBIDDEN,
         InvalidRequest | InvalidSdp => StatusCode::BAD_REQUEST,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -88,7 +89,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status());
-        if self.status() == StatusCode::UNAUTHORIZED {
+        if matches!(
+            self.code,
+            ErrorCode::ApiKeyMissing
+                | ErrorCode::ApiKeyInvalid
+                | ErrorCode::TokenMissing
+                | ErrorCode::TokenInvalid
+                | ErrorCode::TokenExpired
+        ) {
             res.insert_header(("WWW-Authenticate", "Bearer"));
         }
         if let Some(seconds) = self.retry_after {

@@ -5,6 +5,7 @@ pub mod body;
 pub mod browser;
 pub mod cli;
 pub mod control;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod health;

@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub limits: UsageLimits,
     /// How long live calls and answers may go on after SIGTERM (0: end them at once).
     pub drain: std::time::Duration,
+    /// Dashboard sign-ins: lifetime and attempt limits.
+    pub sign_in: voxgate_actors::dashboard_sign_in::SignInPolicy,
 }
 
 /// Runs the server until it is told to stop.
@@ -82,6 +84,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             agent_timeout: opts.agent_timeout,
             limits: opts.limits,
             speech_python: opts.speech_python.clone(),
+            sign_in: opts.sign_in,
         })
         .await?,
     );
@@ -99,6 +102,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         media: runtime.media.clone(),
         texts: runtime.texts.clone(),
         agents: runtime.agents.clone(),
+        dashboard: runtime.dashboard.clone(),
         runtime: runtime.clone(),
         settings: Arc::new(EdgeSettings {
             public_url: public_url.clone(),
@@ -128,7 +132,8 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             .route("/widget.js", web::get().to(crate::widget_script::get))
             .route("/trust/{workspace}", web::get().to(crate::trust_center::page));
         let app = if metrics_here { app.route("/metrics", web::get().to(metrics::render)) } else { app };
-        let app = app.configure(browser::routes).configure(control::routes);
+        let app =
+            app.configure(browser::routes).configure(control::routes).configure(crate::dashboard::routes);
         let app = if demo { app.configure(crate::demo::routes) } else { app };
         app.default_service(web::to(not_routed))
     })

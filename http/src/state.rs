@@ -25,6 +25,8 @@ pub struct AppState {
     pub texts: Arc<voxgate_actors::text_session::TextSessions>,
     /// The agents' responders (builtin, openai) and their HTTP client.
     pub agents: Arc<voxgate_actors::agents::AgentRuntime>,
+    /// Dashboard sign-ins.
+    pub dashboard: Arc<voxgate_actors::dashboard_sign_in::DashboardAuth>,
     /// The node as a whole: readiness, drain, the store's queue.
     pub runtime: Arc<voxgate_actors::runtime::Runtime>,
     pub settings: Arc<EdgeSettings>,
