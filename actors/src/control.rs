@@ -6,8 +6,9 @@ use crate::clock;
 use crate::config::{ConfigCache, KeyCheck};
 use crate::drain::Drain;
 use crate::sessions::SessionRegistry;
-use crate::store::conversations::{self, ConversationRecord, ConversationSummary};
-use crate::store::records::{CallRecord, TranscriptMessage};
+use crate::store::conversations;
+pub use crate::store::conversations::{ConversationRecord, ConversationSummary, ConversationUsage};
+pub use crate::store::records::{CallRecord, TranscriptMessage};
 use crate::store::{records, StoreError};
 use crate::supervisors::{origin_revocation, TokenSupervisor, TrackExpiry};
 use crate::usage::{class_of, UsageLedger, UsageRefusal};
@@ -179,6 +180,24 @@ impl From<&Session> for SessionView {
             end_reason,
         }
     }
+}
+
+/// One allowance class in its current period: (used, limit) of each unit.
+#[derive(Debug, Clone)]
+pub struct PeriodUsage {
+    pub class: UsageClass,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub voice_minutes: (u64, Option<u64>),
+    pub text_messages: (u64, Option<u64>),
+}
+
+/// One UTC day of usage: (voice minutes, text messages) of each class, in `UsageClass::ALL`
+/// order.
+#[derive(Debug, Clone, Default)]
+pub struct UsageDay {
+    pub day: Timestamp,
+    pub units: [(u64, u64); 3],
 }
 
 /// The control plane over the config cache, the session registry and the supervisors.
@@ -563,6 +582,54 @@ impl ControlPlane {
             current.insert(class.as_str().into(), entry);
         }
         Ok(serde_json::json!({"from": from, "to": to, "usage": usage, "current_period": current}))
+    }
+
+    /// What each allowance class used in its current period (a month for production, a day for
+    /// previews and test runs), against its limits.
+    pub async fn current_periods(&self, ws: &WorkspaceId) -> Result<Vec<PeriodUsage>, ControlError> {
+        let now = clock::now();
+        let mut out = Vec::new();
+        for class in UsageClass::ALL {
+            let (start, end) = class.period().bounds(now);
+            let mut entry =
+                PeriodUsage { class, start, end, voice_minutes: (0, None), text_messages: (0, None) };
+            for kind in [UsageKind::VoiceMinute, UsageKind::TextMessage] {
+                let used =
+                    (self.ledger.used(ws, class, kind, now).await?, self.ledger.limits().limit(class, kind));
+                match kind {
+                    UsageKind::VoiceMinute => entry.voice_minutes = used,
+                    UsageKind::TextMessage => entry.text_messages = used,
+                }
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// Metered units per UTC day in `[from, to)`, by allowance class.
+    pub async fn usage_days(
+        &self,
+        ws: &WorkspaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<UsageDay>, ControlError> {
+        let w = ws.clone();
+        let rows = self.config.store().read(move |c| records::usage_by_day(c, &w, from, to)).await?;
+        let mut days: Vec<UsageDay> = Vec::new();
+        for (day, kind, class, n) in rows {
+            if days.last().is_none_or(|d| d.day.millis() != day) {
+                days.push(UsageDay { day: Timestamp(day), ..Default::default() });
+            }
+            let Some(entry) = days.last_mut() else { continue };
+            let Some(class) = UsageClass::ALL.into_iter().find(|c| c.as_str() == class) else { continue };
+            let slot = &mut entry.units[class as usize];
+            if kind == UsageKind::VoiceMinute.as_str() {
+                slot.0 += n;
+            } else if kind == UsageKind::TextMessage.as_str() {
+                slot.1 += n;
+            }
+        }
+        Ok(days)
     }
 
     /// What a workspace API key is worth now (checked in the store at every request).

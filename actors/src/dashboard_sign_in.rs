@@ -12,9 +12,9 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
+use voxgate_engine::ids::{UserId, WorkspaceId};
 use voxgate_engine::password;
 use voxgate_engine::sign_in::{self, normalize_email, SignInSecret};
-use voxgate_engine::ids::{UserId, WorkspaceId};
 use voxgate_engine::Timestamp;
 
 /// How long a sign-in lasts, and how many attempts an account and a client address get.
@@ -167,6 +167,32 @@ impl DashboardAuth {
         let hash = sign_in::hash_of(secret);
         let now = clock::now();
         Ok(self.store.read(move |c| dashboard::signed_in_user(c, &hash, now)).await?.map(DashboardUser::from))
+    }
+
+    /// Makes `email` a user of `ws` with a new generated password, which is returned (the demo's
+    /// user, printed at each start); an existing user's sign-ins end.
+    pub async fn issue_password(
+        &self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> Result<String, crate::dashboard_users::UserCommandError> {
+        use crate::dashboard_users::{create_user, UserCommandError};
+        let email = normalize_email(email).map_err(UserCommandError::BadEmail)?;
+        let password_text = password::generate(&mut rand::rng());
+        if create_user(&self.store, ws, &email, &password_text).await?.is_some() {
+            return Ok(password_text);
+        }
+        let lookup = email.clone();
+        let Some(user) = self.store.read(move |c| dashboard::user_by_email(c, &lookup)).await? else {
+            return Err(UserCommandError::Taken(email));
+        };
+        if user.workspace_id != *ws {
+            return Err(UserCommandError::Taken(email));
+        }
+        let hash = password::hash(&password_text, &mut rand::rng())?;
+        let now = clock::now();
+        self.store.write(move |c| dashboard::set_password(c, &user.id, &hash, now)).await?;
+        Ok(password_text)
     }
 
     /// Ends a sign-in; its cookie opens nothing from the next request on.

@@ -2,7 +2,7 @@
 //! every front end and every store backend.
 
 use crate::ids::{AgentId, WidgetId};
-use crate::session::Environment;
+use crate::session::{Environment, Mode};
 use crate::Timestamp;
 
 /// Which conversations to list.
@@ -11,6 +11,8 @@ pub struct ConversationFilter {
     pub widget: Option<WidgetId>,
     pub agent: Option<AgentId>,
     pub environment: Option<Environment>,
+    /// Sessions that enabled this mode.
+    pub mode: Option<Mode>,
     /// Created at or after.
     pub from: Option<Timestamp>,
     /// Created before.

@@ -121,6 +121,11 @@ pub fn list(
         sql.push_str(" AND environment = ?");
         args.push(Sql::Text(e.as_str().to_string()));
     }
+    if let Some(m) = filter.mode {
+        // `modes` holds the session's JSON array (`["voice","text"]`).
+        sql.push_str(" AND instr(modes, ?) > 0");
+        args.push(Sql::Text(format!("\"{}\"", m.as_str())));
+    }
     if let Some(from) = filter.from {
         sql.push_str(" AND created_at >= ?");
         args.push(Sql::Integer(from.millis()));

@@ -581,6 +581,23 @@ pub fn usage_report(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Usage in `[from, to)` per UTC day: (day's first millisecond, kind, class, quantity).
+pub fn usage_by_day(
+    c: &Connection,
+    ws: &WorkspaceId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<(i64, String, String, u64)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT (at / 86400000) * 86400000, kind, class, COALESCE(SUM(quantity), 0) FROM usage_events
+         WHERE workspace_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY 1, 2, 3 ORDER BY 1",
+    )?;
+    let rows = stmt.query_map(params![ws.as_str(), from.millis(), to.millis()], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Connected voice seconds of calls connected in `[from, to)`, by (class, environment).
 /// A live call counts up to `now`.
 pub fn voice_seconds(

@@ -133,6 +133,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dashboard_sign_ins_by_user ON dashboard_sign_ins(user_id);
     "#,
+    // 9: a conversation's usage is read by session (every row of a conversations listing).
+    r#"
+    CREATE INDEX usage_by_session ON usage_events(session_id);
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

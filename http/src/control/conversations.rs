@@ -10,18 +10,19 @@ use serde_json::json;
 use std::collections::HashMap;
 use voxgate_engine::conversation::{ConversationFilter, Cursor};
 use voxgate_engine::ids::{AgentId, ConversationId, WidgetId};
-use voxgate_engine::session::Environment;
+use voxgate_engine::session::{Environment, Mode};
 use voxgate_engine::ErrorCode;
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 200;
-const PARAMETERS: [&str; 7] = ["widget_id", "agent_id", "environment", "from", "to", "limit", "cursor"];
+const PARAMETERS: [&str; 8] =
+    ["widget_id", "agent_id", "environment", "mode", "from", "to", "limit", "cursor"];
 
 fn invalid(field: &str, message: String) -> ApiError {
     ApiError::new(ErrorCode::InvalidRequest, message).with_field(field)
 }
 
-fn filter(query: &HashMap<String, String>) -> Result<ConversationFilter, ApiError> {
+pub fn filter(query: &HashMap<String, String>) -> Result<ConversationFilter, ApiError> {
     if let Some(unknown) = query.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
         return Err(invalid(
             unknown,
@@ -42,6 +43,15 @@ fn filter(query: &HashMap<String, String>) -> Result<ConversationFilter, ApiErro
                 .into_iter()
                 .find(|x| x.as_str() == e)
                 .ok_or_else(|| invalid("environment", format!("{e:?} is not production or staging")))?,
+        ),
+    };
+    let mode = match text("mode") {
+        None => None,
+        Some(m) => Some(
+            Mode::ALL
+                .into_iter()
+                .find(|x| x.as_str() == m)
+                .ok_or_else(|| invalid("mode", format!("{m:?} is not voice or text")))?,
         ),
     };
     let limit = match text("limit") {
@@ -65,7 +75,7 @@ fn filter(query: &HashMap<String, String>) -> Result<ConversationFilter, ApiErro
             return Err(invalid("to", "must be later than from".into()));
         }
     }
-    Ok(ConversationFilter { widget, agent, environment, from, to, after, limit })
+    Ok(ConversationFilter { widget, agent, environment, mode, from, to, after, limit })
 }
 
 pub async fn list(
