@@ -28,6 +28,7 @@
     expired: "Your session expired. Starting a new one…",
     unavailable: "The assistant is unavailable right now. Please try again later.",
     limit: "The assistant has reached its usage limit for now. Please try again later.",
+    fairUse: "Previews and test runs have used today's fair-use allowance. It renews at midnight UTC; the live widget is not affected.",
     network: "Couldn't reach the assistant. Check your connection and try again.",
     noSessionUrl: "This widget is missing its data-session-url, so it cannot start a conversation.",
     callFailed: "The call could not connect. Please try again.",
@@ -290,7 +291,8 @@
   function explain(code) {
     if (code === "origin_not_allowed" || code === "origin_missing") return MESSAGES.origin;
     if (code === "token_expired" || code === "session_ended") return MESSAGES.expired;
-    if (code === "quota_exceeded" || code === "fair_use_exceeded") return MESSAGES.limit;
+    if (code === "fair_use_exceeded") return MESSAGES.fairUse;
+    if (code === "quota_exceeded") return MESSAGES.limit;
     return MESSAGES.unavailable;
   }
 
@@ -365,7 +367,22 @@
           }
         }).then(done);
       })
-      .catch(function (e) { notice(e.message || MESSAGES.network); done(); });
+      .catch(function (e) {
+        done();
+        // A request the browser could not complete: a refused origin answers without CORS
+        // headers, so ask the config again to tell that from a network fault.
+        if (e instanceof TypeError && navigator.onLine !== false) return recheckOrigin();
+        notice(e.message || MESSAGES.network);
+      });
+  }
+
+  /** After a failed request: the origin-refused state if the site's origin was just removed. */
+  function recheckOrigin() {
+    return fetch(api + "/v1/widgets/" + encodeURIComponent(widgetId) + "/config", { credentials: "omit", cache: "no-store" })
+      .then(function (res) {
+        if (res.ok) return notice(MESSAGES.network);
+        fail(MESSAGES.origin, "refused");
+      }, function () { fail(MESSAGES.origin, "refused"); });
   }
 
   /** Reads a text/event-stream response, calling `on(event, data)` per event. */
