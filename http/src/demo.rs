@@ -14,6 +14,8 @@ use voxgate_engine::ErrorCode;
 
 const AGENT_NAME: &str = "voxgate demo agent";
 const WIDGET_NAME: &str = "voxgate demo widget";
+/// The demo's dashboard user; its password is new at every start and printed.
+pub const DEMO_USER: &str = "demo@localhost";
 
 /// The demo's workspace and widget, found or created at start.
 #[derive(Debug, Clone)]
@@ -88,7 +90,12 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
             .map_err(|e| e.to_string())?,
     };
     let page_url = format!("{page_origin}/");
+    let password = state.dashboard.issue_password(&ws, DEMO_USER).await.map_err(|e| e.to_string())?;
     println!("voxgate demo: open {page_url}");
+    println!(
+        "  dashboard: {}/dashboard  (sign in as {DEMO_USER}, password {password})",
+        state.settings.public_url
+    );
     println!("  workspace {ws}, agent {}, staging widget {}", agent.id, widget.id);
     // Commands that work as printed: this binary's own path and this demo's data dir.
     let binary =

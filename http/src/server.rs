@@ -52,6 +52,13 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
     actix_web::rt::System::new().block_on(serve(opts))
 }
 
+/// The origin (scheme, host, port) of the public URL.
+fn own_origin(public_url: &str) -> Option<voxgate_engine::origin::Origin> {
+    let scheme_end = public_url.find("://")? + 3;
+    let end = public_url[scheme_end..].find('/').map_or(public_url.len(), |i| scheme_end + i);
+    voxgate_engine::origin::Origin::parse_header(&public_url[..end]).ok()
+}
+
 async fn not_routed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {} {}", req.method(), req.path())))
 }
@@ -105,6 +112,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         dashboard: runtime.dashboard.clone(),
         runtime: runtime.clone(),
         settings: Arc::new(EdgeSettings {
+            own_origin: own_origin(&public_url),
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),
             sse_keep_alive: opts.sse_keep_alive,

@@ -10,6 +10,8 @@ use voxgate_actors::metrics::Metrics;
 pub struct EdgeSettings {
     /// Base URL browsers reach this server at (`https://voice.example.com`), no trailing slash.
     pub public_url: String,
+    /// The origin of `public_url`: the dashboard's pages, whose preview may use any widget.
+    pub own_origin: Option<voxgate_engine::origin::Origin>,
     /// The `webrtc_ice_servers` handed to browsers (RTCIceServer objects).
     pub ice_servers: serde_json::Value,
     /// How often an idle answer stream gets an SSE comment, so proxies do not cut it.

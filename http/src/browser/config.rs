@@ -1,7 +1,7 @@
 //! `GET /v1/widgets/{id}/config`: the public configuration the embedded script renders.
 
 use super::cors;
-use super::guard::{admit_origin, preflight as answer_preflight, BrowserError};
+use super::guard::{admit_origin, preflight as answer_preflight, BrowserError, OwnOrigin};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -27,7 +27,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, BrowserError> {
     let widget = live_widget(&state, &path)?;
-    let admitted = admit_origin(&state, &req, &widget, cors::CONFIG)?;
+    let admitted = admit_origin(&state, &req, &widget, cors::CONFIG, OwnOrigin::Allowed)?;
     let mut config = serde_json::to_value(widget.public_config()).unwrap_or_default();
     if widget.spec.privacy.trust_center.enabled {
         config["trust_center_url"] =

@@ -45,6 +45,16 @@ impl ResponseError for BrowserError {
 pub struct Admitted {
     pub origin: Origin,
     pub rules: CorsRules,
+    /// Admitted as the dashboard's own page (a preview), not through the widget's allowlist.
+    pub dashboard: bool,
+}
+
+/// Whether this server's own pages (the dashboard's preview) may use the endpoint besides the
+/// widget's allowed origins: for the public config always, for a session only a preview one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnOrigin {
+    Allowed,
+    Refused,
 }
 
 impl Admitted {
@@ -72,8 +82,15 @@ pub fn admit_origin(
     req: &HttpRequest,
     widget: &Widget,
     rules: CorsRules,
+    own: OwnOrigin,
 ) -> Result<Admitted, BrowserError> {
     let header = req.headers().get("origin").map(|v| v.to_str().unwrap_or("\u{0}"));
+    let dashboard_origin = state.settings.own_origin.as_ref().filter(|_| own == OwnOrigin::Allowed);
+    // A browser sends no Origin on a same-origin GET; Fetch Metadata says where it came from.
+    let same_origin = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin");
+    if let (None, Some(o), true) = (header, dashboard_origin, same_origin) {
+        return Ok(Admitted { origin: o.clone(), rules, dashboard: true });
+    }
     let origin = match header.map(Origin::parse_header) {
         None | Some(Err(RequestOriginError::Missing)) => {
             return Err(refuse(
@@ -84,7 +101,8 @@ pub fn admit_origin(
         Some(Err(e)) => return Err(refuse(state, ApiError::new(ErrorCode::OriginNotAllowed, e.to_string()))),
         Some(Ok(o)) => o,
     };
-    if !widget.origins.allows(&origin) {
+    let dashboard = !widget.origins.allows(&origin) && dashboard_origin == Some(&origin);
+    if !widget.origins.allows(&origin) && !dashboard {
         return Err(refuse(
             state,
             ApiError::new(
@@ -93,7 +111,7 @@ pub fn admit_origin(
             ),
         ));
     }
-    let admitted = Admitted { origin, rules };
+    let admitted = Admitted { origin, rules, dashboard };
     if let Some(Ok(cred)) = bearer(req) {
         if looks_like_api_key(cred) {
             return Err(admitted.refuse(
@@ -127,7 +145,8 @@ pub async fn admit_session(
     rules: CorsRules,
 ) -> Result<(Admitted, Session), BrowserError> {
     let (session, widget) = session_and_widget(state, session_path).await?;
-    let admitted = admit_origin(state, req, &widget, rules)?;
+    let own = if session.preview { OwnOrigin::Allowed } else { OwnOrigin::Refused };
+    let admitted = admit_origin(state, req, &widget, rules, own)?;
     let token = match bearer(req) {
         None => {
             return Err(admitted.refuse(
@@ -191,13 +210,16 @@ pub async fn admit_session(
             ),
         ));
     }
-    state.control.sessions().bind_origin(&session.id, &admitted.origin.serialize());
+    // A preview from the dashboard is not bound: no allowlist save should end it.
+    if !admitted.dashboard {
+        state.control.sessions().bind_origin(&session.id, &admitted.origin.serialize());
+    }
     Ok((admitted, session))
 }
 
 /// Answers a preflight: CORS headers for an allowed origin, 403 without them otherwise.
 pub fn preflight(state: &AppState, req: &HttpRequest, widget: &Widget, rules: CorsRules) -> HttpResponse {
-    match admit_origin(state, req, widget, rules) {
+    match admit_origin(state, req, widget, rules, OwnOrigin::Refused) {
         Ok(a) => cors::preflight_ok(&a.origin, rules),
         Err(e) => BrowserError { error: e.error, cors: None }.error_response(),
     }

@@ -18,7 +18,7 @@ fn session_id(path: &str) -> Result<SessionId, ApiError> {
 }
 
 /// What the customer's backend hands to the browser: nothing here is a workspace secret.
-fn browser_values(state: &AppState, issued: &IssuedSession) -> serde_json::Value {
+pub fn browser_values(state: &AppState, issued: &IssuedSession) -> serde_json::Value {
     let s = &issued.session;
     let base = &state.settings.public_url;
     let voice = s.modes.contains(Mode::Voice);

@@ -5,7 +5,7 @@
 
 use super::auth::SignedIn;
 use super::page::{html, DashboardError};
-use super::widgets::own_widget;
+use super::widgets::widget_at;
 use super::Chrome;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -105,8 +105,7 @@ pub async fn page(
     who: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
-    let id = WidgetId::parse(&path).map_err(|_| DashboardError::not_found("such widget"))?;
-    let w = own_widget(&state, &who, &id)?;
+    let w = widget_at(&state, &who, &path)?;
     let url = state.settings.public_url.trim_end_matches('/');
     let page = DistributePage {
         chrome: Chrome::new(&state, &who, "widgets"),

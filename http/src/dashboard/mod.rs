@@ -6,11 +6,14 @@
 pub mod agents;
 pub mod assets;
 pub mod auth;
+pub mod conversations;
 pub mod distribute;
 pub mod form;
 pub mod page;
 pub mod patch;
+pub mod preview;
 pub mod sign_in;
+pub mod usage;
 pub mod widgets;
 
 use crate::state::AppState;
@@ -55,9 +58,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/agents/{id}", web::get().to(agents::edit))
         .route("/dashboard/agents/{id}", web::post().to(agents::save))
         .route("/dashboard/agents/{id}/test-runs", web::post().to(agents::run_tests))
+        .route("/dashboard/conversations", web::get().to(conversations::list))
+        .route("/dashboard/conversations/{id}", web::get().to(conversations::get))
+        .route("/dashboard/usage", web::get().to(usage::page))
         .route("/dashboard/widgets", web::get().to(widgets::list))
         .route("/dashboard/widgets", web::post().to(widgets::create))
         .route("/dashboard/widgets/{id}", web::get().to(widgets::edit))
         .route("/dashboard/widgets/{id}/distribute", web::get().to(distribute::page))
+        .route("/dashboard/widgets/{id}/preview", web::get().to(preview::page))
+        .route("/dashboard/widgets/{id}/preview-sessions", web::post().to(preview::create_session))
         .route("/dashboard/widgets/{id}/{section}", web::post().to(widgets::save));
 }

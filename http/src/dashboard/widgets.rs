@@ -115,6 +115,11 @@ fn widget_id(path: &str) -> Result<WidgetId, DashboardError> {
     WidgetId::parse(path).map_err(|_| DashboardError::not_found("such widget"))
 }
 
+/// The signed-in user's widget named by a path segment; any other is "not found".
+pub(super) fn widget_at(state: &AppState, who: &SignedIn, path: &str) -> Result<Arc<Widget>, DashboardError> {
+    own_widget(state, who, &widget_id(path)?)
+}
+
 pub(super) fn own_widget(
     state: &AppState,
     who: &SignedIn,
