@@ -42,6 +42,14 @@ export async function startVoxgate(extraArgs = [], command = "serve") {
   return {
     url,
     key,
+    dataDir,
+    /** Creates a dashboard user of `workspace` with `password` (as `voxgate users create`). */
+    createUser(email, password, workspace = "browser") {
+      execFileSync(binary, ["users", "create", "--data-dir", dataDir, "--workspace", workspace, "--email", email, "--password-stdin"], {
+        input: password + "\n",
+        env: { ...process.env, VOXGATE_LOG: "warn" },
+      });
+    },
     /** What the server printed on stdout (the demo prints the page to open). */
     stdout: () => seen,
     async api(method, path, body) {
@@ -66,7 +74,8 @@ export async function startVoxgate(extraArgs = [], command = "serve") {
  */
 export async function startSite(html, createSession) {
   const server = createServer(async (req, res) => {
-    if (req.url === "/session" && req.method === "POST") {
+    // `/session`, or the route the dashboard's snippet names.
+    if ((req.url === "/session" || req.url === "/api/voxgate-session") && req.method === "POST") {
       const s = await createSession();
       res.writeHead(s.status, { "Content-Type": "application/json" });
       res.end(JSON.stringify(s.body));

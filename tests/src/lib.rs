@@ -1,6 +1,7 @@
 //! Shared harness for end-to-end tests: starts the real `voxgate` binary on port 0 with a
 //! temporary data dir, and talks to it over HTTP like a customer's backend or a browser would.
 
+pub mod dashboard;
 pub mod fake_provider;
 pub mod speech;
 pub mod text;

@@ -1,0 +1,288 @@
+//! Every dashboard form refuses bad values with the field named, keeps what was typed, and
+//! saves nothing; no input on any dashboard route gets a 5xx. Driven over HTTP like a browser
+//! (the browser itself is in tests/browser/dashboard.test.mjs).
+
+use serde_json::json;
+use voxgate_tests::dashboard::{create_user, field_error, Dashboard};
+use voxgate_tests::Fixture;
+
+const PASSWORD: &str = "a long enough password";
+
+/// A form's fields as (name, value).
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+/// Uploaded files as (field, file name, bytes).
+type Files<'a> = Vec<(&'a str, &'a str, Vec<u8>)>;
+/// A widget section's bad case: section, fields, the field named, what its message says.
+type SectionCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
+fn signed_in() -> (Fixture, Dashboard) {
+    let f = Fixture::new();
+    create_user(&f.server, "acme", "owner@example.com", PASSWORD);
+    let d = Dashboard::sign_in(&f.server, "owner@example.com", PASSWORD);
+    (f, d)
+}
+
+fn widget_version(f: &Fixture) -> serde_json::Value {
+    f.api.control("GET", &format!("/v1/widgets/{}", f.widget), &f.key, None).expect(200).body
+}
+
+#[test]
+fn widget_sections_refuse_bad_values_by_field_and_save_nothing() {
+    let (f, d) = signed_in();
+    f.patch_widget(json!({"name": "Shop", "appearance": {"title": "Saved title"}}));
+    let saved = widget_version(&f);
+    let long = "x".repeat(101);
+    let cases: &[SectionCase] = &[
+        (
+            "setup",
+            &[("name", ""), ("environment", "staging"), ("modes", "text")],
+            "name",
+            "must not be empty",
+        ),
+        ("setup", &[("name", "Shop"), ("environment", "staging")], "modes", "at least one"),
+        ("setup", &[("name", "Shop"), ("environment", "moon"), ("modes", "text")], "environment", "moon"),
+        (
+            "setup",
+            &[
+                ("name", "Shop"),
+                ("agent_id", "ag_nosuchagent"),
+                ("environment", "staging"),
+                ("modes", "text"),
+            ],
+            "agent_id",
+            "ag_nosuchagent",
+        ),
+        (
+            "origins",
+            &[("allowed_origins", "https://ok.example\nftp://files.example")],
+            "allowed_origins",
+            "ftp://files.example",
+        ),
+        (
+            "origins",
+            &[("allowed_origins", "https://shop.example.com/path")],
+            "allowed_origins",
+            "shop.example.com/path",
+        ),
+        (
+            "appearance",
+            &[
+                ("appearance.title", "T"),
+                ("appearance.primary_color", "red"),
+                ("appearance.background_color", "#ffffff"),
+                ("appearance.text_color", "#000000"),
+                ("appearance.position", "bottom-right"),
+            ],
+            "appearance.primary_color",
+            "red",
+        ),
+        (
+            "appearance",
+            &[
+                ("appearance.title", &long),
+                ("appearance.primary_color", "#000000"),
+                ("appearance.background_color", "#ffffff"),
+                ("appearance.text_color", "#000000"),
+                ("appearance.position", "bottom-right"),
+            ],
+            "appearance.title",
+            "limit is 100",
+        ),
+        (
+            "appearance",
+            &[
+                ("appearance.title", "T"),
+                ("appearance.primary_color", "#000000"),
+                ("appearance.background_color", "#ffffff"),
+                ("appearance.text_color", "#000000"),
+                ("appearance.position", "middle"),
+            ],
+            "appearance.position",
+            "middle",
+        ),
+        (
+            "appearance",
+            &[
+                ("appearance.title", "T"),
+                ("appearance.primary_color", "#000000"),
+                ("appearance.background_color", "#ffffff"),
+                ("appearance.text_color", "#000000"),
+                ("appearance.position", "bottom-right"),
+                ("appearance.avatar_url", "javascript:alert(1)"),
+            ],
+            "appearance.avatar_url",
+            "",
+        ),
+        (
+            "content",
+            &[("content.input_placeholder", "Ask"), ("content.launcher_label", &"y".repeat(61))],
+            "content.launcher_label",
+            "limit is 60",
+        ),
+        ("actions", &[("actions", "Book a demo https://acme.example")], "actions", "line 1"),
+        ("actions", &[("actions", "Book | not a url")], "actions", "not a url"),
+        (
+            "privacy",
+            &[("privacy.consent_required", "on"), ("privacy.terms_text", "")],
+            "privacy.terms_text",
+            "consent",
+        ),
+        (
+            "privacy",
+            &[("privacy.trust_center.enabled", "on")],
+            "privacy.trust_center.privacy_policy_url",
+            "trust center",
+        ),
+        (
+            "privacy",
+            &[("privacy.trust_center.privacy_policy_url", "file:///etc/passwd")],
+            "privacy.trust_center.privacy_policy_url",
+            "file:///etc/passwd",
+        ),
+    ];
+    for (section, fields, field, says) in cases {
+        let r = d.post(&format!("/dashboard/widgets/{}/{section}", f.widget), fields);
+        assert_eq!(r.status, 400, "{section} {fields:?}: {}", r.text);
+        let message =
+            field_error(&r.text, field).unwrap_or_else(|| panic!("no error on {field}: {}", r.text));
+        assert!(message.contains(says), "{field}: {message:?} should say {says:?}");
+        assert!(r.text.contains("Nothing was saved"), "{section}");
+        // What was typed is shown again, escaped.
+        for (_, v) in fields.iter().filter(|(_, v)| v.len() > 2 && !v.contains('\n')) {
+            let escaped =
+                v.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&#34;").replace('\'', "&#39;");
+            assert!(r.text.contains(&escaped) || r.text.contains(*v), "{section}: {v:?} kept");
+        }
+        assert_eq!(widget_version(&f), saved, "{section} {fields:?} saved nothing");
+    }
+}
+
+#[test]
+fn the_agent_form_refuses_bad_values_by_field_and_saves_nothing() {
+    let (f, d) = signed_in();
+    f.patch_agent(json!({"knowledge": [{"title": "Kept", "text": "Saved knowledge."}]}));
+    let path = format!("/dashboard/agents/{}", f.agent);
+    let before = f.api.control("GET", &path.replace("/dashboard", "/v1"), &f.key, None).expect(200).body;
+    let base = [("name", "Support"), ("backend.type", "builtin"), ("voice", "")];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> =
+            base.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).copied().collect();
+        v.extend_from_slice(extra);
+        v
+    };
+    let cases: Vec<(Fields, Files, &str, &str)> = vec![
+        (with(&[("name", "")]), vec![], "name", "must not be empty"),
+        (with(&[("backend.type", "gpt")]), vec![], "backend.type", "gpt"),
+        (
+            with(&[("backend.type", "openai"), ("backend.base_url", "not a url"), ("backend.model", "m")]),
+            vec![],
+            "backend.base_url",
+            "",
+        ),
+        (
+            with(&[("backend.type", "bridge"), ("backend.url", "https://x.example")]),
+            vec![],
+            "backend.url",
+            "",
+        ),
+        (with(&[("voice", "{\"type\": ")]), vec![], "voice", "not valid JSON"),
+        (with(&[("voice", "{\"type\": \"whisper\"}")]), vec![], "voice", "whisper"),
+        (with(&[("tests", "What does it cost? 20 dollars")]), vec![], "tests", "line 1"),
+        (with(&[("tests", "What? | /(unclosed/")]), vec![], "tests", "regex"),
+        (with(&[("knowledge.new.title", "Pasted")]), vec![], "knowledge.new.text", "paste"),
+        (with(&[]), vec![("knowledge.files", "notes.pdf", b"%PDF".to_vec())], "knowledge.files", "notes.pdf"),
+        (
+            with(&[]),
+            vec![("knowledge.files", "latin1.txt", vec![0xe9, 0xe8, 0xff])],
+            "knowledge.files",
+            "UTF-8",
+        ),
+        (with(&[]), vec![("knowledge.files", "empty.md", b"  \n".to_vec())], "knowledge.files", "empty"),
+        (
+            with(&[]),
+            vec![("knowledge.files", "huge.txt", "a".repeat(200_001).into_bytes())],
+            "knowledge",
+            "huge",
+        ),
+    ];
+    for (fields, files, field, says) in cases {
+        let r = d.post_multipart(&path, &fields, files);
+        assert_eq!(r.status, 400, "{fields:?}: {}", r.text);
+        let message =
+            field_error(&r.text, field).unwrap_or_else(|| panic!("no error on {field}: {}", r.text));
+        assert!(message.contains(says), "{field}: {message:?} should say {says:?}");
+        let now = f.api.control("GET", &path.replace("/dashboard", "/v1"), &f.key, None).expect(200).body;
+        assert_eq!(now, before, "{fields:?} saved nothing");
+    }
+    // A file over the upload limit is refused before it is read whole, naming it.
+    let r = d.post_multipart(&path, &base, vec![("knowledge.files", "big.md", vec![b'a'; 600 * 1024])]);
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(r.text.contains("big.md"), "{}", r.text);
+}
+
+#[test]
+fn no_input_gets_a_5xx() {
+    let (f, d) = signed_in();
+    let w = f.widget.clone();
+    let paths = [
+        "/dashboard/sign-in".to_string(),
+        "/dashboard/sign-out".into(),
+        "/dashboard/agents".into(),
+        format!("/dashboard/agents/{}", f.agent),
+        format!("/dashboard/agents/{}/test-runs", f.agent),
+        "/dashboard/agents/ag_none".into(),
+        "/dashboard/agents/%00".into(),
+        "/dashboard/widgets".into(),
+        format!("/dashboard/widgets/{w}/setup"),
+        format!("/dashboard/widgets/{w}/nonsense"),
+        format!("/dashboard/widgets/{w}/preview-sessions"),
+        "/dashboard/widgets/wgt_none/origins".into(),
+    ];
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("application/x-www-form-urlencoded", b"%%%=%zz&&=&csrf".to_vec()),
+        ("application/x-www-form-urlencoded", vec![0xff, 0xfe, 0x00, 0x26]),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--x--".to_vec(),
+        ),
+        ("multipart/form-data", b"no boundary".to_vec()),
+        ("application/json", b"{}".to_vec()),
+        ("text/plain", vec![b'a'; 300 * 1024]),
+        ("application/x-www-form-urlencoded", vec![b'a'; 300 * 1024]),
+    ];
+    for path in &paths {
+        for (ct, body) in &bodies {
+            for with_token in [false, true] {
+                let url = if with_token {
+                    format!("{}{path}?csrf={}", d.base, d.csrf)
+                } else {
+                    format!("{}{path}", d.base)
+                };
+                let res = d
+                    .http
+                    .post(url)
+                    .header("Cookie", &d.cookie)
+                    .header("Content-Type", *ct)
+                    .body(body.clone())
+                    .send()
+                    .expect("post");
+                assert!(res.status().as_u16() < 500, "{path} {ct}: {}", res.status());
+            }
+        }
+        let res = d.get(path);
+        assert!(res.status < 500, "GET {path}: {}", res.status);
+    }
+    for query in [
+        "?from=2026-13-45",
+        "?to=0000-00-00&from=9999-99-99",
+        "?cursor=zzz",
+        "?widget=%FF",
+        "?mode=fax&environment=moon",
+    ] {
+        let r = d.get(&format!("/dashboard/conversations{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+    }
+    // Still signed in and nothing changed.
+    assert_eq!(d.get("/dashboard/widgets").status, 200);
+    assert_eq!(widget_version(&f)["version"], 1);
+}
