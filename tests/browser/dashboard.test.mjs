@@ -23,6 +23,31 @@ const made = {};
 async function shot(p, name) {
   mkdirSync(shots, { recursive: true });
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  if (p.url().startsWith(voxgate.url + "/dashboard")) await assertAccessible(p, name);
+}
+
+/** Every control on a dashboard page has a label, and keyboard focus is visible. */
+async function assertAccessible(p, name) {
+  const unlabelled = await p.evaluate(() =>
+    [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")]
+      .filter((el) => {
+        const text = (el.labels && [...el.labels].map((l) => l.textContent.trim()).join("")) || "";
+        const own = el.tagName === "BUTTON" ? el.textContent.trim() : "";
+        return !text && !own && !el.getAttribute("aria-label");
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unlabelled, [], `${name}: every control has a label`);
+  // The keyboard reaches the page's first control, and its focus shows.
+  await p.evaluate(() => document.activeElement?.blur());
+  await p.keyboard.press("Tab");
+  const focused = await p.evaluate(() => {
+    let el = document.activeElement;
+    while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+    return { tag: el?.tagName, outline: el ? getComputedStyle(el).outlineStyle : "none" };
+  });
+  assert.notEqual(focused.tag, "BODY", `${name}: Tab reaches a control`);
+  assert.notEqual(focused.outline, "none", `${name}: focus is visible on ${focused.tag}`);
 }
 
 async function signIn(p, who) {
@@ -216,7 +241,11 @@ test("Preview a message: usage shows preview +1 and production unchanged", async
   await page.locator("[data-part=input]").fill("How much does the Acme plan cost?");
   await page.locator("[data-part=send]").click();
   await page.locator("[data-role=agent][data-complete=true]").waitFor();
+  // Voice too: the preview's call connects from the dashboard's own origin.
+  await page.locator("[data-part=call]").click();
+  await page.waitForSelector("[data-voxgate-widget][data-call=live]", { state: "attached", timeout: 30000 });
   await shot(page, "preview");
+  await page.locator("[data-part=call]").click();
   assert.equal(await usage("preview"), preview0 + 1);
   assert.equal(await usage("production"), production0);
   await shot(page, "usage");

@@ -80,6 +80,12 @@ fn conversations_are_listed_filtered_paged_and_kept_across_a_restart() {
     assert_eq!(ids(&list(&f, &format!("?widget_id={}", f.widget))).len(), 2);
     assert_eq!(ids(&list(&f, "?environment=staging")), ids(&list(&f, &format!("?widget_id={staging}"))));
     assert_eq!(ids(&list(&f, &format!("?agent_id={}", f.agent))).len(), 3);
+    // By mode: the voice-only session, and the text ones (each session enabled what it asked).
+    assert_eq!(
+        ids(&list(&f, "?mode=voice")),
+        vec![all["conversations"][1]["id"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(ids(&list(&f, "?mode=text")).len(), 2);
     let created = all["conversations"][1]["created_at"].as_str().unwrap();
     assert_eq!(ids(&list(&f, &format!("?to={created}"))), ids(&all)[2..].to_vec(), "to is exclusive");
     assert_eq!(ids(&list(&f, &format!("?from={created}"))), ids(&all)[..2].to_vec());
@@ -136,6 +142,7 @@ fn bad_queries_and_other_workspaces_are_refused() {
     bad("?limit=500", "limit");
     bad("?cursor=nonsense", "cursor");
     bad("?environment=prod", "environment");
+    bad("?mode=fax", "mode");
     bad("?widget=wgt_x", "widget");
     bad("?from=yesterday", "from");
     bad("?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", "to");

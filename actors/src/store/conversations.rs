@@ -10,7 +10,7 @@ use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
 use voxgate_engine::conversation::{ConversationFilter, Cursor};
 use voxgate_engine::ids::{ConversationId, WorkspaceId};
-use voxgate_engine::session::{Session, SessionState};
+use voxgate_engine::session::{Mode, Session, SessionState};
 use voxgate_engine::Timestamp;
 
 /// What a conversation used.
@@ -122,9 +122,12 @@ pub fn list(
         args.push(Sql::Text(e.as_str().to_string()));
     }
     if let Some(m) = filter.mode {
-        // `modes` holds the session's JSON array (`["voice","text"]`).
-        sql.push_str(" AND instr(modes, ?) > 0");
-        args.push(Sql::Text(format!("\"{}\"", m.as_str())));
+        // `modes` holds the session's JSON array (`["voice","text"]`). The term is written out
+        // (the mode is one of two fixed words), so it matches the partial index for that mode.
+        sql.push_str(match m {
+            Mode::Voice => " AND instr(modes, '\"voice\"') > 0",
+            Mode::Text => " AND instr(modes, '\"text\"') > 0",
+        });
     }
     if let Some(from) = filter.from {
         sql.push_str(" AND created_at >= ?");

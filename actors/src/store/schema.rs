@@ -137,6 +137,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX usage_by_session ON usage_events(session_id);
     "#,
+    // 10: the conversations list's filters, each able to walk its own rows newest first instead
+    // of every row of the workspace (a filter that matches little must not read them all).
+    r#"
+    CREATE INDEX sessions_by_widget_time ON sessions(widget_id, created_at);
+    CREATE INDEX sessions_by_agent_time ON sessions(agent_id, created_at);
+    CREATE INDEX sessions_by_environment_time ON sessions(workspace_id, environment, created_at);
+    CREATE INDEX sessions_voice_by_time ON sessions(workspace_id, created_at) WHERE instr(modes, '"voice"') > 0;
+    CREATE INDEX sessions_text_by_time ON sessions(workspace_id, created_at) WHERE instr(modes, '"text"') > 0;
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.
