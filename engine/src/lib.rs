@@ -22,6 +22,7 @@ pub mod sign_in;
 pub mod spec;
 pub mod time;
 pub mod token;
+pub mod turn;
 pub mod voice;
 pub mod widget;
 

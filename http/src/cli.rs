@@ -111,6 +111,13 @@ struct ServeArgs {
     /// ICE servers handed to browsers, as a JSON array of RTCIceServer objects.
     #[arg(long, env = "VOXGATE_ICE_SERVERS", default_value = "[]")]
     ice_servers: String,
+    /// TURN servers (comma separated turn:/turns: URLs) whose credentials every voice session
+    /// gets in webrtc_ice_servers, in the TURN REST API form coturn's use-auth-secret checks.
+    #[arg(long, env = "VOXGATE_TURN_URLS", requires = "turn_secret")]
+    turn_urls: Option<String>,
+    /// The secret shared with the TURN servers (coturn's static-auth-secret), 16+ characters.
+    #[arg(long, env = "VOXGATE_TURN_SECRET", requires = "turn_urls", hide_env_values = true)]
+    turn_secret: Option<String>,
     /// Shortest ttl_seconds a session may ask for (30 in production; lower it for tests).
     #[arg(long, env = "VOXGATE_MIN_TTL_SECONDS", default_value_t = 30)]
     min_ttl_seconds: u32,
@@ -206,6 +213,12 @@ impl ServeArgs {
         if !ice_servers.is_array() {
             return Err("--ice-servers must be a JSON array of RTCIceServer objects".into());
         }
+        let turn = match (&self.turn_urls, &self.turn_secret) {
+            (Some(urls), Some(secret)) => {
+                Some(voxgate_engine::turn::TurnServers::parse(urls, secret).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
         if self.min_ttl_seconds == 0 || self.min_ttl_seconds > 3600 {
             return Err("--min-ttl-seconds must be between 1 and 3600".into());
         }
@@ -262,6 +275,7 @@ impl ServeArgs {
             data_dir: self.data_dir,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             ice_servers,
+            turn,
             min_ttl_seconds: self.min_ttl_seconds,
             drain: std::time::Duration::from_secs(self.drain_seconds),
             demo,

@@ -132,16 +132,7 @@ async fn create_session(state: web::Data<AppState>, req: HttpRequest) -> Result<
     let demo = DEMO.get().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "demo not prepared"))?;
     let issued =
         state.control.create_session(&demo.workspace, &demo.widget, json!({"preview": true})).await?;
-    let s = &issued.session;
-    let base = &state.settings.public_url;
-    Ok(HttpResponse::Created().json(json!({
-        "session_id": s.id,
-        "session_token": issued.token,
-        "expires_at": s.expires_at,
-        "webrtc_url": format!("{base}/v1/sessions/{}/webrtc", s.id),
-        "webrtc_ice_servers": state.settings.ice_servers,
-        "messages_url": format!("{base}/v1/sessions/{}/messages", s.id),
-    })))
+    Ok(HttpResponse::Created().json(crate::control::sessions::browser_values(&state, &issued)))
 }
 
 async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -25,6 +25,7 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub public_url: Option<String>,
     pub ice_servers: serde_json::Value,
+    pub turn: Option<voxgate_engine::turn::TurnServers>,
     pub min_ttl_seconds: u32,
     pub demo: bool,
     pub media_ip: Option<std::net::IpAddr>,
@@ -115,6 +116,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             own_origin: own_origin(&public_url),
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),
+            turn: opts.turn.clone(),
             sse_keep_alive: opts.sse_keep_alive,
         }),
     };

@@ -14,6 +14,8 @@ pub struct EdgeSettings {
     pub own_origin: Option<voxgate_engine::origin::Origin>,
     /// The `webrtc_ice_servers` handed to browsers (RTCIceServer objects).
     pub ice_servers: serde_json::Value,
+    /// TURN servers whose credentials each session gets, valid until it expires.
+    pub turn: Option<voxgate_engine::turn::TurnServers>,
     /// How often an idle answer stream gets an SSE comment, so proxies do not cut it.
     pub sse_keep_alive: std::time::Duration,
 }

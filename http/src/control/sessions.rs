@@ -28,9 +28,19 @@ pub fn browser_values(state: &AppState, issued: &IssuedSession) -> serde_json::V
         "session_token": issued.token,
         "expires_at": s.expires_at,
         "webrtc_url": voice.then(|| format!("{base}/v1/sessions/{}/webrtc", s.id)),
-        "webrtc_ice_servers": if voice { state.settings.ice_servers.clone() } else { json!([]) },
+        "webrtc_ice_servers": if voice { ice_servers(state, s) } else { json!([]) },
         "messages_url": text.then(|| format!("{base}/v1/sessions/{}/messages", s.id)),
     })
+}
+
+/// The configured ICE servers, and TURN credentials for this session when TURN is set up:
+/// they expire with the session, and `refresh` hands out new ones.
+fn ice_servers(state: &AppState, s: &voxgate_engine::session::Session) -> serde_json::Value {
+    let mut servers = state.settings.ice_servers.as_array().cloned().unwrap_or_default();
+    if let Some(turn) = &state.settings.turn {
+        servers.push(turn.ice_server(&s.id, s.expires_at));
+    }
+    serde_json::Value::Array(servers)
 }
 
 pub async fn create(
