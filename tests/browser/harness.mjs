@@ -2,7 +2,7 @@
 // backend route, and headless Chromium (Debian's) with a fake microphone.
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -13,10 +13,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const binary = process.env.VOXGATE_BIN ?? join(root, "target", "debug", "voxgate");
 
 /** Starts `voxgate serve` (or `demo`) on a free port with a fresh data dir. */
-export async function startVoxgate(extraArgs = [], command = "serve") {
+export async function startVoxgate(extraArgs = [], command = "serve", host = "127.0.0.1") {
   const dataDir = mkdtempSync(join(tmpdir(), "voxgate-browser-"));
   // A stop ends live calls at once (no drain), so nothing outlives the test.
-  const args = [command, "--http", "127.0.0.1:0", "--data-dir", dataDir, "--drain-seconds", "0", ...extraArgs];
+  const args = [command, "--http", `${host}:0`, "--data-dir", dataDir, "--drain-seconds", "0", ...extraArgs];
   const child = spawn(binary, args, {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, VOXGATE_LOG: process.env.VOXGATE_TEST_LOG ?? "warn" },
@@ -72,7 +72,7 @@ export async function startVoxgate(extraArgs = [], command = "serve") {
  * `/session`, does what a customer's backend does: creates a session with the workspace key and
  * returns only the browser-safe values.
  */
-export async function startSite(html, createSession) {
+export async function startSite(html, createSession, host = "127.0.0.1") {
   const server = createServer(async (req, res) => {
     // `/session`, or the route the dashboard's snippet names.
     if ((req.url === "/session" || req.url === "/api/voxgate-session") && req.method === "POST") {
@@ -84,9 +84,56 @@ export async function startSite(html, createSession) {
     res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
     res.end(typeof html === "function" ? html() : html);
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${server.address().port}`;
+  await new Promise((resolve) => server.listen(0, host, resolve));
+  const origin = `http://${host}:${server.address().port}`;
   return { origin, close: () => server.close() };
+}
+
+/** A free UDP port on 127.0.0.1 (for a server that cannot pick its own). */
+async function freeUdpPort() {
+  const { createSocket } = await import("node:dgram");
+  const socket = createSocket("udp4");
+  await new Promise((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const port = socket.address().port;
+  await new Promise((resolve) => socket.close(resolve));
+  return port;
+}
+
+/**
+ * A real coturn (Debian's turnserver) on 127.0.0.1 that checks TURN REST API credentials
+ * against `secret` (use-auth-secret), relaying to loopback peers (voxgate on 127.0.0.1).
+ */
+export async function startCoturn(secret, listenIp = "127.0.0.1") {
+  const dir = mkdtempSync(join(tmpdir(), "voxgate-coturn-"));
+  const port = await freeUdpPort();
+  const child = spawn("turnserver", [
+    "-n", `--listening-ip=${listenIp}`, `--listening-port=${port}`, "--relay-ip=127.0.0.1",
+    "--min-port=50000", "--max-port=59999", "--use-auth-secret", `--static-auth-secret=${secret}`,
+    "--realm=voxgate.test", "--no-tls", "--no-dtls", "--allow-loopback-peers", "--no-cli",
+    "--fingerprint", "--log-file=stdout", "--simple-log", `--userdb=${join(dir, "db")}`, `--pidfile=${join(dir, "pid")}`,
+  ], { stdio: ["ignore", "pipe", "inherit"] });
+  let seen = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`coturn did not start: ${seen}`)), 20000);
+    child.stdout.on("data", (chunk) => {
+      seen += chunk;
+      if (seen.includes("Total General servers")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`coturn exited with ${code}: ${seen}`)));
+  });
+  seen = "";
+  child.stdout.removeAllListeners("data");
+  child.stdout.resume();
+  return {
+    port,
+    stop() {
+      child.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export const CHROMIUM_FLAGS = [
@@ -104,11 +151,48 @@ export const CHROMIUM_FLAGS = [
   "--autoplay-policy=no-user-gesture-required",
 ];
 
+/**
+ * A network namespace for the browser, joined to this one by a veth pair: the browser reaches
+ * `hostIp` (where HTTP, the site and TURN listen) and nothing else here, not this namespace's
+ * 127.0.0.1, where voxgate's media listens. Needs root (ip netns).
+ */
+export function browserNamespace() {
+  const n = process.pid % 200 + 20;
+  const name = `vg-browser-${process.pid}`;
+  const [outer, inner] = [`vgb${process.pid % 100000}a`, `vgb${process.pid % 100000}b`];
+  const hostIp = `10.77.${n}.1`;
+  const run = (...args) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+  run("netns", "add", name);
+  run("link", "add", outer, "type", "veth", "peer", "name", inner);
+  run("link", "set", inner, "netns", name);
+  run("addr", "add", `${hostIp}/24`, "dev", outer);
+  run("link", "set", outer, "up");
+  run("netns", "exec", name, "ip", "addr", "add", `10.77.${n}.2/24`, "dev", inner);
+  run("netns", "exec", name, "ip", "link", "set", inner, "up");
+  run("netns", "exec", name, "ip", "link", "set", "lo", "up");
+  // Chromium, started inside the namespace (playwright drives it over a pipe, not the network).
+  const dir = mkdtempSync(join(tmpdir(), "voxgate-netns-"));
+  const chromiumPath = join(dir, "chromium");
+  writeFileSync(chromiumPath, `#!/bin/sh\nexec ip netns exec ${name} ${process.env.CHROMIUM ?? "/usr/bin/chromium"} "$@"\n`, { mode: 0o755 });
+  return {
+    name,
+    hostIp,
+    chromiumPath,
+    /** Runs a command inside the namespace (for example a firewall rule). */
+    exec: (...args) => run("netns", "exec", name, ...args),
+    close() {
+      try { run("netns", "del", name); } catch { /* gone already */ }
+      try { run("link", "del", outer); } catch { /* deleted with its peer */ }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Headless Chromium in a fresh profile, with `extraArgs` after the usual flags. */
-export async function launchBrowser(extraArgs = []) {
+export async function launchBrowser(extraArgs = [], executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium") {
   const profile = mkdtempSync(join(tmpdir(), "voxgate-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath,
     headless: true,
     args: [...CHROMIUM_FLAGS, ...extraArgs],
   });
