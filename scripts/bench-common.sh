@@ -10,8 +10,11 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dat
 ulimit -n 65536 2>/dev/null || true
 server_pin=(); harness_pin=()
 if [ "${BENCH_PIN:-0}" = 1 ]; then server_pin=(taskset -c 0); harness_pin=(taskset -c 1); fi
+# The whole load comes from one address with one key: the per-address, per-session and per-key
+# rate limits are off (the widget's sessions_per_minute too, below), as for any load test.
 VOXGATE_LOG=warn "${server_pin[@]}" "${VOXGATE_SERVER_BIN:-./target/release/voxgate}" serve --http 127.0.0.1:0 --data-dir "$data" \
-  --voice-minutes-per-month 100000000 ${VOXGATE_SERVER_ARGS:-} >"$out" &
+  --voice-minutes-per-month 100000000 --rate-limit-per-address 0 --rate-limit-messages-per-session 0 \
+  --rate-limit-offers-per-session 0 --rate-limit-per-key 0 ${VOXGATE_SERVER_ARGS:-} >"$out" &
 pid=$!
 for _ in $(seq 1 200); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.05; done
 url=$(sed -n 's/^voxgate listening on //p' "$out")
@@ -25,5 +28,5 @@ agent=$(curl -sf "$url/v1/agents" -H "Authorization: Bearer $key" -H 'Content-Ty
     {"title": "Origins", "text": "Each widget lists the origins allowed to embed it; a save applies to the next request."},
     {"title": "Tokens", "text": "A session token lives ten minutes by default; the backend can refresh it."}]}' | json)
 widget=$(curl -sf "$url/v1/widgets" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d "{\"name\": \"bench\", \"agent_id\": \"$agent\", \"environment\": \"staging\", \"modes\": [\"voice\", \"text\"], \"allowed_origins\": [\"http://localhost\"]}" | json)
+  -d "{\"name\": \"bench\", \"agent_id\": \"$agent\", \"environment\": \"staging\", \"modes\": [\"voice\", \"text\"], \"allowed_origins\": [\"http://localhost\"], \"sessions_per_minute\": 0}" | json)
 mkdir -p target/bench

@@ -5,6 +5,7 @@
 use crate::clock;
 use crate::config::{ConfigCache, KeyCheck};
 use crate::drain::Drain;
+use crate::rate_limits::{RateLimited, RateLimits};
 use crate::sessions::SessionRegistry;
 use crate::store::conversations;
 pub use crate::store::conversations::{ConversationRecord, ConversationSummary, ConversationUsage};
@@ -50,6 +51,8 @@ pub enum ControlError {
     SessionEnded(SessionId),
     #[error("{0}")]
     Usage(#[from] UsageRefusal),
+    #[error("{0}")]
+    RateLimited(#[from] RateLimited),
     #[error("this server is draining for a restart and takes no new sessions; create the session again in a moment")]
     Draining,
     #[error("storage is unavailable: {0}")]
@@ -68,7 +71,16 @@ impl ControlError {
             ControlError::SessionEnded(_) => ErrorCode::SessionEnded,
             ControlError::Usage(r) => r.code(),
             ControlError::Draining => ErrorCode::Draining,
+            ControlError::RateLimited(_) => ErrorCode::RateLimited,
             ControlError::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Seconds after which a refused request may pass.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ControlError::RateLimited(r) => Some(r.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
         }
     }
 
@@ -200,6 +212,18 @@ pub struct UsageDay {
     pub units: [(u64, u64); 3],
 }
 
+/// What the control plane is built from (each shared with the actors that need it too).
+pub struct ControlParts {
+    pub config: Arc<ConfigCache>,
+    pub sessions: Arc<SessionRegistry>,
+    pub signer: TokenSigner,
+    pub ttl: TtlPolicy,
+    pub expiry: Addr<TokenSupervisor>,
+    pub ledger: Arc<UsageLedger>,
+    pub drain: Drain,
+    pub limits: Arc<RateLimits>,
+}
+
 /// The control plane over the config cache, the session registry and the supervisors.
 pub struct ControlPlane {
     config: Arc<ConfigCache>,
@@ -209,19 +233,18 @@ pub struct ControlPlane {
     expiry: Addr<TokenSupervisor>,
     ledger: Arc<UsageLedger>,
     drain: Drain,
+    limits: Arc<RateLimits>,
 }
 
 impl ControlPlane {
-    pub fn new(
-        config: Arc<ConfigCache>,
-        sessions: Arc<SessionRegistry>,
-        signer: TokenSigner,
-        ttl: TtlPolicy,
-        expiry: Addr<TokenSupervisor>,
-        ledger: Arc<UsageLedger>,
-        drain: Drain,
-    ) -> Self {
-        ControlPlane { config, sessions, signer, ttl, expiry, ledger, drain }
+    pub fn new(parts: ControlParts) -> Self {
+        let ControlParts { config, sessions, signer, ttl, expiry, ledger, drain, limits } = parts;
+        ControlPlane { config, sessions, signer, ttl, expiry, ledger, drain, limits }
+    }
+
+    /// The node's request rate limits.
+    pub fn limits(&self) -> &Arc<RateLimits> {
+        &self.limits
     }
 
     pub fn ledger(&self) -> &Arc<UsageLedger> {
@@ -425,6 +448,7 @@ impl ControlPlane {
             Some(m) => ModeSet::of(&[m]),
             None => enabled,
         };
+        self.limits.widget_session(&widget)?;
         let ttl = self.ttl.resolve(req.ttl_seconds)?;
         let now = clock::now();
         let class = if req.preview { UsageClass::Preview } else { UsageClass::Production };

@@ -3,13 +3,11 @@
 //! by `voxgate users` applies at the very next request, on every node of a shared store.
 
 use crate::clock;
+use crate::rate_limits::KeyedLimiter;
 use crate::store::dashboard::{self, UserRow};
 use crate::store::{Store, StoreError};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 use voxgate_engine::ids::{UserId, WorkspaceId};
@@ -73,21 +71,12 @@ pub struct SignedIn {
     pub expires_at: Timestamp,
 }
 
-/// Limiter entries kept before idle ones are dropped (bounds memory under many addresses).
-const PRUNE_ABOVE: usize = 10_000;
-
 /// The dashboard's sign-ins.
 pub struct DashboardAuth {
     store: Store,
     policy: SignInPolicy,
-    by_account: DefaultKeyedRateLimiter<String>,
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-    attempts: AtomicUsize,
-}
-
-fn quota(n: NonZeroU32, window: Duration) -> Quota {
-    let period = (window / n.get()).max(Duration::from_millis(1));
-    Quota::with_period(period).unwrap_or_else(|| Quota::per_second(n)).allow_burst(n)
+    by_account: KeyedLimiter<String>,
+    by_address: KeyedLimiter<IpAddr>,
 }
 
 /// A hash no password matches, verified for unknown emails so a refusal takes as long either
@@ -103,10 +92,9 @@ impl DashboardAuth {
     pub fn new(store: Store, policy: SignInPolicy) -> Self {
         DashboardAuth {
             store,
-            by_account: RateLimiter::keyed(quota(policy.attempts_per_account, policy.attempt_window)),
-            by_address: RateLimiter::keyed(quota(policy.attempts_per_address, policy.attempt_window)),
+            by_account: KeyedLimiter::new(policy.attempts_per_account, policy.attempt_window),
+            by_address: KeyedLimiter::new(policy.attempts_per_address, policy.attempt_window),
             policy,
-            attempts: AtomicUsize::new(0),
         }
     }
 
@@ -116,17 +104,10 @@ impl DashboardAuth {
 
     /// Counts one attempt against the account and the address; refuses when either is spent.
     fn admit(&self, email: &str, client: IpAddr) -> Result<(), SignInError> {
-        if self.attempts.fetch_add(1, Ordering::Relaxed).is_multiple_of(1024)
-            && self.by_address.len() + self.by_account.len() > PRUNE_ABOVE
-        {
-            self.by_address.retain_recent();
-            self.by_account.retain_recent();
-        }
-        let now = DefaultClock::default().now();
-        let address = self.by_address.check_key(&client).map_err(|n| n.wait_time_from(now));
-        let account = self.by_account.check_key(&email.to_string()).map_err(|n| n.wait_time_from(now));
+        let address = self.by_address.check(&client);
+        let account = self.by_account.check(&email.to_string());
         match (address, account) {
-            (Ok(_), Ok(_)) => Ok(()),
+            (Ok(()), Ok(())) => Ok(()),
             (Err(a), Err(b)) => Err(SignInError::RateLimited { retry_after: a.max(b) }),
             (Err(w), _) | (_, Err(w)) => Err(SignInError::RateLimited { retry_after: w }),
         }

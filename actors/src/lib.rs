@@ -14,6 +14,7 @@ pub mod drain;
 pub mod media;
 pub mod metrics;
 pub mod offline_store;
+pub mod rate_limits;
 pub mod runtime;
 pub mod sessions;
 pub mod signing;

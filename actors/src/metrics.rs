@@ -88,6 +88,8 @@ pub struct Metrics {
     /// turn's end), and those dropped because the visitor talked on: the CPU early
     /// recognition spends for nothing.
     pub early_recognitions_used: IntCounter,
+    /// Refusals by each rate limit.
+    rate_limited: Vec<(voxgate_engine::limit::LimitKind, IntCounter)>,
     pub early_recognitions_dropped: IntCounter,
 }
 
@@ -302,8 +304,18 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(early.clone())).expect("unique metric");
+        let limited = counter_vec(
+            &registry,
+            "voxgate_rate_limited_total",
+            "Requests refused with 429 rate_limited, by the limit that refused them (never by address).",
+            &["kind"],
+        );
+        let rate_limited = voxgate_engine::limit::LimitKind::ALL
+            .map(|k| (k, limited.with_label_values(&[k.as_str()])))
+            .to_vec();
 
         Metrics {
+            rate_limited,
             registry,
             created,
             ended,
@@ -368,6 +380,13 @@ impl Metrics {
             self.usage.iter().find(|(k, e, cl, _)| *k == kind && *e == environment && *cl == class)
         {
             c.inc_by(quantity * per_unit);
+        }
+    }
+
+    /// Counts a refusal by a rate limit.
+    pub fn rate_limited(&self, kind: voxgate_engine::limit::LimitKind) {
+        if let Some((_, c)) = self.rate_limited.iter().find(|(k, _)| *k == kind) {
+            c.inc();
         }
     }
 

@@ -5,11 +5,12 @@
 
 use crate::agents::{AgentRuntime, UpstreamTimeouts};
 use crate::config::ConfigCache;
-use crate::control::ControlPlane;
+use crate::control::{ControlParts, ControlPlane};
 use crate::dashboard_sign_in::{DashboardAuth, SignInPolicy};
 use crate::drain::Drain;
 use crate::media::{MediaConfig, MediaWorkers};
 use crate::metrics::Metrics;
+use crate::rate_limits::{RateLimitPolicy, RateLimits};
 use crate::sessions::SessionRegistry;
 use crate::signing::load_signer;
 use crate::store::{records, Store};
@@ -43,6 +44,8 @@ pub struct RuntimeConfig {
     pub speech_python: Option<PathBuf>,
     /// Dashboard sign-ins: how long one lasts, how many attempts are allowed.
     pub sign_in: SignInPolicy,
+    /// Request rate limits per address, session and key.
+    pub rate_limits: RateLimitPolicy,
 }
 
 /// What a crash left open, closed at start.
@@ -90,8 +93,17 @@ impl Runtime {
         let ledger = Arc::new(UsageLedger::new(store.clone(), config.limits, metrics.clone()));
         let meter = VoiceMeter::new(ledger.clone(), sessions.clone(), config.metering_minute).start();
         let drain = Drain::default();
-        let control =
-            Arc::new(ControlPlane::new(cache, sessions, signer, ttl, expiry, ledger, drain.clone()));
+        let limits = Arc::new(RateLimits::new(config.rate_limits, metrics.clone()));
+        let control = Arc::new(ControlPlane::new(ControlParts {
+            config: cache,
+            sessions,
+            signer,
+            ttl,
+            expiry,
+            ledger,
+            drain: drain.clone(),
+            limits,
+        }));
         control.track_reloaded(&reloaded);
         let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
         let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));

@@ -13,6 +13,7 @@ pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod knowledge;
+pub mod limit;
 pub mod metering;
 pub mod origin;
 pub mod password;

@@ -34,6 +34,17 @@ pub struct WidgetSpec {
     pub actions: Vec<WidgetAction>,
     #[serde(default)]
     pub privacy: Privacy,
+    /// Sessions this widget may start per minute (0: no limit): a bot hammering a site's session
+    /// route spends this widget's allowance, not the workspace's.
+    #[serde(default = "default_sessions_per_minute")]
+    pub sessions_per_minute: u32,
+}
+
+/// Generous: a busy site starts a few sessions a second at most.
+pub const DEFAULT_SESSIONS_PER_MINUTE: u32 = 600;
+
+fn default_sessions_per_minute() -> u32 {
+    DEFAULT_SESSIONS_PER_MINUTE
 }
 
 fn all_modes() -> Vec<Mode> {
@@ -155,6 +166,12 @@ impl Validate for WidgetSpec {
         spec::opt_text("content.greeting", &c.greeting, 2000)?;
         spec::text("content.input_placeholder", &c.input_placeholder, 0, 200)?;
         spec::text("content.launcher_label", &c.launcher_label, 0, 60)?;
+        if self.sessions_per_minute > 1_000_000 {
+            return Err(SpecError::new(
+                "sessions_per_minute",
+                "must be at most 1000000 (0 turns the limit off)",
+            ));
+        }
         spec::count("actions", &self.actions, 10)?;
         for (i, action) in self.actions.iter().enumerate() {
             spec::text(&format!("actions[{i}].label"), &action.label, 1, 60)?;

@@ -174,6 +174,25 @@ struct ServeArgs {
     /// taken, /readyz is 503) before they end with server_shutdown. 0 ends them at once.
     #[arg(long, env = "VOXGATE_DRAIN_SECONDS", default_value_t = 30)]
     drain_seconds: u64,
+    /// Requests per minute from one client address to browser endpoints and sign-in (0: off).
+    #[arg(long, env = "VOXGATE_RATE_LIMIT_PER_ADDRESS", default_value_t = 1200)]
+    rate_limit_per_address: u32,
+    /// Visitor messages per minute in one session (0: off).
+    #[arg(long, env = "VOXGATE_RATE_LIMIT_MESSAGES_PER_SESSION", default_value_t = 30)]
+    rate_limit_messages_per_session: u32,
+    /// Call offers per minute in one session (0: off).
+    #[arg(long, env = "VOXGATE_RATE_LIMIT_OFFERS_PER_SESSION", default_value_t = 10)]
+    rate_limit_offers_per_session: u32,
+    /// Trickled ICE candidate updates per minute in one session (0: off).
+    #[arg(long, env = "VOXGATE_RATE_LIMIT_TRICKLES_PER_SESSION", default_value_t = 600)]
+    rate_limit_trickles_per_session: u32,
+    /// Control-plane requests per minute with one workspace key (0: off).
+    #[arg(long, env = "VOXGATE_RATE_LIMIT_PER_KEY", default_value_t = 6000)]
+    rate_limit_per_key: u32,
+    /// Proxies (addresses or CIDR ranges, comma separated) whose X-Forwarded-For / Forwarded
+    /// headers name the client address; from anyone else those headers are ignored.
+    #[arg(long, env = "VOXGATE_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
     /// How long a dashboard sign-in lasts, in seconds.
     #[arg(long, env = "VOXGATE_SIGN_IN_TTL_SECONDS", default_value_t = 12 * 3600)]
     sign_in_ttl_seconds: u64,
@@ -249,8 +268,19 @@ impl ServeArgs {
             )?,
             ..Default::default()
         };
+        let per_minute = std::num::NonZeroU32::new;
+        let rate_limits = voxgate_actors::rate_limits::RateLimitPolicy {
+            per_address: per_minute(self.rate_limit_per_address),
+            messages_per_session: per_minute(self.rate_limit_messages_per_session),
+            offers_per_session: per_minute(self.rate_limit_offers_per_session),
+            trickles_per_session: per_minute(self.rate_limit_trickles_per_session),
+            per_key: per_minute(self.rate_limit_per_key),
+        };
+        let trusted_proxies = crate::client_address::TrustedProxies::parse(&self.trusted_proxies)?;
         Ok(ServeOptions {
             sign_in,
+            rate_limits,
+            trusted_proxies,
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
             sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
             agent_timeout: std::time::Duration::from_millis(self.agent_timeout_ms.max(1)),

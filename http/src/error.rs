@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use voxgate_actors::control::ControlError;
+use voxgate_actors::rate_limits::RateLimited;
 use voxgate_engine::ErrorCode;
 
 /// An error as the client sees it.
@@ -113,7 +114,17 @@ impl From<ControlError> for ApiError {
         }
         let mut error = ApiError::new(e.code(), e.to_string());
         error.field = e.field().map(str::to_string);
+        if let Some(s) = e.retry_after() {
+            error = error.with_retry_after(s);
+        }
         error
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(r: RateLimited) -> Self {
+        let seconds = r.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError::new(ErrorCode::RateLimited, r.to_string()).with_retry_after(seconds)
     }
 }
 

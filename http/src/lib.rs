@@ -4,6 +4,7 @@
 pub mod body;
 pub mod browser;
 pub mod cli;
+pub mod client_address;
 pub mod control;
 pub mod dashboard;
 pub mod demo;

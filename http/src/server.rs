@@ -26,6 +26,8 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     pub ice_servers: serde_json::Value,
     pub turn: Option<voxgate_engine::turn::TurnServers>,
+    pub trusted_proxies: crate::client_address::TrustedProxies,
+    pub rate_limits: voxgate_actors::rate_limits::RateLimitPolicy,
     pub min_ttl_seconds: u32,
     pub demo: bool,
     pub media_ip: Option<std::net::IpAddr>,
@@ -93,6 +95,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             limits: opts.limits,
             speech_python: opts.speech_python.clone(),
             sign_in: opts.sign_in,
+            rate_limits: opts.rate_limits,
         })
         .await?,
     );
@@ -117,6 +120,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             public_url: public_url.clone(),
             ice_servers: opts.ice_servers.clone(),
             turn: opts.turn.clone(),
+            trusted_proxies: opts.trusted_proxies.clone(),
             sse_keep_alive: opts.sse_keep_alive,
         }),
     };

@@ -16,6 +16,8 @@ pub struct EdgeSettings {
     pub ice_servers: serde_json::Value,
     /// TURN servers whose credentials each session gets, valid until it expires.
     pub turn: Option<voxgate_engine::turn::TurnServers>,
+    /// Proxies whose forwarding headers name the client's address.
+    pub trusted_proxies: crate::client_address::TrustedProxies,
     /// How often an idle answer stream gets an SSE comment, so proxies do not cut it.
     pub sse_keep_alive: std::time::Duration,
 }

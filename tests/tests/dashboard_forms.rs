@@ -53,6 +53,28 @@ fn widget_sections_refuse_bad_values_by_field_and_save_nothing() {
             "ag_nosuchagent",
         ),
         (
+            "setup",
+            &[
+                ("name", "Shop"),
+                ("environment", "staging"),
+                ("modes", "text"),
+                ("sessions_per_minute", "lots"),
+            ],
+            "sessions_per_minute",
+            "lots",
+        ),
+        (
+            "setup",
+            &[
+                ("name", "Shop"),
+                ("environment", "staging"),
+                ("modes", "text"),
+                ("sessions_per_minute", "5000000"),
+            ],
+            "sessions_per_minute",
+            "at most",
+        ),
+        (
             "origins",
             &[("allowed_origins", "https://ok.example\nftp://files.example")],
             "allowed_origins",

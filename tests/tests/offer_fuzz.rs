@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use voxgate_engine::voice::client::ClientPeer;
 use voxgate_engine::voice::MediaIdentity;
-use voxgate_tests::{Api, Fixture, Reply, SITE};
+use voxgate_tests::{Api, Fixture, Reply, Server, ServerOptions, SITE};
 
 /// A Chromium offer, as captured (opus, red, G722, PCMU/A, CN, telephone-event; a TCP and an
 /// mDNS candidate).
@@ -151,7 +151,14 @@ fn mutated_offers_get_clear_refusals_never_a_server_error() {
     let seed: u64 = std::env::var("VOXGATE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(13);
     let total: usize =
         std::env::var("VOXGATE_FUZZ_OFFERS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let f = Fixture::new();
+    // The parser is under test, not the rate limits: 10,000 offers from one address and a few
+    // sessions would spend the per-address and per-session allowances in seconds.
+    let f = Fixture::on(Server::start_with(ServerOptions {
+        extra_args: ["--rate-limit-per-address", "0", "--rate-limit-offers-per-session", "0"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    }));
     let identity = MediaIdentity::generate().unwrap();
     let (_, str0m_offer) =
         ClientPeer::offer(&identity, "127.0.0.1:40000".parse().unwrap(), Instant::now()).unwrap();

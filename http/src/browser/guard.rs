@@ -89,7 +89,10 @@ pub fn admit_origin(
     // A browser sends no Origin on a same-origin GET; Fetch Metadata says where it came from.
     let same_origin = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin");
     if let (None, Some(o), true) = (header, dashboard_origin, same_origin) {
-        return Ok(Admitted { origin: o.clone(), rules, dashboard: true });
+        let admitted = Admitted { origin: o.clone(), rules, dashboard: true };
+        let client = state.settings.trusted_proxies.client(req);
+        state.control.limits().address(client).map_err(|e| admitted.refuse(state, e.into()))?;
+        return Ok(admitted);
     }
     let origin = match header.map(Origin::parse_header) {
         None | Some(Err(RequestOriginError::Missing)) => {
@@ -112,6 +115,8 @@ pub fn admit_origin(
         ));
     }
     let admitted = Admitted { origin, rules, dashboard };
+    let client = state.settings.trusted_proxies.client(req);
+    state.control.limits().address(client).map_err(|e| admitted.refuse(state, e.into()))?;
     if let Some(Ok(cred)) = bearer(req) {
         if looks_like_api_key(cred) {
             return Err(admitted.refuse(

@@ -41,6 +41,7 @@ pub async fn post(
     payload: web::Payload,
 ) -> Result<HttpResponse, BrowserError> {
     let (admitted, session) = admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES).await?;
+    state.control.limits().message(&session.id).map_err(|e| admitted.refuse(&state, e.into()))?;
     let body = read_json(&req, payload, BODY_LIMIT).await.map_err(|e| admitted.refuse(&state, e))?;
     let text = match body.get("text") {
         Some(serde_json::Value::String(t)) => t.clone(),

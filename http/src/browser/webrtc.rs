@@ -58,6 +58,7 @@ pub async fn offer(
     body: web::Payload,
 ) -> Result<HttpResponse, BrowserError> {
     let (admitted, session) = admit_session(&state, &req, &path, Mode::Voice, cors::WEBRTC).await?;
+    state.control.limits().offer(&session.id).map_err(|e| admitted.refuse(&state, e.into()))?;
     if !content_type_is(&req, "application/sdp") {
         return Err(admitted.refuse(
             &state,
@@ -102,6 +103,7 @@ pub async fn trickle(
 ) -> Result<HttpResponse, BrowserError> {
     let (sid, call) = path.into_inner();
     let (admitted, session) = admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC).await?;
+    state.control.limits().trickle(&session.id).map_err(|e| admitted.refuse(&state, e.into()))?;
     if !content_type_is(&req, "application/trickle-ice-sdpfrag") {
         return Err(admitted.refuse(
             &state,

@@ -71,7 +71,10 @@ async fn authenticate(req: HttpRequest) -> Result<Workspace, ApiError> {
         ));
     }
     match state.control.check_key(key).await? {
-        KeyCheck::Valid { workspace, .. } => Ok(Workspace(workspace)),
+        KeyCheck::Valid { workspace, key } => {
+            state.control.limits().key(&key)?;
+            Ok(Workspace(workspace))
+        }
         KeyCheck::Revoked { key, at } => Err(ApiError::new(
             ErrorCode::ApiKeyInvalid,
             format!(

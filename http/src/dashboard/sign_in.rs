@@ -37,11 +37,15 @@ pub async fn submit(
     let form = read_form(&req, body).await?;
     let email = form.get("email").unwrap_or("").to_string();
     let password = form.get("password").unwrap_or("");
-    let client = req.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let client = state.settings.trusted_proxies.client(&req);
     let refused = |status: StatusCode, code: ErrorCode, message: String| {
         html(status, &SignInPage { email: email.clone(), error: Some((code.as_str(), message)) })
     };
-    match state.dashboard.sign_in(&email, password, client).await {
+    let attempt = match state.control.limits().address(client) {
+        Ok(()) => state.dashboard.sign_in(&email, password, client).await,
+        Err(limited) => Err(SignInError::RateLimited { retry_after: limited.retry_after }),
+    };
+    match attempt {
         Ok(signed_in) => {
             let seconds = state.dashboard.policy().ttl.as_secs() as i64;
             let mut res = redirect("/dashboard");

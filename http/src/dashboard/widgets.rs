@@ -32,6 +32,7 @@ const SECTIONS: &[Section] = &[
             field("agent_id", Kind::OptText),
             field("environment", Kind::Text),
             field("modes", Kind::Lines),
+            field("sessions_per_minute", Kind::Text),
         ],
     },
     Section { name: "origins", fields: &[field("allowed_origins", Kind::Lines)] },
@@ -186,6 +187,18 @@ fn section_patch(section: &Section, data: &FormData) -> Result<Value, (String, S
     for f in section.fields {
         let value = match f.name {
             "modes" => Value::Array(data.all("modes").into_iter().map(|m| json!(m)).collect()),
+            "sessions_per_minute" => match data.get("sessions_per_minute").map(str::trim) {
+                None | Some("") => json!(voxgate_engine::widget::DEFAULT_SESSIONS_PER_MINUTE),
+                Some(text) => match text.parse::<u32>() {
+                    Ok(n) => json!(n),
+                    Err(_) => {
+                        return Err((
+                            "sessions_per_minute".into(),
+                            format!("{text:?} is not a whole number of sessions (0 turns the limit off)"),
+                        ))
+                    }
+                },
+            },
             "actions" => {
                 let mut actions = Vec::new();
                 for (n, line) in lines(data.get("actions").unwrap_or("")).iter().enumerate() {
@@ -237,6 +250,7 @@ fn list_page(state: &AppState, who: &SignedIn, form: FormState) -> WidgetsPage {
 pub async fn list(state: web::Data<AppState>, who: SignedIn) -> HttpResponse {
     let mut form = FormState::default();
     form.set("environment", "staging");
+    form.set("sessions_per_minute", voxgate_engine::widget::DEFAULT_SESSIONS_PER_MINUTE.to_string());
     form.set_checked("modes.voice", true);
     form.set_checked("modes.text", true);
     html(StatusCode::OK, &list_page(&state, &who, form))

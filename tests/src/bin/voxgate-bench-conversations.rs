@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_tests::dashboard::{create_user, Dashboard};
 use voxgate_tests::text::Answer;
-use voxgate_tests::{Fixture, SITE};
+use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
 
 fn flag(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -32,7 +32,21 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn main() {
     let (n, requests, threads) =
         (flag("--conversations", 100_000), flag("--requests", 300), flag("--threads", 8));
-    let f = Fixture::new();
+    // One machine seeding with one key: the rate limits are off, as for any load test.
+    let f = Fixture::on(Server::start_with(ServerOptions {
+        extra_args: [
+            "--rate-limit-per-key",
+            "0",
+            "--rate-limit-per-address",
+            "0",
+            "--rate-limit-messages-per-session",
+            "0",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    }));
+    f.patch_widget(json!({"sessions_per_minute": 0}));
     // A second widget, so a filter has something to leave out.
     let staging = f
         .api
@@ -40,7 +54,7 @@ fn main() {
             "POST",
             "/v1/widgets",
             &f.key,
-            Some(json!({"name": "Staging", "agent_id": f.agent, "environment": "staging", "allowed_origins": [SITE]})),
+            Some(json!({"name": "Staging", "agent_id": f.agent, "environment": "staging", "allowed_origins": [SITE], "sessions_per_minute": 0})),
         )
         .expect(201)
         .body["id"]
