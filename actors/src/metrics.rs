@@ -75,6 +75,10 @@ pub struct Metrics {
     pub media_bytes_out: IntCounter,
     /// Datagrams a media worker could not send (full send buffer, refused destination).
     pub media_send_dropped: IntCounter,
+    /// Open ICE-TCP connections.
+    pub media_tcp_connections: IntGauge,
+    /// ICE-TCP connections closed, one counter per reason label in `media_tcp_closed_reasons`.
+    pub media_tcp_closed: IntCounterVec,
     calls_ended: Vec<(EndReason, IntCounter)>,
     usage: Vec<(UsageKind, Environment, UsageClass, IntCounter)>,
     first_token: Vec<(&'static str, Histogram)>,
@@ -188,13 +192,13 @@ impl Metrics {
         let packets = counter_vec(
             &registry,
             "voxgate_media_packets_total",
-            "UDP datagrams through media workers, by direction.",
+            "UDP datagrams and ICE-TCP frames through media workers, by direction.",
             &["direction"],
         );
         let bytes = counter_vec(
             &registry,
             "voxgate_media_bytes_total",
-            "UDP payload bytes through media workers, by direction.",
+            "UDP and ICE-TCP payload bytes through media workers, by direction.",
             &["direction"],
         );
         let media_send_dropped = IntCounter::new(
@@ -203,6 +207,18 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(media_send_dropped.clone())).expect("unique metric");
+        let media_tcp_connections = IntGauge::new(
+            "voxgate_media_tcp_connections",
+            "Open ICE-TCP connections (visitors whose networks drop UDP).",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(media_tcp_connections.clone())).expect("unique metric");
+        let media_tcp_closed = counter_vec(
+            &registry,
+            "voxgate_media_tcp_closed_total",
+            "ICE-TCP connections closed, by reason: remote, idle, unrouted (a frame for no call), stalled (the visitor stopped reading), limit (too many connections).",
+            &["reason"],
+        );
         let calls_ended_vec = counter_vec(
             &registry,
             "voxgate_calls_ended_total",
@@ -331,6 +347,8 @@ impl Metrics {
             media_bytes_in: bytes.with_label_values(&["in"]),
             media_bytes_out: bytes.with_label_values(&["out"]),
             media_send_dropped,
+            media_tcp_connections,
+            media_tcp_closed,
             calls_ended,
             usage,
             first_token,

@@ -9,7 +9,7 @@ use common::{ClientSide, Net, Script};
 use std::net::SocketAddr;
 use std::time::Duration;
 use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::{CallEvent, MediaIdentity, Transmit, VoiceAgent};
+use voxgate_engine::voice::{CallEvent, MediaIdentity, Transmit, Transport, VoiceAgent};
 
 /// 100 numbered 80-byte frames.
 fn numbered() -> Script {
@@ -90,7 +90,9 @@ fn a_stranger_cannot_take_over_a_call_and_a_closed_call_forgets_its_routes() {
     assert!(!out.is_empty(), "the intruder sends STUN binding requests");
     let routed = net.with_server(|server, now, tx| {
         let mut sent = Recorder(Vec::new());
-        let routed = out.iter().any(|request| server.handle_datagram(now, intruder_addr, request, &mut sent));
+        let routed = out
+            .iter()
+            .any(|request| server.handle_datagram(now, Transport::Udp, intruder_addr, request, &mut sent));
         assert!(sent.0.is_empty());
         let _ = tx;
         routed
@@ -107,14 +109,16 @@ fn a_stranger_cannot_take_over_a_call_and_a_closed_call_forgets_its_routes() {
     let again = net.with_server(|server, now, tx| server.close(key, now, tx));
     assert!(!again, "closing twice is a no-op");
     let addr = net.visitors[0].addr;
-    let routed = net.with_server(|server, now, tx| server.handle_datagram(now, addr, &[0x80, 0, 0, 1], tx));
+    let routed = net.with_server(|server, now, tx| {
+        server.handle_datagram(now, Transport::Udp, addr, &[0x80, 0, 0, 1], tx)
+    });
     assert!(!routed, "the visitor's address is no longer routed");
     assert_eq!(net.server.poll_timeout(), None, "its timers are gone too");
 }
 
 struct Recorder(Vec<(SocketAddr, Vec<u8>)>);
 impl Transmit for Recorder {
-    fn transmit(&mut self, to: SocketAddr, d: &[u8]) {
+    fn transmit(&mut self, _transport: Transport, to: SocketAddr, d: &[u8]) {
         self.0.push((to, d.to_vec()));
     }
 }

@@ -13,7 +13,9 @@ use voxgate_engine::session::{Mode, ModeSet};
 use voxgate_engine::spec;
 use voxgate_engine::token::{TokenClaims, TokenSigner};
 use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::{check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, VoiceAgent};
+use voxgate_engine::voice::{
+    check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
+};
 use voxgate_engine::Timestamp;
 
 fn identity() -> &'static MediaIdentity {
@@ -29,7 +31,7 @@ fn local() -> SocketAddr {
 struct Nowhere;
 
 impl Transmit for Nowhere {
-    fn transmit(&mut self, _destination: SocketAddr, _datagram: &[u8]) {}
+    fn transmit(&mut self, _transport: Transport, _destination: SocketAddr, _datagram: &[u8]) {}
 }
 
 fn echo() -> VoiceAgent {
@@ -48,7 +50,7 @@ fn live_call() -> &'static Mutex<(Endpoint, CallKey)> {
         let (_, sdp) =
             ClientPeer::offer(identity(), "127.0.0.1:40001".parse().expect("address"), now).expect("offer");
         let offer = check_offer(&sdp).expect("a client's offer passes");
-        let mut endpoint = Endpoint::new(identity().clone(), local(), 9);
+        let mut endpoint = Endpoint::new(identity().clone(), local(), 9).with_tcp(local());
         let (key, _) = endpoint.accept(now, offer, creds(), echo()).expect("accepted");
         Mutex::new((endpoint, key))
     })
@@ -66,15 +68,18 @@ pub fn offer(data: &[u8]) {
     }
 }
 
-/// A datagram from anywhere reaching a media endpoint with one live call: routed by address,
-/// then by the STUN USERNAME's local ufrag, and fed to the call it reaches.
+/// A datagram (or ICE-TCP frame) from anywhere reaching a media endpoint with one live call:
+/// routed by remote, then by the STUN USERNAME's local ufrag, and fed to the call it reaches.
 pub fn datagram_route(data: &[u8]) {
     let _ = voxgate_engine::voice::router::stun_local_ufrag(data);
     let Ok(mut guard) = live_call().lock() else { return };
     let (endpoint, _) = &mut *guard;
     let now = Instant::now();
-    for source in ["10.0.0.2:6000", "127.0.0.1:40001"] {
-        let _ = endpoint.handle_datagram(now, source.parse().expect("address"), data, &mut Nowhere);
+    for transport in [Transport::Udp, Transport::Tcp] {
+        for source in ["10.0.0.2:6000", "127.0.0.1:40001"] {
+            let source = source.parse().expect("address");
+            let _ = endpoint.handle_datagram(now, transport, source, data, &mut Nowhere);
+        }
     }
 }
 

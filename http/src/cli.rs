@@ -130,6 +130,11 @@ struct ServeArgs {
     /// Media workers (threads, each with its own UDP socket). Default: the number of cores.
     #[arg(long, env = "VOXGATE_MEDIA_WORKERS")]
     media_workers: Option<usize>,
+    /// Most ICE-TCP connections per media worker. Each worker also listens on TCP (at its UDP
+    /// port when free) and offers a passive TCP candidate, for visitors whose networks drop
+    /// UDP. 0 offers none.
+    #[arg(long, env = "VOXGATE_MEDIA_TCP_CONNECTIONS", default_value_t = 4096)]
+    media_tcp_connections: usize,
     /// A call not connected this many seconds after its answer ends (connection_failed).
     #[arg(long, env = "VOXGATE_CONNECT_TIMEOUT_SECONDS", default_value_t = 15)]
     connect_timeout_seconds: u64,
@@ -298,6 +303,7 @@ impl ServeArgs {
             },
             media_ip: self.media_ip,
             media_port: self.media_port,
+            media_tcp_connections: self.media_tcp_connections,
             media_workers: workers,
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout_seconds.max(1)),
             http: self.http,

@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub media_ip: Option<std::net::IpAddr>,
     pub media_port: u16,
     pub media_workers: usize,
+    /// Most ICE-TCP connections per media worker; 0 offers no TCP candidate.
+    pub media_tcp_connections: usize,
     pub connect_timeout: std::time::Duration,
     pub metering_minute: std::time::Duration,
     /// Idle time before an answer stream gets an SSE keep-alive comment.
@@ -88,6 +90,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
                 workers: opts.media_workers,
                 connect_timeout: opts.connect_timeout,
                 socket_buffer_bytes: 4 << 20,
+                tcp_connections: opts.media_tcp_connections,
             },
             metering_minute: opts.metering_minute,
             builtin_word_pace: opts.builtin_word_pace,

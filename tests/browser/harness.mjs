@@ -100,6 +100,27 @@ async function freeUdpPort() {
 }
 
 /**
+ * A staging widget with an echo agent, and a site on `host` that allows it and makes sessions
+ * for it: the usual setup of a voice network test.
+ */
+export async function startEchoSite(voxgate, html, host = "127.0.0.1") {
+  const agent = await voxgate.api("POST", "/v1/agents", { name: "Echo" });
+  let widget;
+  const site = await startSite(html, async () => {
+    const s = await voxgate.api("POST", `/v1/widgets/${widget}/sessions`, {});
+    return { status: s.status, body: { ...s.body, widget_id: widget } };
+  }, host);
+  const w = await voxgate.api("POST", "/v1/widgets", {
+    name: "Voice network test",
+    agent_id: agent.body.id,
+    environment: "staging",
+    allowed_origins: [site.origin],
+  });
+  widget = w.body.id;
+  return { site, widget };
+}
+
+/**
  * A real coturn (Debian's turnserver) on 127.0.0.1 that checks TURN REST API credentials
  * against `secret` (use-auth-secret), relaying to loopback peers (voxgate on 127.0.0.1).
  */

@@ -7,11 +7,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startVoxgate, startSite, launchBrowser, startCoturn, browserNamespace } from "./harness.mjs";
+import { startVoxgate, startEchoSite, launchBrowser, startCoturn, browserNamespace } from "./harness.mjs";
 
 const html = readFileSync(new URL("./voice-call.html", import.meta.url), "utf8");
 const SECRET = "turn-secret-for-tests-0123456789";
-let voxgate, coturn, site, browser, widget, ttl, netns;
+let voxgate, coturn, site, browser, widget, netns;
 
 before(async () => {
   netns = browserNamespace();
@@ -22,18 +22,7 @@ before(async () => {
     "serve",
     netns.hostIp,
   );
-  const agent = await voxgate.api("POST", "/v1/agents", { name: "Echo" });
-  site = await startSite(html, async () => {
-    const s = await voxgate.api("POST", `/v1/widgets/${widget}/sessions`, ttl ? { ttl_seconds: ttl } : {});
-    return { status: s.status, body: { ...s.body, widget_id: widget } };
-  }, netns.hostIp);
-  const w = await voxgate.api("POST", "/v1/widgets", {
-    name: "TURN",
-    agent_id: agent.body.id,
-    environment: "staging",
-    allowed_origins: [site.origin],
-  });
-  widget = w.body.id;
+  ({ site, widget } = await startEchoSite(voxgate, html, netns.hostIp));
   // The microphone needs a secure context: let the site's plain-http origin count as one.
   browser = await launchBrowser([`--unsafely-treat-insecure-origin-as-secure=${site.origin}`], netns.chromiumPath);
 });

@@ -1,9 +1,11 @@
 //! A voice visitor for tests: WHIP signaling over HTTP and a str0m client peer on a real UDP
-//! socket on loopback, sending 20 ms frames that carry a sequence number and measuring echoes.
+//! socket on loopback (or a TCP connection to the server's ICE-TCP candidate), sending 20 ms
+//! frames that carry a sequence number and measuring echoes.
 
 use crate::{Api, Reply};
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 use voxgate_engine::voice::client::{ClientIo, ClientPeer};
 use voxgate_engine::voice::MediaIdentity;
@@ -38,10 +40,69 @@ impl ClientIo for Events {
     }
 }
 
+/// How a test visitor's packets travel.
+enum Link {
+    Udp(UdpSocket),
+    /// A connection to the server's passive TCP candidate; each packet one RFC 4571 frame.
+    Tcp {
+        stream: TcpStream,
+        server: SocketAddr,
+        read: Vec<u8>,
+        closed: bool,
+    },
+}
+
+impl Link {
+    fn send(&mut self, to: SocketAddr, packet: &[u8]) {
+        match self {
+            Link::Udp(socket) => {
+                let _ = socket.send_to(packet, to);
+            }
+            Link::Tcp { stream, .. } => {
+                let mut frame = (packet.len() as u16).to_be_bytes().to_vec();
+                frame.extend_from_slice(packet);
+                let _ = stream.write_all(&frame);
+            }
+        }
+    }
+
+    /// One packet, waiting at most `wait`; `None` when none came.
+    fn recv(&mut self, wait: Duration, buf: &mut [u8]) -> Option<(SocketAddr, Vec<u8>)> {
+        match self {
+            Link::Udp(socket) => {
+                socket.set_read_timeout(Some(wait)).expect("timeout");
+                let (n, from) = socket.recv_from(buf).ok()?;
+                Some((from, buf[..n].to_vec()))
+            }
+            Link::Tcp { stream, server, read, closed } => loop {
+                if read.len() >= 2 {
+                    let len = usize::from(u16::from_be_bytes([read[0], read[1]]));
+                    if read.len() >= 2 + len {
+                        let frame = read[2..2 + len].to_vec();
+                        read.drain(..2 + len);
+                        return Some((*server, frame));
+                    }
+                }
+                if *closed {
+                    // Nothing more can come: wait as a read with nothing to read would.
+                    std::thread::sleep(wait);
+                    return None;
+                }
+                stream.set_read_timeout(Some(wait)).expect("timeout");
+                match stream.read(buf) {
+                    Ok(0) => *closed = true,
+                    Ok(n) => read.extend_from_slice(&buf[..n]),
+                    Err(_) => return None,
+                }
+            },
+        }
+    }
+}
+
 /// A live call from a test visitor.
 pub struct VoiceCall {
     peer: ClientPeer,
-    socket: UdpSocket,
+    link: Link,
     events: Events,
     deadline: Instant,
     next_frame: Instant,
@@ -49,6 +110,8 @@ pub struct VoiceCall {
     sent: HashMap<u32, Instant>,
     /// The call resource (`Location`).
     pub location: String,
+    /// The server's SDP answer.
+    pub answer: String,
     /// Sequence number and round trip of every echoed frame, in arrival order.
     pub echoes: Vec<(u32, Duration)>,
     pub connected_at: Option<Instant>,
@@ -79,6 +142,19 @@ impl VoiceCall {
         VoiceCall::offer_with(api, webrtc_url, origin, token, Some("oai-events"))
     }
 
+    /// Offers a call that reaches the server over TCP only, as a visitor whose network drops
+    /// UDP: it connects to the answer's passive TCP candidate and runs ICE, DTLS and SRTP there.
+    pub fn offer_tcp(
+        api: &Api,
+        webrtc_url: &str,
+        origin: &str,
+        token: &str,
+    ) -> Result<VoiceCall, Box<Reply>> {
+        let identity = MediaIdentity::generate().expect("certificate");
+        let (peer, offer) = ClientPeer::offer_tcp(&identity, Instant::now()).expect("client offer");
+        VoiceCall::signal(api, webrtc_url, origin, token, peer, offer, None)
+    }
+
     fn offer_with(
         api: &Api,
         webrtc_url: &str,
@@ -89,8 +165,21 @@ impl VoiceCall {
         let identity = MediaIdentity::generate().expect("certificate");
         let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
         let local = socket.local_addr().expect("local addr");
-        let now = Instant::now();
-        let (mut peer, offer) = ClientPeer::offer_with(&identity, local, now, events).expect("client offer");
+        let (peer, offer) =
+            ClientPeer::offer_with(&identity, local, Instant::now(), events).expect("client offer");
+        VoiceCall::signal(api, webrtc_url, origin, token, peer, offer, Some(socket))
+    }
+
+    /// Posts the offer and applies the answer; without a UDP socket the call goes over TCP.
+    fn signal(
+        api: &Api,
+        webrtc_url: &str,
+        origin: &str,
+        token: &str,
+        mut peer: ClientPeer,
+        offer: String,
+        socket: Option<UdpSocket>,
+    ) -> Result<VoiceCall, Box<Reply>> {
         let reply = api.send(
             api.http
                 .post(api.url(webrtc_url))
@@ -107,17 +196,29 @@ impl VoiceCall {
         assert!(reply.header("access-control-expose-headers").is_some_and(|h| h.contains("Location")));
         let location = reply.header("location").expect("Location").to_string();
         peer.accept_answer(&reply.text).expect("answer applies");
+        let link = match socket {
+            Some(socket) => Link::Udp(socket),
+            None => {
+                let server = ClientPeer::server_tcp_candidate(&reply.text).expect("a passive TCP candidate");
+                let stream = TcpStream::connect(server).expect("connect to the TCP candidate");
+                let _ = stream.set_nodelay(true);
+                peer.connected_tcp(stream.local_addr().expect("local addr")).expect("tcp candidate");
+                Link::Tcp { stream, server, read: Vec::new(), closed: false }
+            }
+        };
+        let now = Instant::now();
         let mut events = Events::default();
         let deadline = peer.timeout(now, &mut events).expect("drive");
         Ok(VoiceCall {
             peer,
-            socket,
+            link,
             events,
             deadline,
             next_frame: now,
             seq: 0,
             sent: HashMap::new(),
             location,
+            answer: reply.text.clone(),
             echoes: Vec::new(),
             connected_at: None,
             disconnected_at: None,
@@ -165,14 +266,12 @@ impl VoiceCall {
                 wake = wake.min(self.next_frame);
             }
             let wait = wake.saturating_duration_since(now).max(Duration::from_micros(200));
-            self.socket.set_read_timeout(Some(wait)).expect("timeout");
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
+            match self.link.recv(wait, &mut buf) {
+                Some((from, packet)) => {
                     let now = Instant::now();
-                    self.deadline =
-                        self.peer.receive(now, from, &buf[..n], &mut self.events).expect("receive");
+                    self.deadline = self.peer.receive(now, from, &packet, &mut self.events).expect("receive");
                 }
-                Err(_) => {
+                None => {
                     let now = Instant::now();
                     if now >= self.deadline {
                         self.deadline = self.peer.timeout(now, &mut self.events).expect("timeout");
@@ -184,7 +283,7 @@ impl VoiceCall {
 
     fn flush(&mut self) {
         for (to, d) in self.events.out.drain(..) {
-            let _ = self.socket.send_to(&d, to);
+            self.link.send(to, &d);
         }
         if self.events.connected && self.connected_at.is_none() {
             self.connected_at = Some(Instant::now());
@@ -206,6 +305,14 @@ impl VoiceCall {
                     self.echoes.push((seq, at - *sent));
                 }
             }
+        }
+    }
+
+    /// The server's TCP candidate this call reaches, for a call over TCP.
+    pub fn server_tcp(&self) -> Option<SocketAddr> {
+        match &self.link {
+            Link::Tcp { server, .. } => Some(*server),
+            Link::Udp(_) => None,
         }
     }
 

@@ -3,7 +3,8 @@
 //! worker's thread: no scan, no lock, no thread crossing. Each call's lifecycle is a
 //! `CallActor` on the same worker.
 //!
-//! Modules, each depending only on those listed before it: `outbox` (the send queue), `bridge`
+//! Modules, each depending only on those listed before it: `outbox` (the send queue), `tcp`
+//! (ICE-TCP connections and their framing), `bridge`
 //! (an external agent's WebSocket), `error`, `plan`, `worker` (the per-thread loop), `calls`
 //! (which session has which live call), `talking` (a talking call's agent, turns and
 //! transcript), `call` (the per-call actor), `pool` (start, placement, shutdown).
@@ -16,6 +17,7 @@ mod outbox;
 mod plan;
 mod pool;
 mod talking;
+mod tcp;
 mod worker;
 
 pub use call::CallActor;

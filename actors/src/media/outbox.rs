@@ -1,14 +1,13 @@
 //! A worker's send queue: the datagrams its calls produced in one round of its loop, sent
 //! together with `sendmmsg` (one syscall for up to [`SEND_BATCH`]) instead of one `sendto` each.
 //! It owns its flushing: a full queue sends itself, and the worker flushes what is left after
-//! each round. The endpoint writes into it as its [`Transmit`] sink and knows nothing else.
+//! each round.
 
 use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::RawFd;
-use voxgate_engine::voice::Transmit;
 
 /// Datagrams per `sendmmsg` call; a full queue is flushed at once.
 pub(crate) const SEND_BATCH: usize = 64;
@@ -123,12 +122,6 @@ impl Outbox {
         self.totals.syscalls += done.syscalls;
         self.totals.bytes += done.bytes;
         done
-    }
-}
-
-impl Transmit for Outbox {
-    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        self.push(destination, datagram);
     }
 }
 

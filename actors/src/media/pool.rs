@@ -6,7 +6,8 @@ use super::call::{CallActor, CallContext};
 use super::calls::{CallDirectory, Hangup, LiveCall};
 use super::error::VoiceError;
 use super::plan::VoicePlan;
-use super::worker::{self, Command, WorkerHandle, WorkerMetrics};
+use super::tcp::{Closed, TcpMetrics};
+use super::worker::{self, Command, TcpListening, WorkerHandle, WorkerMetrics};
 use crate::clock;
 use crate::drain::Drain;
 use crate::metrics::Metrics;
@@ -35,6 +36,9 @@ pub struct MediaConfig {
     pub connect_timeout: Duration,
     /// SO_RCVBUF / SO_SNDBUF for each socket; connect storms overflow the default.
     pub socket_buffer_bytes: usize,
+    /// Most ICE-TCP connections per worker; 0 offers no TCP candidate. Each worker listens on
+    /// TCP at its UDP port when that is free, else on a free port.
+    pub tcp_connections: usize,
 }
 
 /// The media workers of this process.
@@ -70,6 +74,14 @@ fn bind_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::Udp
     Ok(socket.into())
 }
 
+/// The worker's TCP listener, at its UDP port when free (one port to open in a firewall).
+fn bind_listener(udp: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener =
+        std::net::TcpListener::bind(udp).or_else(|_| std::net::TcpListener::bind((udp.ip(), 0)))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 impl MediaWorkers {
     /// Binds every worker's socket and starts its thread.
     pub fn start(
@@ -89,6 +101,13 @@ impl MediaWorkers {
             bytes_out: metrics.media_bytes_out.clone(),
             send_dropped: metrics.media_send_dropped.clone(),
         };
+        let tcp_metrics = TcpMetrics {
+            open: metrics.media_tcp_connections.clone(),
+            closed: Closed::ALL
+                .iter()
+                .map(|c| metrics.media_tcp_closed.with_label_values(&[c.label()]))
+                .collect(),
+        };
         let ctx = CallContext {
             sessions,
             calls: Arc::new(CallDirectory::default()),
@@ -104,10 +123,20 @@ impl MediaWorkers {
             let socket = bind_socket(SocketAddr::new(config.ip, port), config.socket_buffer_bytes)
                 .map_err(|e| format!("cannot bind media socket {}:{port}: {e}", config.ip))?;
             let local_addr = socket.local_addr().map_err(|e| e.to_string())?;
-            let endpoint = Endpoint::new(identity.clone(), local_addr, rand::rng().random());
+            let mut endpoint = Endpoint::new(identity.clone(), local_addr, rand::rng().random());
+            let tcp = if config.tcp_connections > 0 {
+                let listener = bind_listener(local_addr)
+                    .map_err(|e| format!("cannot listen for ICE-TCP on {}: {e}", config.ip))?;
+                let tcp_addr = listener.local_addr().map_err(|e| e.to_string())?;
+                endpoint = endpoint.with_tcp(tcp_addr);
+                Some(TcpListening { listener, limit: config.tcp_connections, metrics: tcp_metrics.clone() })
+            } else {
+                None
+            };
+            let tcp_addr = endpoint.local_tcp_addr();
             let arbiter = actix::Arbiter::new().handle();
-            let handle = worker::start(index, &arbiter, socket, endpoint, counters.clone())?;
-            tracing::info!(worker = index, %local_addr, "media worker started");
+            let handle = worker::start(index, &arbiter, socket, tcp, endpoint, counters.clone())?;
+            tracing::info!(worker = index, %local_addr, tcp = ?tcp_addr, "media worker started");
             workers.push((arbiter, handle));
             voice_threads.push(actix::Arbiter::new().handle());
         }

@@ -1,11 +1,13 @@
-//! A media worker: one thread (an actix Arbiter) that owns one UDP socket and the engine's
-//! [`Endpoint`] holding every call placed on it. It is a thin driver, as quinn's is over
-//! quinn-proto: it moves datagrams between the socket and the endpoint, fires the endpoint's
-//! timers, hands each call's events to the call's actor, and carries out the actors' commands.
-//! Nothing else touches the endpoint, so the hot path takes no lock and crosses no thread.
+//! A media worker: one thread (an actix Arbiter) that owns one UDP socket, its ICE-TCP
+//! connections, and the engine's [`Endpoint`] holding every call placed on it. It is a thin
+//! driver, as quinn's is over quinn-proto: it moves datagrams (and TCP frames) between the
+//! sockets and the endpoint, fires the endpoint's timers, hands each call's events to the
+//! call's actor, and carries out the actors' commands. Nothing else touches the endpoint, so
+//! the hot path takes no lock and crosses no thread.
 
 use super::error::VoiceError;
 use super::outbox::Outbox;
+use super::tcp::{Closed, TcpInput, TcpLinks};
 use actix::{Message, Recipient};
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
@@ -15,7 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use voxgate_engine::voice::{CallEvent, CallKey, Endpoint, IceCreds, SdpOffer, VoiceAgent};
+use voxgate_engine::voice::{
+    CallEvent, CallKey, Endpoint, IceCreds, SdpOffer, Transmit, Transport, VoiceAgent,
+};
 
 /// Largest datagram read.
 const RECV_BUFFER: usize = 2048;
@@ -99,18 +103,48 @@ struct MediaWorker {
     socket: UdpSocket,
     endpoint: Endpoint,
     outbox: Outbox,
+    /// The ICE-TCP connections, when calls offer a TCP candidate.
+    tcp: Option<TcpLinks>,
     calls: HashMap<CallKey, Recipient<Happened>, FixedState>,
     handle: WorkerHandle,
     metrics: WorkerMetrics,
     received: (u64, u64),
 }
 
-/// Starts a worker on `arbiter` around a bound non-blocking socket and an endpoint for its
-/// address. Returns its handle at once; the loop starts on the arbiter's thread.
+/// Where the endpoint's output goes: UDP datagrams to the send queue, TCP frames to their
+/// connection.
+struct Wire<'a> {
+    udp: &'a mut Outbox,
+    tcp: Option<&'a mut TcpLinks>,
+}
+
+impl Transmit for Wire<'_> {
+    fn transmit(&mut self, transport: Transport, destination: SocketAddr, datagram: &[u8]) {
+        match transport {
+            Transport::Udp => self.udp.push(destination, datagram),
+            Transport::Tcp => {
+                if let Some(tcp) = self.tcp.as_deref_mut() {
+                    tcp.send(destination, datagram);
+                }
+            }
+        }
+    }
+}
+
+/// A worker's ICE-TCP listener (bound, non-blocking) and its most connections.
+pub(crate) struct TcpListening {
+    pub listener: std::net::TcpListener,
+    pub limit: usize,
+    pub metrics: super::tcp::TcpMetrics,
+}
+
+/// Starts a worker on `arbiter` around a bound non-blocking socket (and TCP listener) and an
+/// endpoint for its address. Returns its handle at once; the loop starts on the arbiter's thread.
 pub(crate) fn start(
     index: usize,
     arbiter: &actix::ArbiterHandle,
     socket: std::net::UdpSocket,
+    tcp: Option<TcpListening>,
     endpoint: Endpoint,
     metrics: WorkerMetrics,
 ) -> Result<WorkerHandle, String> {
@@ -132,11 +166,19 @@ pub(crate) fn start(
             }
         };
         let outbox = Outbox::new(socket.as_raw_fd());
+        let tcp = match tcp.map(|t| TcpLinks::new(t.listener, t.limit, t.metrics)).transpose() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::error!(worker = index, error = %e, "ICE-TCP listener could not join the runtime");
+                None
+            }
+        };
         let worker = MediaWorker {
             index,
             socket,
             endpoint,
             outbox,
+            tcp,
             calls: HashMap::with_hasher(FixedState::default()),
             handle: worker_handle,
             metrics,
@@ -199,19 +241,49 @@ impl MediaWorker {
                     let now = Instant::now();
                     if armed.is_some_and(|at| at <= now) {
                         armed = None;
-                        self.endpoint.handle_timeout(now, &mut self.outbox);
+                        self.handle_timeout(now);
                     }
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
-                    self.endpoint.handle_timeout(Instant::now(), &mut self.outbox);
+                    self.handle_timeout(Instant::now());
                 }
+                input = next_tcp(&mut self.tcp), if self.tcp.is_some() => self.tcp_input(input),
             }
             // No yield here: the calls' actors run whenever the socket is empty, and under a
             // flood tokio's cooperative budget makes `readable()` yield every 128 rounds.
             self.finish_round();
         }
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.close_all();
+        }
         tracing::info!(worker = self.index, calls = self.endpoint.len(), "media worker stopped");
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
+        self.endpoint.handle_timeout(now, &mut wire);
+    }
+
+    /// A frame from an ICE-TCP connection goes to the endpoint like a datagram; one that belongs
+    /// to no call closes its connection. A closed connection is forgotten.
+    fn tcp_input(&mut self, input: TcpInput) {
+        match input {
+            TcpInput::Frame { remote, frame } => {
+                self.received.0 += 1;
+                self.received.1 += frame.len() as u64;
+                let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
+                let routed =
+                    self.endpoint.handle_datagram(Instant::now(), Transport::Tcp, remote, &frame, &mut wire);
+                if !routed {
+                    if let Some(tcp) = self.tcp.as_mut() {
+                        tcp.close(remote, Closed::Unrouted);
+                    }
+                }
+            }
+            TcpInput::Gone { remote } => self.endpoint.forget_remote(Transport::Tcp, remote),
+            TcpInput::Nothing => {}
+        }
     }
 
     /// Reads one batch (`recvmmsg` through quinn-udp) and feeds it to the endpoint, flushing
@@ -246,7 +318,8 @@ impl MediaWorker {
             self.received.1 += meta.len as u64;
             for datagram in filled.chunks(meta.stride.max(1)) {
                 self.received.0 += 1;
-                self.endpoint.handle_datagram(now, meta.addr, datagram, &mut self.outbox);
+                let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
+                self.endpoint.handle_datagram(now, Transport::Udp, meta.addr, datagram, &mut wire);
                 fed += 1;
                 if fed % FLUSH_EVERY == 0 {
                     self.outbox.flush();
@@ -259,6 +332,11 @@ impl MediaWorker {
     /// Sends what the round produced, hands out the calls' events and adds up the counters.
     fn finish_round(&mut self) {
         self.outbox.flush();
+        if let Some(tcp) = self.tcp.as_mut() {
+            for remote in tcp.take_gone() {
+                self.endpoint.forget_remote(Transport::Tcp, remote);
+            }
+        }
         while let Some((key, event)) = self.endpoint.poll_event() {
             if let Some(actor) = self.calls.get(&key) {
                 actor.do_send(Happened(event));
@@ -282,6 +360,7 @@ impl MediaWorker {
 
     fn command(&mut self, command: Command) {
         let now = Instant::now();
+        let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
         match command {
             Command::Accept { offer, ice, agent, attach, reply } => {
                 let accepted = self.endpoint.accept(now, offer, ice, agent).map_err(VoiceError::from);
@@ -294,25 +373,34 @@ impl MediaWorker {
                 let _ = reply.send(answer);
             }
             Command::Play { key, frame } => {
-                self.endpoint.play(key, now, &frame, &mut self.outbox);
+                self.endpoint.play(key, now, &frame, &mut wire);
             }
             Command::Speak { key, item, pcm, complete } => {
-                self.endpoint.speak(key, now, item, &pcm, complete, &mut self.outbox);
+                self.endpoint.speak(key, now, item, &pcm, complete, &mut wire);
             }
             Command::AgentDone { key } => self.endpoint.agent_done(key, now),
             Command::Event { key, text } => {
-                self.endpoint.send_event(key, now, &text, &mut self.outbox);
+                self.endpoint.send_event(key, now, &text, &mut wire);
             }
             Command::Trickle { key, sdpfrag, reply } => {
                 let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));
             }
             Command::Close { key } => {
-                if self.endpoint.close(key, now, &mut self.outbox) {
+                if self.endpoint.close(key, now, &mut wire) {
                     self.handle.active.fetch_sub(1, Ordering::Relaxed);
                 }
                 self.calls.remove(&key);
             }
             Command::Stop { .. } => {}
         }
+    }
+}
+
+/// The next thing the ICE-TCP connections have, when there are any (the select skips this
+/// branch otherwise).
+async fn next_tcp(tcp: &mut Option<TcpLinks>) -> TcpInput {
+    match tcp {
+        Some(tcp) => tcp.next().await,
+        None => std::future::pending().await,
     }
 }

@@ -9,15 +9,19 @@ use crate::voice::identity::MediaIdentity;
 use crate::voice::opus_fmtp::opus_param;
 use crate::voice::peer::PeerError;
 use crate::voice::rtc_config::audio_rtc_config;
-use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender, Outgoing};
+use crate::voice::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
+use crate::voice::transport::Transport;
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::TcpType;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 
 /// Where a client peer's output goes.
 pub trait ClientIo {
+    /// A packet to send: a UDP datagram, or for a client over TCP one RFC 4571 frame on its
+    /// connection.
     fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
     /// ICE and DTLS are up.
     fn connected(&mut self);
@@ -39,6 +43,7 @@ pub trait ClientIo {
 pub struct ClientPeer {
     rtc: Rtc,
     local: SocketAddr,
+    transport: Transport,
     mid: Mid,
     pending: Option<SdpPendingOffer>,
     connected: bool,
@@ -68,9 +73,29 @@ impl ClientPeer {
         now: Instant,
         events: Option<&str>,
     ) -> Result<(ClientPeer, String), PeerError> {
-        let mut rtc = audio_rtc_config(identity).build(now);
         let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Setup(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        ClientPeer::offer_from(identity, Some(candidate), now, events)
+    }
+
+    /// A peer that will reach the server over TCP only (a visitor whose network drops UDP), and
+    /// its offer, which has no candidate: once the answer is in, connect to the server's passive
+    /// TCP candidate ([`ClientPeer::server_tcp_candidate`]) and call [`ClientPeer::connected_tcp`].
+    pub fn offer_tcp(identity: &MediaIdentity, now: Instant) -> Result<(ClientPeer, String), PeerError> {
+        ClientPeer::offer_from(identity, None, now, None)
+    }
+
+    fn offer_from(
+        identity: &MediaIdentity,
+        candidate: Option<Candidate>,
+        now: Instant,
+        events: Option<&str>,
+    ) -> Result<(ClientPeer, String), PeerError> {
+        let mut rtc = audio_rtc_config(identity).build(now);
+        let local = candidate.as_ref().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.addr());
+        let transport = if candidate.is_some() { Transport::Udp } else { Transport::Tcp };
+        if let Some(candidate) = candidate {
+            rtc.add_local_candidate(candidate);
+        }
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         if let Some(label) = events {
@@ -80,6 +105,7 @@ impl ClientPeer {
         let peer = ClientPeer {
             rtc,
             local,
+            transport,
             mid,
             pending: Some(pending),
             connected: false,
@@ -105,6 +131,30 @@ impl ClientPeer {
         Ok(())
     }
 
+    /// The address of the passive TCP candidate in the server's answer, if it offered one.
+    pub fn server_tcp_candidate(answer_sdp: &str) -> Option<SocketAddr> {
+        answer_sdp.lines().find_map(|line| {
+            let c = Candidate::from_sdp_string(line.trim().strip_prefix("a=")?).ok()?;
+            (c.proto() == str0m::net::Protocol::Tcp && c.tcptype() == Some(TcpType::Passive))
+                .then(|| c.addr())
+        })
+    }
+
+    /// The TCP connection to the server is open from `local`: offer it as our (active) candidate,
+    /// so ICE checks go over it.
+    pub fn connected_tcp(&mut self, local: SocketAddr) -> Result<(), PeerError> {
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(local)
+            .tcptype(TcpType::Active)
+            .build()
+            .map_err(|e| PeerError::Setup(e.to_string()))?;
+        self.local = local;
+        self.transport = Transport::Tcp;
+        self.rtc.add_local_candidate(candidate);
+        Ok(())
+    }
+
     pub fn is_connected(&self) -> bool {
         self.connected
     }
@@ -121,7 +171,7 @@ impl ClientPeer {
         datagram: &[u8],
         io: &mut impl ClientIo,
     ) -> Result<Instant, PeerError> {
-        if let Some(input) = udp_input(now, source, self.local, datagram) {
+        if let Some(input) = packet_input(now, self.transport, source, self.local, datagram) {
             self.rtc.handle_input(input)?;
         }
         self.drive(now, io)

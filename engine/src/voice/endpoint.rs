@@ -13,6 +13,7 @@ use crate::voice::identity::MediaIdentity;
 use crate::voice::peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
 use crate::voice::router::{CallKey, Route, Router};
 use crate::voice::talk::TalkEvent;
+use crate::voice::transport::Transport;
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -22,9 +23,10 @@ use std::time::Instant;
 use str0m::change::SdpOffer;
 use str0m::IceCreds;
 
-/// Where an endpoint's datagrams go.
+/// Where an endpoint's datagrams go: UDP to an address, or a frame on the TCP connection whose
+/// far end is `destination`.
 pub trait Transmit {
-    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
+    fn transmit(&mut self, transport: Transport, destination: SocketAddr, datagram: &[u8]);
 }
 
 /// What happened to a call, for its owner to act on.
@@ -57,6 +59,7 @@ struct Call {
 pub struct Endpoint {
     identity: MediaIdentity,
     local: SocketAddr,
+    local_tcp: Option<SocketAddr>,
     router: Router,
     calls: Slab<Call>,
     serial: u32,
@@ -72,8 +75,8 @@ struct CallIo<'a, T: ?Sized> {
 }
 
 impl<T: Transmit + ?Sized> PeerIo for CallIo<'_, T> {
-    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        self.out.transmit(destination, datagram);
+    fn transmit(&mut self, transport: Transport, destination: SocketAddr, datagram: &[u8]) {
+        self.out.transmit(transport, destination, datagram);
     }
 
     fn event(&mut self, event: PeerEvent) {
@@ -101,6 +104,7 @@ impl Endpoint {
         Endpoint {
             identity,
             local,
+            local_tcp: None,
             router: Router::new(seed),
             calls: Slab::new(),
             serial: 0,
@@ -109,8 +113,20 @@ impl Endpoint {
         }
     }
 
+    /// Also offers every call a passive ICE-TCP candidate at `addr` (where the driver listens
+    /// and frames per RFC 4571), for visitors whose networks drop UDP.
+    pub fn with_tcp(mut self, addr: SocketAddr) -> Endpoint {
+        self.local_tcp = Some(addr);
+        self
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The passive TCP candidate's address, if calls offer one.
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        self.local_tcp
     }
 
     /// Live calls.
@@ -132,7 +148,7 @@ impl Endpoint {
         agent: VoiceAgent,
     ) -> Result<(CallKey, String), PeerError> {
         let ufrag = ice.ufrag.clone();
-        let config = PeerConfig { local_addr: self.local, ice, agent };
+        let config = PeerConfig { local_addr: self.local, tcp_addr: self.local_tcp, ice, agent };
         let answered = VoicePeer::accept(&self.identity, &config, offer, now)?;
         self.serial = self.serial.wrapping_add(1);
         let slot = self.calls.vacant_entry();
@@ -148,25 +164,27 @@ impl Endpoint {
         calls.get_mut(key.index as usize).filter(|c| c.serial == key.serial)
     }
 
-    /// Routes one received datagram to its call and drives it. False when it belongs to no call
-    /// (noise, or a STUN request whose credentials do not match).
+    /// Routes one received datagram (or TCP frame) to its call and drives it. False when it
+    /// belongs to no call (noise, or a STUN request whose credentials do not match).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: Transport,
         source: SocketAddr,
         datagram: &[u8],
         out: &mut (impl Transmit + ?Sized),
     ) -> bool {
-        let key = match self.router.route(source, datagram) {
+        let remote = (transport, source);
+        let key = match self.router.route(remote, datagram) {
             None => return false,
             Some(Route::Bound(key)) => key,
             Some(Route::Unbound(key)) => {
                 let accepted = Self::call_mut(&mut self.calls, key)
-                    .is_some_and(|c| !c.failed && c.peer.accepts(now, source, datagram));
+                    .is_some_and(|c| !c.failed && c.peer.accepts(now, transport, source, datagram));
                 if !accepted {
                     return false;
                 }
-                self.router.bind(source, key);
+                self.router.bind(remote, key);
                 key
             }
         };
@@ -177,9 +195,14 @@ impl Endpoint {
             return false;
         }
         let mut io = CallIo { out, events: &mut self.events, key };
-        let driven = call.peer.receive(now, source, datagram, &mut io);
+        let driven = call.peer.receive(now, transport, source, datagram, &mut io);
         Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
         true
+    }
+
+    /// Forgets a remote that is gone (its TCP connection closed): nothing more routes from it.
+    pub fn forget_remote(&mut self, transport: Transport, source: SocketAddr) {
+        self.router.unbind((transport, source));
     }
 
     /// Drives every call whose deadline is due by `now`.

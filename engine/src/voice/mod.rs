@@ -14,11 +14,13 @@ mod rtc_config;
 mod rtp;
 pub mod spoken;
 pub mod talk;
+mod transport;
 
 pub use endpoint::{CallEvent, Endpoint, Transmit};
 pub use identity::{CertificateError, MediaIdentity};
 pub use offer::{check_offer, SdpRejection};
 pub use peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
-pub use router::{CallKey, Route, Router};
+pub use router::{CallKey, Remote, Route, Router};
 pub use str0m::change::SdpOffer;
 pub use str0m::IceCreds;
+pub use transport::{Transport, MAX_FRAME};

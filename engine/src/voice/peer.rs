@@ -13,8 +13,9 @@ use crate::voice::drive::{drain, Drained};
 use crate::voice::identity::MediaIdentity;
 use crate::voice::opus_fmtp::with_opus_param;
 use crate::voice::rtc_config::audio_rtc_config;
-use crate::voice::rtp::{negotiated_pt, udp_input, AudioSender, Outgoing};
+use crate::voice::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
 use crate::voice::talk::{Talk, TalkConfig, TalkEvent, LISTEN_RATE};
+use crate::voice::transport::Transport;
 use crate::voice::SdpRejection;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::channel::ChannelId;
 use str0m::media::{Mid, Pt};
+use str0m::net::TcpType;
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Output, Rtc, RtcError};
 
@@ -43,8 +45,10 @@ pub enum PeerError {
 /// Per-peer settings chosen by the server.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
-    /// The address advertised as our host candidate; datagrams must arrive addressed to it.
+    /// The address advertised as our UDP host candidate; datagrams must arrive addressed to it.
     pub local_addr: SocketAddr,
+    /// The address of our passive ICE-TCP host candidate, if the driver listens on TCP.
+    pub tcp_addr: Option<SocketAddr>,
     /// Our ICE credentials, chosen by the caller (the ufrag routes new addresses; both are
     /// random, and randomness is the driver's to supply).
     pub ice: IceCreds,
@@ -78,7 +82,7 @@ pub enum PeerEvent {
 
 /// Where a peer's output goes.
 pub trait PeerIo {
-    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]);
+    fn transmit(&mut self, transport: Transport, destination: SocketAddr, datagram: &[u8]);
     fn event(&mut self, event: PeerEvent);
     /// A visitor audio frame (Opus), for an external agent.
     fn audio(&mut self, _frame: &Arc<[u8]>) {}
@@ -97,6 +101,7 @@ struct EchoFrame {
 pub struct VoicePeer {
     rtc: Rtc,
     local: SocketAddr,
+    local_tcp: Option<SocketAddr>,
     agent: VoiceAgent,
     echo: VecDeque<EchoFrame>,
     audio_mid: Option<Mid>,
@@ -119,8 +124,9 @@ pub struct Answered {
 }
 
 impl VoicePeer {
-    /// Answers a checked offer (`check_offer`). The answer carries our host candidate, so a client
-    /// needs no trickle; browsers' tcp and mDNS candidates in the offer are simply never used.
+    /// Answers a checked offer (`check_offer`). The answer carries our host candidates (UDP, and
+    /// passive TCP when configured), so a client needs no trickle; ICE-lite needs none of the
+    /// offer's candidates: a visitor's checks arrive from wherever it can reach us.
     pub fn accept(
         identity: &MediaIdentity,
         config: &PeerConfig,
@@ -134,6 +140,15 @@ impl VoicePeer {
             .set_local_ice_credentials(config.ice.clone())
             .build(now);
         rtc.add_local_candidate(candidate);
+        if let Some(addr) = config.tcp_addr {
+            let passive = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| PeerError::Setup(e.to_string()))?;
+            rtc.add_local_candidate(passive);
+        }
         // The offer is untrusted input to a third-party parser: a panic there is a refusal of
         // this offer, never the end of the worker that carries every other call.
         let answered = std::panic::catch_unwind(AssertUnwindSafe(|| rtc.sdp_api().accept_offer(offer)));
@@ -151,6 +166,7 @@ impl VoicePeer {
         let peer = VoicePeer {
             rtc,
             local: config.local_addr,
+            local_tcp: config.tcp_addr,
             agent: config.agent,
             echo: VecDeque::new(),
             audio_mid: None,
@@ -168,20 +184,32 @@ impl VoicePeer {
         Ok(Answered { peer, answer_sdp })
     }
 
-    /// Whether a datagram from a new address belongs to this peer (STUN credentials check).
-    pub fn accepts(&self, now: Instant, source: SocketAddr, datagram: &[u8]) -> bool {
-        udp_input(now, source, self.local, datagram).is_some_and(|input| self.rtc.accepts(&input))
+    /// Our address a packet over `transport` arrives at; `None` when we do not listen on it.
+    fn local_for(&self, transport: Transport) -> Option<SocketAddr> {
+        match transport {
+            Transport::Udp => Some(self.local),
+            Transport::Tcp => self.local_tcp,
+        }
     }
 
-    /// Feeds one received datagram; returns the next deadline.
+    /// Whether a datagram from a new remote belongs to this peer (STUN credentials check).
+    pub fn accepts(&self, now: Instant, transport: Transport, source: SocketAddr, datagram: &[u8]) -> bool {
+        self.local_for(transport)
+            .and_then(|local| packet_input(now, transport, source, local, datagram))
+            .is_some_and(|input| self.rtc.accepts(&input))
+    }
+
+    /// Feeds one received datagram (or TCP frame); returns the next deadline.
     pub fn receive(
         &mut self,
         now: Instant,
+        transport: Transport,
         source: SocketAddr,
         datagram: &[u8],
         io: &mut impl PeerIo,
     ) -> Result<Instant, PeerError> {
-        if let Some(input) = udp_input(now, source, self.local, datagram) {
+        let local = self.local_for(transport);
+        if let Some(input) = local.and_then(|l| packet_input(now, transport, source, l, datagram)) {
             self.rtc.handle_input(input)?;
         }
         Ok(drain(self, now, io)?)
@@ -380,7 +408,11 @@ impl<Io: PeerIo> Drained<Io> for VoicePeer {
 
     fn output(&mut self, now: Instant, output: &Output, io: &mut Io) -> Result<(), RtcError> {
         match output {
-            Output::Transmit(t) => io.transmit(t.destination, &t.contents),
+            Output::Transmit(t) => {
+                if let Some(transport) = Transport::of(t.proto) {
+                    io.transmit(transport, t.destination, &t.contents);
+                }
+            }
             Output::Event(e) => {
                 self.on_event(now, e, io);
                 // An echo with no delay goes out in this same drain: no extra poll for it.

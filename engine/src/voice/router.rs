@@ -1,18 +1,23 @@
-//! Which call a datagram belongs to. A bound remote address maps straight to its call; for a
-//! new address the only thing to go on is the STUN binding request's USERNAME, whose first half
-//! is the local ICE ufrag we chose for that call. Such a datagram is `Unbound`: the caller checks
-//! its STUN credentials with the call's peer and only then binds the address.
+//! Which call a datagram belongs to. A bound remote (a transport and address: a UDP source, or
+//! the far end of a TCP connection) maps straight to its call; for a new remote the only thing
+//! to go on is the STUN binding request's USERNAME, whose first half is the local ICE ufrag we
+//! chose for that call. Such a datagram is `Unbound`: the caller checks its STUN credentials
+//! with the call's peer and only then binds the remote.
 //!
 //! Two hash lookups at most per datagram, never a scan (str0m's example demuxes with `accepts()`
 //! on every peer: an HMAC per peer per datagram).
 
+use crate::voice::transport::Transport;
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use str0m::ice::StunMessage;
 
-/// Most remote addresses bound to one call. ICE may confirm a few (host, reflexive, a changed
+/// Where a call's packets come from: a UDP address, or the far end of one TCP connection.
+pub type Remote = (Transport, SocketAddr);
+
+/// Most remotes bound to one call. ICE may confirm a few (host, reflexive, a changed
 /// NAT mapping); more than this drops the oldest, so a call cannot grow the table without end.
 pub const MAX_REMOTES_PER_CALL: usize = 8;
 
@@ -42,12 +47,12 @@ pub enum Route {
 
 struct Routed {
     ufrag: Box<str>,
-    remotes: Vec<SocketAddr>,
+    remotes: Vec<Remote>,
 }
 
 /// The routing table of one endpoint.
 pub struct Router {
-    by_addr: HashMap<SocketAddr, CallKey, FixedState>,
+    by_remote: HashMap<Remote, CallKey, FixedState>,
     by_ufrag: HashMap<Box<str>, CallKey, FixedState>,
     calls: HashMap<CallKey, Routed, FixedState>,
 }
@@ -63,15 +68,15 @@ impl Router {
     pub fn new(seed: u64) -> Router {
         let state = FixedState::with_seed(seed);
         Router {
-            by_addr: HashMap::with_hasher(state.clone()),
+            by_remote: HashMap::with_hasher(state.clone()),
             by_ufrag: HashMap::with_hasher(state.clone()),
             calls: HashMap::with_hasher(state),
         }
     }
 
     /// The call `datagram` from `source` belongs to, if any.
-    pub fn route(&self, source: SocketAddr, datagram: &[u8]) -> Option<Route> {
-        if let Some(key) = self.by_addr.get(&source) {
+    pub fn route(&self, source: Remote, datagram: &[u8]) -> Option<Route> {
+        if let Some(key) = self.by_remote.get(&source) {
             return Some(Route::Bound(*key));
         }
         let ufrag = stun_local_ufrag(datagram)?;
@@ -89,11 +94,11 @@ impl Router {
     }
 
     /// Routes every datagram from `source` to `key` (its STUN credentials were checked).
-    pub fn bind(&mut self, source: SocketAddr, key: CallKey) {
+    pub fn bind(&mut self, source: Remote, key: CallKey) {
         if !self.calls.contains_key(&key) {
             return;
         }
-        match self.by_addr.insert(source, key) {
+        match self.by_remote.insert(source, key) {
             Some(previous) if previous == key => return,
             Some(previous) => {
                 if let Some(other) = self.calls.get_mut(&previous) {
@@ -108,7 +113,17 @@ impl Router {
         routed.remotes.push(source);
         if routed.remotes.len() > MAX_REMOTES_PER_CALL {
             let oldest = routed.remotes.remove(0);
-            self.by_addr.remove(&oldest);
+            self.by_remote.remove(&oldest);
+        }
+    }
+
+    /// Forgets one remote (its TCP connection closed); its call keeps its other remotes.
+    pub fn unbind(&mut self, source: Remote) {
+        let Some(key) = self.by_remote.remove(&source) else {
+            return;
+        };
+        if let Some(routed) = self.calls.get_mut(&key) {
+            routed.remotes.retain(|r| *r != source);
         }
     }
 
@@ -118,8 +133,8 @@ impl Router {
             return;
         };
         self.by_ufrag.remove(&routed.ufrag);
-        for a in routed.remotes {
-            self.by_addr.remove(&a);
+        for r in routed.remotes {
+            self.by_remote.remove(&r);
         }
     }
 
@@ -132,8 +147,8 @@ impl Router {
         self.calls.is_empty()
     }
 
-    /// Addresses bound to `key`.
-    pub fn remotes(&self, key: CallKey) -> &[SocketAddr] {
+    /// Remotes bound to `key`.
+    pub fn remotes(&self, key: CallKey) -> &[Remote] {
         self.calls.get(&key).map_or(&[], |r| &r.remotes)
     }
 }
@@ -160,8 +175,12 @@ mod tests {
         CallKey { index, serial: 1 }
     }
 
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, 2], port))
+    fn addr(port: u16) -> Remote {
+        (Transport::Udp, SocketAddr::from(([10, 0, 0, 2], port)))
+    }
+
+    fn tcp(port: u16) -> Remote {
+        (Transport::Tcp, SocketAddr::from(([10, 0, 0, 2], port)))
     }
 
     #[test]
@@ -186,7 +205,7 @@ mod tests {
         assert_eq!(router.route(addr(2), b"anything"), Some(Route::Bound(key(1))));
         // An address that moves to another call leaves the first.
         router.bind(addr(1), key(1));
-        assert_eq!(router.remotes(key(0)), &[] as &[SocketAddr]);
+        assert_eq!(router.remotes(key(0)), &[] as &[Remote]);
         assert_eq!(router.remotes(key(1)), &[addr(2), addr(1)]);
         router.remove(key(1));
         assert_eq!(router.route(addr(1), b"anything"), None);
@@ -194,6 +213,24 @@ mod tests {
         assert_eq!(router.len(), 1);
         // The ufrag is free again.
         router.add("ufragB", key(3)).unwrap();
+    }
+
+    #[test]
+    fn udp_and_tcp_from_one_address_are_different_remotes() {
+        let mut router = Router::new(7);
+        router.add("ufragA", key(0)).unwrap();
+        router.add("ufragB", key(1)).unwrap();
+        router.bind(addr(5), key(0));
+        router.bind(tcp(5), key(1));
+        assert_eq!(router.route(addr(5), b"x"), Some(Route::Bound(key(0))));
+        assert_eq!(router.route(tcp(5), b"x"), Some(Route::Bound(key(1))));
+        // A closed connection forgets only itself.
+        router.unbind(tcp(5));
+        assert_eq!(router.route(tcp(5), b"x"), None);
+        assert_eq!(router.route(addr(5), b"x"), Some(Route::Bound(key(0))));
+        assert_eq!(router.remotes(key(1)), &[] as &[Remote]);
+        router.unbind(tcp(6)); // never bound: nothing happens
+        assert_eq!(router.len(), 2);
     }
 
     #[test]

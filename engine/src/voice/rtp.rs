@@ -1,24 +1,27 @@
 //! What both ends of a voice call do with str0m in RTP mode: turn a datagram into input, find
 //! the agreed Opus payload type, and send one audio frame as one RTP packet.
 
+use crate::voice::transport::Transport;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use str0m::media::{Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::Receive;
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Input, Rtc, RtcError};
 
-/// A received UDP datagram as str0m's input; `None` for one str0m cannot parse at all (not STUN,
-/// DTLS or RTP), which is dropped as noise.
-pub(crate) fn udp_input(
+/// A received datagram (or RFC 4571 frame) as str0m's input; `None` for one str0m cannot parse
+/// at all (not STUN, DTLS or RTP), which is dropped as noise.
+pub(crate) fn packet_input(
     now: Instant,
+    transport: Transport,
     source: SocketAddr,
     destination: SocketAddr,
     datagram: &[u8],
 ) -> Option<Input<'_>> {
     let contents = datagram.try_into().ok()?;
-    Some(Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents }))
+    let proto = transport.protocol();
+    Some(Input::Receive(now, Receive { proto, source, destination, contents }))
 }
 
 /// The payload type both sides agreed for `mid`: our first codec the remote side also listed

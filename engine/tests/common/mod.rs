@@ -10,23 +10,27 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use voxgate_engine::voice::client::{ClientIo, ClientPeer};
 use voxgate_engine::voice::{
-    check_offer, CallEvent, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, VoiceAgent,
+    check_offer, CallEvent, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
 };
 
 pub const SERVER: &str = "10.0.0.1:5000";
+/// The server's passive ICE-TCP candidate.
+pub const SERVER_TCP: &str = "10.0.0.1:5001";
 
 /// What a visitor sends in its `n`th frame after connecting (`None`: nothing this frame).
 pub type Script = Box<dyn FnMut(u32) -> Option<Vec<u8>>>;
 
-struct ToClients<'a>(&'a mut Vec<(SocketAddr, Vec<u8>)>);
+struct ToClients<'a>(&'a mut Vec<(Transport, SocketAddr, Vec<u8>)>);
 impl Transmit for ToClients<'_> {
-    fn transmit(&mut self, to: SocketAddr, d: &[u8]) {
-        self.0.push((to, d.to_vec()));
+    fn transmit(&mut self, transport: Transport, to: SocketAddr, d: &[u8]) {
+        self.0.push((transport, to, d.to_vec()));
     }
 }
 
 pub struct Visitor {
     pub addr: SocketAddr,
+    /// How it reaches the server: UDP, or a TCP connection (one frame per packet).
+    pub transport: Transport,
     pub peer: ClientPeer,
     pub deadline: Instant,
     pub connected: bool,
@@ -74,27 +78,47 @@ pub struct Net {
     pub answers: Vec<String>,
     pub events: Vec<(CallKey, CallEvent, Instant)>,
     pub now: Instant,
-    wire: VecDeque<(SocketAddr, Vec<u8>)>,
+    wire: VecDeque<(Transport, SocketAddr, Vec<u8>)>,
 }
 
 impl Net {
-    /// A server and one visitor per script, each call answered by `agent`.
+    /// A server and one visitor per script, each call answered by `agent`, over UDP.
     pub fn new(agent: VoiceAgent, scripts: Vec<Script>) -> Net {
+        Net::over(Transport::Udp, agent, scripts)
+    }
+
+    /// Like [`Net::new`], with visitors that can reach only the server's TCP candidate.
+    pub fn new_tcp(agent: VoiceAgent, scripts: Vec<Script>) -> Net {
+        Net::over(Transport::Tcp, agent, scripts)
+    }
+
+    fn over(transport: Transport, agent: VoiceAgent, scripts: Vec<Script>) -> Net {
         let identity = MediaIdentity::generate().unwrap();
         let now = Instant::now();
-        let mut server = Endpoint::new(identity.clone(), SERVER.parse().unwrap(), 42);
+        let server = Endpoint::new(identity.clone(), SERVER.parse().unwrap(), 42);
+        let mut server = server.with_tcp(SERVER_TCP.parse().unwrap());
         let (mut visitors, mut keys, mut answers) = (Vec::new(), Vec::new(), Vec::new());
         for (i, script) in scripts.into_iter().enumerate() {
             let addr: SocketAddr = format!("10.0.0.{}:6000", i + 2).parse().unwrap();
-            let (mut peer, offer) = ClientPeer::offer(&identity, addr, now).unwrap();
+            let (mut peer, offer) = match transport {
+                Transport::Udp => ClientPeer::offer(&identity, addr, now).unwrap(),
+                Transport::Tcp => ClientPeer::offer_tcp(&identity, now).unwrap(),
+            };
             let offer = check_offer(&offer).unwrap();
             let ice = IceCreds { ufrag: format!("srvufrag{i}"), pass: format!("password-of-call-{i:08}") };
             let (key, answer) = server.accept(now, offer, ice, agent).unwrap();
             peer.accept_answer(&answer).unwrap();
+            if transport == Transport::Tcp {
+                // The visitor connects to the advertised candidate; its end of the connection
+                // is its candidate.
+                assert_eq!(ClientPeer::server_tcp_candidate(&answer), Some(SERVER_TCP.parse().unwrap()));
+                peer.connected_tcp(addr).unwrap();
+            }
             keys.push(key);
             answers.push(answer);
             visitors.push(Visitor {
                 addr,
+                transport,
                 peer,
                 deadline: now,
                 connected: false,
@@ -113,12 +137,12 @@ impl Net {
         loop {
             for v in &mut self.visitors {
                 for d in v.out.drain(..) {
-                    self.wire.push_back((v.addr, d));
+                    self.wire.push_back((v.transport, v.addr, d));
                 }
             }
-            let Some((from, d)) = self.wire.pop_front() else { break };
+            let Some((transport, from, d)) = self.wire.pop_front() else { break };
             let mut replies = Vec::new();
-            self.server.handle_datagram(self.now, from, &d, &mut ToClients(&mut replies));
+            self.server.handle_datagram(self.now, transport, from, &d, &mut ToClients(&mut replies));
             self.deliver_to_visitors(replies);
         }
         while let Some((k, e)) = self.server.poll_event() {
@@ -126,12 +150,18 @@ impl Net {
         }
     }
 
-    pub fn deliver_to_visitors(&mut self, replies: Vec<(SocketAddr, Vec<u8>)>) {
+    pub fn deliver_to_visitors(&mut self, replies: Vec<(Transport, SocketAddr, Vec<u8>)>) {
         let now = self.now;
-        for (to, d) in replies {
-            let Some(v) = self.visitors.iter_mut().find(|v| v.addr == to) else { continue };
+        for (transport, to, d) in replies {
+            let Some(v) = self.visitors.iter_mut().find(|v| v.addr == to && v.transport == transport) else {
+                continue;
+            };
+            let from = match transport {
+                Transport::Udp => SERVER,
+                Transport::Tcp => SERVER_TCP,
+            };
             let (peer, mut io) = v.io();
-            let deadline = peer.receive(now, SERVER.parse().unwrap(), &d, &mut io).unwrap();
+            let deadline = peer.receive(now, from.parse().unwrap(), &d, &mut io).unwrap();
             v.deadline = deadline;
         }
     }

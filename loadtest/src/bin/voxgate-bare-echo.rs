@@ -18,7 +18,9 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::ids::random_base62;
-use voxgate_engine::voice::{check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, VoiceAgent};
+use voxgate_engine::voice::{
+    check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
+};
 
 /// A bare str0m echo server for `voxgate-loadtest`.
 #[derive(Parser)]
@@ -93,14 +95,17 @@ struct EchoLoop {
     calls: HashMap<u64, CallKey>,
 }
 
-/// Sends each datagram at once (`send_to`).
+/// Sends each datagram at once (`send_to`). The loop's endpoint offers no TCP candidate, so
+/// nothing goes out on TCP.
 struct SendNow<'a> {
     socket: &'a UdpSocket,
 }
 
 impl Transmit for SendNow<'_> {
-    fn transmit(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        let _ = self.socket.send_to(datagram, destination);
+    fn transmit(&mut self, transport: Transport, destination: SocketAddr, datagram: &[u8]) {
+        if transport == Transport::Udp {
+            let _ = self.socket.send_to(datagram, destination);
+        }
     }
 }
 
@@ -120,7 +125,13 @@ impl EchoLoop {
                 match self.socket.recv_from(&mut buf) {
                     Ok((n, source)) => {
                         let mut out = SendNow { socket: &self.socket };
-                        self.endpoint.handle_datagram(Instant::now(), source, &buf[..n], &mut out);
+                        self.endpoint.handle_datagram(
+                            Instant::now(),
+                            Transport::Udp,
+                            source,
+                            &buf[..n],
+                            &mut out,
+                        );
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(_) => continue,
