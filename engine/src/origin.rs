@@ -111,6 +111,9 @@ impl OriginPattern {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OriginPolicy {
     patterns: Vec<OriginPattern>,
+    /// The stored list did not parse (a store edited by hand, or a rule that has since become
+    /// stricter): no origin is allowed until the widget is saved again.
+    unreadable: bool,
 }
 
 /// An invalid allowlist entry: which one and why.
@@ -130,15 +133,26 @@ impl OriginPolicy {
                 OriginPattern::parse(e.as_ref()).map_err(|reason| OriginPolicyError { index, reason })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(OriginPolicy { patterns })
+        Ok(OriginPolicy { patterns, unreadable: false })
+    }
+
+    /// A policy that allows no origin: what a stored allowlist that no longer parses means.
+    /// Failing closed keeps a broken entry from turning into "every origin".
+    pub fn refusing_every_origin() -> OriginPolicy {
+        OriginPolicy { patterns: Vec::new(), unreadable: true }
+    }
+
+    /// Whether this stands for a stored list that did not parse.
+    pub fn is_unreadable(&self) -> bool {
+        self.unreadable
     }
 
     pub fn allows_every_origin(&self) -> bool {
-        self.patterns.is_empty()
+        !self.unreadable && self.patterns.is_empty()
     }
 
     pub fn allows(&self, origin: &Origin) -> bool {
-        self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(origin))
+        !self.unreadable && (self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(origin)))
     }
 
     /// Canonical spellings, as stored and returned.

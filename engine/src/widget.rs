@@ -255,8 +255,16 @@ impl Widget {
         updated_at: Timestamp,
         deleted_at: Option<Timestamp>,
     ) -> Self {
-        let origins = OriginPolicy::parse(&spec.allowed_origins).unwrap_or_default();
+        // Specs are validated before they are saved, so this fails only for a store changed
+        // by other means; then the widget fails closed and allows no origin.
+        let origins = OriginPolicy::parse(&spec.allowed_origins)
+            .unwrap_or_else(|_| OriginPolicy::refusing_every_origin());
         Widget { id, workspace_id, spec, origins, version, created_at, updated_at, deleted_at }
+    }
+
+    /// Whether the stored allowlist did not parse (the widget allows no origin until saved).
+    pub fn origins_unreadable(&self) -> bool {
+        self.origins.is_unreadable()
     }
 
     /// The control plane's view of the widget.
@@ -378,5 +386,25 @@ mod tests {
         );
         let json = serde_json::to_string(&w.public_config()).unwrap();
         assert!(!json.contains("allowed_origins") && !json.contains("ag_abc"), "{json}");
+    }
+
+    #[test]
+    fn a_stored_allowlist_that_does_not_parse_allows_no_origin() {
+        // Validation keeps this out of the store; a hand-edited store can still hold it.
+        let mut spec = parse(json!({"name": "x", "allowed_origins": ["https://a.test"]})).unwrap();
+        spec.allowed_origins.push("not an origin".into());
+        let w = Widget::new(
+            WidgetId::generate(&mut crate::test_rng()),
+            WorkspaceId::generate(&mut crate::test_rng()),
+            spec,
+            1,
+            Timestamp(0),
+            Timestamp(0),
+            None,
+        );
+        assert!(w.origins_unreadable());
+        assert!(!w.origins.allows_every_origin());
+        let listed = crate::origin::Origin::parse_header("https://a.test").unwrap();
+        assert!(!w.origins.allows(&listed), "fails closed, even for an origin that was listed");
     }
 }

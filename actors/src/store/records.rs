@@ -214,7 +214,7 @@ pub fn all_widgets(c: &Connection) -> Result<Vec<Widget>, StoreError> {
     let rows = stmt.query_map([], config_row)?;
     rows.map(|r| {
         let row = r?;
-        Ok(Widget::new(
+        let widget = Widget::new(
             id(row.id, WidgetId::parse)?,
             id(row.workspace_id, WorkspaceId::parse)?,
             serde_json::from_str::<WidgetSpec>(&row.spec).map_err(corrupt)?,
@@ -222,7 +222,11 @@ pub fn all_widgets(c: &Connection) -> Result<Vec<Widget>, StoreError> {
             row.created_at,
             row.updated_at,
             row.deleted_at,
-        ))
+        );
+        if widget.origins_unreadable() {
+            tracing::warn!(widget = %widget.id, "stored allowed_origins do not parse: the widget allows no origin until it is saved again");
+        }
+        Ok(widget)
     })
     .collect()
 }
