@@ -3,7 +3,7 @@
 
 use super::auth::SignedIn;
 use super::form::{read_form, FormData, UploadedFile};
-use super::page::{html, redirect, DashboardError, FormState};
+use super::page::{form_refusal, html, redirect, DashboardError, FormState};
 use super::patch::{field_of, lines, replacing};
 use super::Chrome;
 use crate::state::AppState;
@@ -15,7 +15,6 @@ use std::sync::Arc;
 use voxgate_actors::agent_tests::TestRun;
 use voxgate_engine::agent::{Agent, AgentSpec, Expectation};
 use voxgate_engine::ids::AgentId;
-use voxgate_engine::ErrorCode;
 
 /// The fields the agent form edits, as the spec names them.
 const FIELDS: &[&str] = &[
@@ -343,10 +342,8 @@ fn refused(
     message: String,
 ) -> HttpResponse {
     let mut form = resubmitted(data);
-    form.section = Some("agent".into());
     let target = field.and_then(|f| field_of(f, FIELDS.iter().copied())).unwrap_or("name");
-    form.set_error(target, message.clone());
-    form.notice = Some(format!("Nothing was saved: {message}"));
+    form.refuse("agent", target, message);
     html(StatusCode::BAD_REQUEST, &page(state, who, agent, form, None))
 }
 
@@ -376,12 +373,11 @@ pub async fn create(
     };
     match state.control.create_agent(&who.user.workspace_id, Value::Object(doc)).await {
         Ok(agent) => Ok(redirect(&format!("/dashboard/agents/{}?saved=1", agent.id))),
-        Err(e) if e.code() == ErrorCode::InvalidRequest => {
-            let field = e.field().map(str::to_string);
-            let message = readable(field.as_deref(), e.to_string(), &titles);
+        Err(e) => {
+            let (field, message) = form_refusal(e, None)?;
+            let message = readable(field.as_deref(), message, &titles);
             Ok(refused(&state, &who, None, &data, field.as_deref(), message))
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -409,12 +405,11 @@ pub async fn save(
     }
     match state.control.update_agent(&who.user.workspace_id, &id, Value::Object(patch)).await {
         Ok(saved) => Ok(redirect(&format!("/dashboard/agents/{}?saved=1", saved.id))),
-        Err(e) if e.code() == ErrorCode::InvalidRequest => {
-            let field = e.field().map(str::to_string);
-            let message = readable(field.as_deref(), e.to_string(), &titles);
+        Err(e) => {
+            let (field, message) = form_refusal(e, None)?;
+            let message = readable(field.as_deref(), message, &titles);
             Ok(refused(&state, &who, Some(&agent), &data, field.as_deref(), message))
         }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -90,6 +90,21 @@ impl std::fmt::Display for DashboardError {
     }
 }
 
+/// A control-plane refusal a form shows again with the field it names (`InvalidRequest`, or
+/// `NotFound` of what `missing` names, such as a deleted agent); any other error is the page's.
+pub fn form_refusal(
+    e: ControlError,
+    missing: Option<&str>,
+) -> Result<(Option<String>, String), DashboardError> {
+    match e.code() {
+        ErrorCode::InvalidRequest => Ok((e.field().map(str::to_string), e.to_string())),
+        ErrorCode::NotFound if missing.is_some() => {
+            Ok((e.field().or(missing).map(str::to_string), e.to_string()))
+        }
+        _ => Err(e.into()),
+    }
+}
+
 impl From<ControlError> for DashboardError {
     fn from(e: ControlError) -> Self {
         if let ControlError::Store(inner) = &e {
@@ -144,6 +159,13 @@ pub struct FormState {
 }
 
 impl FormState {
+    /// Marks a refused save: the message on the `target` field and in `section`'s notice.
+    pub fn refuse(&mut self, section: &str, target: &str, message: String) {
+        self.set_error(target, message.clone());
+        self.notice = Some(format!("Nothing was saved: {message}"));
+        self.section = Some(section.to_string());
+    }
+
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.values.insert(name.to_string(), value.into());
     }

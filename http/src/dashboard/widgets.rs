@@ -5,7 +5,7 @@
 
 use super::auth::SignedIn;
 use super::form::{read_form, FormData};
-use super::page::{html, redirect, DashboardError, FormState};
+use super::page::{form_refusal, html, redirect, DashboardError, FormState};
 use super::patch::{field, field_of, field_value, flatten, lines, set_path, Field, Kind};
 use super::Chrome;
 use crate::state::AppState;
@@ -16,7 +16,6 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use voxgate_engine::ids::WidgetId;
 use voxgate_engine::widget::{Widget, WidgetSpec};
-use voxgate_engine::ErrorCode;
 
 /// A section of the widget page: its form's fields.
 struct Section {
@@ -270,9 +269,7 @@ pub async fn create(
         let mut form = FormState::default();
         overlay(&mut form, setup, &data);
         let target = field.and_then(|f| field_of(f, setup.fields.iter().map(|f| f.name))).unwrap_or("name");
-        form.set_error(target, message.clone());
-        form.notice = Some(format!("Nothing was saved: {message}"));
-        form.section = Some("setup".into());
+        form.refuse("setup", target, message);
         html(StatusCode::BAD_REQUEST, &list_page(&state, &who, form))
     };
     let doc = match section_patch(setup, &data) {
@@ -281,14 +278,10 @@ pub async fn create(
     };
     match state.control.create_widget(&who.user.workspace_id, doc).await {
         Ok(w) => Ok(redirect(&format!("/dashboard/widgets/{}?saved=setup", w.id))),
-        Err(e) if e.code() == ErrorCode::InvalidRequest || e.code() == ErrorCode::NotFound => {
-            let field = e
-                .field()
-                .map(str::to_string)
-                .or_else(|| Some("agent_id".into()).filter(|_| e.code() == ErrorCode::NotFound));
-            Ok(refuse(field.as_deref(), e.to_string()))
+        Err(e) => {
+            let (field, message) = form_refusal(e, Some("agent_id"))?;
+            Ok(refuse(field.as_deref(), message))
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -357,9 +350,7 @@ pub async fn save(
         let mut form = values_of(&w.spec);
         overlay(&mut form, section, &data);
         let target = field.and_then(|f| field_of(f, all_fields())).unwrap_or(section.fields[0].name);
-        form.set_error(target, message.clone());
-        form.notice = Some(format!("Nothing was saved: {message}"));
-        form.section = Some(section.name.to_string());
+        form.refuse(section.name, target, message);
         html(StatusCode::BAD_REQUEST, &widget_page(&state, &who, &w, form))
     };
     let patch = match section_patch(section, &data) {
@@ -368,13 +359,9 @@ pub async fn save(
     };
     match state.control.update_widget(&who.user.workspace_id, &w.id, patch).await {
         Ok(saved) => Ok(redirect(&format!("/dashboard/widgets/{}?saved={}", saved.id, section.name))),
-        Err(e) if e.code() == ErrorCode::InvalidRequest || e.code() == ErrorCode::NotFound => {
-            let field = e
-                .field()
-                .map(str::to_string)
-                .or_else(|| Some("agent_id".into()).filter(|_| e.code() == ErrorCode::NotFound));
-            Ok(refuse(field.as_deref(), e.to_string()))
+        Err(e) => {
+            let (field, message) = form_refusal(e, Some("agent_id"))?;
+            Ok(refuse(field.as_deref(), message))
         }
-        Err(e) => Err(e.into()),
     }
 }
