@@ -13,7 +13,7 @@ if [ "${BENCH_PIN:-0}" = 1 ]; then server_pin=(taskset -c 0); harness_pin=(tasks
 # The whole load comes from one address with one key: the per-address, per-session and per-key
 # rate limits are off (the widget's sessions_per_minute too, below), as for any load test.
 VOXGATE_LOG=warn "${server_pin[@]}" "${VOXGATE_SERVER_BIN:-./target/release/voxgate}" serve --http 127.0.0.1:0 --data-dir "$data" \
-  --voice-minutes-per-month 100000000 --rate-limit-per-address 0 --rate-limit-messages-per-session 0 \
+  --voice-minutes-per-month 100000000 --rate-limit-per-address "${BENCH_RATE_LIMIT_PER_ADDRESS:-0}" --rate-limit-messages-per-session 0 \
   --rate-limit-offers-per-session 0 --rate-limit-per-key 0 ${VOXGATE_SERVER_ARGS:-} >"$out" &
 pid=$!
 for _ in $(seq 1 200); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.05; done
