@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use std::time::Duration;
 use voxgate_engine::agent::{Agent, AgentTest};
-use voxgate_engine::metering::{UsageClass, UsageKind};
+use voxgate_engine::metering::{UsageClass, UsageKey, UsageKind};
 use voxgate_engine::session::Environment;
 use voxgate_engine::ErrorCode;
 
@@ -80,6 +80,7 @@ pub async fn run(
     for (i, test) in agent.spec.tests.iter().enumerate() {
         let metered = ledger
             .record(UsageEvent {
+                key: UsageKey::unique(&mut rand::rng()),
                 workspace: agent.workspace_id.clone(),
                 session: None,
                 call: None,

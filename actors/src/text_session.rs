@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::{MessageId, SessionId};
-use voxgate_engine::metering::UsageKind;
+use voxgate_engine::metering::{UsageKey, UsageKind};
 use voxgate_engine::session::{EndReason, Session};
 use voxgate_engine::{ErrorCode, Timestamp};
 
@@ -259,6 +259,7 @@ async fn take_message(
     control
         .ledger()
         .record(UsageEvent {
+            key: UsageKey::unique(&mut rand::rng()),
             workspace: session.workspace_id.clone(),
             session: Some(session.id.clone()),
             call: None,

@@ -136,10 +136,12 @@ impl UsageLedger {
         let (from, _) = event.class.period().bounds(event.at);
         let key = (event.workspace.clone(), event.class, event.kind, from);
         let row = event.clone();
-        self.store.write(move |c| records::insert_usage(c, &row)).await?;
+        let inserted = self.store.write(move |c| records::insert_usage(c, &row)).await?;
         let mut n = self.counters.entry(key).or_insert(0);
-        *n += event.quantity;
-        self.metrics.usage_recorded(event.kind, event.class, event.environment, event.quantity);
+        if inserted {
+            *n += event.quantity;
+            self.metrics.usage_recorded(event.kind, event.class, event.environment, event.quantity);
+        }
         Ok(*n)
     }
 }
@@ -155,4 +157,53 @@ fn refusal(class: UsageClass, kind: UsageKind, limit: u64) -> UsageRefusal {
         UsageKind::TextMessage => "text messages",
     };
     UsageRefusal::LimitReached { kind: format!("{what}{kind_name}"), limit, period, code }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxgate_engine::ids::{CallId, SessionId};
+    use voxgate_engine::metering::UsageKey;
+    use voxgate_engine::session::Environment;
+
+    fn minute(ws: &WorkspaceId, session: &SessionId, call: &CallId, n: u32) -> UsageEvent {
+        UsageEvent {
+            key: UsageKey::VoiceMinute { call: call.clone(), minute: n },
+            workspace: ws.clone(),
+            session: Some(session.clone()),
+            call: Some(call.clone()),
+            kind: UsageKind::VoiceMinute,
+            class: UsageClass::Production,
+            environment: Environment::Production,
+            quantity: 1,
+            at: crate::clock::now(),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_unit_recorded_twice_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ledger = UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()));
+        let mut rng = rand::rng();
+        let (ws, session, call) =
+            (WorkspaceId::generate(&mut rng), SessionId::generate(&mut rng), CallId::generate(&mut rng));
+        let (c, s) = (call.clone(), session.clone());
+        store.write(move |conn| records::insert_call(conn, &c, &s, 0, crate::clock::now())).await.unwrap();
+
+        assert_eq!(ledger.record(minute(&ws, &session, &call, 0)).await.unwrap(), 1);
+        // The same minute again (a write retried after a lost connection): counted once.
+        assert_eq!(ledger.record(minute(&ws, &session, &call, 0)).await.unwrap(), 1);
+        assert_eq!(ledger.record(minute(&ws, &session, &call, 1)).await.unwrap(), 2);
+        let s = session.clone();
+        let calls = store.read(move |conn| records::calls_of_session(conn, &s)).await.unwrap();
+        assert_eq!(calls[0].minutes, 2, "the call's minutes count each minute once");
+
+        // What another ledger (another node, or after a restart) reads from the store agrees.
+        let fresh = UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()));
+        let now = crate::clock::now();
+        let used = fresh.used(&ws, UsageClass::Production, UsageKind::VoiceMinute, now).await.unwrap();
+        assert_eq!(used, 2);
+        store.close();
+    }
 }

@@ -19,6 +19,32 @@ impl UsageKind {
     }
 }
 
+/// What makes one unit of usage itself, so recording it again (a write retried after a lost
+/// database connection, or a meter on another node) counts it once: a call's nth minute, or a
+/// unit drawn at random when it is metered (a visitor message, a test-run case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UsageKey {
+    /// Minute `minute` (0 from connect) of a call.
+    VoiceMinute { call: crate::ids::CallId, minute: u32 },
+    /// A unit with its own random id.
+    Unit(String),
+}
+
+impl UsageKey {
+    /// A unit key drawn from `rng` (the caller supplies randomness).
+    pub fn unique(rng: &mut impl rand::Rng) -> UsageKey {
+        UsageKey::Unit(crate::ids::random_base62(rng, 22))
+    }
+
+    /// The key as stored (unique in the usage ledger).
+    pub fn as_stored(&self) -> String {
+        match self {
+            UsageKey::VoiceMinute { call, minute } => format!("voice:{call}:{minute}"),
+            UsageKey::Unit(id) => format!("unit:{id}"),
+        }
+    }
+}
+
 /// Which allowance usage counts toward: production (billable), or the separate fair-use
 /// allowances of previews and agent test runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -98,5 +124,14 @@ mod period_tests {
         assert_eq!(s, Timestamp::parse("2026-12-01T00:00:00Z").unwrap());
         assert_eq!(n, Timestamp::parse("2027-01-01T00:00:00Z").unwrap());
         assert_eq!(UsageClass::parse("test_run"), Some(UsageClass::TestRun));
+    }
+
+    #[test]
+    fn usage_keys_name_a_call_minute_or_a_drawn_unit() {
+        let call = crate::ids::CallId::generate(&mut crate::test_rng());
+        let key = UsageKey::VoiceMinute { call: call.clone(), minute: 3 };
+        assert_eq!(key.as_stored(), format!("voice:{call}:3"));
+        let (a, b) = (UsageKey::unique(&mut crate::test_rng()), UsageKey::unique(&mut rand::rng()));
+        assert!(a.as_stored().starts_with("unit:") && a != b);
     }
 }

@@ -517,6 +517,8 @@ pub fn calls_of_session(c: &Connection, session: &SessionId) -> Result<Vec<CallR
 /// One metered unit of usage, and (for voice) the call it belongs to.
 #[derive(Debug, Clone)]
 pub struct UsageEvent {
+    /// What makes it itself: the ledger records each key once.
+    pub key: voxgate_engine::metering::UsageKey,
     pub workspace: WorkspaceId,
     pub session: Option<SessionId>,
     pub call: Option<voxgate_engine::ids::CallId>,
@@ -527,10 +529,11 @@ pub struct UsageEvent {
     pub at: Timestamp,
 }
 
-pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO usage_events (workspace_id, session_id, kind, class, environment, quantity, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+/// Records `e` once: false (and nothing changes) when its key is recorded already.
+pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<bool, StoreError> {
+    let inserted = c.execute(
+        "INSERT INTO usage_events (workspace_id, session_id, kind, class, environment, quantity, at, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (idempotency_key) DO NOTHING",
         params![
             e.workspace.as_str(),
             e.session.as_ref().map(|s| s.as_str().to_string()),
@@ -538,16 +541,20 @@ pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<(), StoreError> {
             e.class.as_str(),
             e.environment.as_str(),
             e.quantity as i64,
-            e.at.millis()
+            e.at.millis(),
+            e.key.as_stored()
         ],
     )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
     if let Some(call) = &e.call {
         c.execute(
             "UPDATE calls SET minutes = minutes + ?2, last_metered_at = ?3 WHERE id = ?1",
             params![call.as_str(), e.quantity as i64, e.at.millis()],
         )?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Usage of one kind and class in `[from, to)`.

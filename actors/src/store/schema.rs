@@ -146,6 +146,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_voice_by_time ON sessions(workspace_id, created_at) WHERE instr(modes, '"voice"') > 0;
     CREATE INDEX sessions_text_by_time ON sessions(workspace_id, created_at) WHERE instr(modes, '"text"') > 0;
     "#,
+    // 11: each unit of usage names itself (a call's nth minute, a message's drawn id), so a
+    // write retried after a lost connection, or a second meter, never counts it twice. Rows
+    // from before have none (NULLs never conflict).
+    r#"
+    ALTER TABLE usage_events ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX usage_once ON usage_events(idempotency_key);
+    "#,
 ];
 
 /// Opens the database file with the settings every connection needs.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use voxgate_engine::ids::{CallId, SessionId};
-use voxgate_engine::metering::UsageKind;
+use voxgate_engine::metering::{UsageKey, UsageKind};
 use voxgate_engine::session::EndReason;
 use voxgate_engine::ErrorCode;
 
@@ -44,12 +44,13 @@ impl VoiceMeter {
         VoiceMeter { ledger, sessions, minute, calls: HashMap::new() }
     }
 
-    /// Records one minute of `call`; ends the session if it does not fit.
-    fn meter_minute(&self, call: CallId, session: SessionId) {
+    /// Records minute `minute` (0 at connect) of `call`; ends the session if it does not fit.
+    fn meter_minute(&self, call: CallId, session: SessionId, minute: u32) {
         let (ledger, sessions) = (self.ledger.clone(), self.sessions.clone());
         actix::spawn(async move {
             let Some(s) = sessions.get(&session).filter(|s| s.is_live()) else { return };
             let event = UsageEvent {
+                key: UsageKey::VoiceMinute { call: call.clone(), minute },
                 workspace: s.workspace_id.clone(),
                 session: Some(s.id.clone()),
                 call: Some(call.clone()),
@@ -88,13 +89,17 @@ impl Handler<StartMetering> for VoiceMeter {
     type Result = ();
 
     fn handle(&mut self, msg: StartMetering, ctx: &mut Context<Self>) {
-        self.meter_minute(msg.call.clone(), msg.session.clone());
-        let (call, session) = (msg.call.clone(), msg.session);
-        let handle =
-            ctx.run_interval(self.minute, move |this, _| this.meter_minute(call.clone(), session.clone()));
-        if let Some(old) = self.calls.insert(msg.call, handle) {
-            ctx.cancel_future(old);
+        if self.calls.contains_key(&msg.call) {
+            return; // metered already: its minutes go on counting from its first connect
         }
+        self.meter_minute(msg.call.clone(), msg.session.clone(), 0);
+        let (call, session) = (msg.call.clone(), msg.session);
+        let mut minute = 0u32;
+        let handle = ctx.run_interval(self.minute, move |this, _| {
+            minute = minute.saturating_add(1);
+            this.meter_minute(call.clone(), session.clone(), minute);
+        });
+        self.calls.insert(msg.call, handle);
     }
 }
 
