@@ -88,13 +88,26 @@ pub enum Expectation {
     Regex(String),
 }
 
+/// Deepest nesting (groups, classes, repetitions) an expectation's regex may have. The regex
+/// parser recurses once per level, and a site owner's pattern must not run a thread out of
+/// stack: fuzz/spec_patch found a 600-character run of `+` and `*` that did, in a debug build.
+const REGEX_NEST_LIMIT: u32 = 64;
+
+/// Most memory a compiled expectation may take.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles an expectation's pattern within those limits.
+fn expectation_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern).nest_limit(REGEX_NEST_LIMIT).size_limit(REGEX_SIZE_LIMIT).build()
+}
+
 impl Expectation {
     /// Whether `answer` satisfies it. A regex that does not compile (validation refuses those)
     /// satisfies nothing.
     pub fn holds(&self, answer: &str) -> bool {
         match self {
             Expectation::Contains(text) => answer.to_lowercase().contains(&text.to_lowercase()),
-            Expectation::Regex(pattern) => regex::Regex::new(pattern).is_ok_and(|r| r.is_match(answer)),
+            Expectation::Regex(pattern) => expectation_regex(pattern).is_ok_and(|r| r.is_match(answer)),
         }
     }
 }
@@ -125,7 +138,7 @@ impl Validate for AgentSpec {
                 Expectation::Contains(s) => spec::text(&format!("tests[{i}].expect.contains"), s, 1, 4000)?,
                 Expectation::Regex(r) => {
                     spec::text(&format!("tests[{i}].expect.regex"), r, 1, 1000)?;
-                    regex::Regex::new(r).map_err(|e| {
+                    expectation_regex(r).map_err(|e| {
                         SpecError::new(
                             format!("tests[{i}].expect.regex"),
                             format!("is not a valid regex: {e}"),
@@ -269,6 +282,17 @@ mod tests {
         assert!(regex.holds("It costs 9 euros."));
         assert!(!regex.holds("It costs nine euros."));
         assert!(!Expectation::Regex("(".into()).holds("("));
+    }
+
+    #[test]
+    fn a_regex_nested_too_deep_is_refused_with_its_field() {
+        let deep = format!("a{}", "+*".repeat(300));
+        let spec = json!({"name": "a", "tests": [{"input": "q", "expect": {"regex": deep}}]});
+        let e = spec::parse::<AgentSpec>(spec).unwrap_err();
+        assert_eq!(e.field, "tests[0].expect.regex");
+        assert!(!Expectation::Regex(deep).holds("aaa"));
+        let fine = json!({"name": "a", "tests": [{"input": "q", "expect": {"regex": "(a(b(c)+)*)?"}}]});
+        assert!(spec::parse::<AgentSpec>(fine).is_ok());
     }
 
     use super::*;

@@ -33,6 +33,7 @@ pub fn parse<T: DeserializeOwned + Validate>(value: Value) -> Result<T, SpecErro
     if !value.is_object() {
         return Err(SpecError::new("", "the request body must be a JSON object"));
     }
+    check_depth(&value)?;
     let doc: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
@@ -47,9 +48,31 @@ pub fn merge<T: Serialize + DeserializeOwned + Validate>(current: &T, patch: &Va
     if !patch.is_object() {
         return Err(SpecError::new("", "a PATCH body must be a JSON object (a JSON merge patch)"));
     }
+    check_depth(patch)?;
     let mut doc = serde_json::to_value(current).map_err(|e| SpecError::new("", e.to_string()))?;
     json_patch::merge(&mut doc, patch);
     parse(doc)
+}
+
+/// Deepest nesting of objects and arrays a spec or patch may have. Specs are a few levels deep;
+/// merging and deserializing recurse once per level, so a deeper document (JSON allows 128)
+/// is refused before it can run a thread out of stack.
+pub const MAX_DEPTH: usize = 32;
+
+/// Refuses a document nested deeper than [`MAX_DEPTH`], without recursing itself.
+fn check_depth(value: &Value) -> Result<(), SpecError> {
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(SpecError::new("", format!("the document is nested deeper than {MAX_DEPTH} levels")));
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|x| (x, depth + 1))),
+            Value::Object(fields) => stack.extend(fields.values().map(|x| (x, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Checks a text field's length in characters.
@@ -124,5 +147,32 @@ pub fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), SpecErro
         Ok(())
     } else {
         Err(SpecError::new(field, format!("is {value}; it must be between {min} and {max}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Value {
+        let mut v = Value::from(1);
+        for _ in 0..levels {
+            v = serde_json::json!({ "a": v });
+        }
+        v
+    }
+
+    #[test]
+    fn a_document_nested_too_deep_is_refused_before_it_is_merged() {
+        // JSON allows 128 levels; merging and deserializing recurse once per level.
+        let widget: crate::widget::WidgetSpec = parse(serde_json::json!({"name": "x"})).unwrap();
+        let e = merge(&widget, &serde_json::json!({"appearance": nested(MAX_DEPTH)})).unwrap_err();
+        assert!(e.message.contains("nested deeper than 32"), "{e:?}");
+        let e = parse::<crate::widget::WidgetSpec>(nested(120)).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{e:?}");
+        // A patch as deep as real specs go is judged on its fields as before.
+        let e = merge(&widget, &serde_json::json!({"privacy": {"trust_center": {"privacy_policy_url": 7}}}))
+            .unwrap_err();
+        assert_eq!(e.field, "privacy.trust_center.privacy_policy_url");
     }
 }
