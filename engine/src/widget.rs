@@ -371,19 +371,25 @@ mod tests {
         assert_eq!(err.field, "allowed_origins[0]");
     }
 
-    #[test]
-    fn public_config_has_no_allowlist_or_agent() {
-        let spec =
-            parse(json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"})).unwrap();
-        let w = Widget::new(
-            WidgetId::generate(&mut crate::test_rng()),
-            WorkspaceId::generate(&mut crate::test_rng()),
+    /// A widget as loaded from the store, with `spec` as saved.
+    fn stored(spec: WidgetSpec) -> Widget {
+        let mut rng = crate::test_rng();
+        Widget::new(
+            WidgetId::generate(&mut rng),
+            WorkspaceId::generate(&mut rng),
             spec,
             1,
             Timestamp(0),
             Timestamp(0),
             None,
-        );
+        )
+    }
+
+    #[test]
+    fn public_config_has_no_allowlist_or_agent() {
+        let spec =
+            parse(json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"})).unwrap();
+        let w = stored(spec);
         let json = serde_json::to_string(&w.public_config()).unwrap();
         assert!(!json.contains("allowed_origins") && !json.contains("ag_abc"), "{json}");
     }
@@ -393,15 +399,7 @@ mod tests {
         // Validation keeps this out of the store; a hand-edited store can still hold it.
         let mut spec = parse(json!({"name": "x", "allowed_origins": ["https://a.test"]})).unwrap();
         spec.allowed_origins.push("not an origin".into());
-        let w = Widget::new(
-            WidgetId::generate(&mut crate::test_rng()),
-            WorkspaceId::generate(&mut crate::test_rng()),
-            spec,
-            1,
-            Timestamp(0),
-            Timestamp(0),
-            None,
-        );
+        let w = stored(spec);
         assert!(w.origins_unreadable());
         assert!(!w.origins.allows_every_origin());
         let listed = crate::origin::Origin::parse_header("https://a.test").unwrap();

@@ -10,7 +10,7 @@ use crate::voice::opus_fmtp::opus_param;
 use crate::voice::peer::PeerError;
 use crate::voice::rtc_config::audio_rtc_config;
 use crate::voice::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
-use crate::voice::transport::Transport;
+use crate::voice::transport::{tcp_host_candidate, Transport};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -143,12 +143,7 @@ impl ClientPeer {
     /// The TCP connection to the server is open from `local`: offer it as our (active) candidate,
     /// so ICE checks go over it.
     pub fn connected_tcp(&mut self, local: SocketAddr) -> Result<(), PeerError> {
-        let candidate = Candidate::builder()
-            .tcp()
-            .host(local)
-            .tcptype(TcpType::Active)
-            .build()
-            .map_err(|e| PeerError::Setup(e.to_string()))?;
+        let candidate = tcp_host_candidate(local, TcpType::Active).map_err(PeerError::Setup)?;
         self.local = local;
         self.transport = Transport::Tcp;
         self.rtc.add_local_candidate(candidate);

@@ -15,7 +15,7 @@ use crate::voice::opus_fmtp::with_opus_param;
 use crate::voice::rtc_config::audio_rtc_config;
 use crate::voice::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
 use crate::voice::talk::{Talk, TalkConfig, TalkEvent, LISTEN_RATE};
-use crate::voice::transport::Transport;
+use crate::voice::transport::{tcp_host_candidate, Transport};
 use crate::voice::SdpRejection;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -141,12 +141,7 @@ impl VoicePeer {
             .build(now);
         rtc.add_local_candidate(candidate);
         if let Some(addr) = config.tcp_addr {
-            let passive = Candidate::builder()
-                .tcp()
-                .host(addr)
-                .tcptype(TcpType::Passive)
-                .build()
-                .map_err(|e| PeerError::Setup(e.to_string()))?;
+            let passive = tcp_host_candidate(addr, TcpType::Passive).map_err(PeerError::Setup)?;
             rtc.add_local_candidate(passive);
         }
         // The offer is untrusted input to a third-party parser: a panic there is a refusal of

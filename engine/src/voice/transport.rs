@@ -4,7 +4,9 @@
 //! the driver owns the connections and their framing, and the remote address of a connection
 //! names it (one listener: the remote address alone tells its connections apart).
 
-use str0m::net::Protocol;
+use std::net::SocketAddr;
+use str0m::net::{Protocol, TcpType};
+use str0m::Candidate;
 
 /// The transport a packet came in or goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,3 +36,9 @@ impl Transport {
 
 /// Largest packet an RFC 4571 frame carries (its length field is 16 bits).
 pub const MAX_FRAME: usize = u16::MAX as usize;
+
+/// A TCP host candidate at `addr`: passive on the server (it listens), active on a client (it
+/// dials).
+pub(crate) fn tcp_host_candidate(addr: SocketAddr, role: TcpType) -> Result<Candidate, String> {
+    Candidate::builder().tcp().host(addr).tcptype(role).build().map_err(|e| e.to_string())
+}
