@@ -34,3 +34,8 @@ need_speech() {
   fi
   speech_python="$venv/bin/python"
 }
+# PostgreSQL for the multi-node tests and benchmarks: Debian's server binaries (no service is
+# started; scripts/test-postgres runs a throwaway server in a folder of its own).
+need_postgres() {
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || install_deb postgresql
+}

@@ -4,11 +4,10 @@
 //! revoked one is refused at the very next request.
 
 use crate::clock;
-use crate::offline_store::{absolute, with_store, OfflineStoreError};
+use crate::offline_store::{with_store, OfflineStoreError, StoreAt};
 use crate::store::records::{self, ApiKeyRow};
 use crate::store::{Store, StoreError};
 use crate::workspaces::ensure_workspace;
-use std::path::{Path, PathBuf};
 use voxgate_engine::api_key::NewApiKey;
 use voxgate_engine::ids::{KeyId, WorkspaceId};
 
@@ -20,7 +19,7 @@ pub enum KeyCommandError {
     #[error("{0} is not a key id (key_...): `voxgate keys list` shows them")]
     BadKeyId(String),
     #[error("there is no key {0} in {1}")]
-    NoSuchKey(String, PathBuf),
+    NoSuchKey(String, String),
     #[error("key {0} was already revoked")]
     AlreadyRevoked(String),
 }
@@ -37,7 +36,7 @@ pub struct CreatedKey {
     pub key_id: KeyId,
     pub workspace_id: WorkspaceId,
     /// The data dir it was stored in, made absolute, to say where it went.
-    pub data_dir: PathBuf,
+    pub store: String,
 }
 
 /// Creates a key for `ws`; the returned secret is the only copy.
@@ -50,29 +49,32 @@ pub async fn create_key(store: &Store, ws: &WorkspaceId) -> Result<(KeyId, NewAp
 }
 
 /// `voxgate keys create`: a new key for `workspace` (created if needed).
-pub fn create_in(data_dir: &Path, workspace: &str, init: bool) -> Result<CreatedKey, KeyCommandError> {
-    let (key_id, key, ws) = with_store::<_, KeyCommandError>(data_dir, init, async |store| {
+pub fn create_in(store_at: StoreAt<'_>, workspace: &str, init: bool) -> Result<CreatedKey, KeyCommandError> {
+    let location = store_at.location();
+    let (key_id, key, ws) = with_store::<_, KeyCommandError>(&location, init, async |store| {
         let ws = ensure_workspace(store, workspace).await?;
         let (key_id, key) = create_key(store, &ws.id).await?;
         Ok((key_id, key, ws.id))
     })?;
-    Ok(CreatedKey { secret: key.secret, key_id, workspace_id: ws, data_dir: absolute(data_dir) })
+    Ok(CreatedKey { secret: key.secret, key_id, workspace_id: ws, store: location.to_string() })
 }
 
 /// `voxgate keys list`: every key (of one workspace, by name, when given), oldest first.
-pub fn list_in(data_dir: &Path, workspace: Option<&str>) -> Result<Vec<ApiKeyRow>, KeyCommandError> {
+pub fn list_in(store_at: StoreAt<'_>, workspace: Option<&str>) -> Result<Vec<ApiKeyRow>, KeyCommandError> {
+    let location = store_at.location();
     let workspace = workspace.map(str::to_string);
-    with_store(data_dir, false, async |store| {
+    with_store(&location, false, async |store| {
         Ok(store.read(move |c| records::api_keys(c, workspace.as_deref())).await?)
     })
 }
 
 /// `voxgate keys revoke`: the key is refused from the next request on, by every server on this
 /// data dir.
-pub fn revoke_in(data_dir: &Path, key: &str) -> Result<ApiKeyRow, KeyCommandError> {
+pub fn revoke_in(store_at: StoreAt<'_>, key: &str) -> Result<ApiKeyRow, KeyCommandError> {
+    let location = store_at.location();
     let key_id = KeyId::parse(key).map_err(|_| KeyCommandError::BadKeyId(key.to_string()))?;
-    let dir = absolute(data_dir);
-    with_store(data_dir, false, async |store| {
+    let dir = location.to_string();
+    with_store(&location, false, async |store| {
         let k = key_id.clone();
         let keys = store.read(|c| records::api_keys(c, None)).await?;
         let Some(row) = keys.into_iter().find(|r| r.id == key_id) else {

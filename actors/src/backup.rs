@@ -4,7 +4,7 @@
 //! agent, widget, conversation and usage record, and accepts the session tokens it issued.
 
 use crate::signing;
-use crate::store::{schema, Store, StoreError, DB_FILE};
+use crate::store::{sqlite, Store, StoreError, DB_FILE};
 use std::path::{Path, PathBuf};
 
 /// What a backup wrote.
@@ -28,7 +28,7 @@ pub fn backup(data_dir: &Path, out_dir: &Path) -> Result<BackupReport, StoreErro
     }
     std::fs::create_dir_all(out_dir)
         .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", out_dir.display())))?;
-    let source = schema::open(&data_dir.join(DB_FILE))?;
+    let source = sqlite::open(&data_dir.join(DB_FILE))?;
     let database = out_dir.join(DB_FILE);
     let mut copy = rusqlite::Connection::open(&database)?;
     {

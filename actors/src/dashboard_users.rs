@@ -3,11 +3,10 @@
 //! sign-in reads the store.
 
 use crate::clock;
-use crate::offline_store::{absolute, with_store, OfflineStoreError};
+use crate::offline_store::{with_store, OfflineStoreError, StoreAt};
 use crate::store::dashboard::{self, UserRow};
 use crate::store::StoreError;
 use crate::workspaces::ensure_workspace;
-use std::path::{Path, PathBuf};
 use voxgate_engine::ids::{UserId, WorkspaceId};
 use voxgate_engine::password::{self, PasswordError};
 use voxgate_engine::sign_in::normalize_email;
@@ -38,7 +37,7 @@ pub struct CreatedUser {
     pub workspace_id: WorkspaceId,
     /// The password, when it was generated here (shown once, stored nowhere).
     pub generated_password: Option<String>,
-    pub data_dir: PathBuf,
+    pub store: String,
 }
 
 /// Stores a new user of workspace `ws`; false when the email is taken.
@@ -65,12 +64,13 @@ pub async fn create_user(
 /// `voxgate users create`: a user of `workspace` (created if needed) with `password`, or with
 /// a generated one when `None`.
 pub fn create_in(
-    data_dir: &Path,
+    store_at: StoreAt<'_>,
     workspace: &str,
     email: &str,
     password_text: Option<String>,
     init: bool,
 ) -> Result<CreatedUser, UserCommandError> {
+    let location = store_at.location();
     // Refuse a bad email or password before touching the store.
     let email = normalize_email(email).map_err(UserCommandError::BadEmail)?;
     let generated = password_text.is_none();
@@ -78,7 +78,7 @@ pub fn create_in(
     if let Err(e) = password::hash(&password_text, &mut rand::rng()) {
         return Err(e.into());
     }
-    let row = with_store::<_, UserCommandError>(data_dir, init, async |store| {
+    let row = with_store::<_, UserCommandError>(&location, init, async |store| {
         let ws = ensure_workspace(store, workspace).await?;
         create_user(store, &ws.id, &email, &password_text)
             .await?
@@ -89,6 +89,6 @@ pub fn create_in(
         email: row.email,
         workspace_id: row.workspace_id,
         generated_password: generated.then_some(password_text),
-        data_dir: absolute(data_dir),
+        store: location.to_string(),
     })
 }

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::rate_limits::{RateLimitPolicy, RateLimits};
 use crate::sessions::SessionRegistry;
 use crate::signing::load_signer;
-use crate::store::{records, Store};
+use crate::store::{records, Store, StoreLocation};
 use crate::supervisors::{TokenSupervisor, VoiceMeter};
 use crate::text_session::TextSessions;
 use crate::usage::{UsageLedger, UsageLimits};
@@ -29,6 +29,9 @@ use voxgate_engine::session::{EndReason, TtlPolicy};
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub data_dir: PathBuf,
+    /// A PostgreSQL database several nodes share (`postgres://...`), instead of SQLite in the
+    /// data dir.
+    pub database_url: Option<String>,
     /// The session-token secret shared by several nodes (hex), else one kept in the data dir.
     pub session_secret: Option<String>,
     pub min_ttl_seconds: u32,
@@ -81,7 +84,8 @@ impl Runtime {
     /// Opens the store, closes what a crash left open, loads the caches and starts every actor.
     /// Runs inside an actix system.
     pub async fn start(config: RuntimeConfig) -> Result<Runtime, String> {
-        let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let location = StoreLocation::new(&config.data_dir, config.database_url.as_deref());
+        let store = Store::open(&location).map_err(|e| format!("cannot open the store ({location}): {e}"))?;
         let recovered = recover(&store).await?;
         let signer = load_signer(&config.data_dir, config.session_secret.as_deref())?;
         let metrics = Arc::new(Metrics::new());
@@ -136,7 +140,7 @@ impl Runtime {
         if self.drain.is_draining() {
             return Readiness::Draining;
         }
-        let probe = self.store.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await;
+        let probe = self.store.read(|c| c.query_value::<i64>("SELECT 1", &[])).await;
         match probe {
             Ok(_) => Readiness::Ready,
             Err(e) => Readiness::NotReady(e.to_string()),

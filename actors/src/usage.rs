@@ -183,7 +183,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_unit_recorded_twice_counts_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(&crate::store::StoreLocation::DataDir(dir.path().into())).unwrap();
         let ledger = UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()));
         let mut rng = rand::rng();
         let (ws, session, call) =

@@ -4,6 +4,7 @@ use crate::server::{self, ServeOptions};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use voxgate_actors::offline_store::StoreAt;
 
 #[derive(Parser, Debug)]
 #[command(name = "voxgate", version, about = "The server behind website voice and text agent widgets.")]
@@ -44,8 +45,8 @@ enum UsersCommand {
     /// Create a dashboard user of a workspace (created if needed). Prints a one-time password
     /// alone on stdout, or, with --password-stdin, takes the password from stdin's first line.
     Create {
-        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "default")]
         workspace: String,
         /// The email the user signs in with.
@@ -65,9 +66,9 @@ enum KeysCommand {
     /// Create a workspace API key (the workspace too, if needed) and print it alone on stdout;
     /// which data dir and workspace it went to is said on stderr.
     Create {
-        /// The data dir of the server the key is for (the one `voxgate serve` uses).
-        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
+        /// The store of the servers the key is for (the one `voxgate serve` uses).
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "default")]
         workspace: String,
         /// Create a new store in the data dir if there is none (otherwise that is an error:
@@ -77,8 +78,8 @@ enum KeysCommand {
     },
     /// List the keys: id, workspace, created, last used, revoked (never the key itself).
     List {
-        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Only this workspace's keys.
         #[arg(long)]
         workspace: Option<String>,
@@ -86,11 +87,29 @@ enum KeysCommand {
     /// Revoke a key by its id (key_...): every server on the data dir refuses it from the next
     /// request on.
     Revoke {
-        #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// The key's id, as `voxgate keys list` shows it.
         id: String,
     },
+}
+
+/// Which store a command works on: the data dir's SQLite file, or a shared PostgreSQL.
+#[derive(Args, Debug, Clone)]
+struct StoreArgs {
+    /// Where the SQLite database (and the signing key) live.
+    #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// A PostgreSQL database shared by several nodes (postgres://user@host/db), instead of
+    /// SQLite in the data dir.
+    #[arg(long, env = "VOXGATE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    fn at(&self) -> StoreAt<'_> {
+        StoreAt { data_dir: &self.data_dir, database_url: self.database_url.as_deref() }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -98,9 +117,8 @@ struct ServeArgs {
     /// Address for the HTTP listener (port 0 picks a free port).
     #[arg(long, env = "VOXGATE_HTTP", default_value = "127.0.0.1:8080")]
     http: String,
-    /// Where the SQLite database and signing key live.
-    #[arg(long, env = "VOXGATE_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Serve `/metrics` on this separate address (for example a private interface) instead of on
     /// the public HTTP listener.
     #[arg(long, env = "VOXGATE_METRICS_ADDR")]
@@ -308,7 +326,8 @@ impl ServeArgs {
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout_seconds.max(1)),
             http: self.http,
             metrics_addr: self.metrics_addr,
-            data_dir: self.data_dir,
+            data_dir: self.store.data_dir,
+            database_url: self.store.database_url,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
             ice_servers,
             turn,
@@ -327,18 +346,16 @@ fn when(t: Option<voxgate_engine::Timestamp>) -> String {
 fn keys(command: KeysCommand) -> Result<(), String> {
     use voxgate_actors::api_keys;
     match command {
-        KeysCommand::Create { data_dir, workspace, init } => {
-            let created = api_keys::create_in(&data_dir, &workspace, init).map_err(|e| e.to_string())?;
+        KeysCommand::Create { store, workspace, init } => {
+            let created = api_keys::create_in(store.at(), &workspace, init).map_err(|e| e.to_string())?;
             eprintln!(
                 "voxgate: key {} for workspace {workspace:?} ({}) in {}",
-                created.key_id,
-                created.workspace_id,
-                created.data_dir.display()
+                created.key_id, created.workspace_id, created.store
             );
             println!("{}", created.secret);
         }
-        KeysCommand::List { data_dir, workspace } => {
-            let keys = api_keys::list_in(&data_dir, workspace.as_deref()).map_err(|e| e.to_string())?;
+        KeysCommand::List { store, workspace } => {
+            let keys = api_keys::list_in(store.at(), workspace.as_deref()).map_err(|e| e.to_string())?;
             println!("{:<26}  {:<20}  {:<24}  {:<24}  revoked", "id", "workspace", "created", "last used");
             for k in keys {
                 println!(
@@ -351,8 +368,8 @@ fn keys(command: KeysCommand) -> Result<(), String> {
                 );
             }
         }
-        KeysCommand::Revoke { data_dir, id } => {
-            let key = api_keys::revoke_in(&data_dir, &id).map_err(|e| e.to_string())?;
+        KeysCommand::Revoke { store, id } => {
+            let key = api_keys::revoke_in(store.at(), &id).map_err(|e| e.to_string())?;
             eprintln!("voxgate: revoked key {} of workspace {:?}", key.id, key.workspace);
         }
     }
@@ -363,7 +380,7 @@ fn keys(command: KeysCommand) -> Result<(), String> {
 fn users(command: UsersCommand) -> Result<(), String> {
     use voxgate_actors::dashboard_users;
     match command {
-        UsersCommand::Create { data_dir, workspace, email, password_stdin, init } => {
+        UsersCommand::Create { store, workspace, email, password_stdin, init } => {
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin()
@@ -374,14 +391,11 @@ fn users(command: UsersCommand) -> Result<(), String> {
             } else {
                 None
             };
-            let created = dashboard_users::create_in(&data_dir, &workspace, &email, password, init)
+            let created = dashboard_users::create_in(store.at(), &workspace, &email, password, init)
                 .map_err(|e| e.to_string())?;
             eprintln!(
                 "voxgate: dashboard user {} ({}) of workspace {workspace:?} ({}) in {}",
-                created.email,
-                created.id,
-                created.workspace_id,
-                created.data_dir.display()
+                created.email, created.id, created.workspace_id, created.store
             );
             if let Some(p) = created.generated_password {
                 eprintln!("voxgate: its one-time password follows; it is stored only as a hash");

@@ -23,6 +23,8 @@ pub struct ServeOptions {
     /// A separate listener for `/metrics`; without it the HTTP listener serves them.
     pub metrics_addr: Option<String>,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite in the data dir (several nodes share it).
+    pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub ice_servers: serde_json::Value,
     pub turn: Option<voxgate_engine::turn::TurnServers>,
@@ -82,6 +84,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
     let runtime = Arc::new(
         Runtime::start(RuntimeConfig {
             data_dir: opts.data_dir.clone(),
+            database_url: opts.database_url.clone(),
             session_secret: std::env::var("VOXGATE_SESSION_SECRET").ok(),
             min_ttl_seconds: opts.min_ttl_seconds,
             media: MediaConfig {

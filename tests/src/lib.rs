@@ -3,6 +3,7 @@
 
 pub mod dashboard;
 pub mod fake_provider;
+pub mod postgres;
 pub mod speech;
 pub mod text;
 pub mod upstream;

@@ -4,9 +4,8 @@
 use super::records::{
     calls_of_session, session_row, transcript, CallRecord, TranscriptMessage, SESSION_COLUMNS,
 };
+use super::sql::{args, Arg, Sql};
 use super::StoreError;
-use rusqlite::types::Value as Sql;
-use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
 use voxgate_engine::conversation::{ConversationFilter, Cursor};
 use voxgate_engine::ids::{ConversationId, WorkspaceId};
@@ -50,19 +49,18 @@ pub struct ConversationRecord {
     pub calls: Vec<CallRecord>,
 }
 
-fn usage_of(c: &Connection, session: &Session) -> Result<ConversationUsage, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT kind, class, SUM(quantity) FROM usage_events WHERE session_id = ?1 GROUP BY kind, class",
+fn usage_of(c: &dyn Sql, session: &Session) -> Result<ConversationUsage, StoreError> {
+    let rows = c.query_map(
+        "SELECT kind, class, CAST(SUM(quantity) AS BIGINT) FROM usage_events WHERE session_id = ?1 GROUP BY kind, class",
+        args![session.id.as_str()],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
     )?;
-    let rows = stmt.query_map([session.id.as_str()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-    })?;
     let mut usage = ConversationUsage {
         class: if session.preview { "preview" } else { "production" }.to_string(),
         ..Default::default()
     };
     for row in rows {
-        let (kind, class, n) = row?;
+        let (kind, class, n) = row;
         usage.class = class;
         match kind.as_str() {
             "text_message" => usage.text_messages += n.max(0) as u64,
@@ -73,11 +71,10 @@ fn usage_of(c: &Connection, session: &Session) -> Result<ConversationUsage, Stor
     Ok(usage)
 }
 
-fn summary(c: &Connection, s: Session) -> Result<ConversationSummary, StoreError> {
-    let messages: i64 = c.query_row(
+fn summary(c: &dyn Sql, s: Session) -> Result<ConversationSummary, StoreError> {
+    let messages: i64 = c.query_value(
         "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
-        [s.conversation_id.as_str()],
-        |r| r.get(0),
+        args![s.conversation_id.as_str()],
     )?;
     let usage = usage_of(c, &s)?;
     let (ended_at, end_reason) = match s.state {
@@ -101,25 +98,28 @@ fn summary(c: &Connection, s: Session) -> Result<ConversationSummary, StoreError
     })
 }
 
+/// Appends `term` to `sql` with its `?` numbered as the next argument, `arg`.
+fn and<'a>(sql: &mut String, args: &mut Vec<Arg<'a>>, term: &str, arg: Arg<'a>) {
+    args.push(arg);
+    sql.push_str(&term.replace('?', &format!("?{}", args.len())));
+}
+
 /// A page of `ws`'s conversations, newest first, and the cursor of the next page if any.
 pub fn list(
-    c: &Connection,
+    c: &dyn Sql,
     ws: &WorkspaceId,
     filter: &ConversationFilter,
 ) -> Result<(Vec<ConversationSummary>, Option<Cursor>), StoreError> {
-    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE workspace_id = ?");
-    let mut args: Vec<Sql> = vec![Sql::Text(ws.to_string())];
+    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE workspace_id = ?1");
+    let mut args: Vec<Arg<'_>> = vec![Arg::Text(ws.as_str())];
     if let Some(w) = &filter.widget {
-        sql.push_str(" AND widget_id = ?");
-        args.push(Sql::Text(w.to_string()));
+        and(&mut sql, &mut args, " AND widget_id = ?", Arg::Text(w.as_str()));
     }
     if let Some(a) = &filter.agent {
-        sql.push_str(" AND agent_id = ?");
-        args.push(Sql::Text(a.to_string()));
+        and(&mut sql, &mut args, " AND agent_id = ?", Arg::Text(a.as_str()));
     }
     if let Some(e) = filter.environment {
-        sql.push_str(" AND environment = ?");
-        args.push(Sql::Text(e.as_str().to_string()));
+        and(&mut sql, &mut args, " AND environment = ?", Arg::Text(e.as_str()));
     }
     if let Some(m) = filter.mode {
         // `modes` holds the session's JSON array (`["voice","text"]`). The term is written out
@@ -130,27 +130,19 @@ pub fn list(
         });
     }
     if let Some(from) = filter.from {
-        sql.push_str(" AND created_at >= ?");
-        args.push(Sql::Integer(from.millis()));
+        and(&mut sql, &mut args, " AND created_at >= ?", Arg::Int(from.millis()));
     }
     if let Some(to) = filter.to {
-        sql.push_str(" AND created_at < ?");
-        args.push(Sql::Integer(to.millis()));
+        and(&mut sql, &mut args, " AND created_at < ?", Arg::Int(to.millis()));
     }
     if let Some(after) = &filter.after {
-        sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
-        args.extend([
-            Sql::Integer(after.created_at),
-            Sql::Integer(after.created_at),
-            Sql::Text(after.session_id.clone()),
-        ]);
+        and(&mut sql, &mut args, " AND (created_at < ?", Arg::Int(after.created_at));
+        and(&mut sql, &mut args, " OR (created_at = ?", Arg::Int(after.created_at));
+        and(&mut sql, &mut args, " AND id < ?))", Arg::Text(&after.session_id));
     }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     // One more than asked tells whether another page follows.
-    args.push(Sql::Integer(filter.limit as i64 + 1));
-    let mut stmt = c.prepare(&sql)?;
-    let sessions: Vec<Session> =
-        stmt.query_map(params_from_iter(args), session_row)?.map(|r| r?).collect::<Result<_, _>>()?;
+    and(&mut sql, &mut args, " ORDER BY created_at DESC, id DESC LIMIT ?", Arg::Int(filter.limit as i64 + 1));
+    let sessions: Vec<Session> = c.query_map(&sql, &args, session_row)?;
     let more = sessions.len() > filter.limit;
     let page: Vec<Session> = sessions.into_iter().take(filter.limit).collect();
     let next = if more {
@@ -164,15 +156,16 @@ pub fn list(
 
 /// One of `ws`'s conversations with its transcript and calls.
 pub fn get(
-    c: &Connection,
+    c: &dyn Sql,
     ws: &WorkspaceId,
     id: &ConversationId,
 ) -> Result<Option<ConversationRecord>, StoreError> {
-    let mut stmt = c.prepare(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ?1 AND workspace_id = ?2"
-    ))?;
-    let mut rows = stmt.query_map([id.as_str(), ws.as_str()], session_row)?;
-    let Some(session) = rows.next().transpose()?.transpose()? else {
+    let Some(session) = c.query_opt(
+        &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ?1 AND workspace_id = ?2"),
+        args![id.as_str(), ws.as_str()],
+        session_row,
+    )?
+    else {
         return Ok(None);
     };
     let metadata = session.metadata.clone();

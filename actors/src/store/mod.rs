@@ -1,16 +1,22 @@
-//! The store writer: one thread owns the SQLite write connection and commits queued writes in
+//! The store writer: one thread owns the write connection and commits queued writes in
 //! batches (group commit), each write inside its own savepoint so one failure rolls back only
 //! itself. A write's future resolves only after its batch is committed, so whatever a caller
-//! reports as done is durable. Reads use a separate connection (WAL lets them run alongside).
+//! reports as done is durable. Reads use other connections: SQLite's WAL lets one reader run
+//! beside the writer; PostgreSQL gets a pool of them. The same record functions run on both.
 
 pub mod conversations;
 pub mod dashboard;
+mod error;
+pub mod postgres;
 pub mod records;
 pub(crate) mod schema;
+pub mod sql;
+pub(crate) mod sqlite;
 
-use rusqlite::Connection;
+pub use error::StoreError;
+use sql::{Dialect, Sql};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -20,20 +26,59 @@ pub(crate) const DB_FILE: &str = "voxgate.sqlite";
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("the store writer has stopped")]
-    Stopped,
+/// Reader connections to PostgreSQL per node.
+const POSTGRES_READERS: u32 = 16;
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `voxgate.sqlite` in this data dir: one node.
+    DataDir(PathBuf),
+    /// A PostgreSQL database (`postgres://...`) that several nodes share.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// PostgreSQL when a database URL is given, else the data dir's SQLite file.
+    pub fn new(data_dir: &Path, database_url: Option<&str>) -> StoreLocation {
+        match database_url {
+            Some(url) if !url.is_empty() => StoreLocation::Postgres(url.to_string()),
+            _ => StoreLocation::DataDir(data_dir.to_path_buf()),
+        }
+    }
+
+    /// Whether a store is there already (a database server always counts as one).
+    pub fn exists(&self) -> bool {
+        match self {
+            StoreLocation::DataDir(dir) => Store::exists_in(dir),
+            StoreLocation::Postgres(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::DataDir(dir) => {
+                write!(f, "{}", std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display())
+            }
+            StoreLocation::Postgres(url) => match postgres::config(url) {
+                // Never the password.
+                Ok(c) => write!(
+                    f,
+                    "postgresql database {} on {:?}",
+                    c.get_dbname().unwrap_or("(default)"),
+                    c.get_hosts().first()
+                ),
+                Err(_) => write!(f, "postgresql"),
+            },
+        }
+    }
 }
 
 trait Job: Send {
     /// Runs the write inside the open transaction.
-    fn run(&mut self, conn: &Connection);
+    fn run(&mut self, conn: &dyn Sql);
     /// Reports the outcome once the batch is committed (or failed to commit).
     fn finish(self: Box<Self>, commit: Result<(), String>);
     /// True only for the marker `Store::close` sends.
@@ -48,28 +93,34 @@ struct WriteJob<T, F> {
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> Job for WriteJob<T, F> {
-    fn run(&mut self, conn: &Connection) {
+impl<T: Send, F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send> Job for WriteJob<T, F> {
+    fn run(&mut self, conn: &dyn Sql) {
         let Some(f) = self.f.take() else { return };
-        let outcome =
-            conn.execute_batch("SAVEPOINT job").map_err(StoreError::from).and_then(|_| match f(conn) {
-                Ok(v) => conn.execute_batch("RELEASE job").map(|_| v).map_err(StoreError::from),
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                    Err(e)
-                }
-            });
+        let outcome = conn.batch("SAVEPOINT job").and_then(|_| match f(conn) {
+            Ok(v) => conn.batch("RELEASE job").map(|_| v),
+            Err(e) => {
+                let _ = conn.batch("ROLLBACK TO job; RELEASE job");
+                Err(e)
+            }
+        });
         self.result = Some(outcome);
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
         let outcome = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
-            (Err(e), _) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+            (Err(e), _) => Err(StoreError::Unavailable(format!("commit failed: {e}"))),
             (Ok(()), None) => Err(StoreError::Stopped),
         };
         let _ = self.reply.send(outcome);
     }
+}
+
+/// The connections reads run on.
+#[derive(Clone)]
+enum Readers {
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Postgres(r2d2::Pool<postgres::PgManager>),
 }
 
 /// Handle to the database: cheap to clone, usable from any thread or actor.
@@ -77,35 +128,70 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> Job for Wr
 pub struct Store {
     jobs: mpsc::Sender<Box<dyn Job>>,
     queued: Arc<AtomicUsize>,
-    reader: Arc<Mutex<Connection>>,
+    /// Transactions committed: fewer than writes when writes arrive together (group commit).
+    commits: Arc<AtomicU64>,
+    readers: Readers,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
-    path: PathBuf,
+    location: StoreLocation,
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) `voxgate.sqlite` in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+    /// Opens (creating and migrating if needed) the store at `location`.
+    pub fn open(location: &StoreLocation) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::DataDir(dir) => Store::open_sqlite(dir),
+            StoreLocation::Postgres(url) => Store::open_postgres(url),
+        }
+    }
+
+    fn open_sqlite(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Corrupt(format!("cannot create data dir {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(DB_FILE);
-        let mut conn = schema::open(&path)?;
-        schema::migrate(&mut conn)?;
-        let reader = schema::open(&path)?;
+        let conn = sqlite::open(&path)?;
+        schema::migrate(&conn)?;
+        let reader = sqlite::open(&path)?;
+        Store::start(
+            conn,
+            Readers::Sqlite(Arc::new(Mutex::new(reader))),
+            StoreLocation::DataDir(data_dir.into()),
+        )
+    }
+
+    fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let config = postgres::config(url)?;
+        // The blocking client runs its own small runtime, which must not start on a thread that
+        // drives an async runtime (the caller's may): connect from a thread of our own.
+        let opened = std::thread::scope(|s| {
+            s.spawn(|| {
+                let conn = postgres::PgConnection::connect(&config)
+                    .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+                schema::migrate(&conn)?;
+                let pool = postgres::reader_pool(&config, POSTGRES_READERS)?;
+                Ok::<_, StoreError>((conn, pool))
+            })
+            .join()
+            .map_err(|_| StoreError::Unavailable("connecting to PostgreSQL panicked".into()))?
+        })?;
+        let (conn, pool) = opened;
+        Store::start(conn, Readers::Postgres(pool), StoreLocation::Postgres(url.to_string()))
+    }
+
+    fn start<C: Sql + Send + 'static>(
+        conn: C,
+        readers: Readers,
+        location: StoreLocation,
+    ) -> Result<Store, StoreError> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let queued = Arc::new(AtomicUsize::new(0));
-        let q = queued.clone();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counters = (queued.clone(), commits.clone());
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, q))
+            .spawn(move || writer_loop(conn, rx, counters))
             .map_err(|e| StoreError::Corrupt(format!("cannot start store writer: {e}")))?;
-        Ok(Store {
-            jobs: tx,
-            queued,
-            reader: Arc::new(Mutex::new(reader)),
-            writer: Arc::new(Mutex::new(Some(handle))),
-            path,
-        })
+        Ok(Store { jobs: tx, queued, commits, readers, writer: Arc::new(Mutex::new(Some(handle))), location })
     }
 
     /// Whether `data_dir` holds a store already.
@@ -113,8 +199,26 @@ impl Store {
         data_dir.join(DB_FILE).is_file()
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.readers {
+            Readers::Sqlite(_) => Dialect::Sqlite,
+            Readers::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// PostgreSQL reader connections open and idle (none on SQLite).
+    pub fn pool_state(&self) -> Option<(u32, u32)> {
+        match &self.readers {
+            Readers::Sqlite(_) => None,
+            Readers::Postgres(pool) => {
+                let s = pool.state();
+                Some((s.connections, s.idle_connections))
+            }
+        }
     }
 
     /// Writes queued and not yet committed.
@@ -122,11 +226,16 @@ impl Store {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// Transactions the writer has committed since the store opened.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Queues a write; resolves with its result once committed.
     pub fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(WriteJob { f: Some(f), result: None, reply });
@@ -143,28 +252,28 @@ impl Store {
         }
     }
 
-    /// Runs a read on the read connection, off the async runtime's threads.
+    /// Runs a read on a read connection, off the async runtime's threads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
     {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().map_err(|_| StoreError::Stopped)?;
-            f(&conn)
-        })
-        .await
-        .map_err(|_| StoreError::Stopped)?
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.run(f)).await.map_err(|_| StoreError::Stopped)?
     }
 
-    /// A read from synchronous code (startup, CLI).
-    pub fn read_blocking<T>(
+    /// A read from synchronous code (startup, CLI), on a thread of its own so the blocking
+    /// PostgreSQL client never runs on a thread that drives an async runtime.
+    pub fn read_blocking<T: Send>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&dyn Sql) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
-        let conn = self.reader.lock().map_err(|_| StoreError::Stopped)?;
-        f(&conn)
+        match &self.readers {
+            Readers::Sqlite(_) => self.readers.run(f),
+            Readers::Postgres(_) => std::thread::scope(|s| {
+                s.spawn(|| self.readers.run(f)).join().map_err(|_| StoreError::Stopped)?
+            }),
+        }
     }
 
     /// Lets every queued write commit, then stops the writer. Later writes fail with `Stopped`.
@@ -179,13 +288,28 @@ impl Store {
     }
 }
 
+impl Readers {
+    fn run<T>(&self, f: impl FnOnce(&dyn Sql) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self {
+            Readers::Sqlite(conn) => {
+                let conn = conn.lock().map_err(|_| StoreError::Stopped)?;
+                f(&*conn)
+            }
+            Readers::Postgres(pool) => {
+                let conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                f(&*conn)
+            }
+        }
+    }
+}
+
 /// Marks the end of the queue for `close`.
 struct StopJob {
     reply: Option<oneshot::Sender<Result<(), StoreError>>>,
 }
 
 impl Job for StopJob {
-    fn run(&mut self, _conn: &Connection) {}
+    fn run(&mut self, _conn: &dyn Sql) {}
     fn is_stop(&self) -> bool {
         true
     }
@@ -196,7 +320,16 @@ impl Job for StopJob {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, queued: Arc<AtomicUsize>) {
+fn writer_loop<C: Sql>(
+    conn: C,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    (queued, commits): (Arc<AtomicUsize>, Arc<AtomicU64>),
+) {
+    let begin = match conn.dialect() {
+        // Takes the write lock now, so no reader's snapshot upgrade can fail the batch later.
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -205,21 +338,27 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, queued: Arc<A
                 Err(_) => break,
             }
         }
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = conn.reconnect() {
+            tracing::error!(error = %e, "store writer cannot reconnect");
+        }
+        let began = conn.batch(begin);
         let commit = match began {
             Ok(()) => {
                 for job in batch.iter_mut() {
                     job.run(&conn);
                 }
-                conn.execute_batch("COMMIT").map_err(|e| {
-                    let _ = conn.execute_batch("ROLLBACK");
+                conn.batch("COMMIT").map_err(|e| {
+                    let _ = conn.batch("ROLLBACK");
                     e.to_string()
                 })
             }
             Err(e) => Err(e.to_string()),
         };
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, jobs = batch.len(), "store batch failed to commit");
+        match &commit {
+            Ok(()) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, jobs = batch.len(), "store batch failed to commit"),
         }
         let stop = batch.iter().any(|j| j.is_stop());
         let counted = batch.iter().filter(|j| !j.is_stop()).count();

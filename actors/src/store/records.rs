@@ -1,8 +1,8 @@
 //! Row mappings: every SQL statement voxgate runs, one function each, on a given connection.
 //! Callers choose the connection (a write job or the read connection).
 
+use super::sql::{args, Row, Sql};
 use super::StoreError;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use voxgate_engine::agent::{Agent, AgentSpec};
 use voxgate_engine::ids::{AgentId, CallId, ConversationId, KeyId, SessionId, WidgetId, WorkspaceId};
 use voxgate_engine::session::{EndReason, Environment, ModeSet, Session, SessionState};
@@ -25,39 +25,32 @@ pub struct WorkspaceRow {
     pub created_at: Timestamp,
 }
 
-pub fn insert_workspace(c: &Connection, w: &WorkspaceRow) -> Result<(), StoreError> {
+pub fn insert_workspace(c: &dyn Sql, w: &WorkspaceRow) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
-        params![w.id.as_str(), w.name, w.created_at.millis()],
+        args![w.id.as_str(), &w.name, w.created_at.millis()],
     )?;
     Ok(())
 }
 
-pub fn workspace_by_name(c: &Connection, name: &str) -> Result<Option<WorkspaceRow>, StoreError> {
-    let row = c
-        .query_row("SELECT id, name, created_at FROM workspaces WHERE name = ?1", [name], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-        })
-        .optional()?;
-    row.map(|(i, name, at)| {
-        Ok(WorkspaceRow { id: id(i, WorkspaceId::parse)?, name, created_at: Timestamp(at) })
-    })
-    .transpose()
+pub fn workspace_by_name(c: &dyn Sql, name: &str) -> Result<Option<WorkspaceRow>, StoreError> {
+    c.query_opt("SELECT id, name, created_at FROM workspaces WHERE name = ?1", args![name], workspace_row)
 }
 
-pub fn all_workspaces(c: &Connection) -> Result<Vec<WorkspaceRow>, StoreError> {
-    let mut stmt = c.prepare("SELECT id, name, created_at FROM workspaces")?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-    rows.map(|r| {
-        let (i, name, at) = r?;
-        Ok(WorkspaceRow { id: id(i, WorkspaceId::parse)?, name, created_at: Timestamp(at) })
+fn workspace_row(r: &Row) -> Result<WorkspaceRow, StoreError> {
+    Ok(WorkspaceRow {
+        id: id(r.get(0)?, WorkspaceId::parse)?,
+        name: r.get(1)?,
+        created_at: Timestamp(r.get(2)?),
     })
-    .collect()
+}
+
+pub fn all_workspaces(c: &dyn Sql) -> Result<Vec<WorkspaceRow>, StoreError> {
+    c.query_map("SELECT id, name, created_at FROM workspaces", &[], workspace_row)
 }
 
 pub fn insert_api_key(
-    c: &Connection,
+    c: &dyn Sql,
     key: &KeyId,
     ws: &WorkspaceId,
     hash: &str,
@@ -65,7 +58,7 @@ pub fn insert_api_key(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO api_keys (id, workspace_id, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![key.as_str(), ws.as_str(), hash, at.millis()],
+        args![key.as_str(), ws.as_str(), hash, at.millis()],
     )?;
     Ok(())
 }
@@ -84,49 +77,45 @@ pub struct ApiKeyRow {
 const KEY_COLUMNS: &str = "k.id, k.workspace_id, w.name, k.created_at, k.last_used_at, k.revoked_at
      FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id";
 
-fn key_row(r: &Row<'_>) -> rusqlite::Result<Result<ApiKeyRow, StoreError>> {
-    let (k, w, name): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-    let (created, used, revoked): (i64, Option<i64>, Option<i64>) = (r.get(3)?, r.get(4)?, r.get(5)?);
-    Ok((|| {
-        Ok(ApiKeyRow {
-            id: id(k, KeyId::parse)?,
-            workspace_id: id(w, WorkspaceId::parse)?,
-            workspace: name,
-            created_at: Timestamp(created),
-            last_used_at: used.map(Timestamp),
-            revoked_at: revoked.map(Timestamp),
-        })
-    })())
+fn key_row(r: &Row) -> Result<ApiKeyRow, StoreError> {
+    Ok(ApiKeyRow {
+        id: id(r.get(0)?, KeyId::parse)?,
+        workspace_id: id(r.get(1)?, WorkspaceId::parse)?,
+        workspace: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+        last_used_at: r.get::<Option<i64>>(4)?.map(Timestamp),
+        revoked_at: r.get::<Option<i64>>(5)?.map(Timestamp),
+    })
 }
 
 /// The key with this hash, revoked or not.
-pub fn key_by_hash(c: &Connection, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-    c.query_row(&format!("SELECT {KEY_COLUMNS} WHERE k.key_hash = ?1"), [hash], key_row)
-        .optional()?
-        .transpose()
+pub fn key_by_hash(c: &dyn Sql, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    c.query_opt(&format!("SELECT {KEY_COLUMNS} WHERE k.key_hash = ?1"), args![hash], key_row)
 }
 
 /// Keys, oldest first; of one workspace (by name) when given.
-pub fn api_keys(c: &Connection, workspace: Option<&str>) -> Result<Vec<ApiKeyRow>, StoreError> {
-    let mut stmt = c.prepare(&format!(
-        "SELECT {KEY_COLUMNS} WHERE ?1 IS NULL OR w.name = ?1 ORDER BY k.created_at, k.id"
-    ))?;
-    let rows = stmt.query_map([workspace], key_row)?;
-    rows.map(|r| r?).collect()
+pub fn api_keys(c: &dyn Sql, workspace: Option<&str>) -> Result<Vec<ApiKeyRow>, StoreError> {
+    c.query_map(
+        &format!(
+            "SELECT {KEY_COLUMNS} WHERE CAST(?1 AS TEXT) IS NULL OR w.name = ?1 ORDER BY k.created_at, k.id"
+        ),
+        args![workspace],
+        key_row,
+    )
 }
 
 /// Revokes a key; false when there is no such key or it was revoked already.
-pub fn revoke_api_key(c: &Connection, key: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
+pub fn revoke_api_key(c: &dyn Sql, key: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![key.as_str(), at.millis()],
+        args![key.as_str(), at.millis()],
     )?;
     Ok(n == 1)
 }
 
 /// Records that a key was used at `at`.
-pub fn touch_api_key(c: &Connection, key: &KeyId, at: Timestamp) -> Result<(), StoreError> {
-    c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![key.as_str(), at.millis()])?;
+pub fn touch_api_key(c: &dyn Sql, key: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+    c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", args![key.as_str(), at.millis()])?;
     Ok(())
 }
 
@@ -142,7 +131,7 @@ struct ConfigColumns<'a> {
 }
 
 /// Inserts or replaces one configuration document in `table` (`agents` or `widgets`).
-fn upsert_config(c: &Connection, table: &str, row: ConfigColumns<'_>) -> Result<(), StoreError> {
+fn upsert_config(c: &dyn Sql, table: &str, row: ConfigColumns<'_>) -> Result<(), StoreError> {
     c.execute(
         &format!(
             "INSERT INTO {table} (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
@@ -150,10 +139,10 @@ fn upsert_config(c: &Connection, table: &str, row: ConfigColumns<'_>) -> Result<
              ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
                  updated_at = excluded.updated_at, deleted_at = excluded.deleted_at"
         ),
-        params![
+        args![
             row.id,
             row.workspace_id,
-            row.spec,
+            &row.spec,
             row.version as i64,
             row.created_at.millis(),
             row.updated_at.millis(),
@@ -163,7 +152,7 @@ fn upsert_config(c: &Connection, table: &str, row: ConfigColumns<'_>) -> Result<
     Ok(())
 }
 
-pub fn upsert_agent(c: &Connection, a: &Agent) -> Result<(), StoreError> {
+pub fn upsert_agent(c: &dyn Sql, a: &Agent) -> Result<(), StoreError> {
     let row = ConfigColumns {
         id: a.id.as_str(),
         workspace_id: a.workspace_id.as_str(),
@@ -176,26 +165,28 @@ pub fn upsert_agent(c: &Connection, a: &Agent) -> Result<(), StoreError> {
     upsert_config(c, "agents", row)
 }
 
-pub fn all_agents(c: &Connection) -> Result<Vec<Agent>, StoreError> {
-    let mut stmt =
-        c.prepare("SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM agents")?;
-    let rows = stmt.query_map([], config_row)?;
-    rows.map(|r| {
-        let row = r?;
-        Ok(Agent {
-            id: id(row.id, AgentId::parse)?,
-            workspace_id: id(row.workspace_id, WorkspaceId::parse)?,
-            spec: serde_json::from_str::<AgentSpec>(&row.spec).map_err(corrupt)?,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            deleted_at: row.deleted_at,
+pub fn all_agents(c: &dyn Sql) -> Result<Vec<Agent>, StoreError> {
+    let rows = c.query_map(
+        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM agents",
+        &[],
+        config_row,
+    )?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Agent {
+                id: id(row.id, AgentId::parse)?,
+                workspace_id: id(row.workspace_id, WorkspaceId::parse)?,
+                spec: serde_json::from_str::<AgentSpec>(&row.spec).map_err(corrupt)?,
+                version: row.version,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                deleted_at: row.deleted_at,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
-pub fn upsert_widget(c: &Connection, w: &Widget) -> Result<(), StoreError> {
+pub fn upsert_widget(c: &dyn Sql, w: &Widget) -> Result<(), StoreError> {
     let row = ConfigColumns {
         id: w.id.as_str(),
         workspace_id: w.workspace_id.as_str(),
@@ -208,12 +199,14 @@ pub fn upsert_widget(c: &Connection, w: &Widget) -> Result<(), StoreError> {
     upsert_config(c, "widgets", row)
 }
 
-pub fn all_widgets(c: &Connection) -> Result<Vec<Widget>, StoreError> {
-    let mut stmt =
-        c.prepare("SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM widgets")?;
-    let rows = stmt.query_map([], config_row)?;
-    rows.map(|r| {
-        let row = r?;
+pub fn all_widgets(c: &dyn Sql) -> Result<Vec<Widget>, StoreError> {
+    let rows = c.query_map(
+        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM widgets",
+        &[],
+        config_row,
+    )?;
+    rows.into_iter()
+        .map(|row| {
         let widget = Widget::new(
             id(row.id, WidgetId::parse)?,
             id(row.workspace_id, WorkspaceId::parse)?,
@@ -241,35 +234,36 @@ struct ConfigRow {
     deleted_at: Option<Timestamp>,
 }
 
-fn config_row(r: &Row<'_>) -> rusqlite::Result<ConfigRow> {
+fn config_row(r: &Row) -> Result<ConfigRow, StoreError> {
     Ok(ConfigRow {
         id: r.get(0)?,
         workspace_id: r.get(1)?,
         spec: r.get(2)?,
-        version: r.get::<_, i64>(3)? as u64,
+        version: r.get::<i64>(3)? as u64,
         created_at: Timestamp(r.get(4)?),
         updated_at: Timestamp(r.get(5)?),
-        deleted_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
+        deleted_at: r.get::<Option<i64>>(6)?.map(Timestamp),
     })
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason";
 
-pub fn insert_session(c: &Connection, s: &Session) -> Result<(), StoreError> {
+pub fn insert_session(c: &dyn Sql, s: &Session) -> Result<(), StoreError> {
     let modes = serde_json::to_string(&s.modes).map_err(corrupt)?;
+    let metadata = s.metadata.to_string();
     c.execute(
         &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL)"),
-        params![
+        args![
             s.id.as_str(),
             s.conversation_id.as_str(),
             s.workspace_id.as_str(),
             s.widget_id.as_str(),
             s.agent_id.as_str(),
             s.environment.as_str(),
-            modes,
+            &modes,
             s.preview,
-            s.metadata.to_string(),
-            s.origin,
+            &metadata,
+            &s.origin,
             s.created_at.millis(),
             s.expires_at.millis(),
         ],
@@ -278,66 +272,58 @@ pub fn insert_session(c: &Connection, s: &Session) -> Result<(), StoreError> {
 }
 
 /// Records the end; a session that already ended keeps its first end.
-pub fn end_session(
-    c: &Connection,
-    sid: &SessionId,
-    at: Timestamp,
-    reason: EndReason,
-) -> Result<(), StoreError> {
+pub fn end_session(c: &dyn Sql, sid: &SessionId, at: Timestamp, reason: EndReason) -> Result<(), StoreError> {
     c.execute(
         "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
-        params![sid.as_str(), at.millis(), reason.as_str()],
+        args![sid.as_str(), at.millis(), reason.as_str()],
     )?;
     Ok(())
 }
 
-pub fn set_session_expiry(c: &Connection, sid: &SessionId, expires_at: Timestamp) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE sessions SET expires_at = ?2 WHERE id = ?1",
-        params![sid.as_str(), expires_at.millis()],
-    )?;
+pub fn set_session_expiry(c: &dyn Sql, sid: &SessionId, expires_at: Timestamp) -> Result<(), StoreError> {
+    c.execute("UPDATE sessions SET expires_at = ?2 WHERE id = ?1", args![sid.as_str(), expires_at.millis()])?;
     Ok(())
 }
 
-pub fn set_session_origin(c: &Connection, sid: &SessionId, origin: &str) -> Result<(), StoreError> {
+pub fn set_session_origin(c: &dyn Sql, sid: &SessionId, origin: &str) -> Result<(), StoreError> {
     c.execute(
         "UPDATE sessions SET origin = ?2 WHERE id = ?1 AND origin IS NULL",
-        params![sid.as_str(), origin],
+        args![sid.as_str(), origin],
     )?;
     Ok(())
 }
 
 /// Sessions not ended, for reloading live state at start.
-pub fn unended_sessions(c: &Connection) -> Result<Vec<Session>, StoreError> {
-    let mut stmt = c.prepare(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL"))?;
-    let rows = stmt.query_map([], session_row)?;
-    rows.map(|r| r?).collect()
+pub fn unended_sessions(c: &dyn Sql) -> Result<Vec<Session>, StoreError> {
+    c.query_map(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL"), &[], session_row)
 }
 
-pub fn session(c: &Connection, sid: &SessionId) -> Result<Option<Session>, StoreError> {
-    c.query_row(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"), [sid.as_str()], session_row)
-        .optional()?
-        .transpose()
+pub fn session(c: &dyn Sql, sid: &SessionId) -> Result<Option<Session>, StoreError> {
+    c.query_opt(
+        &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
+        args![sid.as_str()],
+        session_row,
+    )
 }
 
-pub(crate) fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
+pub(crate) fn session_row(r: &Row) -> Result<Session, StoreError> {
     let ended_at: Option<i64> = r.get(12)?;
     let end_reason: Option<String> = r.get(13)?;
     let environment: String = r.get(5)?;
     let modes: String = r.get(6)?;
     let metadata: String = r.get(8)?;
     let fields = (
-        r.get::<_, String>(0)?,
-        r.get::<_, String>(1)?,
-        r.get::<_, String>(2)?,
-        r.get::<_, String>(3)?,
-        r.get::<_, String>(4)?,
+        r.get::<String>(0)?,
+        r.get::<String>(1)?,
+        r.get::<String>(2)?,
+        r.get::<String>(3)?,
+        r.get::<String>(4)?,
     );
     let preview: bool = r.get(7)?;
     let origin: Option<String> = r.get(9)?;
     let created_at = Timestamp(r.get(10)?);
     let expires_at = Timestamp(r.get(11)?);
-    Ok((|| {
+    (|| {
         let environment = match environment.as_str() {
             "production" => Environment::Production,
             "staging" => Environment::Staging,
@@ -366,7 +352,7 @@ pub(crate) fn session_row(r: &Row<'_>) -> rusqlite::Result<Result<Session, Store
             expires_at,
             state,
         })
-    })())
+    })()
 }
 
 /// One transcript entry.
@@ -391,33 +377,30 @@ pub struct TranscriptMessage {
 }
 
 /// A conversation's messages in order.
-pub fn transcript(
-    c: &Connection,
-    conversation: &ConversationId,
-) -> Result<Vec<TranscriptMessage>, StoreError> {
-    let mut stmt = c.prepare(
+pub fn transcript(c: &dyn Sql, conversation: &ConversationId) -> Result<Vec<TranscriptMessage>, StoreError> {
+    c.query_map(
         "SELECT id, role, text, status, created_at, source, call_id, offset_ms, error_code
          FROM messages WHERE conversation_id = ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([conversation.as_str()], |r| {
-        Ok(TranscriptMessage {
-            id: r.get(0)?,
-            role: r.get(1)?,
-            text: r.get(2)?,
-            status: r.get(3)?,
-            created_at: Timestamp(r.get(4)?),
-            source: r.get(5)?,
-            call_id: r.get(6)?,
-            offset_ms: r.get(7)?,
-            error_code: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        args![conversation.as_str()],
+        |r| {
+            Ok(TranscriptMessage {
+                id: r.get(0)?,
+                role: r.get(1)?,
+                text: r.get(2)?,
+                status: r.get(3)?,
+                created_at: Timestamp(r.get(4)?),
+                source: r.get(5)?,
+                call_id: r.get(6)?,
+                offset_ms: r.get(7)?,
+                error_code: r.get(8)?,
+            })
+        },
+    )
 }
 
 /// A new call of a session, placed on `worker`.
 pub fn insert_call(
-    c: &Connection,
+    c: &dyn Sql,
     call: &voxgate_engine::ids::CallId,
     session: &SessionId,
     worker: usize,
@@ -425,29 +408,29 @@ pub fn insert_call(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO calls (id, session_id, worker, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![call.as_str(), session.as_str(), worker as i64, at.millis()],
+        args![call.as_str(), session.as_str(), worker as i64, at.millis()],
     )?;
     Ok(())
 }
 
 pub fn call_connected(
-    c: &Connection,
+    c: &dyn Sql,
     call: &voxgate_engine::ids::CallId,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    c.execute("UPDATE calls SET connected_at = ?2 WHERE id = ?1", params![call.as_str(), at.millis()])?;
+    c.execute("UPDATE calls SET connected_at = ?2 WHERE id = ?1", args![call.as_str(), at.millis()])?;
     Ok(())
 }
 
 pub fn end_call(
-    c: &Connection,
+    c: &dyn Sql,
     call: &voxgate_engine::ids::CallId,
     at: Timestamp,
     reason: EndReason,
 ) -> Result<(), StoreError> {
     c.execute(
         "UPDATE calls SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
-        params![call.as_str(), at.millis(), reason.as_str()],
+        args![call.as_str(), at.millis(), reason.as_str()],
     )?;
     Ok(())
 }
@@ -455,29 +438,28 @@ pub fn end_call(
 /// Closes every call that has no end (the server stopped without ending it): it ends at its
 /// last durable evidence of life (its last metered minute's start, else its connect time, else
 /// its creation) with `reason`. Returns how many were closed.
-pub fn close_orphaned_calls(c: &Connection, reason: EndReason) -> Result<usize, StoreError> {
+pub fn close_orphaned_calls(c: &dyn Sql, reason: EndReason) -> Result<usize, StoreError> {
     Ok(c.execute(
         "UPDATE calls SET ended_at = COALESCE(last_metered_at, connected_at, created_at), end_reason = ?1
          WHERE ended_at IS NULL",
-        params![reason.as_str()],
-    )?)
+        args![reason.as_str()],
+    )? as usize)
 }
 
 /// Marks every answer still `streaming` (the server stopped mid-answer) as `interrupted`.
-pub fn close_streaming_answers(c: &Connection) -> Result<usize, StoreError> {
-    Ok(c.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'", [])?)
+pub fn close_streaming_answers(c: &dyn Sql) -> Result<usize, StoreError> {
+    Ok(c.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'", &[])? as usize)
 }
 
 /// Whether `call` is (or was) a call of `session`.
 pub fn call_of_session(
-    c: &Connection,
+    c: &dyn Sql,
     call: &voxgate_engine::ids::CallId,
     session: &SessionId,
 ) -> Result<bool, StoreError> {
-    let n: i64 = c.query_row(
+    let n: i64 = c.query_value(
         "SELECT COUNT(*) FROM calls WHERE id = ?1 AND session_id = ?2",
-        params![call.as_str(), session.as_str()],
-        |r| r.get(0),
+        args![call.as_str(), session.as_str()],
     )?;
     Ok(n > 0)
 }
@@ -495,23 +477,23 @@ pub struct CallRecord {
     pub minutes: i64,
 }
 
-pub fn calls_of_session(c: &Connection, session: &SessionId) -> Result<Vec<CallRecord>, StoreError> {
-    let mut stmt = c.prepare(
+pub fn calls_of_session(c: &dyn Sql, session: &SessionId) -> Result<Vec<CallRecord>, StoreError> {
+    c.query_map(
         "SELECT id, worker, created_at, connected_at, ended_at, end_reason, minutes FROM calls
          WHERE session_id = ?1 ORDER BY created_at",
-    )?;
-    let rows = stmt.query_map([session.as_str()], |r| {
-        Ok(CallRecord {
-            call_id: r.get(0)?,
-            worker: r.get(1)?,
-            created_at: Timestamp(r.get(2)?),
-            connected_at: r.get::<_, Option<i64>>(3)?.map(Timestamp),
-            ended_at: r.get::<_, Option<i64>>(4)?.map(Timestamp),
-            end_reason: r.get(5)?,
-            minutes: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        args![session.as_str()],
+        |r| {
+            Ok(CallRecord {
+                call_id: r.get(0)?,
+                worker: r.get(1)?,
+                created_at: Timestamp(r.get(2)?),
+                connected_at: r.get::<Option<i64>>(3)?.map(Timestamp),
+                ended_at: r.get::<Option<i64>>(4)?.map(Timestamp),
+                end_reason: r.get(5)?,
+                minutes: r.get(6)?,
+            })
+        },
+    )
 }
 
 /// One metered unit of usage, and (for voice) the call it belongs to.
@@ -530,19 +512,20 @@ pub struct UsageEvent {
 }
 
 /// Records `e` once: false (and nothing changes) when its key is recorded already.
-pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<bool, StoreError> {
+pub fn insert_usage(c: &dyn Sql, e: &UsageEvent) -> Result<bool, StoreError> {
+    let key = e.key.as_stored();
     let inserted = c.execute(
         "INSERT INTO usage_events (workspace_id, session_id, kind, class, environment, quantity, at, idempotency_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (idempotency_key) DO NOTHING",
-        params![
+        args![
             e.workspace.as_str(),
-            e.session.as_ref().map(|s| s.as_str().to_string()),
+            e.session.as_ref().map(|s| s.as_str()),
             e.kind.as_str(),
             e.class.as_str(),
             e.environment.as_str(),
             e.quantity as i64,
             e.at.millis(),
-            e.key.as_stored()
+            &key
         ],
     )?;
     if inserted == 0 {
@@ -551,7 +534,7 @@ pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<bool, StoreError> 
     if let Some(call) = &e.call {
         c.execute(
             "UPDATE calls SET minutes = minutes + ?2, last_metered_at = ?3 WHERE id = ?1",
-            params![call.as_str(), e.quantity as i64, e.at.millis()],
+            args![call.as_str(), e.quantity as i64, e.at.millis()],
         )?;
     }
     Ok(true)
@@ -559,81 +542,74 @@ pub fn insert_usage(c: &Connection, e: &UsageEvent) -> Result<bool, StoreError> 
 
 /// Usage of one kind and class in `[from, to)`.
 pub fn usage_sum(
-    c: &Connection,
+    c: &dyn Sql,
     ws: &WorkspaceId,
     kind: voxgate_engine::metering::UsageKind,
     class: voxgate_engine::metering::UsageClass,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<u64, StoreError> {
-    let n: i64 = c.query_row(
-        "SELECT COALESCE(SUM(quantity), 0) FROM usage_events
+    let n: i64 = c.query_value(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM usage_events
          WHERE workspace_id = ?1 AND kind = ?2 AND class = ?3 AND at >= ?4 AND at < ?5",
-        params![ws.as_str(), kind.as_str(), class.as_str(), from.millis(), to.millis()],
-        |r| r.get(0),
+        args![ws.as_str(), kind.as_str(), class.as_str(), from.millis(), to.millis()],
     )?;
     Ok(n.max(0) as u64)
 }
 
 /// Usage in `[from, to)` grouped by (kind, class, environment).
 pub fn usage_report(
-    c: &Connection,
+    c: &dyn Sql,
     ws: &WorkspaceId,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT kind, class, environment, COALESCE(SUM(quantity), 0) FROM usage_events
+    c.query_map(
+        "SELECT kind, class, environment, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM usage_events
          WHERE workspace_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY kind, class, environment",
-    )?;
-    let rows = stmt.query_map(params![ws.as_str(), from.millis(), to.millis()], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64))
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        args![ws.as_str(), from.millis(), to.millis()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<i64>(3)?.max(0) as u64)),
+    )
 }
 
 /// Usage in `[from, to)` per UTC day: (day's first millisecond, kind, class, quantity).
 pub fn usage_by_day(
-    c: &Connection,
+    c: &dyn Sql,
     ws: &WorkspaceId,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Vec<(i64, String, String, u64)>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT (at / 86400000) * 86400000, kind, class, COALESCE(SUM(quantity), 0) FROM usage_events
-         WHERE workspace_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY 1, 2, 3 ORDER BY 1",
-    )?;
-    let rows = stmt.query_map(params![ws.as_str(), from.millis(), to.millis()], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?.max(0) as u64))
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    c.query_map(
+        "SELECT (at / 86400000) * 86400000, kind, class, CAST(COALESCE(SUM(quantity), 0) AS BIGINT)
+         FROM usage_events WHERE workspace_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY 1, 2, 3 ORDER BY 1",
+        args![ws.as_str(), from.millis(), to.millis()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<i64>(3)?.max(0) as u64)),
+    )
 }
 
 /// Connected voice seconds of calls connected in `[from, to)`, by (class, environment).
 /// A live call counts up to `now`.
 pub fn voice_seconds(
-    c: &Connection,
+    c: &dyn Sql,
     ws: &WorkspaceId,
     from: Timestamp,
     to: Timestamp,
     now: Timestamp,
 ) -> Result<Vec<(String, String, u64)>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT CASE WHEN s.preview THEN 'preview' ELSE 'production' END, s.environment,
-                COALESCE(SUM(COALESCE(c.ended_at, ?4) - c.connected_at), 0)
+    c.query_map(
+        "SELECT CASE WHEN s.preview <> 0 THEN 'preview' ELSE 'production' END, s.environment,
+                CAST(COALESCE(SUM(COALESCE(c.ended_at, ?4) - c.connected_at), 0) AS BIGINT)
          FROM calls c JOIN sessions s ON s.id = c.session_id
          WHERE s.workspace_id = ?1 AND c.connected_at IS NOT NULL AND c.connected_at >= ?2 AND c.connected_at < ?3
          GROUP BY 1, 2",
-    )?;
-    let rows = stmt.query_map(params![ws.as_str(), from.millis(), to.millis(), now.millis()], |r| {
-        Ok((r.get(0)?, r.get(1)?, (r.get::<_, i64>(2)?.max(0) / 1000) as u64))
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        args![ws.as_str(), from.millis(), to.millis(), now.millis()],
+        |r| Ok((r.get(0)?, r.get(1)?, (r.get::<i64>(2)?.max(0) / 1000) as u64)),
+    )
 }
 
 /// Appends a message to a conversation's transcript.
 pub fn append_message(
-    c: &Connection,
+    c: &dyn Sql,
     conversation: &ConversationId,
     role: &str,
     text: &str,
@@ -644,7 +620,7 @@ pub fn append_message(
     c.execute(
         "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6)",
-        params![id.as_str(), conversation.as_str(), role, text, status, at.millis()],
+        args![id.as_str(), conversation.as_str(), role, text, status, at.millis()],
     )?;
     Ok(id)
 }
@@ -664,16 +640,16 @@ pub struct VoiceLine {
 }
 
 /// Appends a line said in a voice call to its conversation's transcript.
-pub fn append_voice_line(c: &Connection, line: &VoiceLine, at: Timestamp) -> Result<(), StoreError> {
+pub fn append_voice_line(c: &dyn Sql, line: &VoiceLine, at: Timestamp) -> Result<(), StoreError> {
     let id = voxgate_engine::ids::MessageId::generate(&mut rand::rng());
     c.execute(
         "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at, call_id, offset_ms, error_code)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
+        args![
             id.as_str(),
             line.conversation.as_str(),
             line.role,
-            line.text,
+            &line.text,
             line.status,
             at.millis(),
             line.call.as_str(),
@@ -686,7 +662,7 @@ pub fn append_voice_line(c: &Connection, line: &VoiceLine, at: Timestamp) -> Res
 
 /// Records how an answer that was `streaming` ended: its text, status and source.
 pub fn finish_message(
-    c: &Connection,
+    c: &dyn Sql,
     id: &voxgate_engine::ids::MessageId,
     text: &str,
     status: &str,
@@ -694,7 +670,7 @@ pub fn finish_message(
 ) -> Result<(), StoreError> {
     c.execute(
         "UPDATE messages SET text = ?2, status = ?3, source = ?4 WHERE id = ?1",
-        params![id.as_str(), text, status, source],
+        args![id.as_str(), text, status, source],
     )?;
     Ok(())
 }

@@ -1,0 +1,125 @@
+//! The store writer's promises, on SQLite and on PostgreSQL alike: writes that arrive together
+//! commit together, a caller hears of its write only once it is committed (another connection
+//! sees it), a failed write rolls back only itself, closing commits everything queued, and a
+//! reopened store has every row and applies no migration twice.
+
+use std::future::Future;
+use voxgate_actors::store::records::{self, WorkspaceRow};
+use voxgate_actors::store::{Store, StoreError, StoreLocation};
+use voxgate_engine::ids::WorkspaceId;
+use voxgate_engine::Timestamp;
+use voxgate_tests::postgres::fresh_database;
+
+/// Each backend once: a fresh SQLite data dir and a fresh PostgreSQL database.
+fn backends() -> Vec<(StoreLocation, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    vec![
+        (StoreLocation::DataDir(dir.path().to_path_buf()), Some(dir)),
+        (StoreLocation::Postgres(fresh_database()), None),
+    ]
+}
+
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn workspace(name: &str) -> WorkspaceRow {
+    WorkspaceRow {
+        id: WorkspaceId::generate(&mut rand::rng()),
+        name: name.to_string(),
+        created_at: Timestamp(1),
+    }
+}
+
+fn insert(store: &Store, name: &str) -> impl Future<Output = Result<(), StoreError>> {
+    let row = workspace(name);
+    store.write(move |c| records::insert_workspace(c, &row))
+}
+
+fn names(store: &Store) -> Vec<String> {
+    let mut names: Vec<String> =
+        block_on(store.read(|c| records::all_workspaces(c))).unwrap().into_iter().map(|w| w.name).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn writes_that_arrive_together_commit_together_and_are_seen_once_answered() {
+    for (location, _dir) in backends() {
+        let store = Store::open(&location).unwrap();
+        let before = store.commits();
+        // Every write is queued before any is awaited, as a burst of requests would queue them.
+        let writes: Vec<_> = (0..2000).map(|i| insert(&store, &format!("w{i:04}"))).collect();
+        block_on(async {
+            for w in writes {
+                w.await.expect("committed");
+            }
+        });
+        let commits = store.commits() - before;
+        assert!(commits < 2000 / 4, "{location}: 2000 writes took {commits} commits");
+        // Answered means committed: a store of its own (other connections) sees every row.
+        let other = Store::open(&location).unwrap();
+        assert_eq!(names(&other).len(), 2000, "{location}");
+        other.close();
+        store.close();
+    }
+}
+
+#[test]
+fn a_failed_write_rolls_back_only_itself() {
+    for (location, _dir) in backends() {
+        let store = Store::open(&location).unwrap();
+        let a = insert(&store, "a");
+        let row = workspace("b");
+        let b = store.write(move |c| {
+            records::insert_workspace(c, &row)?;
+            Err::<(), _>(StoreError::Corrupt("the job changed its mind".into()))
+        });
+        // A statement the database refuses (a duplicate name) fails its job alone, too.
+        let dup = insert(&store, "a");
+        let c = insert(&store, "c");
+        block_on(async {
+            a.await.unwrap();
+            assert!(b.await.is_err());
+            assert!(dup.await.is_err(), "{location}: a duplicate name is refused");
+            c.await.unwrap();
+        });
+        assert_eq!(names(&store), ["a", "c"], "{location}");
+        store.close();
+    }
+}
+
+#[test]
+fn closing_commits_every_queued_write_and_a_reopened_store_has_them() {
+    for (location, _dir) in backends() {
+        let store = Store::open(&location).unwrap();
+        for i in 0..500 {
+            // Queued and never awaited: close must still commit each one.
+            drop(insert(&store, &format!("q{i:03}")));
+        }
+        store.close();
+        assert!(block_on(insert(&store, "late")).is_err(), "{location}: a closed store takes no write");
+        let reopened = Store::open(&location).unwrap();
+        assert_eq!(names(&reopened).len(), 500, "{location}");
+        // Reopening again applies no migration twice and loses nothing.
+        reopened.close();
+        let again = Store::open(&location).unwrap();
+        assert_eq!(names(&again).len(), 500, "{location}");
+        again.close();
+    }
+}
+
+#[test]
+fn nodes_starting_together_on_a_new_database_migrate_it_once() {
+    let url = fresh_database();
+    let location = StoreLocation::Postgres(url);
+    let stores: Vec<Store> = std::thread::scope(|s| {
+        let opening: Vec<_> = (0..4).map(|_| s.spawn(|| Store::open(&location))).collect();
+        opening.into_iter().map(|h| h.join().unwrap().expect("every node opens the store")).collect()
+    });
+    block_on(insert(&stores[0], "shared")).unwrap();
+    for s in &stores {
+        assert_eq!(names(s), ["shared"]);
+        s.close();
+    }
+}
