@@ -52,7 +52,7 @@ pub async fn create_key(store: &Store, ws: &WorkspaceId) -> Result<(KeyId, NewAp
 pub fn create_in(store_at: StoreAt<'_>, workspace: &str, init: bool) -> Result<CreatedKey, KeyCommandError> {
     let location = store_at.location();
     let (key_id, key, ws) = with_store::<_, KeyCommandError>(&location, init, async |store| {
-        let ws = ensure_workspace(store, workspace).await?;
+        let ws = ensure_workspace(store, workspace, None).await?;
         let (key_id, key) = create_key(store, &ws.id).await?;
         Ok((key_id, key, ws.id))
     })?;

@@ -3,7 +3,10 @@
 //! request. API keys are the exception: they are made and revoked by `voxgate keys` in another
 //! process, so each control-plane request checks its key in the store (one indexed read), and a
 //! new key works, and a revoked one is refused, at the very next request.
+//! With several nodes on PostgreSQL, each save also announces itself in its transaction, and
+//! every other node reloads that one entry when its listener hears it (`cluster::listener`).
 
+use crate::cluster::announce::{announce, Change};
 use crate::store::records::{self, WorkspaceRow};
 use crate::store::{Store, StoreError};
 use dashmap::DashMap;
@@ -28,6 +31,8 @@ pub enum KeyCheck {
 /// The in-memory configuration of every workspace.
 pub struct ConfigCache {
     store: Store,
+    /// This node's id, named in what it announces.
+    node: String,
     workspaces: DashMap<WorkspaceId, WorkspaceRow>,
     /// When each key's `last_used_at` was last written (at most once a minute per key).
     key_touched: DashMap<KeyId, Instant>,
@@ -39,9 +44,10 @@ pub struct ConfigCache {
 
 impl ConfigCache {
     /// Loads everything from the store.
-    pub fn load(store: Store) -> Result<ConfigCache, StoreError> {
+    pub fn load(store: Store, node: &str) -> Result<ConfigCache, StoreError> {
         let cache = ConfigCache {
             store: store.clone(),
+            node: node.to_string(),
             workspaces: DashMap::new(),
             key_touched: DashMap::new(),
             agents: DashMap::new(),
@@ -101,7 +107,7 @@ impl ConfigCache {
     /// (the demo's, made by the running server; a browser page such as the Trust Center finds it
     /// at the first request).
     pub async fn ensure_workspace(&self, name: &str) -> Result<WorkspaceId, StoreError> {
-        let row = crate::workspaces::ensure_workspace(&self.store, name).await?;
+        let row = crate::workspaces::ensure_workspace(&self.store, name, Some(&self.node)).await?;
         let id = row.id.clone();
         self.workspaces.insert(id.clone(), row);
         Ok(id)
@@ -152,8 +158,13 @@ impl ConfigCache {
     /// Commits an agent, then publishes it to the cache.
     pub async fn save_agent(&self, agent: Agent) -> Result<Arc<Agent>, StoreError> {
         let agent = Arc::new(agent);
-        let row = agent.clone();
-        self.store.write(move |c| records::upsert_agent(c, &row)).await?;
+        let (row, node) = (agent.clone(), self.node.clone());
+        self.store
+            .write(move |c| {
+                records::upsert_agent(c, &row)?;
+                announce(c, &node, Change::Agent { id: row.id.to_string() })
+            })
+            .await?;
         self.agents.insert(agent.id.clone(), agent.clone());
         Ok(agent)
     }
@@ -161,9 +172,81 @@ impl ConfigCache {
     /// Commits a widget, then publishes it to the cache.
     pub async fn save_widget(&self, widget: Widget) -> Result<Arc<Widget>, StoreError> {
         let widget = Arc::new(widget);
-        let row = widget.clone();
-        self.store.write(move |c| records::upsert_widget(c, &row)).await?;
+        let (row, node) = (widget.clone(), self.node.clone());
+        self.store
+            .write(move |c| {
+                records::upsert_widget(c, &row)?;
+                announce(c, &node, Change::Widget { id: row.id.to_string() })
+            })
+            .await?;
         self.widgets.insert(widget.id.clone(), widget.clone());
         Ok(widget)
+    }
+
+    /// A widget from the cache or, when another node made it an instant ago and its
+    /// announcement is still on the way, from the store (the control plane only).
+    pub async fn widget_or_load(&self, id: &WidgetId) -> Result<Option<Arc<Widget>>, StoreError> {
+        match self.widget(id) {
+            Some(w) => Ok(Some(w)),
+            None => self.reload_widget(id).await,
+        }
+    }
+
+    /// An agent from the cache or, on a miss, from the store (as `widget_or_load`).
+    pub async fn agent_or_load(&self, id: &AgentId) -> Result<Option<Arc<Agent>>, StoreError> {
+        if let Some(a) = self.agent(id) {
+            return Ok(Some(a));
+        }
+        self.reload_agent(id).await?;
+        Ok(self.agent(id))
+    }
+
+    /// Rereads one workspace another node created.
+    pub async fn reload_workspace(&self, id: &WorkspaceId) -> Result<(), StoreError> {
+        let ws = id.clone();
+        if let Some(row) = self.store.read(move |c| records::workspace(c, &ws)).await? {
+            self.workspaces.insert(row.id.clone(), row);
+        }
+        Ok(())
+    }
+
+    /// Rereads one agent another node saved.
+    pub async fn reload_agent(&self, id: &AgentId) -> Result<(), StoreError> {
+        let agent = id.clone();
+        if let Some(a) = self.store.read(move |c| records::agent(c, &agent)).await? {
+            self.agents.insert(a.id.clone(), Arc::new(a));
+        }
+        Ok(())
+    }
+
+    /// Rereads one widget another node saved; the widget as it now is.
+    pub async fn reload_widget(&self, id: &WidgetId) -> Result<Option<Arc<Widget>>, StoreError> {
+        let widget = id.clone();
+        let Some(w) = self.store.read(move |c| records::widget(c, &widget)).await? else {
+            return Ok(None);
+        };
+        let w = Arc::new(w);
+        self.widgets.insert(w.id.clone(), w.clone());
+        Ok(Some(w))
+    }
+
+    /// Rereads everything (after the listener missed what was said while it reconnected);
+    /// every widget as it now is.
+    pub async fn reload_all(&self) -> Result<Vec<Arc<Widget>>, StoreError> {
+        let (workspaces, agents, widgets) = self
+            .store
+            .read(|c| Ok((records::all_workspaces(c)?, records::all_agents(c)?, records::all_widgets(c)?)))
+            .await?;
+        for w in workspaces {
+            self.workspaces.insert(w.id.clone(), w);
+        }
+        for a in agents {
+            self.agents.insert(a.id.clone(), Arc::new(a));
+        }
+        let widgets: Vec<Arc<Widget>> = widgets.into_iter().map(Arc::new).collect();
+        for w in &widgets {
+            self.widgets.insert(w.id.clone(), w.clone());
+        }
+        Ok(widgets)
     }
 }

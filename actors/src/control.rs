@@ -3,6 +3,7 @@
 //! engine, so tests and other front ends get the same behaviour.
 
 use crate::clock;
+use crate::cluster::leases::NodeDirectory;
 use crate::config::{ConfigCache, KeyCheck};
 use crate::drain::Drain;
 use crate::rate_limits::{RateLimited, RateLimits};
@@ -72,6 +73,7 @@ impl ControlError {
             ControlError::Usage(r) => r.code(),
             ControlError::Draining => ErrorCode::Draining,
             ControlError::RateLimited(_) => ErrorCode::RateLimited,
+            ControlError::Store(e) if e.is_unavailable() => ErrorCode::Unavailable,
             ControlError::Store(_) => ErrorCode::Internal,
         }
     }
@@ -222,6 +224,7 @@ pub struct ControlParts {
     pub ledger: Arc<UsageLedger>,
     pub drain: Drain,
     pub limits: Arc<RateLimits>,
+    pub nodes: Arc<NodeDirectory>,
 }
 
 /// The control plane over the config cache, the session registry and the supervisors.
@@ -234,12 +237,23 @@ pub struct ControlPlane {
     ledger: Arc<UsageLedger>,
     drain: Drain,
     limits: Arc<RateLimits>,
+    nodes: Arc<NodeDirectory>,
 }
 
 impl ControlPlane {
     pub fn new(parts: ControlParts) -> Self {
-        let ControlParts { config, sessions, signer, ttl, expiry, ledger, drain, limits } = parts;
-        ControlPlane { config, sessions, signer, ttl, expiry, ledger, drain, limits }
+        let ControlParts { config, sessions, signer, ttl, expiry, ledger, drain, limits, nodes } = parts;
+        ControlPlane { config, sessions, signer, ttl, expiry, ledger, drain, limits, nodes }
+    }
+
+    /// The nodes sharing this node's database, and the URLs they answer at.
+    pub fn nodes(&self) -> &Arc<NodeDirectory> {
+        &self.nodes
+    }
+
+    /// The token supervisor, which ends sessions when their tokens expire.
+    pub fn expiry(&self) -> &Addr<TokenSupervisor> {
+        &self.expiry
     }
 
     /// The node's request rate limits.
@@ -412,9 +426,11 @@ impl ControlPlane {
         if self.drain.is_draining() {
             return Err(ControlError::Draining);
         }
+        // Read through on a miss: another node may have made the widget an instant ago.
         let widget = self
             .config
-            .widget(widget_id)
+            .widget_or_load(widget_id)
+            .await?
             .filter(|w| w.workspace_id == *ws)
             .ok_or_else(|| not_found("widget", widget_id))?;
         if widget.deleted_at.is_some() {
@@ -427,7 +443,8 @@ impl ControlPlane {
         })?;
         let agent = self
             .config
-            .agent(&agent_id)
+            .agent_or_load(&agent_id)
+            .await?
             .filter(|a| a.deleted_at.is_none() && a.workspace_id == *ws)
             .ok_or_else(|| ControlError::AgentMissing {
                 widget: widget_id.clone(),
@@ -481,6 +498,7 @@ impl ControlPlane {
             created_at: now,
             expires_at: now.plus_seconds(i64::from(ttl)),
             state: SessionState::Live,
+            node: Some(self.sessions.node().to_string()),
         };
         self.sessions.create(session.clone()).await?;
         self.expiry.do_send(TrackExpiry { id: session.id.clone(), expires_at: session.expires_at });
@@ -528,8 +546,11 @@ impl ControlPlane {
         if !self.sessions.set_expiry(id, expires_at).await? {
             return Err(ControlError::SessionEnded(id.clone()));
         }
-        self.expiry.do_send(TrackExpiry { id: id.clone(), expires_at });
-        let session = self.sessions.get(id).ok_or_else(|| ControlError::SessionEnded(id.clone()))?;
+        // The node that carries the session tracks its expiry (told so when it is another).
+        if self.sessions.get(id).is_some() {
+            self.expiry.do_send(TrackExpiry { id: id.clone(), expires_at });
+        }
+        let session = Session { expires_at, ..session };
         let token = self.token_for(&session);
         Ok(IssuedSession { session, token })
     }
@@ -662,6 +683,21 @@ impl ControlPlane {
     }
 
     /// Any session, live or ended, from memory or the store; `None` if it never existed.
+    /// Why this node cannot serve `session`'s browser requests, when another node carries it:
+    /// a message naming that node and where it answers.
+    pub fn carried_elsewhere(&self, session: &Session) -> Option<String> {
+        let node = session.node.as_deref()?;
+        if node == self.sessions.node() || !session.is_live() {
+            return None;
+        }
+        Some(match self.nodes.public_url(node) {
+            Some(url) => {
+                format!("session {} is carried by node {node}; send its requests to {url}", session.id)
+            }
+            None => format!("session {} is carried by node {node}, which is not running", session.id),
+        })
+    }
+
     pub async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, ControlError> {
         Ok(self.sessions.get_or_load(id).await?)
     }

@@ -79,7 +79,7 @@ pub fn create_in(
         return Err(e.into());
     }
     let row = with_store::<_, UserCommandError>(&location, init, async |store| {
-        let ws = ensure_workspace(store, workspace).await?;
+        let ws = ensure_workspace(store, workspace, None).await?;
         create_user(store, &ws.id, &email, &password_text)
             .await?
             .ok_or_else(|| UserCommandError::Taken(email.clone()))

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod backup;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod dashboard_sign_in;

@@ -63,6 +63,14 @@ pub struct Metrics {
     pub active_sessions: IntGaugeVec,
     /// Set at scrape time from the store writer.
     pub store_queue_depth: IntGauge,
+    /// Set at scrape time: PostgreSQL reader connections, by `state` (`idle`, `busy`).
+    pub store_pool_connections: IntGaugeVec,
+    /// Set at scrape time: 1 while the cluster listener listens and is up to date.
+    pub cluster_listener_ready: IntGauge,
+    /// Times the cluster listener lost its connection and connected again.
+    pub cluster_listener_reconnects: IntCounter,
+    /// From a change committed on one node to its being applied here.
+    cluster_propagation_seconds: Histogram,
     /// Set at scrape time from each media worker.
     pub worker_active_peers: IntGaugeVec,
     /// WHIP offer to answer, as seen by the server.
@@ -112,7 +120,14 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Hi
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new();
+        Metrics::for_node(None)
+    }
+
+    /// With several nodes, every series carries `node` (one value per process, so the label
+    /// stays bounded), the dimension dashboards split nodes by. One node adds no label.
+    pub fn for_node(node: Option<&str>) -> Metrics {
+        let labels = node.map(|n| std::collections::HashMap::from([("node".to_string(), n.to_string())]));
+        let registry = Registry::new_custom(None, labels).expect("valid node label");
         let build_info = IntGaugeVec::new(
             Opts::new("voxgate_build_info", "Always 1; the running voxgate version is its label."),
             &["version"],
@@ -171,6 +186,36 @@ impl Metrics {
         .expect("valid metric");
         registry.register(Box::new(active_sessions.clone())).expect("unique metric");
         registry.register(Box::new(store_queue_depth.clone())).expect("unique metric");
+        let store_pool_connections = IntGaugeVec::new(
+            Opts::new(
+                "voxgate_store_pool_connections",
+                "PostgreSQL reader connections of this node, by state (idle, busy).",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(store_pool_connections.clone())).expect("unique metric");
+        for state in ["idle", "busy"] {
+            store_pool_connections.with_label_values(&[state]).set(0);
+        }
+        let cluster_listener_ready = IntGauge::new(
+            "voxgate_cluster_listener_ready",
+            "1 while this node listens for other nodes' changes and has reread what it missed.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(cluster_listener_ready.clone())).expect("unique metric");
+        let cluster_listener_reconnects = IntCounter::new(
+            "voxgate_cluster_listener_reconnects_total",
+            "Times this node's cluster listener lost its database connection and listened again.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(cluster_listener_reconnects.clone())).expect("unique metric");
+        let cluster_propagation_seconds = histogram(
+            &registry,
+            "voxgate_cluster_propagation_seconds",
+            "From a change committed on another node to its being applied here (the listener's lag).",
+            &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+        );
         registry.register(Box::new(worker_active_peers.clone())).expect("unique metric");
         for m in Mode::ALL {
             active_sessions.with_label_values(&[m.as_str()]).set(0);
@@ -339,6 +384,10 @@ impl Metrics {
             rejections_vec,
             active_sessions,
             store_queue_depth,
+            store_pool_connections,
+            cluster_listener_ready,
+            cluster_listener_reconnects,
+            cluster_propagation_seconds,
             worker_active_peers,
             signaling_seconds,
             ice_connect_seconds,
@@ -359,6 +408,20 @@ impl Metrics {
             early_recognitions_used: early.with_label_values(&["used"]),
             early_recognitions_dropped: early.with_label_values(&["dropped"]),
         }
+    }
+
+    /// Exports the store's own latency histograms.
+    pub fn register_store(&self, timings: &crate::store::StoreTimings) {
+        for h in [&timings.commit_seconds, &timings.read_seconds] {
+            if let Err(e) = self.registry.register(Box::new(h.clone())) {
+                tracing::warn!(error = %e, "store metric not registered");
+            }
+        }
+    }
+
+    /// A change another node announced was applied `lag_seconds` after it was committed.
+    pub fn cluster_heard(&self, lag_seconds: f64) {
+        self.cluster_propagation_seconds.observe(lag_seconds);
     }
 
     pub fn session_created(&self, modes: ModeSet) {

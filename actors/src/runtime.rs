@@ -4,6 +4,9 @@
 //! order of both lives here.
 
 use crate::agents::{AgentRuntime, UpstreamTimeouts};
+use crate::cluster::leases::{self, NodeDirectory};
+use crate::cluster::listener::ClusterListener;
+pub use crate::cluster::node::Node;
 use crate::config::ConfigCache;
 use crate::control::{ControlParts, ControlPlane};
 use crate::dashboard_sign_in::{DashboardAuth, SignInPolicy};
@@ -32,6 +35,8 @@ pub struct RuntimeConfig {
     /// A PostgreSQL database several nodes share (`postgres://...`), instead of SQLite in the
     /// data dir.
     pub database_url: Option<String>,
+    /// This node: its id, the URL browsers reach it at, and its lease.
+    pub node: Node,
     /// The session-token secret shared by several nodes (hex), else one kept in the data dir.
     pub session_secret: Option<String>,
     pub min_ttl_seconds: u32,
@@ -78,6 +83,8 @@ pub struct Runtime {
     drain: Drain,
     pub recovered: Recovered,
     recognizer: Arc<Recognizer>,
+    /// Present with PostgreSQL: hears other nodes' changes.
+    listener: Option<ClusterListener>,
 }
 
 impl Runtime {
@@ -86,18 +93,29 @@ impl Runtime {
     pub async fn start(config: RuntimeConfig) -> Result<Runtime, String> {
         let location = StoreLocation::new(&config.data_dir, config.database_url.as_deref());
         let store = Store::open(&location).map_err(|e| format!("cannot open the store ({location}): {e}"))?;
-        let recovered = recover(&store).await?;
+        let node = config.node.clone();
+        if matches!(location, StoreLocation::Postgres(_)) && config.session_secret.is_none() {
+            return Err(
+                "with --database-url, set VOXGATE_SESSION_SECRET (64+ hex characters, the same on every \
+                 node) so a session token made on one node verifies on the others"
+                    .into(),
+            );
+        }
+        let recovered = recover(&store, &node.id).await?;
         let signer = load_signer(&config.data_dir, config.session_secret.as_deref())?;
-        let metrics = Arc::new(Metrics::new());
-        let cache = Arc::new(ConfigCache::load(store.clone()).map_err(|e| e.to_string())?);
-        let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone()));
+        let several = matches!(location, StoreLocation::Postgres(_));
+        let metrics = Arc::new(Metrics::for_node(several.then_some(node.id.as_str())));
+        metrics.register_store(store.timings());
+        let cache = Arc::new(ConfigCache::load(store.clone(), &node.id).map_err(|e| e.to_string())?);
+        let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone(), &node.id));
         let reloaded = sessions.load().map_err(|e| e.to_string())?;
         let expiry = TokenSupervisor::new(sessions.clone()).start();
         let ttl = TtlPolicy { min_seconds: config.min_ttl_seconds, ..TtlPolicy::default() };
-        let ledger = Arc::new(UsageLedger::new(store.clone(), config.limits, metrics.clone()));
+        let ledger = Arc::new(UsageLedger::new(store.clone(), config.limits, metrics.clone(), &node.id));
         let meter = VoiceMeter::new(ledger.clone(), sessions.clone(), config.metering_minute).start();
         let drain = Drain::default();
         let limits = Arc::new(RateLimits::new(config.rate_limits, metrics.clone()));
+        let nodes = Arc::new(NodeDirectory::default());
         let control = Arc::new(ControlPlane::new(ControlParts {
             config: cache,
             sessions,
@@ -107,8 +125,20 @@ impl Runtime {
             ledger,
             drain: drain.clone(),
             limits,
+            nodes: nodes.clone(),
         }));
         control.track_reloaded(&reloaded);
+        // Several nodes: hear the others' changes, keep a lease, close gone nodes' calls.
+        let listener = match &location {
+            StoreLocation::Postgres(url) => {
+                leases::round(&store, &node, &nodes)
+                    .await
+                    .map_err(|e| format!("cannot record this node: {e}"))?;
+                leases::start(store.clone(), node.clone(), nodes.clone());
+                Some(ClusterListener::start(url, node.id.clone(), control.clone(), metrics.clone())?)
+            }
+            StoreLocation::DataDir(_) => None,
+        };
         let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
         let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));
         let recognizer = match &config.speech_python {
@@ -132,7 +162,19 @@ impl Runtime {
         )?);
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
         let dashboard = Arc::new(DashboardAuth::new(store.clone(), config.sign_in));
-        Ok(Runtime { store, metrics, control, media, texts, agents, dashboard, drain, recovered, recognizer })
+        Ok(Runtime {
+            store,
+            metrics,
+            control,
+            media,
+            texts,
+            agents,
+            dashboard,
+            drain,
+            recovered,
+            recognizer,
+            listener,
+        })
     }
 
     /// Ready unless draining or the store does not answer.
@@ -142,9 +184,32 @@ impl Runtime {
         }
         let probe = self.store.read(|c| c.query_value::<i64>("SELECT 1", &[])).await;
         match probe {
+            Err(e) => Readiness::NotReady(format!("the database does not answer: {e}")),
+            Ok(_) if self.listener.as_ref().is_some_and(|l| !l.is_ready()) => Readiness::NotReady(
+                "the cluster listener is reconnecting: configuration may be stale until it has reread it"
+                    .into(),
+            ),
             Ok(_) => Readiness::Ready,
-            Err(e) => Readiness::NotReady(e.to_string()),
         }
+    }
+
+    /// `sqlite` or `postgresql`, and this node's id, for `/readyz`.
+    pub fn store_backend(&self) -> (&'static str, &str) {
+        let backend = match self.store.dialect() {
+            crate::store::sql::Dialect::Sqlite => "sqlite",
+            crate::store::sql::Dialect::Postgres => "postgresql",
+        };
+        (backend, self.control.sessions().node())
+    }
+
+    /// Whether the cluster listener is up to date (always, with one node on SQLite).
+    pub fn cluster_ready(&self) -> bool {
+        self.listener.as_ref().is_none_or(|l| l.is_ready())
+    }
+
+    /// PostgreSQL reader connections open and idle.
+    pub fn store_pool(&self) -> Option<(u32, u32)> {
+        self.store.pool_state()
     }
 
     /// The builtin voice's speech recogniser: `off`, `starting`, `ready` or `down`.
@@ -197,6 +262,9 @@ impl Runtime {
         self.texts.shutdown().await;
         edge_stopped.await;
         tracing::info!(live_sessions = self.control.sessions().live().len(), "draining the store");
+        if let Some(l) = &self.listener {
+            l.stop();
+        }
         self.store.close();
     }
 }
@@ -205,11 +273,12 @@ impl Runtime {
 /// evidence (the start of its last committed minute, else its connect time, else its creation)
 /// with `server_restart`; an answer is marked `interrupted`. Minutes stay as metered and the
 /// usage ledger is not touched.
-async fn recover(store: &Store) -> Result<Recovered, String> {
+async fn recover(store: &Store, node: &str) -> Result<Recovered, String> {
+    let node = node.to_string();
     let recovered = store
         .write(move |c| {
-            let calls = records::close_orphaned_calls(c, EndReason::ServerRestart)?;
-            let answers = records::close_streaming_answers(c)?;
+            let calls = records::close_orphaned_calls(c, &node, EndReason::ServerRestart)?;
+            let answers = records::close_streaming_answers(c, &node)?;
             Ok(Recovered { calls, answers })
         })
         .await

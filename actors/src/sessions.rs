@@ -1,8 +1,11 @@
 //! Live sessions. The registry is the source of truth for whether a session may still be
 //! used: browser endpoints look sessions up here (never in the database), and an end is
-//! visible to the next request before it is even committed.
+//! visible to the next request before it is even committed. With several nodes, a node holds
+//! the sessions it carries; one it does not hold is ended or refreshed in the store, and the
+//! node that carries it hears so (`cluster::announce`).
 
 use crate::clock;
+use crate::cluster::announce::{announce, Change};
 use crate::metrics::Metrics;
 use crate::store::records;
 use crate::store::{Store, StoreError};
@@ -27,11 +30,24 @@ pub struct SessionRegistry {
     listeners: DashMap<SessionId, Vec<Recipient<SessionEnded>>>,
     store: Store,
     metrics: Arc<Metrics>,
+    /// This node's id: the sessions it creates name it, and it reloads only its own.
+    node: String,
 }
 
 impl SessionRegistry {
-    pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        SessionRegistry { sessions: DashMap::new(), listeners: DashMap::new(), store, metrics }
+    pub fn new(store: Store, metrics: Arc<Metrics>, node: &str) -> Self {
+        SessionRegistry {
+            sessions: DashMap::new(),
+            listeners: DashMap::new(),
+            store,
+            metrics,
+            node: node.to_string(),
+        }
+    }
+
+    /// The node this registry belongs to.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -45,7 +61,8 @@ impl SessionRegistry {
 
     /// Reloads sessions that had not ended when the server last stopped.
     pub fn load(&self) -> Result<Vec<Session>, StoreError> {
-        let sessions = self.store.read_blocking(records::unended_sessions)?;
+        let node = self.node.clone();
+        let sessions = self.store.read_blocking(move |c| records::unended_sessions(c, &node))?;
         for s in &sessions {
             self.sessions.insert(s.id.clone(), s.clone());
         }
@@ -89,20 +106,44 @@ impl SessionRegistry {
         self.listeners.entry(id.clone()).or_default().push(listener);
     }
 
-    /// Moves a live session's expiry; false if it is not live.
+    /// Moves a live session's expiry; false if it is not live. A session another node carries
+    /// is moved in the store, and that node told.
     pub async fn set_expiry(&self, id: &SessionId, expires_at: Timestamp) -> Result<bool, StoreError> {
-        {
-            let Some(mut s) = self.sessions.get_mut(id) else {
-                return Ok(false);
-            };
-            if !s.is_live() {
-                return Ok(false);
-            }
-            s.expires_at = expires_at;
+        if !self.sessions.contains_key(id) {
+            let (sid, node) = (id.clone(), self.node.clone());
+            return self
+                .store
+                .write(move |c| {
+                    let moved = records::set_session_expiry(c, &sid, expires_at)?;
+                    if moved {
+                        let change =
+                            Change::SessionExpiry { id: sid.to_string(), expires_at: expires_at.millis() };
+                        announce(c, &node, change)?;
+                    }
+                    Ok(moved)
+                })
+                .await;
+        }
+        if !self.set_held_expiry(id, expires_at) {
+            return Ok(false);
         }
         let sid = id.clone();
         self.store.write(move |c| records::set_session_expiry(c, &sid, expires_at)).await?;
         Ok(true)
+    }
+
+    /// Moves the expiry of a session this node holds, in memory only (another node stored it).
+    pub fn set_held_expiry(&self, id: &SessionId, expires_at: Timestamp) -> bool {
+        {
+            let Some(mut s) = self.sessions.get_mut(id) else {
+                return false;
+            };
+            if !s.is_live() {
+                return false;
+            }
+            s.expires_at = expires_at;
+        }
+        true
     }
 
     /// Records the first browser origin that used the session.
@@ -123,7 +164,8 @@ impl SessionRegistry {
     }
 
     /// Ends a live session: refused at once, then committed, then its actors told.
-    /// Returns false when it was not live.
+    /// Returns false when it was not live. A session this node does not hold (another node
+    /// carries it) is ended in the store, and the node that carries it told.
     pub async fn end(&self, id: &SessionId, reason: EndReason) -> Result<bool, StoreError> {
         let at = clock::now();
         let ended = match self.sessions.get_mut(id) {
@@ -131,10 +173,23 @@ impl SessionRegistry {
                 s.state = SessionState::Ended { at, reason };
                 Some(s.modes)
             }
-            _ => None,
+            Some(_) => return Ok(false),
+            None => None,
         };
         let Some(modes) = ended else {
-            return Ok(false);
+            let (sid, node) = (id.clone(), self.node.clone());
+            return self
+                .store
+                .write(move |c| {
+                    let ended = records::end_session(c, &sid, at, reason)?;
+                    if ended {
+                        let change =
+                            Change::SessionEnded { id: sid.to_string(), reason: reason.as_str().to_string() };
+                        announce(c, &node, change)?;
+                    }
+                    Ok(ended)
+                })
+                .await;
         };
         self.metrics.session_ended(modes, reason);
         if reason == EndReason::TokenExpired {
@@ -142,7 +197,7 @@ impl SessionRegistry {
             self.sessions.remove(id);
         }
         let sid = id.clone();
-        self.store.write(move |c| records::end_session(c, &sid, at, reason)).await?;
+        self.store.write(move |c| records::end_session(c, &sid, at, reason).map(|_| ())).await?;
         if let Some((_, listeners)) = self.listeners.remove(id) {
             for l in listeners {
                 l.do_send(SessionEnded { id: id.clone(), reason });

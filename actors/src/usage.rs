@@ -2,6 +2,7 @@
 //! Allowance checks read in-memory counters per (workspace, class, kind, period), loaded once
 //! from the store per period, so metering never queries the database on its hot path.
 
+use crate::cluster::announce::{announce, Change};
 use crate::metrics::Metrics;
 use crate::store::records::{self, UsageEvent};
 use crate::store::{Store, StoreError};
@@ -77,16 +78,34 @@ pub struct UsageLedger {
     counters: DashMap<CounterKey, u64>,
     /// Check-then-record must be atomic so two racing minutes cannot both fit the last slot.
     record_lock: tokio::sync::Mutex<()>,
+    /// This node's id, named when it tells other nodes of usage it recorded.
+    node: String,
 }
 
 impl UsageLedger {
-    pub fn new(store: Store, limits: UsageLimits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(store: Store, limits: UsageLimits, metrics: Arc<Metrics>, node: &str) -> Self {
         UsageLedger {
             store,
             limits,
             metrics,
             counters: DashMap::new(),
             record_lock: tokio::sync::Mutex::new(()),
+            node: node.to_string(),
+        }
+    }
+
+    /// Counts usage another node recorded (and announced), so allowances hold across nodes.
+    /// A period not counted here yet is read whole from the store when first asked.
+    pub fn count_elsewhere(
+        &self,
+        ws: &WorkspaceId,
+        class: UsageClass,
+        kind: UsageKind,
+        from: Timestamp,
+        n: u64,
+    ) {
+        if let Some(mut c) = self.counters.get_mut(&(ws.clone(), class, kind, from)) {
+            *c += n;
         }
     }
 
@@ -135,8 +154,24 @@ impl UsageLedger {
         self.check(&event.workspace, event.class, event.kind, event.at).await?;
         let (from, _) = event.class.period().bounds(event.at);
         let key = (event.workspace.clone(), event.class, event.kind, from);
-        let row = event.clone();
-        let inserted = self.store.write(move |c| records::insert_usage(c, &row)).await?;
+        let (row, node) = (event.clone(), self.node.clone());
+        let inserted = self
+            .store
+            .write(move |c| {
+                let inserted = records::insert_usage(c, &row)?;
+                if inserted {
+                    let change = Change::Usage {
+                        workspace: row.workspace.to_string(),
+                        class: row.class.as_str().to_string(),
+                        kind: row.kind.as_str().to_string(),
+                        period_start: from.millis(),
+                        quantity: row.quantity,
+                    };
+                    announce(c, &node, change)?;
+                }
+                Ok(inserted)
+            })
+            .await?;
         let mut n = self.counters.entry(key).or_insert(0);
         if inserted {
             *n += event.quantity;
@@ -184,7 +219,8 @@ mod tests {
     async fn a_unit_recorded_twice_counts_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&crate::store::StoreLocation::DataDir(dir.path().into())).unwrap();
-        let ledger = UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()));
+        let ledger =
+            UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()), "local");
         let mut rng = rand::rng();
         let (ws, session, call) =
             (WorkspaceId::generate(&mut rng), SessionId::generate(&mut rng), CallId::generate(&mut rng));
@@ -200,7 +236,8 @@ mod tests {
         assert_eq!(calls[0].minutes, 2, "the call's minutes count each minute once");
 
         // What another ledger (another node, or after a restart) reads from the store agrees.
-        let fresh = UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()));
+        let fresh =
+            UsageLedger::new(store.clone(), UsageLimits::default(), Arc::new(Metrics::new()), "local");
         let now = crate::clock::now();
         let used = fresh.used(&ws, UsageClass::Production, UsageKind::VoiceMinute, now).await.unwrap();
         assert_eq!(used, 2);

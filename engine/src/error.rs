@@ -47,6 +47,9 @@ pub enum ErrorCode {
     QuotaExceeded,
     FairUseExceeded,
     // Server.
+    /// A browser request for a session reached a node that does not carry it (several nodes
+    /// behind one load balancer): the message names the node and URL that do (`421`).
+    Misdirected,
     /// The node is draining for a restart: it takes no new sessions or calls (`503`, retry).
     Draining,
     Unavailable,
@@ -56,7 +59,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code a browser endpoint can refuse with (DESIGN.md, Browser endpoints), so
     /// metrics can export each from the start instead of when it first happens.
-    pub const BROWSER: [ErrorCode; 16] = [
+    pub const BROWSER: [ErrorCode; 17] = [
         ErrorCode::TokenMissing,
         ErrorCode::TokenInvalid,
         ErrorCode::TokenExpired,
@@ -73,6 +76,7 @@ impl ErrorCode {
         ErrorCode::QuotaExceeded,
         ErrorCode::FairUseExceeded,
         ErrorCode::Draining,
+        ErrorCode::Misdirected,
     ];
 
     /// The code's wire spelling.
@@ -107,6 +111,7 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::FairUseExceeded => "fair_use_exceeded",
             ErrorCode::Draining => "draining",
+            ErrorCode::Misdirected => "misdirected",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

@@ -17,6 +17,10 @@ impl UsageKind {
             UsageKind::TextMessage => "text_message",
         }
     }
+
+    pub fn parse(text: &str) -> Option<UsageKind> {
+        [UsageKind::VoiceMinute, UsageKind::TextMessage].into_iter().find(|k| k.as_str() == text)
+    }
 }
 
 /// What makes one unit of usage itself, so recording it again (a write retried after a lost

@@ -202,6 +202,9 @@ pub struct Session {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub state: SessionState,
+    /// The node that carries its media and streams (its URLs name that node); `None` for a
+    /// session made before nodes were named, which the node that reloads it carries.
+    pub node: Option<String>,
 }
 
 impl Session {

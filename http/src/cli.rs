@@ -119,6 +119,14 @@ struct ServeArgs {
     http: String,
     #[command(flatten)]
     store: StoreArgs,
+    /// This node's name among the nodes sharing one PostgreSQL (default: the host name). Its
+    /// sessions name it, and their URLs lead to its --public-url.
+    #[arg(long, env = "VOXGATE_NODE")]
+    node: Option<String>,
+    /// With PostgreSQL: a node that misses its heartbeats this long is taken for gone, and
+    /// another node closes its calls and sessions (server_restart).
+    #[arg(long, env = "VOXGATE_NODE_LEASE_SECONDS", default_value_t = 10.0)]
+    node_lease_seconds: f64,
     /// Serve `/metrics` on this separate address (for example a private interface) instead of on
     /// the public HTTP listener.
     #[arg(long, env = "VOXGATE_METRICS_ADDR")]
@@ -300,7 +308,14 @@ impl ServeArgs {
             per_key: per_minute(self.rate_limit_per_key),
         };
         let trusted_proxies = crate::client_address::TrustedProxies::parse(&self.trusted_proxies)?;
+        let node = self.node.unwrap_or_else(voxgate_actors::runtime::Node::default_id);
+        voxgate_actors::runtime::Node::check_id(&node)?;
+        if !(self.node_lease_seconds.is_finite() && (0.2..=3600.0).contains(&self.node_lease_seconds)) {
+            return Err("--node-lease-seconds must be between 0.2 and 3600".into());
+        }
         Ok(ServeOptions {
+            node,
+            node_lease: std::time::Duration::from_secs_f64(self.node_lease_seconds),
             sign_in,
             rate_limits,
             trusted_proxies,

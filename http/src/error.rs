@@ -73,6 +73,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotFound => StatusCode::NOT_FOUND,
+        Misdirected => StatusCode::MISDIRECTED_REQUEST,
         SessionEnded | WidgetDeleted => StatusCode::GONE,
         SessionBusy | AgentMissing | AgentNotConfigured => StatusCode::CONFLICT,
         RateLimited | QuotaExceeded | FairUseExceeded => StatusCode::TOO_MANY_REQUESTS,

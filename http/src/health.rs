@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (it should get traffic: the store answers and
-//! the node is not draining).
+//! `/healthz` (the process answers) and `/readyz` (it should get traffic: the database answers,
+//! the node hears other nodes' changes, and it is not draining).
 
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -20,13 +20,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         RecognizerState::Ready { pid, .. } => json!({"status": "ready", "pid": pid}),
         other => json!({"status": other.as_str()}),
     };
+    let (database, node) = state.runtime.store_backend();
+    let cluster = match (database, state.runtime.cluster_ready()) {
+        ("sqlite", _) => "single_node",
+        (_, true) => "listening",
+        (_, false) => "reconnecting",
+    };
+    let body = |status: &str, store: &str| json!({"status": status, "store": store, "database": database, "node": node, "cluster": cluster, "recognizer": recognizer});
     match state.runtime.readiness().await {
-        Readiness::Ready => {
-            HttpResponse::Ok().json(json!({"status": "ready", "store": "ok", "recognizer": recognizer}))
-        }
-        Readiness::Draining => HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "draining", "store": "ok", "recognizer": recognizer})),
-        Readiness::NotReady(why) => HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "not_ready", "store": why, "recognizer": recognizer})),
+        Readiness::Ready => HttpResponse::Ok().json(body("ready", "ok")),
+        Readiness::Draining => HttpResponse::ServiceUnavailable().json(body("draining", "ok")),
+        Readiness::NotReady(why) => HttpResponse::ServiceUnavailable().json(body("not_ready", &why)),
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_actors::media::MediaConfig;
-use voxgate_actors::runtime::{Runtime, RuntimeConfig};
+use voxgate_actors::runtime::{Node, Runtime, RuntimeConfig};
 use voxgate_actors::usage::UsageLimits;
 use voxgate_engine::session::EndReason;
 use voxgate_engine::ErrorCode;
@@ -20,6 +20,9 @@ use voxgate_engine::ErrorCode;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub http: String,
+    /// This node's id among the nodes on one database, and its lease.
+    pub node: String,
+    pub node_lease: std::time::Duration,
     /// A separate listener for `/metrics`; without it the HTTP listener serves them.
     pub metrics_addr: Option<String>,
     pub data_dir: PathBuf,
@@ -81,10 +84,19 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
                 .into(),
         );
     }
+    let public_url = opts.public_url.clone().unwrap_or_else(|| {
+        if addr.ip().is_unspecified() {
+            tracing::warn!(%addr, "listening on all interfaces without --public-url: browser URLs will name 127.0.0.1; set --public-url");
+            format!("http://127.0.0.1:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
+    });
     let runtime = Arc::new(
         Runtime::start(RuntimeConfig {
             data_dir: opts.data_dir.clone(),
             database_url: opts.database_url.clone(),
+            node: Node { id: opts.node.clone(), public_url: public_url.clone(), lease: opts.node_lease },
             session_secret: std::env::var("VOXGATE_SESSION_SECRET").ok(),
             min_ttl_seconds: opts.min_ttl_seconds,
             media: MediaConfig {
@@ -105,14 +117,6 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         })
         .await?,
     );
-    let public_url = opts.public_url.clone().unwrap_or_else(|| {
-        if addr.ip().is_unspecified() {
-            tracing::warn!(%addr, "listening on all interfaces without --public-url: browser URLs will name 127.0.0.1; set --public-url");
-            format!("http://127.0.0.1:{}", addr.port())
-        } else {
-            format!("http://{addr}")
-        }
-    });
     let state = AppState {
         control: runtime.control.clone(),
         metrics: runtime.metrics.clone(),

@@ -50,6 +50,8 @@ pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub data_dir: PathBuf,
+    /// The PostgreSQL it runs on (`--database-url`), if not SQLite in the data dir.
+    pub database_url: Option<String>,
     stdout_lines: mpsc::Receiver<String>,
     /// Lines already read while waiting for another.
     seen: Vec<String>,
@@ -82,6 +84,12 @@ impl Server {
                 (Some(t), d)
             }
         };
+        let database_url = opts
+            .extra_args
+            .iter()
+            .position(|a| a == "--database-url")
+            .and_then(|i| opts.extra_args.get(i + 1))
+            .cloned();
         let mut cmd = Command::new(voxgate_bin());
         cmd.arg(if opts.demo { "demo" } else { "serve" })
             .args(["--http", "127.0.0.1:0", "--min-ttl-seconds", "1", "--data-dir"])
@@ -115,6 +123,7 @@ impl Server {
             child: Some(child),
             url: String::new(),
             data_dir,
+            database_url,
             stdout_lines: rx,
             seen: Vec::new(),
             _tmp: tmp,
@@ -258,7 +267,7 @@ pub fn create_key_init(data_dir: &Path, workspace: &str) -> String {
     key_from(voxgate(&["keys", "create", "--init", "--workspace", workspace, "--data-dir", &dir]))
 }
 
-fn key_from(out: std::process::Output) -> String {
+pub(crate) fn key_from(out: std::process::Output) -> String {
     assert!(out.status.success(), "keys create failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf8");
     let lines: Vec<_> = text.lines().collect();
@@ -388,8 +397,13 @@ impl Fixture {
     }
 
     pub fn on(server: Server) -> Fixture {
-        let api = server.client();
         let key = server.create_key("acme");
+        Fixture::with_key(server, key)
+    }
+
+    /// A builtin agent and a production widget allowing [`SITE`], made with `key`.
+    pub fn with_key(server: Server, key: String) -> Fixture {
+        let api = server.client();
         let agent =
             api.control("POST", "/v1/agents", &key, Some(json!({"name": "Support"}))).expect(201).body["id"]
                 .as_str()

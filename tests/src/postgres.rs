@@ -42,3 +42,31 @@ fn with_database(server: &str, name: &str) -> String {
 pub fn connect(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).expect("connect to the test database")
 }
+
+/// The session-signing secret every node of a test shares.
+pub const SHARED_SECRET: &str = "5f1d3c0a9b8e7f6a5d4c3b2a19081726354453627180a9b8c7d6e5f4a3b2c1d0";
+
+/// A node on the database at `url`: `voxgate serve --database-url url --node id`, with a
+/// short lease and `extra` flags.
+pub fn node(url: &str, id: &str, extra: &[&str]) -> crate::Server {
+    let mut args: Vec<String> = ["--database-url", url, "--node", id, "--node-lease-seconds", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    crate::Server::start_with(crate::ServerOptions {
+        extra_args: args,
+        env: vec![("VOXGATE_SESSION_SECRET".into(), SHARED_SECRET.into())],
+        ..Default::default()
+    })
+}
+
+/// `voxgate keys create` on the database at `url`.
+pub fn create_key(url: &str, workspace: &str) -> String {
+    crate::key_from(crate::voxgate(&["keys", "create", "--workspace", workspace, "--database-url", url]))
+}
+
+/// The database a node started by [`node`] uses (its `--database-url`).
+pub fn database_of(f: &crate::Fixture) -> String {
+    f.server.database_url.clone().expect("a node on PostgreSQL")
+}

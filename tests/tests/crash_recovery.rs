@@ -1,23 +1,20 @@
 //! A crash (`kill -9`) with live calls and a streaming answer: at the next start every call is
 //! closed with `server_restart` at its last durable evidence, its minutes equal what the usage
-//! ledger holds, and no answer is left `streaming`. One "minute" is 300 ms here.
+//! ledger holds, and no answer is left `streaming`. One "minute" is 300 ms here. On SQLite (the
+//! same data dir) and on PostgreSQL (the same database and node name).
 
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use voxgate_tests::postgres::{create_key, fresh_database, node};
 use voxgate_tests::text::Answer;
 use voxgate_tests::{eventually, Fixture, Server, ServerOptions, SITE};
 
 const CALLS: usize = 8;
+const FLAGS: [&str; 4] = ["--metering-minute-ms", "300", "--builtin-word-delay-ms", "200"];
 
 fn options(data_dir: Option<std::path::PathBuf>) -> ServerOptions {
-    ServerOptions {
-        data_dir,
-        extra_args: ["--metering-minute-ms", "300", "--builtin-word-delay-ms", "200"]
-            .map(String::from)
-            .to_vec(),
-        ..Default::default()
-    }
+    ServerOptions { data_dir, extra_args: FLAGS.map(String::from).to_vec(), ..Default::default() }
 }
 
 fn minutes_of(record: &Value) -> u64 {
@@ -27,6 +24,17 @@ fn minutes_of(record: &Value) -> u64 {
 #[test]
 fn calls_and_answers_left_open_by_a_crash_are_closed_at_the_next_start() {
     let f = Fixture::on(Server::start_with(options(None)));
+    crash_and_restart(f, |data_dir| Server::start_with(options(Some(data_dir))));
+}
+
+#[test]
+fn on_postgresql_calls_and_answers_left_open_by_a_crash_are_closed_when_the_node_restarts() {
+    let db = fresh_database();
+    let f = Fixture::with_key(node(&db, "a", &FLAGS), create_key(&db, "acme"));
+    crash_and_restart(f, |_| node(&db, "a", &FLAGS));
+}
+
+fn crash_and_restart(f: Fixture, restart: impl FnOnce(std::path::PathBuf) -> Server) {
     f.patch_agent(json!({"knowledge": [{"title": "Shipping", "text": "We ship to every country in the European Union within three working days, and to the rest of the world within ten."}]}));
     let sessions: Vec<Value> = (0..CALLS).map(|_| f.session(json!({"mode": "voice"}))).collect();
     let calls: Vec<_> = sessions.iter().map(|s| f.call(s)).collect();
@@ -59,7 +67,7 @@ fn calls_and_answers_left_open_by_a_crash_are_closed_at_the_next_start() {
 
     let Fixture { server, key, .. } = f;
     let data_dir = server.kill(); // reaps it
-    let server = Server::start_with(options(Some(data_dir)));
+    let server = restart(data_dir);
     let api = server.client();
     let mut metered = 0;
     for s in &sessions {

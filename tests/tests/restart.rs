@@ -1,11 +1,28 @@
-//! What a restart on the same data dir keeps: keys, agents, widgets, sessions and their state.
+//! What a restart keeps, on SQLite (the same data dir) and on PostgreSQL (the same database and
+//! node name): keys, agents, widgets, sessions and their state.
 
 use serde_json::json;
+use voxgate_tests::postgres::{create_key, fresh_database, node};
 use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
 
 #[test]
 fn keys_agents_widgets_and_sessions_survive_a_restart() {
     let f = Fixture::new();
+    survives(f, |data_dir| {
+        Server::start_with(ServerOptions { data_dir: Some(data_dir), ..Default::default() })
+    });
+}
+
+#[test]
+fn on_postgresql_keys_agents_widgets_and_sessions_survive_a_restart_of_the_node() {
+    let db = fresh_database();
+    let server = node(&db, "a", &[]);
+    let key = create_key(&db, "acme");
+    let f = Fixture::with_key(server, key);
+    survives(f, |_| node(&db, "a", &[]));
+}
+
+fn survives(f: Fixture, restart: impl FnOnce(std::path::PathBuf) -> Server) {
     let path = format!("/v1/widgets/{}", f.widget);
     f.api.control("PATCH", &path, &f.key, Some(json!({"appearance": {"title": "Saved title"}}))).expect(200);
     let live = f.session(json!({"ttl_seconds": 600}));
@@ -17,7 +34,7 @@ fn keys_agents_widgets_and_sessions_survive_a_restart() {
 
     let Fixture { server, key, .. } = f;
     let data_dir = server.stop();
-    let server = Server::start_with(ServerOptions { data_dir: Some(data_dir), ..Default::default() });
+    let server = restart(data_dir);
     let api = server.client();
 
     assert_eq!(api.control("GET", "/v1/widgets", &key, None).expect(200).body, widgets_before);

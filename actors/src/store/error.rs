@@ -16,3 +16,15 @@ pub enum StoreError {
     #[error("the store writer has stopped")]
     Stopped,
 }
+
+impl StoreError {
+    /// True when the database could not be reached (not when it refused what was asked): the
+    /// request may succeed if tried again, so the edge answers 503 `unavailable`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Stopped => true,
+            StoreError::Postgres(e) => e.is_closed() || e.code().is_none(),
+            _ => false,
+        }
+    }
+}

@@ -26,6 +26,36 @@ pub(crate) const DB_FILE: &str = "voxgate.sqlite";
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// How long the store takes, for `/metrics`: a write batch from BEGIN to COMMIT, and a read
+/// from asking to answer (including the wait for a connection).
+#[derive(Clone)]
+pub struct StoreTimings {
+    pub commit_seconds: prometheus::Histogram,
+    pub read_seconds: prometheus::Histogram,
+}
+
+impl StoreTimings {
+    fn new() -> StoreTimings {
+        let buckets = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+        let histogram = |name: &str, help: &str| {
+            prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(name, help).buckets(buckets.clone()),
+            )
+            .expect("valid metric")
+        };
+        StoreTimings {
+            commit_seconds: histogram(
+                "voxgate_store_commit_seconds",
+                "A store write batch from BEGIN to COMMIT (every write in it waits this long).",
+            ),
+            read_seconds: histogram(
+                "voxgate_store_read_seconds",
+                "A store read from asking to answer, including the wait for a reader connection.",
+            ),
+        }
+    }
+}
+
 /// Reader connections to PostgreSQL per node.
 const POSTGRES_READERS: u32 = 16;
 
@@ -130,6 +160,7 @@ pub struct Store {
     queued: Arc<AtomicUsize>,
     /// Transactions committed: fewer than writes when writes arrive together (group commit).
     commits: Arc<AtomicU64>,
+    timings: StoreTimings,
     readers: Readers,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     location: StoreLocation,
@@ -186,12 +217,21 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let queued = Arc::new(AtomicUsize::new(0));
         let commits = Arc::new(AtomicU64::new(0));
-        let counters = (queued.clone(), commits.clone());
+        let timings = StoreTimings::new();
+        let counters = (queued.clone(), commits.clone(), timings.commit_seconds.clone());
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer_loop(conn, rx, counters))
             .map_err(|e| StoreError::Corrupt(format!("cannot start store writer: {e}")))?;
-        Ok(Store { jobs: tx, queued, commits, readers, writer: Arc::new(Mutex::new(Some(handle))), location })
+        Ok(Store {
+            jobs: tx,
+            queued,
+            commits,
+            timings,
+            readers,
+            writer: Arc::new(Mutex::new(Some(handle))),
+            location,
+        })
     }
 
     /// Whether `data_dir` holds a store already.
@@ -226,6 +266,11 @@ impl Store {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// The store's latency histograms, for the metrics registry.
+    pub fn timings(&self) -> &StoreTimings {
+        &self.timings
+    }
+
     /// Transactions the writer has committed since the store opened.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
@@ -258,8 +303,11 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.run(f)).await.map_err(|_| StoreError::Stopped)?
+        let (readers, timer) = (self.readers.clone(), self.timings.read_seconds.start_timer());
+        let answer =
+            tokio::task::spawn_blocking(move || readers.run(f)).await.map_err(|_| StoreError::Stopped)?;
+        timer.observe_duration();
+        answer
     }
 
     /// A read from synchronous code (startup, CLI), on a thread of its own so the blocking
@@ -323,7 +371,7 @@ impl Job for StopJob {
 fn writer_loop<C: Sql>(
     conn: C,
     rx: mpsc::Receiver<Box<dyn Job>>,
-    (queued, commits): (Arc<AtomicUsize>, Arc<AtomicU64>),
+    (queued, commits, commit_seconds): (Arc<AtomicUsize>, Arc<AtomicU64>, prometheus::Histogram),
 ) {
     let begin = match conn.dialect() {
         // Takes the write lock now, so no reader's snapshot upgrade can fail the batch later.
@@ -341,6 +389,7 @@ fn writer_loop<C: Sql>(
         if let Err(e) = conn.reconnect() {
             tracing::error!(error = %e, "store writer cannot reconnect");
         }
+        let timer = commit_seconds.start_timer();
         let began = conn.batch(begin);
         let commit = match began {
             Ok(()) => {
@@ -356,6 +405,7 @@ fn writer_loop<C: Sql>(
         };
         match &commit {
             Ok(()) => {
+                timer.observe_duration();
                 commits.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => tracing::error!(error = %e, jobs = batch.len(), "store batch failed to commit"),

@@ -45,6 +45,14 @@ fn workspace_row(r: &Row) -> Result<WorkspaceRow, StoreError> {
     })
 }
 
+pub fn workspace(c: &dyn Sql, ws: &WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
+    c.query_opt(
+        "SELECT id, name, created_at FROM workspaces WHERE id = ?1",
+        args![ws.as_str()],
+        workspace_row,
+    )
+}
+
 pub fn all_workspaces(c: &dyn Sql) -> Result<Vec<WorkspaceRow>, StoreError> {
     c.query_map("SELECT id, name, created_at FROM workspaces", &[], workspace_row)
 }
@@ -165,25 +173,31 @@ pub fn upsert_agent(c: &dyn Sql, a: &Agent) -> Result<(), StoreError> {
     upsert_config(c, "agents", row)
 }
 
+const CONFIG_COLUMNS: &str = "id, workspace_id, spec, version, created_at, updated_at, deleted_at";
+
+fn agent_row(r: &Row) -> Result<Agent, StoreError> {
+    let row = config_row(r)?;
+    Ok(Agent {
+        id: id(row.id, AgentId::parse)?,
+        workspace_id: id(row.workspace_id, WorkspaceId::parse)?,
+        spec: serde_json::from_str::<AgentSpec>(&row.spec).map_err(corrupt)?,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        deleted_at: row.deleted_at,
+    })
+}
+
 pub fn all_agents(c: &dyn Sql) -> Result<Vec<Agent>, StoreError> {
-    let rows = c.query_map(
-        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM agents",
-        &[],
-        config_row,
-    )?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(Agent {
-                id: id(row.id, AgentId::parse)?,
-                workspace_id: id(row.workspace_id, WorkspaceId::parse)?,
-                spec: serde_json::from_str::<AgentSpec>(&row.spec).map_err(corrupt)?,
-                version: row.version,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                deleted_at: row.deleted_at,
-            })
-        })
-        .collect()
+    c.query_map(&format!("SELECT {CONFIG_COLUMNS} FROM agents"), &[], agent_row)
+}
+
+pub fn agent(c: &dyn Sql, agent: &AgentId) -> Result<Option<Agent>, StoreError> {
+    c.query_opt(
+        &format!("SELECT {CONFIG_COLUMNS} FROM agents WHERE id = ?1"),
+        args![agent.as_str()],
+        agent_row,
+    )
 }
 
 pub fn upsert_widget(c: &dyn Sql, w: &Widget) -> Result<(), StoreError> {
@@ -199,29 +213,33 @@ pub fn upsert_widget(c: &dyn Sql, w: &Widget) -> Result<(), StoreError> {
     upsert_config(c, "widgets", row)
 }
 
+fn widget_row(r: &Row) -> Result<Widget, StoreError> {
+    let row = config_row(r)?;
+    let widget = Widget::new(
+        id(row.id, WidgetId::parse)?,
+        id(row.workspace_id, WorkspaceId::parse)?,
+        serde_json::from_str::<WidgetSpec>(&row.spec).map_err(corrupt)?,
+        row.version,
+        row.created_at,
+        row.updated_at,
+        row.deleted_at,
+    );
+    if widget.origins_unreadable() {
+        tracing::warn!(widget = %widget.id, "stored allowed_origins do not parse: the widget allows no origin until it is saved again");
+    }
+    Ok(widget)
+}
+
 pub fn all_widgets(c: &dyn Sql) -> Result<Vec<Widget>, StoreError> {
-    let rows = c.query_map(
-        "SELECT id, workspace_id, spec, version, created_at, updated_at, deleted_at FROM widgets",
-        &[],
-        config_row,
-    )?;
-    rows.into_iter()
-        .map(|row| {
-        let widget = Widget::new(
-            id(row.id, WidgetId::parse)?,
-            id(row.workspace_id, WorkspaceId::parse)?,
-            serde_json::from_str::<WidgetSpec>(&row.spec).map_err(corrupt)?,
-            row.version,
-            row.created_at,
-            row.updated_at,
-            row.deleted_at,
-        );
-        if widget.origins_unreadable() {
-            tracing::warn!(widget = %widget.id, "stored allowed_origins do not parse: the widget allows no origin until it is saved again");
-        }
-        Ok(widget)
-    })
-    .collect()
+    c.query_map(&format!("SELECT {CONFIG_COLUMNS} FROM widgets"), &[], widget_row)
+}
+
+pub fn widget(c: &dyn Sql, widget: &WidgetId) -> Result<Option<Widget>, StoreError> {
+    c.query_opt(
+        &format!("SELECT {CONFIG_COLUMNS} FROM widgets WHERE id = ?1"),
+        args![widget.as_str()],
+        widget_row,
+    )
 }
 
 struct ConfigRow {
@@ -246,13 +264,13 @@ fn config_row(r: &Row) -> Result<ConfigRow, StoreError> {
     })
 }
 
-pub(crate) const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason";
+pub(crate) const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason, node";
 
 pub fn insert_session(c: &dyn Sql, s: &Session) -> Result<(), StoreError> {
     let modes = serde_json::to_string(&s.modes).map_err(corrupt)?;
     let metadata = s.metadata.to_string();
     c.execute(
-        &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL)"),
+        &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13)"),
         args![
             s.id.as_str(),
             s.conversation_id.as_str(),
@@ -266,23 +284,34 @@ pub fn insert_session(c: &dyn Sql, s: &Session) -> Result<(), StoreError> {
             &s.origin,
             s.created_at.millis(),
             s.expires_at.millis(),
+            &s.node,
         ],
     )?;
     Ok(())
 }
 
 /// Records the end; a session that already ended keeps its first end.
-pub fn end_session(c: &dyn Sql, sid: &SessionId, at: Timestamp, reason: EndReason) -> Result<(), StoreError> {
-    c.execute(
+/// Records the end; a session that already ended keeps its first end (and false is returned).
+pub fn end_session(
+    c: &dyn Sql,
+    sid: &SessionId,
+    at: Timestamp,
+    reason: EndReason,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
         "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
         args![sid.as_str(), at.millis(), reason.as_str()],
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
-pub fn set_session_expiry(c: &dyn Sql, sid: &SessionId, expires_at: Timestamp) -> Result<(), StoreError> {
-    c.execute("UPDATE sessions SET expires_at = ?2 WHERE id = ?1", args![sid.as_str(), expires_at.millis()])?;
-    Ok(())
+/// Moves a live session's expiry; false when it is not live.
+pub fn set_session_expiry(c: &dyn Sql, sid: &SessionId, expires_at: Timestamp) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE sessions SET expires_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+        args![sid.as_str(), expires_at.millis()],
+    )?;
+    Ok(n == 1)
 }
 
 pub fn set_session_origin(c: &dyn Sql, sid: &SessionId, origin: &str) -> Result<(), StoreError> {
@@ -293,9 +322,16 @@ pub fn set_session_origin(c: &dyn Sql, sid: &SessionId, origin: &str) -> Result<
     Ok(())
 }
 
-/// Sessions not ended, for reloading live state at start.
-pub fn unended_sessions(c: &dyn Sql) -> Result<Vec<Session>, StoreError> {
-    c.query_map(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL"), &[], session_row)
+/// Sessions `node` carries that have not ended, for reloading live state at start (a session
+/// of no node is carried by whichever reloads it).
+pub fn unended_sessions(c: &dyn Sql, node: &str) -> Result<Vec<Session>, StoreError> {
+    c.query_map(
+        &format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND (node = ?1 OR node IS NULL)"
+        ),
+        args![node],
+        session_row,
+    )
 }
 
 pub fn session(c: &dyn Sql, sid: &SessionId) -> Result<Option<Session>, StoreError> {
@@ -323,6 +359,7 @@ pub(crate) fn session_row(r: &Row) -> Result<Session, StoreError> {
     let origin: Option<String> = r.get(9)?;
     let created_at = Timestamp(r.get(10)?);
     let expires_at = Timestamp(r.get(11)?);
+    let node: Option<String> = r.get(14)?;
     (|| {
         let environment = match environment.as_str() {
             "production" => Environment::Production,
@@ -351,6 +388,7 @@ pub(crate) fn session_row(r: &Row) -> Result<Session, StoreError> {
             created_at,
             expires_at,
             state,
+            node,
         })
     })()
 }
@@ -438,17 +476,56 @@ pub fn end_call(
 /// Closes every call that has no end (the server stopped without ending it): it ends at its
 /// last durable evidence of life (its last metered minute's start, else its connect time, else
 /// its creation) with `reason`. Returns how many were closed.
-pub fn close_orphaned_calls(c: &dyn Sql, reason: EndReason) -> Result<usize, StoreError> {
+pub fn close_orphaned_calls(c: &dyn Sql, node: &str, reason: EndReason) -> Result<usize, StoreError> {
     Ok(c.execute(
-        "UPDATE calls SET ended_at = COALESCE(last_metered_at, connected_at, created_at), end_reason = ?1
-         WHERE ended_at IS NULL",
-        args![reason.as_str()],
+        "UPDATE calls SET ended_at = COALESCE(last_metered_at, connected_at, created_at), end_reason = ?2
+         WHERE ended_at IS NULL
+           AND session_id IN (SELECT id FROM sessions WHERE node = ?1 OR node IS NULL)",
+        args![node, reason.as_str()],
     )? as usize)
 }
 
-/// Marks every answer still `streaming` (the server stopped mid-answer) as `interrupted`.
-pub fn close_streaming_answers(c: &dyn Sql) -> Result<usize, StoreError> {
-    Ok(c.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'", &[])? as usize)
+/// Marks every answer of `node`'s sessions still `streaming` (the node stopped mid-answer) as
+/// `interrupted`.
+pub fn close_streaming_answers(c: &dyn Sql, node: &str) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'
+           AND conversation_id IN (SELECT conversation_id FROM sessions WHERE node = ?1 OR node IS NULL)",
+        args![node],
+    )? as usize)
+}
+
+/// Sessions `node` carries that ended at or after `since`, and why (for a node that may have
+/// missed the announcement).
+pub fn sessions_ended_since(
+    c: &dyn Sql,
+    node: &str,
+    since: Timestamp,
+) -> Result<Vec<(SessionId, EndReason)>, StoreError> {
+    c.query_map(
+        "SELECT id, end_reason FROM sessions WHERE node = ?1 AND ended_at IS NOT NULL AND ended_at >= ?2",
+        args![node, since.millis()],
+        |r| {
+            let reason: String = r.get(1)?;
+            Ok((
+                id(r.get(0)?, SessionId::parse)?,
+                EndReason::parse(&reason).ok_or_else(|| corrupt(format!("unknown end reason {reason}")))?,
+            ))
+        },
+    )
+}
+
+/// Ends every live session `node` carries, with `reason`, at `at` (the node is gone).
+pub fn end_sessions_of_node(
+    c: &dyn Sql,
+    node: &str,
+    at: Timestamp,
+    reason: EndReason,
+) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE ended_at IS NULL AND node = ?1",
+        args![node, at.millis(), reason.as_str()],
+    )? as usize)
 }
 
 /// Whether `call` is (or was) a call of `session`.
@@ -673,4 +750,35 @@ pub fn finish_message(
         args![id.as_str(), text, status, source],
     )?;
     Ok(())
+}
+
+/// A node on this database, as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    pub id: String,
+    pub public_url: String,
+    pub heartbeat_at: Timestamp,
+}
+
+/// Records that `node` is alive at `at`, answering at `public_url`.
+pub fn node_heartbeat(c: &dyn Sql, node: &str, public_url: &str, at: Timestamp) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO nodes (id, public_url, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (id) DO UPDATE SET public_url = excluded.public_url, heartbeat_at = excluded.heartbeat_at",
+        args![node, public_url, at.millis()],
+    )?;
+    Ok(())
+}
+
+/// Every node with a heartbeat on record.
+pub fn nodes(c: &dyn Sql) -> Result<Vec<NodeRow>, StoreError> {
+    c.query_map("SELECT id, public_url, heartbeat_at FROM nodes ORDER BY id", &[], |r| {
+        Ok(NodeRow { id: r.get(0)?, public_url: r.get(1)?, heartbeat_at: Timestamp(r.get(2)?) })
+    })
+}
+
+/// Forgets `node` if its last heartbeat is still before `cutoff` (it did not come back while
+/// another node decided it was gone); true when this call forgot it.
+pub fn forget_node(c: &dyn Sql, node: &str, cutoff: Timestamp) -> Result<bool, StoreError> {
+    Ok(c.execute("DELETE FROM nodes WHERE id = ?1 AND heartbeat_at < ?2", args![node, cutoff.millis()])? == 1)
 }

@@ -321,6 +321,30 @@ const MIGRATIONS: &[Migration] = &[
     CREATE UNIQUE INDEX usage_once ON usage_events(idempotency_key);
     "#,
     },
+    // 12: several nodes on one database. Each session names the node that carries it; each
+    // node keeps a heartbeat, and a node whose lease lapses has its calls closed by another.
+    Migration {
+        sqlite: r#"
+    ALTER TABLE sessions ADD COLUMN node TEXT;
+    CREATE INDEX sessions_live_by_node ON sessions(node) WHERE ended_at IS NULL;
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        public_url TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+    );
+    "#,
+        postgres: r#"
+    ALTER TABLE sessions ADD COLUMN node TEXT;
+    CREATE INDEX sessions_live_by_node ON sessions(node) WHERE ended_at IS NULL;
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        public_url TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL
+    );
+    "#,
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

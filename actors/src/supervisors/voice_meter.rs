@@ -39,12 +39,17 @@ pub struct VoiceMeter {
     calls: HashMap<CallId, SpawnHandle>,
 }
 
+/// How long a voice minute the database could not take is tried again.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+
 impl VoiceMeter {
     pub fn new(ledger: Arc<UsageLedger>, sessions: Arc<SessionRegistry>, minute: Duration) -> Self {
         VoiceMeter { ledger, sessions, minute, calls: HashMap::new() }
     }
 
     /// Records minute `minute` (0 at connect) of `call`; ends the session if it does not fit.
+    /// A minute the database could not take is tried again (its key makes a retry count once)
+    /// for up to `RETRY_FOR`, so a database blip loses no minute.
     fn meter_minute(&self, call: CallId, session: SessionId, minute: u32) {
         let (ledger, sessions) = (self.ledger.clone(), self.sessions.clone());
         actix::spawn(async move {
@@ -60,7 +65,19 @@ impl VoiceMeter {
                 quantity: 1,
                 at: clock::now(),
             };
-            match ledger.record(event).await {
+            let mut wait = Duration::from_millis(250);
+            let gave_up = std::time::Instant::now() + RETRY_FOR;
+            let recorded = loop {
+                match ledger.record(event.clone()).await {
+                    Err(UsageRefusal::Store(e)) if std::time::Instant::now() < gave_up => {
+                        tracing::warn!(session = %session, call = %call, minute, error = %e, "cannot record a voice minute yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    other => break other,
+                }
+            };
+            match recorded {
                 Ok(_) => {}
                 Err(refusal @ UsageRefusal::LimitReached { .. }) => {
                     let reason = if refusal.code() == ErrorCode::FairUseExceeded {
@@ -74,7 +91,7 @@ impl VoiceMeter {
                     }
                 }
                 Err(UsageRefusal::Store(e)) => {
-                    tracing::error!(session = %session, error = %e, "could not record a voice minute");
+                    tracing::error!(session = %session, call = %call, minute, error = %e, "could not record a voice minute");
                 }
             }
         });

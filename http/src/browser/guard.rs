@@ -137,6 +137,9 @@ pub async fn session_and_widget(state: &AppState, id: &str) -> Result<(Session, 
     let id = SessionId::parse(id).map_err(|_| not_found())?;
     let session =
         state.control.find_session(&id).await.map_err(|e| refuse(state, e.into()))?.ok_or_else(not_found)?;
+    if let Some(elsewhere) = state.control.carried_elsewhere(&session) {
+        return Err(refuse(state, ApiError::new(ErrorCode::Misdirected, elsewhere)));
+    }
     let widget = state.control.config().widget(&session.widget_id).ok_or_else(not_found)?;
     Ok((session, widget))
 }

@@ -1,0 +1,167 @@
+//! Several nodes (scripts/bench-nodes), with the same harness on each backend:
+//!
+//!   voxgate-bench-nodes sessions --backend sqlite|postgres [--seconds 10] [--threads 16]
+//!     session creations per second on one node, and their latency (p50, p99), from `threads`
+//!     customer backends each creating sessions back to back;
+//!   voxgate-bench-nodes propagation [--saves 300]
+//!     two nodes on one PostgreSQL: a widget saved on node a, then node b polled until it serves
+//!     the new version; the time from a's answer to b's (p50, p99), and b's own measure of the
+//!     same (voxgate_cluster_propagation_seconds).
+//!
+//! Uses VOXGATE_BIN (the release binary in the script) and the test PostgreSQL.
+
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use voxgate_tests::postgres::{create_key, fresh_database, node};
+use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
+
+fn flag(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or(default.to_string())
+}
+
+fn number(name: &str, default: usize) -> usize {
+    flag(name, &default.to_string()).parse().unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Load-test flags: one machine, one key, one address.
+const UNLIMITED: [&str; 6] =
+    ["--rate-limit-per-key", "0", "--rate-limit-per-address", "0", "--rate-limit-messages-per-session", "0"];
+
+/// A key, an agent and a widget without a session rate limit, on `server` (key made by `key`).
+fn fixture(server: Server, key: String) -> Fixture {
+    let api = server.client();
+    let agent = api.control("POST", "/v1/agents", &key, Some(json!({"name": "bench"}))).expect(201).body
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body =
+        json!({"name": "bench", "agent_id": agent, "allowed_origins": [SITE], "sessions_per_minute": 0});
+    let widget = api.control("POST", "/v1/widgets", &key, Some(body)).expect(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Fixture { server, api, key, agent, widget }
+}
+
+/// Sessions created so far (the server's own counter).
+fn count_sessions(f: &Fixture) -> usize {
+    let metrics = f.api.send(f.api.http.get(f.api.url("/metrics"))).text;
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("voxgate_sessions_created_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as usize
+}
+
+fn sessions() {
+    let backend = flag("--backend", "sqlite");
+    let (seconds, threads) = (number("--seconds", 10), number("--threads", 16));
+    let f = match backend.as_str() {
+        "postgres" => {
+            let db = fresh_database();
+            let server = node(&db, "bench", &UNLIMITED);
+            fixture(server, create_key(&db, "bench"))
+        }
+        _ => {
+            let server = Server::start_with(ServerOptions {
+                extra_args: UNLIMITED.map(String::from).to_vec(),
+                ..Default::default()
+            });
+            let key = server.create_key("bench");
+            fixture(server, key)
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let path = format!("/v1/widgets/{}/sessions", f.widget);
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (api, key, path, stop) = (f.api.clone(), f.key.clone(), path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut took = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let at = Instant::now();
+                    api.control("POST", &path, &key, Some(json!({"mode": "text"}))).expect(201);
+                    took.push(at.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    // The first second warms connections and caches; only the rest counts.
+    std::thread::sleep(Duration::from_secs(1));
+    let warm = count_sessions(&f);
+    let counted_from = Instant::now();
+    std::thread::sleep(Duration::from_secs(seconds as u64));
+    let n = count_sessions(&f) - warm;
+    let elapsed = counted_from.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut all: Vec<Duration> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    all.sort();
+    println!(
+        "{backend}: {n} sessions in {:.1} s = {:.0}/s with {threads} clients; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        percentile(&all, 1.0),
+    );
+}
+
+fn propagation() {
+    let saves = number("--saves", 300);
+    let db = fresh_database();
+    let a = node(&db, "a", &UNLIMITED);
+    let b = node(&db, "b", &UNLIMITED);
+    let f = fixture(a, create_key(&db, "bench"));
+    let b_api = b.client();
+    let path = format!("/v1/widgets/{}", f.widget);
+    let mut took = Vec::with_capacity(saves);
+    for i in 0..saves {
+        let saved = f
+            .api
+            .control("PATCH", &path, &f.key, Some(json!({"name": format!("bench {i}")})))
+            .expect(200)
+            .body;
+        let version = saved["version"].as_u64().unwrap();
+        let answered = Instant::now();
+        loop {
+            let on_b = b_api.control("GET", &path, &f.key, None).expect(200).body;
+            if on_b["version"].as_u64() == Some(version) {
+                took.push(answered.elapsed());
+                break;
+            }
+            assert!(answered.elapsed() < Duration::from_secs(5), "b never saw version {version}");
+        }
+    }
+    took.sort();
+    println!(
+        "propagation a -> b over {saves} saves (a's answer to b serving it, polled): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&took, 0.5),
+        percentile(&took, 0.99),
+        percentile(&took, 1.0)
+    );
+    let metrics = b_api.send(b_api.http.get(b_api.url("/metrics"))).text;
+    for line in metrics.lines().filter(|l| l.starts_with("voxgate_cluster_propagation_seconds")) {
+        println!("  b: {line}");
+    }
+}
+
+fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("sessions") => sessions(),
+        Some("propagation") => propagation(),
+        _ => {
+            eprintln!("usage: voxgate-bench-nodes sessions --backend sqlite|postgres | propagation");
+            std::process::exit(2);
+        }
+    }
+}
