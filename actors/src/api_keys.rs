@@ -4,6 +4,7 @@
 //! revoked one is refused at the very next request.
 
 use crate::clock;
+use crate::cluster::announce::{announce, Change, COMMAND_LINE};
 use crate::offline_store::{with_store, OfflineStoreError, StoreAt};
 use crate::store::records::{self, ApiKeyRow};
 use crate::store::{Store, StoreError};
@@ -81,7 +82,14 @@ pub fn revoke_in(store_at: StoreAt<'_>, key: &str) -> Result<ApiKeyRow, KeyComma
             return Err(KeyCommandError::NoSuchKey(key_id.to_string(), dir.clone()));
         };
         let at = clock::now();
-        if !store.write(move |c| records::revoke_api_key(c, &k, at)).await? {
+        let revoke = move |c: &dyn crate::store::sql::Sql| {
+            let revoked = records::revoke_api_key(c, &k, at)?;
+            if revoked {
+                announce(c, COMMAND_LINE, Change::KeyRevoked { id: k.to_string() })?;
+            }
+            Ok(revoked)
+        };
+        if !store.write(revoke).await? {
             return Err(KeyCommandError::AlreadyRevoked(key_id.to_string()));
         }
         Ok(ApiKeyRow { revoked_at: Some(at), ..row })

@@ -7,7 +7,8 @@
 //! every other node reloads that one entry when its listener hears it (`cluster::listener`).
 
 use crate::cluster::announce::{announce, Change};
-use crate::store::records::{self, WorkspaceRow};
+use crate::store::records::{self, ApiKeyRow, WorkspaceRow};
+use crate::store::sql::Dialect;
 use crate::store::{Store, StoreError};
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct ConfigCache {
     workspaces: DashMap<WorkspaceId, WorkspaceRow>,
     /// When each key's `last_used_at` was last written (at most once a minute per key).
     key_touched: DashMap<KeyId, Instant>,
+    /// Keys read, by hash: kept only where revocations are announced (PostgreSQL).
+    keys: DashMap<String, ApiKeyRow>,
+    keys_announced: bool,
     agents: DashMap<AgentId, Arc<Agent>>,
     widgets: DashMap<WidgetId, Arc<Widget>>,
     /// Serializes read-modify-write saves so two PATCHes never lose one another's change.
@@ -48,6 +52,8 @@ impl ConfigCache {
         let cache = ConfigCache {
             store: store.clone(),
             node: node.to_string(),
+            keys: DashMap::new(),
+            keys_announced: store.dialect() == Dialect::Postgres,
             workspaces: DashMap::new(),
             key_touched: DashMap::new(),
             agents: DashMap::new(),
@@ -73,11 +79,25 @@ impl ConfigCache {
         &self.store
     }
 
-    /// What the store says of a workspace API key now.
+    /// What the store says of a workspace API key now. On SQLite that is one read per request
+    /// (`voxgate keys` revokes from another process, which cannot tell the server). On
+    /// PostgreSQL a key once read is kept, since `voxgate keys revoke` announces the revocation
+    /// and every node's listener drops the key at once (and all keys when it reconnects).
     pub async fn check_key(&self, key: &str) -> Result<KeyCheck, StoreError> {
         let hash = KeyHash::of(key).0;
-        let Some(row) = self.store.read(move |c| records::key_by_hash(c, &hash)).await? else {
-            return Ok(KeyCheck::Unknown);
+        let cached = self.keys_announced.then(|| self.keys.get(&hash).map(|r| r.clone())).flatten();
+        let row = match cached {
+            Some(row) => row,
+            None => {
+                let h = hash.clone();
+                let Some(row) = self.store.read(move |c| records::key_by_hash(c, &h)).await? else {
+                    return Ok(KeyCheck::Unknown);
+                };
+                if self.keys_announced {
+                    self.keys.insert(hash, row.clone());
+                }
+                row
+            }
         };
         if let Some(at) = row.revoked_at {
             return Ok(KeyCheck::Revoked { key: row.id, at });
@@ -201,6 +221,15 @@ impl ConfigCache {
         Ok(self.agent(id))
     }
 
+    /// Forgets a key another process revoked (or every key, with `None`), so the next request
+    /// with it reads the store.
+    pub fn forget_key(&self, key: Option<&KeyId>) {
+        match key {
+            Some(id) => self.keys.retain(|_, row| row.id != *id),
+            None => self.keys.clear(),
+        }
+    }
+
     /// Rereads one workspace another node created.
     pub async fn reload_workspace(&self, id: &WorkspaceId) -> Result<(), StoreError> {
         let ws = id.clone();
@@ -233,6 +262,7 @@ impl ConfigCache {
     /// Rereads everything (after the listener missed what was said while it reconnected);
     /// every widget as it now is.
     pub async fn reload_all(&self) -> Result<Vec<Arc<Widget>>, StoreError> {
+        self.forget_key(None);
         let (workspaces, agents, widgets) = self
             .store
             .read(|c| Ok((records::all_workspaces(c)?, records::all_agents(c)?, records::all_widgets(c)?)))

@@ -207,3 +207,31 @@ fn a_node_whose_listener_is_cut_off_reconnects_and_applies_what_it_missed() {
     let ready = a.api.send(a.api.http.get(a.api.url("/readyz"))).expect(200);
     assert_eq!((ready.body["cluster"].as_str(), ready.body["node"].as_str()), (Some("listening"), Some("a")));
 }
+
+#[test]
+fn a_key_revoked_from_the_command_line_is_refused_on_every_node_within_a_second() {
+    let (a, b) = two_nodes(&[]);
+    // Both nodes have used (and keep) the key.
+    for f in [&a, &b] {
+        f.api.control("GET", "/v1/widgets", &f.key, None).expect(200);
+    }
+    let db = voxgate_tests::postgres::database_of(&a);
+    let listed = voxgate_tests::voxgate(&["keys", "list", "--database-url", &db]);
+    let listing = String::from_utf8(listed.stdout).unwrap();
+    let id =
+        listing.lines().find_map(|l| l.split_whitespace().next().filter(|w| w.starts_with("key_"))).unwrap();
+    let revoked = voxgate_tests::voxgate(&["keys", "revoke", "--database-url", &db, id]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let at = Instant::now();
+    for f in [&a, &b] {
+        eventually(Duration::from_secs(1), || {
+            let r = f.api.control("GET", "/v1/widgets", &f.key, None);
+            (r.status == 401).then_some(())
+        });
+    }
+    assert!(
+        at.elapsed() <= Duration::from_secs(1),
+        "refused everywhere {:?} after the revocation",
+        at.elapsed()
+    );
+}

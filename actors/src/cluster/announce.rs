@@ -9,12 +9,17 @@ use serde::{Deserialize, Serialize};
 /// The channel every node listens on.
 pub const CHANNEL: &str = "voxgate";
 
+/// The sender named by `voxgate keys` and `voxgate users`, which no node id can equal.
+pub const COMMAND_LINE: &str = "command line";
+
 /// One change other nodes must apply to what they hold in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     /// A workspace was created: reload it.
     Workspace { id: String },
+    /// An API key was revoked: forget it, so the next request with it reads the store.
+    KeyRevoked { id: String },
     /// An agent was saved or deleted: reload it.
     Agent { id: String },
     /// A widget was saved or deleted: reload it, and end sessions it no longer allows.

@@ -203,6 +203,11 @@ async fn apply(control: &ControlPlane, change: Change) -> Result<(), String> {
             let id = WorkspaceId::parse(&id).map_err(|e| bad("workspace", &e))?;
             control.config().reload_workspace(&id).await.map_err(|e| e.to_string())
         }
+        Change::KeyRevoked { id } => {
+            let id = voxgate_engine::ids::KeyId::parse(&id).map_err(|e| bad("key", &e))?;
+            control.config().forget_key(Some(&id));
+            Ok(())
+        }
         Change::Agent { id } => {
             let id = AgentId::parse(&id).map_err(|e| bad("agent", &e))?;
             control.config().reload_agent(&id).await.map_err(|e| e.to_string())

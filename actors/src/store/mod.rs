@@ -107,8 +107,9 @@ impl std::fmt::Display for StoreLocation {
 }
 
 trait Job: Send {
-    /// Runs the write inside the open transaction.
-    fn run(&mut self, conn: &dyn Sql);
+    /// Runs the write inside the open transaction, in the savepoint the writer opened for it
+    /// (or reports `opened`'s failure); false when the write failed and must be rolled back.
+    fn run(&mut self, conn: &dyn Sql, opened: Result<(), StoreError>) -> bool;
     /// Reports the outcome once the batch is committed (or failed to commit).
     fn finish(self: Box<Self>, commit: Result<(), String>);
     /// True only for the marker `Store::close` sends.
@@ -124,16 +125,12 @@ struct WriteJob<T, F> {
 }
 
 impl<T: Send, F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send> Job for WriteJob<T, F> {
-    fn run(&mut self, conn: &dyn Sql) {
-        let Some(f) = self.f.take() else { return };
-        let outcome = conn.batch("SAVEPOINT job").and_then(|_| match f(conn) {
-            Ok(v) => conn.batch("RELEASE job").map(|_| v),
-            Err(e) => {
-                let _ = conn.batch("ROLLBACK TO job; RELEASE job");
-                Err(e)
-            }
-        });
+    fn run(&mut self, conn: &dyn Sql, opened: Result<(), StoreError>) -> bool {
+        let Some(f) = self.f.take() else { return true };
+        let outcome = opened.and_then(|_| f(conn));
+        let ok = outcome.is_ok();
         self.result = Some(outcome);
+        ok
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
@@ -357,7 +354,9 @@ struct StopJob {
 }
 
 impl Job for StopJob {
-    fn run(&mut self, _conn: &dyn Sql) {}
+    fn run(&mut self, _conn: &dyn Sql, _opened: Result<(), StoreError>) -> bool {
+        true
+    }
     fn is_stop(&self) -> bool {
         true
     }
@@ -366,6 +365,22 @@ impl Job for StopJob {
             let _ = r.send(Ok(()));
         }
     }
+}
+
+/// Runs every job in one transaction, each in a savepoint of its own, and commits. Closing one
+/// savepoint and opening the next (and the first with BEGIN, the last with COMMIT) go to the
+/// database as one message: a write costs one round trip beside its own statements.
+fn run_batch(conn: &dyn Sql, begin: &str, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    // What ends the previous step, sent together with what begins the next.
+    let mut ended = format!("{begin}; ");
+    for job in batch.iter_mut() {
+        let ok = job.run(conn, conn.batch(&format!("{ended}SAVEPOINT job")));
+        ended = if ok { "RELEASE job; " } else { "ROLLBACK TO job; RELEASE job; " }.to_string();
+    }
+    conn.batch(&format!("{ended}COMMIT")).map_err(|e| {
+        let _ = conn.batch("ROLLBACK");
+        e.to_string()
+    })
 }
 
 fn writer_loop<C: Sql>(
@@ -390,19 +405,7 @@ fn writer_loop<C: Sql>(
             tracing::error!(error = %e, "store writer cannot reconnect");
         }
         let timer = commit_seconds.start_timer();
-        let began = conn.batch(begin);
-        let commit = match began {
-            Ok(()) => {
-                for job in batch.iter_mut() {
-                    job.run(&conn);
-                }
-                conn.batch("COMMIT").map_err(|e| {
-                    let _ = conn.batch("ROLLBACK");
-                    e.to_string()
-                })
-            }
-            Err(e) => Err(e.to_string()),
-        };
+        let commit = run_batch(&conn, begin, &mut batch);
         match &commit {
             Ok(()) => {
                 timer.observe_duration();
