@@ -18,6 +18,9 @@ use voxgate_engine::api_key::KeyHash;
 use voxgate_engine::ids::{AgentId, KeyId, WidgetId, WorkspaceId};
 use voxgate_engine::widget::Widget;
 
+/// Times a save is rebuilt on the stored version after another node's save got in first.
+const STALE_RETRIES: u32 = 5;
+
 /// How often a key's `last_used_at` is written.
 const KEY_TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -171,8 +174,50 @@ impl ConfigCache {
     }
 
     /// Held while reading, changing and saving one configuration document.
-    pub async fn lock_for_save(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn lock_for_save(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.save_lock.lock().await
+    }
+
+    /// Saves `change()` (built from this node's copy), and when another node saved the agent
+    /// meanwhile, rereads it and builds the change again on the stored version, so no node's
+    /// save is lost to another's.
+    pub async fn update_agent<E: From<StoreError>>(
+        &self,
+        id: &AgentId,
+        change: impl Fn() -> Result<Agent, E>,
+    ) -> Result<Arc<Agent>, E> {
+        let _guard = self.lock_for_save().await;
+        let mut tries = 0;
+        loop {
+            match self.save_agent(change()?).await {
+                Err(StoreError::Stale(what)) if tries < STALE_RETRIES => {
+                    tracing::info!(%what, "saving again on the stored version");
+                    self.reload_agent(id).await?;
+                    tries += 1;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// `update_agent` for a widget.
+    pub async fn update_widget<E: From<StoreError>>(
+        &self,
+        id: &WidgetId,
+        change: impl Fn() -> Result<Widget, E>,
+    ) -> Result<Arc<Widget>, E> {
+        let _guard = self.lock_for_save().await;
+        let mut tries = 0;
+        loop {
+            match self.save_widget(change()?).await {
+                Err(StoreError::Stale(what)) if tries < STALE_RETRIES => {
+                    tracing::info!(%what, "saving again on the stored version");
+                    self.reload_widget(id).await?;
+                    tries += 1;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Commits an agent, then publishes it to the cache.

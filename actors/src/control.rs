@@ -311,25 +311,31 @@ impl ControlPlane {
         id: &AgentId,
         patch: Value,
     ) -> Result<Arc<Agent>, ControlError> {
-        let _guard = self.config.lock_for_save().await;
-        let current = self.agent(ws, id)?;
-        let spec: AgentSpec = spec::merge(&current.spec, &patch)?;
-        let mut next = (*current).clone();
-        next.spec = spec;
-        next.version += 1;
-        next.updated_at = clock::now();
-        Ok(self.config.save_agent(next).await?)
+        self.config
+            .update_agent(id, || {
+                let current = self.agent(ws, id)?;
+                let spec: AgentSpec = spec::merge(&current.spec, &patch)?;
+                let mut next = (*current).clone();
+                next.spec = spec;
+                next.version += 1;
+                next.updated_at = clock::now();
+                Ok(next)
+            })
+            .await
     }
 
     pub async fn delete_agent(&self, ws: &WorkspaceId, id: &AgentId) -> Result<(), ControlError> {
-        let _guard = self.config.lock_for_save().await;
-        let current = self.agent(ws, id)?;
-        let mut next = (*current).clone();
-        let now = clock::now();
-        next.deleted_at = Some(now);
-        next.updated_at = now;
-        next.version += 1;
-        self.config.save_agent(next).await?;
+        self.config
+            .update_agent(id, || {
+                let current = self.agent(ws, id)?;
+                let mut next = (*current).clone();
+                let now = clock::now();
+                next.deleted_at = Some(now);
+                next.updated_at = now;
+                next.version += 1;
+                Ok::<_, ControlError>(next)
+            })
+            .await?;
         Ok(())
     }
 
@@ -370,43 +376,44 @@ impl ControlPlane {
         id: &WidgetId,
         patch: Value,
     ) -> Result<Arc<Widget>, ControlError> {
-        let saved = {
-            let _guard = self.config.lock_for_save().await;
-            let current = self.widget(ws, id)?;
-            let spec = spec::merge(&current.spec, &patch)?.canonicalize();
-            self.check_agent_ref(ws, &spec)?;
-            let next = Widget::new(
-                current.id.clone(),
-                current.workspace_id.clone(),
-                spec,
-                current.version + 1,
-                current.created_at,
-                clock::now(),
-                None,
-            );
-            self.config.save_widget(next).await?
-        };
+        let saved = self
+            .config
+            .update_widget(id, || {
+                let current = self.widget(ws, id)?;
+                let spec = spec::merge(&current.spec, &patch)?.canonicalize();
+                self.check_agent_ref(ws, &spec)?;
+                Ok::<_, ControlError>(Widget::new(
+                    current.id.clone(),
+                    current.workspace_id.clone(),
+                    spec,
+                    current.version + 1,
+                    current.created_at,
+                    clock::now(),
+                    None,
+                ))
+            })
+            .await?;
         origin_revocation::end_disallowed(&self.sessions, &saved).await;
         Ok(saved)
     }
 
     /// Deletes a widget (kept for its conversations' history) and ends its live sessions.
     pub async fn delete_widget(&self, ws: &WorkspaceId, id: &WidgetId) -> Result<(), ControlError> {
-        {
-            let _guard = self.config.lock_for_save().await;
-            let current = self.widget(ws, id)?;
-            let now = clock::now();
-            let next = Widget::new(
-                current.id.clone(),
-                current.workspace_id.clone(),
-                current.spec.clone(),
-                current.version + 1,
-                current.created_at,
-                now,
-                Some(now),
-            );
-            self.config.save_widget(next).await?;
-        }
+        self.config
+            .update_widget(id, || {
+                let current = self.widget(ws, id)?;
+                let now = clock::now();
+                Ok::<_, ControlError>(Widget::new(
+                    current.id.clone(),
+                    current.workspace_id.clone(),
+                    current.spec.clone(),
+                    current.version + 1,
+                    current.created_at,
+                    now,
+                    Some(now),
+                ))
+            })
+            .await?;
         for s in self.sessions.live_of_widget(id) {
             self.sessions.end(&s.id, EndReason::WidgetDeleted).await?;
         }

@@ -235,3 +235,33 @@ fn a_key_revoked_from_the_command_line_is_refused_on_every_node_within_a_second(
         at.elapsed()
     );
 }
+
+#[test]
+fn saves_of_one_widget_on_two_nodes_at_once_lose_nothing() {
+    let (a, b) = two_nodes(&[]);
+    let path = format!("/v1/widgets/{}", a.widget);
+    let saves = 20;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..saves {
+                a.api.control("PATCH", &path, &a.key, Some(json!({"name": format!("a{i}")}))).expect(200);
+            }
+        });
+        s.spawn(|| {
+            for i in 0..saves {
+                let patch = json!({"appearance": {"title": format!("b{i}")}});
+                b.api.control("PATCH", &path, &b.key, Some(patch)).expect(200);
+            }
+        });
+    });
+    // Every save counted once, and the last of each node's changes both kept.
+    let last = saves - 1;
+    for f in [&a, &b] {
+        let w = eventually(Duration::from_secs(1), || {
+            let w = f.api.control("GET", &path, &f.key, None).expect(200).body;
+            (w["version"] == 1 + 2 * saves).then_some(w)
+        });
+        assert_eq!(w["name"], format!("a{last}"), "{w}");
+        assert_eq!(w["appearance"]["title"], format!("b{last}"), "{w}");
+    }
+}

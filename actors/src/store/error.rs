@@ -15,6 +15,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store writer has stopped")]
     Stopped,
+    /// A save based on a version another node has already replaced.
+    #[error("{0} was changed by another node meanwhile")]
+    Stale(String),
 }
 
 impl StoreError {

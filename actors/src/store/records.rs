@@ -138,14 +138,18 @@ struct ConfigColumns<'a> {
     deleted_at: Option<Timestamp>,
 }
 
-/// Inserts or replaces one configuration document in `table` (`agents` or `widgets`).
+/// Inserts or replaces one configuration document in `table` (`agents` or `widgets`). Each save
+/// carries the next version number; one whose version is not newer than the stored one was
+/// based on a copy another node has replaced meanwhile, and is refused as `Stale` (nothing is
+/// written) so the caller can reapply its change to the stored version.
 fn upsert_config(c: &dyn Sql, table: &str, row: ConfigColumns<'_>) -> Result<(), StoreError> {
-    c.execute(
+    let written = c.execute(
         &format!(
             "INSERT INTO {table} (id, workspace_id, spec, version, created_at, updated_at, deleted_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, version = excluded.version,
-                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at"
+                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at
+             WHERE {table}.version < excluded.version"
         ),
         args![
             row.id,
@@ -157,6 +161,9 @@ fn upsert_config(c: &dyn Sql, table: &str, row: ConfigColumns<'_>) -> Result<(),
             row.deleted_at.map(|t| t.millis())
         ],
     )?;
+    if written == 0 {
+        return Err(StoreError::Stale(format!("{table} {} (version {})", row.id, row.version)));
+    }
     Ok(())
 }
 
