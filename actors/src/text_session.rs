@@ -82,6 +82,7 @@ impl TextError {
             TextError::Ended => ErrorCode::SessionEnded,
             TextError::AgentMissing => ErrorCode::AgentMissing,
             TextError::Usage(u) => u.code(),
+            TextError::Store(e) if e.is_unavailable() => ErrorCode::Unavailable,
             TextError::Store(_) => ErrorCode::Internal,
         }
     }

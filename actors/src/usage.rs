@@ -63,6 +63,7 @@ impl UsageRefusal {
     pub fn code(&self) -> ErrorCode {
         match self {
             UsageRefusal::LimitReached { code, .. } => *code,
+            UsageRefusal::Store(e) if e.is_unavailable() => ErrorCode::Unavailable,
             UsageRefusal::Store(_) => ErrorCode::Internal,
         }
     }

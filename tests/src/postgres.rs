@@ -3,6 +3,62 @@
 
 use std::sync::OnceLock;
 
+/// A PostgreSQL server of a test's own (for a test that restarts or stops it), in a folder
+/// of its own; stopped and removed when dropped.
+pub struct OwnServer {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl OwnServer {
+    pub fn start() -> OwnServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The server runs as another user when the tests run as root: let it in.
+        let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), open).expect("chmod the server's folder");
+        let out = script(dir.path(), "start");
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        OwnServer { dir, url }
+    }
+
+    /// Restarts the server, cutting every connection (a database failover or restart).
+    pub fn restart(&self) {
+        script(self.dir.path(), "restart");
+    }
+
+    /// A new, empty database on this server.
+    pub fn fresh_database(&self) -> String {
+        create_database(&self.url)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(script_path())
+            .arg("stop")
+            .env("VOXGATE_TEST_PG_DIR", self.dir.path())
+            .output();
+    }
+}
+
+fn script_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-postgres")
+}
+
+fn script(dir: &std::path::Path, command: &str) -> std::process::Output {
+    let out = std::process::Command::new(script_path())
+        .arg(command)
+        .env("VOXGATE_TEST_PG_DIR", dir)
+        .output()
+        .expect("run scripts/test-postgres");
+    assert!(
+        out.status.success(),
+        "scripts/test-postgres {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The server's connection string (without a database).
 fn server() -> &'static str {
     static SERVER: OnceLock<String> = OnceLock::new();
@@ -10,9 +66,10 @@ fn server() -> &'static str {
         if let Ok(url) = std::env::var("VOXGATE_TEST_DATABASE_URL") {
             return url;
         }
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-postgres");
-        let out =
-            std::process::Command::new(&script).arg("start").output().expect("run scripts/test-postgres");
+        let out = std::process::Command::new(script_path())
+            .arg("start")
+            .output()
+            .expect("run scripts/test-postgres");
         assert!(
             out.status.success(),
             "scripts/test-postgres could not start PostgreSQL: {}",
@@ -24,12 +81,16 @@ fn server() -> &'static str {
 
 /// A connection string to a new, empty database of its own (key=value form, as libpq takes).
 pub fn fresh_database() -> String {
+    create_database(server())
+}
+
+fn create_database(server: &str) -> String {
     use rand::Rng;
     let name = format!("vg_{:016x}", rand::rng().random::<u64>());
     let mut admin =
-        postgres::Client::connect(server(), postgres::NoTls).expect("connect to the test PostgreSQL");
+        postgres::Client::connect(server, postgres::NoTls).expect("connect to the test PostgreSQL");
     admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
-    with_database(server(), &name)
+    with_database(server, &name)
 }
 
 /// `server` with its dbname replaced by `name`.

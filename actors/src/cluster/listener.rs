@@ -91,6 +91,7 @@ fn listen(
         let mut client = match config.connect(::postgres::NoTls) {
             Ok(c) => c,
             Err(e) => {
+                let e = crate::store::describe_postgres_error(&e);
                 tracing::warn!(error = %e, "cluster listener cannot connect; retrying");
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -98,6 +99,7 @@ fn listen(
             }
         };
         if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+            let e = crate::store::describe_postgres_error(&e);
             tracing::warn!(error = %e, "cluster listener cannot LISTEN; retrying");
             continue;
         }
@@ -120,6 +122,7 @@ fn listen(
                         Err(e) => tracing::warn!(error = %e, "ignoring an announcement that does not parse"),
                     },
                     Err(e) => {
+                        let e = crate::store::describe_postgres_error(&e);
                         tracing::warn!(error = %e, "cluster listener lost its connection");
                         break 'listening;
                     }

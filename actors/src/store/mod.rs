@@ -13,7 +13,7 @@ pub(crate) mod schema;
 pub mod sql;
 pub(crate) mod sqlite;
 
-pub use error::StoreError;
+pub use error::{describe as describe_postgres_error, StoreError};
 use sql::{Dialect, Sql};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
