@@ -57,7 +57,7 @@ impl ClusterListener {
         control: Arc<ControlPlane>,
         metrics: Arc<Metrics>,
     ) -> Result<ClusterListener, String> {
-        let mut config = postgres::config(url).map_err(|e| e.to_string())?;
+        let mut config: ::postgres::Config = postgres::config(url).map_err(|e| e.to_string())?.into();
         // Named, so an operator (or a test) can find this node's listener in pg_stat_activity.
         config.application_name(&format!("voxgate-listener-{me}"));
         let ready = Arc::new(AtomicBool::new(false));

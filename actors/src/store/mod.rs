@@ -374,7 +374,7 @@ fn run_batch(conn: &dyn Sql, begin: &str, batch: &mut [Box<dyn Job>]) -> Result<
     // What ends the previous step, sent together with what begins the next.
     let mut ended = format!("{begin}; ");
     for job in batch.iter_mut() {
-        let ok = job.run(conn, conn.batch(&format!("{ended}SAVEPOINT job")));
+        let ok = job.run(conn, conn.batch_with_next(&format!("{ended}SAVEPOINT job")));
         ended = if ok { "RELEASE job; " } else { "ROLLBACK TO job; RELEASE job; " }.to_string();
     }
     conn.batch(&format!("{ended}COMMIT")).map_err(|e| {

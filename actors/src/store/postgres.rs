@@ -1,21 +1,23 @@
-//! The shared backend for several nodes: PostgreSQL through the `postgres` crate (the blocking
-//! face of tokio-postgres, so record functions stay the same synchronous code on both
-//! backends), with each connection's prepared statements cached, and an r2d2 pool of readers.
+//! The shared backend for several nodes: PostgreSQL through tokio-postgres, driven on a small
+//! runtime of each connection's own so record functions stay the same synchronous code on both
+//! backends. Each connection caches its prepared statements, and sends transaction control that
+//! needs no answer of its own (a write's savepoint) pipelined with the statement after it. The
+//! readers are an r2d2 pool.
 
 use super::error::StoreError;
 use super::sql::{Arg, Dialect, Row, Sql, Value};
-use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use postgres::{Client, NoTls, Statement};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::{Client, NoTls, Statement};
 
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Parses a `postgres://` URL (or key=value string) into connection settings.
-pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url
+pub fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Config(format!("--database-url is not a PostgreSQL URL: {e}")))?;
     if config.get_connect_timeout().is_none() {
@@ -29,37 +31,70 @@ pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
 
 /// One connection, with the statements it has prepared.
 pub struct PgConnection {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
+    runtime: tokio::runtime::Runtime,
     client: RefCell<Client>,
     statements: RefCell<HashMap<String, Statement>>,
+    /// Statements without arguments to send with the next statement, in the same round trip.
+    pending: RefCell<String>,
 }
 
 impl PgConnection {
-    pub fn connect(config: &postgres::Config) -> Result<PgConnection, StoreError> {
-        let client = config.connect(NoTls)?;
+    /// Connects; must not be called on a thread that drives an async runtime.
+    pub fn connect(config: &tokio_postgres::Config) -> Result<PgConnection, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot start a database runtime: {e}")))?;
+        let client = Self::open(&runtime, config)?;
         Ok(PgConnection {
             config: config.clone(),
+            runtime,
             client: RefCell::new(client),
             statements: RefCell::new(HashMap::new()),
+            pending: RefCell::new(String::new()),
         })
+    }
+
+    fn open(
+        runtime: &tokio::runtime::Runtime,
+        config: &tokio_postgres::Config,
+    ) -> Result<Client, StoreError> {
+        let (client, connection) = runtime.block_on(config.connect(NoTls))?;
+        // Runs whenever the runtime is driven, that is during each call on this connection.
+        runtime.spawn(connection);
+        Ok(client)
     }
 
     pub fn is_closed(&self) -> bool {
         self.client.borrow().is_closed()
     }
 
-    /// Receives NOTIFY messages on this connection (the config listener's).
-    pub fn client(&self) -> std::cell::RefMut<'_, Client> {
-        self.client.borrow_mut()
-    }
-
     fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self.client.borrow_mut().prepare(&numbered_parameters(sql))?;
+        let client = self.client.borrow();
+        let stmt = self.runtime.block_on(client.prepare(&numbered_parameters(sql)))?;
         self.statements.borrow_mut().insert(sql.to_string(), stmt.clone());
         Ok(stmt)
+    }
+
+    /// Sends what is pending, then `run`'s request, without waiting in between.
+    fn with_pending<T>(
+        &self,
+        run: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let pending = self.pending.take();
+        let client = self.client.borrow();
+        self.runtime.block_on(async {
+            if pending.is_empty() {
+                return Ok(run(&client).await?);
+            }
+            let (before, answer) = tokio::join!(client.batch_execute(&pending), run(&client));
+            before?;
+            Ok(answer?)
+        })
     }
 }
 
@@ -103,7 +138,7 @@ impl ToSql for Arg<'_> {
     to_sql_checked!();
 }
 
-fn row(r: &postgres::Row) -> Result<Row, StoreError> {
+fn row(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
     let mut values = Vec::with_capacity(r.len());
     for (i, column) in r.columns().iter().enumerate() {
         let v = match *column.type_() {
@@ -137,32 +172,43 @@ impl Sql for PgConnection {
 
     fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         let stmt = self.statement(sql)?;
-        Ok(self.client.borrow_mut().execute(&stmt, &params(args))?)
+        self.with_pending(async |c| c.execute(&stmt, &params(args)).await)
     }
 
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
         let stmt = self.statement(sql)?;
-        let rows = self.client.borrow_mut().query(&stmt, &params(args))?;
+        let rows = self.with_pending(async |c| c.query(&stmt, &params(args)).await)?;
         rows.iter().map(row).collect()
     }
 
     fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        let mut all = self.pending.take();
+        all.push_str(sql);
+        let client = self.client.borrow();
+        Ok(self.runtime.block_on(client.batch_execute(&all))?)
+    }
+
+    fn batch_with_next(&self, sql: &str) -> Result<(), StoreError> {
+        let mut pending = self.pending.borrow_mut();
+        pending.push_str(sql);
+        pending.push_str("; ");
+        Ok(())
     }
 
     fn reconnect(&self) -> Result<(), StoreError> {
         if !self.is_closed() {
             return Ok(());
         }
-        let client = self.config.connect(NoTls)?;
+        let client = Self::open(&self.runtime, &self.config)?;
         *self.client.borrow_mut() = client;
         self.statements.borrow_mut().clear();
+        self.pending.take();
         Ok(())
     }
 }
 
 /// Makes pooled reader connections.
-pub struct PgManager(pub postgres::Config);
+pub struct PgManager(pub tokio_postgres::Config);
 
 impl r2d2::ManageConnection for PgManager {
     type Connection = PgConnection;
@@ -182,7 +228,7 @@ impl r2d2::ManageConnection for PgManager {
 }
 
 /// The reader pool: `size` connections, made as needed.
-pub fn reader_pool(config: &postgres::Config, size: u32) -> Result<r2d2::Pool<PgManager>, StoreError> {
+pub fn reader_pool(config: &tokio_postgres::Config, size: u32) -> Result<r2d2::Pool<PgManager>, StoreError> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))

@@ -142,6 +142,11 @@ pub trait Sql {
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
     /// Runs statements without arguments (transaction control, schema changes).
     fn batch(&self, sql: &str) -> Result<(), StoreError>;
+    /// Statements without arguments whose outcome can wait: a backend may send them with the
+    /// next statement (a failure then shows as that statement's). By default, run at once.
+    fn batch_with_next(&self, sql: &str) -> Result<(), StoreError> {
+        self.batch(sql)
+    }
     /// Replaces a connection the server closed (the writer calls it between transactions, so
     /// a database restart costs the writes of one batch, not every write after it).
     fn reconnect(&self) -> Result<(), StoreError> {

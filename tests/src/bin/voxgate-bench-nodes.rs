@@ -138,6 +138,16 @@ fn sessions() {
         percentile(&all, 0.99),
         percentile(&all, 1.0),
     );
+    // Where the time goes on the server: its store's commit latency, bucket by bucket.
+    let metrics = f.api.send(f.api.http.get(f.api.url("/metrics"))).text;
+    let commits: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("voxgate_store_commit_seconds_bucket")
+                || l.starts_with("voxgate_store_commit_seconds_count")
+        })
+        .collect();
+    println!("  server: {}", commits.join("\n  server: "));
 }
 
 fn propagation() {
