@@ -19,7 +19,25 @@ use voxgate_engine::ids::{AgentId, KeyId, WidgetId, WorkspaceId};
 use voxgate_engine::widget::Widget;
 
 /// Times a save is rebuilt on the stored version after another node's save got in first.
-const STALE_RETRIES: u32 = 5;
+const STALE_RETRIES: u32 = 10;
+
+/// Puts `item` in `map` unless a newer version is there already: a save, a reread and an
+/// announcement of the same document may land in any order, and the cache must only move
+/// forward.
+fn publish<K: Eq + std::hash::Hash, T>(
+    map: &DashMap<K, Arc<T>>,
+    id: K,
+    item: Arc<T>,
+    version: impl Fn(&T) -> u64,
+) {
+    map.entry(id)
+        .and_modify(|held| {
+            if version(&item) >= version(held) {
+                *held = item.clone();
+            }
+        })
+        .or_insert_with(|| item.clone());
+}
 
 /// How often a key's `last_used_at` is written.
 const KEY_TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -230,7 +248,7 @@ impl ConfigCache {
                 announce(c, &node, Change::Agent { id: row.id.to_string() })
             })
             .await?;
-        self.agents.insert(agent.id.clone(), agent.clone());
+        publish(&self.agents, agent.id.clone(), agent.clone(), |a| a.version);
         Ok(agent)
     }
 
@@ -244,7 +262,7 @@ impl ConfigCache {
                 announce(c, &node, Change::Widget { id: row.id.to_string() })
             })
             .await?;
-        self.widgets.insert(widget.id.clone(), widget.clone());
+        publish(&self.widgets, widget.id.clone(), widget.clone(), |w| w.version);
         Ok(widget)
     }
 
@@ -288,7 +306,7 @@ impl ConfigCache {
     pub async fn reload_agent(&self, id: &AgentId) -> Result<(), StoreError> {
         let agent = id.clone();
         if let Some(a) = self.store.read(move |c| records::agent(c, &agent)).await? {
-            self.agents.insert(a.id.clone(), Arc::new(a));
+            publish(&self.agents, a.id.clone(), Arc::new(a), |a| a.version);
         }
         Ok(())
     }
@@ -300,7 +318,7 @@ impl ConfigCache {
             return Ok(None);
         };
         let w = Arc::new(w);
-        self.widgets.insert(w.id.clone(), w.clone());
+        publish(&self.widgets, w.id.clone(), w.clone(), |w| w.version);
         Ok(Some(w))
     }
 
@@ -316,11 +334,11 @@ impl ConfigCache {
             self.workspaces.insert(w.id.clone(), w);
         }
         for a in agents {
-            self.agents.insert(a.id.clone(), Arc::new(a));
+            publish(&self.agents, a.id.clone(), Arc::new(a), |a| a.version);
         }
         let widgets: Vec<Arc<Widget>> = widgets.into_iter().map(Arc::new).collect();
         for w in &widgets {
-            self.widgets.insert(w.id.clone(), w.clone());
+            publish(&self.widgets, w.id.clone(), w.clone(), |w| w.version);
         }
         Ok(widgets)
     }

@@ -505,7 +505,7 @@ impl ControlPlane {
             created_at: now,
             expires_at: now.plus_seconds(i64::from(ttl)),
             state: SessionState::Live,
-            node: Some(self.sessions.node().to_string()),
+            node: self.sessions.carrier(),
         };
         self.sessions.create(session.clone()).await?;
         self.expiry.do_send(TrackExpiry { id: session.id.clone(), expires_at: session.expires_at });

@@ -101,13 +101,16 @@ impl Runtime {
                     .into(),
             );
         }
-        let recovered = recover(&store, &node.id).await?;
-        let signer = load_signer(&config.data_dir, config.session_secret.as_deref())?;
+        // One node on SQLite carries every session whatever its name (a host name can change
+        // between runs); several nodes on PostgreSQL each carry their own.
         let several = matches!(location, StoreLocation::Postgres(_));
-        let metrics = Arc::new(Metrics::for_node(several.then_some(node.id.as_str())));
+        let carrier = several.then_some(node.id.as_str());
+        let recovered = recover(&store, carrier).await?;
+        let signer = load_signer(&config.data_dir, config.session_secret.as_deref())?;
+        let metrics = Arc::new(Metrics::for_node(carrier));
         metrics.register_store(store.timings());
         let cache = Arc::new(ConfigCache::load(store.clone(), &node.id).map_err(|e| e.to_string())?);
-        let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone(), &node.id));
+        let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone(), &node.id, several));
         let reloaded = sessions.load().map_err(|e| e.to_string())?;
         let expiry = TokenSupervisor::new(sessions.clone()).start();
         let ttl = TtlPolicy { min_seconds: config.min_ttl_seconds, ..TtlPolicy::default() };
@@ -273,12 +276,12 @@ impl Runtime {
 /// evidence (the start of its last committed minute, else its connect time, else its creation)
 /// with `server_restart`; an answer is marked `interrupted`. Minutes stay as metered and the
 /// usage ledger is not touched.
-async fn recover(store: &Store, node: &str) -> Result<Recovered, String> {
-    let node = node.to_string();
+async fn recover(store: &Store, node: Option<&str>) -> Result<Recovered, String> {
+    let node = node.map(str::to_string);
     let recovered = store
         .write(move |c| {
-            let calls = records::close_orphaned_calls(c, &node, EndReason::ServerRestart)?;
-            let answers = records::close_streaming_answers(c, &node)?;
+            let calls = records::close_orphaned_calls(c, node.as_deref(), EndReason::ServerRestart)?;
+            let answers = records::close_streaming_answers(c, node.as_deref())?;
             Ok(Recovered { calls, answers })
         })
         .await

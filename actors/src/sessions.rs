@@ -30,19 +30,29 @@ pub struct SessionRegistry {
     listeners: DashMap<SessionId, Vec<Recipient<SessionEnded>>>,
     store: Store,
     metrics: Arc<Metrics>,
-    /// This node's id: the sessions it creates name it, and it reloads only its own.
+    /// This node's id: with several nodes the sessions it creates name it, and it reloads only
+    /// its own.
     node: String,
+    several: bool,
 }
 
 impl SessionRegistry {
-    pub fn new(store: Store, metrics: Arc<Metrics>, node: &str) -> Self {
+    /// `several`: this node shares its database with others (PostgreSQL).
+    pub fn new(store: Store, metrics: Arc<Metrics>, node: &str, several: bool) -> Self {
         SessionRegistry {
             sessions: DashMap::new(),
             listeners: DashMap::new(),
             store,
             metrics,
             node: node.to_string(),
+            several,
         }
+    }
+
+    /// What a new session names as its node: this node when several share the database, none
+    /// for a node alone on SQLite (whatever carries the data dir carries its sessions).
+    pub fn carrier(&self) -> Option<String> {
+        self.several.then(|| self.node.clone())
     }
 
     /// The node this registry belongs to.
@@ -61,8 +71,8 @@ impl SessionRegistry {
 
     /// Reloads sessions that had not ended when the server last stopped.
     pub fn load(&self) -> Result<Vec<Session>, StoreError> {
-        let node = self.node.clone();
-        let sessions = self.store.read_blocking(move |c| records::unended_sessions(c, &node))?;
+        let node = self.carrier();
+        let sessions = self.store.read_blocking(move |c| records::unended_sessions(c, node.as_deref()))?;
         for s in &sessions {
             self.sessions.insert(s.id.clone(), s.clone());
         }

@@ -53,3 +53,26 @@ fn survives(f: Fixture, restart: impl FnOnce(std::path::PathBuf) -> Server) {
     let v = api.control("GET", &format!("/v1/sessions/{ended_id}"), &key, None).expect(200);
     assert_eq!(v.body["end_reason"], "ended");
 }
+
+#[test]
+fn one_node_on_sqlite_keeps_its_sessions_when_its_name_changes() {
+    // A container gets a new host name (the default --node) at every start.
+    let with_node = |name: &str, data_dir: Option<std::path::PathBuf>| ServerOptions {
+        data_dir,
+        extra_args: vec!["--node".into(), name.into()],
+        ..Default::default()
+    };
+    let f = Fixture::on(Server::start_with(with_node("host-1", None)));
+    let live = f.session(json!({}));
+    let Fixture { server, key, .. } = f;
+    let server = Server::start_with(with_node("host-2", Some(server.stop())));
+    let api = server.client();
+    let u = live["messages_url"].as_str().unwrap();
+    let path = &u[u.find("/v1/").unwrap()..];
+    api.browser("GET", path, Some(SITE), live["session_token"].as_str()).expect(200);
+    let sid = live["session_id"].as_str().unwrap();
+    assert_eq!(
+        api.control("GET", &format!("/v1/sessions/{sid}"), &key, None).expect(200).body["status"],
+        "live"
+    );
+}

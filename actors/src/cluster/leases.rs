@@ -66,8 +66,8 @@ pub async fn round(store: &Store, me: &Node, directory: &NodeDirectory) -> Resul
                 if !records::forget_node(c, &node, cutoff)? {
                     return Ok(None);
                 }
-                let calls = records::close_orphaned_calls(c, &node, EndReason::ServerRestart)?;
-                let answers = records::close_streaming_answers(c, &node)?;
+                let calls = records::close_orphaned_calls(c, Some(&node), EndReason::ServerRestart)?;
+                let answers = records::close_streaming_answers(c, Some(&node))?;
                 let sessions = records::end_sessions_of_node(c, &node, now, EndReason::ServerRestart)?;
                 Ok(Some(Reaped { node, calls, sessions, answers }))
             })

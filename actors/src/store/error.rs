@@ -36,7 +36,8 @@ impl StoreError {
     /// request may succeed if tried again, so the edge answers 503 `unavailable`.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Unavailable(_) | StoreError::Stopped => true,
+            // Stale: another node kept saving the same document; trying again will get through.
+            StoreError::Unavailable(_) | StoreError::Stopped | StoreError::Stale(_) => true,
             // No SQLSTATE: the connection failed. Class 08: connection exception; 53: out of
             // resources (too many connections); 57: the server is shutting down or restarting;
             // 40: a serialization failure or deadlock, which a retry resolves.

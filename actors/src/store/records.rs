@@ -329,12 +329,13 @@ pub fn set_session_origin(c: &dyn Sql, sid: &SessionId, origin: &str) -> Result<
     Ok(())
 }
 
-/// Sessions `node` carries that have not ended, for reloading live state at start (a session
-/// of no node is carried by whichever reloads it).
-pub fn unended_sessions(c: &dyn Sql, node: &str) -> Result<Vec<Session>, StoreError> {
+/// Sessions that have not ended, for reloading live state at start: those `node` carries (and
+/// those of no node), or with `None` (one node on SQLite) all of them.
+pub fn unended_sessions(c: &dyn Sql, node: Option<&str>) -> Result<Vec<Session>, StoreError> {
     c.query_map(
         &format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND (node = ?1 OR node IS NULL)"
+            "SELECT {SESSION_COLUMNS} FROM sessions
+             WHERE ended_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR node = ?1 OR node IS NULL)"
         ),
         args![node],
         session_row,
@@ -482,22 +483,23 @@ pub fn end_call(
 
 /// Closes every call that has no end (the server stopped without ending it): it ends at its
 /// last durable evidence of life (its last metered minute's start, else its connect time, else
-/// its creation) with `reason`. Returns how many were closed.
-pub fn close_orphaned_calls(c: &dyn Sql, node: &str, reason: EndReason) -> Result<usize, StoreError> {
+/// its creation) with `reason`: the calls of `node`'s sessions, or with `None` (one node on
+/// SQLite) every call. Returns how many were closed.
+pub fn close_orphaned_calls(c: &dyn Sql, node: Option<&str>, reason: EndReason) -> Result<usize, StoreError> {
     Ok(c.execute(
         "UPDATE calls SET ended_at = COALESCE(last_metered_at, connected_at, created_at), end_reason = ?2
-         WHERE ended_at IS NULL
-           AND session_id IN (SELECT id FROM sessions WHERE node = ?1 OR node IS NULL)",
+         WHERE ended_at IS NULL AND (CAST(?1 AS TEXT) IS NULL
+           OR session_id IN (SELECT id FROM sessions WHERE node = ?1 OR node IS NULL))",
         args![node, reason.as_str()],
     )? as usize)
 }
 
-/// Marks every answer of `node`'s sessions still `streaming` (the node stopped mid-answer) as
-/// `interrupted`.
-pub fn close_streaming_answers(c: &dyn Sql, node: &str) -> Result<usize, StoreError> {
+/// Marks every answer still `streaming` (the node stopped mid-answer) as `interrupted`: those
+/// of `node`'s sessions, or with `None` (one node on SQLite) all.
+pub fn close_streaming_answers(c: &dyn Sql, node: Option<&str>) -> Result<usize, StoreError> {
     Ok(c.execute(
-        "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'
-           AND conversation_id IN (SELECT conversation_id FROM sessions WHERE node = ?1 OR node IS NULL)",
+        "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND (CAST(?1 AS TEXT) IS NULL
+           OR conversation_id IN (SELECT conversation_id FROM sessions WHERE node = ?1 OR node IS NULL))",
         args![node],
     )? as usize)
 }
