@@ -204,18 +204,7 @@ impl ConfigCache {
         id: &AgentId,
         change: impl Fn() -> Result<Agent, E>,
     ) -> Result<Arc<Agent>, E> {
-        let _guard = self.lock_for_save().await;
-        let mut tries = 0;
-        loop {
-            match self.save_agent(change()?).await {
-                Err(StoreError::Stale(what)) if tries < STALE_RETRIES => {
-                    tracing::info!(%what, "saving again on the stored version");
-                    self.reload_agent(id).await?;
-                    tries += 1;
-                }
-                other => return Ok(other?),
-            }
-        }
+        self.update(change, async |a| self.save_agent(a).await, async || self.reload_agent(id).await).await
     }
 
     /// `update_agent` for a widget.
@@ -224,13 +213,25 @@ impl ConfigCache {
         id: &WidgetId,
         change: impl Fn() -> Result<Widget, E>,
     ) -> Result<Arc<Widget>, E> {
+        let reread = async || self.reload_widget(id).await.map(|_| ());
+        self.update(change, async |w| self.save_widget(w).await, reread).await
+    }
+
+    /// Saves `change()` under the save lock; a save another node made stale is rebuilt on
+    /// the reread stored version, up to `STALE_RETRIES` times.
+    async fn update<T, E: From<StoreError>>(
+        &self,
+        change: impl Fn() -> Result<T, E>,
+        save: impl AsyncFn(T) -> Result<Arc<T>, StoreError>,
+        reread: impl AsyncFn() -> Result<(), StoreError>,
+    ) -> Result<Arc<T>, E> {
         let _guard = self.lock_for_save().await;
         let mut tries = 0;
         loop {
-            match self.save_widget(change()?).await {
+            match save(change()?).await {
                 Err(StoreError::Stale(what)) if tries < STALE_RETRIES => {
                     tracing::info!(%what, "saving again on the stored version");
-                    self.reload_widget(id).await?;
+                    reread().await?;
                     tries += 1;
                 }
                 other => return Ok(other?),

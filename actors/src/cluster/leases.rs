@@ -27,13 +27,6 @@ impl NodeDirectory {
         self.nodes.get(node).map(|n| n.public_url.clone())
     }
 
-    /// Nodes known, with live ones' heartbeat age.
-    pub fn all(&self) -> Vec<NodeRow> {
-        let mut all: Vec<NodeRow> = self.nodes.iter().map(|n| n.clone()).collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
-    }
-
     fn replace(&self, rows: Vec<NodeRow>) {
         self.nodes.retain(|id, _| rows.iter().any(|r| r.id == *id));
         for r in rows {

@@ -76,14 +76,6 @@ impl StoreLocation {
             _ => StoreLocation::DataDir(data_dir.to_path_buf()),
         }
     }
-
-    /// Whether a store is there already (a database server always counts as one).
-    pub fn exists(&self) -> bool {
-        match self {
-            StoreLocation::DataDir(dir) => Store::exists_in(dir),
-            StoreLocation::Postgres(_) => true,
-        }
-    }
 }
 
 impl std::fmt::Display for StoreLocation {
@@ -160,7 +152,6 @@ pub struct Store {
     timings: StoreTimings,
     readers: Readers,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
-    location: StoreLocation,
 }
 
 impl Store {
@@ -180,11 +171,7 @@ impl Store {
         let conn = sqlite::open(&path)?;
         schema::migrate(&conn)?;
         let reader = sqlite::open(&path)?;
-        Store::start(
-            conn,
-            Readers::Sqlite(Arc::new(Mutex::new(reader))),
-            StoreLocation::DataDir(data_dir.into()),
-        )
+        Store::start(conn, Readers::Sqlite(Arc::new(Mutex::new(reader))))
     }
 
     fn open_postgres(url: &str) -> Result<Store, StoreError> {
@@ -203,14 +190,10 @@ impl Store {
             .map_err(|_| StoreError::Unavailable("connecting to PostgreSQL panicked".into()))?
         })?;
         let (conn, pool) = opened;
-        Store::start(conn, Readers::Postgres(pool), StoreLocation::Postgres(url.to_string()))
+        Store::start(conn, Readers::Postgres(pool))
     }
 
-    fn start<C: Sql + Send + 'static>(
-        conn: C,
-        readers: Readers,
-        location: StoreLocation,
-    ) -> Result<Store, StoreError> {
+    fn start<C: Sql + Send + 'static>(conn: C, readers: Readers) -> Result<Store, StoreError> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let queued = Arc::new(AtomicUsize::new(0));
         let commits = Arc::new(AtomicU64::new(0));
@@ -220,24 +203,12 @@ impl Store {
             .name("store-writer".into())
             .spawn(move || writer_loop(conn, rx, counters))
             .map_err(|e| StoreError::Corrupt(format!("cannot start store writer: {e}")))?;
-        Ok(Store {
-            jobs: tx,
-            queued,
-            commits,
-            timings,
-            readers,
-            writer: Arc::new(Mutex::new(Some(handle))),
-            location,
-        })
+        Ok(Store { jobs: tx, queued, commits, timings, readers, writer: Arc::new(Mutex::new(Some(handle))) })
     }
 
     /// Whether `data_dir` holds a store already.
     pub fn exists_in(data_dir: &Path) -> bool {
         data_dir.join(DB_FILE).is_file()
-    }
-
-    pub fn location(&self) -> &StoreLocation {
-        &self.location
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -10,6 +10,13 @@ struct Migration {
     postgres: &'static str,
 }
 
+impl Migration {
+    /// A step both backends write alike.
+    const fn same(sql: &'static str) -> Migration {
+        Migration { sqlite: sql, postgres: sql }
+    }
+}
+
 /// Each entry moves the schema one version forward, in each backend's SQL. Never edit a shipped
 /// entry: append. The two columns must describe the same tables, columns and indexes; PostgreSQL
 /// stores every integer as BIGINT (milliseconds overflow INTEGER there).
@@ -219,14 +226,11 @@ const MIGRATIONS: &[Migration] = &[
     "#,
     },
     // 6: the knowledge attachment an agent's answer quotes ("Source: Title" in the widget).
-    Migration {
-        sqlite: r#"
+    Migration::same(
+        r#"
     ALTER TABLE messages ADD COLUMN source TEXT;
     "#,
-        postgres: r#"
-    ALTER TABLE messages ADD COLUMN source TEXT;
-    "#,
-    },
+    ),
     // 7: a voice call's transcript: which call, when in it (ms from connect), and the code a
     // failed turn ended with.
     Migration {
@@ -279,14 +283,11 @@ const MIGRATIONS: &[Migration] = &[
     "#,
     },
     // 9: a conversation's usage is read by session (every row of a conversations listing).
-    Migration {
-        sqlite: r#"
+    Migration::same(
+        r#"
     CREATE INDEX usage_by_session ON usage_events(session_id);
     "#,
-        postgres: r#"
-    CREATE INDEX usage_by_session ON usage_events(session_id);
-    "#,
-    },
+    ),
     // 10: the conversations list's filters, each able to walk its own rows newest first instead
     // of every row of the workspace (a filter that matches little must not read them all).
     Migration {
@@ -311,16 +312,12 @@ const MIGRATIONS: &[Migration] = &[
     // 11: each unit of usage names itself (a call's nth minute, a message's drawn id), so a
     // write retried after a lost connection, or a second meter, never counts it twice. Rows
     // from before have none (NULLs never conflict).
-    Migration {
-        sqlite: r#"
+    Migration::same(
+        r#"
     ALTER TABLE usage_events ADD COLUMN idempotency_key TEXT;
     CREATE UNIQUE INDEX usage_once ON usage_events(idempotency_key);
     "#,
-        postgres: r#"
-    ALTER TABLE usage_events ADD COLUMN idempotency_key TEXT;
-    CREATE UNIQUE INDEX usage_once ON usage_events(idempotency_key);
-    "#,
-    },
+    ),
     // 12: several nodes on one database. Each session names the node that carries it; each
     // node keeps a heartbeat, and a node whose lease lapses has its calls closed by another.
     Migration {
