@@ -79,10 +79,11 @@ impl SessionRegistry {
         Ok(sessions)
     }
 
-    /// Commits a new session, then makes it visible.
+    /// Commits a new session, then makes it visible. Nothing can name the session before this
+    /// returns, so its row depends on no other write: it may commit on any write connection.
     pub async fn create(&self, session: Session) -> Result<(), StoreError> {
         let row = session.clone();
-        self.store.write(move |c| records::insert_session(c, &row)).await?;
+        self.store.write_independent(move |c| records::insert_session(c, &row)).await?;
         self.metrics.session_created(session.modes);
         self.sessions.insert(session.id.clone(), session);
         Ok(())

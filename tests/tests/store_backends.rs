@@ -1,7 +1,8 @@
 //! The store writer's promises, on SQLite and on PostgreSQL alike: writes that arrive together
 //! commit together, a caller hears of its write only once it is committed (another connection
 //! sees it), a failed write rolls back only itself, closing commits everything queued, and a
-//! reopened store has every row and applies no migration twice.
+//! reopened store has every row and applies no migration twice. Independent writes keep the
+//! same promises, and on PostgreSQL commit on several connections at once.
 
 use std::future::Future;
 use voxgate_actors::store::records::{self, WorkspaceRow};
@@ -36,6 +37,11 @@ fn insert(store: &Store, name: &str) -> impl Future<Output = Result<(), StoreErr
     store.write(move |c| records::insert_workspace(c, &row))
 }
 
+fn insert_independent(store: &Store, name: &str) -> impl Future<Output = Result<(), StoreError>> {
+    let row = workspace(name);
+    store.write_independent(move |c| records::insert_workspace(c, &row))
+}
+
 fn names(store: &Store) -> Vec<String> {
     let mut names: Vec<String> =
         block_on(store.read(|c| records::all_workspaces(c))).unwrap().into_iter().map(|w| w.name).collect();
@@ -60,6 +66,47 @@ fn writes_that_arrive_together_commit_together_and_are_seen_once_answered() {
         // Answered means committed: a store of its own (other connections) sees every row.
         let other = Store::open(&location).unwrap();
         assert_eq!(names(&other).len(), 2000, "{location}");
+        other.close();
+        store.close();
+    }
+}
+
+#[test]
+fn independent_writes_commit_beside_ordered_ones_on_postgres_connections_of_their_own() {
+    for (location, _dir) in backends() {
+        let store = Store::open(&location).unwrap();
+        let postgres = matches!(location, StoreLocation::Postgres(_));
+        // A burst of both kinds, queued before any is awaited; each independent write says
+        // which database connection (server process) committed it.
+        let mut ordered = Vec::new();
+        let mut independent = Vec::new();
+        for i in 0..1000 {
+            ordered.push(insert(&store, &format!("o{i:04}")));
+            let row = workspace(&format!("i{i:04}"));
+            independent.push(store.write_independent(move |c| {
+                records::insert_workspace(c, &row)?;
+                if postgres {
+                    c.query_value::<i64>("SELECT pg_backend_pid()", &[])
+                } else {
+                    Ok(0)
+                }
+            }));
+        }
+        let connections: std::collections::HashSet<i64> = block_on(async {
+            for w in ordered {
+                w.await.expect("committed");
+            }
+            let mut pids = std::collections::HashSet::new();
+            for w in independent {
+                pids.insert(w.await.expect("committed"));
+            }
+            pids
+        });
+        if postgres {
+            assert!(connections.len() > 1, "{location}: 1,000 independent writes all took one connection");
+        }
+        let other = Store::open(&location).unwrap();
+        assert_eq!(names(&other).len(), 2000, "{location}: every answered write is seen");
         other.close();
         store.close();
     }
@@ -94,17 +141,19 @@ fn closing_commits_every_queued_write_and_a_reopened_store_has_them() {
     for (location, _dir) in backends() {
         let store = Store::open(&location).unwrap();
         for i in 0..500 {
-            // Queued and never awaited: close must still commit each one.
+            // Queued and never awaited: close must still commit each one, of both kinds.
             drop(insert(&store, &format!("q{i:03}")));
+            drop(insert_independent(&store, &format!("r{i:03}")));
         }
         store.close();
         assert!(block_on(insert(&store, "late")).is_err(), "{location}: a closed store takes no write");
+        assert!(block_on(insert_independent(&store, "later")).is_err(), "{location}: nor an independent one");
         let reopened = Store::open(&location).unwrap();
-        assert_eq!(names(&reopened).len(), 500, "{location}");
+        assert_eq!(names(&reopened).len(), 1000, "{location}");
         // Reopening again applies no migration twice and loses nothing.
         reopened.close();
         let again = Store::open(&location).unwrap();
-        assert_eq!(names(&again).len(), 500, "{location}");
+        assert_eq!(names(&again).len(), 1000, "{location}");
         again.close();
     }
 }

@@ -1,8 +1,11 @@
-//! The store writer: one thread owns the write connection and commits queued writes in
-//! batches (group commit), each write inside its own savepoint so one failure rolls back only
-//! itself. A write's future resolves only after its batch is committed, so whatever a caller
-//! reports as done is durable. Reads use other connections: SQLite's WAL lets one reader run
-//! beside the writer; PostgreSQL gets a pool of them. The same record functions run on both.
+//! The store writer: a thread owns a write connection and commits queued writes in batches
+//! (group commit), each write inside its own savepoint so one failure rolls back only itself.
+//! A write's future resolves only after its batch is committed, so whatever a caller reports
+//! as done is durable. Writes commit in the order they were queued, on one connection; on
+//! PostgreSQL, writes that depend on no other (a new session) may also go to further write
+//! connections and commit beside them. Reads use other connections: SQLite's WAL lets one
+//! reader run beside the writer; PostgreSQL gets a pool of them. The same record functions run
+//! on both.
 
 pub mod conversations;
 pub mod dashboard;
@@ -58,6 +61,13 @@ impl StoreTimings {
 
 /// Reader connections to PostgreSQL per node.
 const POSTGRES_READERS: u32 = 16;
+
+/// Write connections to PostgreSQL per node: the first takes every write in order, the others
+/// share the writes that depend on none (see [`Store::write_independent`]). One write
+/// connection is a line of round trips, one per write; when a round trip stalls (the writer
+/// or the database's backend waits for a core), the writes arriving meanwhile queue behind it.
+/// SQLite has one writer whatever the connections, so it keeps one.
+const POSTGRES_WRITERS: usize = 3;
 
 /// Where the store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,16 +152,34 @@ enum Readers {
     Postgres(r2d2::Pool<postgres::PgManager>),
 }
 
+/// One write connection's queue; its thread commits what is queued, in order.
+struct Lane {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    /// Writes queued here and not yet committed.
+    queued: Arc<AtomicUsize>,
+}
+
+impl Lane {
+    fn send(&self, job: Box<dyn Job>) -> bool {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.send(job).is_ok();
+        if !sent {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        sent
+    }
+}
+
 /// Handle to the database: cheap to clone, usable from any thread or actor.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Box<dyn Job>>,
-    queued: Arc<AtomicUsize>,
+    /// The first takes every ordered write; all share the independent ones.
+    lanes: Arc<[Lane]>,
     /// Transactions committed: fewer than writes when writes arrive together (group commit).
     commits: Arc<AtomicU64>,
     timings: StoreTimings,
     readers: Readers,
-    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    writers: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
 
 impl Store {
@@ -171,7 +199,7 @@ impl Store {
         let conn = sqlite::open(&path)?;
         schema::migrate(&conn)?;
         let reader = sqlite::open(&path)?;
-        Store::start(conn, Readers::Sqlite(Arc::new(Mutex::new(reader))))
+        Store::start(vec![conn], Readers::Sqlite(Arc::new(Mutex::new(reader))))
     }
 
     fn open_postgres(url: &str) -> Result<Store, StoreError> {
@@ -180,30 +208,44 @@ impl Store {
         // drives an async runtime (the caller's may): connect from a thread of our own.
         let opened = std::thread::scope(|s| {
             s.spawn(|| {
-                let conn = postgres::PgConnection::connect(&config)
-                    .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-                schema::migrate(&conn)?;
+                let connect = || {
+                    postgres::PgConnection::connect(&config)
+                        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))
+                };
+                let first = connect()?;
+                schema::migrate(&first)?;
+                let mut writers = vec![first];
+                for _ in 1..POSTGRES_WRITERS {
+                    writers.push(connect()?);
+                }
                 let pool = postgres::reader_pool(&config, POSTGRES_READERS)?;
-                Ok::<_, StoreError>((conn, pool))
+                Ok::<_, StoreError>((writers, pool))
             })
             .join()
             .map_err(|_| StoreError::Unavailable("connecting to PostgreSQL panicked".into()))?
         })?;
-        let (conn, pool) = opened;
-        Store::start(conn, Readers::Postgres(pool))
+        let (writers, pool) = opened;
+        Store::start(writers, Readers::Postgres(pool))
     }
 
-    fn start<C: Sql + Send + 'static>(conn: C, readers: Readers) -> Result<Store, StoreError> {
-        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
-        let queued = Arc::new(AtomicUsize::new(0));
+    /// A writer thread per connection in `writers` (the first takes the ordered writes).
+    fn start<C: Sql + Send + 'static>(writers: Vec<C>, readers: Readers) -> Result<Store, StoreError> {
         let commits = Arc::new(AtomicU64::new(0));
         let timings = StoreTimings::new();
-        let counters = (queued.clone(), commits.clone(), timings.commit_seconds.clone());
-        let handle = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, counters))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start store writer: {e}")))?;
-        Ok(Store { jobs: tx, queued, commits, timings, readers, writer: Arc::new(Mutex::new(Some(handle))) })
+        let (mut lanes, mut handles) = (Vec::new(), Vec::new());
+        for (i, conn) in writers.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+            let queued = Arc::new(AtomicUsize::new(0));
+            let counters = (queued.clone(), commits.clone(), timings.commit_seconds.clone());
+            let name = if i == 0 { "store-writer".to_string() } else { format!("store-writer-{i}") };
+            let handle = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || writer_loop(conn, rx, counters))
+                .map_err(|e| StoreError::Corrupt(format!("cannot start store writer: {e}")))?;
+            lanes.push(Lane { jobs: tx, queued });
+            handles.push(handle);
+        }
+        Ok(Store { lanes: lanes.into(), commits, timings, readers, writers: Arc::new(Mutex::new(handles)) })
     }
 
     /// Whether `data_dir` holds a store already.
@@ -231,7 +273,7 @@ impl Store {
 
     /// Writes queued and not yet committed.
     pub fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.lanes.iter().map(|l| l.queued.load(Ordering::Relaxed)).sum()
     }
 
     /// The store's latency histograms, for the metrics registry.
@@ -239,24 +281,42 @@ impl Store {
         &self.timings
     }
 
-    /// Transactions the writer has committed since the store opened.
+    /// Transactions the writers have committed since the store opened.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Queues a write; resolves with its result once committed.
+    /// Queues a write; resolves with its result once committed. Writes commit in the order
+    /// they were queued (one queued after another from any caller commits after it).
     pub fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, StoreError>>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_on(&self.lanes[0], f)
+    }
+
+    /// Queues a write that no other queued write depends on, nor it on them: a new row under a
+    /// fresh id that nothing can name before its caller has the answer (a new session). It
+    /// may commit on any write connection, before writes queued earlier, so a burst of them is
+    /// not a line of round trips behind each other and behind every other write. The same
+    /// promise holds: it resolves only once committed.
+    pub fn write_independent<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        let shortest = self.lanes.iter().min_by_key(|l| l.queued.load(Ordering::Relaxed));
+        self.write_on(shortest.unwrap_or(&self.lanes[0]), f)
+    }
+
+    fn write_on<T, F>(&self, lane: &Lane, f: F) -> impl std::future::Future<Output = Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(WriteJob { f: Some(f), result: None, reply });
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = self.jobs.send(job).is_ok();
-        if !sent {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-        }
+        let sent = lane.send(Box::new(WriteJob { f: Some(f), result: None, reply }));
         async move {
             if !sent {
                 return Err(StoreError::Stopped);
@@ -292,13 +352,16 @@ impl Store {
         }
     }
 
-    /// Lets every queued write commit, then stops the writer. Later writes fail with `Stopped`.
+    /// Lets every queued write commit, then stops the writers. Later writes fail with
+    /// `Stopped`.
     pub fn close(&self) {
-        // The writer exits when every sender is gone; ours may not be the last, so send a marker.
-        let (reply, _rx) = oneshot::channel::<Result<(), StoreError>>();
-        let stop = Box::new(StopJob { reply: Some(reply) });
-        let _ = self.jobs.send(stop);
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut h| h.take()) {
+        // A writer exits when every sender is gone; ours may not be the last, so send a marker.
+        for lane in self.lanes.iter() {
+            let (reply, _rx) = oneshot::channel::<Result<(), StoreError>>();
+            let _ = lane.jobs.send(Box::new(StopJob { reply: Some(reply) }));
+        }
+        let handles = self.writers.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();
+        for handle in handles {
             let _ = handle.join();
         }
     }

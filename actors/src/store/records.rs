@@ -297,7 +297,6 @@ pub fn insert_session(c: &dyn Sql, s: &Session) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Records the end; a session that already ended keeps its first end.
 /// Records the end; a session that already ended keeps its first end (and false is returned).
 pub fn end_session(
     c: &dyn Sql,
