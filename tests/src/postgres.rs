@@ -45,18 +45,24 @@ fn script_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-postgres")
 }
 
-fn script(dir: &std::path::Path, command: &str) -> std::process::Output {
-    let out = std::process::Command::new(script_path())
-        .arg(command)
-        .env("VOXGATE_TEST_PG_DIR", dir)
-        .output()
-        .expect("run scripts/test-postgres");
+/// `scripts/test-postgres command` on the server in `dir` (the script's default without one).
+fn script_in(dir: Option<&std::path::Path>, command: &str) -> std::process::Output {
+    let mut run = std::process::Command::new(script_path());
+    run.arg(command);
+    if let Some(dir) = dir {
+        run.env("VOXGATE_TEST_PG_DIR", dir);
+    }
+    let out = run.output().expect("run scripts/test-postgres");
     assert!(
         out.status.success(),
         "scripts/test-postgres {command}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+fn script(dir: &std::path::Path, command: &str) -> std::process::Output {
+    script_in(Some(dir), command)
 }
 
 /// The server's connection string (without a database).
@@ -66,15 +72,7 @@ fn server() -> &'static str {
         if let Ok(url) = std::env::var("VOXGATE_TEST_DATABASE_URL") {
             return url;
         }
-        let out = std::process::Command::new(script_path())
-            .arg("start")
-            .output()
-            .expect("run scripts/test-postgres");
-        assert!(
-            out.status.success(),
-            "scripts/test-postgres could not start PostgreSQL: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = script_in(None, "start");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     })
 }
@@ -108,9 +106,15 @@ pub fn connect(url: &str) -> postgres::Client {
 pub const SHARED_SECRET: &str = "5f1d3c0a9b8e7f6a5d4c3b2a19081726354453627180a9b8c7d6e5f4a3b2c1d0";
 
 /// A node on the database at `url`: `voxgate serve --database-url url --node id`, with a
-/// short lease and `extra` flags.
+/// short lease (1 s, so failover shows quickly) and `extra` flags.
 pub fn node(url: &str, id: &str, extra: &[&str]) -> crate::Server {
-    let mut args: Vec<String> = ["--database-url", url, "--node", id, "--node-lease-seconds", "1"]
+    node_with_lease(url, id, 1, extra)
+}
+
+/// [`node`] with a lease of `lease_seconds` (production's default is 10).
+pub fn node_with_lease(url: &str, id: &str, lease_seconds: u32, extra: &[&str]) -> crate::Server {
+    let lease = lease_seconds.to_string();
+    let mut args: Vec<String> = ["--database-url", url, "--node", id, "--node-lease-seconds", &lease]
         .iter()
         .map(|s| s.to_string())
         .collect();

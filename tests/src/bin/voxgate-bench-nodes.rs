@@ -20,7 +20,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use voxgate_tests::postgres::{create_key, fresh_database, node, SHARED_SECRET};
+use voxgate_tests::postgres::{create_key, fresh_database, node, node_with_lease};
 use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
 
 fn flag(name: &str, default: &str) -> String {
@@ -40,18 +40,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Load-test flags: one machine, one key, one address.
 const UNLIMITED: [&str; 6] =
     ["--rate-limit-per-key", "0", "--rate-limit-per-address", "0", "--rate-limit-messages-per-session", "0"];
-
-/// A node as production runs one (the default lease of 10 s, where the tests' nodes take 1 s
-/// to show failover quickly), without rate limits.
-fn production_node(url: &str, id: &str) -> Server {
-    let mut args: Vec<String> = ["--database-url", url, "--node", id].map(String::from).to_vec();
-    args.extend(UNLIMITED.map(String::from));
-    Server::start_with(ServerOptions {
-        extra_args: args,
-        env: vec![("VOXGATE_SESSION_SECRET".into(), SHARED_SECRET.into())],
-        ..Default::default()
-    })
-}
 
 /// A key, an agent and a widget without a session rate limit, on `server` (key made by `key`).
 fn fixture(server: Server, key: String) -> Fixture {
@@ -86,7 +74,8 @@ fn sessions() {
     let f = match backend.as_str() {
         "postgres" => {
             let db = fresh_database();
-            let server = production_node(&db, "bench");
+            // Production's lease (10 s), not the tests' 1 s.
+            let server = node_with_lease(&db, "bench", 10, &UNLIMITED);
             fixture(server, create_key(&db, "bench"))
         }
         _ => {
@@ -140,9 +129,9 @@ fn sessions() {
         percentile(&all, 0.99),
         percentile(&all, 1.0),
     );
-    // Where the time goes on the server: its store's commit latency, bucket by bucket.
+    // Where the time goes on the server: its store's commit and read latency, bucket by bucket.
     let metrics = f.api.send(f.api.http.get(f.api.url("/metrics"))).text;
-    let commits: Vec<&str> = metrics
+    let store: Vec<&str> = metrics
         .lines()
         .filter(|l| {
             l.starts_with("voxgate_store_commit_seconds_bucket")
@@ -151,7 +140,7 @@ fn sessions() {
                 || l.starts_with("voxgate_store_read_seconds_count")
         })
         .collect();
-    println!("  server: {}", commits.join("\n  server: "));
+    println!("  server: {}", store.join("\n  server: "));
 }
 
 /// The first second warms connections and caches; only what starts after it counts.
