@@ -137,6 +137,31 @@ fn a_failed_write_rolls_back_only_itself() {
 }
 
 #[test]
+fn a_failed_write_alone_in_its_transaction_rolls_back_and_the_next_commits() {
+    for (location, _dir) in backends() {
+        let store = Store::open(&location).unwrap();
+        // Each awaited before the next is queued: every write is a batch of its own.
+        block_on(async {
+            insert(&store, "a").await.unwrap();
+            let row = workspace("b");
+            let failed = store
+                .write(move |c| {
+                    records::insert_workspace(c, &row)?;
+                    Err::<(), _>(StoreError::Corrupt("the job changed its mind".into()))
+                })
+                .await;
+            assert!(matches!(failed, Err(StoreError::Corrupt(_))), "{location}: {failed:?}");
+            let dup = insert_independent(&store, "a").await;
+            assert!(dup.is_err(), "{location}: a duplicate name is refused");
+            insert(&store, "c").await.unwrap();
+            insert_independent(&store, "d").await.unwrap();
+        });
+        assert_eq!(names(&store), ["a", "c", "d"], "{location}");
+        store.close();
+    }
+}
+
+#[test]
 fn closing_commits_every_queued_write_and_a_reopened_store_has_them() {
     for (location, _dir) in backends() {
         let store = Store::open(&location).unwrap();

@@ -1,5 +1,6 @@
 //! The store writer: a thread owns a write connection and commits queued writes in batches
-//! (group commit), each write inside its own savepoint so one failure rolls back only itself.
+//! (group commit), each write inside its own savepoint so one failure rolls back only itself
+//! (a batch of one needs none).
 //! A write's future resolves only after its batch is committed, so whatever a caller reports
 //! as done is durable. Writes commit in the order they were queued, on one connection; on
 //! PostgreSQL, writes that depend on no other (a new session) may also go to further write
@@ -110,7 +111,8 @@ impl std::fmt::Display for StoreLocation {
 
 trait Job: Send {
     /// Runs the write inside the open transaction, in the savepoint the writer opened for it
-    /// (or reports `opened`'s failure); false when the write failed and must be rolled back.
+    /// when it shares the batch (or reports `opened`'s failure); false when the write failed
+    /// and must be rolled back.
     fn run(&mut self, conn: &dyn Sql, opened: Result<(), StoreError>) -> bool;
     /// Reports the outcome once the batch is committed (or failed to commit).
     fn finish(self: Box<Self>, commit: Result<(), String>);
@@ -404,7 +406,20 @@ impl Job for StopJob {
 /// Runs every job in one transaction, each in a savepoint of its own, and commits. Closing one
 /// savepoint and opening the next (and the first with BEGIN, the last with COMMIT) go to the
 /// database as one message: a write costs one round trip beside its own statements.
+///
+/// A batch of one write needs no savepoint: the transaction holds only it, so its failure rolls
+/// the transaction back (and the write reports its own error).
 fn run_batch(conn: &dyn Sql, begin: &str, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    if let [job] = batch {
+        if !job.run(conn, conn.batch_with_next(begin)) {
+            let _ = conn.batch("ROLLBACK");
+            return Ok(());
+        }
+        return conn.batch("COMMIT").map_err(|e| {
+            let _ = conn.batch("ROLLBACK");
+            e.to_string()
+        });
+    }
     // What ends the previous step, sent together with what begins the next.
     let mut ended = format!("{begin}; ");
     for job in batch.iter_mut() {
