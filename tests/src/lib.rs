@@ -8,6 +8,7 @@ pub mod speech;
 pub mod text;
 pub mod upstream;
 pub mod voice;
+pub mod wall_clock;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use voxgate_tests::postgres::{create_key, fresh_database, node};
 use voxgate_tests::voice::VoiceCall;
-use voxgate_tests::{eventually, Fixture, SITE};
+use voxgate_tests::{eventually, wall_clock, Fixture, SITE};
 
 /// Node `a` with the workspace's agent and widget (made on `a`), and node `b` on the same
 /// database with the same key and ids.
@@ -148,23 +148,25 @@ fn when_a_node_dies_the_other_keeps_serving_and_closes_its_calls_within_the_leas
         (n >= 3).then_some(n)
     });
     let Fixture { server, .. } = a;
-    let killed = Instant::now();
+    let killed = wall_clock::now_ms();
     server.kill();
     // b serves new sessions and calls at once.
     let s = b.session(json!({}));
     let mut call = b.call(&s);
     call.expect_echoes(5, Duration::from_secs(10));
     // a's calls are closed as server_restart once its lease (1 s) lapses, with their minutes.
+    // The session's end is stamped when b closes them: that moment is measured, not how long
+    // this test (b's own call in a debug build, on a busy machine) took to look.
     for s in &on_a {
-        let record = eventually(Duration::from_secs(5), || {
+        let record = eventually(Duration::from_secs(10), || {
             let r = b.record(s);
             r["calls"][0]["end_reason"].is_string().then_some(r)
         });
         assert_eq!(record["calls"][0]["end_reason"], "server_restart", "{record}");
         assert_eq!(record["end_reason"], "server_restart", "{record}");
+        let closed = wall_clock::rfc3339_ms(record["ended_at"].as_str().unwrap_or_default()) - killed;
+        assert!((0..=3000).contains(&closed), "closed {closed} ms after the kill (lease 1 s): {record}");
     }
-    let closed = killed.elapsed();
-    assert!(closed <= Duration::from_secs(3), "closed {closed:?} after the kill (lease 1 s)");
     // With b's own call ended too, the ledger holds exactly what every call recorded.
     let sid = s["session_id"].as_str().unwrap();
     b.api.control("DELETE", &format!("/v1/sessions/{sid}"), &b.key, None).expect(200);

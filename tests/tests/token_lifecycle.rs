@@ -3,32 +3,12 @@
 
 use serde_json::json;
 use std::time::Duration;
+use voxgate_tests::wall_clock::{now_ms, rfc3339_ms};
 use voxgate_tests::{eventually, Fixture, SITE};
 
 fn expires_at_ms(s: &serde_json::Value) -> i64 {
     let text = s["expires_at"].as_str().unwrap();
-    parse_rfc3339_ms(text)
-}
-
-/// Minimal RFC 3339 UTC parser for test assertions (YYYY-MM-DDTHH:MM:SS(.fff)Z).
-fn parse_rfc3339_ms(t: &str) -> i64 {
-    let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let h: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
-    let ms: i64 = format!("{frac:0<3}")[..3].parse().unwrap();
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    ((days * 24 + h[0]) * 60 + h[1]) * 60_000 + h[2] * 1000 + ms
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    rfc3339_ms(text)
 }
 
 #[test]

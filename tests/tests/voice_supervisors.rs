@@ -2,20 +2,9 @@
 //! media workers both carry calls.
 
 use serde_json::json;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use voxgate_tests::wall_clock::{rfc3339_ms, unix_ms};
 use voxgate_tests::{Fixture, Server, ServerOptions};
-
-fn unix_ms(at: Instant) -> i64 {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    let ago = Instant::now().saturating_duration_since(at).as_millis() as i64;
-    now_ms - ago
-}
-
-fn rfc3339_ms(s: &str) -> i64 {
-    // Ask the system to parse: `date` is on every Debian machine and avoids a test-only parser.
-    let out = std::process::Command::new("date").args(["-u", "-d", s, "+%s%3N"]).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
-}
 
 #[test]
 fn a_call_ends_within_a_second_of_token_expiry() {
