@@ -14,7 +14,10 @@
 //!     the new version; the time from a's answer to b's (p50, p99), and b's own measure of the
 //!     same (voxgate_cluster_propagation_seconds).
 //!
-//! Uses VOXGATE_BIN (the release binary in the script) and the test PostgreSQL.
+//! Uses VOXGATE_BIN (the release binary in the script) and the test PostgreSQL (or the one
+//! VOXGATE_TEST_DATABASE_URL names). Run `scripts/test-postgres warm` before measuring, as
+//! scripts/bench-nodes does: a fresh server creates WAL segments under load, and every commit
+//! waits while it does (docs/BENCHMARKS.md).
 
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
