@@ -103,7 +103,13 @@ pub struct Metrics {
     /// Refusals by each rate limit.
     rate_limited: Vec<(voxgate_engine::limit::LimitKind, IntCounter)>,
     pub early_recognitions_dropped: IntCounter,
+    /// Every HTTP request, received to response head, by route pattern, method and status
+    /// class: what a customer's backend and a browser wait for, apart from the network.
+    http_requests: HistogramVec,
 }
+
+/// Methods the `method` label spells out; any other is `other`, so the label stays bounded.
+const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "HEAD"];
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let v = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -315,6 +321,19 @@ impl Metrics {
         let first_token =
             AGENT_BACKENDS.into_iter().map(|b| (b, first_token_vec.with_label_values(&[b]))).collect();
 
+        // Most answers take a millisecond or two of server work; a new session waits for its
+        // commit; a message's answer stream opens once the agent is asked.
+        let http_requests = HistogramVec::new(
+            HistogramOpts::new(
+                "voxgate_http_request_duration_seconds",
+                "Time from receiving an HTTP request to sending its response head, by route pattern (unmatched when none), method and status class.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(http_requests.clone())).expect("unique metric");
+
         let voice_turn_vec = HistogramVec::new(
             HistogramOpts::new(
                 "voxgate_voice_turn_seconds",
@@ -407,7 +426,25 @@ impl Metrics {
             playout_underruns,
             early_recognitions_used: early.with_label_values(&["used"]),
             early_recognitions_dropped: early.with_label_values(&["dropped"]),
+            http_requests,
         }
+    }
+
+    /// An HTTP request answered `took` after it arrived. `route` is the pattern that matched
+    /// (`/v1/sessions/{id}`), never the path, and `unmatched` when none did: ids and
+    /// probes for random paths make no series.
+    pub fn http_request(&self, route: Option<&str>, method: &str, status: u16, took: std::time::Duration) {
+        let method = HTTP_METHODS.into_iter().find(|m| *m == method).unwrap_or("other");
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.http_requests
+            .with_label_values(&[route.unwrap_or("unmatched"), method, status])
+            .observe(took.as_secs_f64());
     }
 
     /// Exports the store's own latency histograms.

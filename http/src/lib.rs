@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod request_timing;
 pub mod server;
 pub mod state;
 pub mod trust_center;

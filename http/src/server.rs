@@ -151,6 +151,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         let app = App::new()
             .app_data(app_data.clone())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("voxgate::http"))
+            .wrap(actix_web::middleware::from_fn(crate::request_timing::observe))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/widget.js", web::get().to(crate::widget_script::get))

@@ -76,6 +76,8 @@ fn sample(exposition: &str, series: &str) -> f64 {
 #[test]
 fn metrics_pass_promtool_and_count_what_happened() {
     let f = busy_fixture(ServerOptions::default());
+    // A probe for a path no route takes, holding something that looks like an id.
+    f.api.send(f.api.http.get(f.api.url("/v1/no-such-thing/ses_probe"))).expect(404);
     let text = f.api.send(f.api.http.get(f.api.url("/metrics"))).expect(200).text;
     let checked = promtool_check(&text);
     assert!(
@@ -112,6 +114,17 @@ fn metrics_pass_promtool_and_count_what_happened() {
         1.0
     );
     assert_eq!(sample(&text, "voxgate_agent_first_token_seconds_count{backend=\"builtin\"}"), 1.0);
+    // Requests by the route that took them (its pattern, never the path) and status class.
+    let requests = |method: &str, route: &str, status: &str| {
+        sample(
+            &text,
+            &format!("voxgate_http_request_duration_seconds_count{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(requests("POST", "/v1/widgets/{id}/sessions", "2xx"), 2.0);
+    assert_eq!(requests("GET", "/v1/widgets/{id}/config", "4xx"), 1.0);
+    assert_eq!(requests("DELETE", "/v1/sessions/{id}", "2xx"), 1.0);
+    assert_eq!(requests("GET", "unmatched", "4xx"), 1.0);
     // Series exist before their first event, so rate() sees the first increment.
     assert_eq!(sample(&text, "voxgate_browser_rejections_total{reason=\"token_expired\"}"), 0.0);
     assert_eq!(sample(&text, "voxgate_text_messages_total{class=\"preview\",environment=\"staging\"}"), 0.0);
@@ -211,6 +224,8 @@ fn the_grafana_dashboard_queries_only_metrics_voxgate_exports() {
     let panels = dashboard["panels"].as_array().expect("panels");
     let server = Server::start();
     let api = server.client();
+    // Request latency has a series per route once the route has answered.
+    api.send(api.http.get(api.url("/healthz"))).expect(200);
     let exported = families(&api.send(api.http.get(api.url("/metrics"))).expect(200).text);
     let mut used = BTreeSet::new();
     for panel in panels.iter().filter(|p| p["type"] != "row") {

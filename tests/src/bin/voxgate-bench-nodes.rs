@@ -132,18 +132,21 @@ fn sessions() {
         percentile(&all, 0.99),
         percentile(&all, 1.0),
     );
-    // Where the time goes on the server: its store's commit and read latency, bucket by bucket.
+    // Where the time goes on the server, bucket by bucket (warm-up included): session creation
+    // from request to response head, and its store's commit and read latency. Set beside the
+    // generator's figures, they tell the server's share of a slow answer.
     let metrics = f.api.send(f.api.http.get(f.api.url("/metrics"))).text;
-    let store: Vec<&str> = metrics
+    let server: Vec<&str> = metrics
         .lines()
         .filter(|l| {
-            l.starts_with("voxgate_store_commit_seconds_bucket")
+            (l.starts_with("voxgate_http_request_duration_seconds_") && l.contains("/sessions\""))
+                || l.starts_with("voxgate_store_commit_seconds_bucket")
                 || l.starts_with("voxgate_store_commit_seconds_count")
                 || l.starts_with("voxgate_store_read_seconds_bucket")
                 || l.starts_with("voxgate_store_read_seconds_count")
         })
         .collect();
-    println!("  server: {}", store.join("\n  server: "));
+    println!("  server: {}", server.join("\n  server: "));
 }
 
 /// The first second warms connections and caches; only what starts after it counts.
