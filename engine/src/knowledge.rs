@@ -1,9 +1,8 @@
 //! Ranked retrieval over an agent's knowledge attachments: each attachment is cut into passages
 //! (paragraphs, long ones by sentence), and a question is scored against them with Okapi BM25,
 //! so the builtin agent can quote the passage that best answers it. A passage is an answer only
-//! when it covers enough of what the question asks: half of the question's information (the IDF
-//! weight of its words, where a word the knowledge never uses weighs the most), so a question
-//! that shares one weak word with a passage is not answered with it.
+//! when it covers enough of what the question asks (see [`KnowledgeIndex::best`]), so a
+//! question that shares one weak word with a passage is not answered with it.
 
 use crate::agent::KnowledgeAttachment;
 use std::collections::HashMap;
@@ -15,7 +14,7 @@ const B: f64 = 0.75;
 /// Longest passage, in characters, before a paragraph is cut at sentence ends.
 const PASSAGE_CHARS: usize = 480;
 
-/// Share of a question's information (IDF weight) a passage must hold to answer it.
+/// Share of a question's information (IDF weight) a passage must hold, more than, to answer it.
 const MIN_COVERAGE: f64 = 0.5;
 
 /// Words that say nothing about what a question is about: function words, question words, and
@@ -224,13 +223,18 @@ pub struct Passage {
     pub text: String,
 }
 
-/// A passage for a question: its BM25 score, and the share of the question's information it
-/// covers (0 to 1).
+/// A passage for a question: its BM25 score, the share of the question's information it
+/// covers (0 to 1), and whether the question names the passage's title.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit<'a> {
     pub passage: &'a Passage,
     pub score: f64,
     pub coverage: f64,
+    /// The share of what the knowledge knows of the question (its known words) it covers.
+    pub known_coverage: f64,
+    pub names_title: bool,
+    /// How many of the question's words no passage uses.
+    pub unknown_words: usize,
 }
 
 /// A BM25 index over an agent's attachments.
@@ -238,6 +242,8 @@ pub struct Hit<'a> {
 pub struct KnowledgeIndex {
     passages: Vec<Passage>,
     terms: Vec<HashMap<String, u32>>,
+    /// Each passage's title words.
+    titles: Vec<Vec<String>>,
     lengths: Vec<usize>,
     document_frequency: HashMap<String, usize>,
     average_length: f64,
@@ -318,6 +324,7 @@ impl KnowledgeIndex {
                 }
                 index.lengths.push(words.len());
                 index.terms.push(counts);
+                index.titles.push(terms(&a.title));
                 index.passages.push(Passage { title: a.title.clone(), text });
             }
         }
@@ -340,9 +347,22 @@ impl KnowledgeIndex {
         self.passages.is_empty()
     }
 
-    /// The passage that best answers `question`, if one covers enough of it to be an answer.
+    /// The passage that best answers `question`, if it covers enough of it to be an answer.
+    ///
+    /// A question's words the knowledge never uses are either what it is really about (an
+    /// off-topic question shares a word or two with the knowledge by chance) or the asker's own
+    /// phrasing ("how does voice *work*", "can I *cancel* my subscription"). So such a word
+    /// weighs as much as the rarest word the knowledge does use (not more, or one of them
+    /// outweighs every word the question shares with a passage), and a passage answers when
+    /// either
+    /// - it holds more than half of the question's information so weighed, or
+    /// - the question names the passage's title (its topic), the passage holds at least half of
+    ///   the information of the question's known words, and at most one word is unknown.
     pub fn best(&self, question: &str) -> Option<Hit<'_>> {
-        self.top(question, 1).into_iter().next().filter(|hit| hit.coverage >= MIN_COVERAGE)
+        self.top(question, 1).into_iter().next().filter(|hit| {
+            hit.coverage > MIN_COVERAGE
+                || (hit.names_title && hit.known_coverage >= MIN_COVERAGE && hit.unknown_words <= 1)
+        })
     }
 
     /// The `k` best passages for `question`, best first (only passages that share a
@@ -354,10 +374,11 @@ impl KnowledgeIndex {
         hits
     }
 
-    /// How informative `term` is: BM25's IDF; a word the knowledge never uses weighs the most.
+    /// How informative `term` is: BM25's IDF, where a word no passage uses weighs as a word
+    /// one passage uses (see [`KnowledgeIndex::best`]).
     fn idf(&self, term: &str) -> f64 {
         let n = self.passages.len() as f64;
-        let df = self.document_frequency.get(term).copied().unwrap_or(0) as f64;
+        let df = self.document_frequency.get(term).copied().unwrap_or(1) as f64;
         ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
     }
 
@@ -367,6 +388,9 @@ impl KnowledgeIndex {
         query.dedup();
         let weights: Vec<f64> = query.iter().map(|t| self.idf(t)).collect();
         let total: f64 = weights.iter().sum();
+        let known_total: f64 =
+            query.iter().zip(&weights).filter(|(t, _)| self.knows(t)).map(|(_, w)| w).sum();
+        let unknown_words = query.iter().filter(|t| !self.knows(t)).count();
         let mut hits = Vec::new();
         for (i, counts) in self.terms.iter().enumerate() {
             let length_norm = 1.0 - B + B * self.lengths[i] as f64 / self.average_length.max(1.0);
@@ -378,7 +402,14 @@ impl KnowledgeIndex {
                 covered += idf;
             }
             if score > 0.0 {
-                hits.push(Hit { passage: &self.passages[i], score, coverage: covered / total });
+                hits.push(Hit {
+                    passage: &self.passages[i],
+                    score,
+                    coverage: covered / total,
+                    known_coverage: covered / known_total,
+                    names_title: self.titles[i].iter().any(|t| query.contains(t)),
+                    unknown_words,
+                });
             }
         }
         hits
@@ -465,5 +496,20 @@ mod tests {
         // "cost" meets "costs", but "month" is nowhere: half the question is unanswered.
         assert_eq!(index.best("How much does it cost per month?"), None);
         assert!(index.best("How much does express shipping cost?").is_some());
+    }
+
+    #[test]
+    fn a_question_naming_a_title_may_add_one_word_of_its_own() {
+        let index = KnowledgeIndex::build(&[
+            attachment("Voice", "Voice runs over WebRTC. The voice answers in speech."),
+            attachment("Origins", "Each widget lists the origins allowed to embed it."),
+            attachment("Text", "Typed messages stream the answer word by word."),
+        ]);
+        // "work" is nowhere in the knowledge; "voice" names a title.
+        assert_eq!(index.best("How does voice work?").map(|h| &h.passage.title[..]), Some("Voice"));
+        // Two words of its own: what it asks about is not here.
+        assert_eq!(index.best("What does Darth Vader's voice sound like?"), None);
+        // One word of its own, but no title named: "run" is shared by chance.
+        assert_eq!(index.best("Can I run it on Windows?"), None);
     }
 }

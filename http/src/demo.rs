@@ -39,11 +39,7 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
                     "prompt": "You are the voxgate demo agent. Answer briefly from the knowledge given.",
                     "greeting": "Hi! I'm the voxgate demo agent. Ask me about voxgate, or start a call and I'll echo you.",
                     "echo_delay_ms": 1000,
-                    "knowledge": [
-                        {"title": "What voxgate is", "text": "voxgate is the server behind website voice and text agent widgets. A customer's backend creates sessions with a workspace API key; the browser only gets a short-lived session token."},
-                        {"title": "Voice", "text": "Voice runs over WebRTC with one actor per live peer, sharded across CPU cores. An agent's voice either listens and answers in speech, or echoes your audio back so the media path can be measured end to end."},
-                        {"title": "Origins", "text": "Each widget lists the web origins allowed to embed it. Saving a new allowlist applies to the very next request and ends sessions from origins no longer allowed."}
-                    ]
+                    "knowledge": demo_knowledge(),
                 }),
             )
             .await
@@ -51,16 +47,19 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
     };
     // With the builtin recogniser (scripts/demo sets it up), the demo's calls talk: the agent
     // greets out loud and answers spoken questions from its knowledge. Without it, they echo.
+    // The knowledge is this build's, also on a data dir an older demo made.
     let talks = state.runtime.recognizer_state() != RecognizerState::Off;
     let voice = if talks {
         json!({
             "greeting": "Hi! I'm the voxgate demo agent. Ask me about voxgate, out loud or in the chat.",
             "voice": {"type": "builtin"},
+            "knowledge": demo_knowledge(),
         })
     } else {
         json!({
             "greeting": "Hi! I'm the voxgate demo agent. Ask me about voxgate, or start a call and I'll echo you.",
             "voice": null,
+            "knowledge": demo_knowledge(),
         })
     };
     let agent = control.update_agent(&ws, &agent.id, voice).await.map_err(|e| e.to_string())?;
@@ -109,6 +108,12 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
     println!("  keys so far:                       {binary} keys list --data-dir {data_dir}");
     DEMO.set(Demo { workspace: ws, widget: widget.id.clone(), page_url }).ok();
     Ok(())
+}
+
+/// The demo agent's knowledge: a file of its own, so the builtin agent's relevance set
+/// (`bench/relevance.json`) can hold the same passages and a test can keep them equal.
+fn demo_knowledge() -> serde_json::Value {
+    serde_json::from_str(include_str!("demo-knowledge.json")).unwrap_or_default()
 }
 
 static DEMO: std::sync::OnceLock<Demo> = std::sync::OnceLock::new();
