@@ -3,13 +3,13 @@
 //! by `voxgate users` applies at the very next request, on every node of a shared store.
 
 use crate::clock;
-use crate::rate_limits::KeyedLimiter;
 use crate::store::dashboard::{self, UserRow};
 use crate::store::{Store, StoreError};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use voxgate_engine::failed_attempts::FailedAttempts;
 use voxgate_engine::ids::{UserId, WorkspaceId};
 use voxgate_engine::password;
 use voxgate_engine::sign_in::{self, normalize_email, SignInSecret};
@@ -19,9 +19,9 @@ use voxgate_engine::Timestamp;
 #[derive(Debug, Clone, Copy)]
 pub struct SignInPolicy {
     pub ttl: Duration,
-    /// Sign-in attempts per account (email) in `attempt_window`.
+    /// Failed sign-in attempts per account (email) in `attempt_window`.
     pub attempts_per_account: NonZeroU32,
-    /// Sign-in attempts per client address in `attempt_window`.
+    /// Failed sign-in attempts per client address in `attempt_window`.
     pub attempts_per_address: NonZeroU32,
     pub attempt_window: Duration,
 }
@@ -75,8 +75,13 @@ pub struct SignedIn {
 pub struct DashboardAuth {
     store: Store,
     policy: SignInPolicy,
-    by_account: KeyedLimiter<String>,
-    by_address: KeyedLimiter<IpAddr>,
+    failures: Mutex<Failures>,
+}
+
+/// Failed sign-ins in the attempt window, by account and by client address.
+struct Failures {
+    by_account: FailedAttempts<String>,
+    by_address: FailedAttempts<IpAddr>,
 }
 
 /// A hash no password matches, verified for unknown emails so a refusal takes as long either
@@ -92,8 +97,16 @@ impl DashboardAuth {
     pub fn new(store: Store, policy: SignInPolicy) -> Self {
         DashboardAuth {
             store,
-            by_account: KeyedLimiter::new(policy.attempts_per_account, policy.attempt_window),
-            by_address: KeyedLimiter::new(policy.attempts_per_address, policy.attempt_window),
+            failures: Mutex::new(Failures {
+                by_account: FailedAttempts::new(
+                    policy.attempts_per_account.get() as usize,
+                    policy.attempt_window,
+                ),
+                by_address: FailedAttempts::new(
+                    policy.attempts_per_address.get() as usize,
+                    policy.attempt_window,
+                ),
+            }),
             policy,
         }
     }
@@ -102,10 +115,12 @@ impl DashboardAuth {
         &self.policy
     }
 
-    /// Counts one attempt against the account and the address; refuses when either is spent.
+    /// Refuses an attempt when the account or the address has failed too often in the window.
     fn admit(&self, email: &str, client: IpAddr) -> Result<(), SignInError> {
-        let address = self.by_address.check(&client);
-        let account = self.by_account.check(&email.to_string());
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let address = failures.by_address.check(&client, now);
+        let account = failures.by_account.check(&email.to_string(), now);
         match (address, account) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(a), Err(b)) => Err(SignInError::RateLimited { retry_after: a.max(b) }),
@@ -130,8 +145,15 @@ impl DashboardAuth {
         let matches =
             tokio::task::spawn_blocking(move || password::verify(&given, &phc)).await.unwrap_or(false);
         let Some(user) = user.filter(|_| matches) else {
+            let now = Instant::now();
+            let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            failures.by_account.fail(&email, now);
+            failures.by_address.fail(&client, now);
             return Err(SignInError::Refused);
         };
+        // A success clears the account's failures (not the address's: one address may guess at
+        // many accounts and own one of them).
+        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).by_account.clear(&email);
         let secret = SignInSecret::generate(&mut rand::rng());
         let now = clock::now();
         let expires_at = now.plus_millis(self.policy.ttl.as_millis() as i64);

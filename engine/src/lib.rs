@@ -11,6 +11,7 @@ pub mod audio;
 pub mod builtin_agent;
 pub mod conversation;
 pub mod error;
+pub mod failed_attempts;
 pub mod ids;
 pub mod knowledge;
 pub mod limit;

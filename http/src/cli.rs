@@ -227,10 +227,11 @@ struct ServeArgs {
     /// How long a dashboard sign-in lasts, in seconds.
     #[arg(long, env = "VOXGATE_SIGN_IN_TTL_SECONDS", default_value_t = 12 * 3600)]
     sign_in_ttl_seconds: u64,
-    /// Dashboard sign-in attempts per account per 15 minutes (then 429 with Retry-After).
+    /// Failed dashboard sign-ins per account per 15 minutes (then 429 with Retry-After); a
+    /// success clears the account's count, and successes never count.
     #[arg(long, env = "VOXGATE_SIGN_IN_ATTEMPTS_PER_ACCOUNT", default_value_t = 5)]
     sign_in_attempts_per_account: u32,
-    /// Dashboard sign-in attempts per client address per 15 minutes.
+    /// Failed dashboard sign-ins per client address per 15 minutes.
     #[arg(long, env = "VOXGATE_SIGN_IN_ATTEMPTS_PER_ADDRESS", default_value_t = 20)]
     sign_in_attempts_per_address: u32,
     /// Log format: text or json.

@@ -111,7 +111,7 @@ fn sign_out_and_expiry_end_the_sign_in() {
 }
 
 #[test]
-fn attempts_are_limited_per_account_and_per_address_with_retry_after() {
+fn failed_attempts_are_limited_per_account_and_per_address_with_retry_after() {
     let server = Server::start_with(ServerOptions {
         extra_args: vec![
             "--sign-in-attempts-per-account".into(),
@@ -122,17 +122,24 @@ fn attempts_are_limited_per_account_and_per_address_with_retry_after() {
         ..Default::default()
     });
     create_user(&server, "acme", "ana@example.com", PASSWORD);
+    // Successes never count: more sign-ins than either limit, all admitted.
+    for _ in 0..6 {
+        assert_eq!(sign_in_reply(&server.url, "ana@example.com", PASSWORD).status, 303);
+    }
+    // A success clears the account's failures: fail, succeed, fail again, still admitted.
+    assert_eq!(sign_in_reply(&server.url, "ana@example.com", "wrong password!").status, 401);
+    assert_eq!(sign_in_reply(&server.url, "ana@example.com", PASSWORD).status, 303);
     for _ in 0..2 {
         let r = sign_in_reply(&server.url, "ana@example.com", "wrong password!");
         assert_eq!(r.status, 401, "{}", r.text);
         assert!(r.text.contains("sign_in_failed"));
     }
     let r = sign_in_reply(&server.url, "ana@example.com", PASSWORD);
-    assert_eq!(r.status, 429, "the account's attempts are spent, even for the right password");
+    assert_eq!(r.status, 429, "two failures spent the account, even for the right password");
     let retry: u64 = r.header("retry-after").expect("Retry-After").parse().expect("seconds");
     assert!((1..=15 * 60).contains(&retry), "{retry}");
     assert!(r.text.contains("rate_limited"));
-    // The address has 5: two more accounts' attempts, then every account is refused from here.
+    // The address has failed 3 times of its 5: two more, then every account is refused from here.
     for email in ["x@example.com", "y@example.com"] {
         assert_eq!(sign_in_reply(&server.url, email, "wrong password!").status, 401);
     }
