@@ -8,6 +8,10 @@ dictionary of just those words are built from it (a few ms) and kept for the nex
 The general English model got synthetic questions wrong; one built from the agent's sentences
 gets them right in about 0.1-0.3 s.
 
+Words of the agent's that CMUdict lacks (its product's name, "voxgate", "WebRTC", place names)
+get a pronunciation from espeak-ng's phonemes, mapped to CMUdict's phone set: without one such
+a word cannot be heard at all, and a question about it is heard as other words.
+
 A model that knows only the agent's words hears every question as the agent's words, so each
 turn is decoded twice: once with the agent's words only (`text`), and once with the agent's words
 plus the thousand most common English words (`open_text`, the most likely words of the general
@@ -40,6 +44,7 @@ import json
 import multiprocessing
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -74,6 +79,60 @@ def load_dictionary():
     return words
 
 
+# espeak-ng's IPA phonemes (en-us) as CMUdict's phones. A token espeak-ng prints (`--sep=' '`)
+# is looked up whole, else cut into the longest known pieces; stress marks are dropped.
+IPA_PHONES = {
+    "ɑː": "AA", "ɑ": "AA", "ɒ": "AA", "æ": "AE", "a": "AE", "ʌ": "AH", "ə": "AH", "ɐ": "AH",
+    "ɔː": "AO", "ɔ": "AO", "aʊ": "AW", "aɪ": "AY", "b": "B", "tʃ": "CH", "d": "D", "ð": "DH",
+    "ɛ": "EH", "e": "EH", "ɜː": "ER", "ɜ": "ER", "ɚ": "ER", "ɝ": "ER", "eɪ": "EY", "f": "F",
+    "ɡ": "G", "g": "G", "h": "HH", "ɪ": "IH", "ᵻ": "IH", "iː": "IY", "i": "IY", "dʒ": "JH",
+    "k": "K", "l": "L", "m": "M", "n": "N", "ŋ": "NG", "oʊ": "OW", "o": "OW", "ɔɪ": "OY",
+    "p": "P", "ɹ": "R", "r": "R", "s": "S", "ʃ": "SH", "t": "T", "ɾ": "T", "θ": "TH",
+    "ʊ": "UH", "uː": "UW", "u": "UW", "v": "V", "w": "W", "j": "Y", "z": "Z", "ʒ": "ZH",
+    "x": "K", "ç": "HH", "ɬ": "L", "ʔ": "", "n̩": "AH N", "l̩": "AH L",
+}
+IPA_DROP = "ˈˌ‍ \u200d"
+
+
+def arpabet(ipa):
+    """CMUdict phones for one word's espeak-ng IPA (`v ˈɑː k s ɡ eɪ t` -> `V AA K S G EY T`), or
+    None when a sound has no counterpart."""
+    phones = []
+    for token in ipa.split():
+        token = "".join(ch for ch in token if ch not in IPA_DROP)
+        while token:
+            for size in range(min(3, len(token)), 0, -1):
+                if token[:size] in IPA_PHONES:
+                    phones.extend(IPA_PHONES[token[:size]].split())
+                    token = token[size:]
+                    break
+            else:
+                if token[0] in "ːˑ̩̃.":  # lengths, nasal and syllabic marks: part of the sound
+                    token = token[1:]
+                    continue
+                return None
+    return " ".join(phones) or None
+
+
+def pronounce(words):
+    """word -> CMUdict phones for `words` CMUdict lacks, from one espeak-ng run (en-us voice,
+    one word a line). Words espeak-ng cannot say, or a missing espeak-ng, get none."""
+    words = sorted(set(words))
+    if not words:
+        return {}
+    try:
+        out = subprocess.run(
+            ["espeak-ng", "-q", "--ipa", "--sep= ", "-v", "en-us"],
+            input="\n".join(words) + "\n", capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    lines = [line for line in out.splitlines() if line.strip()]
+    if len(lines) != len(words):
+        return {}
+    return {w: phones for w, line in zip(words, lines) if (phones := arpabet(line))}
+
+
 def common_words(dictionary, count):
     """The `count` most likely single words of PocketSphinx's general English model that the
     dictionary can pronounce (about 1 s to rank)."""
@@ -89,10 +148,15 @@ SENTENCE_END = re.compile(r"[.!?;:\n]+")
 
 
 def sentences(text, dictionary):
-    """The corpus as lower-case sentences of words the dictionary can pronounce."""
+    """The corpus as lower-case sentences of words the dictionary can pronounce, after adding
+    espeak-ng's pronunciation of each word it lacks (see `pronounce`)."""
+    parts = [WORD.findall(part) for part in SENTENCE_END.split(text.lower())]
+    missing = {w for words in parts for w in words if w not in dictionary}
+    for word, phones in pronounce(missing).items():
+        dictionary[word] = [f"{word} {phones}"]
     out = []
-    for part in SENTENCE_END.split(text.lower()):
-        words = [w for w in WORD.findall(part) if w in dictionary]
+    for words in parts:
+        words = [w for w in words if w in dictionary]
         if words:
             out.append(" ".join(words))
     return out
@@ -290,7 +354,19 @@ def main():
     parser = argparse.ArgumentParser(description="voxgate's builtin speech recogniser")
     parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0: any free port)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
+    parser.add_argument("--pronounce", nargs="+", metavar="WORD",
+                        help="print each word's pronunciation as the recogniser will use it, and exit")
     args = parser.parse_args()
+    if args.pronounce:
+        dictionary = load_dictionary()
+        words = [w.lower() for w in args.pronounce]
+        made = pronounce(w for w in words if w not in dictionary)
+        for word in words:
+            if word in dictionary:
+                print(f"{word}\t{dictionary[word][0].partition(' ')[2]}\tcmudict")
+            else:
+                print(f"{word}\t{made.get(word, '-')}\t{'espeak-ng' if word in made else 'none'}")
+        return 0
     host, _, port = args.listen.rpartition(":")
     global WORKER
     WORKER = Recognizer()

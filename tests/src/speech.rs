@@ -161,13 +161,20 @@ pub const SHOP: &str = include_str!("../../bench/spoken-questions.json");
 /// Gives the fixture's agent the shop's knowledge and the builtin voice (turns end after 500 ms
 /// of silence); the shop, parsed.
 pub fn shop_agent(f: &crate::Fixture) -> serde_json::Value {
-    let shop: serde_json::Value = serde_json::from_str(SHOP).expect("bench/spoken-questions.json");
+    spoken_set_agent(f, SHOP)
+}
+
+/// Gives the fixture's agent the knowledge of a spoken-question set (the JSON of
+/// bench/spoken-questions.json's shape) and the builtin voice (turns end after 500 ms of
+/// silence); the set, parsed.
+pub fn spoken_set_agent(f: &crate::Fixture, set: &str) -> serde_json::Value {
+    let set: serde_json::Value = serde_json::from_str(set).expect("a spoken-question set");
     f.patch_agent(serde_json::json!({
         "greeting": null,
-        "knowledge": shop["knowledge"],
+        "knowledge": set["knowledge"],
         "voice": {"type": "builtin", "turn_detection": {"silence_duration_ms": 500}}
     }));
-    shop
+    set
 }
 
 /// The text of the shop's passage titled `title`.

@@ -1,11 +1,12 @@
 //! The builtin voice's accuracy benchmark (scripts/bench-speech-accuracy): every question of
-//! bench/spoken-questions.json, in two flite voices, clean and over continuous white noise, is
+//! a spoken-question set (bench/spoken-questions.json, a shop; bench/spoken-names.json, a
+//! bike rental whose words the recogniser's dictionary lacks), in two flite voices, clean and over continuous white noise, is
 //! asked on its own call through the real binary (Opus, turn detection, the PocketSphinx
 //! sidecar, the builtin agent, espeak-ng), and the agent's answer is sorted into right passage,
 //! fallback ("Sorry, I didn't catch that..."), or wrong passage. Off-topic questions are right
 //! when they get the fallback. Prints a table per condition and writes the answers as JSON.
 //!
-//!   voxgate-speech-accuracy [--snr-db 20] [--parallel 6] [--json PATH]
+//!   voxgate-speech-accuracy [--set bench/spoken-questions.json] [--snr-db 20] [--parallel 6] [--json PATH]
 //!
 //! Needs VOXGATE_TEST_SPEECH_PYTHON (a Python with pocketsphinx) and the debug binary built, as
 //! the tests do.
@@ -13,7 +14,7 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 use voxgate_tests::speech::{
-    answered, captioned_call, listening_server, passage, saying, saying_in_noise, shop_agent, spoken,
+    answered, captioned_call, listening_server, passage, saying, saying_in_noise, spoken, spoken_set_agent,
 };
 use voxgate_tests::voice::VoiceCall;
 use voxgate_tests::Fixture;
@@ -59,8 +60,10 @@ fn main() {
     let snr_db: f64 = flag("--snr-db").and_then(|v| v.parse().ok()).unwrap_or(20.0);
     let parallel: usize = flag("--parallel").and_then(|v| v.parse().ok()).unwrap_or(6).max(1);
     let json_path = flag("--json").unwrap_or_else(|| "target/bench/speech-accuracy.json".into());
+    let set_path = flag("--set").unwrap_or_else(|| "bench/spoken-questions.json".into());
+    let set = std::fs::read_to_string(&set_path).unwrap_or_else(|e| panic!("{set_path}: {e}"));
     let f = listening_server();
-    let shop = shop_agent(&f);
+    let shop = spoken_set_agent(&f, &set);
     let mut asks = Vec::new();
     for noise_db in [None, Some(snr_db)] {
         for voice in VOICES {
