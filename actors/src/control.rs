@@ -545,7 +545,7 @@ impl ControlPlane {
     ) -> Result<IssuedSession, ControlError> {
         let req: RefreshSession = if body.is_null() { RefreshSession::default() } else { spec::parse(body)? };
         let session = self.owned_session(ws, id).await?;
-        if !session.is_live() {
+        if !session.is_live() && !session.may_reopen(clock::now()) {
             return Err(ControlError::SessionEnded(id.clone()));
         }
         let ttl = self.ttl.resolve(req.ttl_seconds)?;
@@ -560,6 +560,17 @@ impl ControlPlane {
         let session = Session { expires_at, ..session };
         let token = self.token_for(&session);
         Ok(IssuedSession { session, token })
+    }
+
+    /// Reopens a session its visitor left (`visitor_left`) when a message or an offer comes on
+    /// its still-valid token; whether it is live now.
+    pub async fn reopen_session(&self, session: &Session) -> Result<bool, ControlError> {
+        let reopened = self.sessions.reopen(session).await?;
+        if reopened {
+            let expires_at = self.sessions.get(&session.id).map_or(session.expires_at, |s| s.expires_at);
+            self.expiry.do_send(TrackExpiry { id: session.id.clone(), expires_at });
+        }
+        Ok(reopened)
     }
 
     /// Ends a session now (idempotent: an ended session is returned as it is).

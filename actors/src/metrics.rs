@@ -56,6 +56,7 @@ impl VoiceTurnStage {
 pub struct Metrics {
     pub registry: Registry,
     created: Vec<(Mode, IntCounter)>,
+    reopened: Vec<(Mode, IntCounter)>,
     ended: Vec<(Mode, EndReason, IntCounter)>,
     rejections: Vec<(ErrorCode, IntCounter)>,
     rejections_vec: IntCounterVec,
@@ -150,6 +151,14 @@ impl Metrics {
         );
         let created =
             Mode::ALL.into_iter().map(|m| (m, created_vec.with_label_values(&[m.as_str()]))).collect();
+        let reopened_vec = counter_vec(
+            &registry,
+            "voxgate_sessions_reopened_total",
+            "Sessions ended as visitor_left and reopened by a later message or offer, by mode: created plus reopened minus ended is what is live.",
+            &["mode"],
+        );
+        let reopened =
+            Mode::ALL.into_iter().map(|m| (m, reopened_vec.with_label_values(&[m.as_str()]))).collect();
         let ended_vec = counter_vec(
             &registry,
             "voxgate_sessions_ended_total",
@@ -398,6 +407,7 @@ impl Metrics {
             rate_limited,
             registry,
             created,
+            reopened,
             ended,
             rejections,
             rejections_vec,
@@ -463,6 +473,14 @@ impl Metrics {
 
     pub fn session_created(&self, modes: ModeSet) {
         for (m, c) in &self.created {
+            if modes.contains(*m) {
+                c.inc();
+            }
+        }
+    }
+
+    pub fn session_reopened(&self, modes: ModeSet) {
+        for (m, c) in &self.reopened {
             if modes.contains(*m) {
                 c.inc();
             }

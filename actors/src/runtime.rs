@@ -17,7 +17,7 @@ use crate::rate_limits::{RateLimitPolicy, RateLimits};
 use crate::sessions::SessionRegistry;
 use crate::signing::load_signer;
 use crate::store::{records, Store, StoreLocation};
-use crate::supervisors::{TokenSupervisor, VoiceMeter};
+use crate::supervisors::{IdleSupervisor, TokenSupervisor, VoiceMeter};
 use crate::text_session::TextSessions;
 use crate::usage::{UsageLedger, UsageLimits};
 use crate::voices::{Recognizer, RecognizerState, VoiceAgents};
@@ -43,6 +43,8 @@ pub struct RuntimeConfig {
     pub media: MediaConfig,
     /// Length of a metered voice minute (shortened by tests).
     pub metering_minute: Duration,
+    /// No call and no message for this long: the conversation ends as `visitor_left`.
+    pub conversation_idle: Duration,
     /// Pause between the builtin agent's streamed words.
     pub builtin_word_pace: Duration,
     /// How long an upstream agent may take to answer, and to send each next chunk.
@@ -110,9 +112,16 @@ impl Runtime {
         let metrics = Arc::new(Metrics::for_node(carrier));
         metrics.register_store(store.timings());
         let cache = Arc::new(ConfigCache::load(store.clone(), &node.id).map_err(|e| e.to_string())?);
-        let sessions = Arc::new(SessionRegistry::new(store.clone(), metrics.clone(), &node.id, several));
+        let sessions = Arc::new(SessionRegistry::new(
+            store.clone(),
+            metrics.clone(),
+            &node.id,
+            several,
+            config.conversation_idle,
+        ));
         let reloaded = sessions.load().map_err(|e| e.to_string())?;
         let expiry = TokenSupervisor::new(sessions.clone()).start();
+        IdleSupervisor::new(sessions.clone(), config.conversation_idle).start();
         let ttl = TtlPolicy { min_seconds: config.min_ttl_seconds, ..TtlPolicy::default() };
         let ledger = Arc::new(UsageLedger::new(store.clone(), config.limits, metrics.clone(), &node.id));
         let meter = VoiceMeter::new(ledger.clone(), sessions.clone(), config.metering_minute).start();

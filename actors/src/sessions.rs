@@ -11,7 +11,9 @@ use crate::store::records;
 use crate::store::{Store, StoreError};
 use actix::{Message, Recipient};
 use dashmap::DashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use voxgate_engine::conversation_idle::ConversationIdle;
 use voxgate_engine::ids::{SessionId, WidgetId};
 use voxgate_engine::session::{EndReason, Session, SessionState};
 use voxgate_engine::Timestamp;
@@ -34,11 +36,14 @@ pub struct SessionRegistry {
     /// its own.
     node: String,
     several: bool,
+    /// When each live session's visitor will have left (see [`ConversationIdle`]).
+    idle: Mutex<ConversationIdle>,
 }
 
 impl SessionRegistry {
-    /// `several`: this node shares its database with others (PostgreSQL).
-    pub fn new(store: Store, metrics: Arc<Metrics>, node: &str, several: bool) -> Self {
+    /// `several`: this node shares its database with others (PostgreSQL). `idle`: how long a
+    /// conversation with no call and no message stays live (`--conversation-idle-seconds`).
+    pub fn new(store: Store, metrics: Arc<Metrics>, node: &str, several: bool, idle: Duration) -> Self {
         SessionRegistry {
             sessions: DashMap::new(),
             listeners: DashMap::new(),
@@ -46,7 +51,53 @@ impl SessionRegistry {
             metrics,
             node: node.to_string(),
             several,
+            idle: Mutex::new(ConversationIdle::new(idle.as_millis().min(i64::MAX as u128) as i64)),
         }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, ConversationIdle> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A call went live or an answer started streaming on the session: its visitor is here.
+    pub fn busy(&self, id: &SessionId) {
+        self.idle().busy(id);
+    }
+
+    /// A call or an answer of the session ended: the idle clock starts if nothing else runs.
+    pub fn free(&self, id: &SessionId) {
+        self.idle().free(id, clock::now());
+    }
+
+    /// Live sessions whose visitor has left by `now` (no call, no message for the idle time),
+    /// for the idle supervisor to end; and the next time one may be due.
+    pub fn idle_due(&self, now: Timestamp) -> (Vec<SessionId>, Option<Timestamp>) {
+        let mut idle = self.idle();
+        let due = std::iter::from_fn(|| idle.poll_due(now)).collect();
+        (due, idle.next_due())
+    }
+
+    /// Reopens a session that ended as `visitor_left` while its token is still valid (a message
+    /// or an offer came on it); whether it is live now.
+    pub async fn reopen(&self, session: &Session) -> Result<bool, StoreError> {
+        let now = clock::now();
+        let modes = {
+            let mut held = self.sessions.entry(session.id.clone()).or_insert_with(|| session.clone());
+            if held.is_live() {
+                return Ok(true);
+            }
+            if !held.may_reopen(now) {
+                return Ok(false);
+            }
+            held.state = SessionState::Live;
+            held.modes
+        };
+        let sid = session.id.clone();
+        self.store.write(move |c| records::reopen_session(c, &sid)).await?;
+        self.metrics.session_reopened(modes);
+        self.idle().touch(&session.id, now);
+        tracing::info!(session = %session.id, "session reopened");
+        Ok(true)
     }
 
     /// What a new session names as its node: this node when several share the database, none
@@ -73,8 +124,10 @@ impl SessionRegistry {
     pub fn load(&self) -> Result<Vec<Session>, StoreError> {
         let node = self.carrier();
         let sessions = self.store.read_blocking(move |c| records::unended_sessions(c, node.as_deref()))?;
+        let now = clock::now();
         for s in &sessions {
             self.sessions.insert(s.id.clone(), s.clone());
+            self.idle().touch(&s.id, now);
         }
         Ok(sessions)
     }
@@ -85,6 +138,7 @@ impl SessionRegistry {
         let row = session.clone();
         self.store.write_independent(move |c| records::insert_session(c, &row)).await?;
         self.metrics.session_created(session.modes);
+        self.idle().touch(&session.id, session.created_at);
         self.sessions.insert(session.id.clone(), session);
         Ok(())
     }
@@ -144,12 +198,13 @@ impl SessionRegistry {
     }
 
     /// Moves the expiry of a session this node holds, in memory only (another node stored it).
+    /// A session its visitor left may still be refreshed: a later message reopens it.
     pub fn set_held_expiry(&self, id: &SessionId, expires_at: Timestamp) -> bool {
         {
             let Some(mut s) = self.sessions.get_mut(id) else {
                 return false;
             };
-            if !s.is_live() {
+            if !s.is_live() && !s.may_reopen(clock::now()) {
                 return false;
             }
             s.expires_at = expires_at;
@@ -203,6 +258,7 @@ impl SessionRegistry {
                 .await;
         };
         self.metrics.session_ended(modes, reason);
+        self.idle().forget(id);
         if reason == EndReason::TokenExpired {
             // Its token is past expiry anyway; nothing more to refuse with this entry.
             self.sessions.remove(id);

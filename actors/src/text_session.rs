@@ -173,6 +173,8 @@ impl TextSessions {
         if text.trim().is_empty() {
             return Err(TextError::Empty);
         }
+        // An actor of a session that ended (and was reopened since) may still be stopping.
+        self.live.remove_if(&session.id, |_, addr| !addr.connected());
         let addr = self
             .live
             .entry(session.id.clone())
@@ -279,8 +281,10 @@ async fn take_message(
     } else {
         Vec::new()
     };
+    let sid = session.id.clone();
     let (message_id, answer_id) = store
         .write(move |c| {
+            records::text_used(c, &sid)?;
             let visitor = records::append_message(c, &conversation, "visitor", &text, "complete", at)?;
             let answer = records::append_message(c, &conversation, "agent", "", "streaming", at)?;
             Ok((visitor, answer))
@@ -308,6 +312,7 @@ impl Handler<Ask> for TextSession {
         };
         let responder = self.responder_for(&agent);
         self.busy = true;
+        self.control.sessions().busy(&self.session);
         let text = msg.text.clone();
         let fut = take_message(self.control.clone(), session, msg.text, responder.uses_history());
         Box::pin(fut.into_actor(self).map(move |taken, this, ctx| {
@@ -315,6 +320,7 @@ impl Handler<Ask> for TextSession {
                 Ok(t) => t,
                 Err(e) => {
                     this.busy = false;
+                    this.control.sessions().free(&this.session);
                     return Err(e);
                 }
             };
@@ -348,6 +354,7 @@ impl Handler<TurnDone> for TextSession {
     fn handle(&mut self, _msg: TurnDone, _ctx: &mut Context<Self>) {
         self.busy = false;
         self.cancel = None;
+        self.control.sessions().free(&self.session);
     }
 }
 

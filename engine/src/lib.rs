@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod audio;
 pub mod builtin_agent;
 pub mod conversation;
+pub mod conversation_idle;
 pub mod error;
 pub mod failed_attempts;
 pub mod ids;

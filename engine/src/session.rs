@@ -108,10 +108,13 @@ pub enum EndReason {
     AgentHangup,
     /// Nobody spoke on a talking agent's call, even after the agent asked.
     IdleTimeout,
+    /// No call was live and no message came for `--conversation-idle-seconds`: the visitor
+    /// left. A later message or offer on the still-valid token reopens it.
+    VisitorLeft,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 13] = [
+    pub const ALL: [EndReason; 14] = [
         EndReason::Ended,
         EndReason::ClientHangup,
         EndReason::TokenExpired,
@@ -125,6 +128,7 @@ impl EndReason {
         EndReason::AgentError,
         EndReason::AgentHangup,
         EndReason::IdleTimeout,
+        EndReason::VisitorLeft,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +146,7 @@ impl EndReason {
             EndReason::AgentError => "agent_error",
             EndReason::AgentHangup => "agent_hangup",
             EndReason::IdleTimeout => "idle_timeout",
+            EndReason::VisitorLeft => "visitor_left",
         }
     }
 
@@ -210,6 +215,13 @@ pub struct Session {
 impl Session {
     pub fn is_live(&self) -> bool {
         self.state == SessionState::Live
+    }
+
+    /// Whether a visitor's message or offer at `now` may reopen it: it ended only because the
+    /// visitor seemed gone, and its token is still valid.
+    pub fn may_reopen(&self, now: Timestamp) -> bool {
+        matches!(self.state, SessionState::Ended { reason: EndReason::VisitorLeft, .. })
+            && self.expires_at > now
     }
 }
 

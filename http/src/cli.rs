@@ -180,6 +180,10 @@ struct ServeArgs {
     /// Idle milliseconds before an answer stream gets an SSE keep-alive comment.
     #[arg(long, env = "VOXGATE_SSE_KEEP_ALIVE_MS", default_value_t = 15_000)]
     sse_keep_alive_ms: u64,
+    /// Seconds with no live call and no message after which a conversation ends as
+    /// `visitor_left` (a later message or offer on its valid token reopens it).
+    #[arg(long, env = "VOXGATE_CONVERSATION_IDLE_SECONDS", default_value_t = 120.0)]
+    conversation_idle_seconds: f64,
     /// Length of a metered voice minute in milliseconds (60000; lower it only for tests).
     #[arg(long, env = "VOXGATE_METERING_MINUTE_MS", default_value_t = 60_000)]
     metering_minute_ms: u64,
@@ -282,6 +286,9 @@ impl ServeArgs {
         if self.metering_minute_ms == 0 {
             return Err("--metering-minute-ms must be positive".into());
         }
+        if !(0.1..=86_400.0).contains(&self.conversation_idle_seconds) {
+            return Err("--conversation-idle-seconds must be between 0.1 and 86400".into());
+        }
         let attempts = |n: u32, flag: &str| {
             std::num::NonZeroU32::new(n).ok_or_else(|| format!("--{flag} must be at least 1"))
         };
@@ -321,6 +328,7 @@ impl ServeArgs {
             rate_limits,
             trusted_proxies,
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
+            conversation_idle: std::time::Duration::from_secs_f64(self.conversation_idle_seconds),
             sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
             agent_timeout: std::time::Duration::from_millis(self.agent_timeout_ms.max(1)),
             speech_python: self.speech_python,

@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub media_tcp_connections: usize,
     pub connect_timeout: std::time::Duration,
     pub metering_minute: std::time::Duration,
+    /// No call and no message for this long: the conversation ends as `visitor_left`.
+    pub conversation_idle: std::time::Duration,
     /// Idle time before an answer stream gets an SSE keep-alive comment.
     pub sse_keep_alive: std::time::Duration,
     /// Pause between the builtin agent's streamed words.
@@ -108,6 +110,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
                 tcp_connections: opts.media_tcp_connections,
             },
             metering_minute: opts.metering_minute,
+            conversation_idle: opts.conversation_idle,
             builtin_word_pace: opts.builtin_word_pace,
             agent_timeout: opts.agent_timeout,
             limits: opts.limits,

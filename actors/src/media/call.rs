@@ -52,6 +52,8 @@ pub struct CallActor {
     backend: Option<(Box<dyn VoiceBackend>, ArbiterHandle)>,
     /// The call's side of its talking agent, once started.
     talking: Option<TalkingAgent>,
+    /// The session's idle clock counts this call as its visitor's presence.
+    present: bool,
 }
 
 impl CallActor {
@@ -79,6 +81,7 @@ impl CallActor {
             agent_failed: false,
             backend,
             talking: None,
+            present: false,
         }
     }
 
@@ -166,6 +169,8 @@ impl Actor for CallActor {
             return self.end(EndReason::Ended, ctx);
         };
         self.conversation = Some(session.conversation_id.clone());
+        self.ctx.sessions.busy(&self.session);
+        self.present = true;
         if let Some(url) = self.bridge_url.take() {
             self.open_bridge(url, ctx);
         }
@@ -191,6 +196,9 @@ impl Actor for CallActor {
             self.worker.send(Command::Close { key: self.key });
         }
         self.ctx.calls.remove_call(&self.session, &self.call);
+        if self.present {
+            self.ctx.sessions.free(&self.session);
+        }
         self.ctx.meter.do_send(StopMetering { call: self.call.clone() });
         self.ctx.metrics.call_ended(reason);
         let call = self.call.clone();

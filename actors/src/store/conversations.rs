@@ -9,7 +9,7 @@ use super::StoreError;
 use serde::Serialize;
 use voxgate_engine::conversation::{ConversationFilter, Cursor};
 use voxgate_engine::ids::{ConversationId, WorkspaceId};
-use voxgate_engine::session::{Mode, Session, SessionState};
+use voxgate_engine::session::{Mode, ModeSet, Session, SessionState};
 use voxgate_engine::Timestamp;
 
 /// What a conversation used.
@@ -29,14 +29,49 @@ pub struct ConversationSummary {
     pub widget_id: String,
     pub agent_id: String,
     pub environment: &'static str,
+    /// The modes the conversation used: `voice` once a call connected, `text` once the
+    /// visitor typed a message.
     pub modes: Vec<&'static str>,
+    /// The modes its session allowed (the widget's, or the subset the backend asked for).
+    pub allowed_modes: Vec<&'static str>,
     pub preview: bool,
     pub origin: Option<String>,
     pub created_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub end_reason: Option<&'static str>,
     pub messages: u64,
+    /// Voice calls placed in it.
+    pub calls: u64,
+    /// The visitor's first line (else the agent's), cut to one short line, for a listing.
+    pub snippet: Option<String>,
     pub usage: ConversationUsage,
+}
+
+/// Longest snippet, in characters, before it is cut with an ellipsis.
+const SNIPPET_CHARS: usize = 100;
+
+/// The first words of `text` on one line, at most [`SNIPPET_CHARS`] characters.
+fn snippet_of(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= SNIPPET_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(SNIPPET_CHARS - 1).collect();
+    // At a word's end where there is one in the last fifth.
+    let at = cut.rfind(' ').filter(|i| *i > SNIPPET_CHARS * 4 / 5).unwrap_or(cut.len());
+    format!("{}…", cut[..at].trim_end())
+}
+
+/// The modes a session's row says it used (its `used_voice` and `used_text` columns).
+fn used_modes(voice: i64, text: i64) -> ModeSet {
+    let mut used = Vec::new();
+    if voice != 0 {
+        used.push(Mode::Voice);
+    }
+    if text != 0 {
+        used.push(Mode::Text);
+    }
+    ModeSet::of(&used)
 }
 
 /// One conversation, whole.
@@ -71,11 +106,27 @@ fn usage_of(c: &dyn Sql, session: &Session) -> Result<ConversationUsage, StoreEr
     Ok(usage)
 }
 
-fn summary(c: &dyn Sql, s: Session) -> Result<ConversationSummary, StoreError> {
+fn summary(c: &dyn Sql, s: Session, used: ModeSet) -> Result<ConversationSummary, StoreError> {
     let messages: i64 = c.query_value(
         "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1",
         args![s.conversation_id.as_str()],
     )?;
+    let calls: i64 =
+        c.query_value("SELECT COUNT(*) FROM calls WHERE session_id = ?1", args![s.id.as_str()])?;
+    // The visitor's first words say what the conversation was about; an agent's greeting
+    // stands in when the visitor said nothing.
+    let first = |role: &str| {
+        c.query_opt(
+            "SELECT text FROM messages WHERE conversation_id = ?1 AND role = ?2 AND text <> '' ORDER BY seq LIMIT 1",
+            args![s.conversation_id.as_str(), role],
+            |r| r.get::<String>(0),
+        )
+    };
+    let snippet = match first("visitor")? {
+        Some(text) => Some(text),
+        None => first("agent")?,
+    }
+    .map(|t| snippet_of(&t));
     let usage = usage_of(c, &s)?;
     let (ended_at, end_reason) = match s.state {
         SessionState::Ended { at, reason } => (Some(at), Some(reason.as_str())),
@@ -87,15 +138,23 @@ fn summary(c: &dyn Sql, s: Session) -> Result<ConversationSummary, StoreError> {
         widget_id: s.widget_id.to_string(),
         agent_id: s.agent_id.to_string(),
         environment: s.environment.as_str(),
-        modes: s.modes.modes().into_iter().map(|m| m.as_str()).collect(),
+        modes: used.modes().into_iter().map(|m| m.as_str()).collect(),
+        allowed_modes: s.modes.modes().into_iter().map(|m| m.as_str()).collect(),
         preview: s.preview,
         origin: s.origin.clone(),
         created_at: s.created_at,
         ended_at,
         end_reason,
         messages: messages.max(0) as u64,
+        calls: calls.max(0) as u64,
+        snippet,
         usage,
     })
+}
+
+/// A session row selected as `SESSION_COLUMNS, used_voice, used_text`, and the modes it used.
+fn session_and_used(r: &super::sql::Row) -> Result<(Session, ModeSet), StoreError> {
+    Ok((session_row(r)?, used_modes(r.get(15)?, r.get(16)?)))
 }
 
 /// Appends `term` to `sql` with its `?` numbered as the next argument, `arg`.
@@ -110,7 +169,8 @@ pub fn list(
     ws: &WorkspaceId,
     filter: &ConversationFilter,
 ) -> Result<(Vec<ConversationSummary>, Option<Cursor>), StoreError> {
-    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE workspace_id = ?1");
+    let mut sql =
+        format!("SELECT {SESSION_COLUMNS}, used_voice, used_text FROM sessions WHERE workspace_id = ?1");
     let mut args: Vec<Arg<'_>> = vec![Arg::Text(ws.as_str())];
     if let Some(w) = &filter.widget {
         and(&mut sql, &mut args, " AND widget_id = ?", Arg::Text(w.as_str()));
@@ -122,11 +182,11 @@ pub fn list(
         and(&mut sql, &mut args, " AND environment = ?", Arg::Text(e.as_str()));
     }
     if let Some(m) = filter.mode {
-        // `modes` holds the session's JSON array (`["voice","text"]`). The term is written out
-        // (the mode is one of two fixed words), so it matches the partial index for that mode.
+        // The modes used, not those allowed. The term is written out (the mode is one of two
+        // fixed words), so it matches the partial index for that mode.
         sql.push_str(match m {
-            Mode::Voice => " AND instr(modes, '\"voice\"') > 0",
-            Mode::Text => " AND instr(modes, '\"text\"') > 0",
+            Mode::Voice => " AND used_voice = 1",
+            Mode::Text => " AND used_text = 1",
         });
     }
     if let Some(from) = filter.from {
@@ -142,15 +202,15 @@ pub fn list(
     }
     // One more than asked tells whether another page follows.
     and(&mut sql, &mut args, " ORDER BY created_at DESC, id DESC LIMIT ?", Arg::Int(filter.limit as i64 + 1));
-    let sessions: Vec<Session> = c.query_map(&sql, &args, session_row)?;
+    let sessions: Vec<(Session, ModeSet)> = c.query_map(&sql, &args, session_and_used)?;
     let more = sessions.len() > filter.limit;
-    let page: Vec<Session> = sessions.into_iter().take(filter.limit).collect();
+    let page: Vec<(Session, ModeSet)> = sessions.into_iter().take(filter.limit).collect();
     let next = if more {
-        page.last().map(|s| Cursor { created_at: s.created_at.millis(), session_id: s.id.to_string() })
+        page.last().map(|(s, _)| Cursor { created_at: s.created_at.millis(), session_id: s.id.to_string() })
     } else {
         None
     };
-    let summaries = page.into_iter().map(|s| summary(c, s)).collect::<Result<_, _>>()?;
+    let summaries = page.into_iter().map(|(s, used)| summary(c, s, used)).collect::<Result<_, _>>()?;
     Ok((summaries, next))
 }
 
@@ -160,10 +220,12 @@ pub fn get(
     ws: &WorkspaceId,
     id: &ConversationId,
 ) -> Result<Option<ConversationRecord>, StoreError> {
-    let Some(session) = c.query_opt(
-        &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ?1 AND workspace_id = ?2"),
+    let Some((session, used)) = c.query_opt(
+        &format!(
+            "SELECT {SESSION_COLUMNS}, used_voice, used_text FROM sessions WHERE conversation_id = ?1 AND workspace_id = ?2"
+        ),
         args![id.as_str(), ws.as_str()],
-        session_row,
+        session_and_used,
     )?
     else {
         return Ok(None);
@@ -171,5 +233,27 @@ pub fn get(
     let metadata = session.metadata.clone();
     let transcript = transcript(c, &session.conversation_id)?;
     let calls = calls_of_session(c, &session.id)?;
-    Ok(Some(ConversationRecord { summary: summary(c, session)?, metadata, transcript, calls }))
+    Ok(Some(ConversationRecord { summary: summary(c, session, used)?, metadata, transcript, calls }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_is_one_short_line() {
+        assert_eq!(snippet_of("  How much\n does  shipping cost? "), "How much does shipping cost?");
+        let long = "word ".repeat(40);
+        let cut = snippet_of(&long);
+        assert!(cut.chars().count() <= SNIPPET_CHARS && cut.ends_with("word…"), "{cut}");
+        let unbroken = "x".repeat(200);
+        assert_eq!(snippet_of(&unbroken).chars().count(), SNIPPET_CHARS);
+    }
+
+    #[test]
+    fn used_modes_come_from_the_flags() {
+        assert_eq!(used_modes(0, 0), ModeSet::of(&[]));
+        assert_eq!(used_modes(1, 0), ModeSet::of(&[Mode::Voice]));
+        assert_eq!(used_modes(1, 1), ModeSet::of(&[Mode::Voice, Mode::Text]));
+    }
 }

@@ -314,7 +314,7 @@ pub fn end_session(
 /// Moves a live session's expiry; false when it is not live.
 pub fn set_session_expiry(c: &dyn Sql, sid: &SessionId, expires_at: Timestamp) -> Result<bool, StoreError> {
     let n = c.execute(
-        "UPDATE sessions SET expires_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+        "UPDATE sessions SET expires_at = ?2 WHERE id = ?1 AND (ended_at IS NULL OR end_reason = 'visitor_left')",
         args![sid.as_str(), expires_at.millis()],
     )?;
     Ok(n == 1)
@@ -464,7 +464,28 @@ pub fn call_connected(
     at: Timestamp,
 ) -> Result<(), StoreError> {
     c.execute("UPDATE calls SET connected_at = ?2 WHERE id = ?1", args![call.as_str(), at.millis()])?;
+    // A connected call is what makes a conversation a voice one.
+    c.execute(
+        "UPDATE sessions SET used_voice = 1 WHERE id = (SELECT session_id FROM calls WHERE id = ?1) AND used_voice = 0",
+        args![call.as_str()],
+    )?;
     Ok(())
+}
+
+/// Marks a conversation as having used text (a visitor's typed message).
+pub fn text_used(c: &dyn Sql, session: &SessionId) -> Result<(), StoreError> {
+    c.execute("UPDATE sessions SET used_text = 1 WHERE id = ?1 AND used_text = 0", args![session.as_str()])?;
+    Ok(())
+}
+
+/// Reopens a session ended as `visitor_left` (a message or an offer came on its live token);
+/// whether it was.
+pub fn reopen_session(c: &dyn Sql, sid: &SessionId) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE sessions SET ended_at = NULL, end_reason = NULL WHERE id = ?1 AND end_reason = 'visitor_left'",
+        args![sid.as_str()],
+    )?;
+    Ok(n == 1)
 }
 
 pub fn end_call(

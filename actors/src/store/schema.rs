@@ -342,6 +342,35 @@ const MIGRATIONS: &[Migration] = &[
     );
     "#,
     },
+    // 13: the modes a conversation used, not those its widget allowed: a call connected
+    // (voice), a visitor's typed message (text). Rows from before learn theirs from their calls
+    // and messages. The list's mode filters read these instead of the allowed modes.
+    Migration {
+        sqlite: r#"
+    ALTER TABLE sessions ADD COLUMN used_voice INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN used_text INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET used_voice = 1
+        WHERE id IN (SELECT session_id FROM calls WHERE connected_at IS NOT NULL);
+    UPDATE sessions SET used_text = 1 WHERE conversation_id IN
+        (SELECT conversation_id FROM messages WHERE role = 'visitor' AND call_id IS NULL);
+    DROP INDEX sessions_voice_by_time;
+    DROP INDEX sessions_text_by_time;
+    CREATE INDEX sessions_voice_by_time ON sessions(workspace_id, created_at) WHERE used_voice = 1;
+    CREATE INDEX sessions_text_by_time ON sessions(workspace_id, created_at) WHERE used_text = 1;
+    "#,
+        postgres: r#"
+    ALTER TABLE sessions ADD COLUMN used_voice BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN used_text BIGINT NOT NULL DEFAULT 0;
+    UPDATE sessions SET used_voice = 1
+        WHERE id IN (SELECT session_id FROM calls WHERE connected_at IS NOT NULL);
+    UPDATE sessions SET used_text = 1 WHERE conversation_id IN
+        (SELECT conversation_id FROM messages WHERE role = 'visitor' AND call_id IS NULL);
+    DROP INDEX sessions_voice_by_time;
+    DROP INDEX sessions_text_by_time;
+    CREATE INDEX sessions_voice_by_time ON sessions(workspace_id, created_at) WHERE used_voice = 1;
+    CREATE INDEX sessions_text_by_time ON sessions(workspace_id, created_at) WHERE used_text = 1;
+    "#,
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

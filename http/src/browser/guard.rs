@@ -144,6 +144,18 @@ pub async fn session_and_widget(state: &AppState, id: &str) -> Result<(Session, 
     Ok((session, widget))
 }
 
+/// What a request on a session URL does with a session its visitor left (`visitor_left`, token
+/// still valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// A message or an offer: the visitor is back, so the session reopens.
+    Returns,
+    /// Reads the transcript: allowed, and the session stays ended.
+    Reads,
+    /// Acts on a call (trickle, hang-up): a left session has none, so it is refused as ended.
+    Acts,
+}
+
 /// Origin, token and session state for a request on a session URL.
 pub async fn admit_session(
     state: &AppState,
@@ -151,6 +163,7 @@ pub async fn admit_session(
     session_path: &str,
     mode: Mode,
     rules: CorsRules,
+    visit: Visit,
 ) -> Result<(Admitted, Session), BrowserError> {
     let (session, widget) = session_and_widget(state, session_path).await?;
     let own = if session.preview { OwnOrigin::Allowed } else { OwnOrigin::Refused };
@@ -188,8 +201,25 @@ pub async fn admit_session(
             ApiError::new(ErrorCode::TokenInvalid, "the session token belongs to another session"),
         ));
     }
+    let mut session = session;
     match session.state {
         SessionState::Live => {}
+        SessionState::Ended { reason: EndReason::VisitorLeft, .. }
+            if visit != Visit::Acts && session.may_reopen(now) =>
+        {
+            if visit == Visit::Returns {
+                let reopened = state.control.reopen_session(&session).await;
+                match reopened.map_err(|e| admitted.refuse(state, e.into()))? {
+                    true => session.state = SessionState::Live,
+                    false => {
+                        return Err(admitted.refuse(
+                            state,
+                            ApiError::new(ErrorCode::SessionEnded, "the session has ended (visitor_left)"),
+                        ))
+                    }
+                }
+            }
+        }
         SessionState::Ended { reason: EndReason::TokenExpired, .. } => {
             return Err(admitted.refuse(
                 state,

@@ -2,7 +2,7 @@
 //! answer as Server-Sent Events; `GET` returns the transcript so far.
 
 use super::cors;
-use super::guard::{admit_session, preflight as answer_preflight, session_and_widget, BrowserError};
+use super::guard::{admit_session, preflight as answer_preflight, session_and_widget, BrowserError, Visit};
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -40,7 +40,8 @@ pub async fn post(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, BrowserError> {
-    let (admitted, session) = admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES).await?;
+    let (admitted, session) =
+        admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES, Visit::Returns).await?;
     state.control.limits().message(&session.id).map_err(|e| admitted.refuse(&state, e.into()))?;
     let body = read_json(&req, payload, BODY_LIMIT).await.map_err(|e| admitted.refuse(&state, e))?;
     let text = match body.get("text") {
@@ -81,7 +82,8 @@ pub async fn list(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BrowserError> {
-    let (admitted, session) = admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES).await?;
+    let (admitted, session) =
+        admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES, Visit::Reads).await?;
     let messages = state.control.transcript(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
     let calls = state.control.calls_of(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
     // What the visitor's page needs to show the calls among the messages after a reload.

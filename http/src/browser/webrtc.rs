@@ -3,7 +3,7 @@
 
 use super::cors;
 use super::guard::{
-    admit_session, preflight as answer_preflight, session_and_widget, Admitted, BrowserError,
+    admit_session, preflight as answer_preflight, session_and_widget, Admitted, BrowserError, Visit,
 };
 use crate::body::read_limited;
 use crate::error::ApiError;
@@ -57,7 +57,8 @@ pub async fn offer(
     path: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, BrowserError> {
-    let (admitted, session) = admit_session(&state, &req, &path, Mode::Voice, cors::WEBRTC).await?;
+    let (admitted, session) =
+        admit_session(&state, &req, &path, Mode::Voice, cors::WEBRTC, Visit::Returns).await?;
     state.control.limits().offer(&session.id).map_err(|e| admitted.refuse(&state, e.into()))?;
     if !content_type_is(&req, "application/sdp") {
         return Err(admitted.refuse(
@@ -102,7 +103,8 @@ pub async fn trickle(
     body: web::Payload,
 ) -> Result<HttpResponse, BrowserError> {
     let (sid, call) = path.into_inner();
-    let (admitted, session) = admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC).await?;
+    let (admitted, session) =
+        admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC, Visit::Acts).await?;
     state.control.limits().trickle(&session.id).map_err(|e| admitted.refuse(&state, e.into()))?;
     if !content_type_is(&req, "application/trickle-ice-sdpfrag") {
         return Err(admitted.refuse(
@@ -127,7 +129,8 @@ pub async fn hangup(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, BrowserError> {
     let (sid, call) = path.into_inner();
-    let (admitted, session) = admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC).await?;
+    let (admitted, session) =
+        admit_session(&state, &req, &sid, Mode::Voice, cors::WEBRTC, Visit::Acts).await?;
     let call = call_id(&state, &admitted, &call)?;
     // Answers once the call is over; hanging up a call that has already ended is done already.
     state.media.hang_up(&session.id, &call).await.map_err(|e| voice_error(&state, &admitted, e))?;
