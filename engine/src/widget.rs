@@ -281,14 +281,23 @@ impl Widget {
     }
 
     /// What the embedded script may see: no allowlist, agent or secrets.
-    pub fn public_config(&self) -> PublicWidgetConfig<'_> {
+    /// The greeting a visitor sees first: the widget's own, else its agent's (`agent_greeting`).
+    pub fn greeting(&self, agent_greeting: Option<&str>) -> Option<String> {
+        let own = self.spec.content.greeting.as_deref().filter(|g| !g.trim().is_empty());
+        own.or(agent_greeting.filter(|g| !g.trim().is_empty())).map(str::to_string)
+    }
+
+    /// What the embedded script renders. `agent_greeting` is the attached agent's greeting: the
+    /// widget shows it when it has none of its own, so a new widget's panel opens with the words
+    /// the agent will say, not an empty bubble.
+    pub fn public_config(&self, agent_greeting: Option<&str>) -> PublicWidgetConfig<'_> {
         PublicWidgetConfig {
             widget_id: &self.id,
             version: self.version,
             environment: self.spec.environment,
             modes: &self.spec.modes,
             appearance: &self.spec.appearance,
-            content: &self.spec.content,
+            content: Content { greeting: self.greeting(agent_greeting), ..self.spec.content.clone() },
             features: &self.spec.features,
             actions: &self.spec.actions,
             privacy: &self.spec.privacy,
@@ -318,7 +327,7 @@ pub struct PublicWidgetConfig<'a> {
     pub environment: Environment,
     pub modes: &'a [Mode],
     pub appearance: &'a Appearance,
-    pub content: &'a Content,
+    pub content: Content,
     pub features: &'a Features,
     pub actions: &'a [WidgetAction],
     pub privacy: &'a Privacy,
@@ -386,11 +395,22 @@ mod tests {
     }
 
     #[test]
+    fn the_greeting_is_the_widgets_own_else_its_agents() {
+        let own = stored(parse(json!({"name": "x", "content": {"greeting": "Hi from the site"}})).unwrap());
+        assert_eq!(own.greeting(Some("Hi from the agent")).as_deref(), Some("Hi from the site"));
+        let none = stored(parse(json!({"name": "x"})).unwrap());
+        assert_eq!(none.greeting(Some("Hi from the agent")).as_deref(), Some("Hi from the agent"));
+        assert_eq!(none.greeting(Some("  ")), None);
+        let json = serde_json::to_value(none.public_config(Some("Hi from the agent"))).unwrap();
+        assert_eq!(json["content"]["greeting"], "Hi from the agent");
+    }
+
+    #[test]
     fn public_config_has_no_allowlist_or_agent() {
         let spec =
             parse(json!({"name": "x", "allowed_origins": ["https://a.test"], "agent_id": "ag_abc"})).unwrap();
         let w = stored(spec);
-        let json = serde_json::to_string(&w.public_config()).unwrap();
+        let json = serde_json::to_string(&w.public_config(None)).unwrap();
         assert!(!json.contains("allowed_origins") && !json.contains("ag_abc"), "{json}");
     }
 

@@ -85,7 +85,8 @@ test("sign in: the dashboard needs it, a wrong password is refused, too many att
 
   const wrong = await signIn(page, { email: OWNER.email, password: "not the password at all" });
   assert.equal(wrong.status(), 401);
-  assert.equal(await page.locator("[data-code]").textContent(), "sign_in_failed");
+  assert.equal(await page.locator("#sign-in-error").getAttribute("data-code"), "sign_in_failed");
+  assert.equal(await page.locator("#sign-in-error").textContent(), "The email or password is wrong.", "no code prefix");
 
   // An account's attempts run out (3 here), then 429 with Retry-After, even with the right password.
   const victim = { email: "nobody@example.com", password: "guessing guessing" };
@@ -93,7 +94,8 @@ test("sign in: the dashboard needs it, a wrong password is refused, too many att
   const limited = await signIn(page, victim);
   assert.equal(limited.status(), 429);
   assert.ok(Number(await limited.headerValue("retry-after")) >= 1, "Retry-After says when");
-  assert.equal(await page.locator("[data-code]").textContent(), "rate_limited");
+  assert.equal(await page.locator("#sign-in-error").getAttribute("data-code"), "rate_limited");
+  assert.match(await page.locator("#sign-in-error").textContent(), /^Too many sign-in attempts; try again in \d+ s\.$/);
   await shot(page, "sign-in-rate-limited");
 
   const ok = await signIn(page, OWNER);
@@ -249,6 +251,65 @@ test("Preview a message: usage shows preview +1 and production unchanged", async
   assert.equal(await usage("preview"), preview0 + 1);
   assert.equal(await usage("production"), production0);
   await shot(page, "usage");
+});
+
+test("saved knowledge reads and edits in place; the voice settings are a form, JSON one choice away", async () => {
+  await page.goto(`${voxgate.url}/dashboard/agents/${made.agent}`);
+  const attachment = page.locator("[data-attachment-edit]").first();
+  await attachment.locator("summary").click();
+  assert.match(await page.inputValue("#knowledge\\.0\\.text"), /20 dollars a month/, "the saved text is shown");
+  await page.fill("#knowledge\\.0\\.text", "The Acme plan costs 20 dollars a month, billed monthly or yearly.");
+  // The voice form shows the fields of the chosen type only; JSON is one choice away.
+  assert.equal(await page.locator("#voice").isVisible(), false, "the JSON box waits behind its choice");
+  await page.selectOption("#voice\\.type", "builtin");
+  assert.ok(await page.locator("#voice\\.builtin_voice").isVisible());
+  assert.equal(await page.locator("#voice\\.transcription\\.base_url").isVisible(), false);
+  await page.fill("#voice\\.turn_detection\\.silence_duration_ms", "600");
+  await shot(page, "agent-voice-form");
+  await Promise.all([page.waitForNavigation(), page.click("form.stack button[type=submit]")]);
+  const agent = (await voxgate.api("GET", `/v1/agents/${made.agent}`)).body;
+  assert.match(agent.knowledge[0].text, /billed monthly or yearly/);
+  assert.equal(agent.voice.type, "builtin");
+  assert.equal(agent.voice.turn_detection.silence_duration_ms, 600);
+  await page.selectOption("#voice\\.type", "json");
+  assert.match(await page.inputValue("#voice"), /"silence_duration_ms": 600/);
+});
+
+test("rough edges: the agent's greeting in a new widget, told-apart agents, wrapped snippet, readable usage", async () => {
+  // A second agent of the same name is told apart in the widget's agent menu.
+  const twin = (await voxgate.api("POST", "/v1/agents", { name: "Acme helper" })).body;
+  await page.goto(`${voxgate.url}/dashboard/widgets/${made.widget}`);
+  const options = await page.locator("#agent_id option").allTextContents();
+  assert.ok(options.includes(`Acme helper (${made.agent})`) && options.includes(`Acme helper (${twin.id})`), options.join(" | "));
+  // The widget has no greeting of its own: the preview shows the agent's, as the widget will.
+  assert.equal(await page.locator("[data-mock-greeting]").textContent(), "Hi! Ask me about Acme.");
+  await page.fill("#content\\.greeting", "Welcome to Acme!");
+  assert.equal(await page.locator("[data-mock-greeting]").textContent(), "Welcome to Acme!", "it follows the input");
+  const config = await page.evaluate(async (url) => (await fetch(url)).json(), `${voxgate.url}/v1/widgets/${made.widget}/config`);
+  assert.equal(config.content.greeting, "Hi! Ask me about Acme.", "the public config carries the greeting used");
+  await voxgate.api("DELETE", `/v1/agents/${twin.id}`);
+
+  // The snippet wraps on a narrow screen instead of running out of its box.
+  await page.setViewportSize({ width: 420, height: 800 });
+  await page.goto(`${voxgate.url}/dashboard/widgets/${made.widget}/distribute`);
+  const clipped = await page.locator("#snippet").evaluate((el) => el.scrollWidth > el.clientWidth);
+  assert.equal(clipped, false, "the snippet wraps");
+  await shot(page, "distribute-narrow");
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // Conversations show what each was about and its calls.
+  // The site's chat (no call) and the preview (a message and a call).
+  await page.goto(voxgate.url + "/dashboard/conversations?environment=staging&mode=text");
+  const rows = await page.locator("[data-conversation]").evaluateAll((trs) =>
+    trs.map((tr) => `${tr.querySelector("[data-snippet]").textContent} / ${tr.querySelector("[data-calls]").textContent}`));
+  assert.deepEqual(rows.sort(), ["How much does the Acme plan cost? / 0", "How much does the Acme plan cost? / 1"]);
+
+  // Usage reads as words and days.
+  await page.goto(voxgate.url + "/dashboard/usage");
+  assert.equal(await page.locator("[data-class=test_run] th").textContent(), "Test runs");
+  const days = await page.locator("svg.chart").first().locator("[data-day-label]").count();
+  assert.ok(days >= 28 && days <= 31, `a label for each day of the month: ${days}`);
+  await shot(page, "usage-readable");
 });
 
 test("remove the page's origin: the widget on that page shows the origin-refused message at once", async () => {

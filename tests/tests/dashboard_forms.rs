@@ -209,6 +209,21 @@ fn the_agent_form_refuses_bad_values_by_field_and_saves_nothing() {
         ),
         (with(&[("voice", "{\"type\": ")]), vec![], "voice", "not valid JSON"),
         (with(&[("voice", "{\"type\": \"whisper\"}")]), vec![], "voice", "whisper"),
+        (with(&[("voice.type", "whisper")]), vec![], "voice.type", "whisper"),
+        (
+            with(&[("voice.type", "builtin"), ("voice.turn_detection.silence_duration_ms", "half a second")]),
+            vec![],
+            "voice.turn_detection.silence_duration_ms",
+            "not a whole number",
+        ),
+        (
+            with(&[("voice.type", "realtime"), ("voice.base_url", "https://api.example.com/v1")]),
+            vec![],
+            "voice.model",
+            "",
+        ),
+        (with(&[("knowledge.0.title", " ")]), vec![], "knowledge", "no title"),
+        (with(&[("knowledge.0.text", "")]), vec![], "knowledge", "Kept&#34; has no text"),
         (with(&[("tests", "What does it cost? 20 dollars")]), vec![], "tests", "line 1"),
         (with(&[("tests", "What? | /(unclosed/")]), vec![], "tests", "regex"),
         (with(&[("knowledge.new.title", "Pasted")]), vec![], "knowledge.new.text", "paste"),
@@ -240,6 +255,113 @@ fn the_agent_form_refuses_bad_values_by_field_and_saves_nothing() {
     let r = d.post_multipart(&path, &base, vec![("knowledge.files", "big.md", vec![b'a'; 600 * 1024])]);
     assert_eq!(r.status, 413, "{}", r.text);
     assert!(r.text.contains("big.md"), "{}", r.text);
+}
+
+/// The voice settings are a form: each type's fields save as the agent's voice JSON, and the
+/// page shows them back; the JSON stays one choice away.
+#[test]
+fn the_voice_form_saves_each_type_and_shows_it_back() {
+    let (f, d) = signed_in();
+    let path = format!("/dashboard/agents/{}", f.agent);
+    let saved = || f.api.control("GET", &format!("/v1/agents/{}", f.agent), &f.key, None).expect(200).body;
+    let base = [("name", "Support"), ("backend.type", "builtin")];
+    let post = |extra: &[(&str, &str)]| {
+        let mut fields: Vec<(&str, &str)> = base.to_vec();
+        fields.extend_from_slice(extra);
+        let r = d.post_multipart(&path, &fields, vec![]);
+        assert_eq!(r.status, 303, "{extra:?}: {}", r.text);
+    };
+    post(&[
+        ("voice.type", "pipeline"),
+        ("voice.transcription.base_url", "https://stt.example.com/v1"),
+        ("voice.transcription.model", "whisper-1"),
+        ("voice.transcription.language", "en"),
+        ("voice.speech.base_url", "https://tts.example.com/v1"),
+        ("voice.speech.model", "tts-1"),
+        ("voice.speech.voice", "alloy"),
+        ("voice.speech.api_key_env", "TTS_KEY"),
+        ("voice.turn_detection.silence_duration_ms", "700"),
+        ("voice.turn_detection.threshold", "0.6"),
+        ("voice.fallback", "One moment, please say that again."),
+        // The JSON box is not read unless JSON is chosen.
+        ("voice", "{\"type\": \"echo\"}"),
+    ]);
+    let voice = &saved()["voice"];
+    assert_eq!(voice["type"], "pipeline", "{voice:#}");
+    assert_eq!(voice["transcription"]["language"], "en");
+    assert_eq!(voice["speech"]["api_key_env"], "TTS_KEY");
+    assert_eq!(voice["turn_detection"]["silence_duration_ms"], 700);
+    assert_eq!(voice["turn_detection"]["interrupt_response"], false, "an unticked box is off");
+    assert_eq!(voice["turn_detection"]["prefix_padding_ms"], 300, "an empty field is the default");
+    assert_eq!(voice["fallback"], "One moment, please say that again.");
+    let page = d.get(&path).text;
+    for shown in
+        ["value=\"https://stt.example.com/v1\"", "value=\"700\"", "<option value=\"pipeline\" selected>"]
+    {
+        assert!(page.contains(shown), "the page shows {shown}: {page}");
+    }
+
+    post(&[
+        ("voice.type", "builtin"),
+        ("voice.builtin_voice", "en-gb"),
+        ("voice.turn_detection.interrupt_response", "on"),
+    ]);
+    let voice = &saved()["voice"];
+    assert_eq!((&voice["type"], &voice["voice"]), (&json!("builtin"), &json!("en-gb")), "{voice:#}");
+    assert_eq!(voice["turn_detection"]["interrupt_response"], true);
+
+    post(&[("voice.type", "json"), ("voice", "{\"type\": \"realtime\", \"base_url\": \"https://rt.example.com/v1\", \"model\": \"gpt-realtime\"}")]);
+    assert_eq!(saved()["voice"]["model"], "gpt-realtime");
+    assert!(d.get(&path).text.contains("value=\"gpt-realtime\""), "the JSON's fields show in the form");
+    post(&[("voice.type", "echo")]);
+    let voice = saved()["voice"].clone();
+    assert!(voice.is_null() || voice == json!({"type": "echo"}), "echo, the default: {voice:#}");
+}
+
+/// Saved knowledge can be read and edited in place, not only removed.
+#[test]
+fn saved_knowledge_is_shown_and_edited_in_place() {
+    let (f, d) = signed_in();
+    f.patch_agent(json!({"knowledge": [
+        {"title": "Shipping", "text": "Shipping costs five euros."},
+        {"title": "Returns", "text": "Returns are free."}
+    ]}));
+    let path = format!("/dashboard/agents/{}", f.agent);
+    let page = d.get(&path).text;
+    assert!(page.contains(">Shipping costs five euros.</textarea>"), "the text is on the page: {page}");
+    let r = d.post_multipart(
+        &path,
+        &[
+            ("name", "Support"),
+            ("backend.type", "builtin"),
+            ("voice", ""),
+            ("knowledge.0.title", "Shipping"),
+            ("knowledge.0.text", "Shipping costs four euros now."),
+            ("knowledge.1.title", "Free returns"),
+            ("knowledge.1.text", "Returns are free."),
+        ],
+        vec![],
+    );
+    assert_eq!(r.status, 303, "{}", r.text);
+    let saved = f.api.control("GET", &format!("/v1/agents/{}", f.agent), &f.key, None).expect(200).body;
+    assert_eq!(
+        saved["knowledge"],
+        json!([{"title": "Shipping", "text": "Shipping costs four euros now."}, {"title": "Free returns", "text": "Returns are free."}])
+    );
+    // A refused save shows the edits again.
+    let r = d.post_multipart(
+        &path,
+        &[
+            ("name", ""),
+            ("backend.type", "builtin"),
+            ("voice", ""),
+            ("knowledge.0.title", "Shipping"),
+            ("knowledge.0.text", "Typed, not saved."),
+        ],
+        vec![],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains(">Typed, not saved.</textarea>"), "{}", r.text);
 }
 
 #[test]

@@ -73,13 +73,20 @@ fn the_curl_flow_runs() {
 
 /// Starts a backend sample with the fixture's key and widget; answers its URL.
 fn backend(f: &Fixture, program: &str, file: &str) -> (KillOnDrop, String) {
+    backend_at(f, program, &root().join("examples").join(file), true)
+}
+
+/// Starts the backend sample at `path` with the fixture's key, and with its server and widget
+/// when `configure` (the dashboard's samples carry their own); answers its URL.
+fn backend_at(f: &Fixture, program: &str, path: &Path, configure: bool) -> (KillOnDrop, String) {
+    let file = path.display().to_string();
     let port = free_port();
-    let child: Child = Command::new(program)
-        .arg(root().join("examples").join(file))
-        .env("VOXGATE_URL", &f.server.url)
-        .env("VOXGATE_KEY", &f.key)
-        .env("VOXGATE_WIDGET", &f.widget)
-        .env("PORT", port.to_string())
+    let mut command = Command::new(program);
+    command.arg(path).env("VOXGATE_KEY", &f.key).env("PORT", port.to_string());
+    if configure {
+        command.env("VOXGATE_URL", &f.server.url).env("VOXGATE_WIDGET", &f.widget);
+    }
+    let child: Child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -95,11 +102,17 @@ fn backend(f: &Fixture, program: &str, file: &str) -> (KillOnDrop, String) {
 
 fn check_backend(program: &str, file: &str) {
     let f = Fixture::new();
-    let (_backend, route) = backend(&f, program, file);
+    let (backend, route) = backend(&f, program, file);
+    check_route(&f, &route, file);
+    drop(backend);
+}
+
+/// What a backend route must do for the widget.
+fn check_route(f: &Fixture, route: &str, file: &str) {
     // What the widget does: POST to the site's own route, same origin, no key anywhere.
     let values: Value = f
         .api
-        .send(f.api.http.post(&route).header("Referer", "https://shop.example.com/help"))
+        .send(f.api.http.post(route).header("Referer", "https://shop.example.com/help"))
         .expect(201)
         .body;
     for field in
@@ -117,6 +130,65 @@ fn check_backend(program: &str, file: &str) {
     assert_eq!(record["metadata"]["page"], "https://shop.example.com/help", "{record}");
     // Anything else is not the route.
     assert_eq!(f.api.send(f.api.http.post(route.replace("voxgate-session", "other"))).status, 404);
+}
+
+/// `text` with HTML's character references replaced by their characters (named ones for the
+/// markup characters, and every numeric one).
+fn unescape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail.find(';').filter(|e| *e <= 10);
+        let reference = end.map(|e| &tail[1..e]);
+        let ch = match reference {
+            Some("lt") => Some('<'),
+            Some("gt") => Some('>'),
+            Some("amp") => Some('&'),
+            Some("quot") => Some('"'),
+            Some("apos") => Some('\''),
+            Some(r) if r.starts_with("#x") => u32::from_str_radix(&r[2..], 16).ok().and_then(char::from_u32),
+            Some(r) if r.starts_with('#') => r[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match (ch, end) {
+            (Some(c), Some(e)) => {
+                out.push(c);
+                rest = &tail[e + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The dashboard's Distribute page shows a Node.js and a Python route of the same shape, with
+/// this server and widget filled in: each runs as shown, given only the key.
+#[test]
+fn the_dashboards_backend_samples_run_as_shown() {
+    let f = Fixture::new();
+    voxgate_tests::dashboard::create_user(&f.server, "acme", "ana@example.com", "a long password 123");
+    let d = voxgate_tests::dashboard::Dashboard::sign_in(&f.server, "ana@example.com", "a long password 123");
+    let page = d.get(&format!("/dashboard/widgets/{}/distribute", f.widget)).text;
+    let sample = |name: &str| -> String {
+        let open = format!("data-sample=\"{name}\"><code>");
+        let start = page.find(&open).unwrap_or_else(|| panic!("no {name} sample: {page}")) + open.len();
+        let end = start + page[start..].find("</code>").expect("the sample's end");
+        unescape_html(&page[start..end])
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (name, program, file) in [("node", "node", "server.mjs"), ("python", "python3", "server.py")] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, sample(name)).expect("write the sample");
+        let (backend, route) = backend_at(&f, program, &path, false);
+        check_route(&f, &route, &format!("the dashboard's {name} sample"));
+        drop(backend);
+    }
 }
 
 #[test]

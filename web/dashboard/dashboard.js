@@ -29,6 +29,19 @@ function conditionalFields() {
   });
 }
 
+// Blocks shown for every value but the listed ones: data-when-not="field=a,b".
+function conditionalFieldsNot() {
+  document.querySelectorAll("[data-when-not]").forEach(function (block) {
+    var parts = block.dataset.whenNot.split("=");
+    var select = document.getElementById(parts[0]);
+    if (!select) return;
+    var hidden = parts[1].split(",");
+    var sync = function () { block.hidden = hidden.indexOf(select.value) >= 0; };
+    select.addEventListener("change", sync);
+    sync();
+  });
+}
+
 function livePreview() {
   var form = document.querySelector("[data-live-preview]");
   var mock = document.querySelector("[data-mock]");
@@ -36,6 +49,8 @@ function livePreview() {
   var panel = mock.querySelector("[data-mock-panel]");
   var title = mock.querySelector("[data-mock-title]");
   var launcher = mock.querySelector("[data-mock-launcher]");
+  var bubble = mock.querySelector("[data-mock-greeting]");
+  var greeting = document.getElementById("content.greeting");
   var field = function (name) { var el = form.elements.namedItem(name); return el ? el.value : ""; };
   var color = function (value, fallback) { return /^#[0-9a-fA-F]{6}$/.test(value) ? value : fallback; };
   var render = function () {
@@ -48,9 +63,12 @@ function livePreview() {
     var left = field("appearance.position") === "bottom-left";
     mock.classList.toggle("left", left);
     mock.classList.toggle("right", !left);
+    // The widget's own greeting as typed, else the agent's, as the widget will show it.
+    if (bubble && greeting) bubble.textContent = greeting.value.trim() || bubble.dataset.agentGreeting;
   };
   form.addEventListener("input", render);
   form.addEventListener("change", render);
+  if (greeting) greeting.addEventListener("input", render);
   render();
 }
 
@@ -62,6 +80,7 @@ function focusFirstError() {
 document.addEventListener("DOMContentLoaded", function () {
   copyButtons();
   conditionalFields();
+  conditionalFieldsNot();
   livePreview();
   focusFirstError();
 });

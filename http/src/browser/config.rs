@@ -28,7 +28,9 @@ pub async fn get(
 ) -> Result<HttpResponse, BrowserError> {
     let widget = live_widget(&state, &path)?;
     let admitted = admit_origin(&state, &req, &widget, cors::CONFIG, OwnOrigin::Allowed)?;
-    let mut config = serde_json::to_value(widget.public_config()).unwrap_or_default();
+    let agent = widget.spec.agent_id.as_ref().and_then(|id| state.control.config().agent(id));
+    let agent_greeting = agent.as_ref().and_then(|a| a.spec.greeting.as_deref());
+    let mut config = serde_json::to_value(widget.public_config(agent_greeting)).unwrap_or_default();
     if widget.spec.privacy.trust_center.enabled {
         config["trust_center_url"] =
             crate::trust_center::url(&state.settings.public_url, &widget.workspace_id).into();

@@ -28,6 +28,29 @@ const FIELDS: &[&str] = &[
     "backend.api_key_env",
     "backend.url",
     "voice",
+    "voice.type",
+    "voice.builtin_voice",
+    "voice.words_per_minute",
+    "voice.transcription.base_url",
+    "voice.transcription.model",
+    "voice.transcription.language",
+    "voice.transcription.api_key_env",
+    "voice.speech.base_url",
+    "voice.speech.model",
+    "voice.speech.voice",
+    "voice.speech.api_key_env",
+    "voice.base_url",
+    "voice.model",
+    "voice.voice",
+    "voice.api_key_env",
+    "voice.transcription_model",
+    "voice.turn_detection.threshold",
+    "voice.turn_detection.prefix_padding_ms",
+    "voice.turn_detection.silence_duration_ms",
+    "voice.turn_detection.interrupt_min_ms",
+    "voice.turn_detection.idle_timeout_ms",
+    "voice.fallback",
+    "voice.idle_prompt",
     "tests",
     "knowledge",
     "knowledge.new.title",
@@ -56,11 +79,18 @@ struct AgentsPage {
     agents: Vec<AgentRow>,
 }
 
-/// A knowledge attachment as the form lists it.
+/// A knowledge attachment as the form lists it: its saved title and size, and the names of
+/// the fields that edit it.
 pub struct AttachmentRow {
     pub index: usize,
     pub title: String,
     pub chars: usize,
+    pub title_field: String,
+    pub text_field: String,
+}
+
+fn attachment_field(index: usize, part: &str) -> String {
+    format!("knowledge.{index}.{part}")
 }
 
 #[derive(Template)]
@@ -117,6 +147,7 @@ fn values_of(spec: &AgentSpec) -> FormState {
     }
     let voice = serde_json::to_value(&spec.voice).unwrap_or(Value::Null);
     form.set("voice", serde_json::to_string_pretty(&voice).unwrap_or_default());
+    voice_values(&mut form, &voice);
     let tests: Vec<String> = spec
         .tests
         .iter()
@@ -126,6 +157,10 @@ fn values_of(spec: &AgentSpec) -> FormState {
         })
         .collect();
     form.set("tests", tests.join("\n"));
+    for (i, k) in spec.knowledge.iter().enumerate() {
+        form.set(&attachment_field(i, "title"), k.title.clone());
+        form.set(&attachment_field(i, "text"), k.text.clone());
+    }
     form
 }
 
@@ -133,7 +168,13 @@ fn attachments(spec: &AgentSpec) -> Vec<AttachmentRow> {
     spec.knowledge
         .iter()
         .enumerate()
-        .map(|(index, k)| AttachmentRow { index, title: k.title.clone(), chars: k.text.chars().count() })
+        .map(|(index, k)| AttachmentRow {
+            index,
+            title: k.title.clone(),
+            chars: k.text.chars().count(),
+            title_field: attachment_field(index, "title"),
+            text_field: attachment_field(index, "text"),
+        })
         .collect()
 }
 
@@ -246,6 +287,125 @@ fn attachment_of(file: &UploadedFile) -> Result<Value, FieldProblem> {
     Ok(json!({"title": title, "text": text}))
 }
 
+/// Text fields of the voice form and the JSON paths (under `voice`) they edit, by voice type.
+const VOICE_TEXT: &[(&str, &[&str], &str)] = &[
+    ("voice.builtin_voice", &["builtin"], "voice"),
+    ("voice.transcription.base_url", &["pipeline"], "transcription.base_url"),
+    ("voice.transcription.model", &["pipeline"], "transcription.model"),
+    ("voice.transcription.language", &["pipeline"], "transcription.language"),
+    ("voice.transcription.api_key_env", &["pipeline"], "transcription.api_key_env"),
+    ("voice.speech.base_url", &["pipeline"], "speech.base_url"),
+    ("voice.speech.model", &["pipeline"], "speech.model"),
+    ("voice.speech.voice", &["pipeline"], "speech.voice"),
+    ("voice.speech.api_key_env", &["pipeline"], "speech.api_key_env"),
+    ("voice.base_url", &["realtime"], "base_url"),
+    ("voice.model", &["realtime"], "model"),
+    ("voice.voice", &["realtime"], "voice"),
+    ("voice.api_key_env", &["realtime"], "api_key_env"),
+    ("voice.transcription_model", &["realtime"], "transcription_model"),
+    ("voice.fallback", &["builtin", "pipeline", "realtime"], "fallback"),
+    ("voice.idle_prompt", &["builtin", "pipeline", "realtime"], "idle_prompt"),
+];
+
+/// Number fields of the voice form: field, the voice types that have it, JSON path, and
+/// whether it is a fraction (else whole milliseconds or words).
+const VOICE_NUMBERS: &[(&str, &[&str], &str, bool)] = &[
+    ("voice.words_per_minute", &["builtin"], "words_per_minute", false),
+    (
+        "voice.turn_detection.threshold",
+        &["builtin", "pipeline", "realtime"],
+        "turn_detection.threshold",
+        true,
+    ),
+    (
+        "voice.turn_detection.prefix_padding_ms",
+        &["builtin", "pipeline", "realtime"],
+        "turn_detection.prefix_padding_ms",
+        false,
+    ),
+    (
+        "voice.turn_detection.silence_duration_ms",
+        &["builtin", "pipeline", "realtime"],
+        "turn_detection.silence_duration_ms",
+        false,
+    ),
+    (
+        "voice.turn_detection.interrupt_min_ms",
+        &["builtin", "pipeline", "realtime"],
+        "turn_detection.interrupt_min_ms",
+        false,
+    ),
+    (
+        "voice.turn_detection.idle_timeout_ms",
+        &["builtin", "pipeline", "realtime"],
+        "turn_detection.idle_timeout_ms",
+        false,
+    ),
+];
+
+/// The voice form's fields from a saved voice (its JSON).
+fn voice_values(form: &mut FormState, voice: &Value) {
+    let at = |path: &str| path.split('.').try_fold(voice, |v, k| v.get(k));
+    form.set("voice.type", voice.get("type").and_then(Value::as_str).unwrap_or("echo"));
+    for (field, _, path) in VOICE_TEXT {
+        form.set(field, at(path).and_then(Value::as_str).unwrap_or(""));
+    }
+    for (field, _, path, _) in VOICE_NUMBERS {
+        form.set(field, at(path).filter(|v| v.is_number()).map(Value::to_string).unwrap_or_default());
+    }
+    let interrupts = at("turn_detection.interrupt_response").and_then(Value::as_bool).unwrap_or(true);
+    form.set_checked("voice.turn_detection.interrupt_response", interrupts);
+}
+
+/// The agent's voice as the form describes it: from the voice fields for a chosen type, or the
+/// JSON as written when the type is `json` (or the form has no type, as an older page posts).
+fn voice_of(data: &FormData) -> Result<Value, FieldProblem> {
+    let kind = data.get("voice.type").unwrap_or("json");
+    if kind == "json" {
+        let text = data.get("voice").unwrap_or("").trim();
+        if text.is_empty() {
+            return Ok(json!({"type": "echo"}));
+        }
+        return serde_json::from_str::<Value>(text)
+            .map_err(|e| problem("voice", format!("is not valid JSON: {e}")));
+    }
+    if !["echo", "builtin", "pipeline", "realtime"].contains(&kind) {
+        return Err(problem(
+            "voice.type",
+            format!("{kind:?} is not a voice (echo, builtin, pipeline, realtime, or json)"),
+        ));
+    }
+    let mut voice = Map::new();
+    voice.insert("type".into(), json!(kind));
+    for (field, kinds, path) in VOICE_TEXT {
+        let text = data.get(field).map(str::trim).unwrap_or("");
+        if kinds.contains(&kind) && !text.is_empty() {
+            super::patch::set_path(&mut voice, path, json!(text));
+        }
+    }
+    for (field, kinds, path, fraction) in VOICE_NUMBERS {
+        let text = data.get(field).map(str::trim).unwrap_or("");
+        if !kinds.contains(&kind) || text.is_empty() {
+            continue;
+        }
+        let number = if *fraction {
+            text.parse::<f64>().ok().filter(|n| n.is_finite()).map(|n| json!(n))
+        } else {
+            text.parse::<u64>().ok().map(|n| json!(n))
+        };
+        let Some(number) = number else {
+            let what = if *fraction { "a number" } else { "a whole number" };
+            return Err(problem(field, format!("{text:?} is not {what}")));
+        };
+        super::patch::set_path(&mut voice, path, number);
+    }
+    if kind != "echo" {
+        let interrupts = data.get("voice.turn_detection.interrupt_response").is_some();
+        super::patch::set_path(&mut voice, "turn_detection.interrupt_response", json!(interrupts));
+    }
+    Ok(Value::Object(voice))
+}
+
 /// The document the form describes (only the keys it owns).
 fn document(data: &FormData, current: &AgentSpec) -> Result<(Map<String, Value>, Vec<String>), FieldProblem> {
     let mut doc = Map::new();
@@ -274,24 +434,27 @@ fn document(data: &FormData, current: &AgentSpec) -> Result<(Map<String, Value>,
         }
     };
     doc.insert("backend".into(), backend);
-    let voice_text = data.get("voice").unwrap_or("").trim();
-    let voice = if voice_text.is_empty() {
-        json!({"type": "echo"})
-    } else {
-        serde_json::from_str::<Value>(voice_text)
-            .map_err(|e| problem("voice", format!("is not valid JSON: {e}")))?
-    };
-    doc.insert("voice".into(), voice);
+    doc.insert("voice".into(), voice_of(data)?);
     doc.insert("tests".into(), tests_of(data.get("tests").unwrap_or(""))?);
 
     let removed: Vec<usize> = data.all("knowledge.remove").iter().filter_map(|v| v.parse().ok()).collect();
-    let mut knowledge: Vec<Value> = current
-        .knowledge
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !removed.contains(i))
-        .map(|(_, k)| json!({"title": k.title, "text": k.text}))
-        .collect();
+    // Saved attachments as edited in the form (as saved where the form has no field for one).
+    let mut knowledge: Vec<Value> = Vec::new();
+    for (i, k) in current.knowledge.iter().enumerate().filter(|(i, _)| !removed.contains(i)) {
+        let title = data.get(&attachment_field(i, "title")).map_or(k.title.as_str(), str::trim);
+        let body = data.get(&attachment_field(i, "text")).map_or(k.text.as_str(), str::trim);
+        if title.is_empty() {
+            let message = format!("attachment {} has no title: give it one, or tick remove", i + 1);
+            return Err(problem("knowledge", message));
+        }
+        if body.is_empty() {
+            return Err(problem(
+                "knowledge",
+                format!("attachment {title:?} has no text: write it, or tick remove"),
+            ));
+        }
+        knowledge.push(json!({"title": title, "text": body}));
+    }
     let (title, pasted) =
         (text("knowledge.new.title"), data.get("knowledge.new.text").unwrap_or("").trim().to_string());
     match (title.is_empty(), pasted.is_empty()) {
@@ -323,11 +486,30 @@ fn resubmitted(data: &FormData) -> FormState {
         "backend.api_key_env",
         "backend.url",
         "voice",
+        "voice.type",
         "tests",
         "knowledge.new.title",
         "knowledge.new.text",
     ] {
         form.set(name, data.get(name).unwrap_or(""));
+    }
+    for (field, ..) in VOICE_TEXT {
+        form.set(field, data.get(field).unwrap_or(""));
+    }
+    for (field, ..) in VOICE_NUMBERS {
+        form.set(field, data.get(field).unwrap_or(""));
+    }
+    let interrupts = data.get("voice.turn_detection.interrupt_response").is_some();
+    form.set_checked("voice.turn_detection.interrupt_response", interrupts);
+    if data.get("voice.type").is_none() {
+        form.set("voice.type", "json");
+    }
+    // Edits of saved attachments, so a refused save loses none of them.
+    for i in 0.. {
+        let (title, text) = (attachment_field(i, "title"), attachment_field(i, "text"));
+        let Some(t) = data.get(&title) else { break };
+        form.set(&title, t);
+        form.set(&text, data.get(&text).unwrap_or(""));
     }
     form
 }
@@ -342,7 +524,19 @@ fn refused(
     message: String,
 ) -> HttpResponse {
     let mut form = resubmitted(data);
-    let target = field.and_then(|f| field_of(f, FIELDS.iter().copied())).unwrap_or("name");
+    // A missing field is the form field that would have held it, where there is one.
+    let missing = message
+        .split("missing field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .zip(field)
+        .map(|(name, at)| format!("{at}.{name}"));
+    let field = missing.as_deref().filter(|m| FIELDS.contains(m)).or(field);
+    let mut target = field.and_then(|f| field_of(f, FIELDS.iter().copied())).unwrap_or("name");
+    // Written as JSON, a fault anywhere in the voice is the JSON box's.
+    if target.starts_with("voice") && data.get("voice.type").unwrap_or("json") == "json" {
+        target = "voice";
+    }
     form.refuse("agent", target, message);
     html(StatusCode::BAD_REQUEST, &page(state, who, agent, form, None))
 }

@@ -61,43 +61,29 @@ fn curl(public_url: &str, widget: &WidgetId) -> String {
     )
 }
 
+/// The repository's Node.js route (`examples/backend-node/server.mjs`, run by the tests) with
+/// this server and widget filled in as its defaults.
 fn node(public_url: &str, widget: &WidgetId) -> String {
-    format!(
-        r#"// POST /api/voxgate-session on your server (Node.js 18+): the key stays on the server.
-import {{ createServer }} from "node:http";
-
-createServer(async (req, res) => {{
-  if (req.method !== "POST" || req.url !== "/api/voxgate-session") return res.writeHead(404).end();
-  // Your own checks go here: a signed-in visitor, your rate limits, what to put in metadata.
-  const r = await fetch("{public_url}/v1/widgets/{widget}/sessions", {{
-    method: "POST",
-    headers: {{ Authorization: `Bearer ${{process.env.{KEY_ENV}}}`, "Content-Type": "application/json" }},
-    body: JSON.stringify({{ metadata: {{ page: req.headers.referer ?? null }} }}),
-  }});
-  res.writeHead(r.status, {{ "Content-Type": "application/json", "Cache-Control": "no-store" }});
-  res.end(await r.text());
-}}).listen(3000);"#
-    )
+    include_str!("../../../examples/backend-node/server.mjs")
+        .replace(
+            r#"process.env.VOXGATE_URL ?? "http://127.0.0.1:8080""#,
+            &format!(r#"process.env.VOXGATE_URL ?? "{public_url}""#),
+        )
+        .replace("process.env.VOXGATE_WIDGET;", &format!(r#"process.env.VOXGATE_WIDGET ?? "{widget}";"#))
 }
 
+/// The repository's Python route (`examples/backend-python/server.py`), the same shape as the
+/// Node one, with this server and widget filled in as its defaults.
 fn python(public_url: &str, widget: &WidgetId) -> String {
-    format!(
-        r#"# POST /api/voxgate-session on your server (Python 3.8+, standard library): the key stays there.
-import json, os, urllib.error, urllib.request
-
-def create_voxgate_session(page=None):
-    request = urllib.request.Request(
-        "{public_url}/v1/widgets/{widget}/sessions",
-        data=json.dumps({{"metadata": {{"page": page}}}}).encode(),
-        method="POST",
-        headers={{"Authorization": "Bearer " + os.environ["{KEY_ENV}"], "Content-Type": "application/json"}},
-    )
-    try:
-        with urllib.request.urlopen(request) as r:
-            return r.status, r.read()  # return both to the browser as they are
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()"#
-    )
+    include_str!("../../../examples/backend-python/server.py")
+        .replace(
+            r#"os.environ.get("VOXGATE_URL", "http://127.0.0.1:8080")"#,
+            &format!(r#"os.environ.get("VOXGATE_URL", "{public_url}")"#),
+        )
+        .replace(
+            r#"os.environ["VOXGATE_WIDGET"]"#,
+            &format!(r#"os.environ.get("VOXGATE_WIDGET", "{widget}")"#),
+        )
 }
 
 pub async fn page(
@@ -125,4 +111,20 @@ pub async fn page(
         public_url: url.to_string(),
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_samples_are_the_examples_with_this_server_and_widget_filled_in() {
+        let widget = WidgetId::parse("wgt_abc").expect("an id");
+        let node = node("https://vg.example.com", &widget);
+        assert!(node.contains(r#"process.env.VOXGATE_URL ?? "https://vg.example.com""#), "{node}");
+        assert!(node.contains(r#"process.env.VOXGATE_WIDGET ?? "wgt_abc";"#), "{node}");
+        let python = python("https://vg.example.com", &widget);
+        assert!(python.contains(r#"os.environ.get("VOXGATE_URL", "https://vg.example.com")"#), "{python}");
+        assert!(python.contains(r#"os.environ.get("VOXGATE_WIDGET", "wgt_abc")"#), "{python}");
+    }
 }

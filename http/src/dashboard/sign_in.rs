@@ -38,8 +38,9 @@ pub async fn submit(
     let email = form.get("email").unwrap_or("").to_string();
     let password = form.get("password").unwrap_or("");
     let client = state.settings.trusted_proxies.client(&req);
+    // The code stays in the page (a data attribute) for scripts; a person reads a sentence.
     let refused = |status: StatusCode, code: ErrorCode, message: String| {
-        html(status, &SignInPage { email: email.clone(), error: Some((code.as_str(), message)) })
+        html(status, &SignInPage { email: email.clone(), error: Some((code.as_str(), sentence(&message))) })
     };
     let attempt = match state.control.limits().address(client) {
         Ok(()) => state.dashboard.sign_in(&email, password, client).await,
@@ -71,6 +72,17 @@ pub async fn submit(
             Err(DashboardError::new(ErrorCode::Unavailable, "the store did not answer; try again"))
         }
     }
+}
+
+/// `message` as a sentence: a capital first letter and a full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let Some(first) = chars.next() else { return String::new() };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// Ends the sign-in and clears the cookie.

@@ -12,14 +12,18 @@ use voxgate_actors::control::{PeriodUsage, UsageDay};
 use voxgate_engine::metering::{Period, UsageClass};
 
 const DAY_MS: i64 = 86_400_000;
+/// The bars' area; the day labels go below it.
 const CHART_HEIGHT: u32 = 120;
-const BAR: u32 = 4;
+const LABEL_HEIGHT: u32 = 16;
+const BAR: u32 = 8;
 /// A day's group: three bars and a gap.
-const DAY_WIDTH: u32 = 3 * BAR + 4;
+const DAY_WIDTH: u32 = 3 * BAR + 6;
 
 /// One allowance class as the page shows it.
 pub struct ClassRow {
     pub class: &'static str,
+    /// What a person reads: "Production", "Previews", "Test runs".
+    pub label: &'static str,
     pub period: String,
     pub voice: String,
     pub text: String,
@@ -36,13 +40,33 @@ pub struct Bar {
     pub title: String,
 }
 
+/// A day's label under its bars.
+pub struct DayLabel {
+    /// The middle of the day's group.
+    pub x: u32,
+    pub text: String,
+}
+
 /// A chart of one unit per day.
 pub struct Chart {
     pub title: &'static str,
     pub width: u32,
+    /// The bars' area.
     pub height: u32,
+    /// With the day labels below.
+    pub full_height: u32,
     pub max: u64,
     pub bars: Vec<Bar>,
+    pub labels: Vec<DayLabel>,
+}
+
+/// What a person reads for an allowance class.
+fn label(class: UsageClass) -> &'static str {
+    match class {
+        UsageClass::Production => "Production",
+        UsageClass::Preview => "Previews",
+        UsageClass::TestRun => "Test runs",
+    }
 }
 
 /// A row of the per-day table.
@@ -79,6 +103,7 @@ fn class_row(p: &PeriodUsage) -> ClassRow {
     };
     ClassRow {
         class: p.class.as_str(),
+        label: label(p.class),
         period,
         voice: of_limit(p.voice_minutes.0, p.voice_minutes.1),
         text: of_limit(p.text_messages.0, p.text_messages.1),
@@ -114,11 +139,23 @@ fn chart(
                     UsageClass::Preview => "bar preview",
                     UsageClass::TestRun => "bar test",
                 },
-                title: format!("{}: {n} {} ({})", day_text(d.day), title.to_lowercase(), class.as_str()),
+                title: format!("{}: {n} {} ({})", day_text(d.day), title.to_lowercase(), label(class)),
             });
         }
     }
-    Chart { title, width: days as u32 * DAY_WIDTH, height: CHART_HEIGHT, max, bars }
+    // Every day's number under its group: the 1st, 2nd, ... of the month.
+    let labels = (0..days as u32)
+        .map(|i| DayLabel { x: i * DAY_WIDTH + 3 * BAR / 2, text: (i + 1).to_string() })
+        .collect();
+    Chart {
+        title,
+        width: days as u32 * DAY_WIDTH,
+        height: CHART_HEIGHT,
+        full_height: CHART_HEIGHT + LABEL_HEIGHT,
+        max,
+        bars,
+        labels,
+    }
 }
 
 pub async fn page(state: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, DashboardError> {

@@ -109,6 +109,8 @@ struct WidgetPage {
     warnings: Vec<String>,
     agents: Vec<AgentChoice>,
     form: FormState,
+    /// The attached agent's greeting: what the panel shows while the widget has none.
+    agent_greeting: String,
 }
 
 fn widget_id(path: &str) -> Result<WidgetId, DashboardError> {
@@ -131,12 +133,20 @@ pub(super) fn own_widget(
         .map_err(|_| DashboardError::not_found(&format!("widget {id}")))
 }
 
+/// The workspace's agents for a menu; agents that share a name are told apart by their ids.
 fn agent_choices(state: &AppState, who: &SignedIn) -> Vec<AgentChoice> {
-    state
-        .control
-        .agents(&who.user.workspace_id)
+    let agents = state.control.agents(&who.user.workspace_id);
+    let shared = |name: &str| agents.iter().filter(|a| a.spec.name == name).count() > 1;
+    agents
         .iter()
-        .map(|a| AgentChoice { id: a.id.to_string(), name: a.spec.name.clone() })
+        .map(|a| AgentChoice {
+            id: a.id.to_string(),
+            name: if shared(&a.spec.name) {
+                format!("{} ({})", a.spec.name, a.id)
+            } else {
+                a.spec.name.clone()
+            },
+        })
         .collect()
 }
 
@@ -300,6 +310,13 @@ fn widget_page(state: &AppState, who: &SignedIn, w: &Widget, form: FormState) ->
         warnings: w.spec.warnings(),
         agents: agent_choices(state, who),
         form,
+        agent_greeting: w
+            .spec
+            .agent_id
+            .as_ref()
+            .and_then(|id| state.control.config().agent(id))
+            .and_then(|a| a.spec.greeting.clone())
+            .unwrap_or_default(),
     }
 }
 
