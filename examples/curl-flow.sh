@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole flow with curl and jq: a server, a key, an agent, a widget, a session as your backend
 # makes it, what the browser does with it (config, a message, the transcript, a call's
-# signaling), then conversations and usage. VOXGATE, DATA and PORT may point elsewhere; OFFER is
-# an SDP offer file from a WebRTC stack (without one the call step is skipped).
+# signaling), then conversations and usage. VOXGATE, DATA and PORT may point elsewhere (by
+# default a fresh data dir and port 8181, apart from the demo's ./data and 8080); OFFER is an SDP
+# offer file from a WebRTC stack (without one the call step is skipped).
 set -euo pipefail
 VOXGATE=${VOXGATE:-./target/release/voxgate}
-DATA=${DATA:-./data}
-PORT=${PORT:-8080}
+DATA=${DATA:-$(mktemp -d)}
+PORT=${PORT:-8181}
 API=http://127.0.0.1:$PORT
 SITE=https://shop.example.com
 

@@ -248,9 +248,17 @@ struct ServeArgs {
 /// to fill the log by sending them.
 const DEFAULT_LOG_FILTER: &str = "info,actix_server=warn,str0m=error";
 
+/// The demo's default: no line per request, which would scroll what it printed to open out of
+/// view (`VOXGATE_LOG=info` shows them).
+const DEMO_LOG_FILTER: &str = "info,actix_server=warn,str0m=error,voxgate::http=warn";
+
 fn init_logging(format: &str) {
+    init_logging_with(format, DEFAULT_LOG_FILTER);
+}
+
+fn init_logging_with(format: &str, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOXGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
@@ -439,7 +447,7 @@ pub fn main() -> ExitCode {
             args.into_options(false).and_then(server::run)
         }
         Command::Demo(args) => {
-            init_logging(&args.log_format);
+            init_logging_with(&args.log_format, DEMO_LOG_FILTER);
             args.into_options(true).and_then(server::run)
         }
         Command::Keys { command } => {

@@ -23,10 +23,16 @@ pub struct Demo {
     pub workspace: WorkspaceId,
     pub widget: WidgetId,
     pub page_url: String,
+    /// Its calls talk (the builtin recogniser is on), else they echo.
+    pub talks: bool,
 }
 
-/// Creates (or finds) the demo workspace, agent and widget, and prints what to open.
-pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Result<(), String> {
+/// Creates (or finds) the demo workspace, agent and widget; answers what to print (what to
+/// open, the dashboard's password), which the server prints once it listens, after the
+/// start-up logs, where it stays in view.
+pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let control = &state.control;
     let ws = control.ensure_workspace("demo").await.map_err(|e| e.to_string())?;
     let agent = match control.agents(&ws).into_iter().find(|a| a.spec.name == AGENT_NAME) {
@@ -90,30 +96,56 @@ pub async fn prepare(state: &AppState, addr: SocketAddr, data_dir: &Path) -> Res
     };
     let page_url = format!("{page_origin}/");
     let password = state.dashboard.issue_password(&ws, DEMO_USER).await.map_err(|e| e.to_string())?;
-    println!("voxgate demo: open {page_url}");
-    println!(
+    let _ = writeln!(out, "voxgate demo: open {page_url}");
+    let _ = writeln!(
+        out,
         "  dashboard: {}/dashboard  (sign in as {DEMO_USER}, password {password})",
         state.settings.public_url
     );
-    println!("  workspace {ws}, agent {}, staging widget {}", agent.id, widget.id);
+    let _ = writeln!(out, "  workspace {ws}, agent {}, staging widget {}", agent.id, widget.id);
     // Commands that work as printed: this binary's own path and this demo's data dir.
     let binary =
         std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "voxgate".into());
     let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let shell = |p: &str| if p.contains(char::is_whitespace) { format!("'{p}'") } else { p.to_string() };
     let (binary, data_dir) = (shell(&binary), shell(&data_dir.display().to_string()));
-    println!(
+    let _ = writeln!(
+        out,
         "  an API key for the demo workspace: {binary} keys create --data-dir {data_dir} --workspace demo"
     );
-    println!("  keys so far:                       {binary} keys list --data-dir {data_dir}");
-    DEMO.set(Demo { workspace: ws, widget: widget.id.clone(), page_url }).ok();
-    Ok(())
+    let _ = writeln!(out, "  keys so far:                       {binary} keys list --data-dir {data_dir}");
+    if !talks {
+        let _ = writeln!(
+            out,
+            "  calls echo your voice: start with --speech-python (scripts/demo does) for an agent that talks"
+        );
+    }
+    DEMO.set(Demo { workspace: ws, widget: widget.id.clone(), page_url, talks }).ok();
+    Ok(out)
 }
 
 /// The demo agent's knowledge: a file of its own, so the builtin agent's relevance set
 /// (`bench/relevance.json`) can hold the same passages and a test can keep them equal.
 fn demo_knowledge() -> serde_json::Value {
     serde_json::from_str(include_str!("demo-knowledge.json")).unwrap_or_default()
+}
+
+/// What the page says of calls when they talk.
+const TALKS: &str = "<p data-voice=\"talks\">Start a voice call: the agent greets you out loud and \
+answers spoken questions from the same knowledge, with live captions. Speech is recognised and \
+spoken on this machine (PocketSphinx and espeak-ng).</p>";
+
+/// What the page says of calls when the recogniser is off.
+const ECHOES: &str =
+    "<p data-voice=\"echoes\"><strong>Voice calls echo your voice back after a second</strong>: \
+this server started without <code>--speech-python</code>, so it cannot listen. Start it with \
+<code>./scripts/demo</code>, which sets up the recogniser, for an agent that talks.</p>";
+
+/// The knowledge titles, as the page's list of what the agent knows.
+fn knows() -> String {
+    let knowledge = demo_knowledge();
+    let titles = knowledge.as_array().into_iter().flatten().filter_map(|k| k["title"].as_str());
+    titles.map(|t| format!("<li>{}</li>", html_escape::encode_text(t))).collect()
 }
 
 static DEMO: std::sync::OnceLock<Demo> = std::sync::OnceLock::new();
@@ -146,6 +178,8 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     let html = include_str!("../../web/demo.html")
         .replace("{{API}}", &state.settings.public_url)
         .replace("{{PAGE}}", &demo.page_url)
-        .replace("{{WIDGET}}", demo.widget.as_str());
+        .replace("{{WIDGET}}", demo.widget.as_str())
+        .replace("{{KNOWS}}", &knows())
+        .replace("{{VOICE}}", if demo.talks { TALKS } else { ECHOES });
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }

@@ -137,9 +137,8 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             sse_keep_alive: opts.sse_keep_alive,
         }),
     };
-    if opts.demo {
-        crate::demo::prepare(&state, addr, &opts.data_dir).await?;
-    }
+    let demo_text =
+        if opts.demo { Some(crate::demo::prepare(&state, addr, &opts.data_dir).await?) } else { None };
     let demo = opts.demo;
     let data = web::Data::new(state);
     let metrics_listener = match &opts.metrics_addr {
@@ -203,6 +202,9 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         None => None,
     };
     println!("voxgate listening on http://{addr}");
+    if let Some(text) = demo_text {
+        print!("{text}");
+    }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %public_url, data_dir = %opts.data_dir.display(), "voxgate started");
 

@@ -1,6 +1,7 @@
 //! The command line: `keys create`, `demo`, health endpoints.
 
 use serde_json::json;
+use std::time::Duration;
 use voxgate_tests::{create_key_init, Server, ServerOptions};
 
 #[test]
@@ -34,12 +35,25 @@ fn health_and_readiness() {
 fn demo_prepares_a_workspace_widget_and_page() {
     let mut server = Server::start_with(ServerOptions { demo: true, ..Default::default() });
     let port = server.url.rsplit(':').next().unwrap().to_string();
+    // What to open comes after the start-up line, where request logs cannot scroll it away.
+    server.wait_for_line("calls echo your voice", Duration::from_secs(10));
     let lines = server.stdout();
     let page = format!("http://localhost:{port}/");
-    assert!(lines.iter().any(|l| l.contains(&page)), "demo must print what to open: {lines:?}");
+    let listening =
+        lines.iter().position(|l| l.starts_with("voxgate listening on")).expect("the start-up line");
+    let open =
+        lines.iter().position(|l| l.contains(&page)).unwrap_or_else(|| panic!("what to open: {lines:?}"));
+    assert!(open > listening, "{lines:?}");
+    assert!(lines[open..].iter().any(|l| l.contains("dashboard:") && l.contains("password")), "{lines:?}");
     let api = server.client();
     let html = api.send(api.http.get(&page)).expect(200).text;
     assert!(html.contains("voxgate demo"));
+    // The page says what the agent knows, that calls echo here (no recogniser), and what is kept.
+    for title in ["<li>What voxgate is</li>", "<li>Voice</li>", "<li>Origins</li>", "<li>Privacy</li>"] {
+        assert!(html.contains(title), "the page lists {title}: {html}");
+    }
+    assert!(html.contains("data-voice=\"echoes\""), "{html}");
+    assert!(html.contains("transcript of voice calls"), "{html}");
     assert!(html.contains("/widget.js\" data-widget=\"wgt_"), "the widget is embedded with one tag: {html}");
     assert!(html.contains("data-session-url=\"/demo/session\""));
     // The page's backend stand-in gives browser-safe values; the page's origin is allowed.
