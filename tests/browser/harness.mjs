@@ -228,7 +228,12 @@ export async function launchBrowser(extraArgs = [], executablePath = process.env
 
 /** Opens the page `voxgate demo` printed and the widget's panel on it. */
 export async function openDemoWidget(browser, voxgate) {
-  const printed = voxgate.stdout().match(/voxgate demo: open (\S+)/);
+  // The demo prints what to open just after its start-up line: wait for it.
+  let printed = null;
+  for (let waited = 0; !printed && waited < 10000; waited += 50) {
+    printed = voxgate.stdout().match(/voxgate demo: open (\S+)/);
+    if (!printed) await new Promise((r) => setTimeout(r, 50));
+  }
   if (!printed) throw new Error(`the demo prints what to open: ${voxgate.stdout()}`);
   const page = await browser.context.newPage();
   await page.goto(printed[1]);

@@ -102,6 +102,7 @@ fn demo_prepares_a_workspace_widget_and_page() {
 fn the_demo_serves_its_trust_center_from_the_first_request() {
     let mut server = Server::start_with(ServerOptions { demo: true, ..Default::default() });
     let port = server.url.rsplit(':').next().unwrap().to_string();
+    server.wait_for_line("staging widget", Duration::from_secs(10));
     let lines = server.stdout();
     let widget = lines
         .iter()

@@ -77,9 +77,8 @@ fn previews_count_only_as_preview_and_say_when_fair_use_is_spent() {
 #[test]
 fn the_demo_prints_a_dashboard_user_that_signs_in() {
     let mut server = Server::start_with(ServerOptions { demo: true, ..Default::default() });
-    let lines = server.stdout();
-    let line =
-        lines.iter().find(|l| l.contains("dashboard:")).expect("the demo prints the dashboard").clone();
+    // Printed once the server listens, after its start-up line.
+    let line = server.wait_for_line("dashboard:", std::time::Duration::from_secs(10));
     assert!(line.contains(&format!("{}/dashboard", server.url)), "{line}");
     let password = line.split("password ").nth(1).expect("password").trim_end_matches(')').trim().to_string();
     let d = Dashboard::sign_in(&server, "demo@localhost", &password);

@@ -303,44 +303,22 @@ const VOICE_TEXT: &[(&str, &[&str], &str)] = &[
     ("voice.voice", &["realtime"], "voice"),
     ("voice.api_key_env", &["realtime"], "api_key_env"),
     ("voice.transcription_model", &["realtime"], "transcription_model"),
-    ("voice.fallback", &["builtin", "pipeline", "realtime"], "fallback"),
-    ("voice.idle_prompt", &["builtin", "pipeline", "realtime"], "idle_prompt"),
+    ("voice.fallback", TALKING, "fallback"),
+    ("voice.idle_prompt", TALKING, "idle_prompt"),
 ];
+
+/// The voice types that talk (every one but echo): they share turn detection and the lines.
+const TALKING: &[&str] = &["builtin", "pipeline", "realtime"];
 
 /// Number fields of the voice form: field, the voice types that have it, JSON path, and
 /// whether it is a fraction (else whole milliseconds or words).
 const VOICE_NUMBERS: &[(&str, &[&str], &str, bool)] = &[
     ("voice.words_per_minute", &["builtin"], "words_per_minute", false),
-    (
-        "voice.turn_detection.threshold",
-        &["builtin", "pipeline", "realtime"],
-        "turn_detection.threshold",
-        true,
-    ),
-    (
-        "voice.turn_detection.prefix_padding_ms",
-        &["builtin", "pipeline", "realtime"],
-        "turn_detection.prefix_padding_ms",
-        false,
-    ),
-    (
-        "voice.turn_detection.silence_duration_ms",
-        &["builtin", "pipeline", "realtime"],
-        "turn_detection.silence_duration_ms",
-        false,
-    ),
-    (
-        "voice.turn_detection.interrupt_min_ms",
-        &["builtin", "pipeline", "realtime"],
-        "turn_detection.interrupt_min_ms",
-        false,
-    ),
-    (
-        "voice.turn_detection.idle_timeout_ms",
-        &["builtin", "pipeline", "realtime"],
-        "turn_detection.idle_timeout_ms",
-        false,
-    ),
+    ("voice.turn_detection.threshold", TALKING, "turn_detection.threshold", true),
+    ("voice.turn_detection.prefix_padding_ms", TALKING, "turn_detection.prefix_padding_ms", false),
+    ("voice.turn_detection.silence_duration_ms", TALKING, "turn_detection.silence_duration_ms", false),
+    ("voice.turn_detection.interrupt_min_ms", TALKING, "turn_detection.interrupt_min_ms", false),
+    ("voice.turn_detection.idle_timeout_ms", TALKING, "turn_detection.idle_timeout_ms", false),
 ];
 
 /// The voice form's fields from a saved voice (its JSON).
@@ -399,7 +377,7 @@ fn voice_of(data: &FormData) -> Result<Value, FieldProblem> {
         };
         super::patch::set_path(&mut voice, path, number);
     }
-    if kind != "echo" {
+    if TALKING.contains(&kind) {
         let interrupts = data.get("voice.turn_detection.interrupt_response").is_some();
         super::patch::set_path(&mut voice, "turn_detection.interrupt_response", json!(interrupts));
     }
