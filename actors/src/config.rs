@@ -19,7 +19,12 @@ use voxgate_engine::ids::{AgentId, KeyId, WidgetId, WorkspaceId};
 use voxgate_engine::widget::Widget;
 
 /// Times a save is rebuilt on the stored version after another node's save got in first.
-const STALE_RETRIES: u32 = 10;
+const STALE_RETRIES: u32 = 20;
+
+/// The longest random pause before a stale save is rebuilt, in milliseconds. Without one, two
+/// nodes saving the same widget in a loop met again at once, and one could lose ten times in a
+/// row on a busy 2-core machine.
+const STALE_BACKOFF_MAX_MS: u64 = 64;
 
 /// Puts `item` in `map` unless a newer version is there already: a save, a reread and an
 /// announcement of the same document may land in any order, and the cache must only move
@@ -231,6 +236,11 @@ impl ConfigCache {
             match save(change()?).await {
                 Err(StoreError::Stale(what)) if tries < STALE_RETRIES => {
                     tracing::info!(%what, "saving again on the stored version");
+                    // A random pause that doubles each time (1, 2, 4 ... 64 ms at most) lets the
+                    // other node's save finish instead of meeting it again.
+                    let cap = (1u64 << tries.min(6)).min(STALE_BACKOFF_MAX_MS);
+                    let pause = rand::Rng::random_range(&mut rand::rng(), 0..=cap);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     reread().await?;
                     tries += 1;
                 }
