@@ -1,7 +1,7 @@
 //! What each fuzz target feeds the engine, one function per input the network can send. The
 //! targets in `fuzz_targets/` call these under libFuzzer (`scripts/fuzz`), and
-//! `tests/corpus.rs` replays every committed corpus file through them on stable, so a crash
-//! once found stays fixed. Each function panics only if the engine breaks a rule: no panic
+//! `engine/tests/fuzz_corpus.rs` (which compiles this file as a module) replays every committed
+//! corpus file through them on stable, so a crash once found stays fixed. Each function panics only if the engine breaks a rule: no panic
 //! on any input, and every refusal says what was wrong.
 
 use std::net::SocketAddr;
