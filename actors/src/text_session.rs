@@ -19,6 +19,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::agent::Agent;
+use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{MessageId, SessionId};
 use voxgate_engine::metering::{UsageKey, UsageKind};
 use voxgate_engine::session::{EndReason, Session};
@@ -285,8 +286,22 @@ async fn take_message(
     let (message_id, answer_id) = store
         .write(move |c| {
             records::text_used(c, &sid)?;
-            let visitor = records::append_message(c, &conversation, "visitor", &text, "complete", at)?;
-            let answer = records::append_message(c, &conversation, "agent", "", "streaming", at)?;
+            let visitor = records::append_message(
+                c,
+                &conversation,
+                MessageRole::Visitor,
+                &text,
+                MessageStatus::Complete,
+                at,
+            )?;
+            let answer = records::append_message(
+                c,
+                &conversation,
+                MessageRole::Agent,
+                "",
+                MessageStatus::Streaming,
+                at,
+            )?;
             Ok((visitor, answer))
         })
         .await?;
@@ -415,9 +430,9 @@ impl Answer {
             self.relay(&mut text, &mut source).await
         };
         let status = match &outcome {
-            Outcome::Complete => "complete",
-            Outcome::Interrupted(_) => "interrupted",
-            Outcome::Failed(_) => "failed",
+            Outcome::Complete => MessageStatus::Complete,
+            Outcome::Interrupted(_) => MessageStatus::Interrupted,
+            Outcome::Failed(_) => MessageStatus::Failed,
         };
         let store = self.control.config().store().clone();
         let (id, recorded, from) = (self.answer_id.clone(), text.clone(), source.clone());

@@ -1,5 +1,5 @@
-//! Listing conversations: which ones (filters) and from where (an opaque cursor), the same for
-//! every front end and every store backend.
+//! Conversations: listing them (filters, and from where: an opaque cursor), the same for every
+//! front end and every store backend, and the roles and statuses of their transcripts' lines.
 
 use crate::ids::{AgentId, WidgetId};
 use crate::session::{Environment, Mode};
@@ -52,5 +52,82 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("c12.wgt_x"), None);
         assert_eq!(Cursor::decode("nonsense"), None);
+    }
+}
+
+/// Who said a line of a conversation's transcript. Stored and sent by these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    Visitor,
+    Agent,
+}
+
+impl MessageRole {
+    pub const ALL: [MessageRole; 2] = [MessageRole::Visitor, MessageRole::Agent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageRole::Visitor => "visitor",
+            MessageRole::Agent => "agent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageRole> {
+        MessageRole::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// How a line of a transcript ended. Stored and sent by these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Said or written whole.
+    Complete,
+    /// An answer still being written (its row is kept from the start, so a crash leaves it).
+    Streaming,
+    /// Cut short: the visitor talked over it, left, or the session ended.
+    Interrupted,
+    /// The agent's upstream failed; the text is what arrived.
+    Failed,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 4] = [
+        MessageStatus::Complete,
+        MessageStatus::Streaming,
+        MessageStatus::Interrupted,
+        MessageStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Complete => "complete",
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Interrupted => "interrupted",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageStatus> {
+        MessageStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_statuses_keep_their_stored_names() {
+        for r in MessageRole::ALL {
+            assert_eq!(MessageRole::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        for s in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(MessageRole::parse("tool"), None);
     }
 }

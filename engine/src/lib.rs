@@ -25,7 +25,7 @@ pub mod sign_in;
 pub mod spec;
 pub mod time;
 pub mod token;
-pub mod turn;
+pub mod turn_credentials;
 pub mod voice;
 pub mod widget;
 

@@ -277,9 +277,10 @@ impl ServeArgs {
             return Err("--ice-servers must be a JSON array of RTCIceServer objects".into());
         }
         let turn = match (&self.turn_urls, &self.turn_secret) {
-            (Some(urls), Some(secret)) => {
-                Some(voxgate_engine::turn::TurnServers::parse(urls, secret).map_err(|e| e.to_string())?)
-            }
+            (Some(urls), Some(secret)) => Some(
+                voxgate_engine::turn_credentials::TurnServers::parse(urls, secret)
+                    .map_err(|e| e.to_string())?,
+            ),
             _ => None,
         };
         if self.min_ttl_seconds == 0 || self.min_ttl_seconds > 3600 {

@@ -30,7 +30,7 @@ pub struct ServeOptions {
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub ice_servers: serde_json::Value,
-    pub turn: Option<voxgate_engine::turn::TurnServers>,
+    pub turn: Option<voxgate_engine::turn_credentials::TurnServers>,
     pub trusted_proxies: crate::client_address::TrustedProxies,
     pub rate_limits: voxgate_actors::rate_limits::RateLimitPolicy,
     pub min_ttl_seconds: u32,

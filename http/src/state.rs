@@ -15,7 +15,7 @@ pub struct EdgeSettings {
     /// The `webrtc_ice_servers` handed to browsers (RTCIceServer objects).
     pub ice_servers: serde_json::Value,
     /// TURN servers whose credentials each session gets, valid until it expires.
-    pub turn: Option<voxgate_engine::turn::TurnServers>,
+    pub turn: Option<voxgate_engine::turn_credentials::TurnServers>,
     /// Proxies whose forwarding headers name the client's address.
     pub trusted_proxies: crate::client_address::TrustedProxies,
     /// How often an idle answer stream gets an SSE comment, so proxies do not cut it.

@@ -16,8 +16,7 @@ use voxgate_engine::ErrorCode;
 /// One earlier message of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryMessage {
-    /// `visitor` or `agent`.
-    pub role: String,
+    pub role: voxgate_engine::conversation::MessageRole,
     pub text: String,
 }
 

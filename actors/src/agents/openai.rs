@@ -10,6 +10,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
 use voxgate_engine::agent::AgentSpec;
+use voxgate_engine::conversation::MessageRole;
 use voxgate_engine::knowledge::KnowledgeIndex;
 use voxgate_engine::ErrorCode;
 
@@ -74,7 +75,7 @@ impl OpenAiResponder {
             messages.push(json!({"role": "system", "content": system.trim()}));
         }
         for m in &turn.history {
-            let role = if m.role == "visitor" { "user" } else { "assistant" };
+            let role = if m.role == MessageRole::Visitor { "user" } else { "assistant" };
             messages.push(json!({"role": role, "content": m.text}));
         }
         messages.push(json!({"role": "user", "content": turn.text}));

@@ -9,9 +9,9 @@
 use super::announce::{Announcement, Change, CHANNEL};
 use crate::control::ControlPlane;
 use crate::metrics::Metrics;
-use crate::store::{postgres, records};
+use crate::store::{postgresql, records};
 use crate::supervisors::{origin_revocation, TrackExpiry};
-use ::postgres::fallible_iterator::FallibleIterator;
+use postgres::fallible_iterator::FallibleIterator;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +57,7 @@ impl ClusterListener {
         control: Arc<ControlPlane>,
         metrics: Arc<Metrics>,
     ) -> Result<ClusterListener, String> {
-        let mut config: ::postgres::Config = postgres::config(url).map_err(|e| e.to_string())?.into();
+        let mut config: postgres::Config = postgresql::config(url).map_err(|e| e.to_string())?.into();
         // Named, so an operator (or a test) can find this node's listener in pg_stat_activity.
         config.application_name(&format!("voxgate-listener-{me}"));
         let ready = Arc::new(AtomicBool::new(false));
@@ -75,7 +75,7 @@ impl ClusterListener {
 }
 
 fn listen(
-    config: ::postgres::Config,
+    config: postgres::Config,
     me: String,
     tx: mpsc::UnboundedSender<Heard>,
     stop: Arc<AtomicBool>,
@@ -88,7 +88,7 @@ fn listen(
         if !std::mem::take(&mut first) {
             metrics.cluster_listener_reconnects.inc();
         }
-        let mut client = match config.connect(::postgres::NoTls) {
+        let mut client = match config.connect(postgres::NoTls) {
             Ok(c) => c,
             Err(e) => {
                 let e = crate::store::describe_postgres_error(&e);

@@ -17,6 +17,7 @@ use crate::voices::{self, AgentOutput, VoiceBackend};
 use actix::{Actor, ActorContext, Addr, ArbiterHandle, AsyncContext, Context, Handler};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{CallId, ConversationId, SessionId};
 use voxgate_engine::session::EndReason;
 use voxgate_engine::voice::{CallEvent, CallKey};
@@ -281,8 +282,15 @@ impl Handler<BridgeEvent> for CallActor {
             BridgeEvent::Text(text) => {
                 let Some(conversation) = self.conversation.clone() else { return };
                 let write = self.ctx.store.write(move |c| {
-                    records::append_message(c, &conversation, "agent", &text, "complete", clock::now())
-                        .map(|_| ())
+                    records::append_message(
+                        c,
+                        &conversation,
+                        MessageRole::Agent,
+                        &text,
+                        MessageStatus::Complete,
+                        clock::now(),
+                    )
+                    .map(|_| ())
                 });
                 drop(write);
             }

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
+use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{CallId, ConversationId};
 use voxgate_engine::session::EndReason;
 use voxgate_engine::voice::spoken::SpokenAnswer;
@@ -117,7 +118,7 @@ impl TalkingAgent {
                 self.tell(CallInput::BargeIn { stopped });
                 let open: Vec<u64> = self.answers.keys().copied().collect();
                 for answer in open {
-                    self.close(answer, "interrupted");
+                    self.close(answer, MessageStatus::Interrupted);
                 }
             }
             TalkEvent::AgentSpeechStarted { item, at } => {
@@ -158,7 +159,7 @@ impl TalkingAgent {
             AgentEvent::VisitorSaid { text, started } => {
                 self.caption(json!({"type": "conversation.item.input_audio_transcription.completed", "transcript": text}));
                 let offset = self.offset(started);
-                self.record("visitor", text, "complete", offset, None);
+                self.record(MessageRole::Visitor, text, MessageStatus::Complete, offset, None);
             }
             AgentEvent::Text { answer, item, text } => {
                 self.item_answer.insert(item, answer);
@@ -195,12 +196,12 @@ impl TalkingAgent {
     /// Records `answer` once it is all sent and played.
     fn settle(&mut self, answer: u64) {
         if self.answers.get(&answer).is_some_and(|a| a.done && a.spoken.played_out()) {
-            self.close(answer, "complete");
+            self.close(answer, MessageStatus::Complete);
         }
     }
 
     /// Records `answer` as heard, with `status` unless it failed, and forgets it.
-    fn close(&mut self, answer: u64, status: &'static str) {
+    fn close(&mut self, answer: u64, status: MessageStatus) {
         let Some(a) = self.answers.remove(&answer) else { return };
         let captioned = &mut self.captioned;
         self.item_answer.retain(|item, owner| {
@@ -210,16 +211,16 @@ impl TalkingAgent {
             *owner != answer
         });
         let heard = a.spoken.heard();
-        let status = if a.failed.is_some() { "failed" } else { status };
+        let status = if a.failed.is_some() { MessageStatus::Failed } else { status };
         let offset = self.offset(a.played_from.unwrap_or(a.begun));
         self.caption(json!({"type": "response.done", "response_id": format!("answer_{answer}"),
-                            "status": status, "transcript": heard}));
+                            "status": status.as_str(), "transcript": heard}));
         self.tell(CallInput::Heard { answer, text: heard.clone() });
         // An answer nobody heard a word of, and that did not fail, leaves no line.
         if heard.is_empty() && a.failed.is_none() {
             return;
         }
-        self.record("agent", heard, status, offset, a.failed.map(ErrorCode::as_str));
+        self.record(MessageRole::Agent, heard, status, offset, a.failed.map(ErrorCode::as_str));
     }
 
     /// An event for the visitor's captions (sent on their data channel, if they opened one).
@@ -251,9 +252,9 @@ impl TalkingAgent {
 
     fn record(
         &self,
-        role: &'static str,
+        role: MessageRole,
         text: String,
-        status: &'static str,
+        status: MessageStatus,
         offset_ms: i64,
         error_code: Option<&'static str>,
     ) {
@@ -274,7 +275,7 @@ impl TalkingAgent {
     pub fn finish(&mut self) {
         let open: Vec<u64> = self.answers.keys().copied().collect();
         for answer in open {
-            self.close(answer, "interrupted");
+            self.close(answer, MessageStatus::Interrupted);
         }
     }
 }

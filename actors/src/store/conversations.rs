@@ -7,7 +7,7 @@ use super::records::{
 use super::sql::{args, Arg, Sql};
 use super::StoreError;
 use serde::Serialize;
-use voxgate_engine::conversation::{ConversationFilter, Cursor};
+use voxgate_engine::conversation::{ConversationFilter, Cursor, MessageRole};
 use voxgate_engine::ids::{ConversationId, WorkspaceId};
 use voxgate_engine::session::{Mode, ModeSet, Session, SessionState};
 use voxgate_engine::Timestamp;
@@ -115,16 +115,16 @@ fn summary(c: &dyn Sql, s: Session, used: ModeSet) -> Result<ConversationSummary
         c.query_value("SELECT COUNT(*) FROM calls WHERE session_id = ?1", args![s.id.as_str()])?;
     // The visitor's first words say what the conversation was about; an agent's greeting
     // stands in when the visitor said nothing.
-    let first = |role: &str| {
+    let first = |role: MessageRole| {
         c.query_opt(
             "SELECT text FROM messages WHERE conversation_id = ?1 AND role = ?2 AND text <> '' ORDER BY seq LIMIT 1",
-            args![s.conversation_id.as_str(), role],
+            args![s.conversation_id.as_str(), role.as_str()],
             |r| r.get::<String>(0),
         )
     };
-    let snippet = match first("visitor")? {
+    let snippet = match first(MessageRole::Visitor)? {
         Some(text) => Some(text),
-        None => first("agent")?,
+        None => first(MessageRole::Agent)?,
     }
     .map(|t| snippet_of(&t));
     let usage = usage_of(c, &s)?;

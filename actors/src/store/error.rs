@@ -6,7 +6,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {}", describe(.0))]
-    Postgres(#[from] ::postgres::Error),
+    Postgres(#[from] postgres::Error),
     #[error("{0}")]
     Config(String),
     #[error("the database is unavailable: {0}")]
@@ -21,7 +21,7 @@ pub enum StoreError {
 }
 
 /// A PostgreSQL error with what the server said (its Display alone says only "db error").
-pub fn describe(e: &::postgres::Error) -> String {
+pub fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => match std::error::Error::source(e) {

@@ -11,7 +11,7 @@
 pub mod conversations;
 pub mod dashboard;
 mod error;
-pub mod postgres;
+pub mod postgresql;
 pub mod records;
 pub(crate) mod schema;
 pub mod sql;
@@ -95,7 +95,7 @@ impl std::fmt::Display for StoreLocation {
             StoreLocation::DataDir(dir) => {
                 write!(f, "{}", std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display())
             }
-            StoreLocation::Postgres(url) => match postgres::config(url) {
+            StoreLocation::Postgres(url) => match postgresql::config(url) {
                 // Never the password.
                 Ok(c) => write!(
                     f,
@@ -151,7 +151,7 @@ impl<T: Send, F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send> Job for Write
 #[derive(Clone)]
 enum Readers {
     Sqlite(Arc<Mutex<rusqlite::Connection>>),
-    Postgres(r2d2::Pool<postgres::PgManager>),
+    Postgres(r2d2::Pool<postgresql::PgManager>),
 }
 
 /// One write connection's queue; its thread commits what is queued, in order.
@@ -205,13 +205,13 @@ impl Store {
     }
 
     fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        let config = postgres::config(url)?;
+        let config = postgresql::config(url)?;
         // The blocking client runs its own small runtime, which must not start on a thread that
         // drives an async runtime (the caller's may): connect from a thread of our own.
         let opened = std::thread::scope(|s| {
             s.spawn(|| {
                 let connect = || {
-                    postgres::PgConnection::connect(&config)
+                    postgresql::PgConnection::connect(&config)
                         .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))
                 };
                 let first = connect()?;
@@ -220,7 +220,7 @@ impl Store {
                 for _ in 1..POSTGRES_WRITERS {
                     writers.push(connect()?);
                 }
-                let pool = postgres::reader_pool(&config, POSTGRES_READERS)?;
+                let pool = postgresql::reader_pool(&config, POSTGRES_READERS)?;
                 Ok::<_, StoreError>((writers, pool))
             })
             .join()

@@ -4,6 +4,7 @@
 use super::sql::{args, Row, Sql};
 use super::StoreError;
 use voxgate_engine::agent::{Agent, AgentSpec};
+use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{AgentId, CallId, ConversationId, KeyId, SessionId, WidgetId, WorkspaceId};
 use voxgate_engine::session::{EndReason, Environment, ModeSet, Session, SessionState};
 use voxgate_engine::widget::{Widget, WidgetSpec};
@@ -404,9 +405,9 @@ pub(crate) fn session_row(r: &Row) -> Result<Session, StoreError> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TranscriptMessage {
     pub id: String,
-    pub role: String,
+    pub role: MessageRole,
     pub text: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub created_at: Timestamp,
     /// The knowledge attachment an agent's answer quotes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -430,9 +431,17 @@ pub fn transcript(c: &dyn Sql, conversation: &ConversationId) -> Result<Vec<Tran
         |r| {
             Ok(TranscriptMessage {
                 id: r.get(0)?,
-                role: r.get(1)?,
+                role: {
+                    let role: String = r.get(1)?;
+                    MessageRole::parse(&role)
+                        .ok_or_else(|| corrupt(format!("unknown message role {role}")))?
+                },
                 text: r.get(2)?,
-                status: r.get(3)?,
+                status: {
+                    let status: String = r.get(3)?;
+                    MessageStatus::parse(&status)
+                        .ok_or_else(|| corrupt(format!("unknown message status {status}")))?
+                },
                 created_at: Timestamp(r.get(4)?),
                 source: r.get(5)?,
                 call_id: r.get(6)?,
@@ -717,16 +726,16 @@ pub fn voice_seconds(
 pub fn append_message(
     c: &dyn Sql,
     conversation: &ConversationId,
-    role: &str,
+    role: MessageRole,
     text: &str,
-    status: &str,
+    status: MessageStatus,
     at: Timestamp,
 ) -> Result<voxgate_engine::ids::MessageId, StoreError> {
     let id = voxgate_engine::ids::MessageId::generate(&mut rand::rng());
     c.execute(
         "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6)",
-        args![id.as_str(), conversation.as_str(), role, text, status, at.millis()],
+        args![id.as_str(), conversation.as_str(), role.as_str(), text, status.as_str(), at.millis()],
     )?;
     Ok(id)
 }
@@ -736,11 +745,10 @@ pub fn append_message(
 pub struct VoiceLine {
     pub conversation: ConversationId,
     pub call: CallId,
-    /// `visitor` or `agent`.
-    pub role: &'static str,
+    pub role: MessageRole,
     pub text: String,
     /// `complete`, `interrupted` (the visitor talked over it) or `failed`.
-    pub status: &'static str,
+    pub status: MessageStatus,
     pub offset_ms: i64,
     pub error_code: Option<&'static str>,
 }
@@ -754,9 +762,9 @@ pub fn append_voice_line(c: &dyn Sql, line: &VoiceLine, at: Timestamp) -> Result
         args![
             id.as_str(),
             line.conversation.as_str(),
-            line.role,
+            line.role.as_str(),
             &line.text,
-            line.status,
+            line.status.as_str(),
             at.millis(),
             line.call.as_str(),
             line.offset_ms,
@@ -771,12 +779,12 @@ pub fn finish_message(
     c: &dyn Sql,
     id: &voxgate_engine::ids::MessageId,
     text: &str,
-    status: &str,
+    status: MessageStatus,
     source: Option<&str>,
 ) -> Result<(), StoreError> {
     c.execute(
         "UPDATE messages SET text = ?2, status = ?3, source = ?4 WHERE id = ?1",
-        args![id.as_str(), text, status, source],
+        args![id.as_str(), text, status.as_str(), source],
     )?;
     Ok(())
 }

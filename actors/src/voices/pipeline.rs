@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use voxgate_engine::conversation::MessageRole;
 use voxgate_engine::sentences::Sentences;
 use voxgate_engine::voice::talk::LISTEN_RATE;
 use voxgate_engine::ErrorCode;
@@ -160,7 +161,7 @@ impl VoiceBackend for PipelineVoice {
                     }
                     CallInput::Heard { text, .. } => {
                         if !text.is_empty() {
-                            history.borrow_mut().push(HistoryMessage { role: "agent".into(), text });
+                            history.borrow_mut().push(HistoryMessage { role: MessageRole::Agent, text });
                         }
                     }
                     CallInput::IdlePrompt if !answering.is_busy() => {
@@ -212,7 +213,7 @@ impl PipelineVoice {
         }
         out.send(AgentEvent::VisitorSaid { text: text.clone(), started });
         let turn = AgentTurn { history: history.borrow().clone(), text: text.clone(), open_text };
-        history.borrow_mut().push(HistoryMessage { role: "visitor".into(), text });
+        history.borrow_mut().push(HistoryMessage { role: MessageRole::Visitor, text });
 
         let asked = Instant::now();
         let mut parts = self.responder.respond(turn);

@@ -243,13 +243,13 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
         .transcript
         .iter()
         .map(|m| Line {
-            role: m.role.clone(),
+            role: m.role.as_str().to_string(),
             text: m.text.clone(),
             when: match m.offset_ms {
                 Some(ms) => format!("{:.1} s into the call", ms as f64 / 1000.0),
                 None => time(m.created_at),
             },
-            status: m.status.clone(),
+            status: m.status.as_str().to_string(),
             source: m.source.clone(),
             error_code: m.error_code.clone(),
         })
