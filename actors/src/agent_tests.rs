@@ -64,14 +64,18 @@ impl TestRunError {
     }
 }
 
-/// Runs every test of `agent`, one after another. A run whose first case does not fit the
-/// test-run allowance is refused; cases after the allowance runs out are reported as errors.
+/// How many upstream waits one case may take: a case is a whole answer.
+const UPSTREAM_WAITS_PER_CASE: u32 = 4;
+
+/// Runs every test of `agent`, one after another, each within a few upstream waits
+/// (`--agent-timeout-ms`). A run whose first case does not fit the test-run allowance is
+/// refused; cases after the allowance runs out are reported as errors.
 pub async fn run(
     agent: &Agent,
     runtime: &AgentRuntime,
     ledger: &UsageLedger,
-    case_timeout: Duration,
 ) -> Result<TestRun, TestRunError> {
+    let case_timeout: Duration = runtime.upstream.response * UPSTREAM_WAITS_PER_CASE;
     if agent.spec.tests.is_empty() {
         return Err(TestRunError::NoTests);
     }

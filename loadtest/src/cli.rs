@@ -1,5 +1,6 @@
 //! Command line of the harness.
 
+use crate::plan::{Plan, TalkPlan};
 use clap::Parser;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -87,29 +88,6 @@ pub struct Args {
     pub slo: Option<String>,
 }
 
-/// A validated run.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub target: String,
-    pub api_key: String,
-    pub widget: String,
-    pub voice: usize,
-    pub text: usize,
-    pub text_think: Duration,
-    pub rate: f64,
-    pub duration: Duration,
-    pub origin: String,
-    pub client_ip: IpAddr,
-    pub sockets: usize,
-    pub frame_bytes: usize,
-    pub connect_timeout: Duration,
-    pub exact_frame_clock: bool,
-    pub send_batch: usize,
-    pub server_pid: Option<u32>,
-    /// Talking visitors (`--speech`).
-    pub talk: Option<crate::media::TalkPlan>,
-}
-
 impl Args {
     pub fn plan(&self) -> Result<Plan, String> {
         if self.voice == 0 && self.text == 0 {
@@ -128,7 +106,7 @@ impl Args {
             return Err("--barge-in-ms needs --speech (only a speaking visitor can talk over a reply)".into());
         }
         let talk = match &self.speech {
-            Some(path) => Some(crate::media::TalkPlan {
+            Some(path) => Some(TalkPlan {
                 speech: crate::speech::Speech::load(path)?,
                 barge_in: self.barge_in_ms.map(Duration::from_millis),
                 pause: self.talk_pause,

@@ -5,6 +5,7 @@
 mod cli;
 mod media;
 mod outbox;
+mod plan;
 mod probe;
 mod report;
 mod signaling;

@@ -4,11 +4,11 @@
 //! every round of due frames and every receive batch. Frames carry a sequence number; each peer
 //! remembers when its last frames left, so an echo's round trip starts at its departure.
 
-use crate::cli::Plan;
 use crate::outbox::{realtime_ns, Departed, Departure};
+use crate::plan::{Plan, TalkPlan};
 use crate::signaling::Signaled;
 use crate::sockets::{PeerSocket, RecvBuffer};
-use crate::speech::{Speech, Voice};
+use crate::speech::Voice;
 use crate::talker::{Measured, Say, Talker};
 use hdrhistogram::Histogram;
 use mio::unix::SourceFd;
@@ -84,14 +84,6 @@ pub struct TalkResult {
     pub reply_frames: u64,
     /// Reply frames missing from the RTP sequence.
     pub reply_lost: u64,
-}
-
-/// How talking visitors talk.
-#[derive(Clone, Debug)]
-pub struct TalkPlan {
-    pub speech: Speech,
-    pub barge_in: Option<Duration>,
-    pub pause: Duration,
 }
 
 /// A talking visitor's state beside its peer.

@@ -1,8 +1,8 @@
 //! One run from start to finish, and what it reports: a table in the spirit of LiveKit's
 //! `lk perf load-test`, and the same figures as JSON.
 
-use crate::cli::Plan;
 use crate::media::{Control, Live, MediaLoop, MediaResult};
+use crate::plan::Plan;
 use crate::probe;
 use crate::signaling;
 use crate::sockets::{Addressing, PeerSocket};

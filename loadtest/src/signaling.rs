@@ -1,7 +1,7 @@
 //! What happens over HTTP: the customer backend creates a session (workspace key), the visitor
 //! posts its offer to `webrtc_url` (session token, Origin), and finally hangs up.
 
-use crate::cli::Plan;
+use crate::plan::Plan;
 use crate::sockets::Addressing;
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};

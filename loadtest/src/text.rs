@@ -2,7 +2,7 @@
 //! ends, posts a message, reads the answer's Server-Sent Events (time to the first
 //! `response.delta` and to `response.completed`), thinks, and asks again.
 
-use crate::cli::Plan;
+use crate::plan::Plan;
 use crate::signaling::{create_session, error_code, short};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;

@@ -68,9 +68,7 @@ pub async fn test_run(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let agent = state.control.agent(&ws.0, &agent_id(&path)?)?;
-    // A case may take a whole answer: allow a few upstream waits.
-    let case_timeout = state.agents.upstream.response * 4;
-    let run = voxgate_actors::agent_tests::run(&agent, &state.agents, state.control.ledger(), case_timeout)
+    let run = voxgate_actors::agent_tests::run(&agent, &state.agents, state.control.ledger())
         .await
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     Ok(HttpResponse::Ok().json(run))

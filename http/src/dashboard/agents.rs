@@ -596,8 +596,7 @@ pub async fn run_tests(
     let agent = own_agent(&state, &who, &agent_id(&path)?)?;
     let data = read_form(&req, body).await?;
     who.check_csrf(&req, data.get("csrf"))?;
-    let case_timeout = state.agents.upstream.response * 4;
-    let run = voxgate_actors::agent_tests::run(&agent, &state.agents, state.control.ledger(), case_timeout)
+    let run = voxgate_actors::agent_tests::run(&agent, &state.agents, state.control.ledger())
         .await
         .map_err(|e| DashboardError::new(e.code(), e.to_string()))?;
     let mut form = values_of(&agent.spec);
