@@ -145,3 +145,65 @@ fn talking_over_the_answer_stops_it_and_keeps_only_what_was_heard() {
     assert_eq!(chats.len(), 2, "{chats:#?}");
     assert_eq!(chats[1]["messages"], 4, "system, visitor, the heard answer, visitor");
 }
+
+/// One conversation, whatever the channel: a call's agent is asked with what was typed before
+/// it, and a message typed after the call is asked with what was said in it. The fake model
+/// logs the history each answer was asked with.
+#[test]
+fn a_call_hears_what_was_typed_before_it_and_a_later_message_hears_the_call() {
+    let fake = FakeProvider::start(&["--stt-delay-ms", "20", "--first-audio-delay-ms", "10"]);
+    let f = Fixture::new();
+    f.patch_widget(json!({"modes": ["voice", "text"]}));
+    f.patch_agent(json!({
+        "prompt": "You are the shop's assistant.",
+        "backend": chat_backend(&fake),
+        "voice": pipeline_voice(&fake, json!({"silence_duration_ms": 300, "prefix_padding_ms": 100})),
+    }));
+    let s = f.session(json!({}));
+    let (messages, token) = (s["messages_url"].as_str().unwrap(), s["session_token"].as_str().unwrap());
+    let typed = voxgate_tests::text::Answer::ask(&f.api, messages, SITE, token, "Do you ship to Norway?")
+        .expect("a typed question")
+        .rest();
+    assert_eq!(typed.last().map(|e| e.event.as_str()), Some("response.completed"), "{typed:?}");
+
+    // The call: the visitor asks (the fake hears "How much does shipping cost?").
+    let mut call = VoiceCall::offer_with_events(&f.api, s["webrtc_url"].as_str().unwrap(), SITE, token)
+        .expect("an offer");
+    call.script = Some(speaker(|n| (10..60).contains(&n)));
+    let answered = call.run_until(Duration::from_secs(20), |c| loud_frames(&c.received).len() >= 25);
+    assert!(answered, "no spoken answer");
+    let chats = fake.seen_on("chat");
+    assert_eq!(chats.len(), 2, "{chats:#?}");
+    let asked: Vec<&str> =
+        chats[1]["history"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert!(asked[0].starts_with("system: You are the shop's assistant."), "{asked:#?}");
+    assert_eq!(
+        asked[1..],
+        [
+            "user: Do you ship to Norway?",
+            "assistant: Shipping costs five euros. Orders over fifty euros ship free.",
+            "user: How much does shipping cost?"
+        ],
+        "the call's first turn is asked with the typed exchange before it"
+    );
+    // The whole answer plays (its caption's response.done), then the visitor hangs up.
+    let done = call.run_until(Duration::from_secs(20), |c| {
+        c.channel_events.iter().any(|e| e["type"] == "response.done" && e["status"] == "complete")
+    });
+    assert!(done, "the spoken answer played to its end");
+    call.hang_up(&f.api, SITE, token).expect(200);
+    f.record_after_call_end(&s);
+
+    // A message typed after the call is asked with what was said in it.
+    voxgate_tests::text::Answer::ask(&f.api, messages, SITE, token, "And to Sweden?").expect("asked").rest();
+    let chats = fake.seen_on("chat");
+    let asked: Vec<&str> =
+        chats[2]["history"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert!(asked.contains(&"user: How much does shipping cost?"), "the spoken question: {asked:#?}");
+    assert_eq!(asked.last(), Some(&"user: And to Sweden?"));
+    assert!(
+        asked.contains(&"assistant: Shipping costs five euros. Orders over fifty euros ship free.")
+            && asked.len() == 6,
+        "system, two typed lines, two spoken lines, the new question: {asked:#?}"
+    );
+}

@@ -8,13 +8,16 @@ use super::bridge::{BridgeEvent, BridgeLink};
 use super::calls::{CallDirectory, Hangup};
 use super::talking::TalkingAgent;
 use super::worker::{Command, Happened, WorkerHandle};
+use crate::agents::HistoryMessage;
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::sessions::{SessionEnded, SessionRegistry};
 use crate::store::{records, Store};
 use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
 use crate::voices::{self, AgentOutput, VoiceBackend};
-use actix::{Actor, ActorContext, Addr, ArbiterHandle, AsyncContext, Context, Handler};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler, WrapFuture,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
@@ -95,19 +98,31 @@ impl CallActor {
         ctx: &mut Context<Self>,
     ) {
         let (input, heard) = tokio::sync::mpsc::unbounded_channel();
-        if !voices::start_on(&thread, backend, heard, ctx.address().recipient()) {
-            self.agent_failed = true;
-            return;
-        }
         self.talking = Some(TalkingAgent::new(
             input,
             self.worker.clone(),
             self.key,
             self.call.clone(),
-            conversation,
+            conversation.clone(),
             self.ctx.store.clone(),
             self.ctx.metrics.clone(),
         ));
+        // The backend starts from the conversation so far (typed messages, earlier calls): one
+        // conversation, whatever the channel. What the call sends it meanwhile waits in `heard`.
+        let store = self.ctx.store.clone();
+        let read = async move { store.read(move |c| records::transcript(c, &conversation)).await };
+        ctx.spawn(read.into_actor(self).map(move |lines, this, ctx| {
+            let history = match lines {
+                Ok(lines) => lines.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text }).collect(),
+                Err(e) => {
+                    tracing::warn!(call = %this.call, error = %e, "the call's agent starts without the conversation so far");
+                    Vec::new()
+                }
+            };
+            if !voices::start_on(&thread, backend, history, heard, ctx.address().recipient()) {
+                this.agent_failed = true;
+            }
+        }));
     }
 
     fn end(&mut self, reason: EndReason, ctx: &mut Context<Self>) {

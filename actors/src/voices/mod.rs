@@ -28,7 +28,7 @@ pub use pipeline::PipelineVoice;
 pub use realtime::RealtimeVoice;
 pub use recognizer::{LocalRecognition, Recognizer, RecognizerState};
 
-use crate::agents::AgentRuntime;
+use crate::agents::{AgentRuntime, HistoryMessage};
 use crate::metrics::Metrics;
 use actix::Message;
 use futures_util::future::LocalBoxFuture;
@@ -98,11 +98,13 @@ pub trait VoiceBackend: Send {
     /// The backend's name for metrics (`pipeline`, `realtime`).
     fn kind(&self) -> &'static str;
 
-    /// Runs the call's side of the conversation until `input` closes (the call ended). Runs on
-    /// the voices thread paired with the call's media worker ([`start_on`]); dropping the future
-    /// cancels whatever it was doing.
+    /// Runs the call's side of the conversation until `input` closes (the call ended), starting
+    /// from `history`: the conversation so far (typed messages, earlier calls), so a call's
+    /// agent knows what was said before it. Runs on the voices thread paired with the call's
+    /// media worker ([`start_on`]); dropping the future cancels whatever it was doing.
     fn run(
         self: Box<Self>,
+        history: Vec<HistoryMessage>,
         input: mpsc::UnboundedReceiver<CallInput>,
         out: AgentLink,
     ) -> LocalBoxFuture<'static, ()>;
@@ -115,11 +117,12 @@ pub trait VoiceBackend: Send {
 pub fn start_on(
     thread: &actix::ArbiterHandle,
     backend: Box<dyn VoiceBackend>,
+    history: Vec<HistoryMessage>,
     input: mpsc::UnboundedReceiver<CallInput>,
     to_call: actix::Recipient<AgentOutput>,
 ) -> bool {
     thread.spawn_fn(move || {
-        actix::spawn(backend.run(input, AgentLink::new(to_call)));
+        actix::spawn(backend.run(history, input, AgentLink::new(to_call)));
     })
 }
 

@@ -111,12 +111,14 @@ impl VoiceBackend for PipelineVoice {
 
     fn run(
         self: Box<Self>,
+        history: Vec<HistoryMessage>,
         mut input: mpsc::UnboundedReceiver<CallInput>,
         out: AgentLink,
     ) -> LocalBoxFuture<'static, ()> {
         let voice = Rc::new(*self);
         Box::pin(async move {
-            let history: History = Rc::default();
+            // The conversation so far (typed messages, earlier calls), then this call's turns.
+            let history: History = Rc::new(RefCell::new(history));
             let mut answering = Answering::default();
             let mut early: Option<EarlyHearing> = None;
             while let Some(said) = input.recv().await {

@@ -10,7 +10,7 @@
 //! the next turn connects again.
 
 use super::{AgentEvent, AgentLink, CallInput, SpokenLines, TurnStage, VoiceBackend};
-use crate::agents::AgentFailure;
+use crate::agents::{AgentFailure, HistoryMessage};
 use crate::metrics::{Metrics, VoiceTurnStage};
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
@@ -257,6 +257,29 @@ impl RealtimeVoice {
     }
 }
 
+/// Most characters of earlier conversation added to the session's instructions (the newest
+/// lines are kept).
+const HISTORY_BUDGET: usize = 8_000;
+
+/// The conversation before this call, as a block of the instructions, newest lines kept.
+fn earlier_conversation(history: &[HistoryMessage]) -> Option<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut size = 0;
+    for m in history.iter().rev().filter(|m| !m.text.trim().is_empty()) {
+        let line = format!("{}: {}", m.role.as_str(), m.text.trim());
+        size += line.len() + 1;
+        if size > HISTORY_BUDGET {
+            break;
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    lines.reverse();
+    Some(format!("\n\nEarlier in this conversation (typed or spoken):\n{}", lines.join("\n")))
+}
+
 /// The prompt, then as much of the knowledge as fits.
 fn instructions(agent: &Agent) -> String {
     let mut text = agent.spec.prompt.trim().to_string();
@@ -452,10 +475,17 @@ impl VoiceBackend for RealtimeVoice {
     }
 
     fn run(
-        self: Box<Self>,
+        mut self: Box<Self>,
+        history: Vec<HistoryMessage>,
         mut input: mpsc::UnboundedReceiver<CallInput>,
         out: AgentLink,
     ) -> LocalBoxFuture<'static, ()> {
+        // The model hears the conversation so far (typed messages, earlier calls) as part of
+        // its instructions: one text that every Realtime dialect accepts.
+        if let Some(earlier) = earlier_conversation(&history) {
+            let base = self.session["instructions"].as_str().unwrap_or_default().to_string();
+            self.session["instructions"] = Value::String(format!("{base}{earlier}"));
+        }
         Box::pin(async move {
             let mut live: Option<(Relay, SplitStream<Socket>)> = None;
             // Connected before the call is, so the greeting is not kept waiting.
@@ -696,5 +726,37 @@ impl RealtimeVoice {
             CallInput::Heard { .. } | CallInput::Paused { .. } => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxgate_engine::conversation::MessageRole;
+
+    fn line(role: MessageRole, text: &str) -> HistoryMessage {
+        HistoryMessage { role, text: text.into() }
+    }
+
+    #[test]
+    fn the_conversation_so_far_joins_the_instructions_newest_lines_kept() {
+        assert_eq!(earlier_conversation(&[]), None);
+        let history = [
+            line(MessageRole::Visitor, "Do you ship to Norway?"),
+            line(MessageRole::Agent, "  "),
+            line(MessageRole::Agent, "Yes, in five days."),
+        ];
+        assert_eq!(
+            earlier_conversation(&history).as_deref(),
+            Some("\n\nEarlier in this conversation (typed or spoken):\nvisitor: Do you ship to Norway?\nagent: Yes, in five days.")
+        );
+        let long: Vec<HistoryMessage> =
+            (0..1000).map(|i| line(MessageRole::Visitor, &format!("question number {i}"))).collect();
+        let text = earlier_conversation(&long).expect("some");
+        assert!(
+            text.len() <= HISTORY_BUDGET + 100 && text.ends_with("question number 999"),
+            "{}",
+            text.len()
+        );
     }
 }

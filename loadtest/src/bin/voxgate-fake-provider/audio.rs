@@ -76,7 +76,14 @@ pub async fn transcribe(State(fake): State<Arc<Fake>>, body: Bytes) -> Response 
 
 pub async fn chat(State(fake): State<Arc<Fake>>, axum::Json(body): axum::Json<Value>) -> Response {
     let last = body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or(Value::Null);
-    fake.saw(json!({"endpoint": "chat", "last": last, "messages": body["messages"].as_array().map_or(0, Vec::len)}));
+    // Each message as `role: content`, so a test can check the history a turn was answered with.
+    let history: Vec<String> = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{}: {}", m["role"].as_str().unwrap_or("?"), m["content"].as_str().unwrap_or("")))
+        .collect();
+    fake.saw(json!({"endpoint": "chat", "last": last, "messages": history.len(), "history": history}));
     let mode = fake.mode("chat");
     if mode == Mode::Hang {
         return hang().await;
