@@ -4,6 +4,7 @@
 //! [`Timestamp`], so every rule (token expiry, metering minutes, origin matching) can be tested
 //! without waiting and reused by any driver: the server's actors, the load-test harness, tests.
 
+pub mod admission;
 pub mod agent;
 pub mod agent_voice;
 pub mod api_key;

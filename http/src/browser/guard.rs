@@ -7,10 +7,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use std::sync::Arc;
+pub use voxgate_engine::admission::Visit;
+use voxgate_engine::admission::{self, Admission};
 use voxgate_engine::api_key::looks_like_api_key;
 use voxgate_engine::ids::SessionId;
 use voxgate_engine::origin::{Origin, RequestOriginError};
-use voxgate_engine::session::{EndReason, Mode, Session, SessionState};
+use voxgate_engine::session::{Mode, Session, SessionState};
 use voxgate_engine::widget::Widget;
 use voxgate_engine::ErrorCode;
 
@@ -144,18 +146,6 @@ pub async fn session_and_widget(state: &AppState, id: &str) -> Result<(Session, 
     Ok((session, widget))
 }
 
-/// What a request on a session URL does with a session its visitor left (`visitor_left`, token
-/// still valid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visit {
-    /// A message or an offer: the visitor is back, so the session reopens.
-    Returns,
-    /// Reads the transcript: allowed, and the session stays ended.
-    Reads,
-    /// Acts on a call (trickle, hang-up): a left session has none, so it is refused as ended.
-    Acts,
-}
-
 /// Origin, token and session state for a request on a session URL.
 pub async fn admit_session(
     state: &AppState,
@@ -195,58 +185,18 @@ pub async fn admit_session(
         .signer()
         .verify(token, now)
         .map_err(|e| admitted.refuse(state, ApiError::new(e.code(), e.to_string())))?;
-    if claims.sid != session.id || claims.wid != session.widget_id {
-        return Err(admitted.refuse(
-            state,
-            ApiError::new(ErrorCode::TokenInvalid, "the session token belongs to another session"),
-        ));
-    }
+    // The rules are the engine's (voxgate_engine::admission); the edge acts on the answer.
     let mut session = session;
-    match session.state {
-        SessionState::Live => {}
-        SessionState::Ended { reason: EndReason::VisitorLeft, .. }
-            if visit != Visit::Acts && session.may_reopen(now) =>
-        {
-            if visit == Visit::Returns {
-                let reopened = state.control.reopen_session(&session).await;
-                match reopened.map_err(|e| admitted.refuse(state, e.into()))? {
-                    true => session.state = SessionState::Live,
-                    false => {
-                        return Err(admitted.refuse(
-                            state,
-                            ApiError::new(ErrorCode::SessionEnded, "the session has ended (visitor_left)"),
-                        ))
-                    }
-                }
-            }
+    let admission = admission::admit(&session, &claims, mode, visit, now)
+        .map_err(|r| admitted.refuse(state, ApiError::new(r.code, r.message)))?;
+    if admission == Admission::Reopen {
+        let reopened =
+            state.control.reopen_session(&session).await.map_err(|e| admitted.refuse(state, e.into()))?;
+        if !reopened {
+            let ended = ApiError::new(ErrorCode::SessionEnded, "the session has ended (visitor_left)");
+            return Err(admitted.refuse(state, ended));
         }
-        SessionState::Ended { reason: EndReason::TokenExpired, .. } => {
-            return Err(admitted.refuse(
-                state,
-                ApiError::new(
-                    ErrorCode::TokenExpired,
-                    "the session expired; ask your backend for a new session",
-                ),
-            ))
-        }
-        SessionState::Ended { reason, .. } => {
-            return Err(admitted.refuse(
-                state,
-                ApiError::new(
-                    ErrorCode::SessionEnded,
-                    format!("the session has ended ({})", reason.as_str()),
-                ),
-            ))
-        }
-    }
-    if !session.modes.contains(mode) || !claims.modes.contains(mode) {
-        return Err(admitted.refuse(
-            state,
-            ApiError::new(
-                ErrorCode::ModeNotEnabled,
-                format!("{} is not enabled for this session", mode.as_str()),
-            ),
-        ));
+        session.state = SessionState::Live;
     }
     // A preview from the dashboard is not bound: no allowlist save should end it.
     if !admitted.dashboard {
