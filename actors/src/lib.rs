@@ -21,7 +21,7 @@ pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod supervisors;
+pub mod talk;
 pub mod text_session;
 pub mod usage;
-pub mod voices;
 pub mod workspaces;

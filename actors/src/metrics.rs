@@ -97,6 +97,9 @@ pub struct Metrics {
     pub barge_ins: IntCounter,
     /// Frames a talking agent's playout paused for want of audio.
     pub playout_underruns: IntCounter,
+    /// Realtime provider events of a type voxgate does not know (ignored): a provider that
+    /// renamed an event shows here before its calls go quiet.
+    pub realtime_unknown_events: IntCounter,
     /// Turns recognised at the visitor's pause whose result was used (the pause was the
     /// turn's end), and those dropped because the visitor talked on: the CPU early
     /// recognition spends for nothing.
@@ -384,6 +387,12 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(playout_underruns.clone())).expect("unique metric");
+        let realtime_unknown_events = IntCounter::new(
+            "voxgate_voice_realtime_unknown_events_total",
+            "Events from a realtime voice provider of a type voxgate does not know, ignored.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(realtime_unknown_events.clone())).expect("unique metric");
         let early = IntCounterVec::new(
             Opts::new(
                 "voxgate_voice_early_recognitions_total",
@@ -434,6 +443,7 @@ impl Metrics {
             voice_errors,
             barge_ins,
             playout_underruns,
+            realtime_unknown_events,
             early_recognitions_used: early.with_label_values(&["used"]),
             early_recognitions_dropped: early.with_label_values(&["dropped"]),
             http_requests,

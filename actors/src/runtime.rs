@@ -18,9 +18,9 @@ use crate::sessions::SessionRegistry;
 use crate::signing::load_signer;
 use crate::store::{records, Store, StoreLocation};
 use crate::supervisors::{IdleSupervisor, TokenSupervisor, VoiceMeter};
+use crate::talk::{CallPlanner, Recognizer, RecognizerState};
 use crate::text_session::TextSessions;
 use crate::usage::{UsageLedger, UsageLimits};
-use crate::voices::{Recognizer, RecognizerState, VoiceAgents};
 use actix::Actor;
 use std::future::Future;
 use std::path::PathBuf;
@@ -157,7 +157,7 @@ impl Runtime {
             Some(python) => Recognizer::start(python.clone()),
             None => Recognizer::off(),
         };
-        let voices = Arc::new(VoiceAgents::new(
+        let voices = Arc::new(CallPlanner::new(
             agents.clone(),
             config.agent_timeout,
             metrics.clone(),

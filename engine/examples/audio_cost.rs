@@ -10,7 +10,8 @@
 //! inclusive instructions by 1,000 gives its cost per frame.
 
 use std::hint::black_box;
-use voxgate_engine::audio::{frame_samples, OpusDecoder, OpusEncoder, Resampler, VoiceDetector};
+use voxgate_engine::audio::{frame_samples, OpusDecoder, OpusEncoder, Resampler};
+use voxgate_engine::talk::VoiceDetector;
 
 const FRAMES: u32 = 1000;
 
@@ -49,7 +50,7 @@ fn vad(detector: &mut VoiceDetector, frames: &[Vec<i16>]) -> usize {
 
 #[inline(never)]
 fn energy(frames: &[Vec<i16>]) -> usize {
-    frames.iter().filter(|f| voxgate_engine::audio::vad::rms(f) > 500.0).count()
+    frames.iter().filter(|f| voxgate_engine::talk::vad::rms(f) > 500.0).count()
 }
 
 #[inline(never)]

@@ -4,8 +4,8 @@
 //! endpoint; `realtime` relays the call to an OpenAI Realtime-compatible WebSocket. Talking
 //! voices share the turn detection settings, named after OpenAI Realtime's `server_vad`.
 
-use crate::audio::TurnConfig;
 use crate::spec::{self, SpecError};
+use crate::talk::turn_detector::TurnConfig;
 use serde::{Deserialize, Serialize};
 
 /// How a talking agent decides whose turn it is (OpenAI Realtime's `server_vad`, plus

@@ -8,8 +8,8 @@ mod common;
 use common::{ClientSide, Net, Script};
 use std::net::SocketAddr;
 use std::time::Duration;
-use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::{CallEvent, MediaIdentity, Transmit, Transport, VoiceAgent};
+use voxgate_engine::media::client::ClientPeer;
+use voxgate_engine::media::{CallEvent, MediaIdentity, Transmit, Transport, VoiceAgent};
 
 /// 100 numbered 80-byte frames.
 fn numbered() -> Script {

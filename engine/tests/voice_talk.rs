@@ -7,9 +7,10 @@ mod common;
 
 use common::{Net, Script};
 use std::time::{Duration, Instant};
-use voxgate_engine::audio::{OpusDecoder, OpusEncoder, TurnConfig};
-use voxgate_engine::voice::talk::{TalkConfig, TalkEvent};
-use voxgate_engine::voice::{CallEvent, VoiceAgent};
+use voxgate_engine::audio::{OpusDecoder, OpusEncoder};
+use voxgate_engine::media::{CallEvent, VoiceAgent};
+use voxgate_engine::talk::TurnConfig;
+use voxgate_engine::talk::{AgentEvent, TalkConfig, TalkEvent};
 
 /// A voiced, speech-like 20 ms frame at 48 kHz: a 150 Hz buzz with harmonics, as a vowel is.
 fn vowel(n: u32) -> Vec<i16> {
@@ -54,6 +55,11 @@ fn agent_speech(ms: u32) -> Vec<i16> {
         .collect()
 }
 
+/// All of utterance `item`'s speech, as one piece of an answer of its own.
+fn speech(item: u64, pcm: Vec<i16>) -> AgentEvent {
+    AgentEvent::Speech { answer: item, item, pcm, complete: true }
+}
+
 #[test]
 fn the_visitor_takes_the_floor_and_their_turn_is_captured() {
     // One second of speech, then silence.
@@ -92,7 +98,7 @@ fn the_agent_speaks_one_packet_every_20_ms_and_then_nothing() {
     });
     let before = net.visitors[0].received.len();
     assert_eq!(before, 0, "nothing was sent while the agent had nothing to say");
-    net.with_server(|server, now, tx| server.speak(key, now, 1, &agent_speech(1000), true, tx));
+    net.with_server(|server, now, tx| server.agent(key, now, 0, speech(1, agent_speech(1000)), tx));
     net.run(Duration::from_secs(2));
     let got = &net.visitors[0].received;
     assert_eq!(got.len(), 50, "one second of speech is 50 packets");
@@ -117,7 +123,7 @@ fn talking_over_the_agent_stops_it_within_a_frame() {
     net.run_until(net.now + Duration::from_secs(3), |net| {
         talk_events(net).iter().any(|(e, _)| matches!(e, TalkEvent::TurnEnded { .. }))
     });
-    net.with_server(|server, now, tx| server.speak(key, now, 9, &agent_speech(5000), true, tx));
+    net.with_server(|server, now, tx| server.agent(key, now, 0, speech(9, agent_speech(5000)), tx));
     net.run(Duration::from_secs(4));
     let events = talk_events(&net);
     let (stopped, fired) = events

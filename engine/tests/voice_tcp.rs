@@ -6,8 +6,8 @@ mod common;
 
 use common::{Net, Script, SERVER_TCP};
 use std::time::Duration;
-use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::{CallEvent, Transmit, Transport, VoiceAgent};
+use voxgate_engine::media::client::ClientPeer;
+use voxgate_engine::media::{CallEvent, Transmit, Transport, VoiceAgent};
 
 fn numbered() -> Script {
     Box::new(|n| {

@@ -8,14 +8,14 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use voxgate_engine::ids::{SessionId, WidgetId};
+use voxgate_engine::media::client::ClientPeer;
+use voxgate_engine::media::{
+    check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
+};
 use voxgate_engine::origin::{Origin, OriginPolicy};
 use voxgate_engine::session::{Mode, ModeSet};
 use voxgate_engine::spec;
 use voxgate_engine::token::{TokenClaims, TokenSigner};
-use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::{
-    check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
-};
 use voxgate_engine::Timestamp;
 
 fn identity() -> &'static MediaIdentity {
@@ -71,7 +71,7 @@ pub fn offer(data: &[u8]) {
 /// A datagram (or ICE-TCP frame) from anywhere reaching a media endpoint with one live call:
 /// routed by remote, then by the STUN USERNAME's local ufrag, and fed to the call it reaches.
 pub fn datagram_route(data: &[u8]) {
-    let _ = voxgate_engine::voice::router::stun_local_ufrag(data);
+    let _ = voxgate_engine::media::router::stun_local_ufrag(data);
     let Ok(mut guard) = live_call().lock() else { return };
     let (endpoint, _) = &mut *guard;
     let now = Instant::now();

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
-use voxgate_actors::voices::RecognizerState;
+use voxgate_actors::talk::RecognizerState;
 use voxgate_engine::ids::{WidgetId, WorkspaceId};
 use voxgate_engine::ErrorCode;
 

@@ -5,7 +5,7 @@ use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use voxgate_actors::runtime::Readiness;
-use voxgate_actors::voices::RecognizerState;
+use voxgate_actors::talk::RecognizerState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))

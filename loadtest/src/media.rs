@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use voxgate_engine::voice::client::{ClientIo, ClientPeer};
+use voxgate_engine::media::client::{ClientIo, ClientPeer};
 
 pub const WAKER: Token = Token(usize::MAX);
 /// The deadline timer's token.

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use voxgate_engine::voice::MediaIdentity;
+use voxgate_engine::media::MediaIdentity;
 
 /// Above this share of its core the harness has no room left, and may be what limits a run.
 const HARNESS_BUSY_PERCENT: f64 = 95.0;

@@ -6,8 +6,8 @@ use crate::sockets::Addressing;
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
-use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::MediaIdentity;
+use voxgate_engine::media::client::ClientPeer;
+use voxgate_engine::media::MediaIdentity;
 
 /// A visitor whose offer was answered, ready for the media thread.
 pub struct Signaled {

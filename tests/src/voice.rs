@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
-use voxgate_engine::voice::client::{ClientIo, ClientPeer};
-use voxgate_engine::voice::MediaIdentity;
+use voxgate_engine::media::client::{ClientIo, ClientPeer};
+use voxgate_engine::media::MediaIdentity;
 
 /// An Opus-sized frame (20 ms at about 32 kbit/s).
 const FRAME_BYTES: usize = 80;

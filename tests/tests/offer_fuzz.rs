@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::MediaIdentity;
+use voxgate_engine::media::client::ClientPeer;
+use voxgate_engine::media::MediaIdentity;
 use voxgate_tests::{Api, Fixture, Reply, Server, ServerOptions, SITE};
 
 /// A Chromium offer, as captured (opus, red, G722, PCMU/A, CN, telephone-event; a TCP and an

@@ -6,8 +6,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use voxgate_engine::voice::client::ClientPeer;
-use voxgate_engine::voice::MediaIdentity;
+use voxgate_engine::media::client::ClientPeer;
+use voxgate_engine::media::MediaIdentity;
 use voxgate_tests::{voxgate_bin, Fixture, KillOnDrop};
 
 fn root() -> PathBuf {

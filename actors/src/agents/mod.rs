@@ -28,7 +28,7 @@ pub struct AgentTurn {
     /// The visitor's message.
     pub text: String,
     /// A spoken message as a constrained recogniser also heard it with an open vocabulary
-    /// (see `voices::speech_to_text::Heard`); `None` for typed messages and providers.
+    /// (see `talk::speech_to_text::Heard`); `None` for typed messages and providers.
     pub open_text: Option<String>,
 }
 

@@ -1,12 +1,11 @@
 //! `CallActor`: the lifecycle of one call (one WebRTC peer of a session). The call's peer lives
 //! in its worker's endpoint; the actor decides when the call ends and records what happened:
 //! connected (and metered from then on), ended on hang-up, ICE/DTLS failure, session end (token
-//! expiry, origin revocation, quota, API end), drain or shutdown, each with its reason. For
-//! bridge agents it also holds the WebSocket to the agent.
+//! expiry, origin revocation, quota, API end), drain or shutdown, each with its reason. It
+//! starts a talking call's agent (from the conversation so far), and for bridge agents it
+//! holds the WebSocket to the agent.
 
-use super::bridge::{BridgeEvent, BridgeLink};
 use super::calls::{CallDirectory, Hangup};
-use super::talking::TalkingAgent;
 use super::worker::{Command, Happened, WorkerHandle};
 use crate::agents::HistoryMessage;
 use crate::clock;
@@ -14,7 +13,8 @@ use crate::metrics::Metrics;
 use crate::sessions::{SessionEnded, SessionRegistry};
 use crate::store::{records, Store};
 use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
-use crate::voices::{self, AgentOutput, VoiceBackend};
+use crate::talk::bridge::{BridgeEvent, BridgeLink};
+use crate::talk::{self, VoiceBackend};
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler, WrapFuture,
 };
@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{CallId, ConversationId, SessionId};
+use voxgate_engine::media::{CallEvent, CallKey};
 use voxgate_engine::session::EndReason;
-use voxgate_engine::voice::{CallEvent, CallKey};
+use voxgate_engine::talk::TalkEvent;
 
 /// Everything a call needs from outside its worker.
 #[derive(Clone)]
@@ -34,6 +35,14 @@ pub(crate) struct CallContext {
     pub store: Store,
     pub connect_timeout: Duration,
     pub meter: Addr<VoiceMeter>,
+}
+
+/// A talking call's agent until its call's actor starts it: the backend, what the call's talk
+/// machine tells it meanwhile, and the voices thread it will run on.
+pub(crate) struct TalkingBackend {
+    pub backend: Box<dyn VoiceBackend>,
+    pub heard: tokio::sync::mpsc::UnboundedReceiver<TalkEvent>,
+    pub thread: ArbiterHandle,
 }
 
 /// One call's lifecycle.
@@ -52,10 +61,8 @@ pub struct CallActor {
     conversation: Option<ConversationId>,
     /// The bridge failed before the call connected.
     agent_failed: bool,
-    /// A talking agent and the voices thread it runs on, until the actor starts it.
-    backend: Option<(Box<dyn VoiceBackend>, ArbiterHandle)>,
-    /// The call's side of its talking agent, once started.
-    talking: Option<TalkingAgent>,
+    /// A talking agent, until the actor starts it.
+    backend: Option<TalkingBackend>,
     /// The session's idle clock counts this call as its visitor's presence.
     present: bool,
 }
@@ -68,7 +75,7 @@ impl CallActor {
         worker: WorkerHandle,
         ctx: CallContext,
         bridge_url: Option<String>,
-        backend: Option<(Box<dyn VoiceBackend>, ArbiterHandle)>,
+        backend: Option<TalkingBackend>,
     ) -> CallActor {
         CallActor {
             session,
@@ -84,34 +91,29 @@ impl CallActor {
             conversation: None,
             agent_failed: false,
             backend,
-            talking: None,
             present: false,
         }
     }
 
     /// Starts the call's talking agent on its voices thread (a realtime one connects at once,
-    /// so it is ready when the call is).
+    /// so it is ready when the call is). What it says goes straight to the call's worker.
     fn start_talking(
         &mut self,
-        (backend, thread): (Box<dyn VoiceBackend>, ArbiterHandle),
+        talking: TalkingBackend,
         conversation: ConversationId,
         ctx: &mut Context<Self>,
     ) {
-        let (input, heard) = tokio::sync::mpsc::unbounded_channel();
-        self.talking = Some(TalkingAgent::new(
-            input,
-            self.worker.clone(),
-            self.key,
-            self.call.clone(),
-            conversation.clone(),
-            self.ctx.store.clone(),
-            self.ctx.metrics.clone(),
-        ));
+        let TalkingBackend { backend, heard, thread } = talking;
+        let (worker, key) = (self.worker.clone(), self.key);
+        let to_call: talk::backend::ToCall = Arc::new(move |epoch, event| {
+            // False only once the worker stopped: the call is over.
+            let _ = worker.send(Command::Agent { key, epoch, event });
+        });
         // The backend starts from the conversation so far (typed messages, earlier calls): one
-        // conversation, whatever the channel. What the call sends it meanwhile waits in `heard`.
+        // conversation, whatever the channel. What the call says meanwhile waits in `heard`.
         let store = self.ctx.store.clone();
         let read = async move { store.read(move |c| records::transcript(c, &conversation)).await };
-        ctx.spawn(read.into_actor(self).map(move |lines, this, ctx| {
+        ctx.spawn(read.into_actor(self).map(move |lines, this, _ctx| {
             let history = match lines {
                 Ok(lines) => lines.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text }).collect(),
                 Err(e) => {
@@ -119,7 +121,7 @@ impl CallActor {
                     Vec::new()
                 }
             };
-            if !voices::start_on(&thread, backend, history, heard, ctx.address().recipient()) {
+            if !talk::start_on(&thread, backend, history, heard, to_call) {
                 this.agent_failed = true;
             }
         }));
@@ -152,9 +154,6 @@ impl CallActor {
         tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
         if let Some(bridge) = &self.bridge {
             bridge.event(serde_json::json!({"type": "call.connected"}));
-        }
-        if let Some(talking) = self.talking.as_mut() {
-            talking.connected(Instant::now());
         }
     }
 
@@ -205,9 +204,6 @@ impl Actor for CallActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         // An actor stopped without `end` was stopped by its worker's thread shutting down.
         let reason = self.ended.unwrap_or(EndReason::ServerShutdown);
-        if let Some(talking) = self.talking.as_mut() {
-            talking.finish();
-        }
         if self.ended.is_none() {
             self.worker.send(Command::Close { key: self.key });
         }
@@ -245,24 +241,8 @@ impl Handler<Happened> for CallActor {
                     bridge.audio(&frame);
                 }
             }
-            CallEvent::Talk(event) => {
-                if let Some(reason) = self.talking.as_mut().and_then(|t| t.on_talk(event)) {
-                    self.end(reason, ctx);
-                }
-            }
-        }
-    }
-}
-
-impl Handler<AgentOutput> for CallActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AgentOutput, _ctx: &mut Context<Self>) {
-        if self.ended.is_some() {
-            return;
-        }
-        if let Some(talking) = self.talking.as_mut() {
-            talking.on_agent(msg);
+            CallEvent::Talk(TalkEvent::IdleTimeout) => self.end(EndReason::IdleTimeout, ctx),
+            CallEvent::Talk(_) => {}
         }
     }
 }

@@ -6,8 +6,8 @@ use actix::{Message, Recipient};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use voxgate_engine::ids::{CallId, SessionId};
+use voxgate_engine::media::CallKey;
 use voxgate_engine::session::EndReason;
-use voxgate_engine::voice::CallKey;
 
 /// End the call (answered once the call's actor has ended it).
 #[derive(Debug, Message)]

@@ -1,6 +1,6 @@
 //! Why a call could not be placed or reached.
 
-use voxgate_engine::voice::{PeerError, SdpRejection};
+use voxgate_engine::media::{PeerError, SdpRejection};
 use voxgate_engine::ErrorCode;
 
 /// Why a call could not be placed or reached; each maps to one error code for the client.

@@ -5,24 +5,24 @@
 use super::call::{CallActor, CallContext};
 use super::calls::{CallDirectory, Hangup, LiveCall};
 use super::error::VoiceError;
-use super::plan::VoicePlan;
 use super::tcp::{Closed, TcpMetrics};
-use super::worker::{self, Command, TcpListening, WorkerHandle, WorkerMetrics};
+use super::worker::{self, CallLinks, Command, TalkLinks, TcpListening, WorkerHandle, WorkerMetrics};
 use crate::clock;
 use crate::drain::Drain;
 use crate::metrics::Metrics;
 use crate::sessions::SessionRegistry;
 use crate::store::{records, Store};
-use crate::voices::VoiceAgents;
+use crate::talk::{CallPlan, CallPlanner, CallTranscript};
 use actix::{Actor, ArbiterHandle};
 use rand::Rng;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::{random_base62, CallId, SessionId};
+use voxgate_engine::media::{Endpoint, IceCreds, MediaIdentity, SdpOffer};
 use voxgate_engine::session::{EndReason, Session};
-use voxgate_engine::voice::{Endpoint, IceCreds, MediaIdentity, SdpOffer, VoiceAgent};
 
 /// How the media path is set up.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub struct MediaWorkers {
     voice_threads: Vec<ArbiterHandle>,
     ctx: CallContext,
     drain: Drain,
-    voices: Arc<VoiceAgents>,
+    planner: Arc<CallPlanner>,
 }
 
 /// The commit of a new call's record.
@@ -91,7 +91,7 @@ impl MediaWorkers {
         store: Store,
         meter: actix::Addr<crate::supervisors::VoiceMeter>,
         drain: Drain,
-        voices: Arc<VoiceAgents>,
+        planner: Arc<CallPlanner>,
     ) -> Result<MediaWorkers, String> {
         let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
         let counters = WorkerMetrics {
@@ -140,7 +140,7 @@ impl MediaWorkers {
             workers.push((arbiter, handle));
             voice_threads.push(actix::Arbiter::new().handle());
         }
-        Ok(MediaWorkers { workers, voice_threads, ctx, drain, voices })
+        Ok(MediaWorkers { workers, voice_threads, ctx, drain, planner })
     }
 
     pub fn calls(&self) -> &Arc<CallDirectory> {
@@ -157,12 +157,13 @@ impl MediaWorkers {
         self.workers.iter().map(|(_, w)| w.active()).collect()
     }
 
-    /// Places a call for `session` on the least-loaded worker and answers its checked offer.
+    /// Places a call for `session` on the least-loaded worker, answered as `agent` says (see
+    /// [`CallPlanner::plan`]), and answers its checked offer.
     pub async fn place(
         &self,
         session: &Session,
         offer: SdpOffer,
-        plan: VoicePlan,
+        agent: &Agent,
     ) -> Result<PlacedCall, VoiceError> {
         let began = Instant::now();
         if self.drain.is_draining() {
@@ -172,6 +173,7 @@ impl MediaWorkers {
         if !self.ctx.calls.reserve(&session.id, &call) {
             return Err(VoiceError::Busy);
         }
+        let plan = self.planner.plan(agent);
         let placed = self.place_reserved(session, &call, offer, plan).await;
         let (index, answer_sdp) = match placed {
             Ok(p) => p,
@@ -189,21 +191,21 @@ impl MediaWorkers {
         session: &Session,
         call: &CallId,
         offer: SdpOffer,
-        plan: VoicePlan,
+        plan: CallPlan,
     ) -> Result<(usize, String), VoiceError> {
         let (_, worker) =
             self.workers.iter().min_by_key(|(_, w)| w.active()).ok_or(VoiceError::Unavailable)?;
         let voice_thread = self.voice_threads.get(worker.index).ok_or(VoiceError::Unavailable)?.clone();
-        let (agent, bridge_url, backend) = match plan {
-            VoicePlan::Echo { delay } => (VoiceAgent::Echo { delay }, None, None),
-            VoicePlan::Bridge { url } => (VoiceAgent::External, Some(url), None),
-            VoicePlan::Talk(agent) => match self.voices.plan(&agent) {
-                Some(talk) => (VoiceAgent::Talk(talk.config), None, Some((talk.backend, voice_thread))),
-                None => {
-                    let delay = Duration::from_millis(u64::from(agent.spec.echo_delay_ms));
-                    (VoiceAgent::Echo { delay }, None, None)
-                }
-            },
+        let peer = plan.peer();
+        let (bridge_url, talk) = match plan {
+            CallPlan::Echo { .. } => (None, None),
+            CallPlan::Bridge { url } => (Some(url), None),
+            CallPlan::Talk { backend, .. } => {
+                // What the worker's talk machine tells the agent waits here until the agent
+                // starts (once the call's actor has read the conversation so far).
+                let (to_agent, heard) = tokio::sync::mpsc::unbounded_channel();
+                (None, Some((to_agent, super::call::TalkingBackend { backend, heard, thread: voice_thread })))
+            }
         };
         let ice = {
             let mut rng = rand::rng();
@@ -211,19 +213,30 @@ impl MediaWorkers {
         };
         let (live_tx, live_rx) = oneshot::channel();
         let (ctx, sid, cid) = (self.ctx.clone(), session.id.clone(), call.clone());
+        let conversation = session.conversation_id.clone();
         let attach: worker::Attach = Box::new(move |key, worker| {
             // Queued before the actor exists, so the store commits the call before anything the
             // actor records about it (its end may come at once: a peer can fail on its first drive).
             let (c, s, index) = (cid.clone(), sid.clone(), worker.index);
             let recorded =
                 ctx.store.write(move |conn| records::insert_call(conn, &c, &s, index, clock::now()));
+            let (to_agent, backend) = talk.unzip();
+            let talk = to_agent.map(|agent| TalkLinks {
+                agent,
+                transcript: CallTranscript::new(
+                    cid.clone(),
+                    conversation,
+                    ctx.store.clone(),
+                    ctx.metrics.clone(),
+                ),
+            });
             let actor = CallActor::new(sid, cid, key, worker.clone(), ctx, bridge_url, backend).start();
             let live = LiveCall { hangup: actor.clone().recipient(), worker, key };
             let _ = live_tx.send((live, Box::pin(recorded) as Recorded));
-            actor.recipient()
+            CallLinks { actor: actor.recipient(), talk }
         });
         let (reply, answer) = oneshot::channel();
-        if !worker.send(Command::Accept { offer, ice, agent, attach, reply }) {
+        if !worker.send(Command::Accept { offer, ice, agent: peer, attach, reply }) {
             return Err(VoiceError::Unavailable);
         }
         let answer_sdp = answer.await.map_err(|_| VoiceError::Unavailable)??;

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
-use voxgate_engine::voice::MAX_FRAME;
+use voxgate_engine::media::MAX_FRAME;
 
 /// A new connection must send its first frame (a STUN binding request) within this.
 pub(crate) const FIRST_FRAME_WITHIN: Duration = Duration::from_secs(10);

@@ -2,12 +2,14 @@
 //! connections, and the engine's [`Endpoint`] holding every call placed on it. It is a thin
 //! driver, as quinn's is over quinn-proto: it moves datagrams (and TCP frames) between the
 //! sockets and the endpoint, fires the endpoint's timers, hands each call's events to the
-//! call's actor, and carries out the actors' commands. Nothing else touches the endpoint, so
-//! the hot path takes no lock and crosses no thread.
+//! call's actor (or, for a talking call, to its agent and transcript), and carries out the
+//! commands of actors and agents. Nothing else touches the endpoint, so the hot path takes no
+//! lock and crosses no thread.
 
 use super::error::VoiceError;
 use super::outbox::Outbox;
 use super::tcp::{Closed, TcpInput, TcpLinks};
+use crate::talk::CallTranscript;
 use actix::{Message, Recipient};
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
@@ -17,9 +19,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use voxgate_engine::voice::{
+use voxgate_engine::media::{
     CallEvent, CallKey, Endpoint, IceCreds, SdpOffer, Transmit, Transport, VoiceAgent,
 };
+use voxgate_engine::talk::{AgentEvent, TalkEvent};
 
 /// Largest datagram read.
 const RECV_BUFFER: usize = 2048;
@@ -36,9 +39,24 @@ const FLUSH_EVERY: usize = 8;
 #[rtype(result = "()")]
 pub(crate) struct Happened(pub CallEvent);
 
+/// Where one call's events go.
+pub(crate) struct CallLinks {
+    /// The call's actor: its lifecycle (connected, failed, closed, idle timeout).
+    pub actor: Recipient<Happened>,
+    /// A talking call's agent and transcript.
+    pub talk: Option<TalkLinks>,
+}
+
+/// Where a talking call's conversation goes: what the agent hears, straight to it (on its
+/// voices thread), and the lines to the transcript.
+pub(crate) struct TalkLinks {
+    pub agent: mpsc::UnboundedSender<TalkEvent>,
+    pub transcript: CallTranscript,
+}
+
 /// Builds the actor of a newly accepted call, on the worker's thread, and returns where its
 /// events go. Built by whoever places the call, so the worker knows no actor type.
-pub(crate) type Attach = Box<dyn FnOnce(CallKey, WorkerHandle) -> Recipient<Happened> + Send>;
+pub(crate) type Attach = Box<dyn FnOnce(CallKey, WorkerHandle) -> CallLinks + Send>;
 
 /// What the rest of the process asks of a worker.
 pub(crate) enum Command {
@@ -52,12 +70,8 @@ pub(crate) enum Command {
     },
     /// One Opus frame of an external agent for the visitor.
     Play { key: CallKey, frame: Vec<u8> },
-    /// A talking agent's speech (24 kHz mono) for utterance `item`; `complete`: its last piece.
-    Speak { key: CallKey, item: u64, pcm: Vec<i16>, complete: bool },
-    /// A talking agent has nothing more to say for now.
-    AgentDone { key: CallKey },
-    /// An event for the visitor's data channel (captions), JSON text.
-    Event { key: CallKey, text: String },
+    /// What a talking agent did, stamped with the barge-ins it had seen.
+    Agent { key: CallKey, epoch: u64, event: AgentEvent },
     /// Trickled candidates; answers how many were added (`None`: no such call).
     Trickle { key: CallKey, sdpfrag: String, reply: oneshot::Sender<Option<usize>> },
     /// End the call: BYE and close_notify go out, and it is forgotten.
@@ -105,7 +119,7 @@ struct MediaWorker {
     outbox: Outbox,
     /// The ICE-TCP connections, when calls offer a TCP candidate.
     tcp: Option<TcpLinks>,
-    calls: HashMap<CallKey, Recipient<Happened>, FixedState>,
+    calls: HashMap<CallKey, CallLinks, FixedState>,
     handle: WorkerHandle,
     metrics: WorkerMetrics,
     received: (u64, u64),
@@ -337,11 +351,7 @@ impl MediaWorker {
                 self.endpoint.forget_remote(Transport::Tcp, remote);
             }
         }
-        while let Some((key, event)) = self.endpoint.poll_event() {
-            if let Some(actor) = self.calls.get(&key) {
-                actor.do_send(Happened(event));
-            }
-        }
+        self.hand_out_events();
         let sent = self.outbox.take_totals();
         let m = &self.metrics;
         if sent.sent > 0 {
@@ -355,6 +365,27 @@ impl MediaWorker {
         if packets > 0 {
             m.packets_in.inc_by(packets);
             m.bytes_in.inc_by(bytes);
+        }
+    }
+
+    /// Each call's events to where they go: a talking call's conversation to its transcript
+    /// and agent, the rest (and the idle timeout that ends a call) to its actor.
+    fn hand_out_events(&mut self) {
+        while let Some((key, event)) = self.endpoint.poll_event() {
+            let Some(links) = self.calls.get(&key) else { continue };
+            match (event, &links.talk) {
+                (CallEvent::Talk(event), Some(talk)) => {
+                    let Some(event) = talk.transcript.observe(event) else { continue };
+                    if event.is_for_agent() {
+                        // The agent's loop ends only with the call.
+                        let _ = talk.agent.send(event);
+                    } else if event == TalkEvent::IdleTimeout {
+                        links.actor.do_send(Happened(CallEvent::Talk(event)));
+                    }
+                }
+                (CallEvent::Talk(_), None) => {}
+                (event, _) => links.actor.do_send(Happened(event)),
+            }
         }
     }
 
@@ -375,12 +406,8 @@ impl MediaWorker {
             Command::Play { key, frame } => {
                 self.endpoint.play(key, now, &frame, &mut wire);
             }
-            Command::Speak { key, item, pcm, complete } => {
-                self.endpoint.speak(key, now, item, &pcm, complete, &mut wire);
-            }
-            Command::AgentDone { key } => self.endpoint.agent_done(key, now),
-            Command::Event { key, text } => {
-                self.endpoint.send_event(key, now, &text, &mut wire);
+            Command::Agent { key, epoch, event } => {
+                self.endpoint.agent(key, now, epoch, event, &mut wire);
             }
             Command::Trickle { key, sdpfrag, reply } => {
                 let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));
@@ -389,6 +416,8 @@ impl MediaWorker {
                 if self.endpoint.close(key, now, &mut wire) {
                     self.handle.active.fetch_sub(1, Ordering::Relaxed);
                 }
+                // The lines of an answer cut off by the end go to the transcript first.
+                self.hand_out_events();
                 self.calls.remove(&key);
             }
             Command::Stop { .. } => {}

@@ -1,20 +1,13 @@
-//! Audio for talking agents, sans-IO: Opus in and out, sample-rate conversion, voice activity,
-//! the turn-taking state machine and the paced playout of the agent's speech. Samples and
-//! `Instant`s go in; decisions, PCM and Opus frames come out.
+//! Audio as samples, sans-IO: Opus in and out, sample-rate conversion and noise suppression.
+//! What the samples mean to a conversation (voice activity, turns, playout) is `crate::talk`.
 
 pub mod codec;
 pub mod denoise;
-pub mod playout;
 pub mod resample;
-pub mod turn;
-pub mod vad;
 
 pub use codec::{OpusDecoder, OpusEncoder};
 pub use denoise::denoise;
-pub use playout::{Playout, PlayoutItem};
 pub use resample::Resampler;
-pub use turn::{TurnConfig, TurnDetector, TurnEvent, TurnState};
-pub use vad::VoiceDetector;
 
 /// One frame of the call's audio: 20 ms, as WebRTC carries Opus.
 pub const FRAME_MS: u32 = 20;

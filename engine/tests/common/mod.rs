@@ -8,8 +8,8 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use voxgate_engine::voice::client::{ClientIo, ClientPeer};
-use voxgate_engine::voice::{
+use voxgate_engine::media::client::{ClientIo, ClientPeer};
+use voxgate_engine::media::{
     check_offer, CallEvent, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
 };
 

@@ -9,15 +9,14 @@ use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use std::time::Duration;
-use voxgate_actors::media::{VoiceError, VoicePlan};
-use voxgate_engine::agent::AgentBackend;
-use voxgate_engine::agent_voice::VoiceSpec;
+use std::sync::Arc;
+use voxgate_actors::media::VoiceError;
+use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::CallId;
+use voxgate_engine::media::check_offer;
+use voxgate_engine::media::offer::MAX_OFFER_BYTES;
 use voxgate_engine::metering::UsageKind;
 use voxgate_engine::session::{Mode, Session};
-use voxgate_engine::voice::check_offer;
-use voxgate_engine::voice::offer::MAX_OFFER_BYTES;
 use voxgate_engine::ErrorCode;
 
 const MAX_SDPFRAG_BYTES: usize = 16 * 1024;
@@ -34,19 +33,10 @@ fn voice_error(state: &AppState, admitted: &Admitted, e: VoiceError) -> BrowserE
     admitted.refuse(state, ApiError::new(e.code(), e.to_string()))
 }
 
-/// What answers the session's voice: the agent's WebSocket bridge, its talking voice, or the
-/// echo (an agent whose `voice` is `echo`, the default).
-fn voice_plan(state: &AppState, session: &Session) -> Result<VoicePlan, ApiError> {
-    let agent =
-        state.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none()).ok_or_else(
-            || ApiError::new(ErrorCode::AgentMissing, format!("agent {} was deleted", session.agent_id)),
-        )?;
-    Ok(match (&agent.spec.backend, &agent.spec.voice) {
-        (AgentBackend::Bridge { url }, _) => VoicePlan::Bridge { url: url.clone() },
-        (_, VoiceSpec::Echo) => {
-            VoicePlan::Echo { delay: Duration::from_millis(u64::from(agent.spec.echo_delay_ms)) }
-        }
-        _ => VoicePlan::Talk(agent),
+/// The session's agent as saved now; the media pool decides from it what answers the call.
+fn agent_of(state: &AppState, session: &Session) -> Result<Arc<Agent>, ApiError> {
+    state.control.config().agent(&session.agent_id).filter(|a| a.deleted_at.is_none()).ok_or_else(|| {
+        ApiError::new(ErrorCode::AgentMissing, format!("agent {} was deleted", session.agent_id))
     })
 }
 
@@ -74,14 +64,14 @@ pub async fn offer(
         admitted.refuse(&state, ApiError::new(ErrorCode::InvalidSdp, "the offer is not UTF-8 text"))
     })?;
     let offer = check_offer(&offer).map_err(|e| voice_error(&state, &admitted, e.into()))?;
-    let plan = voice_plan(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
+    let agent = agent_of(&state, &session).map_err(|e| admitted.refuse(&state, e))?;
     state
         .control
         .check_usage(&session, UsageKind::VoiceMinute)
         .await
         .map_err(|e| admitted.refuse(&state, e.into()))?;
     let placed =
-        state.media.place(&session, offer, plan).await.map_err(|e| voice_error(&state, &admitted, e))?;
+        state.media.place(&session, offer, &agent).await.map_err(|e| voice_error(&state, &admitted, e))?;
     let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);
     let res = HttpResponse::Created()
         .content_type("application/sdp")

@@ -18,7 +18,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_engine::ids::random_base62;
-use voxgate_engine::voice::{
+use voxgate_engine::media::{
     check_offer, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
 };
 

@@ -1,14 +1,17 @@
-//! A talking agent's side of one call, sans-IO: the visitor's Opus decoded at 16 kHz, voice
+//! A talking call's talk state machine, sans-IO: the visitor's Opus decoded at 16 kHz, voice
 //! activity and turn-taking on it, the visitor's turn captured for speech recognition (with the
-//! `prefix_padding_ms` before it), optionally a continuous stream for a realtime provider, and
-//! the agent's speech played out one Opus packet per 20 ms. A barge-in stops the playout at once,
-//! here, before anyone else hears of it.
+//! `prefix_padding_ms` before it), optionally a continuous stream for a realtime provider, the
+//! agent's speech played out one Opus packet per 20 ms, and its answers kept as the visitor
+//! heard them (`answers`). A barge-in stops the playout at once, here, before anyone else hears
+//! of it. [`AgentEvent`]s go in; [`TalkEvent`]s come out, for the agent and the call alike.
 
-use crate::audio::playout::PlayoutEvent;
-use crate::audio::{frame_samples, OpusDecoder, OpusEncoder, Playout, PlayoutItem, Resampler, TurnConfig};
-use crate::audio::{TurnDetector, TurnEvent, VoiceDetector};
+use crate::audio::{frame_samples, OpusDecoder, OpusEncoder, Resampler};
+use crate::talk::answers::Answers;
+use crate::talk::event::TalkEvent;
+use crate::talk::playout::PlayoutEvent;
+use crate::talk::{AgentEvent, TurnDetector, TurnEvent, VoiceDetector};
+use crate::talk::{Playout, TurnConfig};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The rate the visitor's audio is decoded, judged and captured at.
@@ -29,35 +32,6 @@ pub struct TalkConfig {
     pub stream_rate: Option<u32>,
 }
 
-/// What happened in the conversation, for the call's owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TalkEvent {
-    /// The visitor has the floor; their speech began at `at`.
-    VisitorSpeechStarted { at: Instant },
-    /// The visitor's turn, for speech recognition: 16 kHz mono PCM from `started` (less the
-    /// prefix padding kept before it) to `ended`.
-    TurnEnded { audio: Arc<[i16]>, started: Instant, ended: Instant },
-    /// The visitor paused after speech that ended at `ended` (with the turn's `pause_ms`):
-    /// their turn so far, to recognise early. A `TurnEnded` with the same `ended` is that turn.
-    VisitorPaused { audio: Arc<[i16]>, ended: Instant },
-    /// The visitor talked over the agent from `at`; the agent's playout stopped at once, having
-    /// played `played_ms` of `item` (if one was playing).
-    BargeIn { at: Instant, stopped: Option<(PlayoutItem, u32)> },
-    /// The visitor's audio at the stream rate while they have the floor, 20 ms at a time
-    /// (the pre-roll in one piece first); with `stream_rate` only.
-    VisitorAudio(Arc<[i16]>),
-    /// The agent's utterance started playing.
-    AgentSpeechStarted { item: PlayoutItem, at: Instant },
-    /// The agent's utterance played to its end.
-    AgentSpeechFinished { item: PlayoutItem, played_ms: u32 },
-    /// The agent's speech ran dry mid-utterance and paused (its audio came too slowly).
-    Underrun { item: PlayoutItem },
-    /// Nobody spoke for the idle timeout: prompt the visitor.
-    IdlePrompt,
-    /// Still nobody: end the call.
-    IdleTimeout,
-}
-
 /// One call's conversation.
 pub struct Talk {
     decoder: OpusDecoder,
@@ -76,6 +50,7 @@ pub struct Talk {
     rtp_base: Option<(Instant, u32)>,
     /// The first frame of a talkspurt carries the RTP marker.
     talkspurt: bool,
+    answers: Answers,
     events: VecDeque<TalkEvent>,
 }
 
@@ -103,6 +78,7 @@ impl Talk {
             encoder: OpusEncoder::new(SPEAK_RATE)?,
             rtp_base: None,
             talkspurt: true,
+            answers: Answers::new(now),
             events: VecDeque::new(),
         })
     }
@@ -141,12 +117,15 @@ impl Talk {
             Some(TurnEvent::SpeechStarted { at }) => {
                 self.start_capture();
                 self.events.push_back(TalkEvent::VisitorSpeechStarted { at });
+                let caption = r#"{"type":"input_audio_buffer.speech_started"}"#;
+                self.events.push_back(TalkEvent::Caption(caption.to_string()));
             }
             Some(TurnEvent::BargeIn { at }) => {
                 let stopped = self.playout.stop();
                 self.talkspurt = true;
                 // Before the audio it starts streaming: the agent stops answering first.
                 self.events.push_back(TalkEvent::BargeIn { at, stopped });
+                self.answers.barge_in(stopped, &mut self.events);
                 self.start_capture();
             }
             Some(TurnEvent::TurnEnded { started, ended }) => self.end_turn(started, ended),
@@ -188,35 +167,49 @@ impl Talk {
 
     fn end_turn(&mut self, started: Instant, ended: Instant) {
         if let Some(audio) = self.capture.take() {
+            self.answers.turn_ended(ended);
             self.events.push_back(TalkEvent::TurnEnded { audio: audio.into(), started, ended });
         }
     }
 
-    /// Queues the agent's speech (24 kHz mono PCM) as part of utterance `item`; `complete`
-    /// says no more will come for it.
-    pub fn speak(&mut self, now: Instant, item: PlayoutItem, pcm: &[i16], complete: bool) {
-        self.turn.agent_turn();
-        self.playout.push(now, item, pcm, complete);
-    }
-
-    /// Stops the agent's speech (the answer was cancelled); what was playing, and how much.
-    pub fn stop_speaking(&mut self, now: Instant) -> Option<(PlayoutItem, u32)> {
-        let stopped = self.playout.stop();
-        self.talkspurt = true;
-        self.turn.agent_done(now);
-        stopped
+    /// What the agent did, stamped with the barge-ins it had seen (`epoch`): whatever it sent
+    /// for an answer the visitor already talked over is dropped.
+    pub fn on_agent(&mut self, now: Instant, epoch: u64, event: AgentEvent) {
+        if epoch < self.answers.epoch {
+            return;
+        }
+        match event {
+            AgentEvent::VisitorSaid { text, started } => {
+                self.answers.visitor_said(text, started, &mut self.events)
+            }
+            AgentEvent::Text { answer, item, text } => {
+                self.answers.text(now, answer, item, &text, &mut self.events)
+            }
+            AgentEvent::Speech { answer, item, pcm, complete } => {
+                self.answers.audio(now, answer, item, pcm.len());
+                self.turn.agent_turn();
+                self.playout.push(now, item, &pcm, complete);
+            }
+            AgentEvent::Done { answer } => {
+                if !self.playout.is_busy() {
+                    self.turn.agent_done(now);
+                }
+                self.answers.done(now, answer, &mut self.events);
+            }
+            AgentEvent::Failed { answer, code, .. } => self.answers.failed(now, answer, code),
+        }
     }
 
     /// The call connected: the visitor can be heard from `now`.
     pub fn connected(&mut self, now: Instant) {
         self.turn.connected(now);
+        self.answers.connected(now);
+        self.events.push_back(TalkEvent::Connected);
     }
 
-    /// The agent has nothing (more) to say for the visitor's last turn.
-    pub fn agent_done(&mut self, now: Instant) {
-        if !self.playout.is_busy() {
-            self.turn.agent_done(now);
-        }
+    /// The call ended: what was still playing or coming is recorded as interrupted.
+    pub fn finish(&mut self) {
+        self.answers.finish(&mut self.events);
     }
 
     /// When [`Talk::poll_frame`] or the idle clock next has something to do.
@@ -239,10 +232,14 @@ impl Talk {
             match e {
                 PlayoutEvent::Started { item } => {
                     self.turn.agent_speaking();
-                    self.events.push_back(TalkEvent::AgentSpeechStarted { item, at: now });
+                    let mut captions = VecDeque::new();
+                    let after_turn = self.answers.started(item, now, &mut captions);
+                    self.events.push_back(TalkEvent::AgentSpeechStarted { item, at: now, after_turn });
+                    self.events.extend(captions);
                 }
                 PlayoutEvent::Finished { item, played_ms } => {
                     self.events.push_back(TalkEvent::AgentSpeechFinished { item, played_ms });
+                    self.answers.finished(item, &mut self.events);
                 }
                 PlayoutEvent::Underrun { item } => self.events.push_back(TalkEvent::Underrun { item }),
             }

@@ -4,13 +4,13 @@
 //! packetizer, depacketizing buffer and per-write timer round trip are work a load generator
 //! need not do (the harness holds 1,000 peers on one thread).
 
-use crate::voice::drive::{drain, Drained};
-use crate::voice::identity::MediaIdentity;
-use crate::voice::opus_fmtp::opus_param;
-use crate::voice::peer::PeerError;
-use crate::voice::rtc_config::audio_rtc_config;
-use crate::voice::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
-use crate::voice::transport::{tcp_host_candidate, Transport};
+use crate::media::drive::{drain, Drained};
+use crate::media::identity::MediaIdentity;
+use crate::media::opus_fmtp::opus_param;
+use crate::media::peer::PeerError;
+use crate::media::rtc_config::audio_rtc_config;
+use crate::media::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
+use crate::media::transport::{tcp_host_candidate, Transport};
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};

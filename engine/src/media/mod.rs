@@ -12,8 +12,6 @@ pub mod peer;
 pub mod router;
 mod rtc_config;
 mod rtp;
-pub mod spoken;
-pub mod talk;
 mod transport;
 
 pub use endpoint::{CallEvent, Endpoint, Transmit};

@@ -1,7 +1,7 @@
 //! What both ends of a voice call do with str0m in RTP mode: turn a datagram into input, find
 //! the agreed Opus payload type, and send one audio frame as one RTP packet.
 
-use crate::voice::transport::Transport;
+use crate::media::transport::Transport;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

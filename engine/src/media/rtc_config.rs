@@ -1,7 +1,7 @@
 //! The one str0m configuration both ends of a voxgate call use: audio only, Opus, RTP mode, and
 //! only the header extensions an audio call needs. The server adds ICE-lite and its credentials.
 
-use crate::voice::identity::MediaIdentity;
+use crate::media::identity::MediaIdentity;
 use str0m::rtp::Extension;
 use str0m::RtcConfig;
 

@@ -7,7 +7,7 @@
 //! Two hash lookups at most per datagram, never a scan (str0m's example demuxes with `accepts()`
 //! on every peer: an HMAC per peer per datagram).
 
-use crate::voice::transport::Transport;
+use crate::media::transport::Transport;
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
 use std::fmt;

@@ -10,7 +10,7 @@ use voxgate_engine::agent_voice::Speech;
 use voxgate_engine::ErrorCode;
 
 /// The rate every synthesiser speaks at (what the call's playout takes).
-pub const SPEECH_RATE: u32 = voxgate_engine::voice::talk::SPEAK_RATE;
+pub const SPEECH_RATE: u32 = voxgate_engine::talk::SPEAK_RATE;
 
 /// Says a sentence.
 pub trait TextToSpeech: Send + Sync {

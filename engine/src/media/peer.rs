@@ -9,14 +9,14 @@
 //! payload and RTP time as they came, with no depacketizing buffer, packetizer or extra timer
 //! round trip per frame (the largest share of an echo's CPU after the kernel's).
 
-use crate::voice::drive::{drain, Drained};
-use crate::voice::identity::MediaIdentity;
-use crate::voice::opus_fmtp::with_opus_param;
-use crate::voice::rtc_config::audio_rtc_config;
-use crate::voice::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
-use crate::voice::talk::{Talk, TalkConfig, TalkEvent, LISTEN_RATE};
-use crate::voice::transport::{tcp_host_candidate, Transport};
-use crate::voice::SdpRejection;
+use crate::media::drive::{drain, Drained};
+use crate::media::identity::MediaIdentity;
+use crate::media::opus_fmtp::with_opus_param;
+use crate::media::rtc_config::audio_rtc_config;
+use crate::media::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
+use crate::media::transport::{tcp_host_candidate, Transport};
+use crate::media::SdpRejection;
+use crate::talk::{AgentEvent, Talk, TalkConfig, TalkEvent, LISTEN_RATE};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -65,7 +65,7 @@ pub enum VoiceAgent {
     /// agent's frames come in through `VoicePeer::play`.
     External,
     /// An agent that talks: the call listens, takes turns and plays the agent's speech here
-    /// (see `talk`); what the agent says comes in through `VoicePeer::speak`.
+    /// (see `talk`); what the agent does comes in through `VoicePeer::agent`.
     Talk(TalkConfig),
 }
 
@@ -227,47 +227,35 @@ impl VoicePeer {
         Ok(drain(self, now, io)?)
     }
 
-    /// Queues a talking agent's speech (24 kHz mono PCM) as part of utterance `item`;
-    /// `complete` says no more will come for it. Returns the next deadline.
-    pub fn speak(
+    /// What a talking call's agent did (see [`Talk::on_agent`]); returns the next deadline.
+    pub fn agent(
         &mut self,
         now: Instant,
-        item: u64,
-        pcm: &[i16],
-        complete: bool,
+        epoch: u64,
+        event: AgentEvent,
         io: &mut impl PeerIo,
     ) -> Result<Instant, PeerError> {
         if let Some(talk) = self.talk.as_mut() {
-            talk.speak(now, item, pcm, complete);
+            talk.on_agent(now, epoch, event);
         }
+        self.hand_out_talk(io)?;
         Ok(drain(self, now, io)?)
     }
 
-    /// Stops a talking agent's speech (its answer was cancelled): what was playing, and how
-    /// much of it was heard.
-    pub fn stop_speaking(&mut self, now: Instant) -> Option<(u64, u32)> {
-        self.talk.as_mut()?.stop_speaking(now)
-    }
-
-    /// Sends one event (JSON text) to the visitor on the data channel they opened; nothing when
-    /// they opened none (offers without one work unchanged, with no events).
-    pub fn send_event(
-        &mut self,
-        now: Instant,
-        text: &str,
-        io: &mut impl PeerIo,
-    ) -> Result<Instant, PeerError> {
-        if let Some(mut channel) = self.events.and_then(|id| self.rtc.channel(id)) {
-            channel.write(false, text.as_bytes())?;
+    /// Hands out what the conversation did: captions to the visitor's data channel (nothing
+    /// when they opened none: offers without one work unchanged), the rest to the driver.
+    fn hand_out_talk(&mut self, io: &mut impl PeerIo) -> Result<(), RtcError> {
+        while let Some(event) = self.talk.as_mut().and_then(Talk::poll_event) {
+            match event {
+                TalkEvent::Caption(text) => {
+                    if let Some(mut channel) = self.events.and_then(|id| self.rtc.channel(id)) {
+                        channel.write(false, text.as_bytes())?;
+                    }
+                }
+                event => io.talk(event),
+            }
         }
-        Ok(drain(self, now, io)?)
-    }
-
-    /// A talking agent has nothing (more) to say for the visitor's last turn.
-    pub fn agent_done(&mut self, now: Instant) {
-        if let Some(talk) = self.talk.as_mut() {
-            talk.agent_done(now);
-        }
+        Ok(())
     }
 
     /// Queues one audio packet to the visitor; false when there is no audio track to send on
@@ -312,6 +300,10 @@ impl VoicePeer {
     /// Closes the call: RTCP BYE and DTLS close_notify go out now, so the other side learns
     /// at once instead of waiting for ICE consent to time out.
     pub fn close(&mut self, now: Instant, io: &mut impl PeerIo) {
+        if let Some(talk) = self.talk.as_mut() {
+            talk.finish();
+        }
+        let _ = self.hand_out_talk(io);
         if self.rtc.close().is_err() {
             self.rtc.disconnect();
         }
@@ -326,10 +318,11 @@ impl VoicePeer {
         match event {
             Event::Connected => {
                 self.connected = true;
+                io.event(PeerEvent::Connected);
                 if let Some(talk) = self.talk.as_mut() {
                     talk.connected(now);
                 }
-                io.event(PeerEvent::Connected);
+                let _ = self.hand_out_talk(io);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 io.event(PeerEvent::Disconnected)
@@ -359,10 +352,8 @@ impl VoicePeer {
             VoiceAgent::Talk(_) => {
                 if let Some(talk) = self.talk.as_mut() {
                     talk.on_packet(packet.timestamp, &packet.payload);
-                    while let Some(e) = talk.poll_event() {
-                        io.talk(e);
-                    }
                 }
+                let _ = self.hand_out_talk(io);
             }
         }
     }
@@ -373,9 +364,7 @@ impl VoicePeer {
         let Some(talk) = self.talk.as_mut() else { return Ok(false) };
         let due = talk.poll_timeout().is_some_and(|at| at <= now);
         let frame = if due { talk.poll_frame(now) } else { None };
-        while let Some(e) = talk.poll_event() {
-            io.talk(e);
-        }
+        self.hand_out_talk(io)?;
         match frame {
             Some(f) if self.connected => self.send_audio(now, f.rtp_time, f.payload.into(), f.marker),
             _ => Ok(false),

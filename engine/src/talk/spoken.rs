@@ -2,7 +2,7 @@
 //! utterances (a sentence each); the transcript keeps the words that were played, so an answer
 //! the visitor interrupted is stored cut where they stopped hearing it.
 
-use crate::voice::talk::SPEAK_RATE;
+use crate::talk::SPEAK_RATE;
 
 /// How much of an utterance was played.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! playout says when each item starts and how much of it was played when it finished or was cut
 //! short, which is how an interrupted answer is truncated to what the visitor heard.
 
-use super::frame_samples;
+use crate::audio::frame_samples;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

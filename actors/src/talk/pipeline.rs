@@ -4,9 +4,10 @@
 //! at any stage (an HTTP error, a timeout, a malformed body) ends the turn with a recorded code
 //! and the agent's fallback line; the call goes on.
 
+use super::backend::{AgentEvent, AgentLink, TalkEvent, TurnStage, VoiceBackend};
 use super::speech_to_text::{Heard, SpeechToText};
 use super::text_to_speech::TextToSpeech;
-use super::{AgentEvent, AgentLink, CallInput, SpokenLines, TurnStage, VoiceBackend};
+use super::SpokenLines;
 use crate::agents::{AgentFailure, AgentTurn, AnswerPart, HistoryMessage, Responder};
 use crate::metrics::{Metrics, VoiceTurnStage};
 use futures_util::future::LocalBoxFuture;
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use voxgate_engine::conversation::MessageRole;
-use voxgate_engine::sentences::Sentences;
-use voxgate_engine::voice::talk::LISTEN_RATE;
+use voxgate_engine::talk::sentences::Sentences;
+use voxgate_engine::talk::LISTEN_RATE;
 use voxgate_engine::ErrorCode;
 
 /// Speech to text, the agent's text backend, text to speech.
@@ -112,7 +113,7 @@ impl VoiceBackend for PipelineVoice {
     fn run(
         self: Box<Self>,
         history: Vec<HistoryMessage>,
-        mut input: mpsc::UnboundedReceiver<CallInput>,
+        mut input: mpsc::UnboundedReceiver<TalkEvent>,
         out: AgentLink,
     ) -> LocalBoxFuture<'static, ()> {
         let voice = Rc::new(*self);
@@ -123,7 +124,7 @@ impl VoiceBackend for PipelineVoice {
             let mut early: Option<EarlyHearing> = None;
             while let Some(said) = input.recv().await {
                 match said {
-                    CallInput::Connected => {
+                    TalkEvent::Connected => {
                         voice.prepare_fallback();
                         actix::spawn(voice.stt.prepare());
                         if let Some(greeting) = voice.greeting.clone() {
@@ -131,12 +132,13 @@ impl VoiceBackend for PipelineVoice {
                             answering.replace(actix::spawn(async move { v.say_line(&greeting, &out).await }));
                         }
                     }
-                    CallInput::Paused { audio, ended } => {
-                        if early.replace(EarlyHearing::start(&voice, audio, ended)).is_some() {
+                    TalkEvent::VisitorPaused { audio, ended } => {
+                        let replaced = early.replace(EarlyHearing::start(&voice, audio, ended));
+                        if replaced.is_some() {
                             voice.metrics.early_recognitions_dropped.inc();
                         }
                     }
-                    CallInput::Turn { audio, started, ended } => {
+                    TalkEvent::TurnEnded { audio, started, ended } => {
                         let (v, out, history) = (voice.clone(), out.clone(), history.clone());
                         // Recognised at the pause that turned out to be the turn's end.
                         let early = match early.take() {
@@ -154,24 +156,22 @@ impl VoiceBackend for PipelineVoice {
                             v.answer(audio, early, started, history, out).await
                         }));
                     }
-                    CallInput::BargeIn { .. } => {
+                    TalkEvent::BargeIn { .. } => {
                         if early.take().is_some() {
                             voice.metrics.early_recognitions_dropped.inc();
                         }
                         answering.cancel();
                         out.barge_in();
                     }
-                    CallInput::Heard { text, .. } => {
-                        if !text.is_empty() {
-                            history.borrow_mut().push(HistoryMessage { role: MessageRole::Agent, text });
-                        }
+                    TalkEvent::AnswerHeard { text, .. } if !text.is_empty() => {
+                        history.borrow_mut().push(HistoryMessage { role: MessageRole::Agent, text });
                     }
-                    CallInput::IdlePrompt if !answering.is_busy() => {
+                    TalkEvent::IdlePrompt if !answering.is_busy() => {
                         let (v, out) = (voice.clone(), out.clone());
                         let line = voice.idle_prompt.clone();
                         answering.replace(actix::spawn(async move { v.say_line(&line, &out).await }));
                     }
-                    CallInput::IdlePrompt | CallInput::Audio(_) => {}
+                    _ => {}
                 }
             }
         })

@@ -4,7 +4,7 @@
 //! calls; a neural detector (Silero) hears better in noise but costs about a millisecond a frame
 //! and needs an ONNX runtime this project cannot install from a registry.
 
-use super::{frame_samples, AudioError};
+use crate::audio::{frame_samples, AudioError};
 
 /// The rate the detector listens at.
 pub const VAD_RATE: u32 = 16_000;

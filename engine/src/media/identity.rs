@@ -2,7 +2,7 @@
 //! client alike, because generating one per call costs more than the rest of call setup
 //! together, and one crypto provider whose DTLS configuration is prepared once (see `dtls`).
 
-use crate::voice::dtls;
+use crate::media::dtls;
 use std::sync::Arc;
 use str0m::config::{CryptoProvider, DtlsCert};
 

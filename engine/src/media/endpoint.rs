@@ -9,11 +9,11 @@
 //! so a deadline that moves later queues nothing; one that fires early just drives the call
 //! and queues its next deadline.
 
-use crate::voice::identity::MediaIdentity;
-use crate::voice::peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
-use crate::voice::router::{CallKey, Route, Router};
-use crate::voice::talk::TalkEvent;
-use crate::voice::transport::Transport;
+use crate::media::identity::MediaIdentity;
+use crate::media::peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+use crate::media::router::{CallKey, Route, Router};
+use crate::media::transport::Transport;
+use crate::talk::{AgentEvent, TalkEvent};
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -265,15 +265,14 @@ impl Endpoint {
         true
     }
 
-    /// Queues a talking agent's speech on `key` (24 kHz mono PCM, part of utterance `item`).
-    /// False for no such call.
-    pub fn speak(
+    /// What the talking agent of `key` did, stamped with the barge-ins it had seen (see
+    /// [`crate::talk::Talk::on_agent`]). False for no such call.
+    pub fn agent(
         &mut self,
         key: CallKey,
         now: Instant,
-        item: u64,
-        pcm: &[i16],
-        complete: bool,
+        epoch: u64,
+        event: AgentEvent,
         out: &mut (impl Transmit + ?Sized),
     ) -> bool {
         let Some(call) = Self::call_mut(&mut self.calls, key) else {
@@ -281,47 +280,10 @@ impl Endpoint {
         };
         if !call.failed {
             let mut io = CallIo { out, events: &mut self.events, key };
-            let driven = call.peer.speak(now, item, pcm, complete, &mut io);
+            let driven = call.peer.agent(now, epoch, event, &mut io);
             Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
         }
         true
-    }
-
-    /// Sends an event (JSON text) to the visitor of `key` on their data channel, if they opened
-    /// one. False for no such call.
-    pub fn send_event(
-        &mut self,
-        key: CallKey,
-        now: Instant,
-        text: &str,
-        out: &mut (impl Transmit + ?Sized),
-    ) -> bool {
-        let Some(call) = Self::call_mut(&mut self.calls, key) else {
-            return false;
-        };
-        if !call.failed {
-            let mut io = CallIo { out, events: &mut self.events, key };
-            let driven = call.peer.send_event(now, text, &mut io);
-            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
-        }
-        true
-    }
-
-    /// Stops a talking agent's speech on `key`; what was playing and how much was heard.
-    pub fn stop_speaking(&mut self, key: CallKey, now: Instant) -> Option<(u64, u32)> {
-        Self::call_mut(&mut self.calls, key)?.peer.stop_speaking(now)
-    }
-
-    /// A talking agent on `key` has nothing (more) to say for the visitor's last turn.
-    pub fn agent_done(&mut self, key: CallKey, now: Instant) {
-        if let Some(call) = Self::call_mut(&mut self.calls, key) {
-            call.peer.agent_done(now);
-            // The idle clock may start now: make sure the call is driven when it falls due.
-            if call.scheduled.is_none_or(|at| now < at) {
-                call.scheduled = Some(now);
-                self.timers.push(std::cmp::Reverse((now, key)));
-            }
-        }
     }
 
     /// Adds trickled candidates to `key`; how many were added, `None` for no such call.

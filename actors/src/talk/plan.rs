@@ -1,0 +1,165 @@
+//! The one place that decides what answers a call, from its agent as saved when the offer
+//! comes in: the echo, the agent's WebSocket bridge, or a talking backend (`pipeline`,
+//! `builtin`, `realtime`) with the settings of the call's talk machine. The edge hands the
+//! agent to the media pool, and the pool asks here.
+
+use super::local_speech::LocalSpeech;
+use super::pipeline::PipelineVoice;
+use super::realtime::{self, RealtimeProvider, RealtimeVoice};
+use super::recognizer::{LocalRecognition, Recognizer};
+use super::{speech_to_text, text_to_speech, SpokenLines, VoiceBackend};
+use crate::agents::AgentRuntime;
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+use voxgate_engine::agent::{Agent, AgentBackend};
+use voxgate_engine::agent_voice::{TurnDetection, VoiceSpec};
+use voxgate_engine::media::VoiceAgent;
+use voxgate_engine::talk::{TalkConfig, TurnConfig};
+
+/// A pause after which the builtin voice starts recognising the visitor's turn: recognition
+/// runs on this machine, so starting it 300 ms before a 500 ms silence confirms the turn costs
+/// CPU only, and a pause that was not the end is just recognised again later.
+const EARLY_RECOGNITION_PAUSE_MS: u32 = 200;
+
+/// What answers one call.
+pub enum CallPlan {
+    /// The visitor's audio comes back after `delay` (an agent whose `voice` is `echo`).
+    Echo { delay: Duration },
+    /// An external agent over the WebSocket bridge at `url` (docs/BRIDGE.md).
+    Bridge { url: String },
+    /// A talking agent: the call's talk machine runs with `config`, and `backend` answers.
+    Talk { config: TalkConfig, backend: Box<dyn VoiceBackend> },
+}
+
+impl CallPlan {
+    /// What the call's peer does with the visitor's audio.
+    pub fn peer(&self) -> VoiceAgent {
+        match self {
+            CallPlan::Echo { delay } => VoiceAgent::Echo { delay: *delay },
+            CallPlan::Bridge { .. } => VoiceAgent::External,
+            CallPlan::Talk { config, .. } => VoiceAgent::Talk(*config),
+        }
+    }
+}
+
+/// Plans each call from the agent as saved, with what every talking call shares: one HTTP
+/// client (its connection pool), the agent timeout and the cache of fixed lines.
+pub struct CallPlanner {
+    http: reqwest::Client,
+    agents: Arc<AgentRuntime>,
+    timeout: Duration,
+    lines: Arc<SpokenLines>,
+    metrics: Arc<Metrics>,
+    /// The builtin voice's speech recogniser (a sidecar process).
+    recognizer: Arc<Recognizer>,
+}
+
+impl CallPlanner {
+    pub fn new(
+        agents: Arc<AgentRuntime>,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        recognizer: Arc<Recognizer>,
+    ) -> CallPlanner {
+        CallPlanner {
+            http: agents.http.clone(),
+            agents,
+            timeout,
+            lines: Arc::new(SpokenLines::default()),
+            metrics,
+            recognizer,
+        }
+    }
+
+    pub fn recognizer(&self) -> &Arc<Recognizer> {
+        &self.recognizer
+    }
+
+    /// What answers a call of `agent`.
+    pub fn plan(&self, agent: &Agent) -> CallPlan {
+        let spec = &agent.spec;
+        if let AgentBackend::Bridge { url } = &spec.backend {
+            return CallPlan::Bridge { url: url.clone() };
+        }
+        match &spec.voice {
+            VoiceSpec::Echo => CallPlan::Echo { delay: Duration::from_millis(u64::from(spec.echo_delay_ms)) },
+            VoiceSpec::Pipeline { transcription, speech, turn_detection, .. } => {
+                let stt =
+                    speech_to_text::OpenAiTranscription::new(self.http.clone(), transcription, self.timeout);
+                let tts = text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout);
+                // A provider bills each request: no early ones.
+                self.pipeline("pipeline", None, Arc::new(stt), Arc::new(tts), agent, turn_detection)
+            }
+            VoiceSpec::Builtin { voice, words_per_minute, turn_detection, .. } => {
+                let stt = LocalRecognition::new(
+                    self.recognizer.clone(),
+                    self.http.clone(),
+                    self.timeout,
+                    spec.listening_corpus(),
+                );
+                let tts = LocalSpeech::new(voice, *words_per_minute);
+                let early = Some(EARLY_RECOGNITION_PAUSE_MS);
+                self.pipeline("builtin", early, Arc::new(stt), Arc::new(tts), agent, turn_detection)
+            }
+            VoiceSpec::Realtime {
+                base_url,
+                model,
+                voice,
+                api_key_env,
+                transcription_model,
+                turn_detection,
+                fallback,
+                idle_prompt,
+            } => {
+                let provider = RealtimeProvider {
+                    base_url,
+                    model,
+                    voice: voice.as_deref(),
+                    api_key_env: api_key_env.as_deref(),
+                    transcription_model: transcription_model.as_deref(),
+                    fallback,
+                    idle_prompt,
+                };
+                let backend = RealtimeVoice::new(
+                    agent,
+                    provider,
+                    self.timeout,
+                    self.metrics.clone(),
+                    self.lines.clone(),
+                );
+                let config = TalkConfig { turn: turn_detection.config(), stream_rate: Some(realtime::RATE) };
+                CallPlan::Talk { config, backend: Box::new(backend) }
+            }
+        }
+    }
+
+    /// A pipeline voice (`kind`: `pipeline` or `builtin`) on `stt` and `tts`, answering with
+    /// `agent`'s text backend. With `early_pause_ms`, recognition starts once the visitor has
+    /// paused that long, before the turn's silence ends it (each early start is a request).
+    fn pipeline(
+        &self,
+        kind: &'static str,
+        early_pause_ms: Option<u32>,
+        stt: Arc<dyn speech_to_text::SpeechToText>,
+        tts: Arc<dyn text_to_speech::TextToSpeech>,
+        agent: &Agent,
+        turn_detection: &TurnDetection,
+    ) -> CallPlan {
+        let (fallback, idle_prompt) = agent.spec.voice.lines().unwrap_or_default();
+        let backend = PipelineVoice {
+            kind,
+            stt,
+            tts,
+            responder: self.agents.spoken_responder(agent),
+            timeout: self.timeout,
+            greeting: agent.spec.greeting.clone().filter(|g| !g.trim().is_empty()),
+            fallback: fallback.to_string(),
+            idle_prompt: idle_prompt.to_string(),
+            lines: self.lines.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
+        CallPlan::Talk { config: TalkConfig { turn, stream_rate: None }, backend: Box::new(backend) }
+    }
+}

@@ -1,0 +1,25 @@
+//! What a talking agent tells its call. The call's talk machine ([`super::Talk`]) takes these
+//! on the media worker: speech goes to the playout, words to captions and, as the visitor
+//! heard them, to the transcript. What the call tells its agent is the machine's own
+//! [`super::TalkEvent`]s: one vocabulary each way.
+
+use crate::agent_voice::TurnStage;
+use crate::ErrorCode;
+use std::time::Instant;
+
+/// One thing a talking agent did. Answers and utterances are numbered by the agent, uniquely
+/// within the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// The visitor's words in the turn whose speech started at `started`.
+    VisitorSaid { text: String, started: Instant },
+    /// Words of utterance `item` of `answer` (more may follow for the same item).
+    Text { answer: u64, item: u64, text: String },
+    /// Audio of utterance `item` of `answer`, mono at [`super::SPEAK_RATE`]; `complete`: its
+    /// last piece.
+    Speech { answer: u64, item: u64, pcm: Vec<i16>, complete: bool },
+    /// `answer` has nothing more to say.
+    Done { answer: u64 },
+    /// `answer` failed at `stage`; the agent says its fallback line as part of it.
+    Failed { answer: u64, stage: TurnStage, code: ErrorCode, message: String },
+}

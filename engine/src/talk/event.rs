@@ -1,0 +1,75 @@
+//! What happens in a talking call's conversation, as its talk machine tells it: one vocabulary
+//! for the call's agent, its transcript and the visitor's captions.
+
+use crate::conversation::{MessageRole, MessageStatus};
+use crate::talk::playout::PlayoutItem;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What happened in the conversation. The call's agent hears `Connected`, `TurnEnded`,
+/// `VisitorPaused`, `VisitorAudio`, `BargeIn`, `AnswerHeard` and `IdlePrompt`
+/// ([`TalkEvent::is_for_agent`]); the call records `Line`s and ends on `IdleTimeout`; the
+/// visitor sees `Caption`s on their data channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TalkEvent {
+    /// The call is connected: the agent may greet.
+    Connected,
+    /// The visitor has the floor; their speech began at `at`.
+    VisitorSpeechStarted { at: Instant },
+    /// The visitor's turn, for speech recognition: 16 kHz mono PCM from `started` (less the
+    /// prefix padding kept before it) to `ended`.
+    TurnEnded { audio: Arc<[i16]>, started: Instant, ended: Instant },
+    /// The visitor paused after speech that ended at `ended` (with the turn's `pause_ms`):
+    /// their turn so far, to recognise early. A `TurnEnded` with the same `ended` is that turn.
+    VisitorPaused { audio: Arc<[i16]>, ended: Instant },
+    /// The visitor talked over the agent from `at`; the agent's playout stopped at once, having
+    /// played `played_ms` of `item` (if one was playing).
+    BargeIn { at: Instant, stopped: Option<(PlayoutItem, u32)> },
+    /// The visitor's audio at the stream rate while they have the floor, 20 ms at a time
+    /// (the pre-roll in one piece first); with `stream_rate` only.
+    VisitorAudio(Arc<[i16]>),
+    /// The agent's utterance started playing; for the first utterance after the visitor's
+    /// turn, how long after that turn's end (the latency the visitor hears).
+    AgentSpeechStarted { item: PlayoutItem, at: Instant, after_turn: Option<Duration> },
+    /// The agent's utterance played to its end.
+    AgentSpeechFinished { item: PlayoutItem, played_ms: u32 },
+    /// The agent's speech ran dry mid-utterance and paused (its audio came too slowly).
+    Underrun { item: PlayoutItem },
+    /// Nobody spoke for the idle timeout: prompt the visitor.
+    IdlePrompt,
+    /// Still nobody: end the call.
+    IdleTimeout,
+    /// An answer ended; these are the words the visitor heard of it (the agent's history).
+    AnswerHeard { answer: u64, text: String },
+    /// A line for the transcript, as the visitor said or heard it.
+    Line(SpokenLine),
+    /// An event for the visitor's captions (JSON text, on their data channel if they opened one).
+    Caption(String),
+}
+
+impl TalkEvent {
+    /// Whether the call's agent hears of it.
+    pub fn is_for_agent(&self) -> bool {
+        matches!(
+            self,
+            TalkEvent::Connected
+                | TalkEvent::TurnEnded { .. }
+                | TalkEvent::VisitorPaused { .. }
+                | TalkEvent::VisitorAudio(_)
+                | TalkEvent::BargeIn { .. }
+                | TalkEvent::AnswerHeard { .. }
+                | TalkEvent::IdlePrompt
+        )
+    }
+}
+
+/// A line of the call's transcript, as the visitor said or heard it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpokenLine {
+    pub role: MessageRole,
+    pub text: String,
+    pub status: MessageStatus,
+    /// From the call's connect.
+    pub offset_ms: i64,
+    pub error_code: Option<&'static str>,
+}
