@@ -485,8 +485,9 @@
   }
 
   /**
-   * Live captions of a talking agent's call: the visitor's recognised words, the agent's words
-   * as they play, and each answer's final text as heard (cut short if the visitor talked over
+   * Live captions of a talking agent's call: the visitor's words as they are heard (partial,
+   * from a streaming recogniser, replaced by the turn's final words), the agent's words as
+   * they play, and each answer's final text as heard (cut short if the visitor talked over
    * it, marked `data-status="interrupted"`).
    */
   function caption(current, data) {
@@ -502,8 +503,22 @@
       }
       return m;
     };
-    if (e.type === "conversation.item.input_audio_transcription.completed" && e.transcript) {
-      addMessage("visitor", e.transcript).setAttribute("data-caption", "true");
+    if (e.type === "conversation.item.input_audio_transcription.delta" && e.delta) {
+      if (!current.hearing) {
+        current.hearing = addMessage("visitor", "");
+        current.hearing.setAttribute("data-caption", "true");
+        current.hearing.setAttribute("data-status", "partial");
+      }
+      current.hearing.textContent += e.delta;
+      ui.log.scrollTop = ui.log.scrollHeight;
+    } else if (e.type === "conversation.item.input_audio_transcription.completed") {
+      var heard = current.hearing;
+      current.hearing = null;
+      if (heard && !e.transcript) { heard.remove(); return; }
+      if (!e.transcript) return;
+      if (!heard) { heard = addMessage("visitor", ""); heard.setAttribute("data-caption", "true"); }
+      heard.textContent = e.transcript;
+      heard.removeAttribute("data-status");
     } else if (e.type === "response.output_audio_transcript.delta" && e.delta) {
       var m = answer(e.response_id);
       m.textContent += e.delta;

@@ -78,6 +78,12 @@ pub struct Transcription {
     pub language: Option<String>,
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// Hear the visitor as they speak, over the Realtime transcription WebSocket
+    /// (`{base_url}/realtime?intent=transcription`), whose partial words reach the visitor's
+    /// captions before their turn ends; otherwise each turn is sent whole to
+    /// `{base_url}/audio/transcriptions`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streaming: bool,
 }
 
 /// An OpenAI-compatible `POST {base_url}/audio/speech` (asked for `pcm`, 24 kHz).

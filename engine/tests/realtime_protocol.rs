@@ -397,3 +397,18 @@ fn an_unknown_event_type_is_ignored_and_counted_and_malformed_ones_are_named() {
     assert!(matches!(&out[0], RealtimeOutput::Failed { answer, message, .. }
         if answer.to_string() == tag && message.contains("not JSON")));
 }
+
+#[test]
+fn the_visitors_words_as_they_are_heard_become_partial_captions() {
+    let t0 = Instant::now();
+    let mut p = open(t0);
+    p.on_event(t0, event(json!({"type": "conversation.item.input_audio_transcription.delta", "item_id": "in_1", "delta": "Do you "})));
+    p.on_event(t0, event(json!({"type": "conversation.item.input_audio_transcription.delta", "item_id": "in_1", "delta": ""})));
+    p.on_event(
+        t0,
+        event(json!({"type": "conversation.item.input_audio_transcription.failed", "item_id": "in_1",
+        "error": {"message": "inaudible"}})),
+    );
+    assert_eq!(agent_events(&drain(&mut p)), vec![AgentEvent::VisitorPartial { delta: "Do you ".into() }]);
+    assert_eq!(p.unknown_events(), 0);
+}

@@ -4,7 +4,9 @@
 //! straight back to the worker.
 //!
 //! Modules, each depending only on those before it: `backend` (the contract every backend
-//! keeps), `provider` (one HTTP call to a provider), `speech_to_text`, `text_to_speech`,
+//! keeps), `provider` (one HTTP call to a provider), `websocket` (opening a provider's
+//! WebSocket), `speech_to_text` (the streaming contract and its whole-turn adapter),
+//! `realtime_transcription` (a streaming recogniser), `text_to_speech`,
 //! `local_speech` (espeak-ng on this machine), `recognizer` (the builtin recogniser's sidecar
 //! process), `lines` (fixed lines kept as audio), `pipeline` (speech to text, the agent's text
 //! backend, text to speech; also the `builtin` voice on local recognition and synthesis),
@@ -21,9 +23,11 @@ mod pipeline;
 pub mod plan;
 mod provider;
 mod realtime;
+mod realtime_transcription;
 mod recognizer;
 pub mod speech_to_text;
 pub mod text_to_speech;
+mod websocket;
 
 pub use backend::{start_on, AgentLink, VoiceBackend};
 pub use call_transcript::CallTranscript;

@@ -5,7 +5,7 @@
 //! and the agent's fallback line; the call goes on.
 
 use super::backend::{AgentEvent, AgentLink, TalkEvent, TurnStage, VoiceBackend};
-use super::speech_to_text::{Heard, SpeechToText};
+use super::speech_to_text::{Heard, Partial, SpeechToText};
 use super::text_to_speech::TextToSpeech;
 use super::SpokenLines;
 use crate::agents::{AgentFailure, AgentTurn, AnswerPart, HistoryMessage, Responder};
@@ -20,7 +20,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use voxgate_engine::conversation::MessageRole;
 use voxgate_engine::talk::sentences::Sentences;
-use voxgate_engine::talk::LISTEN_RATE;
 use voxgate_engine::ErrorCode;
 
 /// Speech to text, the agent's text backend, text to speech.
@@ -70,6 +69,9 @@ type History = Rc<RefCell<Vec<HistoryMessage>>>;
 
 type Hearing = (Result<Heard, AgentFailure>, Duration);
 
+/// A turn's words, on their way from the recogniser.
+type Recognised = LocalBoxFuture<'static, Result<Heard, AgentFailure>>;
+
 /// A turn recognised early, at the visitor's pause: used if the turn ends with that same
 /// speech, dropped (and cancelled) if they go on talking.
 struct EarlyHearing {
@@ -80,11 +82,11 @@ struct EarlyHearing {
 }
 
 impl EarlyHearing {
-    fn start(voice: &Rc<PipelineVoice>, audio: Arc<[i16]>, ended: Instant) -> EarlyHearing {
+    fn start(voice: &Rc<PipelineVoice>, heard: Recognised, ended: Instant) -> EarlyHearing {
         let (tx, result) = tokio::sync::oneshot::channel();
         let voice = voice.clone();
         let task = actix::spawn(async move {
-            let _ = tx.send(voice.hear(audio).await);
+            let _ = tx.send(voice.hear(heard).await);
         });
         EarlyHearing { ended, result, task }
     }
@@ -122,6 +124,11 @@ impl VoiceBackend for PipelineVoice {
             let history: History = Rc::new(RefCell::new(history));
             let mut answering = Answering::default();
             let mut early: Option<EarlyHearing> = None;
+            // The visitor's words as a streaming recogniser hears them, to their captions.
+            let partial_out = out.clone();
+            let partial: Partial =
+                Rc::new(move |delta| partial_out.send(AgentEvent::VisitorPartial { delta }));
+            let mut recognition = voice.stt.open(partial);
             while let Some(said) = input.recv().await {
                 match said {
                     TalkEvent::Connected => {
@@ -133,7 +140,8 @@ impl VoiceBackend for PipelineVoice {
                         }
                     }
                     TalkEvent::VisitorPaused { audio, ended } => {
-                        let replaced = early.replace(EarlyHearing::start(&voice, audio, ended));
+                        let replaced =
+                            early.replace(EarlyHearing::start(&voice, recognition.finish(audio), ended));
                         if replaced.is_some() {
                             voice.metrics.early_recognitions_dropped.inc();
                         }
@@ -152,8 +160,16 @@ impl VoiceBackend for PipelineVoice {
                             }
                             None => None,
                         };
+                        let heard = match early {
+                            Some(early) => Box::pin(early.heard()) as LocalBoxFuture<'static, Hearing>,
+                            None => {
+                                let recognised = recognition.finish(audio);
+                                let v = voice.clone();
+                                Box::pin(async move { v.hear(recognised).await })
+                            }
+                        };
                         answering.replace(actix::spawn(async move {
-                            v.answer(audio, early, started, history, out).await
+                            v.answer(heard, started, history, out).await
                         }));
                     }
                     TalkEvent::BargeIn { .. } => {
@@ -171,6 +187,7 @@ impl VoiceBackend for PipelineVoice {
                         let line = voice.idle_prompt.clone();
                         answering.replace(actix::spawn(async move { v.say_line(&line, &out).await }));
                     }
+                    TalkEvent::VisitorAudio(pcm) => recognition.push(&pcm),
                     _ => {}
                 }
             }
@@ -179,31 +196,28 @@ impl VoiceBackend for PipelineVoice {
 }
 
 impl PipelineVoice {
-    /// Speech to text on `audio`, bounded by the voice's timeout; and how long it took.
-    async fn hear(&self, audio: Arc<[i16]>) -> Hearing {
+    /// A turn's words as the recogniser gives them, bounded by the voice's timeout; and how
+    /// long they took.
+    async fn hear(&self, heard: Recognised) -> Hearing {
         let asked = Instant::now();
-        let heard = match tokio::time::timeout(self.timeout, self.stt.transcribe(audio, LISTEN_RATE)).await {
+        let heard = match tokio::time::timeout(self.timeout, heard).await {
             Ok(heard) => heard,
             Err(_) => Err(timed_out("speech to text", self.timeout)),
         };
         (heard, asked.elapsed())
     }
 
-    /// One turn: what the visitor said (recognised `early` at their pause, or now), the
+    /// One turn: what the visitor said (`heard`: recognised early at their pause, or now), the
     /// answer, spoken sentence by sentence.
     async fn answer(
         self: Rc<Self>,
-        audio: Arc<[i16]>,
-        early: Option<EarlyHearing>,
+        heard: LocalBoxFuture<'static, Hearing>,
         started: Instant,
         history: History,
         out: AgentLink,
     ) {
         let answer = out.next_id();
-        let (heard, took) = match early {
-            Some(early) => early.heard().await,
-            None => self.hear(audio).await,
-        };
+        let (heard, took) = heard.await;
         let Heard { text, open_text } = match heard {
             Ok(heard) => heard,
             Err(f) => return self.fail(answer, TurnStage::SpeechToText, f, &out).await,

@@ -6,8 +6,10 @@
 use super::local_speech::LocalSpeech;
 use super::pipeline::PipelineVoice;
 use super::realtime::{self, RealtimeProvider, RealtimeVoice};
+use super::realtime_transcription::RealtimeTranscription;
 use super::recognizer::{LocalRecognition, Recognizer};
-use super::{speech_to_text, text_to_speech, SpokenLines, VoiceBackend};
+use super::speech_to_text::{OpenAiTranscription, SpeechToText, WholeTurns};
+use super::{text_to_speech, SpokenLines, VoiceBackend};
 use crate::agents::AgentRuntime;
 use crate::metrics::Metrics;
 use std::sync::Arc;
@@ -85,11 +87,15 @@ impl CallPlanner {
         match &spec.voice {
             VoiceSpec::Echo => CallPlan::Echo { delay: Duration::from_millis(u64::from(spec.echo_delay_ms)) },
             VoiceSpec::Pipeline { transcription, speech, turn_detection, .. } => {
-                let stt =
-                    speech_to_text::OpenAiTranscription::new(self.http.clone(), transcription, self.timeout);
+                let stt: Arc<dyn SpeechToText> = if transcription.streaming {
+                    Arc::new(RealtimeTranscription::new(transcription, self.timeout))
+                } else {
+                    let whole = OpenAiTranscription::new(self.http.clone(), transcription, self.timeout);
+                    Arc::new(WholeTurns(Arc::new(whole)))
+                };
                 let tts = text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout);
                 // A provider bills each request: no early ones.
-                self.pipeline("pipeline", None, Arc::new(stt), Arc::new(tts), agent, turn_detection)
+                self.pipeline("pipeline", None, stt, Arc::new(tts), agent, turn_detection)
             }
             VoiceSpec::Builtin { voice, words_per_minute, turn_detection, .. } => {
                 let stt = LocalRecognition::new(
@@ -100,7 +106,8 @@ impl CallPlanner {
                 );
                 let tts = LocalSpeech::new(voice, *words_per_minute);
                 let early = Some(EARLY_RECOGNITION_PAUSE_MS);
-                self.pipeline("builtin", early, Arc::new(stt), Arc::new(tts), agent, turn_detection)
+                let stt = Arc::new(WholeTurns(Arc::new(stt)));
+                self.pipeline("builtin", early, stt, Arc::new(tts), agent, turn_detection)
             }
             VoiceSpec::Realtime {
                 base_url,
@@ -141,7 +148,7 @@ impl CallPlanner {
         &self,
         kind: &'static str,
         early_pause_ms: Option<u32>,
-        stt: Arc<dyn speech_to_text::SpeechToText>,
+        stt: Arc<dyn SpeechToText>,
         tts: Arc<dyn text_to_speech::TextToSpeech>,
         agent: &Agent,
         turn_detection: &TurnDetection,
@@ -160,6 +167,7 @@ impl CallPlanner {
             metrics: self.metrics.clone(),
         };
         let turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
-        CallPlan::Talk { config: TalkConfig { turn, stream_rate: None }, backend: Box::new(backend) }
+        let config = TalkConfig { turn, stream_rate: backend.stt.stream_rate() };
+        CallPlan::Talk { config, backend: Box::new(backend) }
     }
 }

@@ -6,25 +6,21 @@
 //! here and told to the protocol; the next turn connects again.
 
 use super::backend::{AgentLink, TalkEvent, TurnStage, VoiceBackend};
+use super::websocket::{self, Connection};
 use super::SpokenLines;
 use crate::agents::{AgentFailure, HistoryMessage};
 use crate::metrics::{Metrics, VoiceTurnStage};
 use futures_util::future::LocalBoxFuture;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Ws;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::audio::Resampler;
 use voxgate_engine::talk::realtime::{ProviderEvent, RealtimeLines, RealtimeOutput, RealtimeProtocol};
 use voxgate_engine::talk::LISTEN_RATE;
-use voxgate_engine::ErrorCode;
 
 /// The rate the provider hears and speaks at.
 pub const RATE: u32 = 24_000;
@@ -34,11 +30,6 @@ const KNOWLEDGE_BUDGET: usize = 24_000;
 
 /// The transcription model asked for the visitor's words when the agent names none.
 const DEFAULT_TRANSCRIPTION_MODEL: &str = "whisper-1";
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// An open connection to the provider: where client events go, and where its events come from.
-type Connection = (SplitSink<Socket, Ws>, SplitStream<Socket>);
 
 /// The relay's settings, from the agent as saved when the call started.
 pub struct RealtimeVoice {
@@ -68,7 +59,7 @@ pub struct RealtimeProvider<'a> {
 }
 
 impl RealtimeVoice {
-    /// The relay for `agent`; `None` unless its voice is `realtime`.
+    /// The relay for `agent`'s realtime voice, on `provider`.
     pub fn new(
         agent: &Agent,
         provider: RealtimeProvider<'_>,
@@ -85,14 +76,8 @@ impl RealtimeVoice {
             fallback,
             idle_prompt,
         } = provider;
-        let base = base_url.trim_end_matches('/');
-        let base = match base.split_once("://") {
-            Some(("https", rest)) => format!("wss://{rest}"),
-            Some(("http", rest)) => format!("ws://{rest}"),
-            _ => base.to_string(),
-        };
         let model_query: String = url::form_urlencoded::byte_serialize(model.as_bytes()).collect();
-        let url = format!("{base}/realtime?model={model_query}");
+        let url = websocket::url(base_url, &format!("realtime?model={model_query}"));
         let mut output = json!({"format": {"type": "audio/pcm", "rate": RATE}});
         if let Some(voice) = voice {
             output["voice"] = json!(voice);
@@ -127,47 +112,7 @@ impl RealtimeVoice {
     }
 
     async fn connect(&self) -> Result<Connection, AgentFailure> {
-        let mut request = self.url.as_str().into_client_request().map_err(|e| {
-            AgentFailure::new(ErrorCode::AgentError, format!("{} is not a WebSocket URL: {e}", self.url))
-        })?;
-        if let Some(name) = &self.api_key_env {
-            let key = std::env::var(name).ok().filter(|k| !k.is_empty()).ok_or_else(|| {
-                AgentFailure::new(
-                    ErrorCode::AgentNotConfigured,
-                    format!(
-                        "the environment variable {name} holding the realtime provider's API key is not set"
-                    ),
-                )
-            })?;
-            let value = format!("Bearer {key}").parse().map_err(|_| {
-                AgentFailure::new(
-                    ErrorCode::AgentNotConfigured,
-                    format!("the key in {name} is not a valid header value"),
-                )
-            })?;
-            request.headers_mut().insert("authorization", value);
-        }
-        let (socket, _) =
-            match tokio::time::timeout(self.timeout, tokio_tungstenite::connect_async(request)).await {
-                Err(_) => {
-                    return Err(AgentFailure::new(
-                        ErrorCode::AgentTimeout,
-                        format!(
-                            "{} did not accept a connection within {} ms",
-                            self.url,
-                            self.timeout.as_millis()
-                        ),
-                    ))
-                }
-                Ok(Err(e)) => {
-                    return Err(AgentFailure::new(
-                        ErrorCode::AgentError,
-                        format!("cannot connect to {}: {e}", self.url),
-                    ))
-                }
-                Ok(Ok(connected)) => connected,
-            };
-        Ok(socket.split())
+        websocket::connect(&self.url, self.api_key_env.as_deref(), self.timeout).await
     }
 }
 

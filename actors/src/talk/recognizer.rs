@@ -5,7 +5,7 @@
 //! the same request a provider gets ([`LocalRecognition`]). The script travels inside the binary.
 
 use super::provider::ProviderCall;
-use super::speech_to_text::{Heard, Request, SpeechToText};
+use super::speech_to_text::{Heard, Request, WholeTurn};
 use crate::agents::AgentFailure;
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;
@@ -163,7 +163,7 @@ impl LocalRecognition {
     }
 }
 
-impl SpeechToText for LocalRecognition {
+impl WholeTurn for LocalRecognition {
     /// The recogniser builds an agent's models on its first turn (about 0.1 s in each worker):
     /// a tenth of a second of silence while the greeting plays builds them ahead of the
     /// visitor's first question.

@@ -1,23 +1,79 @@
-//! Speech to text for the `pipeline` voice: the visitor's turn as a WAV file to an
-//! OpenAI-compatible `POST {base_url}/audio/transcriptions` (OpenAI, speaches/faster-whisper,
-//! LocalAI), answered with `{"text": ...}`. Behind a trait, so a local recogniser plugs in.
+//! Speech to text as a stream: the visitor's audio goes in while they speak, partial words
+//! (from a streaming recogniser) and each turn's final words come out. Recognisers that hear a
+//! turn whole (an OpenAI-compatible `POST {base_url}/audio/transcriptions`, as OpenAI,
+//! speaches/faster-whisper and LocalAI answer it, and the builtin recogniser) are adapters on
+//! the stream ([`WholeTurns`]); the Realtime transcription session is a streaming one
+//! (`realtime_transcription`).
 
 use super::provider::{self, ProviderCall};
 use crate::agents::AgentFailure;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+use std::rc::Rc;
 use std::sync::Arc;
 use voxgate_engine::agent_voice::Transcription;
+use voxgate_engine::talk::LISTEN_RATE;
 use voxgate_engine::ErrorCode;
 
-/// Turns a visitor's turn into words.
+/// Hears a call's visitor.
 pub trait SpeechToText: Send + Sync {
-    /// Mono PCM at `rate` in, the recognised words out (empty when nothing was said).
-    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>>;
+    /// Starts hearing one call; `partial` hears the words of a turn in progress as a streaming
+    /// recogniser gets them (a whole-turn one never calls it).
+    fn open(&self, partial: Partial) -> Box<dyn Recognition>;
+
+    /// The rate at which the recogniser takes the visitor's speech while they speak (the call's
+    /// talk machine streams it at this rate); `None`: it takes each turn whole when it ends.
+    fn stream_rate(&self) -> Option<u32> {
+        None
+    }
 
     /// Gets ready for this call's turns while the call starts (a local recogniser builds its
     /// models for the agent's words); nothing by default.
     fn prepare(&self) -> BoxFuture<'static, ()> {
         Box::pin(async {})
+    }
+}
+
+/// Where partial words go, on the call's voices thread.
+pub type Partial = Rc<dyn Fn(String)>;
+
+/// One call's hearing.
+pub trait Recognition {
+    /// The visitor's speech while they have the floor, at [`SpeechToText::stream_rate`].
+    fn push(&mut self, _pcm: &[i16]) {}
+
+    /// The turn (or the turn so far, at a pause) ends here: its words. `audio` is the whole turn
+    /// at 16 kHz, for recognisers that hear it at once; a streaming one commits what was pushed.
+    fn finish(&mut self, audio: Arc<[i16]>) -> LocalBoxFuture<'static, Result<Heard, AgentFailure>>;
+}
+
+/// A recogniser that hears a turn whole.
+pub trait WholeTurn: Send + Sync {
+    /// Mono PCM at `rate` in, the recognised words out (empty when nothing was said).
+    fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>>;
+
+    /// As [`SpeechToText::prepare`].
+    fn prepare(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// The stream contract on a whole-turn recogniser: speech is not taken as it comes, and each
+/// turn is transcribed whole when it ends (or at a pause, for early recognition).
+pub struct WholeTurns<T: ?Sized>(pub Arc<T>);
+
+impl<T: WholeTurn + ?Sized + 'static> SpeechToText for WholeTurns<T> {
+    fn open(&self, _partial: Partial) -> Box<dyn Recognition> {
+        Box::new(WholeTurns(self.0.clone()))
+    }
+
+    fn prepare(&self) -> BoxFuture<'static, ()> {
+        self.0.prepare()
+    }
+}
+
+impl<T: WholeTurn + ?Sized + 'static> Recognition for WholeTurns<T> {
+    fn finish(&mut self, audio: Arc<[i16]>) -> LocalBoxFuture<'static, Result<Heard, AgentFailure>> {
+        self.0.transcribe(audio, LISTEN_RATE)
     }
 }
 
@@ -76,7 +132,7 @@ pub fn wav(audio: &[i16], rate: u32) -> Result<Vec<u8>, hound::Error> {
     Ok(bytes.into_inner())
 }
 
-impl SpeechToText for OpenAiTranscription {
+impl WholeTurn for OpenAiTranscription {
     fn transcribe(&self, audio: Arc<[i16]>, rate: u32) -> BoxFuture<'static, Result<Heard, AgentFailure>> {
         let request = Request { model: self.model.clone(), language: self.language.clone(), prompt: None };
         Box::pin(request.send(self.call.clone(), audio, rate))

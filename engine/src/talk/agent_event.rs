@@ -13,6 +13,9 @@ use std::time::Instant;
 pub enum AgentEvent {
     /// The visitor's words in the turn whose speech started at `started`.
     VisitorSaid { text: String, started: Instant },
+    /// More of the visitor's words while they still speak, from a streaming recogniser: shown
+    /// as captions at once, never kept (the turn's `VisitorSaid` is the line).
+    VisitorPartial { delta: String },
     /// Words of utterance `item` of `answer` (more may follow for the same item).
     Text { answer: u64, item: u64, text: String },
     /// Audio of utterance `item` of `answer`, mono at [`super::SPEAK_RATE`]; `complete`: its

@@ -182,6 +182,11 @@ impl Talk {
             AgentEvent::VisitorSaid { text, started } => {
                 self.answers.visitor_said(text, started, &mut self.events)
             }
+            AgentEvent::VisitorPartial { delta } => {
+                let caption = serde_json::json!({"type": "conversation.item.input_audio_transcription.delta",
+                                                 "delta": delta});
+                self.events.push_back(TalkEvent::Caption(caption.to_string()));
+            }
             AgentEvent::Text { answer, item, text } => {
                 self.answers.text(now, answer, item, &text, &mut self.events)
             }

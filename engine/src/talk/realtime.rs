@@ -30,10 +30,13 @@ pub enum ProviderEvent {
     AudioDone { response_id: String, item_id: String },
     /// `response.output_audio_transcript.delta` / `response.audio_transcript.delta`.
     TranscriptDelta { response_id: String, item_id: String, text: String },
+    /// `conversation.item.input_audio_transcription.delta`: more of the visitor's words of
+    /// item `item_id` while they are heard.
+    VisitorTranscriptDelta { item_id: String, delta: String },
     /// `conversation.item.input_audio_transcription.completed`: the visitor's words.
-    VisitorTranscript { text: String },
+    VisitorTranscript { item_id: String, text: String },
     /// `conversation.item.input_audio_transcription.failed`.
-    VisitorTranscriptFailed,
+    VisitorTranscriptFailed { item_id: String, message: String },
     /// `response.done` with its status (`completed`, `cancelled`, `failed`, ...) and, for a
     /// failed one, why.
     ResponseDone { id: String, status: String, why: Option<String> },
@@ -90,10 +93,18 @@ impl ProviderEvent {
                     text: field(&event, "delta", "a transcript delta")?.to_string(),
                 }
             }
+            "conversation.item.input_audio_transcription.delta" => ProviderEvent::VisitorTranscriptDelta {
+                item_id: event["item_id"].as_str().unwrap_or_default().to_string(),
+                delta: event["delta"].as_str().unwrap_or_default().to_string(),
+            },
             "conversation.item.input_audio_transcription.completed" => ProviderEvent::VisitorTranscript {
+                item_id: event["item_id"].as_str().unwrap_or_default().to_string(),
                 text: event["transcript"].as_str().unwrap_or_default().trim().to_string(),
             },
-            "conversation.item.input_audio_transcription.failed" => ProviderEvent::VisitorTranscriptFailed,
+            "conversation.item.input_audio_transcription.failed" => ProviderEvent::VisitorTranscriptFailed {
+                item_id: event["item_id"].as_str().unwrap_or_default().to_string(),
+                message: event["error"]["message"].as_str().unwrap_or("no reason given").to_string(),
+            },
             "response.done" => {
                 let response = &event["response"];
                 ProviderEvent::ResponseDone {
@@ -477,13 +488,18 @@ impl RealtimeProtocol {
                     self.agent(AgentEvent::Text { answer, item, text });
                 }
             }
-            ProviderEvent::VisitorTranscript { text } => {
+            ProviderEvent::VisitorTranscriptDelta { delta, .. } => {
+                if !delta.is_empty() {
+                    self.agent(AgentEvent::VisitorPartial { delta });
+                }
+            }
+            ProviderEvent::VisitorTranscript { text, .. } => {
                 let started = self.turns.pop_front().unwrap_or(now);
                 if !text.is_empty() {
                     self.agent(AgentEvent::VisitorSaid { text, started });
                 }
             }
-            ProviderEvent::VisitorTranscriptFailed => {
+            ProviderEvent::VisitorTranscriptFailed { .. } => {
                 self.turns.pop_front();
             }
             ProviderEvent::ResponseDone { id, status, why } => {

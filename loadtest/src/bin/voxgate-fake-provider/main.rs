@@ -1,6 +1,7 @@
 //! A fake voice provider for tests and benchmarks: the OpenAI-compatible endpoints voxgate's
 //! talking agents call (`/v1/audio/transcriptions`, `/v1/chat/completions`,
-//! `/v1/audio/speech`, and the Realtime WebSocket `/v1/realtime`), answering with a known
+//! `/v1/audio/speech`, and the Realtime WebSocket `/v1/realtime`, a conversation or, with
+//! `?intent=transcription`, a transcription session), answering with a known
 //! transcript, a known answer and generated speech after fixed delays, so voxgate's own share
 //! of a turn's latency can be measured apart from the provider's. It stands in for services a
 //! test cannot reach; it is not part of voxgate.

@@ -3,26 +3,40 @@
 //! `response.create` answers with the known answer (or the line its instructions quote) as
 //! transcript and audio deltas at twice real time, until done or `response.cancel`.
 //! `conversation.item.truncate` is acknowledged. Every client event is logged, audio as its
-//! length.
+//! length. A transcription session (`?intent=transcription`, logged as `transcription`)
+//! answers no responses; it sends the known transcript's next word as an
+//! `input_audio_transcription.delta` for every half second of audio appended, before the
+//! commit, and the whole transcript once committed.
 
 use super::{Fake, Mode};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use base64::Engine;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub async fn connect(State(fake): State<Arc<Fake>>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| session(fake, socket))
+pub async fn connect(
+    State(fake): State<Arc<Fake>>,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let transcription = query.get("intent").is_some_and(|i| i == "transcription");
+    ws.on_upgrade(move |socket| session(fake, socket, transcription))
 }
+
+/// Bytes of PCM16 24 kHz audio per word a transcription session hears.
+const BYTES_PER_WORD: usize = 24_000;
 
 /// What the response task says, for the socket's writer.
 type Out = mpsc::UnboundedSender<Value>;
 
-async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
+async fn session(fake: Arc<Fake>, mut socket: WebSocket, transcription: bool) {
+    let endpoint = if transcription { "transcription" } else { "realtime" };
+    let words: Vec<String> = fake.opts.transcript.split_inclusive(' ').map(str::to_string).collect();
     let (out, mut outgoing) = mpsc::unbounded_channel::<Value>();
     let _ = out.send(json!({"type": "session.created", "session": {"id": "sess_fake"}}));
     let mut appended = 0usize;
@@ -50,10 +64,23 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
                     appended += n;
                     event["audio"] = json!(n);
                 }
-                fake.saw(json!({"endpoint": "realtime", "event": event}));
+                fake.saw(json!({"endpoint": endpoint, "event": event}));
+                if transcription && kind == "input_audio_buffer.append" {
+                    // The next word once another half second of this turn is heard.
+                    let heard = appended / BYTES_PER_WORD;
+                    let before = appended.saturating_sub(event["audio"].as_u64().unwrap_or(0) as usize) / BYTES_PER_WORD;
+                    for word in words.iter().take(heard).skip(before) {
+                        let _ = out.send(json!({"type": "conversation.item.input_audio_transcription.delta",
+                                                "item_id": format!("item_in_{}", items + 1), "content_index": 0, "delta": word}));
+                    }
+                }
                 match kind.as_str() {
                     "session.update" => {
                         let _ = out.send(json!({"type": "session.updated", "session": event["session"]}));
+                    }
+                    "input_audio_buffer.commit" if transcription && appended == 0 => {
+                        let _ = out.send(json!({"type": "error", "error": {"type": "invalid_request_error",
+                            "code": "input_audio_buffer_commit_empty", "message": "buffer too small"}}));
                     }
                     "input_audio_buffer.commit" => {
                         items += 1;
@@ -67,7 +94,7 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket) {
                                                     "item_id": item, "content_index": 0, "transcript": transcript}));
                         });
                     }
-                    "response.create" => {
+                    "response.create" if !transcription => {
                         match fake.mode("realtime") {
                             Mode::Drop => break,
                             Mode::Hang => continue,
