@@ -27,12 +27,25 @@ need_speech() {
   need_deb espeak-ng espeak-ng
   need_deb python3 python3
   local venv=${VOXGATE_SPEECH_VENV:-$PWD/target/speech-venv}
-  if ! "$venv/bin/python" -c 'import pocketsphinx' 2>/dev/null; then
-    echo "== pocketsphinx (PyPI) in $venv"
-    python3 -m venv "$venv" 2>/dev/null || { install_deb python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
-    "$venv/bin/pip" install -q --disable-pip-version-check 'pocketsphinx==5.1.1'
-  fi
+  need_venv "$venv" pocketsphinx 'pocketsphinx==5.1.1'
   speech_python="$venv/bin/python"
+}
+# Independent checkers the tests use instead of voxgate's own code: PyPI's standardwebhooks
+# verifies the signatures of server tools. In a venv under target/; sets test_python to it.
+need_test_python() {
+  need_deb python3 python3
+  local venv=${VOXGATE_TEST_VENV:-$PWD/target/test-venv}
+  need_venv "$venv" standardwebhooks 'standardwebhooks==1.1.0'
+  test_python="$venv/bin/python"
+}
+# need_venv DIR MODULE REQUIREMENT: a venv at DIR whose Python imports MODULE, installing
+# REQUIREMENT from PyPI when it does not.
+need_venv() {
+  local venv=$1 module=$2 requirement=$3
+  "$venv/bin/python" -c "import $module" 2>/dev/null && return 0
+  echo "== $requirement (PyPI) in $venv"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" 2>/dev/null || { install_deb python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check "$requirement"
 }
 # PostgreSQL for the multi-node tests and benchmarks: Debian's server binaries (no service is
 # started; scripts/test-postgres runs a throwaway server in a folder of its own).

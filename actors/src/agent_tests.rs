@@ -106,8 +106,13 @@ pub async fn run(
         }
         let started = std::time::Instant::now();
         let mut answer = String::new();
-        let mut deltas =
-            responder.respond(AgentTurn { history: Vec::new(), text: test.input.clone(), open_text: None });
+        let mut deltas = responder.respond(AgentTurn {
+            history: Vec::new(),
+            text: test.input.clone(),
+            open_text: None,
+            variables: Default::default(),
+            tools: None,
+        });
         let outcome = tokio::time::timeout(case_timeout, async {
             while let Some(part) = deltas.next().await {
                 if let AnswerPart::Delta(text) = part? {

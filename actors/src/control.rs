@@ -25,6 +25,7 @@ use voxgate_engine::metering::{UsageClass, UsageKind};
 use voxgate_engine::session::{EndReason, Mode, ModeSet, Session, SessionState, TtlPolicy};
 use voxgate_engine::spec::{self, SpecError, Validate};
 use voxgate_engine::token::{TokenClaims, TokenSigner};
+use voxgate_engine::variables::Variables;
 use voxgate_engine::widget::{Widget, WidgetSpec};
 use voxgate_engine::{ErrorCode, Timestamp};
 
@@ -111,10 +112,22 @@ pub struct CreateSession {
     pub metadata: Option<Value>,
     #[serde(default)]
     pub ttl_seconds: Option<u32>,
+    /// Filled into the agent's `{{name}}`s; never shown to the browser.
+    #[serde(default)]
+    pub variables: Option<Value>,
+}
+
+impl CreateSession {
+    fn variables(&self) -> Variables {
+        self.variables.as_ref().and_then(|v| Variables::parse(v).ok()).unwrap_or_default()
+    }
 }
 
 impl Validate for CreateSession {
     fn validate(&self) -> Result<(), SpecError> {
+        if let Some(v) = &self.variables {
+            Variables::parse(v)?;
+        }
         if let Some(m) = &self.metadata {
             if !m.is_object() {
                 return Err(SpecError::new("metadata", "must be a JSON object"));
@@ -500,6 +513,7 @@ impl ControlPlane {
             environment: widget.spec.environment,
             modes,
             preview: req.preview,
+            variables: req.variables(),
             metadata: req.metadata.unwrap_or_else(|| Value::Object(Default::default())),
             origin: None,
             created_at: now,
@@ -507,7 +521,8 @@ impl ControlPlane {
             state: SessionState::Live,
             node: self.sessions.carrier(),
         };
-        self.sessions.create(session.clone()).await?;
+        let warnings = agent.spec.variable_warnings(&session.variables);
+        self.sessions.create(session.clone(), warnings).await?;
         self.expiry.do_send(TrackExpiry { id: session.id.clone(), expires_at: session.expires_at });
         let token = self.token_for(&session);
         tracing::info!(session = %session.id, widget = %widget_id, modes = %modes.label(), "session created");

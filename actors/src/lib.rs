@@ -23,5 +23,6 @@ pub mod store;
 pub mod supervisors;
 pub mod talk;
 pub mod text_session;
+pub mod tools;
 pub mod usage;
 pub mod workspaces;

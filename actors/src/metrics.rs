@@ -8,6 +8,7 @@ use prometheus::{
 use voxgate_engine::agent_voice::TurnStage;
 use voxgate_engine::metering::{UsageClass, UsageKind};
 use voxgate_engine::session::{EndReason, Environment, Mode, ModeSet};
+use voxgate_engine::tools::ToolKind;
 use voxgate_engine::ErrorCode;
 
 /// Agent backends, as the `backend` label spells them.
@@ -104,6 +105,9 @@ pub struct Metrics {
     /// turn's end), and those dropped because the visitor talked on: the CPU early
     /// recognition spends for nothing.
     pub early_recognitions_used: IntCounter,
+    /// Tool calls by tool type and outcome (`ok`, `error`), and how long each took.
+    tool_calls: Vec<((ToolKind, &'static str), IntCounter)>,
+    tool_seconds: Vec<(ToolKind, Histogram)>,
     /// Refusals by each rate limit.
     rate_limited: Vec<(voxgate_engine::limit::LimitKind, IntCounter)>,
     pub early_recognitions_dropped: IntCounter,
@@ -412,7 +416,35 @@ impl Metrics {
             .map(|k| (k, limited.with_label_values(&[k.as_str()])))
             .to_vec();
 
+        let tool_calls_vec = counter_vec(
+            &registry,
+            "voxgate_agent_tool_calls_total",
+            "Tools the agents called, by tool type (server, client, end_call) and outcome (ok, error: failed, timed out, refused or too large).",
+            &["type", "outcome"],
+        );
+        let tool_calls = ToolKind::ALL
+            .iter()
+            .flat_map(|k| {
+                ["ok", "error"].map(|o| ((*k, o), tool_calls_vec.with_label_values(&[k.as_str(), o])))
+            })
+            .collect();
+        // A customer's backend answers in tens of milliseconds to seconds; a page in less.
+        let tool_seconds_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "voxgate_agent_tool_seconds",
+                "Time from a model's tool call to its result, by tool type.",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["type"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(tool_seconds_vec.clone())).expect("unique metric");
+        let tool_seconds =
+            ToolKind::ALL.iter().map(|k| (*k, tool_seconds_vec.with_label_values(&[k.as_str()]))).collect();
+
         Metrics {
+            tool_calls,
+            tool_seconds,
             rate_limited,
             registry,
             created,
@@ -553,6 +585,16 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// A tool call ended with `outcome` (`ok` or `error`) after `took`.
+    pub fn tool_called(&self, kind: ToolKind, outcome: &str, took: std::time::Duration) {
+        if let Some((_, c)) = self.tool_calls.iter().find(|((k, o), _)| *k == kind && *o == outcome) {
+            c.inc();
+        }
+        if let Some((_, h)) = self.tool_seconds.iter().find(|(k, _)| *k == kind) {
+            h.observe(took.as_secs_f64());
+        }
+    }
+
     pub fn voice_turn(&self, stage: VoiceTurnStage, took: std::time::Duration) {
         if let Some((_, h)) = self.voice_turn.iter().find(|(s, _)| *s == stage) {
             h.observe(took.as_secs_f64());

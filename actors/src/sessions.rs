@@ -134,9 +134,18 @@ impl SessionRegistry {
 
     /// Commits a new session, then makes it visible. Nothing can name the session before this
     /// returns, so its row depends on no other write: it may commit on any write connection.
-    pub async fn create(&self, session: Session) -> Result<(), StoreError> {
+    /// Records a new session, with `warnings` on its conversation's record, and carries it.
+    pub async fn create(&self, session: Session, warnings: Vec<String>) -> Result<(), StoreError> {
         let row = session.clone();
-        self.store.write_independent(move |c| records::insert_session(c, &row)).await?;
+        self.store
+            .write_independent(move |c| {
+                records::insert_session(c, &row)?;
+                if !warnings.is_empty() {
+                    records::add_warnings(c, &row.id, &warnings)?;
+                }
+                Ok(())
+            })
+            .await?;
         self.metrics.session_created(session.modes);
         self.idle().touch(&session.id, session.created_at);
         self.sessions.insert(session.id.clone(), session);

@@ -9,6 +9,7 @@ use crate::clock;
 use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
 use crate::store::records::{self, UsageEvent};
+use crate::tools::{ToolContext, Toolbox};
 use crate::usage::{class_of, UsageRefusal};
 use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
 use dashmap::DashMap;
@@ -20,9 +21,10 @@ use tokio::sync::Notify;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
-use voxgate_engine::ids::{MessageId, SessionId};
+use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
 use voxgate_engine::metering::{UsageKey, UsageKind};
 use voxgate_engine::session::{EndReason, Session};
+use voxgate_engine::tools::ToolLine;
 use voxgate_engine::{ErrorCode, Timestamp};
 
 /// Largest visitor message, in bytes of UTF-8.
@@ -305,7 +307,8 @@ async fn take_message(
             Ok((visitor, answer))
         })
         .await?;
-    let history = history.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text }).collect();
+    let history =
+        history.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text, tool: m.tool }).collect();
     Ok(Taken { message_id, created_at: at, answer_id, history })
 }
 
@@ -326,6 +329,18 @@ impl Handler<Ask> for TextSession {
             return Box::pin(actix::fut::ready(Err(TextError::AgentMissing)));
         };
         let responder = self.responder_for(&agent);
+        let tools = (!agent.spec.tools.is_empty()).then(|| {
+            let context = ToolContext {
+                session_id: session.id.clone(),
+                conversation_id: session.conversation_id.clone(),
+                metadata: session.metadata.clone(),
+                variables: session.variables.clone(),
+            };
+            let metrics = self.control.sessions().metrics().clone();
+            Arc::new(Toolbox::new(agent.spec.tools.clone(), self.runtime.tool_http.clone(), context, metrics))
+        });
+        let variables = session.variables.clone();
+        let conversation = session.conversation_id.clone();
         self.busy = true;
         self.control.sessions().busy(&self.session);
         let text = msg.text.clone();
@@ -345,7 +360,8 @@ impl Handler<Ask> for TextSession {
             let created = TextEvent::MessageCreated { message_id, text: text.clone(), created_at };
             let answer = Answer {
                 responder,
-                turn: AgentTurn { history, text, open_text: None },
+                turn: AgentTurn { history, text, open_text: None, variables, tools },
+                conversation,
                 tx,
                 cancelled,
                 control: this.control.clone(),
@@ -408,6 +424,7 @@ struct Answer {
     control: Arc<ControlPlane>,
     /// The answer's row, `streaming` until this answer ends.
     answer_id: MessageId,
+    conversation: ConversationId,
     started: Instant,
     _answering: AnsweringGuard,
 }
@@ -421,6 +438,21 @@ enum Outcome {
 }
 
 impl Answer {
+    /// Keeps a tool call in the transcript, before the answer it was made for.
+    async fn record_tool(&self, line: ToolLine) {
+        let store = self.control.config().store().clone();
+        let (conversation, answer) = (self.conversation.clone(), self.answer_id.clone());
+        let saved = store
+            .write(move |c| {
+                records::append_tool_line(c, &conversation, None, &line, clock::now())?;
+                records::move_to_end(c, &conversation, &answer)
+            })
+            .await;
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "could not record a tool call");
+        }
+    }
+
     async fn stream(mut self, created: TextEvent) {
         let mut text = String::new();
         let mut source = None;
@@ -477,6 +509,7 @@ impl Answer {
                 None => return Outcome::Complete,
                 Some(Err(failure)) => return Outcome::Failed(failure),
                 Some(Ok(AnswerPart::Source(title))) => *source = Some(title),
+                Some(Ok(AnswerPart::Tool(line))) => self.record_tool(line).await,
                 Some(Ok(AnswerPart::Delta(delta))) => {
                     if first {
                         first = false;

@@ -105,6 +105,7 @@ mod tests {
             environment: Environment::Production,
             modes: ModeSet::of(modes),
             preview: false,
+            variables: Default::default(),
             metadata: serde_json::Value::Null,
             origin: None,
             created_at: Timestamp(0),

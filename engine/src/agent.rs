@@ -3,6 +3,7 @@
 use crate::agent_voice::{self, VoiceSpec};
 use crate::ids::{AgentId, WorkspaceId};
 use crate::spec::{self, SpecError, Validate};
+use crate::tools::{self, ToolSpec};
 use crate::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,9 @@ pub struct AgentSpec {
     /// What answers a call: an echo (the default), a speech pipeline or a realtime relay.
     #[serde(default, skip_serializing_if = "VoiceSpec::is_echo")]
     pub voice: VoiceSpec,
+    /// What the agent may do besides talking (agents with a model only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
 }
 
 /// A titled reference text.
@@ -151,6 +155,18 @@ impl Validate for AgentSpec {
             return Err(SpecError::new("echo_delay_ms", "must be at most 10000"));
         }
         self.voice.validate()?;
+        tools::validate_tools(&self.tools)?;
+        let has_model = matches!(self.backend, AgentBackend::Openai { .. })
+            || matches!(self.voice, VoiceSpec::Realtime { .. });
+        if !self.tools.is_empty() && !has_model {
+            return Err(SpecError::new(
+                "tools",
+                format!(
+                    "the {} backend has no model to call tools; give the agent an openai backend first",
+                    self.backend.kind()
+                ),
+            ));
+        }
         if matches!(self.backend, AgentBackend::Bridge { .. }) && !self.voice.is_echo() {
             return Err(SpecError::new(
                 "voice.type",
@@ -170,6 +186,49 @@ pub enum Readiness {
 }
 
 impl AgentSpec {
+    /// The texts a session's variables fill, with their fields: the prompt, the greeting and
+    /// the voice's fallback and idle lines.
+    pub fn templates(&self) -> Vec<(&'static str, &str)> {
+        let mut texts = vec![("prompt", self.prompt.as_str())];
+        if let Some(g) = &self.greeting {
+            texts.push(("greeting", g));
+        }
+        if let Some((fallback, idle)) = self.voice.lines() {
+            texts.push(("voice.fallback", fallback));
+            texts.push(("voice.idle_prompt", idle));
+        }
+        texts
+    }
+
+    /// The spec with `variables` filled into its prompt, greeting and voice lines (an unknown
+    /// name left empty): what one session's call runs with.
+    pub fn with_variables(&self, variables: &crate::variables::Variables) -> AgentSpec {
+        let mut spec = self.clone();
+        spec.prompt = variables.fill(&spec.prompt).text;
+        spec.greeting = spec.greeting.map(|g| variables.fill(&g).text);
+        spec.voice.fill_lines(|line| variables.fill(line).text);
+        spec
+    }
+
+    /// Whether any of its texts has a `{{name}}` to fill.
+    pub fn uses_variables(&self) -> bool {
+        self.templates().iter().any(|(_, t)| t.contains("{{"))
+    }
+
+    /// What a session with `variables` lacks: a warning for each variable the agent's texts use
+    /// that the session does not set (each is left empty).
+    pub fn variable_warnings(&self, variables: &crate::variables::Variables) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (field, text) in self.templates() {
+            for name in variables.fill(text).unknown {
+                warnings.push(format!(
+                    "the agent's {field} uses {{{{{name}}}}}, which the session does not set; it was left empty"
+                ));
+            }
+        }
+        warnings
+    }
+
     /// What the builtin recogniser listens for: the agent's own words (knowledge titles and
     /// texts, greeting, test inputs) and the frames visitors put questions in. Recognition
     /// constrained to these gets a site's questions right where a general English model does

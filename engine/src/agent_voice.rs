@@ -219,6 +219,19 @@ impl VoiceSpec {
         }
     }
 
+    /// Rewrites the fallback and idle lines (to fill a session's variables into them).
+    pub fn fill_lines(&mut self, fill: impl Fn(&str) -> String) {
+        match self {
+            VoiceSpec::Echo => {}
+            VoiceSpec::Pipeline { fallback, idle_prompt, .. }
+            | VoiceSpec::Builtin { fallback, idle_prompt, .. }
+            | VoiceSpec::Realtime { fallback, idle_prompt, .. } => {
+                *fallback = fill(fallback);
+                *idle_prompt = fill(idle_prompt);
+            }
+        }
+    }
+
     /// The line a talking voice says when it cannot answer, and its idle prompt.
     pub fn lines(&self) -> Option<(&str, &str)> {
         match self {

@@ -158,6 +158,7 @@ mod tests {
             tests: vec![],
             echo_delay_ms: 0,
             voice: Default::default(),
+            tools: Vec::new(),
         }
     }
 
@@ -216,6 +217,7 @@ mod tests {
             tests: vec![],
             echo_delay_ms: 0,
             voice: Default::default(),
+            tools: Vec::new(),
         })
     }
 

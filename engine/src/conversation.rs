@@ -61,15 +61,18 @@ mod tests {
 pub enum MessageRole {
     Visitor,
     Agent,
+    /// A tool the agent called: the line's `tool` holds the call and its outcome.
+    Tool,
 }
 
 impl MessageRole {
-    pub const ALL: [MessageRole; 2] = [MessageRole::Visitor, MessageRole::Agent];
+    pub const ALL: [MessageRole; 3] = [MessageRole::Visitor, MessageRole::Agent, MessageRole::Tool];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MessageRole::Visitor => "visitor",
             MessageRole::Agent => "agent",
+            MessageRole::Tool => "tool",
         }
     }
 
@@ -128,6 +131,6 @@ mod message_tests {
             assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
-        assert_eq!(MessageRole::parse("tool"), None);
+        assert_eq!(MessageRole::parse("system"), None);
     }
 }

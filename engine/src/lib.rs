@@ -27,7 +27,9 @@ pub mod spec;
 pub mod talk;
 pub mod time;
 pub mod token;
+pub mod tools;
 pub mod turn_credentials;
+pub mod variables;
 pub mod widget;
 
 pub use error::ErrorCode;

@@ -202,6 +202,9 @@ pub struct Session {
     pub modes: ModeSet,
     pub preview: bool,
     pub metadata: serde_json::Value,
+    /// Set by the customer's backend; filled into the agent's prompt and lines, never shown to
+    /// the browser.
+    pub variables: crate::variables::Variables,
     /// The first browser origin that used the session; later requests must keep to the allowlist.
     pub origin: Option<String>,
     pub created_at: Timestamp,

@@ -43,6 +43,7 @@ fn agent(knowledge: &[KnowledgeAttachment]) -> BuiltinAgent {
         tests: vec![],
         echo_delay_ms: 0,
         voice: Default::default(),
+        tools: Vec::new(),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod fake_provider;
 pub mod postgres;
 pub mod speech;
 pub mod text;
+pub mod tool_backend;
 pub mod upstream;
 pub mod voice;
 pub mod wall_clock;

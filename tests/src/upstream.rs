@@ -3,6 +3,11 @@
 //! never answers, `stall` sends one chunk and then nothing, `garble` sends a malformed chunk, and
 //! anything else streams `Hello from upstream.` in three chunks and `[DONE]`. It records each
 //! request's JSON body and Authorization header.
+//!
+//! It is also a model that asks for tools, when the request offers some: `call NAME {json}`
+//! streams a call of NAME with those arguments (in pieces, as OpenAI does), and once the last
+//! message is a tool's result it answers `The tool said: RESULT`. `loop NAME {json}` calls the
+//! tool again after every result, until the request says `tool_choice: none`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,6 +55,46 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
     format!("data: {c}\n\n")
 }
 
+/// The chunks of a tool-asking model's answer, when the request offers tools and asks for one.
+fn tool_answer(body: &Value) -> Option<Vec<String>> {
+    body["tools"].as_array().filter(|t| !t.is_empty())?;
+    let messages = body["messages"].as_array()?;
+    let last = messages.last()?;
+    // The visitor's request: the last user message.
+    let asked = messages.iter().rev().find(|m| m["role"] == "user")?["content"].as_str()?.to_string();
+    let (mode, rest) = asked.split_once(' ')?;
+    if mode != "call" && mode != "loop" {
+        return None;
+    }
+    let (name, arguments) = rest.split_once(' ').unwrap_or((rest, "{}"));
+    let calls_again = mode == "loop" && body["tool_choice"] != "none";
+    if last["role"] == "tool" && !calls_again {
+        let said = if body["tool_choice"] == "none" {
+            "Enough tools.".to_string()
+        } else {
+            format!("The tool said: {}", last["content"].as_str().unwrap_or(""))
+        };
+        let (a, b) = said.split_at(said.len() / 2);
+        return Some(vec![
+            chunk(json!({"role": "assistant", "content": a}), None),
+            chunk(json!({"content": b}), None),
+            chunk(json!({}), Some("stop")),
+        ]);
+    }
+    let round = messages.iter().filter(|m| m["role"] == "tool").count();
+    let (head, tail) = arguments.split_at(arguments.len() / 2);
+    Some(vec![
+        chunk(
+            json!({"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": format!("call_{round}"), "type": "function", "function": {"name": name, "arguments": ""}}]}),
+            None,
+        ),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": head}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": tail}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+    ])
+}
+
 fn serve(mut stream: TcpStream, record: &Mutex<Vec<Seen>>) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut request_line = String::new();
@@ -77,9 +122,18 @@ fn serve(mut stream: TcpStream, record: &Mutex<Vec<Seen>>) {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let last = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
     let last = last.unwrap_or("").to_string();
+    let tool_turn = tool_answer(&body);
     record.lock().expect("lock").push(Seen { path, authorization, body });
     let stream_head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
     let mut send = |text: &str| stream.write_all(text.as_bytes()).and_then(|_| stream.flush());
+    if let Some(chunks) = tool_turn {
+        let _ = send(stream_head);
+        for c in chunks {
+            let _ = send(&c);
+        }
+        let _ = send("data: [DONE]\n\n");
+        return;
+    }
     let _ = match last.as_str() {
         "fail" => send(
             "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"error\": {\"message\": \"the model is overloaded\"}}",

@@ -7,17 +7,29 @@ mod openai;
 pub use builtin::BuiltinResponder;
 pub use openai::{OpenAiResponder, UpstreamTimeouts};
 
+use crate::tools::Toolbox;
 use futures_util::stream::{BoxStream, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use voxgate_engine::agent::{Agent, AgentBackend};
+use voxgate_engine::tools::ToolLine;
+use voxgate_engine::variables::Variables;
 use voxgate_engine::ErrorCode;
 
 /// One earlier message of the conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistoryMessage {
     pub role: voxgate_engine::conversation::MessageRole,
     pub text: String,
+    /// A `tool` line's call and outcome.
+    pub tool: Option<ToolLine>,
+}
+
+impl HistoryMessage {
+    /// A visitor's or the agent's words.
+    pub fn said(role: voxgate_engine::conversation::MessageRole, text: String) -> HistoryMessage {
+        HistoryMessage { role, text, tool: None }
+    }
 }
 
 /// What an agent is asked to answer.
@@ -30,6 +42,10 @@ pub struct AgentTurn {
     /// A spoken message as a constrained recogniser also heard it with an open vocabulary
     /// (see `talk::speech_to_text::Heard`); `None` for typed messages and providers.
     pub open_text: Option<String>,
+    /// The session's variables, filled into the agent's prompt.
+    pub variables: Variables,
+    /// The tools the agent may call in this answer; `None` for none.
+    pub tools: Option<Arc<Toolbox>>,
 }
 
 /// Why an answer stopped short.
@@ -47,12 +63,14 @@ impl AgentFailure {
 }
 
 /// A piece of a streamed answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AnswerPart {
     /// More of the answer's text.
     Delta(String),
     /// Where the answer comes from (a knowledge attachment's title), shown apart from it.
     Source(String),
+    /// A tool the agent called on the way, and how it ended (a line of the transcript).
+    Tool(ToolLine),
 }
 
 /// Something that answers a visitor's message as a stream of text deltas.
@@ -77,6 +95,8 @@ pub struct AgentRuntime {
     /// Pause between the builtin agent's streamed words.
     pub builtin_pace: Duration,
     pub upstream: UpstreamTimeouts,
+    /// The client of server tools (follows no redirect).
+    pub tool_http: reqwest::Client,
 }
 
 impl AgentRuntime {
@@ -86,7 +106,7 @@ impl AgentRuntime {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_default();
-        AgentRuntime { http, builtin_pace, upstream }
+        AgentRuntime { http, builtin_pace, upstream, tool_http: crate::tools::tool_http() }
     }
 
     /// The text responder for `agent` as saved now.

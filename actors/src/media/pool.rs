@@ -173,6 +173,14 @@ impl MediaWorkers {
         if !self.ctx.calls.reserve(&session.id, &call) {
             return Err(VoiceError::Busy);
         }
+        // The session's variables filled into the agent's prompt and lines, for this call.
+        let filled;
+        let agent = if agent.spec.uses_variables() {
+            filled = Agent { spec: agent.spec.with_variables(&session.variables), ..agent.clone() };
+            &filled
+        } else {
+            agent
+        };
         let plan = self.planner.plan(agent);
         let placed = self.place_reserved(session, &call, offer, plan).await;
         let (index, answer_sdp) = match placed {

@@ -80,6 +80,11 @@ pub struct ConversationRecord {
     #[serde(flatten)]
     pub summary: ConversationSummary,
     pub metadata: serde_json::Value,
+    /// What the customer's backend set on the session (never shown to a browser).
+    pub variables: serde_json::Value,
+    /// What went wrong without failing the conversation (a variable the agent uses but the
+    /// session does not set).
+    pub warnings: Vec<String>,
     pub transcript: Vec<TranscriptMessage>,
     pub calls: Vec<CallRecord>,
 }
@@ -154,7 +159,7 @@ fn summary(c: &dyn Sql, s: Session, used: ModeSet) -> Result<ConversationSummary
 
 /// A session row selected as `SESSION_COLUMNS, used_voice, used_text`, and the modes it used.
 fn session_and_used(r: &super::sql::Row) -> Result<(Session, ModeSet), StoreError> {
-    Ok((session_row(r)?, used_modes(r.get(15)?, r.get(16)?)))
+    Ok((session_row(r)?, used_modes(r.get(16)?, r.get(17)?)))
 }
 
 /// Appends `term` to `sql` with its `?` numbered as the next argument, `arg`.
@@ -231,9 +236,18 @@ pub fn get(
         return Ok(None);
     };
     let metadata = session.metadata.clone();
+    let variables = session.variables.to_json();
+    let warnings = super::records::warnings(c, &session.id)?;
     let transcript = transcript(c, &session.conversation_id)?;
     let calls = calls_of_session(c, &session.id)?;
-    Ok(Some(ConversationRecord { summary: summary(c, session, used)?, metadata, transcript, calls }))
+    Ok(Some(ConversationRecord {
+        summary: summary(c, session, used)?,
+        metadata,
+        variables,
+        warnings,
+        transcript,
+        calls,
+    }))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use voxgate_engine::agent::{Agent, AgentSpec};
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{AgentId, CallId, ConversationId, KeyId, SessionId, WidgetId, WorkspaceId};
 use voxgate_engine::session::{EndReason, Environment, ModeSet, Session, SessionState};
+use voxgate_engine::tools::ToolLine;
+use voxgate_engine::variables::Variables;
 use voxgate_engine::widget::{Widget, WidgetSpec};
 use voxgate_engine::Timestamp;
 
@@ -272,13 +274,14 @@ fn config_row(r: &Row) -> Result<ConfigRow, StoreError> {
     })
 }
 
-pub(crate) const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason, node";
+pub(crate) const SESSION_COLUMNS: &str = "id, conversation_id, workspace_id, widget_id, agent_id, environment, modes, preview, metadata, origin, created_at, expires_at, ended_at, end_reason, node, variables";
 
 pub fn insert_session(c: &dyn Sql, s: &Session) -> Result<(), StoreError> {
     let modes = serde_json::to_string(&s.modes).map_err(corrupt)?;
     let metadata = s.metadata.to_string();
+    let variables = s.variables.to_json().to_string();
     c.execute(
-        &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13)"),
+        &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13, ?14)"),
         args![
             s.id.as_str(),
             s.conversation_id.as_str(),
@@ -293,6 +296,7 @@ pub fn insert_session(c: &dyn Sql, s: &Session) -> Result<(), StoreError> {
             s.created_at.millis(),
             s.expires_at.millis(),
             &s.node,
+            &variables,
         ],
     )?;
     Ok(())
@@ -368,6 +372,7 @@ pub(crate) fn session_row(r: &Row) -> Result<Session, StoreError> {
     let created_at = Timestamp(r.get(10)?);
     let expires_at = Timestamp(r.get(11)?);
     let node: Option<String> = r.get(14)?;
+    let variables: String = r.get(15)?;
     (|| {
         let environment = match environment.as_str() {
             "production" => Environment::Production,
@@ -392,6 +397,7 @@ pub(crate) fn session_row(r: &Row) -> Result<Session, StoreError> {
             modes: serde_json::from_str::<ModeSet>(&modes).map_err(corrupt)?,
             preview,
             metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
+            variables: Variables::from_stored(&serde_json::from_str(&variables).map_err(corrupt)?),
             origin,
             created_at,
             expires_at,
@@ -420,12 +426,15 @@ pub struct TranscriptMessage {
     /// Why a `failed` turn failed (`agent_error`, `agent_timeout`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// A `tool` line's call: name, arguments, result or error, duration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<ToolLine>,
 }
 
 /// A conversation's messages in order.
 pub fn transcript(c: &dyn Sql, conversation: &ConversationId) -> Result<Vec<TranscriptMessage>, StoreError> {
     c.query_map(
-        "SELECT id, role, text, status, created_at, source, call_id, offset_ms, error_code
+        "SELECT id, role, text, status, created_at, source, call_id, offset_ms, error_code, tool
          FROM messages WHERE conversation_id = ?1 ORDER BY seq",
         args![conversation.as_str()],
         |r| {
@@ -447,6 +456,10 @@ pub fn transcript(c: &dyn Sql, conversation: &ConversationId) -> Result<Vec<Tran
                 call_id: r.get(6)?,
                 offset_ms: r.get(7)?,
                 error_code: r.get(8)?,
+                tool: match r.get::<Option<String>>(9)? {
+                    Some(json) => Some(serde_json::from_str(&json).map_err(corrupt)?),
+                    None => None,
+                },
             })
         },
     )
@@ -738,6 +751,79 @@ pub fn append_message(
         args![id.as_str(), conversation.as_str(), role.as_str(), text, status.as_str(), at.millis()],
     )?;
     Ok(id)
+}
+
+/// Appends a tool call to a conversation's transcript (in a call when `call` is set, at
+/// `offset_ms` from its connect). The line's text is the tool's name.
+pub fn append_tool_line(
+    c: &dyn Sql,
+    conversation: &ConversationId,
+    call: Option<(&CallId, i64)>,
+    line: &ToolLine,
+    at: Timestamp,
+) -> Result<voxgate_engine::ids::MessageId, StoreError> {
+    let id = voxgate_engine::ids::MessageId::generate(&mut rand::rng());
+    let json = serde_json::to_string(line).map_err(corrupt)?;
+    let status = if line.error.is_some() { MessageStatus::Failed } else { MessageStatus::Complete };
+    c.execute(
+        "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at, call_id, offset_ms, tool)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        args![
+            id.as_str(),
+            conversation.as_str(),
+            MessageRole::Tool.as_str(),
+            &line.name,
+            status.as_str(),
+            at.millis(),
+            call.map(|(c, _)| c.as_str()),
+            call.map(|(_, offset)| offset),
+            &json,
+        ],
+    )?;
+    Ok(id)
+}
+
+/// Moves a message to the end of its conversation's transcript: an answer whose row was made
+/// when the visitor's message arrived follows the tool calls it made on the way.
+pub fn move_to_end(
+    c: &dyn Sql,
+    conversation: &ConversationId,
+    message: &voxgate_engine::ids::MessageId,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE messages SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1)
+         WHERE id = ?2",
+        args![conversation.as_str(), message.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Adds `warnings` (about the session's variables, say) to its conversation's record.
+pub fn add_warnings(c: &dyn Sql, session: &SessionId, warnings: &[String]) -> Result<(), StoreError> {
+    let current: Option<String> =
+        c.query_opt("SELECT warnings FROM sessions WHERE id = ?1", args![session.as_str()], |r| r.get(0))?;
+    let mut all: Vec<String> = match current {
+        Some(json) => serde_json::from_str(&json).map_err(corrupt)?,
+        None => return Ok(()),
+    };
+    for w in warnings {
+        if !all.contains(w) {
+            all.push(w.clone());
+        }
+    }
+    let json = serde_json::to_string(&all).map_err(corrupt)?;
+    c.execute("UPDATE sessions SET warnings = ?2 WHERE id = ?1", args![session.as_str(), &json])?;
+    Ok(())
+}
+
+/// The warnings on a session's conversation record.
+pub fn warnings(c: &dyn Sql, session: &SessionId) -> Result<Vec<String>, StoreError> {
+    let json: Option<String> =
+        c.query_opt("SELECT warnings FROM sessions WHERE id = ?1", args![session.as_str()], |r| r.get(0))?;
+    match json {
+        Some(json) => serde_json::from_str(&json).map_err(corrupt),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// One line of a voice call's transcript.

@@ -371,6 +371,16 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX sessions_text_by_time ON sessions(workspace_id, created_at) WHERE used_text = 1;
     "#,
     },
+    // 14: agents that act. A session keeps the variables its customer's backend set (never
+    // sent to a browser) and the warnings about them; a transcript line of role `tool` keeps
+    // its call (name, arguments, result or error, duration) as JSON.
+    Migration::same(
+        r#"
+    ALTER TABLE sessions ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE sessions ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE messages ADD COLUMN tool TEXT;
+    "#,
+    ),
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

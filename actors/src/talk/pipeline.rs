@@ -180,7 +180,7 @@ impl VoiceBackend for PipelineVoice {
                         out.barge_in();
                     }
                     TalkEvent::AnswerHeard { text, .. } if !text.is_empty() => {
-                        history.borrow_mut().push(HistoryMessage { role: MessageRole::Agent, text });
+                        history.borrow_mut().push(HistoryMessage::said(MessageRole::Agent, text));
                     }
                     TalkEvent::IdlePrompt if !answering.is_busy() => {
                         let (v, out) = (voice.clone(), out.clone());
@@ -228,8 +228,15 @@ impl PipelineVoice {
             return out.send(AgentEvent::Done { answer });
         }
         out.send(AgentEvent::VisitorSaid { text: text.clone(), started });
-        let turn = AgentTurn { history: history.borrow().clone(), text: text.clone(), open_text };
-        history.borrow_mut().push(HistoryMessage { role: MessageRole::Visitor, text });
+        let turn = AgentTurn {
+            history: history.borrow().clone(),
+            text: text.clone(),
+            open_text,
+            // The call's agent has the session's variables filled in already (the plan's).
+            variables: Default::default(),
+            tools: None,
+        };
+        history.borrow_mut().push(HistoryMessage::said(MessageRole::Visitor, text));
 
         let asked = Instant::now();
         let mut parts = self.responder.respond(turn);
@@ -243,7 +250,7 @@ impl PipelineVoice {
             };
             let delta = match part {
                 Err(f) => return self.fail(answer, TurnStage::Answer, f, &out).await,
-                Ok(AnswerPart::Source(_)) => continue,
+                Ok(AnswerPart::Source(_) | AnswerPart::Tool(_)) => continue,
                 Ok(AnswerPart::Delta(delta)) => delta,
             };
             if std::mem::take(&mut first_token) {

@@ -125,7 +125,12 @@ fn earlier_conversation(history: &[HistoryMessage]) -> Option<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut size = 0;
     for m in history.iter().rev().filter(|m| !m.text.trim().is_empty()) {
-        let line = format!("{}: {}", m.role.as_str(), m.text.trim());
+        let line = match &m.tool {
+            Some(t) => {
+                format!("tool {}({}) returned {}", t.name, t.arguments_text(), t.outcome().for_model())
+            }
+            None => format!("{}: {}", m.role.as_str(), m.text.trim()),
+        };
         size += line.len() + 1;
         if size > HISTORY_BUDGET {
             break;
@@ -316,7 +321,7 @@ mod tests {
     use voxgate_engine::conversation::MessageRole;
 
     fn line(role: MessageRole, text: &str) -> HistoryMessage {
-        HistoryMessage { role, text: text.into() }
+        HistoryMessage::said(role, text.into())
     }
 
     #[test]

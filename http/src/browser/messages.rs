@@ -94,9 +94,14 @@ pub async fn list(
                    "ended_at": c.ended_at, "end_reason": c.end_reason})
         })
         .collect();
+    // The agent's greeting with the session's variables filled in (the variables themselves
+    // never reach the browser).
+    let agent = state.control.config().agent(&session.agent_id);
+    let greeting = agent.and_then(|a| a.spec.greeting.as_ref().map(|g| session.variables.fill(g).text));
     let res = HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
         "session_id": session.id,
         "conversation_id": session.conversation_id,
+        "greeting": greeting,
         "messages": messages,
         "calls": calls,
     }));

@@ -208,6 +208,7 @@ fn blank_spec() -> AgentSpec {
         tests: Vec::new(),
         echo_delay_ms: 0,
         voice: Default::default(),
+        tools: Vec::new(),
     }
 }
 
