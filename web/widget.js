@@ -95,6 +95,8 @@
   var ui = {};
   var config = null;
   var session = null;
+  // The greeting uses {{variables}}: the session's filled one is shown once there is a session.
+  var personalGreeting = false;
   var streaming = false;
   var call = null;
 
@@ -193,7 +195,9 @@
     var modes = c.modes || [];
     if (modes.indexOf("text") < 0) ui.form.setAttribute("hidden", "");
     if (modes.indexOf("voice") >= 0) ui.call.removeAttribute("hidden");
-    if (content.greeting) addMessage("agent", content.greeting);
+    // A greeting with {{variables}} is filled per session: shown once there is one.
+    if (content.greeting && content.greeting.indexOf("{{") < 0) addMessage("agent", content.greeting);
+    else if (content.greeting) personalGreeting = true;
     restoreConversation();
     var tc = privacy.trust_center || {};
     if (c.trust_center_url) ui.links.appendChild(el("a", { href: c.trust_center_url, target: "_blank", rel: "noopener", text: "Trust Center" }));
@@ -257,6 +261,14 @@
     try { sessionStorage.removeItem(sessionKey); } catch (e) { /* nothing kept */ }
   }
 
+  /** The session's own greeting (its variables filled in by the server), first in the log. */
+  function showGreeting(text) {
+    if (!personalGreeting || !text) return;
+    personalGreeting = false;
+    var m = addMessage("agent", text);
+    ui.log.insertBefore(m, ui.log.firstChild);
+  }
+
   /** After a reload: the conversation so far, while this tab's session lives. */
   function restoreConversation() {
     var stored = null;
@@ -274,6 +286,7 @@
             }
           });
           items.sort(function (a, b) { return a.at - b.at; });
+          showGreeting(t.greeting);
           items.forEach(function (i) {
             if (i.line) return addLine(i.line);
             var m = i.message;
@@ -310,6 +323,11 @@
           if (!res.ok || !body.session_token) throw new Error(explain(body && body.error && body.error.code));
           session = body;
           remember(session);
+          if (personalGreeting) {
+            fetch(session.messages_url, { headers: { Authorization: "Bearer " + session.session_token } })
+              .then(function (r) { return r.ok ? r.json() : {}; })
+              .then(function (t) { showGreeting(t.greeting); }, function () {});
+          }
           return session;
         });
       }, function () { throw new Error(MESSAGES.network); });
@@ -362,6 +380,8 @@
             bubble.textContent = data.text;
             bubble.setAttribute("data-complete", "true");
             addSource(data.source);
+          } else if (name === "tool.call") {
+            answerPageAction(session, data);
           } else if (name === "error") {
             notice(data.code === "unavailable" ? MESSAGES.network : explain(data.code));
           }
@@ -619,6 +639,59 @@
     call.stream.getAudioTracks().forEach(function (t) { t.enabled = !muted; });
     ui.mute.setAttribute("aria-pressed", String(muted));
     ui.mute.textContent = muted ? "Unmute" : "Mute";
+  }
+
+  // --- Page actions: functions the page registers for the agent to call --------------------
+  // voxgate.tools.register("show_product", async (args) => ({ shown: true })). A page that
+  // sets window.voxgateTools = { name: fn } before this script loads is read too.
+  var pageApi = window.voxgate = window.voxgate || {};
+  if (!pageApi.tools) {
+    var handlers = {};
+    pageApi.tools = {
+      register: function (name, fn) {
+        if (typeof name !== "string" || typeof fn !== "function") throw new TypeError("voxgate.tools.register(name, function)");
+        handlers[name] = fn;
+      },
+      unregister: function (name) { delete handlers[name]; },
+      handler: function (name) {
+        if (Object.prototype.hasOwnProperty.call(handlers, name)) return handlers[name];
+        var preset = window.voxgateTools;
+        return preset && Object.prototype.hasOwnProperty.call(preset, name) && typeof preset[name] === "function" ? preset[name] : null;
+      },
+    };
+  }
+
+  /** Runs a page action: its result, or an error the agent reads (never thrown). */
+  function runPageAction(call) {
+    var fn = pageApi.tools.handler(call.name);
+    if (!fn) return Promise.resolve({ error: "not available on this page" });
+    var limit = Math.max(100, (call.timeout_ms || 10000) - 250);
+    return new Promise(function (resolve) {
+      var timer = setTimeout(function () { resolve({ error: call.name + " did not finish within " + limit + " ms" }); }, limit);
+      Promise.resolve()
+        .then(function () { return fn(call.arguments || {}); })
+        .then(function (result) {
+          clearTimeout(timer);
+          try { resolve({ result: JSON.parse(JSON.stringify(result === undefined ? null : result)) }); }
+          catch (e) { resolve({ error: call.name + " returned something that is not JSON" }); }
+        }, function (e) {
+          clearTimeout(timer);
+          resolve({ error: String((e && e.message) || e || "failed") });
+        });
+    });
+  }
+
+  /** A text answer's page action: run it and POST its result beside the messages URL. */
+  function answerPageAction(s, call) {
+    if (!s || !call || !call.call_id) return;
+    runPageAction(call).then(function (answer) {
+      answer.call_id = call.call_id;
+      return fetch(s.messages_url.replace(/\/messages$/, "/tool-results"), {
+        method: "POST",
+        headers: { Authorization: "Bearer " + s.session_token, "Content-Type": "application/json" },
+        body: JSON.stringify(answer),
+      });
+    }).catch(function () { /* the agent hears a timeout instead */ });
   }
 
   window.voxgateWidget = window.voxgateWidget || {};

@@ -9,7 +9,10 @@ use crate::clock;
 use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
 use crate::store::records::{self, UsageEvent};
-use crate::tools::{ToolContext, Toolbox};
+use crate::tools::{self, Page, PageCalls, ToolContext, Toolbox};
+use futures_util::future::BoxFuture;
+use std::time::Duration;
+use voxgate_engine::tools::{ToolCall, ToolOutcome};
 use crate::usage::{class_of, UsageRefusal};
 use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
 use dashmap::DashMap;
@@ -54,6 +57,14 @@ pub enum TextEvent {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// A page action the agent asks the visitor's page to run; the page answers with a POST
+    /// beside the messages URL.
+    ToolCall {
+        call_id: String,
+        name: String,
+        arguments: serde_json::Value,
+        timeout_ms: u64,
     },
 }
 
@@ -111,6 +122,8 @@ struct TurnDone;
 /// The live text sessions of this process, by session.
 pub struct TextSessions {
     control: Arc<ControlPlane>,
+    /// Page actions waiting for the visitor's page.
+    page_calls: Arc<PageCalls>,
     live: Arc<DashMap<SessionId, Addr<TextSession>>>,
     runtime: Arc<AgentRuntime>,
     answering: Arc<Answering>,
@@ -148,7 +161,18 @@ impl TextSessions {
     }
 
     pub fn new(control: Arc<ControlPlane>, runtime: Arc<AgentRuntime>) -> TextSessions {
-        TextSessions { control, live: Arc::new(DashMap::new()), runtime, answering: Arc::default() }
+        TextSessions {
+            control,
+            page_calls: Arc::default(),
+            live: Arc::new(DashMap::new()),
+            runtime,
+            answering: Arc::default(),
+        }
+    }
+
+    /// The visitor's page answers a page action; false when no such call is waiting.
+    pub fn tool_result(&self, session: &SessionId, call_id: &str, outcome: ToolOutcome) -> bool {
+        self.page_calls.answer(session, call_id, outcome)
     }
 
     /// For a graceful shutdown: cuts every streaming answer short (the visitor gets an
@@ -185,6 +209,7 @@ impl TextSessions {
                 TextSession {
                     session: session.id.clone(),
                     control: self.control.clone(),
+                    page_calls: self.page_calls.clone(),
                     live: self.live.clone(),
                     busy: false,
                     cancel: None,
@@ -207,6 +232,7 @@ impl TextSessions {
 pub struct TextSession {
     session: SessionId,
     control: Arc<ControlPlane>,
+    page_calls: Arc<PageCalls>,
     live: Arc<DashMap<SessionId, Addr<TextSession>>>,
     busy: bool,
     /// Ends the streaming answer early (the session ended).
@@ -329,16 +355,19 @@ impl Handler<Ask> for TextSession {
             return Box::pin(actix::fut::ready(Err(TextError::AgentMissing)));
         };
         let responder = self.responder_for(&agent);
-        let tools = (!agent.spec.tools.is_empty()).then(|| {
-            let context = ToolContext {
-                session_id: session.id.clone(),
-                conversation_id: session.conversation_id.clone(),
-                metadata: session.metadata.clone(),
-                variables: session.variables.clone(),
-            };
-            let metrics = self.control.sessions().metrics().clone();
-            Arc::new(Toolbox::new(agent.spec.tools.clone(), self.runtime.tool_http.clone(), context, metrics))
-        });
+        let widget = self.control.config().widget(&session.widget_id);
+        let tools = match &widget {
+            Some(w) if !agent.spec.tools.is_empty() => tools::allowed_on(&agent.spec.tools, &w.spec),
+            _ => Vec::new(),
+        };
+        let context = ToolContext {
+            session_id: session.id.clone(),
+            conversation_id: session.conversation_id.clone(),
+            metadata: session.metadata.clone(),
+            variables: session.variables.clone(),
+        };
+        let (tool_http, page_calls) = (self.runtime.tool_http.clone(), self.page_calls.clone());
+        let metrics = self.control.sessions().metrics().clone();
         let variables = session.variables.clone();
         let conversation = session.conversation_id.clone();
         self.busy = true;
@@ -355,6 +384,10 @@ impl Handler<Ask> for TextSession {
                 }
             };
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+            let tools = (!tools.is_empty()).then(|| {
+                let page = TextPage { session: context.session_id.clone(), events: tx.clone(), calls: page_calls };
+                Arc::new(Toolbox::new(tools, tool_http, context, metrics).with_page(Arc::new(page)))
+            });
             let (cancel, cancelled) = oneshot::channel();
             this.cancel = Some(cancel);
             let created = TextEvent::MessageCreated { message_id, text: text.clone(), created_at };
@@ -412,6 +445,31 @@ impl Handler<ShutDown> for TextSession {
 
     fn handle(&mut self, _msg: ShutDown, ctx: &mut Context<Self>) {
         self.end(EndReason::ServerShutdown, ctx);
+    }
+}
+
+/// The visitor's page as a text answer reaches it: a page action goes out as a `tool.call`
+/// event of the answer's stream, and its result comes back through [`TextSessions::tool_result`].
+struct TextPage {
+    session: SessionId,
+    events: mpsc::Sender<TextEvent>,
+    calls: Arc<PageCalls>,
+}
+
+impl Page for TextPage {
+    fn call(&self, call: &ToolCall, arguments: serde_json::Value, timeout: Duration) -> BoxFuture<'static, ToolOutcome> {
+        let (session, events, calls) = (self.session.clone(), self.events.clone(), self.calls.clone());
+        let call_id = call.call_id.clone();
+        let event = TextEvent::ToolCall {
+            call_id: call.call_id.clone(),
+            name: call.name.clone(),
+            arguments,
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        Box::pin(async move {
+            let sent = async move { events.send(event).await.is_ok() };
+            calls.wait(&session, &call_id, timeout, sent).await
+        })
     }
 }
 

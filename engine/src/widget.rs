@@ -32,6 +32,10 @@ pub struct WidgetSpec {
     pub features: Features,
     #[serde(default)]
     pub actions: Vec<WidgetAction>,
+    /// The page actions (the agent's `client` tools, by name) this widget's site runs; the
+    /// agent is offered no other client tool in its sessions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_actions: Vec<String>,
     #[serde(default)]
     pub privacy: Privacy,
     /// Sessions this widget may start per minute (0: no limit): a bot hammering a site's session
@@ -176,6 +180,17 @@ impl Validate for WidgetSpec {
         for (i, action) in self.actions.iter().enumerate() {
             spec::text(&format!("actions[{i}].label"), &action.label, 1, 60)?;
             spec::url(&format!("actions[{i}].url"), &action.url, WEB)?;
+        }
+        spec::count("page_actions", &self.page_actions, crate::tools::MAX_TOOLS)?;
+        for (i, name) in self.page_actions.iter().enumerate() {
+            let ok = (1..=64).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(SpecError::new(
+                    format!("page_actions[{i}]"),
+                    format!("{name:?} must be a client tool's name: 1 to 64 letters, digits, _ or -"),
+                ));
+            }
         }
         let p = &self.privacy;
         spec::opt_text("privacy.terms_text", &p.terms_text, 8000)?;

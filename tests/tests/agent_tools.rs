@@ -5,6 +5,7 @@
 //! error the model reads, and the visitor still gets an answer.
 
 use serde_json::{json, Value};
+use voxgate_tests::dashboard::{create_user, Dashboard};
 use voxgate_tests::text::{Answer, SseEvent};
 use voxgate_tests::tool_backend::ToolBackend;
 use voxgate_tests::upstream::Upstream;
@@ -43,8 +44,13 @@ fn setup() -> Setup {
             server_tool("slow_order", &backend.tool_url("slow"), 300),
             server_tool("huge_order", &backend.tool_url("big"), 5000),
             server_tool("moved_order", &backend.tool_url("redirect"), 5000),
+            {"type": "client", "name": "show_product", "description": "Show a product on the page.",
+             "parameters": {"type": "object", "properties": {"sku": {"type": "string"}}}, "timeout_ms": 1000},
+            {"type": "client", "name": "open_checkout", "description": "Open the checkout.", "timeout_ms": 1000},
         ],
     }));
+    // The site runs show_product only: open_checkout is never offered in its sessions.
+    f.patch_widget(json!({"page_actions": ["show_product"]}));
     Setup { f, upstream, backend }
 }
 
@@ -140,6 +146,15 @@ fn a_question_that_needs_a_server_tool_is_answered_from_its_signed_result() {
     let last = s.upstream.requests().pop().unwrap();
     let history = last.body["messages"].as_array().unwrap();
     assert!(history.iter().any(|m| m["role"] == "tool" && m["tool_call_id"] == "call_0"), "{history:?}");
+
+    // The dashboard's conversation view shows the call, its result and the variables.
+    create_user(&s.f.server, "acme", "owner@example.com", "a long enough password");
+    let d = Dashboard::sign_in(&s.f.server, "owner@example.com", "a long enough password");
+    let conversation = record["id"].as_str().unwrap();
+    let page = d.get(&format!("/dashboard/conversations/{conversation}")).text;
+    assert!(page.contains(r#"data-tool="server"><code>check_order({&#34;order_id&#34;:&#34;A-17&#34;})</code>"#), "{page}");
+    assert!(page.contains("shipped"), "{page}");
+    assert!(page.contains("data-variables") && page.contains("Ana"), "{page}");
 
     // Metrics count the call.
     let metrics = s.f.api.send(s.f.api.http.get(s.f.api.url("/metrics"))).text;
@@ -246,4 +261,75 @@ fn tools_are_validated_and_refused_on_an_agent_without_a_model() {
     );
     let r = r.expect_error(400, "invalid_request");
     assert_eq!(r.body["error"]["field"], "tools[0].parameters.required", "{}", r.text);
+}
+
+/// What the page posts beside the messages URL.
+fn tool_result(s: &Setup, c: &Chat, body: Value) -> voxgate_tests::Reply {
+    let url = c.url.replace("/messages", "/tool-results");
+    s.f.api.send(
+        s.f.api
+            .http
+            .post(s.f.api.url(&url))
+            .header("Origin", SITE)
+            .header("Authorization", format!("Bearer {}", c.token))
+            .json(&body),
+    )
+}
+
+#[test]
+fn a_page_action_goes_to_the_page_as_an_event_and_its_result_comes_back() {
+    let s = setup();
+    let c = chat(&s, json!({"mode": "text"}));
+    let mut answer = Answer::ask(&s.f.api, &c.url, SITE, &c.token, r#"call show_product {"sku": "BIKE-9"}"#)
+        .unwrap_or_else(|r| panic!("refused: {}", r.text));
+    let call = std::iter::from_fn(|| answer.next_event()).find(|e| e.event == "tool.call").expect("a tool.call event");
+    assert_eq!(call.data["name"], "show_product");
+    assert_eq!(call.data["arguments"], json!({"sku": "BIKE-9"}));
+    assert_eq!(call.data["timeout_ms"], 1000);
+    let call_id = call.data["call_id"].as_str().unwrap().to_string();
+
+    // Bad answers are refused with the field named, and lose nothing.
+    let r = tool_result(&s, &c, json!({"result": 1})).expect_error(400, "invalid_request");
+    assert_eq!(r.body["error"]["field"], "call_id");
+    let r = tool_result(&s, &c, json!({"call_id": "nope", "result": 1})).expect_error(404, "not_found");
+    assert_eq!(r.body["error"]["field"], "call_id");
+    tool_result(&s, &c, json!({"call_id": call_id, "result": "x".repeat(70_000)})).expect_error(413, "payload_too_large");
+    let r = s.f.api.send(
+        s.f.api.http.post(s.f.api.url(&c.url.replace("/messages", "/tool-results"))).header("Origin", SITE).json(&json!({})),
+    );
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    tool_result(&s, &c, json!({"call_id": call_id, "result": {"shown": true}})).expect(200);
+    let rest = answer.rest();
+    let text = completed(&rest);
+    assert_eq!(text, r#"The tool said: {"shown":true}"#);
+    let lines = tool_lines(&s, &c);
+    assert_eq!(lines[0]["tool"]["type"], "client");
+    assert_eq!(lines[0]["tool"]["result"], json!({"shown": true}));
+    // A second answer for the same call is refused: it is no longer waiting.
+    tool_result(&s, &c, json!({"call_id": call_id, "result": 2})).expect_error(404, "not_found");
+}
+
+#[test]
+fn a_page_without_the_action_or_that_never_answers_lets_the_agent_go_on() {
+    let s = setup();
+    let c = chat(&s, json!({"mode": "text"}));
+    // The page answers at once that it has no handler (as the widget does).
+    let mut answer = Answer::ask(&s.f.api, &c.url, SITE, &c.token, r#"call show_product {"sku": "X"}"#).unwrap();
+    let call = std::iter::from_fn(|| answer.next_event()).find(|e| e.event == "tool.call").unwrap();
+    tool_result(&s, &c, json!({"call_id": call.data["call_id"], "error": "not available on this page"})).expect(200);
+    assert!(completed(&answer.rest()).contains("not available on this page"));
+
+    // A page that never answers: the model hears a timeout after the tool's timeout_ms.
+    let events = ask(&s, &c, r#"call show_product {"sku": "Y"}"#);
+    assert!(events.iter().any(|e| e.event == "tool.call"));
+    assert!(completed(&events).contains("did not answer within 1000 ms"), "{events:?}");
+
+    // An action the widget does not run is never offered, so never sent to the page.
+    let events = ask(&s, &c, r#"call open_checkout {}"#);
+    assert!(!events.iter().any(|e| e.event == "tool.call"), "{events:?}");
+    assert!(completed(&events).contains("there is no tool named"), "{events:?}");
+    let offered = s.upstream.requests().last().unwrap().body["tools"].clone();
+    assert!(!offered.to_string().contains("open_checkout"), "{offered}");
+    assert!(offered.to_string().contains("show_product"), "{offered}");
 }

@@ -143,6 +143,7 @@ fn widget_sections_refuse_bad_values_by_field_and_save_nothing() {
         ),
         ("actions", &[("actions", "Book a demo https://acme.example")], "actions", "line 1"),
         ("actions", &[("actions", "Book | not a url")], "actions", "not a url"),
+        ("actions", &[("page_actions", "show product")], "page_actions", "client tool"),
         (
             "privacy",
             &[("privacy.consent_required", "on"), ("privacy.terms_text", "")],
@@ -429,4 +430,27 @@ fn no_input_gets_a_5xx() {
     // Still signed in and nothing changed.
     assert_eq!(d.get("/dashboard/widgets").status, 200);
     assert_eq!(widget_version(&f)["version"], 1);
+}
+
+#[test]
+fn the_actions_section_lists_the_agents_page_actions_and_saves_which_the_site_runs() {
+    let (f, d) = signed_in();
+    f.patch_agent(json!({
+        "backend": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
+        "tools": [
+            {"type": "client", "name": "show_product", "description": "Show a product on the page."},
+            {"type": "client", "name": "open_checkout", "description": "Open the checkout."},
+            {"type": "end_call"},
+        ]}));
+    let page = d.get(&format!("/dashboard/widgets/{}", f.widget));
+    assert!(page.text.contains("show_product</code>: Show a product on the page."), "{}", page.text);
+    assert!(page.text.contains("open_checkout"), "{}", page.text);
+    assert!(!page.text.contains("value=\"end_call\""), "only client tools are page actions");
+
+    let r = d.post(&format!("/dashboard/widgets/{}/actions", f.widget), &[("actions", ""), ("page_actions", "show_product")]);
+    assert!(r.status == 200 || r.status == 303, "{}", r.text);
+    assert_eq!(widget_version(&f)["page_actions"], json!(["show_product"]));
+    let page = d.get(&format!("/dashboard/widgets/{}", f.widget));
+    assert!(page.text.contains("value=\"show_product\" checked"), "{}", page.text);
+    assert!(!page.text.contains("value=\"open_checkout\" checked"), "{}", page.text);
 }

@@ -4,8 +4,10 @@
 //! `end_call`). Every call ends in a [`ToolLine`] for the transcript, whose outcome the model
 //! reads; a tool that fails never fails the answer.
 
+mod page;
 mod server;
 
+pub use page::PageCalls;
 pub use server::signature_headers;
 
 use crate::metrics::Metrics;
@@ -132,6 +134,16 @@ impl Toolbox {
             },
         }
     }
+}
+
+/// The tools an agent may call in a session of `widget`: every tool but the client tools the
+/// widget's site does not run (its `page_actions`), which are never offered, so never sent.
+pub fn allowed_on(tools: &[ToolSpec], widget: &voxgate_engine::widget::WidgetSpec) -> Vec<ToolSpec> {
+    tools
+        .iter()
+        .filter(|t| t.kind() != ToolKind::Client || widget.page_actions.iter().any(|n| n == t.name()))
+        .cloned()
+        .collect()
 }
 
 /// The HTTP client of server tools: no redirects, a short connect timeout.

@@ -29,6 +29,10 @@ fn sse_event(seq: u64, event: TextEvent) -> sse::Event {
             ("response.completed", json!({"message_id": message_id, "text": text, "source": source}))
         }
         TextEvent::Error { code, message } => ("error", json!({"code": code.as_str(), "message": message})),
+        TextEvent::ToolCall { call_id, name, arguments, timeout_ms } => (
+            "tool.call",
+            json!({"call_id": call_id, "name": name, "arguments": arguments, "timeout_ms": timeout_ms}),
+        ),
     };
     sse::Event::Data(sse::Data::new(data.to_string()).event(name).id(seq.to_string()))
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod cors;
 pub mod guard;
 pub mod messages;
+pub mod tool_results;
 pub mod webrtc;
 
 use actix_web::web;
@@ -22,6 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(messages::list))
             .route(web::post().to(messages::post))
             .route(web::method(actix_web::http::Method::OPTIONS).to(messages::preflight)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/tool-results")
+            .route(web::post().to(tool_results::post))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(tool_results::preflight)),
     )
     .service(
         web::resource("/v1/sessions/{id}/webrtc")

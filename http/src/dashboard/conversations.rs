@@ -62,6 +62,17 @@ pub struct Line {
     pub status: String,
     pub source: Option<String>,
     pub error_code: Option<String>,
+    /// A tool line's call: `name(arguments)`, and its result or error.
+    pub tool: Option<ToolCallLine>,
+}
+
+/// A tool call as the transcript shows it.
+pub struct ToolCallLine {
+    pub kind: &'static str,
+    pub call: String,
+    pub outcome: String,
+    pub failed: bool,
+    pub duration_ms: u64,
 }
 
 /// A call as the page shows it.
@@ -89,6 +100,8 @@ struct DetailPage {
     ended: String,
     end_reason: String,
     metadata: String,
+    variables: String,
+    warnings: Vec<String>,
     usage_class: String,
     text_messages: u64,
     voice_minutes: u64,
@@ -252,6 +265,17 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
             status: m.status.as_str().to_string(),
             source: m.source.clone(),
             error_code: m.error_code.clone(),
+            tool: m.tool.as_ref().map(|t| ToolCallLine {
+                kind: t.kind.as_str(),
+                call: format!("{}({})", t.name, t.arguments_text()),
+                outcome: match (&t.result, &t.error) {
+                    (_, Some(e)) => e.clone(),
+                    (Some(v), None) => v.to_string(),
+                    (None, None) => "null".into(),
+                },
+                failed: t.error.is_some(),
+                duration_ms: t.duration_ms,
+            }),
         })
         .collect();
     let calls = r
@@ -283,6 +307,8 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
         ended: s.ended_at.map_or_else(|| "live".into(), time),
         end_reason: s.end_reason.unwrap_or("-").to_string(),
         metadata: serde_json::to_string_pretty(&r.metadata).unwrap_or_default(),
+        variables: serde_json::to_string_pretty(&r.variables).unwrap_or_default(),
+        warnings: r.warnings.clone(),
         usage_class: s.usage.class.clone(),
         text_messages: s.usage.text_messages,
         voice_minutes: s.usage.voice_minutes,

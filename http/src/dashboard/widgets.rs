@@ -3,6 +3,7 @@
 //! section is its own form; a save is a merge patch through the control plane, so it applies
 //! at once (the next browser request uses it; sessions on removed origins end).
 
+use voxgate_engine::tools::ToolKind;
 use super::auth::SignedIn;
 use super::form::{read_form, FormData};
 use super::page::{form_refusal, html, redirect, DashboardError, FormState};
@@ -58,7 +59,7 @@ const SECTIONS: &[Section] = &[
         name: "features",
         fields: &[field("features.transcript", Kind::Bool), field("features.mute_button", Kind::Bool)],
     },
-    Section { name: "actions", fields: &[field("actions", Kind::Lines)] },
+    Section { name: "actions", fields: &[field("actions", Kind::Lines), field("page_actions", Kind::Lines)] },
     Section {
         name: "privacy",
         fields: &[
@@ -111,6 +112,34 @@ struct WidgetPage {
     form: FormState,
     /// The attached agent's greeting: what the panel shows while the widget has none.
     agent_greeting: String,
+    /// The page actions the widget may allow: the attached agent's client tools, and any
+    /// name it allows that the agent no longer has.
+    page_actions: Vec<PageAction>,
+}
+
+/// A client tool of the widget's agent, as the actions section lists it.
+pub struct PageAction {
+    pub name: String,
+    pub description: String,
+    /// False for a name the widget allows that is not (or no longer) one of the agent's tools.
+    pub known: bool,
+}
+
+/// The page actions to list for `spec`: its agent's client tools, then stale allowed names.
+fn page_actions(state: &AppState, spec: &WidgetSpec) -> Vec<PageAction> {
+    let agent = spec.agent_id.as_ref().and_then(|id| state.control.config().agent(id));
+    let mut listed: Vec<PageAction> = agent
+        .iter()
+        .flat_map(|a| a.spec.tools.iter())
+        .filter(|t| t.kind() == ToolKind::Client)
+        .map(|t| PageAction { name: t.name().to_string(), description: t.description().to_string(), known: true })
+        .collect();
+    for name in &spec.page_actions {
+        if !listed.iter().any(|p| &p.name == name) {
+            listed.push(PageAction { name: name.clone(), description: String::new(), known: false });
+        }
+    }
+    listed
 }
 
 fn widget_id(path: &str) -> Result<WidgetId, DashboardError> {
@@ -171,6 +200,9 @@ fn values_of(spec: &WidgetSpec) -> FormState {
     }
     let actions: Vec<String> = spec.actions.iter().map(|a| format!("{} | {}", a.label, a.url)).collect();
     form.set("actions", actions.join("\n"));
+    for name in &spec.page_actions {
+        form.set_checked(&format!("page_actions.{name}"), true);
+    }
     form
 }
 
@@ -182,6 +214,11 @@ fn overlay(form: &mut FormState, section: &Section, data: &FormData) {
                 let chosen = data.all("modes");
                 for m in ["voice", "text"] {
                     form.set_checked(&format!("modes.{m}"), chosen.contains(&m));
+                }
+            }
+            ("page_actions", _) => {
+                for name in data.all("page_actions") {
+                    form.set_checked(&format!("page_actions.{name}"), true);
                 }
             }
             (name, Kind::Bool) => form.set_checked(name, data.get(name).is_some()),
@@ -196,6 +233,7 @@ fn section_patch(section: &Section, data: &FormData) -> Result<Value, (String, S
     for f in section.fields {
         let value = match f.name {
             "modes" => Value::Array(data.all("modes").into_iter().map(|m| json!(m)).collect()),
+            "page_actions" => Value::Array(data.all("page_actions").into_iter().map(|n| json!(n)).collect()),
             "sessions_per_minute" => match data.get("sessions_per_minute").map(str::trim) {
                 None | Some("") => json!(voxgate_engine::widget::DEFAULT_SESSIONS_PER_MINUTE),
                 Some(text) => match text.parse::<u32>() {
@@ -317,6 +355,7 @@ fn widget_page(state: &AppState, who: &SignedIn, w: &Widget, form: FormState) ->
             .and_then(|id| state.control.config().agent(id))
             .and_then(|a| a.spec.greeting.clone())
             .unwrap_or_default(),
+        page_actions: page_actions(state, &w.spec),
     }
 }
 

@@ -92,7 +92,34 @@ pub async fn chat(State(fake): State<Arc<Fake>>, axum::Json(body): axum::Json<Va
     if let Some(r) = failure(mode) {
         return r;
     }
-    let words: Vec<String> = fake.opts.answer.split_inclusive(' ').map(str::to_string).collect();
+    let tool_result = (last["role"] == "tool").then(|| last["content"].as_str().unwrap_or("").to_string());
+    if let (Some(name), None) = (fake.opts.tool_offered(&body["tools"]), &tool_result) {
+        // Ask for the tool, its arguments in two pieces, as OpenAI streams them.
+        let args = fake.opts.tool_arguments.clone();
+        let (head, tail) = args.split_at(args.len() / 2);
+        let pieces = [
+            json!({"index": 0, "id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": ""}}),
+            json!({"index": 0, "function": {"arguments": head}}),
+            json!({"index": 0, "function": {"arguments": tail}}),
+        ];
+        let mut events: Vec<String> = pieces
+            .into_iter()
+            .map(|p| {
+                let c = json!({"choices": [{"index": 0, "delta": {"tool_calls": [p]}, "finish_reason": null}]});
+                format!("data: {c}\n\n")
+            })
+            .collect();
+        let done = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+        events.push(format!("data: {done}\n\n"));
+        events.push("data: [DONE]\n\n".to_string());
+        let body = Body::from_stream(stream::iter(events.into_iter().map(Ok::<_, std::io::Error>)));
+        return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
+    }
+    let answer = match tool_result {
+        Some(result) => format!("The tool said: {result}."),
+        None => fake.opts.answer.clone(),
+    };
+    let words: Vec<String> = answer.split_inclusive(' ').map(str::to_string).collect();
     let mut events: Vec<String> = words
         .chunks(3)
         .map(|w| {

@@ -47,6 +47,22 @@ pub struct Opts {
     /// Milliseconds of generated speech per character of text.
     #[arg(long, default_value_t = 55)]
     speech_ms_per_char: u64,
+    /// A tool the model calls when a request offers it (chat completions and realtime
+    /// responses): it asks for the tool first, then answers `The tool said: RESULT.`
+    #[arg(long)]
+    tool_call: Option<String>,
+    /// The arguments of that call, JSON.
+    #[arg(long, default_value = "{}")]
+    tool_arguments: String,
+}
+
+impl Opts {
+    /// The tool to call, when `tools` (a request's definitions, chat or realtime) offer it.
+    pub fn tool_offered(&self, tools: &Value) -> Option<&str> {
+        let name = self.tool_call.as_deref()?;
+        let offered = tools.as_array()?.iter().any(|t| t["function"]["name"] == name || t["name"] == name);
+        offered.then_some(name)
+    }
 }
 
 /// How an endpoint behaves now.
