@@ -10,15 +10,14 @@ use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
 use crate::store::records::{self, UsageEvent};
 use crate::tools::{self, Page, PageCalls, ToolContext, Toolbox};
-use futures_util::future::BoxFuture;
-use std::time::Duration;
-use voxgate_engine::tools::{ToolCall, ToolOutcome};
 use crate::usage::{class_of, UsageRefusal};
 use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
 use dashmap::DashMap;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::Notify;
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +27,7 @@ use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
 use voxgate_engine::metering::{UsageKey, UsageKind};
 use voxgate_engine::session::{EndReason, Session};
 use voxgate_engine::tools::ToolLine;
+use voxgate_engine::tools::{ToolCall, ToolOutcome};
 use voxgate_engine::{ErrorCode, Timestamp};
 
 /// Largest visitor message, in bytes of UTF-8.
@@ -357,7 +357,9 @@ impl Handler<Ask> for TextSession {
         let responder = self.responder_for(&agent);
         let widget = self.control.config().widget(&session.widget_id);
         let tools = match &widget {
-            Some(w) if !agent.spec.tools.is_empty() => tools::allowed_on(&agent.spec.tools, &w.spec),
+            Some(w) if !agent.spec.tools.is_empty() => {
+                tools::allowed_on(&agent.spec.tools, &w.spec.page_actions)
+            }
             _ => Vec::new(),
         };
         let context = ToolContext {
@@ -385,7 +387,8 @@ impl Handler<Ask> for TextSession {
             };
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);
             let tools = (!tools.is_empty()).then(|| {
-                let page = TextPage { session: context.session_id.clone(), events: tx.clone(), calls: page_calls };
+                let page =
+                    TextPage { session: context.session_id.clone(), events: tx.clone(), calls: page_calls };
                 Arc::new(Toolbox::new(tools, tool_http, context, metrics).with_page(Arc::new(page)))
             });
             let (cancel, cancelled) = oneshot::channel();
@@ -457,7 +460,12 @@ struct TextPage {
 }
 
 impl Page for TextPage {
-    fn call(&self, call: &ToolCall, arguments: serde_json::Value, timeout: Duration) -> BoxFuture<'static, ToolOutcome> {
+    fn call(
+        &self,
+        call: &ToolCall,
+        arguments: serde_json::Value,
+        timeout: Duration,
+    ) -> BoxFuture<'static, ToolOutcome> {
         let (session, events, calls) = (self.session.clone(), self.events.clone(), self.calls.clone());
         let call_id = call.call_id.clone();
         let event = TextEvent::ToolCall {
@@ -568,6 +576,7 @@ impl Answer {
                 Some(Err(failure)) => return Outcome::Failed(failure),
                 Some(Ok(AnswerPart::Source(title))) => *source = Some(title),
                 Some(Ok(AnswerPart::Tool(line))) => self.record_tool(line).await,
+                Some(Ok(AnswerPart::ToolsRunning)) => {}
                 Some(Ok(AnswerPart::Delta(delta))) => {
                     if first {
                         first = false;

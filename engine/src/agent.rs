@@ -35,6 +35,29 @@ pub struct AgentSpec {
     /// What the agent may do besides talking (agents with a model only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
+    /// In a call, a tool that has not answered after this long gets the `filler` line said,
+    /// once per answer (0: never).
+    #[serde(default = "default_filler_after_ms", skip_serializing_if = "is_default_filler_after_ms")]
+    pub filler_after_ms: u32,
+    #[serde(default = "default_filler", skip_serializing_if = "is_default_filler")]
+    pub filler: String,
+}
+
+/// The defaults of `filler_after_ms` and `filler`.
+pub const DEFAULT_FILLER_AFTER_MS: u32 = 700;
+pub const DEFAULT_FILLER: &str = "One moment, I'm checking that.";
+
+fn default_filler_after_ms() -> u32 {
+    DEFAULT_FILLER_AFTER_MS
+}
+fn is_default_filler_after_ms(ms: &u32) -> bool {
+    *ms == DEFAULT_FILLER_AFTER_MS
+}
+fn default_filler() -> String {
+    DEFAULT_FILLER.to_string()
+}
+fn is_default_filler(line: &String) -> bool {
+    line == DEFAULT_FILLER
 }
 
 /// A titled reference text.
@@ -156,6 +179,8 @@ impl Validate for AgentSpec {
         }
         self.voice.validate()?;
         tools::validate_tools(&self.tools)?;
+        spec::range("filler_after_ms", self.filler_after_ms, 0, 10_000)?;
+        spec::text("filler", &self.filler, 1, 300)?;
         let has_model = matches!(self.backend, AgentBackend::Openai { .. })
             || matches!(self.voice, VoiceSpec::Realtime { .. });
         if !self.tools.is_empty() && !has_model {

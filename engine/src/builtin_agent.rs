@@ -159,6 +159,8 @@ mod tests {
             echo_delay_ms: 0,
             voice: Default::default(),
             tools: Vec::new(),
+            filler_after_ms: 700,
+            filler: "One moment, I'm checking that.".into(),
         }
     }
 
@@ -218,6 +220,8 @@ mod tests {
             echo_delay_ms: 0,
             voice: Default::default(),
             tools: Vec::new(),
+            filler_after_ms: 700,
+            filler: "One moment, I'm checking that.".into(),
         })
     }
 

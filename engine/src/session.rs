@@ -106,6 +106,8 @@ pub enum EndReason {
     AgentError,
     /// The agent ended the call (a bridge agent's `hangup`).
     AgentHangup,
+    /// A talking agent called its `end_call` tool; the call ended after its last sentence.
+    AgentEnded,
     /// Nobody spoke on a talking agent's call, even after the agent asked.
     IdleTimeout,
     /// No call was live and no message came for `--conversation-idle-seconds`: the visitor
@@ -114,7 +116,7 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 14] = [
+    pub const ALL: [EndReason; 15] = [
         EndReason::Ended,
         EndReason::ClientHangup,
         EndReason::TokenExpired,
@@ -127,6 +129,7 @@ impl EndReason {
         EndReason::ServerRestart,
         EndReason::AgentError,
         EndReason::AgentHangup,
+        EndReason::AgentEnded,
         EndReason::IdleTimeout,
         EndReason::VisitorLeft,
     ];
@@ -145,6 +148,7 @@ impl EndReason {
             EndReason::ServerRestart => "server_restart",
             EndReason::AgentError => "agent_error",
             EndReason::AgentHangup => "agent_hangup",
+            EndReason::AgentEnded => "agent_ended",
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::VisitorLeft => "visitor_left",
         }

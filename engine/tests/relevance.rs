@@ -44,6 +44,8 @@ fn agent(knowledge: &[KnowledgeAttachment]) -> BuiltinAgent {
         echo_delay_ms: 0,
         voice: Default::default(),
         tools: Vec::new(),
+        filler_after_ms: 700,
+        filler: "One moment, I'm checking that.".into(),
     })
 }
 

@@ -308,6 +308,18 @@ impl VoiceCall {
         }
     }
 
+    /// Sends `event` (JSON) on the call's data channel, as a page answering a page action does;
+    /// false when the channel is not open.
+    pub fn send_event(&mut self, event: &serde_json::Value) -> bool {
+        let (sent, deadline) = self
+            .peer
+            .send_text(Instant::now(), &event.to_string(), &mut self.events)
+            .expect("send on the channel");
+        self.deadline = deadline;
+        self.flush();
+        sent
+    }
+
     /// The server's TCP candidate this call reaches, for a call over TCP.
     pub fn server_tcp(&self) -> Option<SocketAddr> {
         match &self.link {

@@ -152,7 +152,10 @@ fn a_question_that_needs_a_server_tool_is_answered_from_its_signed_result() {
     let d = Dashboard::sign_in(&s.f.server, "owner@example.com", "a long enough password");
     let conversation = record["id"].as_str().unwrap();
     let page = d.get(&format!("/dashboard/conversations/{conversation}")).text;
-    assert!(page.contains(r#"data-tool="server"><code>check_order({&#34;order_id&#34;:&#34;A-17&#34;})</code>"#), "{page}");
+    assert!(
+        page.contains(r#"data-tool="server"><code>check_order({&#34;order_id&#34;:&#34;A-17&#34;})</code>"#),
+        "{page}"
+    );
     assert!(page.contains("shipped"), "{page}");
     assert!(page.contains("data-variables") && page.contains("Ana"), "{page}");
 
@@ -282,7 +285,9 @@ fn a_page_action_goes_to_the_page_as_an_event_and_its_result_comes_back() {
     let c = chat(&s, json!({"mode": "text"}));
     let mut answer = Answer::ask(&s.f.api, &c.url, SITE, &c.token, r#"call show_product {"sku": "BIKE-9"}"#)
         .unwrap_or_else(|r| panic!("refused: {}", r.text));
-    let call = std::iter::from_fn(|| answer.next_event()).find(|e| e.event == "tool.call").expect("a tool.call event");
+    let call = std::iter::from_fn(|| answer.next_event())
+        .find(|e| e.event == "tool.call")
+        .expect("a tool.call event");
     assert_eq!(call.data["name"], "show_product");
     assert_eq!(call.data["arguments"], json!({"sku": "BIKE-9"}));
     assert_eq!(call.data["timeout_ms"], 1000);
@@ -293,9 +298,14 @@ fn a_page_action_goes_to_the_page_as_an_event_and_its_result_comes_back() {
     assert_eq!(r.body["error"]["field"], "call_id");
     let r = tool_result(&s, &c, json!({"call_id": "nope", "result": 1})).expect_error(404, "not_found");
     assert_eq!(r.body["error"]["field"], "call_id");
-    tool_result(&s, &c, json!({"call_id": call_id, "result": "x".repeat(70_000)})).expect_error(413, "payload_too_large");
+    tool_result(&s, &c, json!({"call_id": call_id, "result": "x".repeat(70_000)}))
+        .expect_error(413, "payload_too_large");
     let r = s.f.api.send(
-        s.f.api.http.post(s.f.api.url(&c.url.replace("/messages", "/tool-results"))).header("Origin", SITE).json(&json!({})),
+        s.f.api
+            .http
+            .post(s.f.api.url(&c.url.replace("/messages", "/tool-results")))
+            .header("Origin", SITE)
+            .json(&json!({})),
     );
     assert_eq!(r.status, 401, "{}", r.text);
 
@@ -315,9 +325,11 @@ fn a_page_without_the_action_or_that_never_answers_lets_the_agent_go_on() {
     let s = setup();
     let c = chat(&s, json!({"mode": "text"}));
     // The page answers at once that it has no handler (as the widget does).
-    let mut answer = Answer::ask(&s.f.api, &c.url, SITE, &c.token, r#"call show_product {"sku": "X"}"#).unwrap();
+    let mut answer =
+        Answer::ask(&s.f.api, &c.url, SITE, &c.token, r#"call show_product {"sku": "X"}"#).unwrap();
     let call = std::iter::from_fn(|| answer.next_event()).find(|e| e.event == "tool.call").unwrap();
-    tool_result(&s, &c, json!({"call_id": call.data["call_id"], "error": "not available on this page"})).expect(200);
+    tool_result(&s, &c, json!({"call_id": call.data["call_id"], "error": "not available on this page"}))
+        .expect(200);
     assert!(completed(&answer.rest()).contains("not available on this page"));
 
     // A page that never answers: the model hears a timeout after the tool's timeout_ms.

@@ -436,18 +436,21 @@ fn no_input_gets_a_5xx() {
 fn the_actions_section_lists_the_agents_page_actions_and_saves_which_the_site_runs() {
     let (f, d) = signed_in();
     f.patch_agent(json!({
-        "backend": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
-        "tools": [
-            {"type": "client", "name": "show_product", "description": "Show a product on the page."},
-            {"type": "client", "name": "open_checkout", "description": "Open the checkout."},
-            {"type": "end_call"},
-        ]}));
+    "backend": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
+    "tools": [
+        {"type": "client", "name": "show_product", "description": "Show a product on the page."},
+        {"type": "client", "name": "open_checkout", "description": "Open the checkout."},
+        {"type": "end_call"},
+    ]}));
     let page = d.get(&format!("/dashboard/widgets/{}", f.widget));
     assert!(page.text.contains("show_product</code>: Show a product on the page."), "{}", page.text);
     assert!(page.text.contains("open_checkout"), "{}", page.text);
     assert!(!page.text.contains("value=\"end_call\""), "only client tools are page actions");
 
-    let r = d.post(&format!("/dashboard/widgets/{}/actions", f.widget), &[("actions", ""), ("page_actions", "show_product")]);
+    let r = d.post(
+        &format!("/dashboard/widgets/{}/actions", f.widget),
+        &[("actions", ""), ("page_actions", "show_product")],
+    );
     assert!(r.status == 200 || r.status == 303, "{}", r.text);
     assert_eq!(widget_version(&f)["page_actions"], json!(["show_product"]));
     let page = d.get(&format!("/dashboard/widgets/{}", f.widget));

@@ -69,6 +69,8 @@ pub enum AnswerPart {
     Delta(String),
     /// Where the answer comes from (a knowledge attachment's title), shown apart from it.
     Source(String),
+    /// The model asked for tools, which run now (a call may say its filler line while they do).
+    ToolsRunning,
     /// A tool the agent called on the way, and how it ended (a line of the transcript).
     Tool(ToolLine),
 }

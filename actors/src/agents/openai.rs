@@ -232,6 +232,9 @@ impl Exchange {
                 .collect();
             let content = if said.is_empty() { Value::Null } else { Value::String(said) };
             self.messages.push(json!({"role": "assistant", "content": content, "tool_calls": requested}));
+            if tx.send(Ok(AnswerPart::ToolsRunning)).await.is_err() {
+                return;
+            }
             for call in &calls {
                 let line = tools.run(call).await;
                 self.messages.push(json!({"role": "tool", "tool_call_id": call.call_id,

@@ -242,6 +242,7 @@ impl Handler<Happened> for CallActor {
                 }
             }
             CallEvent::Talk(TalkEvent::IdleTimeout) => self.end(EndReason::IdleTimeout, ctx),
+            CallEvent::Talk(TalkEvent::HangUp) => self.end(EndReason::AgentEnded, ctx),
             CallEvent::Talk(_) => {}
         }
     }

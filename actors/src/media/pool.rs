@@ -164,6 +164,7 @@ impl MediaWorkers {
         session: &Session,
         offer: SdpOffer,
         agent: &Agent,
+        page_actions: &[String],
     ) -> Result<PlacedCall, VoiceError> {
         let began = Instant::now();
         if self.drain.is_draining() {
@@ -181,7 +182,7 @@ impl MediaWorkers {
         } else {
             agent
         };
-        let plan = self.planner.plan(agent);
+        let plan = self.planner.plan(agent, session, page_actions);
         let placed = self.place_reserved(session, &call, offer, plan).await;
         let (index, answer_sdp) = match placed {
             Ok(p) => p,

@@ -379,7 +379,7 @@ impl MediaWorker {
                     if event.is_for_agent() {
                         // The agent's loop ends only with the call.
                         let _ = talk.agent.send(event);
-                    } else if event == TalkEvent::IdleTimeout {
+                    } else if matches!(event, TalkEvent::IdleTimeout | TalkEvent::HangUp) {
                         links.actor.do_send(Happened(CallEvent::Talk(event)));
                     }
                 }

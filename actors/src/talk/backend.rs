@@ -83,6 +83,11 @@ impl AgentLink {
         self.inner.epoch.set(self.inner.epoch.get() + 1);
     }
 
+    /// Where the events go, for what sends from another thread (a tool's page call).
+    pub fn to_call(&self) -> ToCall {
+        self.inner.to_call.clone()
+    }
+
     pub fn send(&self, event: AgentEvent) {
         (self.inner.to_call)(self.inner.epoch.get(), event);
     }

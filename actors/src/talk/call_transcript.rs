@@ -30,6 +30,14 @@ impl CallTranscript {
                 self.record(line);
                 return None;
             }
+            TalkEvent::ToolUsed { line, offset_ms } => {
+                let (conversation, call) = (self.conversation.clone(), self.call.clone());
+                drop(self.store.write(move |c| {
+                    records::append_tool_line(c, &conversation, Some((&call, offset_ms)), &line, clock::now())
+                        .map(|_| ())
+                }));
+                return None;
+            }
             TalkEvent::BargeIn { .. } => self.metrics.barge_ins.inc(),
             TalkEvent::AgentSpeechStarted { after_turn: Some(after), .. } => {
                 self.metrics.voice_turn(VoiceTurnStage::EndOfSpeechToFirstAudio, after)

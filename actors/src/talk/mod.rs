@@ -4,7 +4,8 @@
 //! straight back to the worker.
 //!
 //! Modules, each depending only on those before it: `backend` (the contract every backend
-//! keeps), `provider` (one HTTP call to a provider), `websocket` (opening a provider's
+//! keeps), `call_tools` (the call's tools: page actions on its data channel, `end_call`),
+//! `provider` (one HTTP call to a provider), `websocket` (opening a provider's
 //! WebSocket), `speech_to_text` (the streaming contract and its whole-turn adapter),
 //! `realtime_transcription` (a streaming recogniser), `text_to_speech`,
 //! `local_speech` (espeak-ng on this machine), `recognizer` (the builtin recogniser's sidecar
@@ -16,6 +17,7 @@
 
 pub mod backend;
 pub mod bridge;
+pub mod call_tools;
 pub mod call_transcript;
 mod lines;
 mod local_speech;
@@ -30,6 +32,7 @@ pub mod text_to_speech;
 mod websocket;
 
 pub use backend::{start_on, AgentLink, VoiceBackend};
+pub use call_tools::CallTools;
 pub use call_transcript::CallTranscript;
 pub use lines::SpokenLines;
 pub use local_speech::LocalSpeech;

@@ -5,6 +5,7 @@
 //! and the agent's fallback line; the call goes on.
 
 use super::backend::{AgentEvent, AgentLink, TalkEvent, TurnStage, VoiceBackend};
+use super::call_tools::{CallToolbox, CallTools};
 use super::speech_to_text::{Heard, Partial, SpeechToText};
 use super::text_to_speech::TextToSpeech;
 use super::SpokenLines;
@@ -36,6 +37,10 @@ pub struct PipelineVoice {
     pub idle_prompt: String,
     pub lines: Arc<SpokenLines>,
     pub metrics: Arc<Metrics>,
+    /// The call's tools, made into a toolbox when the call's agent starts.
+    pub tools: Option<CallTools>,
+    /// Said once per answer while a tool has not answered after the duration.
+    pub filler: Option<(Duration, String)>,
 }
 
 /// The answer being worked on; dropping it cancels it.
@@ -118,7 +123,9 @@ impl VoiceBackend for PipelineVoice {
         mut input: mpsc::UnboundedReceiver<TalkEvent>,
         out: AgentLink,
     ) -> LocalBoxFuture<'static, ()> {
-        let voice = Rc::new(*self);
+        let mut this = *self;
+        let tools = this.tools.take().map(|t| Rc::new(t.start(out.to_call())));
+        let voice = Rc::new(this);
         Box::pin(async move {
             // The conversation so far (typed messages, earlier calls), then this call's turns.
             let history: History = Rc::new(RefCell::new(history));
@@ -168,8 +175,9 @@ impl VoiceBackend for PipelineVoice {
                                 Box::pin(async move { v.hear(recognised).await })
                             }
                         };
+                        let tools = tools.clone();
                         answering.replace(actix::spawn(async move {
-                            v.answer(heard, started, history, out).await
+                            v.answer(heard, started, history, tools, out).await
                         }));
                     }
                     TalkEvent::BargeIn { .. } => {
@@ -188,6 +196,11 @@ impl VoiceBackend for PipelineVoice {
                         answering.replace(actix::spawn(async move { v.say_line(&line, &out).await }));
                     }
                     TalkEvent::VisitorAudio(pcm) => recognition.push(&pcm),
+                    TalkEvent::PageAnswered { call_id, output } => {
+                        if let Some(tools) = &tools {
+                            tools.page_answered(&call_id, &output);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -214,6 +227,7 @@ impl PipelineVoice {
         heard: LocalBoxFuture<'static, Hearing>,
         started: Instant,
         history: History,
+        tools: Option<Rc<CallToolbox>>,
         out: AgentLink,
     ) {
         let answer = out.next_id();
@@ -234,7 +248,7 @@ impl PipelineVoice {
             open_text,
             // The call's agent has the session's variables filled in already (the plan's).
             variables: Default::default(),
-            tools: None,
+            tools: tools.as_ref().map(|t| t.toolbox.clone()),
         };
         history.borrow_mut().push(HistoryMessage::said(MessageRole::Visitor, text));
 
@@ -242,15 +256,52 @@ impl PipelineVoice {
         let mut parts = self.responder.respond(turn);
         let mut sentences = Sentences::new();
         let mut first_token = true;
+        // While tools run: when the filler line is due, if it has not been said yet.
+        let mut filler_due: Option<tokio::time::Instant> = None;
+        let mut filler_said = false;
         loop {
-            let part = match tokio::time::timeout(self.timeout, parts.next()).await {
+            let wait = tokio::time::timeout(self.timeout, parts.next());
+            let next = match filler_due {
+                Some(due) => tokio::select! {
+                    next = wait => next,
+                    () = tokio::time::sleep_until(due) => {
+                        filler_due = None;
+                        filler_said = true;
+                        if let Some((_, line)) = &self.filler {
+                            if let Err(f) = self.speak(answer, line, true, &out).await {
+                                return self.fail(answer, TurnStage::TextToSpeech, f, &out).await;
+                            }
+                        }
+                        continue;
+                    }
+                },
+                None => wait.await,
+            };
+            let part = match next {
                 Err(_) => Err(timed_out("the agent's answer", self.timeout)),
                 Ok(None) => break,
                 Ok(Some(part)) => part,
             };
             let delta = match part {
                 Err(f) => return self.fail(answer, TurnStage::Answer, f, &out).await,
-                Ok(AnswerPart::Source(_) | AnswerPart::Tool(_)) => continue,
+                Ok(AnswerPart::Source(_)) => continue,
+                Ok(AnswerPart::ToolsRunning) => {
+                    // What was said before the call, then the filler if the tools are slow.
+                    if let Some(sentence) = sentences.finish() {
+                        if let Err(f) = self.speak(answer, &sentence, false, &out).await {
+                            return self.fail(answer, TurnStage::TextToSpeech, f, &out).await;
+                        }
+                    }
+                    if let (Some((after, _)), false) = (&self.filler, filler_said) {
+                        filler_due = Some(tokio::time::Instant::now() + *after);
+                    }
+                    continue;
+                }
+                Ok(AnswerPart::Tool(line)) => {
+                    filler_due = None;
+                    out.send(AgentEvent::Tool { line });
+                    continue;
+                }
                 Ok(AnswerPart::Delta(delta)) => delta,
             };
             if std::mem::take(&mut first_token) {
@@ -268,6 +319,10 @@ impl PipelineVoice {
             }
         }
         out.send(AgentEvent::Done { answer });
+        if tools.is_some_and(|t| t.ending.take()) {
+            // After the answer's last words: the call hangs up once they have played.
+            out.send(AgentEvent::EndCall);
+        }
     }
 
     /// Says a fixed line (a greeting, the idle prompt) as an answer of its own.

@@ -3,6 +3,7 @@
 //! `builtin`, `realtime`) with the settings of the call's talk machine. The edge hands the
 //! agent to the media pool, and the pool asks here.
 
+use super::call_tools::CallTools;
 use super::local_speech::LocalSpeech;
 use super::pipeline::PipelineVoice;
 use super::realtime::{self, RealtimeProvider, RealtimeVoice};
@@ -12,11 +13,13 @@ use super::speech_to_text::{OpenAiTranscription, SpeechToText, WholeTurns};
 use super::{text_to_speech, SpokenLines, VoiceBackend};
 use crate::agents::AgentRuntime;
 use crate::metrics::Metrics;
+use crate::tools::{self, ToolContext};
 use std::sync::Arc;
 use std::time::Duration;
 use voxgate_engine::agent::{Agent, AgentBackend};
 use voxgate_engine::agent_voice::{TurnDetection, VoiceSpec};
 use voxgate_engine::media::VoiceAgent;
+use voxgate_engine::session::Session;
 use voxgate_engine::talk::{TalkConfig, TurnConfig};
 
 /// A pause after which the builtin voice starts recognising the visitor's turn: recognition
@@ -78,8 +81,26 @@ impl CallPlanner {
         &self.recognizer
     }
 
-    /// What answers a call of `agent`.
-    pub fn plan(&self, agent: &Agent) -> CallPlan {
+    /// The tools a call of `agent` in `session` may call: the agent's, less the page actions
+    /// the session's widget does not run.
+    fn call_tools(&self, agent: &Agent, session: &Session, page_actions: &[String]) -> Option<CallTools> {
+        let specs = tools::allowed_on(&agent.spec.tools, page_actions);
+        (!specs.is_empty()).then(|| CallTools {
+            specs,
+            http: self.agents.tool_http.clone(),
+            context: ToolContext {
+                session_id: session.id.clone(),
+                conversation_id: session.conversation_id.clone(),
+                metadata: session.metadata.clone(),
+                variables: session.variables.clone(),
+            },
+            metrics: self.metrics.clone(),
+        })
+    }
+
+    /// What answers a call of `agent` in `session`, whose widget's site runs `page_actions`.
+    pub fn plan(&self, agent: &Agent, session: &Session, page_actions: &[String]) -> CallPlan {
+        let tools = self.call_tools(agent, session, page_actions);
         let spec = &agent.spec;
         if let AgentBackend::Bridge { url } = &spec.backend {
             return CallPlan::Bridge { url: url.clone() };
@@ -95,7 +116,7 @@ impl CallPlanner {
                 };
                 let tts = text_to_speech::OpenAiSpeech::new(self.http.clone(), speech, self.timeout);
                 // A provider bills each request: no early ones.
-                self.pipeline("pipeline", None, stt, Arc::new(tts), agent, turn_detection)
+                self.pipeline("pipeline", None, (stt, Arc::new(tts)), agent, turn_detection, tools)
             }
             VoiceSpec::Builtin { voice, words_per_minute, turn_detection, .. } => {
                 let stt = LocalRecognition::new(
@@ -107,7 +128,7 @@ impl CallPlanner {
                 let tts = LocalSpeech::new(voice, *words_per_minute);
                 let early = Some(EARLY_RECOGNITION_PAUSE_MS);
                 let stt = Arc::new(WholeTurns(Arc::new(stt)));
-                self.pipeline("builtin", early, stt, Arc::new(tts), agent, turn_detection)
+                self.pipeline("builtin", early, (stt, Arc::new(tts)), agent, turn_detection, tools)
             }
             VoiceSpec::Realtime {
                 base_url,
@@ -141,17 +162,17 @@ impl CallPlanner {
         }
     }
 
-    /// A pipeline voice (`kind`: `pipeline` or `builtin`) on `stt` and `tts`, answering with
+    /// A pipeline voice (`kind`: `pipeline` or `builtin`) on `(stt, tts)`, answering with
     /// `agent`'s text backend. With `early_pause_ms`, recognition starts once the visitor has
     /// paused that long, before the turn's silence ends it (each early start is a request).
     fn pipeline(
         &self,
         kind: &'static str,
         early_pause_ms: Option<u32>,
-        stt: Arc<dyn SpeechToText>,
-        tts: Arc<dyn text_to_speech::TextToSpeech>,
+        (stt, tts): (Arc<dyn SpeechToText>, Arc<dyn text_to_speech::TextToSpeech>),
         agent: &Agent,
         turn_detection: &TurnDetection,
+        tools: Option<CallTools>,
     ) -> CallPlan {
         let (fallback, idle_prompt) = agent.spec.voice.lines().unwrap_or_default();
         let backend = PipelineVoice {
@@ -165,6 +186,10 @@ impl CallPlanner {
             idle_prompt: idle_prompt.to_string(),
             lines: self.lines.clone(),
             metrics: self.metrics.clone(),
+            tools,
+            filler: (agent.spec.filler_after_ms > 0).then(|| {
+                (Duration::from_millis(u64::from(agent.spec.filler_after_ms)), agent.spec.filler.clone())
+            }),
         };
         let turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
         let config = TalkConfig { turn, stream_rate: backend.stt.stream_rate() };

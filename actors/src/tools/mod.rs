@@ -136,12 +136,12 @@ impl Toolbox {
     }
 }
 
-/// The tools an agent may call in a session of `widget`: every tool but the client tools the
-/// widget's site does not run (its `page_actions`), which are never offered, so never sent.
-pub fn allowed_on(tools: &[ToolSpec], widget: &voxgate_engine::widget::WidgetSpec) -> Vec<ToolSpec> {
+/// The tools an agent may call in a session of a widget whose site runs `page_actions`: every
+/// tool but the client tools it does not run, which are never offered, so never sent.
+pub fn allowed_on(tools: &[ToolSpec], page_actions: &[String]) -> Vec<ToolSpec> {
     tools
         .iter()
-        .filter(|t| t.kind() != ToolKind::Client || widget.page_actions.iter().any(|n| n == t.name()))
+        .filter(|t| t.kind() != ToolKind::Client || page_actions.iter().any(|n| n == t.name()))
         .cloned()
         .collect()
 }

@@ -18,7 +18,13 @@ pub struct PageCalls {
 impl PageCalls {
     /// Waits up to `timeout` for the page's answer to `call_id`. `sent` is false when the call
     /// could not reach the page at all.
-    pub async fn wait(&self, session: &SessionId, call_id: &str, timeout: Duration, sent: impl std::future::Future<Output = bool>) -> ToolOutcome {
+    pub async fn wait(
+        &self,
+        session: &SessionId,
+        call_id: &str,
+        timeout: Duration,
+        sent: impl std::future::Future<Output = bool>,
+    ) -> ToolOutcome {
         let key = (session.clone(), call_id.to_string());
         let (tx, rx) = oneshot::channel();
         self.waiting.insert(key.clone(), tx);
@@ -28,7 +34,9 @@ impl PageCalls {
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(_)) => ToolOutcome::Failed("the visitor's page is gone".into()),
-                Err(_) => ToolOutcome::Failed(format!("the page did not answer within {} ms", timeout.as_millis())),
+                Err(_) => {
+                    ToolOutcome::Failed(format!("the page did not answer within {} ms", timeout.as_millis()))
+                }
             }
         };
         self.waiting.remove(&key);
@@ -55,7 +63,9 @@ mod tests {
         let session = SessionId::generate(&mut rand::rng());
         let waiting = {
             let (calls, session) = (calls.clone(), session.clone());
-            tokio::spawn(async move { calls.wait(&session, "c1", Duration::from_secs(5), async { true }).await })
+            tokio::spawn(
+                async move { calls.wait(&session, "c1", Duration::from_secs(5), async { true }).await },
+            )
         };
         tokio::task::yield_now().await;
         assert!(!calls.answer(&session, "other", ToolOutcome::Done(1.into())));

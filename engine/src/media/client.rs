@@ -53,6 +53,8 @@ pub struct ClientPeer {
     rtp_time: u32,
     /// The answer's Opus `maxplaybackrate`: a browser limits its encoder's bandwidth to it.
     max_playback_rate: Option<u32>,
+    /// The events data channel, once open.
+    channel: Option<str0m::channel::ChannelId>,
 }
 
 impl ClientPeer {
@@ -113,6 +115,7 @@ impl ClientPeer {
             sender: AudioSender::default(),
             rtp_time: 0,
             max_playback_rate: None,
+            channel: None,
         };
         Ok((peer, offer.to_sdp_string()))
     }
@@ -195,6 +198,21 @@ impl ClientPeer {
         self.drive(now, io)
     }
 
+    /// Sends `text` on the events data channel (a page's answer to a page action); false when
+    /// the channel is not open.
+    pub fn send_text(
+        &mut self,
+        now: Instant,
+        text: &str,
+        io: &mut impl ClientIo,
+    ) -> Result<(bool, Instant), PeerError> {
+        let sent = match self.channel.and_then(|id| self.rtc.channel(id)) {
+            Some(mut channel) => channel.write(false, text.as_bytes())?,
+            None => false,
+        };
+        Ok((sent, self.drive(now, io)?))
+    }
+
     /// Closes the call: RTCP BYE and DTLS close_notify go out now, so the other side learns
     /// at once instead of waiting for ICE consent to time out.
     pub fn close(&mut self, now: Instant, io: &mut impl ClientIo) {
@@ -225,6 +243,7 @@ impl<Io: ClientIo> Drained<Io> for ClientPeer {
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed,
             ) => io.disconnected(),
             Output::Event(Event::RtpPacket(p)) => io.packet(&p.payload, *p.seq_no, now),
+            Output::Event(Event::ChannelOpen(id, _)) => self.channel = Some(*id),
             Output::Event(Event::ChannelData(d)) if !d.binary => {
                 io.event(&String::from_utf8_lossy(&d.data), now);
             }

@@ -30,7 +30,7 @@ pub trait Transmit {
 }
 
 /// What happened to a call, for its owner to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// ICE and DTLS are up; media flows.
     Connected,

@@ -332,6 +332,12 @@ impl VoicePeer {
             Event::ChannelOpen(id, _) => {
                 self.events.get_or_insert(*id);
             }
+            Event::ChannelData(data) if Some(data.id) == self.events => {
+                if let Some(talk) = self.talk.as_mut() {
+                    talk.on_page_message(&data.data);
+                }
+                let _ = self.hand_out_talk(io);
+            }
             Event::RtpPacket(p) if self.connected => self.on_audio(p, io),
             _ => {}
         }

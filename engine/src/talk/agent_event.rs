@@ -4,6 +4,7 @@
 //! [`super::TalkEvent`]s: one vocabulary each way.
 
 use crate::agent_voice::TurnStage;
+use crate::tools::ToolLine;
 use crate::ErrorCode;
 use std::time::Instant;
 
@@ -25,4 +26,11 @@ pub enum AgentEvent {
     Done { answer: u64 },
     /// `answer` failed at `stage`; the agent says its fallback line as part of it.
     Failed { answer: u64, stage: TurnStage, code: ErrorCode, message: String },
+    /// A tool the agent called, and how it ended: a line of the call's transcript.
+    Tool { line: ToolLine },
+    /// A page action for the visitor's page, sent on the call's data channel as OpenAI
+    /// Realtime's `response.function_call_arguments.done`.
+    PageCall { call_id: String, name: String, arguments: String },
+    /// End the call once what is queued has played (the agent's `end_call`).
+    EndCall,
 }

@@ -3,14 +3,15 @@
 
 use crate::conversation::{MessageRole, MessageStatus};
 use crate::talk::playout::PlayoutItem;
+use crate::tools::ToolLine;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What happened in the conversation. The call's agent hears `Connected`, `TurnEnded`,
-/// `VisitorPaused`, `VisitorAudio`, `BargeIn`, `AnswerHeard` and `IdlePrompt`
-/// ([`TalkEvent::is_for_agent`]); the call records `Line`s and ends on `IdleTimeout`; the
-/// visitor sees `Caption`s on their data channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `VisitorPaused`, `VisitorAudio`, `BargeIn`, `AnswerHeard`, `IdlePrompt` and `PageAnswered`
+/// ([`TalkEvent::is_for_agent`]); the call records `Line`s and `ToolUsed`, and ends on
+/// `IdleTimeout` and `HangUp`; the visitor sees `Caption`s on their data channel.
+#[derive(Debug, Clone, PartialEq)]
 pub enum TalkEvent {
     /// The call is connected: the agent may greet.
     Connected,
@@ -45,6 +46,13 @@ pub enum TalkEvent {
     Line(SpokenLine),
     /// An event for the visitor's captions (JSON text, on their data channel if they opened one).
     Caption(String),
+    /// A tool call for the transcript, `offset_ms` from the call's connect.
+    ToolUsed { line: ToolLine, offset_ms: i64 },
+    /// The visitor's page answered page action `call_id` on the data channel (OpenAI
+    /// Realtime's `conversation.item.create` with a `function_call_output`).
+    PageAnswered { call_id: String, output: String },
+    /// The agent ended the call and its last words have played: hang up (`agent_ended`).
+    HangUp,
 }
 
 impl TalkEvent {
@@ -59,6 +67,7 @@ impl TalkEvent {
                 | TalkEvent::BargeIn { .. }
                 | TalkEvent::AnswerHeard { .. }
                 | TalkEvent::IdlePrompt
+                | TalkEvent::PageAnswered { .. }
         )
     }
 }

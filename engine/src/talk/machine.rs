@@ -52,7 +52,14 @@ pub struct Talk {
     talkspurt: bool,
     answers: Answers,
     events: VecDeque<TalkEvent>,
+    /// When the call connected: tool lines are placed from it.
+    connected_at: Option<Instant>,
+    /// The agent ended the call: hang up once its playout is drained.
+    hang_up: bool,
 }
+
+/// Largest message a visitor's page may send on the data channel (a page action's result).
+const PAGE_MESSAGE_LIMIT: usize = 128 * 1024;
 
 /// One 20 ms Opus packet of the agent's speech, ready for RTP.
 pub struct SpeechFrame {
@@ -80,6 +87,8 @@ impl Talk {
             talkspurt: true,
             answers: Answers::new(now),
             events: VecDeque::new(),
+            connected_at: None,
+            hang_up: false,
         })
     }
 
@@ -202,11 +211,53 @@ impl Talk {
                 self.answers.done(now, answer, &mut self.events);
             }
             AgentEvent::Failed { answer, code, .. } => self.answers.failed(now, answer, code),
+            AgentEvent::Tool { line } => {
+                let offset_ms =
+                    self.connected_at.map_or(0, |c| now.saturating_duration_since(c).as_millis() as i64);
+                self.events.push_back(TalkEvent::ToolUsed { line, offset_ms });
+            }
+            AgentEvent::PageCall { call_id, name, arguments } => {
+                let event = serde_json::json!({"type": "response.function_call_arguments.done",
+                    "call_id": call_id, "name": name, "arguments": arguments});
+                self.events.push_back(TalkEvent::Caption(event.to_string()));
+            }
+            AgentEvent::EndCall => {
+                self.hang_up = true;
+                self.hang_up_if_drained();
+            }
         }
+    }
+
+    /// Hangs up once the agent ended the call and nothing of its is left to play.
+    fn hang_up_if_drained(&mut self) {
+        if self.hang_up && !self.playout.is_busy() {
+            self.hang_up = false;
+            self.events.push_back(TalkEvent::HangUp);
+        }
+    }
+
+    /// A message from the visitor's data channel. A page action's result
+    /// (`conversation.item.create` with a `function_call_output` item, as OpenAI Realtime's
+    /// clients send it) goes to the agent; anything else is ignored.
+    pub fn on_page_message(&mut self, data: &[u8]) {
+        if data.len() > PAGE_MESSAGE_LIMIT {
+            return;
+        }
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+        let item = &message["item"];
+        if message["type"] != "conversation.item.create" || item["type"] != "function_call_output" {
+            return;
+        }
+        let (Some(call_id), Some(output)) = (item["call_id"].as_str(), item["output"].as_str()) else {
+            return;
+        };
+        self.events
+            .push_back(TalkEvent::PageAnswered { call_id: call_id.to_string(), output: output.to_string() });
     }
 
     /// The call connected: the visitor can be heard from `now`.
     pub fn connected(&mut self, now: Instant) {
+        self.connected_at = Some(now);
         self.turn.connected(now);
         self.answers.connected(now);
         self.events.push_back(TalkEvent::Connected);
@@ -252,6 +303,7 @@ impl Talk {
         if !self.playout.is_busy() {
             self.turn.agent_done(now);
             self.talkspurt = true;
+            self.hang_up_if_drained();
         }
         let (_, pcm) = pulled?;
         let payload = self.encoder.encode(&pcm).ok()?.to_vec();

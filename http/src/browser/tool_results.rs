@@ -31,16 +31,26 @@ fn outcome(body: &Value) -> Result<(String, ToolOutcome), ApiError> {
     let outcome = match (body.get("result"), body.get("error")) {
         (Some(_), Some(_)) => return Err(invalid("send either result or error, not both", "error")),
         (_, Some(Value::String(e))) if e.chars().count() <= ERROR_LIMIT => ToolOutcome::Failed(e.clone()),
-        (_, Some(_)) => return Err(invalid(&format!("error must be a string of at most {ERROR_LIMIT} characters"), "error")),
+        (_, Some(_)) => {
+            return Err(invalid(
+                &format!("error must be a string of at most {ERROR_LIMIT} characters"),
+                "error",
+            ))
+        }
         (Some(result), None) => {
             let size = result.to_string().len();
             if size > RESULT_LIMIT {
-                let e = ApiError::new(ErrorCode::PayloadTooLarge, format!("the result is {size} bytes; the limit is {RESULT_LIMIT}"));
+                let e = ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the result is {size} bytes; the limit is {RESULT_LIMIT}"),
+                );
                 return Err(e.with_field("result"));
             }
             ToolOutcome::Done(result.clone())
         }
-        (None, None) => return Err(invalid("send {\"call_id\": ..., \"result\": ...} or an error", "result")),
+        (None, None) => {
+            return Err(invalid("send {\"call_id\": ..., \"result\": ...} or an error", "result"))
+        }
     };
     Ok((call_id, outcome))
 }
@@ -56,8 +66,11 @@ pub async fn post(
     let body = read_json(&req, payload, BODY_LIMIT).await.map_err(|e| admitted.refuse(&state, e))?;
     let (call_id, outcome) = outcome(&body).map_err(|e| admitted.refuse(&state, e))?;
     if !state.texts.tool_result(&session.id, &call_id, outcome) {
-        let e = ApiError::new(ErrorCode::NotFound, format!("no page action {call_id:?} is waiting for an answer in this session"))
-            .with_field("call_id");
+        let e = ApiError::new(
+            ErrorCode::NotFound,
+            format!("no page action {call_id:?} is waiting for an answer in this session"),
+        )
+        .with_field("call_id");
         return Err(admitted.refuse(&state, e));
     }
     Ok(admitted.respond(HttpResponse::Ok().json(json!({"call_id": call_id, "accepted": true}))))

@@ -70,8 +70,18 @@ pub async fn offer(
         .check_usage(&session, UsageKind::VoiceMinute)
         .await
         .map_err(|e| admitted.refuse(&state, e.into()))?;
-    let placed =
-        state.media.place(&session, offer, &agent).await.map_err(|e| voice_error(&state, &admitted, e))?;
+    // The page actions the widget's site runs: the call's agent is offered no others.
+    let page_actions = state
+        .control
+        .config()
+        .widget(&session.widget_id)
+        .map(|w| w.spec.page_actions.clone())
+        .unwrap_or_default();
+    let placed = state
+        .media
+        .place(&session, offer, &agent, &page_actions)
+        .await
+        .map_err(|e| voice_error(&state, &admitted, e))?;
     let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);
     let res = HttpResponse::Created()
         .content_type("application/sdp")

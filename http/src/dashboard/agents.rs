@@ -209,6 +209,8 @@ fn blank_spec() -> AgentSpec {
         echo_delay_ms: 0,
         voice: Default::default(),
         tools: Vec::new(),
+        filler_after_ms: voxgate_engine::agent::DEFAULT_FILLER_AFTER_MS,
+        filler: voxgate_engine::agent::DEFAULT_FILLER.into(),
     }
 }
 

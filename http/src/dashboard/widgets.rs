@@ -3,7 +3,6 @@
 //! section is its own form; a save is a merge patch through the control plane, so it applies
 //! at once (the next browser request uses it; sessions on removed origins end).
 
-use voxgate_engine::tools::ToolKind;
 use super::auth::SignedIn;
 use super::form::{read_form, FormData};
 use super::page::{form_refusal, html, redirect, DashboardError, FormState};
@@ -16,6 +15,7 @@ use askama::Template;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use voxgate_engine::ids::WidgetId;
+use voxgate_engine::tools::ToolKind;
 use voxgate_engine::widget::{Widget, WidgetSpec};
 
 /// A section of the widget page: its form's fields.
@@ -132,7 +132,11 @@ fn page_actions(state: &AppState, spec: &WidgetSpec) -> Vec<PageAction> {
         .iter()
         .flat_map(|a| a.spec.tools.iter())
         .filter(|t| t.kind() == ToolKind::Client)
-        .map(|t| PageAction { name: t.name().to_string(), description: t.description().to_string(), known: true })
+        .map(|t| PageAction {
+            name: t.name().to_string(),
+            description: t.description().to_string(),
+            known: true,
+        })
         .collect();
     for name in &spec.page_actions {
         if !listed.iter().any(|p| &p.name == name) {

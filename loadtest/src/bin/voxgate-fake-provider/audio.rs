@@ -105,7 +105,8 @@ pub async fn chat(State(fake): State<Arc<Fake>>, axum::Json(body): axum::Json<Va
         let mut events: Vec<String> = pieces
             .into_iter()
             .map(|p| {
-                let c = json!({"choices": [{"index": 0, "delta": {"tool_calls": [p]}, "finish_reason": null}]});
+                let c =
+                    json!({"choices": [{"index": 0, "delta": {"tool_calls": [p]}, "finish_reason": null}]});
                 format!("data: {c}\n\n")
             })
             .collect();
