@@ -412,3 +412,73 @@ fn the_visitors_words_as_they_are_heard_become_partial_captions() {
     assert_eq!(agent_events(&drain(&mut p)), vec![AgentEvent::VisitorPartial { delta: "Do you ".into() }]);
     assert_eq!(p.unknown_events(), 0);
 }
+
+/// The model calls a tool: the driver is asked to run it, the answer waits (no `Done`), and the
+/// output goes back as a `function_call_output` item before the answer is asked for again.
+#[test]
+fn a_function_call_runs_the_tool_and_the_answer_goes_on_with_its_output() {
+    let t0 = Instant::now();
+    let mut p = open(t0);
+    let tag = turn(&mut p, t0);
+    let answer: u64 = tag.parse().unwrap();
+    p.on_event(t0, event(json!({"type": "response.created", "response": {"id": "resp_1", "metadata": {"voxgate_answer": tag}}})));
+    p.on_event(t0, event(json!({"type": "response.function_call_arguments.done", "response_id": "resp_1",
+        "item_id": "fc_1", "call_id": "call_9", "name": "check_order", "arguments": "{\"order_id\":\"A1\"}"})));
+    p.on_event(
+        t0,
+        event(json!({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})),
+    );
+    let out = drain(&mut p);
+    let call = out
+        .iter()
+        .find_map(|o| match o {
+            RealtimeOutput::CallTool { answer: a, call } if *a == answer => Some(call.clone()),
+            _ => None,
+        })
+        .expect("the driver is asked to run the tool");
+    assert_eq!((call.call_id.as_str(), call.name.as_str()), ("call_9", "check_order"));
+    assert_eq!(call.arguments, "{\"order_id\":\"A1\"}");
+    assert!(
+        !agent_events(&out).contains(&AgentEvent::Done { answer }),
+        "the answer waits for the tool: {out:?}"
+    );
+    assert!(p.tools_running(answer));
+
+    let t1 = t0 + Duration::from_millis(50);
+    p.on_tool_output(t1, answer, "call_9".into(), "{\"status\":\"shipped\"}".into());
+    let out = drain(&mut p);
+    let sent = sent(&out);
+    assert_eq!(
+        sent[0],
+        ClientEvent::FunctionCallOutput {
+            call_id: "call_9".into(),
+            output: "{\"status\":\"shipped\"}".into()
+        }
+    );
+    let wire: serde_json::Value = serde_json::from_str(&sent[0].to_json()).unwrap();
+    assert_eq!(wire["item"]["type"], "function_call_output");
+    assert!(matches!(&sent[1], ClientEvent::CreateResponse { tag: t, .. } if *t == tag), "{sent:?}");
+    assert!(!p.tools_running(answer));
+    assert_eq!(p.current(), Some(answer));
+}
+
+/// The visitor talks over an answer whose tool is still running: the tool's output is dropped,
+/// never sent to the provider, and no new response is asked for.
+#[test]
+fn a_barge_in_drops_the_output_of_a_tool_still_running() {
+    let t0 = Instant::now();
+    let mut p = open(t0);
+    let tag = turn(&mut p, t0);
+    let answer: u64 = tag.parse().unwrap();
+    p.on_event(t0, event(json!({"type": "response.created", "response": {"id": "resp_1", "metadata": {"voxgate_answer": tag}}})));
+    p.on_event(
+        t0,
+        event(json!({"type": "response.function_call_arguments.done", "response_id": "resp_1",
+        "item_id": "fc_1", "call_id": "call_9", "name": "check_order", "arguments": "{}"})),
+    );
+    drain(&mut p);
+    p.on_barge_in(None);
+    drain(&mut p);
+    p.on_tool_output(t0, answer, "call_9".into(), "{}".into());
+    assert_eq!(drain(&mut p), vec![], "a stale tool output is dropped");
+}

@@ -156,3 +156,49 @@ fn end_call_ends_the_call_as_agent_ended_after_the_last_words() {
     assert_eq!(last["text"], r#"The tool said: {"ending":true}."#, "{lines:#?}");
     assert_eq!(last["status"], "complete", "{lines:#?}");
 }
+
+/// A `realtime` voice: the scripted Realtime server asks for the tool in its answer
+/// (`response.function_call_arguments.done`); voxgate runs it, sends the output back as a
+/// `function_call_output` item and asks for the answer again, whose audio follows the result.
+#[test]
+fn a_realtime_call_runs_the_tool_the_model_asks_for_and_answers_from_its_result() {
+    let fake = fake("check_order", r#"{"order_id":"R-5"}"#);
+    let backend = ToolBackend::start(SECRET);
+    let f = fixture();
+    f.patch_agent(json!({
+        "voice": {"type": "realtime", "base_url": fake.base_url(), "model": "gpt-realtime",
+                  "turn_detection": {"silence_duration_ms": 300, "prefix_padding_ms": 100}},
+        "tools": [{"type": "server", "name": "check_order", "description": "Where is an order?",
+                   "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+                   "url": backend.tool_url("ok"), "secret_env": SECRET_ENV}],
+    }));
+    let s = f.session(json!({"mode": "voice"}));
+    let mut call = ask(&f, &s);
+    let lines = |f: &Fixture| f.conversation(&s)["transcript"].as_array().cloned().unwrap_or_default();
+    let answered = call.run_until(Duration::from_secs(30), |_| {
+        lines(&f)
+            .iter()
+            .any(|m| m["role"] == "agent" && m["text"].as_str().unwrap_or("").contains("The tool said"))
+    });
+    assert!(answered, "{:#?}", lines(&f));
+    let events: Vec<Value> = fake.seen_on("realtime").into_iter().map(|s| s["event"].clone()).collect();
+    let update = events.iter().find(|e| e["type"] == "session.update").unwrap();
+    assert_eq!(update["session"]["tools"][0]["name"], "check_order", "{update}");
+    let output = events
+        .iter()
+        .find(|e| e["type"] == "conversation.item.create" && e["item"]["type"] == "function_call_output")
+        .unwrap_or_else(|| panic!("no function_call_output: {events:#?}"));
+    let result: Value = serde_json::from_str(output["item"]["output"].as_str().unwrap()).unwrap();
+    assert_eq!((result["order_id"].as_str(), result["status"].as_str()), (Some("R-5"), Some("shipped")));
+    let at = |pred: &dyn Fn(&Value) -> bool| events.iter().position(pred).unwrap();
+    assert!(
+        at(&|e| e["type"] == "conversation.item.create")
+            < events.iter().rposition(|e| e["type"] == "response.create").unwrap(),
+        "the answer is asked for again after the output: {events:#?}"
+    );
+    let all = lines(&f);
+    let tool = all.iter().find(|m| m["role"] == "tool").unwrap_or_else(|| panic!("{all:#?}"));
+    assert_eq!(tool["tool"]["result"]["status"], "shipped");
+    assert_eq!(backend.seen()[0]["verified"], true);
+    call.close();
+}

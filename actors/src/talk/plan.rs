@@ -155,6 +155,7 @@ impl CallPlanner {
                     self.timeout,
                     self.metrics.clone(),
                     self.lines.clone(),
+                    tools,
                 );
                 let config = TalkConfig { turn: turn_detection.config(), stream_rate: Some(realtime::RATE) };
                 CallPlan::Talk { config, backend: Box::new(backend) }

@@ -5,7 +5,8 @@
 //! protocol, passes the time in, and carries out its outputs. A dropped connection is noticed
 //! here and told to the protocol; the next turn connects again.
 
-use super::backend::{AgentLink, TalkEvent, TurnStage, VoiceBackend};
+use super::backend::{AgentEvent, AgentLink, TalkEvent, TurnStage, VoiceBackend};
+use super::call_tools::{CallToolbox, CallTools};
 use super::websocket::{self, Connection};
 use super::SpokenLines;
 use crate::agents::{AgentFailure, HistoryMessage};
@@ -13,6 +14,7 @@ use crate::metrics::{Metrics, VoiceTurnStage};
 use futures_util::future::LocalBoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -21,6 +23,7 @@ use voxgate_engine::agent::Agent;
 use voxgate_engine::audio::Resampler;
 use voxgate_engine::talk::realtime::{ProviderEvent, RealtimeLines, RealtimeOutput, RealtimeProtocol};
 use voxgate_engine::talk::LISTEN_RATE;
+use voxgate_engine::tools::{ToolKind, ToolLine, ToolOutcome};
 
 /// The rate the provider hears and speaks at.
 pub const RATE: u32 = 24_000;
@@ -45,6 +48,8 @@ pub struct RealtimeVoice {
     lines: Arc<SpokenLines>,
     /// What makes two relays sound the same, for the kept fallback line.
     voice_key: String,
+    /// The call's tools, made into a toolbox when the call's agent starts.
+    tools: Option<CallTools>,
 }
 
 /// The provider settings of a `realtime` voice, as the agent saved them.
@@ -66,6 +71,7 @@ impl RealtimeVoice {
         timeout: Duration,
         metrics: Arc<Metrics>,
         lines: Arc<SpokenLines>,
+        tools: Option<CallTools>,
     ) -> RealtimeVoice {
         let RealtimeProvider {
             base_url,
@@ -83,7 +89,7 @@ impl RealtimeVoice {
             output["voice"] = json!(voice);
         }
         let transcription = transcription_model.unwrap_or(DEFAULT_TRANSCRIPTION_MODEL);
-        let session = json!({
+        let mut session = json!({
             "type": "realtime",
             "instructions": instructions(agent),
             "audio": {
@@ -96,6 +102,10 @@ impl RealtimeVoice {
                 "output": output,
             },
         });
+        if let Some(tools) = &tools {
+            session["tools"] = tools.specs.iter().map(|t| t.realtime_definition()).collect();
+            session["tool_choice"] = json!("auto");
+        }
         let voice_key = format!("{url} {}", voice.unwrap_or(""));
         RealtimeVoice {
             voice_key,
@@ -108,6 +118,7 @@ impl RealtimeVoice {
             idle_prompt: idle_prompt.to_string(),
             timeout,
             metrics,
+            tools,
         }
     }
 
@@ -178,14 +189,20 @@ impl VoiceBackend for RealtimeVoice {
             let base = self.session["instructions"].as_str().unwrap_or_default().to_string();
             self.session["instructions"] = Value::String(format!("{base}{earlier}"));
         }
+        let tools = self.tools.take().map(|t| Rc::new(t.start(out.to_call())));
         Box::pin(async move {
             let lines = RealtimeLines {
                 greeting: self.greeting.clone(),
                 fallback: self.fallback.clone(),
                 idle_prompt: self.idle_prompt.clone(),
             };
-            let mut call =
-                RealtimeCall { protocol: RealtimeProtocol::new(lines, self.timeout), socket: None };
+            let (tool_done, mut tools_done) = mpsc::unbounded_channel();
+            let mut call = RealtimeCall {
+                protocol: RealtimeProtocol::new(lines, self.timeout),
+                socket: None,
+                tools,
+                tool_done,
+            };
             // Connected before the call is, so the greeting is not kept waiting.
             self.open(&mut call, None).await;
             self.flush(&mut call, &out).await;
@@ -211,6 +228,13 @@ impl VoiceBackend for RealtimeVoice {
                         }
                     }
                     () = sleep_until(deadline), if deadline.is_some() => call.protocol.handle_timeout(Instant::now()),
+                    Some((answer, line)) = tools_done.recv() => {
+                        let line: ToolLine = line;
+                        let output = line.outcome().for_model();
+                        let call_id = line.call_id.clone();
+                        out.send(AgentEvent::Tool { line });
+                        call.protocol.on_tool_output(Instant::now(), answer, call_id, output);
+                    }
                 }
                 self.flush(&mut call, &out).await;
             }
@@ -228,6 +252,9 @@ impl VoiceBackend for RealtimeVoice {
 struct RealtimeCall {
     protocol: RealtimeProtocol,
     socket: Option<Connection>,
+    tools: Option<Rc<CallToolbox>>,
+    /// Where a tool run for an answer reports its line.
+    tool_done: mpsc::UnboundedSender<(u64, ToolLine)>,
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -283,6 +310,11 @@ impl RealtimeVoice {
             }
             TalkEvent::Connected => call.protocol.on_connected(now),
             TalkEvent::IdlePrompt => call.protocol.on_idle_prompt(now),
+            TalkEvent::PageAnswered { call_id, output } => {
+                if let Some(tools) = &call.tools {
+                    tools.page_answered(&call_id, &output);
+                }
+            }
             _ => {}
         }
     }
@@ -300,7 +332,29 @@ impl RealtimeVoice {
                         call.protocol.on_closed();
                     }
                 }
-                RealtimeOutput::Agent(event) => out.send(event),
+                RealtimeOutput::Agent(event) => {
+                    let done = matches!(event, AgentEvent::Done { .. });
+                    out.send(event);
+                    if done && call.tools.as_ref().is_some_and(|t| t.ending.take()) {
+                        // After the answer's last words: the call hangs up once they have played.
+                        out.send(AgentEvent::EndCall);
+                    }
+                }
+                RealtimeOutput::CallTool { answer, call: tool_call } => {
+                    let (tools, done) = (call.tools.clone(), call.tool_done.clone());
+                    actix::spawn(async move {
+                        let line = match tools {
+                            Some(tools) => tools.toolbox.run(&tool_call).await,
+                            None => ToolLine::new(
+                                &tool_call,
+                                ToolKind::Server,
+                                &ToolOutcome::Failed("the agent has no tools".into()),
+                                0,
+                            ),
+                        };
+                        let _ = done.send((answer, line));
+                    });
+                }
                 RealtimeOutput::Failed { code, message, .. } => {
                     tracing::warn!(code = code.as_str(), error = %message, "a realtime voice turn failed");
                     self.metrics.voice_provider_error("realtime", TurnStage::Realtime, code);

@@ -42,6 +42,8 @@ pub enum ProviderEvent {
     ResponseDone { id: String, status: String, why: Option<String> },
     /// `error`.
     Error { code: Option<String>, message: String },
+    /// `response.function_call_arguments.done`: the model asks for a tool.
+    FunctionCall { response_id: String, call_id: String, name: String, arguments: String },
     /// Any other type: ignored, counted.
     Other { kind: String },
 }
@@ -113,6 +115,12 @@ impl ProviderEvent {
                     why: response["status_details"]["error"]["message"].as_str().map(str::to_string),
                 }
             }
+            "response.function_call_arguments.done" => ProviderEvent::FunctionCall {
+                response_id: field(&event, "response_id", "a function call")?.to_string(),
+                call_id: field(&event, "call_id", "a function call")?.to_string(),
+                name: field(&event, "name", "a function call")?.to_string(),
+                arguments: event["arguments"].as_str().unwrap_or("{}").to_string(),
+            },
             "error" => ProviderEvent::Error {
                 code: event["error"]["code"].as_str().map(str::to_string),
                 message: event["error"]["message"].as_str().unwrap_or("no message").to_string(),
@@ -137,6 +145,8 @@ pub enum ClientEvent {
     Cancel,
     /// `conversation.item.truncate` at the milliseconds of its audio that were played.
     Truncate { item_id: String, audio_end_ms: u32 },
+    /// `conversation.item.create` with a tool's `function_call_output`.
+    FunctionCallOutput { call_id: String, output: String },
 }
 
 impl ClientEvent {
@@ -158,6 +168,8 @@ impl ClientEvent {
             ClientEvent::Cancel => json!({"type": "response.cancel"}),
             ClientEvent::Truncate { item_id, audio_end_ms } => json!({"type": "conversation.item.truncate",
                 "item_id": item_id, "content_index": 0, "audio_end_ms": audio_end_ms}),
+            ClientEvent::FunctionCallOutput { call_id, output } => json!({"type": "conversation.item.create",
+                "item": {"type": "function_call_output", "call_id": call_id, "output": output}}),
         }
         .to_string()
     }
@@ -179,6 +191,8 @@ pub enum RealtimeOutput {
     Keep(Vec<i16>),
     /// The fallback line could not be kept through this connection.
     AbandonKeep,
+    /// Run this tool for `answer`, then hand its output to [`RealtimeProtocol::on_tool_output`].
+    CallTool { answer: u64, call: crate::tools::ToolCall },
 }
 
 /// Why a response was asked for.
@@ -214,6 +228,8 @@ struct Response {
     items: HashMap<String, u64>,
     /// When it was asked for, until its first audio.
     asked: Option<Instant>,
+    /// The model asked for tools in it: the answer goes on once their outputs are sent.
+    called_tools: bool,
 }
 
 /// The lines a realtime voice says by itself.
@@ -249,6 +265,8 @@ pub struct RealtimeProtocol {
     kept_fallback: Option<std::sync::Arc<[i16]>>,
     next_id: u64,
     unknown_events: u64,
+    /// Tool calls still running, by answer.
+    tools_running: HashMap<u64, usize>,
     out: VecDeque<RealtimeOutput>,
 }
 
@@ -272,6 +290,7 @@ impl RealtimeProtocol {
             kept_fallback: None,
             next_id: 1,
             unknown_events: 0,
+            tools_running: HashMap::new(),
             out: VecDeque::new(),
         }
     }
@@ -384,6 +403,8 @@ impl RealtimeProtocol {
         let answering = self.waiting.take().is_some() || !self.responses.is_empty();
         self.asked.clear();
         self.responses.clear();
+        // Tools still running answer an answer nobody waits for: their outputs are dropped.
+        self.tools_running.clear();
         if answering {
             self.send(ClientEvent::Cancel);
         }
@@ -419,6 +440,28 @@ impl RealtimeProtocol {
         }
         self.send(ClientEvent::Cancel);
         self.fall_back(now, answer);
+    }
+
+    /// A tool the protocol asked for (`CallTool`) finished with `output` (what the model
+    /// reads). Once the answer's last tool is done, the provider is asked to go on with it; an
+    /// answer the visitor talked over drops the output.
+    pub fn on_tool_output(&mut self, now: Instant, answer: u64, call_id: String, output: String) {
+        if answer < self.stale_below || !self.live {
+            return;
+        }
+        let Some(running) = self.tools_running.get_mut(&answer) else { return };
+        *running = running.saturating_sub(1);
+        let last = *running == 0;
+        self.send(ClientEvent::FunctionCallOutput { call_id, output });
+        if last {
+            self.tools_running.remove(&answer);
+            self.ask(now, Purpose::Answer(answer), json!({}));
+        }
+    }
+
+    /// Whether `answer` waits for tools.
+    pub fn tools_running(&self, answer: u64) -> bool {
+        self.tools_running.contains_key(&answer)
     }
 
     /// One event from the provider.
@@ -460,8 +503,13 @@ impl RealtimeProtocol {
                     None => self.asked.pop_front(),
                 };
                 if let Some((purpose, asked)) = asked {
-                    let response =
-                        Response { purpose, kept: Vec::new(), items: HashMap::new(), asked: Some(asked) };
+                    let response = Response {
+                        purpose,
+                        kept: Vec::new(),
+                        items: HashMap::new(),
+                        asked: Some(asked),
+                        called_tools: false,
+                    };
                     self.responses.insert(id, response);
                 }
             }
@@ -514,6 +562,10 @@ impl RealtimeProtocol {
                     return Ok(());
                 };
                 self.waiting = None;
+                if done.called_tools && status == "completed" {
+                    // The answer goes on once the tools' outputs are in (on_tool_output).
+                    return Ok(());
+                }
                 if status == "failed" {
                     let why = why.unwrap_or_else(|| "no reason given".into());
                     // The answer is still current for the failure to name it.
@@ -534,6 +586,14 @@ impl RealtimeProtocol {
                     ErrorCode::AgentError,
                     format!("the realtime provider failed: {message}"),
                 ));
+            }
+            ProviderEvent::FunctionCall { response_id, call_id, name, arguments } => {
+                let Some(response) = self.responses.get_mut(&response_id) else { return Ok(()) };
+                let Purpose::Answer(answer) = response.purpose else { return Ok(()) };
+                response.called_tools = true;
+                *self.tools_running.entry(answer).or_default() += 1;
+                let call = crate::tools::ToolCall { call_id, name, arguments };
+                self.out.push_back(RealtimeOutput::CallTool { answer, call });
             }
             ProviderEvent::Other { .. } => self.unknown_events += 1,
         }
@@ -620,6 +680,7 @@ impl RealtimeProtocol {
         self.responses.clear();
         self.items.clear();
         self.turns.clear();
+        self.tools_running.clear();
         self.waiting = None;
     }
 

@@ -3,7 +3,9 @@
 //! `response.create` answers with the known answer (or the line its instructions quote) as
 //! transcript and audio deltas at twice real time, until done or `response.cancel`.
 //! `conversation.item.truncate` is acknowledged. Every client event is logged, audio as its
-//! length. A transcription session (`?intent=transcription`, logged as `transcription`)
+//! length. With `--tool-call NAME` and a session that offers NAME, an answer first asks for
+//! the tool (`response.function_call_arguments.done`); the `function_call_output` that comes
+//! back is answered `The tool said: OUTPUT.` A transcription session (`?intent=transcription`, logged as `transcription`)
 //! answers no responses; it sends the known transcript's next word as an
 //! `input_audio_transcription.delta` for every half second of audio appended, before the
 //! commit, and the whole transcript once committed.
@@ -41,6 +43,9 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket, transcription: bool) {
     let _ = out.send(json!({"type": "session.created", "session": {"id": "sess_fake"}}));
     let mut appended = 0usize;
     let mut items = 0u32;
+    // The tool the session offers that the fake calls, and the output it got back.
+    let mut tool: Option<String> = None;
+    let mut tool_output: Option<String> = None;
     // Responses in progress: id, whether out of band (`conversation: "none"`), task.
     let mut responding: Vec<(String, bool, tokio::task::JoinHandle<()>)> = Vec::new();
     loop {
@@ -76,7 +81,11 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket, transcription: bool) {
                 }
                 match kind.as_str() {
                     "session.update" => {
+                        tool = fake.opts.tool_offered(&event["session"]["tools"]).map(str::to_string);
                         let _ = out.send(json!({"type": "session.updated", "session": event["session"]}));
+                    }
+                    "conversation.item.create" if event["item"]["type"] == "function_call_output" => {
+                        tool_output = event["item"]["output"].as_str().map(str::to_string);
                     }
                     "input_audio_buffer.commit" if transcription && appended == 0 => {
                         let _ = out.send(json!({"type": "error", "error": {"type": "invalid_request_error",
@@ -111,10 +120,27 @@ async fn session(fake: Arc<Fake>, mut socket: WebSocket, transcription: bool) {
                         items += 1;
                         let id = format!("resp_{items}");
                         let item = format!("item_out_{items}");
-                        let said = event["response"]["instructions"].as_str()
-                            .and_then(|i| i.split_once(": ").map(|(_, line)| line.to_string()))
-                            .unwrap_or_else(|| fake.opts.answer.clone());
+                        let instructed = event["response"]["instructions"].as_str()
+                            .and_then(|i| i.split_once(": ").map(|(_, line)| line.to_string()));
                         let metadata = event["response"]["metadata"].clone();
+                        if let (None, Some(name), None) = (&instructed, &tool, &tool_output) {
+                            // An answer that needs the tool: ask for it, and wait for its output.
+                            let (name, arguments) = (name.clone(), fake.opts.tool_arguments.clone());
+                            let (out, fake) = (out.clone(), fake.clone());
+                            tokio::spawn(async move {
+                                let _ = out.send(json!({"type": "response.created", "response": {"id": id, "status": "in_progress", "metadata": metadata}}));
+                                Fake::delay(fake.opts.first_token_delay_ms).await;
+                                let _ = out.send(json!({"type": "response.function_call_arguments.done", "response_id": id,
+                                    "item_id": format!("fc_{items}"), "call_id": format!("call_{items}"), "name": name, "arguments": arguments}));
+                                let _ = out.send(json!({"type": "response.done", "response": {"id": id, "status": "completed", "metadata": metadata}}));
+                            });
+                            continue;
+                        }
+                        let said = match (instructed, tool_output.take()) {
+                            (Some(line), _) => line,
+                            (None, Some(output)) => format!("The tool said: {output}."),
+                            (None, None) => fake.opts.answer.clone(),
+                        };
                         let out_of_band = event["response"]["conversation"] == "none";
                         responding.retain(|(_, _, task)| !task.is_finished());
                         let task = tokio::spawn(respond(fake.clone(), out.clone(), id.clone(), item, said, metadata));
