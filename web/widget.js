@@ -466,7 +466,7 @@
         current.stream.getTracks().forEach(function (t) { pc.addTrack(t, current.stream); });
         // A talking agent's captions come on this channel, as OpenAI Realtime's events do.
         var events = pc.createDataChannel("oai-events");
-        events.onmessage = function (m) { caption(current, m.data); };
+        events.onmessage = function (m) { caption(current, m.data, events); };
         pc.ontrack = function (e) {
           var remote = e.streams[0] || new MediaStream([e.track]);
           ui.audio.srcObject = remote;
@@ -510,10 +510,23 @@
    * they play, and each answer's final text as heard (cut short if the visitor talked over
    * it, marked `data-status="interrupted"`).
    */
-  function caption(current, data) {
+  function caption(current, data, channel) {
     if (call !== current) return;
     var e;
     try { e = JSON.parse(data); } catch (_) { return; }
+    if (e.type === "response.function_call_arguments.done") {
+      // A page action in a call: run it and answer as an OpenAI Realtime client does.
+      var args = {};
+      try { args = JSON.parse(e.arguments || "{}"); } catch (_) { args = {}; }
+      runPageAction({ name: e.name, arguments: args, timeout_ms: e.timeout_ms }).then(function (answer) {
+        var output = JSON.stringify("result" in answer ? answer.result : { error: answer.error });
+        if (channel.readyState === "open") {
+          channel.send(JSON.stringify({ type: "conversation.item.create",
+            item: { type: "function_call_output", call_id: e.call_id, output: output } }));
+        }
+      });
+      return;
+    }
     current.answers = current.answers || {};
     var answer = function (id) {
       var m = current.answers[id];

@@ -90,6 +90,7 @@ impl Page for DataChannelPage {
             call_id: call.call_id.clone(),
             name: call.name.clone(),
             arguments: arguments.to_string(),
+            timeout_ms: timeout.as_millis() as u64,
         };
         let call_id = call.call_id.clone();
         Box::pin(async move {

@@ -30,7 +30,7 @@ pub enum AgentEvent {
     Tool { line: ToolLine },
     /// A page action for the visitor's page, sent on the call's data channel as OpenAI
     /// Realtime's `response.function_call_arguments.done`.
-    PageCall { call_id: String, name: String, arguments: String },
+    PageCall { call_id: String, name: String, arguments: String, timeout_ms: u64 },
     /// End the call once what is queued has played (the agent's `end_call`).
     EndCall,
 }

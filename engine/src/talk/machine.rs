@@ -216,9 +216,9 @@ impl Talk {
                     self.connected_at.map_or(0, |c| now.saturating_duration_since(c).as_millis() as i64);
                 self.events.push_back(TalkEvent::ToolUsed { line, offset_ms });
             }
-            AgentEvent::PageCall { call_id, name, arguments } => {
+            AgentEvent::PageCall { call_id, name, arguments, timeout_ms } => {
                 let event = serde_json::json!({"type": "response.function_call_arguments.done",
-                    "call_id": call_id, "name": name, "arguments": arguments});
+                    "call_id": call_id, "name": name, "arguments": arguments, "timeout_ms": timeout_ms});
                 self.events.push_back(TalkEvent::Caption(event.to_string()));
             }
             AgentEvent::EndCall => {
