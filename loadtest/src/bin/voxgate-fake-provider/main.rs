@@ -6,6 +6,7 @@
 //! of a turn's latency can be measured apart from the provider's. It stands in for services a
 //! test cannot reach; it is not part of voxgate.
 //!
+//! `POST /tool` stands in for a customer's server tool (answers after `--tool-delay-ms`).
 //! `POST /control/modes` with `{"stt"|"chat"|"tts"|"realtime": "ok"|"fail"|"hang"|"garble"|"drop"}`
 //! makes an endpoint fail until set back; `GET /control/seen` lists what was asked of it.
 
@@ -54,6 +55,9 @@ pub struct Opts {
     /// The arguments of that call, JSON.
     #[arg(long, default_value = "{}")]
     tool_arguments: String,
+    /// How long `POST /tool` (a customer's tool backend, for benchmarks) takes to answer.
+    #[arg(long, default_value_t = 50)]
+    tool_delay_ms: u64,
 }
 
 impl Opts {
@@ -123,6 +127,14 @@ async fn set_modes(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Js
     Json(json!({"ok": true}))
 }
 
+/// A customer's server tool for benchmarks: answers after `--tool-delay-ms` (it does not check
+/// signatures; the tests do that with an independent verifier).
+async fn tool(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {
+    fake.saw(json!({"endpoint": "tool", "tool": body["tool"]}));
+    Fake::delay(fake.opts.tool_delay_ms).await;
+    Json(json!({"order_id": body["arguments"]["order_id"], "status": "shipped"}))
+}
+
 async fn seen(State(fake): State<Arc<Fake>>) -> Json<Value> {
     Json(Value::Array(fake.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()))
 }
@@ -141,6 +153,7 @@ async fn main() -> std::io::Result<()> {
         .route("/v1/audio/speech", post(audio::speech))
         .route("/v1/chat/completions", post(audio::chat))
         .route("/v1/realtime", get(realtime::connect))
+        .route("/tool", post(tool))
         .route("/control/modes", post(set_modes))
         .route("/control/seen", get(seen))
         .with_state(fake);
