@@ -8,6 +8,7 @@ use crate::config::{ConfigCache, KeyCheck};
 use crate::drain::Drain;
 use crate::rate_limits::{RateLimited, RateLimits};
 use crate::sessions::SessionRegistry;
+use crate::store::changes::{self, Erasure};
 use crate::store::conversations;
 pub use crate::store::conversations::{ConversationRecord, ConversationSummary, ConversationUsage};
 pub use crate::store::records::{CallRecord, TranscriptMessage};
@@ -786,6 +787,40 @@ impl ControlPlane {
             .read(move |c| conversations::get(c, &w, &wanted))
             .await?
             .ok_or_else(|| not_found("conversation", id))
+    }
+
+    /// `DELETE /v1/conversations/{id}`: ends it if live, then erases everything of it but its
+    /// anonymous usage (see `store::changes::conversation_erased`). Erasing it again answers the
+    /// same.
+    pub async fn erase_conversation(
+        &self,
+        ws: &WorkspaceId,
+        id: &ConversationId,
+    ) -> Result<(), ControlError> {
+        let (w, wanted) = (ws.clone(), id.clone());
+        let session = self
+            .config
+            .store()
+            .read(move |c| {
+                c.query_opt(
+                    "SELECT id FROM sessions WHERE conversation_id = ?1 AND workspace_id = ?2",
+                    crate::store::sql::args![wanted.as_str(), w.as_str()],
+                    |r| r.get::<String>(0),
+                )
+            })
+            .await?;
+        if let Some(sid) = session.as_deref().and_then(|s| SessionId::parse(s).ok()) {
+            // Live calls and answers end first, so nothing is written after the erasure.
+            self.end_session(ws, &sid).await?;
+            self.sessions.forget(&sid);
+        }
+        let (w, wanted, at) = (ws.clone(), id.clone(), clock::now());
+        let erased =
+            self.config.store().write(move |c| changes::conversation_erased(c, &w, &wanted, at)).await?;
+        match erased {
+            Erasure::Erased | Erasure::AlreadyErased => Ok(()),
+            Erasure::NotFound => Err(not_found("conversation", id)),
+        }
     }
 
     /// Re-arms expiry for sessions reloaded at start.

@@ -25,4 +25,5 @@ pub mod talk;
 pub mod text_session;
 pub mod tools;
 pub mod usage;
+pub mod webhooks;
 pub mod workspaces;

@@ -56,6 +56,7 @@ pub struct RuntimeConfig {
     pub sign_in: SignInPolicy,
     /// Request rate limits per address, session and key.
     pub rate_limits: RateLimitPolicy,
+    pub webhooks: crate::webhooks::WebhookPolicy,
 }
 
 /// What a crash left open, closed at start.
@@ -82,6 +83,7 @@ pub struct Runtime {
     pub texts: Arc<TextSessions>,
     pub agents: Arc<AgentRuntime>,
     pub dashboard: Arc<DashboardAuth>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     drain: Drain,
     pub recovered: Recovered,
     recognizer: Arc<Recognizer>,
@@ -174,7 +176,9 @@ impl Runtime {
         )?);
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
         let dashboard = Arc::new(DashboardAuth::new(store.clone(), config.sign_in));
+        let webhooks = crate::webhooks::Webhooks::start(store.clone(), config.webhooks);
         Ok(Runtime {
+            webhooks,
             store,
             metrics,
             control,

@@ -7,7 +7,7 @@
 use crate::clock;
 use crate::cluster::announce::{announce, Change};
 use crate::metrics::Metrics;
-use crate::store::records;
+use crate::store::{changes, records};
 use crate::store::{Store, StoreError};
 use actix::{Message, Recipient};
 use dashmap::DashMap;
@@ -139,7 +139,7 @@ impl SessionRegistry {
         let row = session.clone();
         self.store
             .write_independent(move |c| {
-                records::insert_session(c, &row)?;
+                changes::session_created(c, &row)?;
                 if !warnings.is_empty() {
                     records::add_warnings(c, &row.id, &warnings)?;
                 }
@@ -150,6 +150,12 @@ impl SessionRegistry {
         self.idle().touch(&session.id, session.created_at);
         self.sessions.insert(session.id.clone(), session);
         Ok(())
+    }
+
+    /// Drops a session from memory (its conversation was erased): nothing of it is served again.
+    pub fn forget(&self, id: &SessionId) {
+        self.sessions.remove(id);
+        self.idle().forget(id);
     }
 
     pub fn get(&self, id: &SessionId) -> Option<Session> {
@@ -256,7 +262,7 @@ impl SessionRegistry {
             return self
                 .store
                 .write(move |c| {
-                    let ended = records::end_session(c, &sid, at, reason)?;
+                    let ended = changes::session_ended(c, &sid, at, reason)?;
                     if ended {
                         let change =
                             Change::SessionEnded { id: sid.to_string(), reason: reason.as_str().to_string() };
@@ -273,7 +279,7 @@ impl SessionRegistry {
             self.sessions.remove(id);
         }
         let sid = id.clone();
-        self.store.write(move |c| records::end_session(c, &sid, at, reason).map(|_| ())).await?;
+        self.store.write(move |c| changes::session_ended(c, &sid, at, reason).map(|_| ())).await?;
         if let Some((_, listeners)) = self.listeners.remove(id) {
             for l in listeners {
                 l.do_send(SessionEnded { id: id.clone(), reason });

@@ -97,6 +97,10 @@ public_id!(/// A workspace API key's public identifier (never the secret).
     KeyId, "key_", "api key");
 public_id!(/// A dashboard user: a person who signs in to configure one workspace.
     UserId, "usr_", "user");
+public_id!(/// A webhook endpoint of a workspace.
+    WebhookId, "whk_", "webhook");
+public_id!(/// One event owed to one webhook endpoint: its `webhook-id`, the same on every attempt.
+    DeliveryId, "evt_", "delivery");
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,7 @@ pub mod token;
 pub mod tools;
 pub mod turn_credentials;
 pub mod variables;
+pub mod webhook;
 pub mod widget;
 
 pub use error::ErrorCode;

@@ -184,6 +184,14 @@ struct ServeArgs {
     /// `visitor_left` (a later message or offer on its valid token reopens it).
     #[arg(long, env = "VOXGATE_CONVERSATION_IDLE_SECONDS", default_value_t = 120.0)]
     conversation_idle_seconds: f64,
+    /// Let webhooks reach `http` URLs and loopback, private and link-local addresses (for a
+    /// receiver on the same machine or network; never on a multi-tenant server).
+    #[arg(long, env = "VOXGATE_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
+    /// Multiplies the webhook retry schedule (1 = 5 s, 30 s, 2 min, ... for a day); lower it
+    /// only for tests.
+    #[arg(long, env = "VOXGATE_WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
+    webhook_retry_scale: f64,
     /// Length of a metered voice minute in milliseconds (60000; lower it only for tests).
     #[arg(long, env = "VOXGATE_METERING_MINUTE_MS", default_value_t = 60_000)]
     metering_minute_ms: u64,
@@ -295,6 +303,9 @@ impl ServeArgs {
         if self.metering_minute_ms == 0 {
             return Err("--metering-minute-ms must be positive".into());
         }
+        if !(self.webhook_retry_scale.is_finite() && (0.0001..=100.0).contains(&self.webhook_retry_scale)) {
+            return Err("--webhook-retry-scale must be between 0.0001 and 100".into());
+        }
         if !(0.1..=86_400.0).contains(&self.conversation_idle_seconds) {
             return Err("--conversation-idle-seconds must be between 0.1 and 86400".into());
         }
@@ -338,6 +349,11 @@ impl ServeArgs {
             trusted_proxies,
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
             conversation_idle: std::time::Duration::from_secs_f64(self.conversation_idle_seconds),
+            webhooks: voxgate_actors::webhooks::WebhookPolicy {
+                allow_private: self.allow_private_webhooks,
+                retry_scale: self.webhook_retry_scale,
+                ..Default::default()
+            },
             sse_keep_alive: std::time::Duration::from_millis(self.sse_keep_alive_ms.max(100)),
             agent_timeout: std::time::Duration::from_millis(self.agent_timeout_ms.max(1)),
             speech_python: self.speech_python,

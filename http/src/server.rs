@@ -33,6 +33,7 @@ pub struct ServeOptions {
     pub turn: Option<voxgate_engine::turn_credentials::TurnServers>,
     pub trusted_proxies: crate::client_address::TrustedProxies,
     pub rate_limits: voxgate_actors::rate_limits::RateLimitPolicy,
+    pub webhooks: voxgate_actors::webhooks::WebhookPolicy,
     pub min_ttl_seconds: u32,
     pub demo: bool,
     pub media_ip: Option<std::net::IpAddr>,
@@ -117,6 +118,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             speech_python: opts.speech_python.clone(),
             sign_in: opts.sign_in,
             rate_limits: opts.rate_limits,
+            webhooks: opts.webhooks,
         })
         .await?,
     );
@@ -125,6 +127,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         metrics: runtime.metrics.clone(),
         media: runtime.media.clone(),
         texts: runtime.texts.clone(),
+        webhooks: runtime.webhooks.clone(),
         agents: runtime.agents.clone(),
         dashboard: runtime.dashboard.clone(),
         runtime: runtime.clone(),

@@ -112,6 +112,7 @@ const ACTORS_MODULES_HTTP_MAY_IMPORT: &[&str] = &[
     "talk",
     "text_session",
     "usage",
+    "webhooks",
 ];
 
 #[test]

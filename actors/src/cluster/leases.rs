@@ -8,7 +8,7 @@
 use super::node::Node;
 use crate::clock;
 use crate::store::records::{self, NodeRow};
-use crate::store::{Store, StoreError};
+use crate::store::{changes, Store, StoreError};
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +61,7 @@ pub async fn round(store: &Store, me: &Node, directory: &NodeDirectory) -> Resul
                 }
                 let calls = records::close_orphaned_calls(c, Some(&node), EndReason::ServerRestart)?;
                 let answers = records::close_streaming_answers(c, Some(&node))?;
-                let sessions = records::end_sessions_of_node(c, &node, now, EndReason::ServerRestart)?;
+                let sessions = changes::node_sessions_ended(c, &node, now, EndReason::ServerRestart)?;
                 Ok(Some(Reaped { node, calls, sessions, answers }))
             })
             .await?;

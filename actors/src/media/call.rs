@@ -11,7 +11,7 @@ use crate::agents::HistoryMessage;
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::sessions::{SessionEnded, SessionRegistry};
-use crate::store::{records, Store};
+use crate::store::{changes, records, Store};
 use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
 use crate::talk::bridge::{BridgeEvent, BridgeLink};
 use crate::talk::{self, VoiceBackend};
@@ -150,7 +150,7 @@ impl CallActor {
         self.ctx.metrics.ice_connect_seconds.observe(self.answered_at.elapsed().as_secs_f64());
         self.ctx.meter.do_send(StartMetering { call: self.call.clone(), session: self.session.clone() });
         let call = self.call.clone();
-        drop(self.ctx.store.write(move |c| records::call_connected(c, &call, clock::now())));
+        drop(self.ctx.store.write(move |c| changes::call_connected(c, &call, clock::now())));
         tracing::info!(session = %self.session, call = %self.call, worker = self.worker.index, "call connected");
         if let Some(bridge) = &self.bridge {
             bridge.event(serde_json::json!({"type": "call.connected"}));
@@ -214,7 +214,7 @@ impl Actor for CallActor {
         self.ctx.meter.do_send(StopMetering { call: self.call.clone() });
         self.ctx.metrics.call_ended(reason);
         let call = self.call.clone();
-        let write = self.ctx.store.write(move |c| records::end_call(c, &call, clock::now(), reason));
+        let write = self.ctx.store.write(move |c| changes::call_ended(c, &call, clock::now(), reason));
         // Queued in order; the store drains its queue before a shutdown completes.
         drop(write);
         tracing::info!(session = %self.session, call = %self.call, reason = reason.as_str(), "call ended");

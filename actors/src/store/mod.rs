@@ -8,6 +8,7 @@
 //! reader run beside the writer; PostgreSQL gets a pool of them. The same record functions run
 //! on both.
 
+pub mod changes;
 pub mod conversations;
 pub mod dashboard;
 mod error;
@@ -16,6 +17,7 @@ pub mod records;
 pub(crate) mod schema;
 pub mod sql;
 pub(crate) mod sqlite;
+pub mod webhooks;
 
 pub use error::{describe as describe_postgres_error, StoreError};
 use sql::{Dialect, Sql};

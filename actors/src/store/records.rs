@@ -515,12 +515,12 @@ pub fn end_call(
     call: &voxgate_engine::ids::CallId,
     at: Timestamp,
     reason: EndReason,
-) -> Result<(), StoreError> {
-    c.execute(
+) -> Result<bool, StoreError> {
+    let n = c.execute(
         "UPDATE calls SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
         args![call.as_str(), at.millis(), reason.as_str()],
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Closes every call that has no end (the server stopped without ending it): it ends at its
@@ -566,17 +566,23 @@ pub fn sessions_ended_since(
     )
 }
 
-/// Ends every live session `node` carries, with `reason`, at `at` (the node is gone).
+/// Ends every live session `node` carries, with `reason`, at `at` (the node is gone); the
+/// sessions it ended.
 pub fn end_sessions_of_node(
     c: &dyn Sql,
     node: &str,
     at: Timestamp,
     reason: EndReason,
-) -> Result<usize, StoreError> {
-    Ok(c.execute(
+) -> Result<Vec<String>, StoreError> {
+    let ending: Vec<String> =
+        c.query_map("SELECT id FROM sessions WHERE ended_at IS NULL AND node = ?1", args![node], |r| {
+            r.get(0)
+        })?;
+    c.execute(
         "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE ended_at IS NULL AND node = ?1",
         args![node, at.millis(), reason.as_str()],
-    )? as usize)
+    )?;
+    Ok(ending)
 }
 
 /// Whether `call` is (or was) a call of `session`.

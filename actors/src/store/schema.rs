@@ -381,6 +381,96 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE messages ADD COLUMN tool TEXT;
     "#,
     ),
+    // 15: webhooks. Endpoints per workspace (the secret is kept: signing needs it), and the
+    // outbox: one row per event owed to one endpoint, written in the transaction of the change
+    // it reports, its id the `webhook-id` of every attempt. Erased conversations leave only
+    // their id (so a second DELETE answers the same) and their anonymous usage.
+    Migration {
+        sqlite: r#"
+    CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        previous_secret TEXT,
+        previous_until INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        failing_since INTEGER,
+        disabled_at INTEGER,
+        disabled_reason TEXT,
+        deleted_at INTEGER
+    );
+    CREATE INDEX webhook_endpoints_by_workspace ON webhook_endpoints(workspace_id);
+    CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        endpoint_id TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        conversation_id TEXT,
+        event TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        lease_until INTEGER,
+        last_status INTEGER,
+        last_error TEXT,
+        last_latency_ms INTEGER,
+        delivered_at INTEGER
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id, created_at);
+    CREATE INDEX webhook_deliveries_by_conversation ON webhook_deliveries(conversation_id);
+    CREATE TABLE erased_conversations (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        erased_at INTEGER NOT NULL
+    );
+    "#,
+        postgres: r#"
+    CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        previous_secret TEXT,
+        previous_until BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        failing_since BIGINT,
+        disabled_at BIGINT,
+        disabled_reason TEXT,
+        deleted_at BIGINT
+    );
+    CREATE INDEX webhook_endpoints_by_workspace ON webhook_endpoints(workspace_id);
+    CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        endpoint_id TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        conversation_id TEXT,
+        event TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        lease_until BIGINT,
+        last_status BIGINT,
+        last_error TEXT,
+        last_latency_ms BIGINT,
+        delivered_at BIGINT
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id, created_at);
+    CREATE INDEX webhook_deliveries_by_conversation ON webhook_deliveries(conversation_id);
+    CREATE TABLE erased_conversations (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        erased_at BIGINT NOT NULL
+    );
+    "#,
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

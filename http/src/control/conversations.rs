@@ -99,3 +99,14 @@ pub async fn get(
     let id = ConversationId::parse(&path).map_err(bad_id)?;
     Ok(HttpResponse::Ok().json(state.control.conversation(&ws.0, &id).await?))
 }
+
+/// Erases the conversation: nothing of it is left but its anonymous usage; idempotent.
+pub async fn delete(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ConversationId::parse(&path).map_err(bad_id)?;
+    state.control.erase_conversation(&ws.0, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": id, "deleted": true})))
+}

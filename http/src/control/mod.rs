@@ -6,6 +6,7 @@ pub mod auth;
 pub mod conversations;
 pub mod sessions;
 pub mod usage;
+pub mod webhooks;
 pub mod widgets;
 
 use actix_web::web;
@@ -35,8 +36,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/v1/widgets/{id}/sessions").route(web::post().to(sessions::create)))
     .service(web::resource("/v1/usage").route(web::get().to(usage::get)))
+    .service(
+        web::resource("/v1/webhooks")
+            .route(web::post().to(webhooks::create))
+            .route(web::get().to(webhooks::list)),
+    )
+    .service(
+        web::resource("/v1/webhooks/{id}")
+            .route(web::get().to(webhooks::get))
+            .route(web::patch().to(webhooks::update))
+            .route(web::delete().to(webhooks::delete)),
+    )
+    .service(web::resource("/v1/webhooks/{id}/rotate").route(web::post().to(webhooks::rotate)))
     .service(web::resource("/v1/conversations").route(web::get().to(conversations::list)))
-    .service(web::resource("/v1/conversations/{id}").route(web::get().to(conversations::get)))
+    .service(
+        web::resource("/v1/conversations/{id}")
+            .route(web::get().to(conversations::get))
+            .route(web::delete().to(conversations::delete)),
+    )
     .service(web::resource("/v1/sessions/{id}/refresh").route(web::post().to(sessions::refresh)))
     .service(
         web::resource("/v1/sessions/{id}")

@@ -1,0 +1,181 @@
+//! Webhooks against the real binary: endpoints through `/v1/webhooks`, events from a durable
+//! outbox, signed the Standard Webhooks way and checked by a receiver that verifies with PyPI's
+//! `standardwebhooks` (tests/tools/webhook_receiver.py). A conversation with a tool line ends
+//! and `conversation.ended` brings its record; a receiver that answers 503 twice gets the
+//! event on the third attempt under the same `webhook-id`; private targets need the flag.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use voxgate_tests::text::Answer;
+use voxgate_tests::tool_backend::{ToolBackend, WebhookReceiver};
+use voxgate_tests::upstream::Upstream;
+use voxgate_tests::{eventually, Fixture, Server, ServerOptions, SITE};
+
+const SECRET_ENV: &str = "VOXGATE_TEST_TOOL_SECRET";
+const TOOL_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn fixture(private: bool) -> Fixture {
+    let mut extra_args = vec!["--webhook-retry-scale".to_string(), "0.002".to_string()];
+    if private {
+        extra_args.push("--allow-private-webhooks".into());
+    }
+    Fixture::on(Server::start_with(ServerOptions {
+        extra_args,
+        env: vec![(SECRET_ENV.into(), TOOL_SECRET.into())],
+        ..Default::default()
+    }))
+}
+
+/// Registers `receiver` for `events`; returns the endpoint (with its secret, shown once).
+fn endpoint(f: &Fixture, receiver: &WebhookReceiver, events: Value) -> Value {
+    receiver.register(f, events)
+}
+
+fn delivered(receiver: &WebhookReceiver, kind: &str) -> Vec<Value> {
+    receiver.seen().into_iter().filter(|d| d["body"]["type"] == kind).collect()
+}
+
+#[test]
+fn a_conversation_with_a_tool_line_ends_and_its_record_arrives_signed() {
+    let upstream = Upstream::start();
+    let tools = ToolBackend::start(TOOL_SECRET);
+    let receiver = WebhookReceiver::start();
+    let f = fixture(true);
+    let hook = endpoint(&f, &receiver, json!(["conversation.started", "conversation.ended"]));
+    f.patch_agent(json!({
+        "backend": {"type": "openai", "base_url": upstream.base_url, "model": "m"},
+        "tools": [{"type": "server", "name": "check_order", "description": "Where is an order?",
+                   "url": tools.tool_url("ok"), "secret_env": SECRET_ENV}],
+    }));
+    let s =
+        f.session(json!({"mode": "text", "metadata": {"crm": "7"}, "variables": {"customer_name": "Ana"}}));
+    let (url, token) = (s["messages_url"].as_str().unwrap(), s["session_token"].as_str().unwrap());
+    Answer::ask(&f.api, url, SITE, token, r#"call check_order {"order_id": "W-1"}"#).unwrap().rest();
+    let sid = s["session_id"].as_str().unwrap();
+    f.api.control("DELETE", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
+
+    let ended = eventually(Duration::from_secs(10), || delivered(&receiver, "conversation.ended").pop());
+    assert_eq!(ended["verified"], true, "{ended}");
+    assert_eq!(ended["status"], 200);
+    let record = &ended["body"]["data"];
+    assert_eq!(record["session_id"], sid);
+    assert_eq!(record["end_reason"], "ended", "{record:#}");
+    assert_eq!(record["metadata"], json!({"crm": "7"}));
+    assert_eq!(record["variables"], json!({"customer_name": "Ana"}));
+    let roles: Vec<&str> =
+        record["transcript"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["visitor", "tool", "agent"], "{record:#}");
+    assert_eq!(record["transcript"][1]["tool"]["result"]["status"], "shipped");
+    assert!(record["usage"].is_object(), "{record:#}");
+    let started = delivered(&receiver, "conversation.started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["body"]["data"]["variables"], json!({"customer_name": "Ana"}));
+    assert_ne!(started[0]["webhook_id"], ended["webhook_id"]);
+
+    // The endpoint lists its deliveries.
+    let id = hook["id"].as_str().unwrap();
+    let view = f.api.control("GET", &format!("/v1/webhooks/{id}"), &f.key, None).expect(200).body;
+    assert!(view.get("secret").is_none(), "the secret is shown once: {view}");
+    let deliveries = view["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 2, "{view:#}");
+    assert!(deliveries
+        .iter()
+        .all(|d| d["status"] == "delivered" && d["attempts"] == 1 && d["last_status"] == 200));
+}
+
+#[test]
+fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt_with_the_same_id() {
+    let receiver = WebhookReceiver::start();
+    let f = fixture(true);
+    let hook = endpoint(&f, &receiver, json!(["conversation.ended"]));
+    receiver.control(json!({"fail": 2}));
+    let s = f.session(json!({"mode": "text"}));
+    let sid = s["session_id"].as_str().unwrap();
+    f.api.control("DELETE", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
+    let attempts = eventually(Duration::from_secs(10), || {
+        let seen = delivered(&receiver, "conversation.ended");
+        (seen.len() == 3).then_some(seen)
+    });
+    let statuses: Vec<i64> = attempts.iter().map(|a| a["status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+    assert!(attempts.iter().all(|a| a["webhook_id"] == attempts[0]["webhook_id"] && a["verified"] == true));
+    // The outbox says delivered, after three attempts: nothing more is owed.
+    let id = hook["id"].as_str().unwrap();
+    let row = eventually(Duration::from_secs(5), || {
+        let view = f.api.control("GET", &format!("/v1/webhooks/{id}"), &f.key, None).expect(200).body;
+        let row = view["deliveries"][0].clone();
+        (row["status"] == "delivered").then_some(row)
+    });
+    assert_eq!((row["attempts"].as_i64(), row["last_status"].as_i64()), (Some(3), Some(200)), "{row}");
+}
+
+#[test]
+fn endpoints_are_validated_and_private_targets_need_the_flag() {
+    let f = fixture(false);
+    for (body, field) in [
+        (json!({"url": "http://127.0.0.1:9/hook", "events": ["conversation.ended"]}), "url"),
+        (json!({"url": "https://10.0.0.7/hook", "events": ["conversation.ended"]}), "url"),
+        (json!({"url": "https://localhost/hook", "events": ["conversation.ended"]}), "url"),
+        (json!({"url": "https://hooks.example.com/x", "events": []}), "events"),
+        (json!({"url": "https://hooks.example.com/x", "events": ["conversation.exploded"]}), "events[0]"),
+        (json!({"url": "not a url", "events": ["call.ended"]}), "url"),
+    ] {
+        let r = f
+            .api
+            .control("POST", "/v1/webhooks", &f.key, Some(body.clone()))
+            .expect_error(400, "invalid_request");
+        assert_eq!(r.body["error"]["field"], field, "{body}: {}", r.text);
+    }
+    // At most ten endpoints, each with its own secret.
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let created = f
+            .api
+            .control(
+                "POST",
+                "/v1/webhooks",
+                &f.key,
+                Some(json!({"url": format!("https://hooks.example.com/{n}"), "events": ["call.ended"]})),
+            )
+            .expect(201)
+            .body;
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let r = f.api.control(
+        "POST",
+        "/v1/webhooks",
+        &f.key,
+        Some(json!({"url": "https://hooks.example.com/x", "events": ["call.ended"]})),
+    );
+    assert!(r.expect_error(400, "invalid_request").text.contains("at most 10"));
+    // Update, rotate and delete.
+    let id = &ids[0];
+    let updated = f
+        .api
+        .control(
+            "PATCH",
+            &format!("/v1/webhooks/{id}"),
+            &f.key,
+            Some(json!({"events": ["call.started", "call.ended"]})),
+        )
+        .expect(200)
+        .body;
+    assert_eq!(updated["events"], json!(["call.started", "call.ended"]));
+    f.api
+        .control(
+            "PATCH",
+            &format!("/v1/webhooks/{id}"),
+            &f.key,
+            Some(json!({"url": "https://192.168.0.1/x"})),
+        )
+        .expect_error(400, "invalid_request");
+    let rotated = f.api.control("POST", &format!("/v1/webhooks/{id}/rotate"), &f.key, None).expect(200).body;
+    assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert!(rotated["previous_secret_signs_until"].is_string(), "{rotated}");
+    f.api.control("DELETE", &format!("/v1/webhooks/{id}"), &f.key, None).expect(200);
+    f.api.control("GET", &format!("/v1/webhooks/{id}"), &f.key, None).expect_error(404, "not_found");
+    f.api.control("GET", "/v1/webhooks/whk_nope", &f.key, None).expect_error(404, "not_found");
+    f.api.control("GET", "/v1/webhooks/nonsense", &f.key, None).expect_error(404, "not_found");
+    let list = f.api.control("GET", "/v1/webhooks", &f.key, None).expect(200).body;
+    assert_eq!(list["data"].as_array().unwrap().len(), 9);
+}
