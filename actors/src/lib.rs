@@ -3,6 +3,7 @@
 
 pub mod agent_tests;
 pub mod agents;
+pub mod analysis;
 pub mod api_keys;
 pub mod backup;
 pub mod clock;

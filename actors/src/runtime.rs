@@ -177,6 +177,7 @@ impl Runtime {
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
         let dashboard = Arc::new(DashboardAuth::new(store.clone(), config.sign_in));
         let webhooks = crate::webhooks::Webhooks::start(store.clone(), config.webhooks);
+        crate::analysis::start(store.clone(), agents.http.clone(), config.webhooks);
         Ok(Runtime {
             webhooks,
             store,

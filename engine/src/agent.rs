@@ -1,6 +1,7 @@
 //! Agents: what answers the visitor, and whether it can run.
 
 use crate::agent_voice::{self, VoiceSpec};
+use crate::analysis::AnalysisSpec;
 use crate::ids::{AgentId, WorkspaceId};
 use crate::spec::{self, SpecError, Validate};
 use crate::tools::{self, ToolSpec};
@@ -41,6 +42,9 @@ pub struct AgentSpec {
     pub filler_after_ms: u32,
     #[serde(default = "default_filler", skip_serializing_if = "is_default_filler")]
     pub filler: String,
+    /// What to extract from each conversation once it ends (agents with a model only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisSpec>,
 }
 
 /// The defaults of `filler_after_ms` and `filler`.
@@ -181,6 +185,18 @@ impl Validate for AgentSpec {
         tools::validate_tools(&self.tools)?;
         spec::range("filler_after_ms", self.filler_after_ms, 0, 10_000)?;
         spec::text("filler", &self.filler, 1, 300)?;
+        if let Some(analysis) = &self.analysis {
+            analysis.validate()?;
+            if !matches!(self.backend, AgentBackend::Openai { .. }) {
+                return Err(SpecError::new(
+                    "analysis",
+                    format!(
+                        "the {} backend has no model to analyse conversations; give the agent an openai backend first",
+                        self.backend.kind()
+                    ),
+                ));
+            }
+        }
         let has_model = matches!(self.backend, AgentBackend::Openai { .. })
             || matches!(self.voice, VoiceSpec::Realtime { .. });
         if !self.tools.is_empty() && !has_model {

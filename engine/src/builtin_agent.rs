@@ -161,6 +161,7 @@ mod tests {
             tools: Vec::new(),
             filler_after_ms: 700,
             filler: "One moment, I'm checking that.".into(),
+            analysis: None,
         }
     }
 
@@ -222,6 +223,7 @@ mod tests {
             tools: Vec::new(),
             filler_after_ms: 700,
             filler: "One moment, I'm checking that.".into(),
+            analysis: None,
         })
     }
 

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod agent;
 pub mod agent_voice;
+pub mod analysis;
 pub mod api_key;
 pub mod audio;
 pub mod builtin_agent;

@@ -46,6 +46,7 @@ fn agent(knowledge: &[KnowledgeAttachment]) -> BuiltinAgent {
         tools: Vec::new(),
         filler_after_ms: 700,
         filler: "One moment, I'm checking that.".into(),
+        analysis: None,
     })
 }
 

@@ -8,6 +8,10 @@
 //! streams a call of NAME with those arguments (in pieces, as OpenAI does), and once the last
 //! message is a tool's result it answers `The tool said: RESULT`. `loop NAME {json}` calls the
 //! tool again after every result, until the request says `tool_choice: none`.
+//!
+//! A request with `stream: false` (a post-call analysis) gets one JSON completion: a summary
+//! naming how many lines the transcript had, and `data.email`, the first word with an `@` in
+//! it; a transcript that says `analysis-fails` is answered 500.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -53,6 +57,25 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
     let c = json!({"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": "test-model",
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
     format!("data: {c}\n\n")
+}
+
+/// A post-call analysis's completion, or `None` to fail it.
+fn analysis_answer(body: &Value) -> Option<String> {
+    let transcript = body["messages"].as_array()?.last()?["content"].as_str()?.to_string();
+    if transcript.contains("analysis-fails") {
+        return None;
+    }
+    let lines = transcript.lines().count();
+    let email = transcript
+        .split_whitespace()
+        .find(|w| w.contains('@'))
+        .unwrap_or("")
+        .trim_end_matches(['.', ',', '?']);
+    let content = json!({"summary": format!("A conversation of {lines} lines."), "data": {"email": email}});
+    Some(
+        json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content.to_string()}}]})
+            .to_string(),
+    )
 }
 
 /// The chunks of a tool-asking model's answer, when the request offers tools and asks for one.
@@ -123,9 +146,21 @@ fn serve(mut stream: TcpStream, record: &Mutex<Vec<Seen>>) {
     let last = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
     let last = last.unwrap_or("").to_string();
     let tool_turn = tool_answer(&body);
+    let analysis = (body["stream"] == false).then(|| analysis_answer(&body));
     record.lock().expect("lock").push(Seen { path, authorization, body });
     let stream_head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
     let mut send = |text: &str| stream.write_all(text.as_bytes()).and_then(|_| stream.flush());
+    if let Some(answer) = analysis {
+        let reply = match answer {
+            Some(json) => format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            ),
+            None => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+        };
+        let _ = send(&reply);
+        return;
+    }
     if let Some(chunks) = tool_turn {
         let _ = send(stream_head);
         for c in chunks {

@@ -179,3 +179,67 @@ fn endpoints_are_validated_and_private_targets_need_the_flag() {
     let list = f.api.control("GET", "/v1/webhooks", &f.key, None).expect(200).body;
     assert_eq!(list["data"].as_array().unwrap().len(), 9);
 }
+
+/// Post-call analysis: a conversation of an agent that asks for one is analysed by its model
+/// once it ends; the result is on the record and arrives as `conversation.analyzed`. A model
+/// that fails is tried three times and recorded as failed, and never holds up
+/// `conversation.ended`.
+#[test]
+fn an_ended_conversation_is_analysed_and_a_failing_analysis_blocks_nothing() {
+    let upstream = Upstream::start();
+    let receiver = WebhookReceiver::start();
+    let f = fixture(true);
+    receiver.register(&f, json!(["conversation.ended", "conversation.analyzed"]));
+    f.patch_agent(json!({
+        "backend": {"type": "openai", "base_url": upstream.base_url, "model": "m"},
+        "analysis": {"summary": true, "data": {"type": "object", "properties": {"email": {"type": "string"}}}},
+    }));
+    let talk = |text: &str| {
+        let s = f.session(json!({"mode": "text"}));
+        let (url, token) = (s["messages_url"].as_str().unwrap(), s["session_token"].as_str().unwrap());
+        Answer::ask(&f.api, url, SITE, token, text).unwrap().rest();
+        let sid = s["session_id"].as_str().unwrap();
+        f.api.control("DELETE", &format!("/v1/sessions/{sid}"), &f.key, None).expect(200);
+        s
+    };
+    let good = talk("Mail me at ana@example.com please");
+    let record = eventually(Duration::from_secs(10), || {
+        let r = f.conversation(&good);
+        (r["analysis_status"] == "done").then_some(r)
+    });
+    assert_eq!(record["analysis"]["summary"], "A conversation of 2 lines.", "{record:#}");
+    assert_eq!(record["analysis"]["data"]["email"], "ana@example.com");
+    let analyzed =
+        eventually(Duration::from_secs(10), || delivered(&receiver, "conversation.analyzed").pop());
+    assert_eq!(analyzed["verified"], true);
+    assert_eq!(analyzed["body"]["data"]["analysis"]["data"]["email"], "ana@example.com");
+    // What the model was asked: the transcript, for a JSON Schema answer.
+    let asked = upstream.requests().into_iter().find(|r| r.body["stream"] == false).unwrap();
+    assert_eq!(asked.body["response_format"]["type"], "json_schema");
+
+    let bad = talk("analysis-fails here");
+    // conversation.ended comes at once, whatever the analysis does.
+    let sid = bad["session_id"].clone();
+    eventually(Duration::from_secs(10), || {
+        delivered(&receiver, "conversation.ended")
+            .into_iter()
+            .find(|d| d["body"]["data"]["session_id"] == sid)
+    });
+    let record = eventually(Duration::from_secs(20), || {
+        let r = f.conversation(&bad);
+        (r["analysis_status"] == "failed").then_some(r)
+    });
+    assert!(record["analysis"]["error"].as_str().unwrap().contains("500"), "{record:#}");
+    let tries = upstream.requests().into_iter().filter(|r| r.body["stream"] == false).count();
+    assert_eq!(tries, 1 + 3, "one good analysis, then three attempts of the failing one");
+
+    // Saving analysis on an agent without a model is refused.
+    let r = f.api.control(
+        "PATCH",
+        &format!("/v1/agents/{}", f.agent),
+        &f.key,
+        Some(json!({"backend": {"type": "builtin"}})),
+    );
+    let r = r.expect_error(400, "invalid_request");
+    assert_eq!(r.body["error"]["field"], "analysis", "{}", r.text);
+}

@@ -4,7 +4,7 @@
 //! that rolled back.
 
 use super::sql::{args, Sql};
-use super::{records, webhooks, StoreError};
+use super::{analyses, records, webhooks, StoreError};
 use voxgate_engine::ids::{CallId, ConversationId, SessionId, WorkspaceId};
 use voxgate_engine::session::{EndReason, Session};
 use voxgate_engine::webhook::WebhookEvent;
@@ -26,6 +26,7 @@ pub fn session_ended(
     let ended = records::end_session(c, sid, at, reason)?;
     if ended {
         webhooks::conversation_ended(c, sid.as_str(), at)?;
+        analyses::owe(c, sid.as_str(), at)?;
     }
     Ok(ended)
 }
@@ -40,6 +41,7 @@ pub fn node_sessions_ended(
     let ended = records::end_sessions_of_node(c, node, at, reason)?;
     for sid in &ended {
         webhooks::conversation_ended(c, sid, at)?;
+        analyses::owe(c, sid, at)?;
     }
     Ok(ended.len())
 }

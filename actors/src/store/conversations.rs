@@ -85,6 +85,11 @@ pub struct ConversationRecord {
     /// What went wrong without failing the conversation (a variable the agent uses but the
     /// session does not set).
     pub warnings: Vec<String>,
+    /// The post-call analysis (`summary`, `data`), `{"error": ...}` if it failed, or null
+    /// while none is made; and its status: `pending`, `done`, `failed`, or null if the agent
+    /// asks for none.
+    pub analysis: serde_json::Value,
+    pub analysis_status: Option<String>,
     pub transcript: Vec<TranscriptMessage>,
     pub calls: Vec<CallRecord>,
 }
@@ -238,6 +243,17 @@ pub fn get(
     let metadata = session.metadata.clone();
     let variables = session.variables.to_json();
     let warnings = super::records::warnings(c, &session.id)?;
+    let (analysis, analysis_status): (Option<String>, Option<String>) = c
+        .query_opt(
+            "SELECT analysis, analysis_status FROM sessions WHERE id = ?1",
+            super::sql::args![session.id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .unwrap_or_default();
+    let analysis = match analysis {
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        None => serde_json::Value::Null,
+    };
     let transcript = transcript(c, &session.conversation_id)?;
     let calls = calls_of_session(c, &session.id)?;
     Ok(Some(ConversationRecord {
@@ -245,6 +261,8 @@ pub fn get(
         metadata,
         variables,
         warnings,
+        analysis,
+        analysis_status,
         transcript,
         calls,
     }))

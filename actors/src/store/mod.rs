@@ -8,6 +8,7 @@
 //! reader run beside the writer; PostgreSQL gets a pool of them. The same record functions run
 //! on both.
 
+pub mod analyses;
 pub mod changes;
 pub mod conversations;
 pub mod dashboard;

@@ -471,6 +471,25 @@ const MIGRATIONS: &[Migration] = &[
     );
     "#,
     },
+    // 16: post-call analysis. A conversation whose agent asks for one is owed it when it ends
+    // (in the same transaction); analysts lease due ones by `analysis_due` and keep the result
+    // (or, after the last attempt, the failure) in `analysis`.
+    Migration {
+        sqlite: r#"
+    ALTER TABLE sessions ADD COLUMN analysis TEXT;
+    ALTER TABLE sessions ADD COLUMN analysis_status TEXT;
+    ALTER TABLE sessions ADD COLUMN analysis_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN analysis_due INTEGER;
+    CREATE INDEX sessions_analysis_due ON sessions(analysis_due) WHERE analysis_status = 'pending';
+    "#,
+        postgres: r#"
+    ALTER TABLE sessions ADD COLUMN analysis TEXT;
+    ALTER TABLE sessions ADD COLUMN analysis_status TEXT;
+    ALTER TABLE sessions ADD COLUMN analysis_attempts BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN analysis_due BIGINT;
+    CREATE INDEX sessions_analysis_due ON sessions(analysis_due) WHERE analysis_status = 'pending';
+    "#,
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

@@ -11,4 +11,5 @@ mod spec;
 
 pub use call::{ToolCall, ToolLine, ToolOutcome, RESULT_LIMIT};
 pub use chat_calls::{ChatToolCalls, ChatToolCallsError};
+pub use schema::check as check_schema;
 pub use spec::{validate_tools, ToolKind, ToolSpec, MAX_TOOLS};

@@ -211,6 +211,7 @@ fn blank_spec() -> AgentSpec {
         tools: Vec::new(),
         filler_after_ms: voxgate_engine::agent::DEFAULT_FILLER_AFTER_MS,
         filler: voxgate_engine::agent::DEFAULT_FILLER.into(),
+        analysis: None,
     }
 }
 
