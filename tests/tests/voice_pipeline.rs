@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use voxgate_tests::dashboard::{create_user, Dashboard};
 use voxgate_tests::fake_provider::{chat_backend, pipeline_voice, FakeProvider};
 use voxgate_tests::speech::{loudness, speaker};
 use voxgate_tests::voice::VoiceCall;
@@ -54,6 +55,25 @@ fn a_spoken_question_gets_a_spoken_answer_and_both_sides_are_recorded() {
     let (heard_at, said_at) = (lines[0]["offset_ms"].as_i64().unwrap(), agent["offset_ms"].as_i64().unwrap());
     assert!((100..600).contains(&heard_at), "the visitor spoke about 200 ms in, not at {heard_at} ms");
     assert!(said_at > heard_at + 1000, "the answer started after the question ({said_at} ms)");
+    // The answer's line keeps how long its turn took, stage by stage.
+    let latency = &agent["latency"];
+    let stage = |name: &str| latency[name].as_u64().unwrap_or_else(|| panic!("no {name} in {latency}"));
+    assert!(stage("stt") >= 20, "the fake's 20 ms: {latency}");
+    assert!(stage("first_token") < 2000 && stage("first_audio") >= 10, "{latency}");
+    let waited = stage("end_of_speech_to_first_audio");
+    assert!((300..5000).contains(&waited), "300 ms of silence, then the providers: {latency}");
+    assert!(waited >= stage("stt") + stage("first_audio"), "{latency}");
+    assert!(lines[0].get("latency").is_none(), "a visitor's line has none");
+    // The dashboard shows the stages per turn, and the conversation's p50/p95 wait.
+    create_user(&f.server, "acme", "owner@example.com", "a long enough password");
+    let d = Dashboard::sign_in(&f.server, "owner@example.com", "a long enough password");
+    let conversation = f.conversation(&s)["id"].as_str().unwrap().to_string();
+    let page = d.get(&format!("/dashboard/conversations/{conversation}")).text;
+    assert!(page.contains(&format!("data-latency>waited {waited} ms · stt")), "{page}");
+    assert!(
+        page.contains(&format!("data-turn-waits>p50 {waited} ms, p95 {waited} ms over 1 answered turns")),
+        "{page}"
+    );
 
     // What the providers were asked: a WAV of the turn, then each sentence as PCM.
     let stt = fake.seen_on("stt");

@@ -85,6 +85,8 @@ fn a_slow_tool_gets_the_filler_line_once_and_the_answer_follows_its_result() {
     let tool = lines.iter().find(|m| m["role"] == "tool").unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(tool["tool"]["name"], "check_order");
     assert!(tool["tool"]["duration_ms"].as_u64().unwrap() >= 2900, "{tool}");
+    let answer = lines.iter().rev().find(|m| m["role"] == "agent").unwrap();
+    assert!(answer["latency"]["tool"].as_u64().unwrap() >= 2900, "the turn's tool stage: {answer}");
     assert_eq!(tool["call_id"], lines[0]["call_id"]);
     assert!(tool["offset_ms"].as_i64().unwrap() > lines[0]["offset_ms"].as_i64().unwrap());
     call.close();

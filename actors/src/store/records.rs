@@ -429,12 +429,15 @@ pub struct TranscriptMessage {
     /// A `tool` line's call: name, arguments, result or error, duration.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<ToolLine>,
+    /// An agent's answer in a call: how long its turn took, stage by stage (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<voxgate_engine::talk::TurnLatency>,
 }
 
 /// A conversation's messages in order.
 pub fn transcript(c: &dyn Sql, conversation: &ConversationId) -> Result<Vec<TranscriptMessage>, StoreError> {
     c.query_map(
-        "SELECT id, role, text, status, created_at, source, call_id, offset_ms, error_code, tool
+        "SELECT id, role, text, status, created_at, source, call_id, offset_ms, error_code, tool, latency
          FROM messages WHERE conversation_id = ?1 ORDER BY seq",
         args![conversation.as_str()],
         |r| {
@@ -457,6 +460,10 @@ pub fn transcript(c: &dyn Sql, conversation: &ConversationId) -> Result<Vec<Tran
                 offset_ms: r.get(7)?,
                 error_code: r.get(8)?,
                 tool: match r.get::<Option<String>>(9)? {
+                    Some(json) => Some(serde_json::from_str(&json).map_err(corrupt)?),
+                    None => None,
+                },
+                latency: match r.get::<Option<String>>(10)? {
                     Some(json) => Some(serde_json::from_str(&json).map_err(corrupt)?),
                     None => None,
                 },
@@ -843,14 +850,16 @@ pub struct VoiceLine {
     pub status: MessageStatus,
     pub offset_ms: i64,
     pub error_code: Option<&'static str>,
+    pub latency: Option<voxgate_engine::talk::TurnLatency>,
 }
 
 /// Appends a line said in a voice call to its conversation's transcript.
 pub fn append_voice_line(c: &dyn Sql, line: &VoiceLine, at: Timestamp) -> Result<(), StoreError> {
     let id = voxgate_engine::ids::MessageId::generate(&mut rand::rng());
+    let latency = line.latency.map(|l| serde_json::to_string(&l)).transpose().map_err(corrupt)?;
     c.execute(
-        "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at, call_id, offset_ms, error_code)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO messages (id, conversation_id, seq, role, text, status, created_at, call_id, offset_ms, error_code, latency)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         args![
             id.as_str(),
             line.conversation.as_str(),
@@ -860,7 +869,8 @@ pub fn append_voice_line(c: &dyn Sql, line: &VoiceLine, at: Timestamp) -> Result
             at.millis(),
             line.call.as_str(),
             line.offset_ms,
-            line.error_code
+            line.error_code,
+            &latency
         ],
     )?;
     Ok(())

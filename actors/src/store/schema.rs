@@ -490,6 +490,13 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX sessions_analysis_due ON sessions(analysis_due) WHERE analysis_status = 'pending';
     "#,
     },
+    // 17: per-turn latency. An agent's line in a call keeps how long its turn took, stage by
+    // stage, in milliseconds (JSON).
+    Migration::same(
+        r#"
+    ALTER TABLE messages ADD COLUMN latency TEXT;
+    "#,
+    ),
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

@@ -57,6 +57,7 @@ impl CallTranscript {
             status: line.status,
             offset_ms: line.offset_ms,
             error_code: line.error_code,
+            latency: line.latency,
         };
         // Queued in order; the store drains its queue before a shutdown completes.
         drop(self.store.write(move |c| records::append_voice_line(c, &line, clock::now())));

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use voxgate_engine::conversation::MessageRole;
 use voxgate_engine::talk::sentences::Sentences;
+use voxgate_engine::talk::TurnLatency;
 use voxgate_engine::ErrorCode;
 
 /// Speech to text, the agent's text backend, text to speech.
@@ -252,6 +253,7 @@ impl PipelineVoice {
         };
         history.borrow_mut().push(HistoryMessage::said(MessageRole::Visitor, text));
 
+        let mut latency = TurnLatency { stt: Some(ms(took)), ..TurnLatency::default() };
         let asked = Instant::now();
         let mut parts = self.responder.respond(turn);
         let mut sentences = Sentences::new();
@@ -299,25 +301,32 @@ impl PipelineVoice {
                 }
                 Ok(AnswerPart::Tool(line)) => {
                     filler_due = None;
+                    latency.tool = Some(latency.tool.unwrap_or(0) + line.duration_ms as u32);
                     out.send(AgentEvent::Tool { line });
                     continue;
                 }
                 Ok(AnswerPart::Delta(delta)) => delta,
             };
             if std::mem::take(&mut first_token) {
-                self.metrics.voice_turn(VoiceTurnStage::FirstToken, asked.elapsed());
+                let took = asked.elapsed();
+                self.metrics.voice_turn(VoiceTurnStage::FirstToken, took);
+                latency.first_token = Some(ms(took));
             }
             for sentence in sentences.push(&delta) {
-                if let Err(f) = self.speak(answer, &sentence, false, &out).await {
-                    return self.fail(answer, TurnStage::TextToSpeech, f, &out).await;
+                match self.speak(answer, &sentence, false, &out).await {
+                    Err(f) => return self.fail(answer, TurnStage::TextToSpeech, f, &out).await,
+                    Ok(took) => latency.first_audio = latency.first_audio.or(took.map(ms)),
                 }
             }
         }
         if let Some(rest) = sentences.finish() {
-            if let Err(f) = self.speak(answer, &rest, false, &out).await {
-                return self.fail(answer, TurnStage::TextToSpeech, f, &out).await;
+            match self.speak(answer, &rest, false, &out).await {
+                Err(f) => return self.fail(answer, TurnStage::TextToSpeech, f, &out).await,
+                Ok(took) => latency.first_audio = latency.first_audio.or(took.map(ms)),
             }
         }
+        // The agent's stage times, before its Done: the call adds what the visitor waited.
+        out.send(AgentEvent::Stages { answer, latency });
         out.send(AgentEvent::Done { answer });
         if tools.is_some_and(|t| t.ending.take()) {
             // After the answer's last words: the call hangs up once they have played.
@@ -371,31 +380,41 @@ impl PipelineVoice {
 
     /// Speaks `text` as one utterance of `answer`, streaming its audio to the call as it is
     /// made. A fixed line (`keep`) is said from the kept audio when there is some, and kept.
-    async fn speak(&self, answer: u64, text: &str, keep: bool, out: &AgentLink) -> Result<(), AgentFailure> {
+    /// Returns how long the synthesiser took to its first audio (`None` for kept audio).
+    async fn speak(
+        &self,
+        answer: u64,
+        text: &str,
+        keep: bool,
+        out: &AgentLink,
+    ) -> Result<Option<Duration>, AgentFailure> {
         let item = out.next_id();
         out.send(AgentEvent::Text { answer, item, text: text.to_string() });
         let voice = self.tts.voice_key();
         if keep {
             if let Some(audio) = self.lines.get(&voice, text) {
                 out.send(AgentEvent::Speech { answer, item, pcm: audio.to_vec(), complete: true });
-                return Ok(());
+                return Ok(None);
             }
         }
         let asked = Instant::now();
         let mut pieces = self.tts.synthesize(text.to_string());
         let mut kept = Vec::new();
         let mut sent = false;
+        let mut first_audio = None;
         let result = loop {
             let piece = match tokio::time::timeout(self.timeout, pieces.next()).await {
                 Err(_) => Err(timed_out("text to speech", self.timeout)),
-                Ok(None) => break Ok(()),
+                Ok(None) => break Ok(first_audio),
                 Ok(Some(piece)) => piece,
             };
             match piece {
                 Err(f) => break Err(f),
                 Ok(pcm) => {
                     if !sent {
-                        self.metrics.voice_turn(VoiceTurnStage::FirstAudio, asked.elapsed());
+                        let took = asked.elapsed();
+                        self.metrics.voice_turn(VoiceTurnStage::FirstAudio, took);
+                        first_audio = Some(took);
                         sent = true;
                     }
                     if keep {
@@ -413,6 +432,10 @@ impl PipelineVoice {
         }
         result
     }
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().min(u128::from(u32::MAX)) as u32
 }
 
 fn timed_out(what: &str, timeout: Duration) -> AgentFailure {

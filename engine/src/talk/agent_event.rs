@@ -33,4 +33,7 @@ pub enum AgentEvent {
     PageCall { call_id: String, name: String, arguments: String, timeout_ms: u64 },
     /// End the call once what is queued has played (the agent's `end_call`).
     EndCall,
+    /// How long `answer`'s stages took at the agent's end (speech to text, first token, first
+    /// audio, tools); the call adds what the visitor waited.
+    Stages { answer: u64, latency: super::TurnLatency },
 }

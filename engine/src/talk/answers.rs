@@ -4,7 +4,7 @@
 //! coming, as interrupted and cut to what was played; what the agent still sends for them is
 //! dropped by its epoch (the barge-ins it had seen when it sent it).
 
-use super::event::{SpokenLine, TalkEvent};
+use super::event::{SpokenLine, TalkEvent, TurnLatency};
 use super::spoken::SpokenAnswer;
 use crate::conversation::{MessageRole, MessageStatus};
 use crate::ErrorCode;
@@ -23,6 +23,7 @@ struct Answer {
     failed: Option<ErrorCode>,
     /// Some of its words have been shown as captions.
     captioned: bool,
+    latency: TurnLatency,
 }
 
 /// Every answer of one call still playing or coming.
@@ -75,12 +76,23 @@ impl Answers {
     /// Utterance `item` started playing at `at`; how long after the visitor's turn ended, for
     /// the first utterance of an answer to a turn.
     pub fn started(&mut self, item: u64, at: Instant, out: &mut VecDeque<TalkEvent>) -> Option<Duration> {
+        let waited = self.turn_ended.take().map(|ended| at.saturating_duration_since(ended));
         if let Some(answer) = self.item_answer.get(&item).and_then(|a| self.answers.get_mut(a)) {
             answer.played_from.get_or_insert(at);
+            if let Some(waited) = waited {
+                answer.latency.end_of_speech_to_first_audio.get_or_insert(waited.as_millis() as u32);
+            }
         }
         self.captioned.insert(item, 0);
         self.caption_item(item, out);
-        self.turn_ended.take().map(|ended| at.saturating_duration_since(ended))
+        waited
+    }
+
+    /// The agent's own stage times for `answer`.
+    pub fn stages(&mut self, answer: u64, latency: TurnLatency) {
+        if let Some(a) = self.answers.get_mut(&answer) {
+            a.latency.merge(latency);
+        }
     }
 
     /// Utterance `item` played to its end.
@@ -105,6 +117,7 @@ impl Answers {
             status: MessageStatus::Complete,
             offset_ms,
             error_code: None,
+            latency: None,
         }));
     }
 
@@ -148,6 +161,7 @@ impl Answers {
             done: false,
             failed: None,
             captioned: false,
+            latency: TurnLatency::default(),
         })
     }
 
@@ -185,6 +199,7 @@ impl Answers {
             status,
             offset_ms,
             error_code: a.failed.map(ErrorCode::as_str),
+            latency: (!a.latency.is_empty()).then_some(a.latency),
         }));
     }
 

@@ -72,6 +72,40 @@ impl TalkEvent {
     }
 }
 
+/// How long an agent's turn took, stage by stage, in milliseconds: what the visitor waited
+/// (end of their speech to the answer's first audio) and what each provider took. A stage a
+/// backend does not have (a realtime voice has no separate speech to text) is absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TurnLatency {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_speech_to_first_audio: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_audio: Option<u32>,
+    /// The tools the answer called, in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<u32>,
+}
+
+impl TurnLatency {
+    pub fn is_empty(&self) -> bool {
+        *self == TurnLatency::default()
+    }
+
+    /// `other`'s stages where this has none.
+    pub fn merge(&mut self, other: TurnLatency) {
+        self.end_of_speech_to_first_audio =
+            self.end_of_speech_to_first_audio.or(other.end_of_speech_to_first_audio);
+        self.stt = self.stt.or(other.stt);
+        self.first_token = self.first_token.or(other.first_token);
+        self.first_audio = self.first_audio.or(other.first_audio);
+        self.tool = self.tool.or(other.tool);
+    }
+}
+
 /// A line of the call's transcript, as the visitor said or heard it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpokenLine {
@@ -81,4 +115,6 @@ pub struct SpokenLine {
     /// From the call's connect.
     pub offset_ms: i64,
     pub error_code: Option<&'static str>,
+    /// An agent's answer to a turn: how long it took.
+    pub latency: Option<TurnLatency>,
 }

@@ -221,6 +221,7 @@ impl Talk {
                     "call_id": call_id, "name": name, "arguments": arguments, "timeout_ms": timeout_ms});
                 self.events.push_back(TalkEvent::Caption(event.to_string()));
             }
+            AgentEvent::Stages { answer, latency } => self.answers.stages(answer, latency),
             AgentEvent::EndCall => {
                 self.hang_up = true;
                 self.hang_up_if_drained();

@@ -64,6 +64,35 @@ pub struct Line {
     pub error_code: Option<String>,
     /// A tool line's call: `name(arguments)`, and its result or error.
     pub tool: Option<ToolCallLine>,
+    /// An agent's answer in a call: its stages (`waited 812 ms · stt 102 ms · ...`).
+    pub latency: Option<String>,
+}
+
+/// An answer's stages in words, the visitor's wait first.
+fn stages(l: &voxgate_engine::talk::TurnLatency) -> String {
+    [
+        ("waited", l.end_of_speech_to_first_audio),
+        ("stt", l.stt),
+        ("first token", l.first_token),
+        ("first audio", l.first_audio),
+        ("tools", l.tool),
+    ]
+    .iter()
+    .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {ms} ms")))
+    .collect::<Vec<_>>()
+    .join(" · ")
+}
+
+/// p50 and p95 of what visitors waited for the answers of a conversation, in words.
+fn waits(lines: &[voxgate_actors::store::records::TranscriptMessage]) -> Option<String> {
+    let mut waited: Vec<u32> =
+        lines.iter().filter_map(|m| m.latency.and_then(|l| l.end_of_speech_to_first_audio)).collect();
+    if waited.is_empty() {
+        return None;
+    }
+    waited.sort_unstable();
+    let at = |p: usize| waited[((waited.len() - 1) * p).div_ceil(100)];
+    Some(format!("p50 {} ms, p95 {} ms over {} answered turns", at(50), at(95), waited.len()))
 }
 
 /// A tool call as the transcript shows it.
@@ -102,6 +131,8 @@ struct DetailPage {
     metadata: String,
     variables: String,
     warnings: Vec<String>,
+    /// What visitors waited for answers in its calls: p50 and p95.
+    turn_waits: Option<String>,
     usage_class: String,
     text_messages: u64,
     voice_minutes: u64,
@@ -276,6 +307,7 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
                 failed: t.error.is_some(),
                 duration_ms: t.duration_ms,
             }),
+            latency: m.latency.as_ref().map(stages),
         })
         .collect();
     let calls = r
@@ -308,6 +340,7 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
         end_reason: s.end_reason.unwrap_or("-").to_string(),
         metadata: serde_json::to_string_pretty(&r.metadata).unwrap_or_default(),
         variables: serde_json::to_string_pretty(&r.variables).unwrap_or_default(),
+        turn_waits: waits(&r.transcript),
         warnings: r.warnings.clone(),
         usage_class: s.usage.class.clone(),
         text_messages: s.usage.text_messages,
