@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 use std::time::Duration;
+use voxgate_tests::dashboard::{create_user, Dashboard};
 use voxgate_tests::text::Answer;
 use voxgate_tests::tool_backend::{ToolBackend, WebhookReceiver};
 use voxgate_tests::upstream::Upstream;
@@ -242,4 +243,65 @@ fn an_ended_conversation_is_analysed_and_a_failing_analysis_blocks_nothing() {
     );
     let r = r.expect_error(400, "invalid_request");
     assert_eq!(r.body["error"]["field"], "analysis", "{}", r.text);
+}
+
+/// The dashboard's webhooks: an endpoint made there shows its secret once; "Send test event"
+/// delivers a signed `webhook.test`; the deliveries list shows it; "Resend" sends it again
+/// under the same `webhook-id`. The same through the API.
+#[test]
+fn the_dashboard_sends_a_test_event_and_resends_it_with_the_same_id() {
+    let receiver = WebhookReceiver::start();
+    let f = fixture(true);
+    create_user(&f.server, "acme", "owner@example.com", "a long enough password");
+    let d = Dashboard::sign_in(&f.server, "owner@example.com", "a long enough password");
+    let refused = d.post("/dashboard/webhooks", &[("url", "ftp://nope"), ("events", "conversation.ended")]);
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("data-notice") && refused.text.contains("ftp://nope"), "{}", refused.text);
+    let made = d.post(
+        "/dashboard/webhooks",
+        &[("url", &format!("{}/hook", receiver.url)), ("events", "conversation.ended")],
+    );
+    assert_eq!(made.status, 201, "{}", made.text);
+    let secret = made
+        .text
+        .split("<code>whsec_")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the secret, once");
+    receiver.control(json!({"secret": format!("whsec_{secret}")}));
+    let id = made
+        .text
+        .split("<code class=\"id\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .unwrap()
+        .to_string();
+    assert!(!d.get(&format!("/dashboard/webhooks/{id}")).text.contains(secret), "shown once");
+
+    let sent = d.post(&format!("/dashboard/webhooks/{id}/test"), &[]);
+    assert!(sent.status == 200 || sent.status == 303, "{}", sent.text);
+    let test = eventually(Duration::from_secs(10), || delivered(&receiver, "webhook.test").pop());
+    assert_eq!((test["verified"].as_bool(), test["status"].as_i64()), (Some(true), Some(200)));
+    let page = eventually(Duration::from_secs(5), || {
+        let page = d.get(&format!("/dashboard/webhooks/{id}")).text;
+        page.contains("<td>delivered</td>").then_some(page)
+    });
+    let delivery = test["webhook_id"].as_str().unwrap();
+    assert!(page.contains(&format!("data-delivery=\"{delivery}\"")), "{page}");
+
+    d.post(&format!("/dashboard/webhooks/{id}/resend"), &[("delivery", delivery)]);
+    let again = eventually(Duration::from_secs(10), || {
+        let seen = delivered(&receiver, "webhook.test");
+        (seen.len() == 2).then_some(seen)
+    });
+    assert_eq!(again[1]["webhook_id"], again[0]["webhook_id"], "the same id: the receiver's idempotency key");
+
+    // The API does the same.
+    f.api.control("POST", &format!("/v1/webhooks/{id}/test"), &f.key, None).expect(202);
+    eventually(Duration::from_secs(10), || (delivered(&receiver, "webhook.test").len() == 3).then_some(()));
+    f.api
+        .control("POST", &format!("/v1/webhooks/{id}/deliveries/evt_nosuch/resend"), &f.key, None)
+        .expect_error(404, "not_found");
+    let list = d.get("/dashboard/webhooks").text;
+    assert!(list.contains(&id) && list.contains("enabled"), "{list}");
 }

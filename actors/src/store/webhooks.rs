@@ -384,3 +384,33 @@ pub fn call_event(c: &dyn Sql, call: &str, event: WebhookEvent, at: Timestamp) -
         "connected_at": connected_at, "ended_at": ended_at, "end_reason": end_reason});
     enqueue(c, &ws, Some(&conversation), event, data, at).map(|_| ())
 }
+
+/// Owes `endpoint` a `webhook.test` event, due at once; its delivery's id.
+pub fn enqueue_test(c: &dyn Sql, endpoint: &EndpointRow, at: Timestamp) -> Result<DeliveryId, StoreError> {
+    let id = DeliveryId::generate(&mut rand::rng());
+    let payload = serde_json::json!({"type": "webhook.test", "timestamp": at,
+        "data": {"endpoint_id": endpoint.id, "message": "A test event from voxgate."}})
+    .to_string();
+    c.execute(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, workspace_id, conversation_id, event, payload, created_at, next_attempt_at, attempts, status)
+         VALUES (?1, ?2, ?3, NULL, 'webhook.test', ?4, ?5, ?5, 0, 'pending')",
+        args![id.as_str(), endpoint.id.as_str(), endpoint.workspace_id.as_str(), &payload, at.millis()],
+    )?;
+    Ok(id)
+}
+
+/// Owes a delivery of `endpoint` again, at once, under the same `webhook-id`; false if the
+/// endpoint has no such delivery.
+pub fn resend(
+    c: &dyn Sql,
+    endpoint: &WebhookId,
+    delivery: &DeliveryId,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?3, lease_until = NULL, created_at = ?3
+         WHERE id = ?1 AND endpoint_id = ?2",
+        args![delivery.as_str(), endpoint.as_str(), at.millis()],
+    )?;
+    Ok(n == 1)
+}

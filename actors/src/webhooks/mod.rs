@@ -8,14 +8,15 @@ mod sender;
 
 use crate::clock;
 use crate::control::ControlError;
-use crate::store::webhooks::{self as outbox, DeliveryRow, EndpointRow};
+use crate::store::webhooks as outbox;
+pub use crate::store::webhooks::{DeliveryRow, EndpointRow};
 use crate::store::Store;
 use base64::Engine;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use voxgate_engine::ids::{WebhookId, WorkspaceId};
+use voxgate_engine::ids::{DeliveryId, WebhookId, WorkspaceId};
 use voxgate_engine::spec::{self, SpecError};
 use voxgate_engine::webhook::{WebhookSpec, MAX_ENDPOINTS, ROTATION_OVERLAP};
 use voxgate_engine::Timestamp;
@@ -169,6 +170,32 @@ impl Webhooks {
         self.get(ws, id).await?;
         let (wid, now) = (id.clone(), clock::now());
         self.store.write(move |c| outbox::delete_endpoint(c, &wid, now)).await?;
+        Ok(())
+    }
+
+    /// Owes the endpoint a `webhook.test` event now; its delivery's id.
+    pub async fn send_test(&self, ws: &WorkspaceId, id: &WebhookId) -> Result<DeliveryId, ControlError> {
+        let (endpoint, _) = self.get(ws, id).await?;
+        let now = clock::now();
+        let sent = self.store.write(move |c| outbox::enqueue_test(c, &endpoint, now)).await?;
+        self.wake();
+        Ok(sent)
+    }
+
+    /// Owes one of the endpoint's deliveries again, now, under the same `webhook-id` (the
+    /// receiver's idempotency key).
+    pub async fn resend(
+        &self,
+        ws: &WorkspaceId,
+        id: &WebhookId,
+        delivery: &DeliveryId,
+    ) -> Result<(), ControlError> {
+        self.get(ws, id).await?;
+        let (wid, did, now) = (id.clone(), delivery.clone(), clock::now());
+        if !self.store.write(move |c| outbox::resend(c, &wid, &did, now)).await? {
+            return Err(ControlError::NotFound { kind: "delivery", id: delivery.to_string() });
+        }
+        self.wake();
         Ok(())
     }
 

@@ -48,6 +48,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(webhooks::delete)),
     )
     .service(web::resource("/v1/webhooks/{id}/rotate").route(web::post().to(webhooks::rotate)))
+    .service(web::resource("/v1/webhooks/{id}/test").route(web::post().to(webhooks::test)))
+    .service(
+        web::resource("/v1/webhooks/{id}/deliveries/{delivery}/resend")
+            .route(web::post().to(webhooks::resend)),
+    )
     .service(web::resource("/v1/conversations").route(web::get().to(conversations::list)))
     .service(
         web::resource("/v1/conversations/{id}")

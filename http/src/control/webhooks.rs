@@ -77,3 +77,23 @@ pub async fn rotate(
     view["previous_secret_signs_until"] = json!(rotated.endpoint.previous_until);
     Ok(HttpResponse::Ok().json(view))
 }
+
+pub async fn test(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let delivery = state.webhooks.send_test(&ws.0, &webhook_id(&path)?).await?;
+    Ok(HttpResponse::Accepted().json(json!({"delivery_id": delivery})))
+}
+
+pub async fn resend(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, delivery) = path.into_inner();
+    let delivery = voxgate_engine::ids::DeliveryId::parse(&delivery).map_err(bad_id)?;
+    state.webhooks.resend(&ws.0, &webhook_id(&id)?, &delivery).await?;
+    Ok(HttpResponse::Accepted().json(json!({"delivery_id": delivery, "resent": true})))
+}

@@ -84,7 +84,7 @@ fn stages(l: &voxgate_engine::talk::TurnLatency) -> String {
 }
 
 /// p50 and p95 of what visitors waited for the answers of a conversation, in words.
-fn waits(lines: &[voxgate_actors::store::records::TranscriptMessage]) -> Option<String> {
+fn waits(lines: &[voxgate_actors::control::TranscriptMessage]) -> Option<String> {
     let mut waited: Vec<u32> =
         lines.iter().filter_map(|m| m.latency.and_then(|l| l.end_of_speech_to_first_audio)).collect();
     if waited.is_empty() {

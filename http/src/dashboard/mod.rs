@@ -14,6 +14,7 @@ pub mod patch;
 pub mod preview;
 pub mod sign_in;
 pub mod usage;
+pub mod webhooks;
 pub mod widgets;
 
 use crate::state::AppState;
@@ -61,6 +62,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/conversations", web::get().to(conversations::list))
         .route("/dashboard/conversations/{id}", web::get().to(conversations::get))
         .route("/dashboard/usage", web::get().to(usage::page))
+        .route("/dashboard/webhooks", web::get().to(webhooks::list))
+        .route("/dashboard/webhooks", web::post().to(webhooks::create))
+        .route("/dashboard/webhooks/{id}", web::get().to(webhooks::get))
+        .route("/dashboard/webhooks/{id}/{action}", web::post().to(webhooks::act))
         .route("/dashboard/widgets", web::get().to(widgets::list))
         .route("/dashboard/widgets", web::post().to(widgets::create))
         .route("/dashboard/widgets/{id}", web::get().to(widgets::edit))
