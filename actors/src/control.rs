@@ -823,6 +823,21 @@ impl ControlPlane {
         }
     }
 
+    /// The p50 and p95 of each stage of `agent`'s answers in calls over the last `days` days.
+    pub async fn agent_latency(
+        &self,
+        ws: &WorkspaceId,
+        id: &AgentId,
+        days: u32,
+    ) -> Result<voxgate_engine::talk::LatencySummary, ControlError> {
+        self.agent(ws, id)?;
+        let to = clock::now();
+        let from = Timestamp(to.millis() - i64::from(days) * 86_400_000);
+        let agent = id.clone();
+        let turns = self.config.store().read(move |c| records::agent_latencies(c, &agent, from, to)).await?;
+        Ok(voxgate_engine::talk::LatencySummary::of(&turns))
+    }
+
     /// Re-arms expiry for sessions reloaded at start.
     pub fn track_reloaded(&self, sessions: &[Session]) {
         for s in sessions {

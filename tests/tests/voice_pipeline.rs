@@ -74,6 +74,23 @@ fn a_spoken_question_gets_a_spoken_answer_and_both_sides_are_recorded() {
         page.contains(&format!("data-turn-waits>p50 {waited} ms, p95 {waited} ms over 1 answered turns")),
         "{page}"
     );
+    // And per agent, over a period: through the API and on the agent's latency page.
+    let per_agent = f
+        .api
+        .control("GET", &format!("/v1/agents/{}/latency?days=7", f.agent), &f.key, None)
+        .expect(200)
+        .body;
+    assert_eq!(per_agent["turns"], 1, "{per_agent}");
+    assert_eq!(per_agent["stages"]["end_of_speech_to_first_audio"], json!([waited, waited]), "{per_agent}");
+    f.api
+        .control("GET", &format!("/v1/agents/{}/latency?days=400", f.agent), &f.key, None)
+        .expect_error(400, "invalid_request");
+    let page = d.get(&format!("/dashboard/agents/{}/latency?days=30", f.agent)).text;
+    assert!(
+        page.contains(&format!("<td>{waited} ms</td>"))
+            && page.contains("1 answered turns in calls, the last 30 days"),
+        "{page}"
+    );
 
     // What the providers were asked: a WAV of the turn, then each sentence as PCM.
     let stt = fake.seen_on("stt");

@@ -921,3 +921,19 @@ pub fn nodes(c: &dyn Sql) -> Result<Vec<NodeRow>, StoreError> {
 pub fn forget_node(c: &dyn Sql, node: &str, cutoff: Timestamp) -> Result<bool, StoreError> {
     Ok(c.execute("DELETE FROM nodes WHERE id = ?1 AND heartbeat_at < ?2", args![node, cutoff.millis()])? == 1)
 }
+
+/// The latencies of `agent`'s answers in calls made in `[from, to)`.
+pub fn agent_latencies(
+    c: &dyn Sql,
+    agent: &AgentId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<voxgate_engine::talk::TurnLatency>, StoreError> {
+    let rows: Vec<String> = c.query_map(
+        "SELECT m.latency FROM messages m JOIN sessions s ON s.conversation_id = m.conversation_id
+         WHERE s.agent_id = ?1 AND m.latency IS NOT NULL AND m.created_at >= ?2 AND m.created_at < ?3",
+        args![agent.as_str(), from.millis(), to.millis()],
+        |r| r.get(0),
+    )?;
+    rows.iter().map(|json| serde_json::from_str(json).map_err(corrupt)).collect()
+}

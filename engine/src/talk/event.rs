@@ -106,6 +106,60 @@ impl TurnLatency {
     }
 }
 
+/// The p50 and p95 of each stage over many answered turns (an agent's, over a period).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LatencySummary {
+    /// Answered turns with a recorded latency.
+    pub turns: usize,
+    /// By stage (`end_of_speech_to_first_audio`, `stt`, `first_token`, `first_audio`, `tool`):
+    /// `[p50, p95]` in milliseconds, over the turns that have the stage.
+    pub stages: std::collections::BTreeMap<&'static str, [u32; 2]>,
+}
+
+impl LatencySummary {
+    pub fn of(turns: &[TurnLatency]) -> LatencySummary {
+        let stages: [(&'static str, fn(&TurnLatency) -> Option<u32>); 5] = [
+            ("end_of_speech_to_first_audio", |l| l.end_of_speech_to_first_audio),
+            ("stt", |l| l.stt),
+            ("first_token", |l| l.first_token),
+            ("first_audio", |l| l.first_audio),
+            ("tool", |l| l.tool),
+        ];
+        let mut summary = LatencySummary { turns: turns.len(), ..Default::default() };
+        for (name, stage) in stages {
+            let mut values: Vec<u32> = turns.iter().filter_map(stage).collect();
+            if values.is_empty() {
+                continue;
+            }
+            values.sort_unstable();
+            let at = |p: usize| values[((values.len() - 1) * p).div_ceil(100)];
+            summary.stages.insert(name, [at(50), at(95)]);
+        }
+        summary
+    }
+}
+
+#[cfg(test)]
+mod latency_tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_taken_per_stage_over_the_turns_that_have_it() {
+        let turn = |wait: u32, tool: Option<u32>| TurnLatency {
+            end_of_speech_to_first_audio: Some(wait),
+            tool,
+            ..TurnLatency::default()
+        };
+        let turns: Vec<TurnLatency> = (1..=100).map(|i| turn(i * 10, (i % 10 == 0).then_some(i))).collect();
+        let s = LatencySummary::of(&turns);
+        assert_eq!(s.turns, 100);
+        assert_eq!(s.stages["end_of_speech_to_first_audio"], [510, 960]);
+        assert_eq!(s.stages["tool"], [60, 100]);
+        assert!(!s.stages.contains_key("stt"));
+        assert_eq!(LatencySummary::of(&[]).stages.len(), 0);
+    }
+}
+
 /// A line of the call's transcript, as the visitor said or heard it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpokenLine {

@@ -19,7 +19,7 @@ pub mod turn_detector;
 pub mod vad;
 
 pub use agent_event::AgentEvent;
-pub use event::{SpokenLine, TalkEvent, TurnLatency};
+pub use event::{LatencySummary, SpokenLine, TalkEvent, TurnLatency};
 pub use machine::{SpeechFrame, Talk, TalkConfig, LISTEN_RATE, SPEAK_RATE};
 pub use playout::{Playout, PlayoutItem};
 pub use turn_detector::{TurnConfig, TurnDetector, TurnEvent, TurnState};

@@ -73,3 +73,38 @@ pub async fn test_run(
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     Ok(HttpResponse::Ok().json(run))
 }
+
+/// `?days=N` (1 to 90, default 7).
+#[derive(Debug, serde::Deserialize)]
+pub struct Period {
+    #[serde(default)]
+    pub days: Option<String>,
+}
+
+/// Parses `days`: 1 to 90, 7 when absent.
+pub fn period_days(period: &Period) -> Result<u32, ApiError> {
+    match period.days.as_deref() {
+        None => Ok(7),
+        Some(d) => d.parse::<u32>().ok().filter(|d| (1..=90).contains(d)).ok_or_else(|| {
+            ApiError::new(
+                voxgate_engine::ErrorCode::InvalidRequest,
+                format!("days is {d:?}; it must be a whole number from 1 to 90"),
+            )
+            .with_field("days")
+        }),
+    }
+}
+
+/// `GET /v1/agents/{id}/latency?days=N`: p50 and p95 of each stage of the agent's answers in
+/// calls over the last N days.
+pub async fn latency(
+    state: web::Data<AppState>,
+    ws: Workspace,
+    path: web::Path<String>,
+    query: web::Query<Period>,
+) -> Result<HttpResponse, ApiError> {
+    let days = period_days(&query)?;
+    let summary = state.control.agent_latency(&ws.0, &agent_id(&path)?, days).await?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({"days": days, "turns": summary.turns, "stages": summary.stages})))
+}

@@ -17,6 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/agents").route(web::post().to(agents::create)).route(web::get().to(agents::list)),
     )
     .service(web::resource("/v1/agents/{id}/test-runs").route(web::post().to(agents::test_run)))
+    .service(web::resource("/v1/agents/{id}/latency").route(web::get().to(agents::latency)))
     .service(
         web::resource("/v1/agents/{id}")
             .route(web::get().to(agents::get))

@@ -608,3 +608,36 @@ pub async fn run_tests(
     form.notice = Some(format!("{} passed, {} failed, {} errors.", run.passed, run.failed, run.errors));
     Ok(html(StatusCode::OK, &page(&state, &who, Some(&agent), form, Some(run))))
 }
+
+#[derive(Template)]
+#[template(path = "dashboard/agent_latency.html")]
+struct LatencyPage {
+    chrome: Chrome,
+    id: String,
+    name: String,
+    days: u32,
+    turns: usize,
+    /// Stage, p50 and p95 in ms.
+    stages: Vec<(&'static str, u32, u32)>,
+}
+
+/// `/dashboard/agents/{id}/latency?days=N`: how long the agent's answers in calls took.
+pub async fn latency(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<String>,
+    query: web::Query<crate::control::agents::Period>,
+) -> Result<HttpResponse, DashboardError> {
+    let agent = own_agent(&state, &who, &agent_id(&path)?)?;
+    let days = crate::control::agents::period_days(&query).unwrap_or(7);
+    let summary = state.control.agent_latency(&who.user.workspace_id, &agent.id, days).await?;
+    let page = LatencyPage {
+        chrome: Chrome::new(&state, &who, "agents"),
+        id: agent.id.to_string(),
+        name: agent.spec.name.clone(),
+        days,
+        turns: summary.turns,
+        stages: summary.stages.iter().map(|(k, [p50, p95])| (*k, *p50, *p95)).collect(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}

@@ -59,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/agents/{id}", web::get().to(agents::edit))
         .route("/dashboard/agents/{id}", web::post().to(agents::save))
         .route("/dashboard/agents/{id}/test-runs", web::post().to(agents::run_tests))
+        .route("/dashboard/agents/{id}/latency", web::get().to(agents::latency))
         .route("/dashboard/conversations", web::get().to(conversations::list))
         .route("/dashboard/conversations/{id}", web::get().to(conversations::get))
         .route("/dashboard/usage", web::get().to(usage::page))
