@@ -106,6 +106,9 @@ impl TurnLatency {
     }
 }
 
+/// One stage of a turn's latency, read from it.
+type Stage = fn(&TurnLatency) -> Option<u32>;
+
 /// The p50 and p95 of each stage over many answered turns (an agent's, over a period).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LatencySummary {
@@ -118,7 +121,7 @@ pub struct LatencySummary {
 
 impl LatencySummary {
     pub fn of(turns: &[TurnLatency]) -> LatencySummary {
-        let stages: [(&'static str, fn(&TurnLatency) -> Option<u32>); 5] = [
+        let stages: [(&'static str, Stage); 5] = [
             ("end_of_speech_to_first_audio", |l| l.end_of_speech_to_first_audio),
             ("stt", |l| l.stt),
             ("first_token", |l| l.first_token),
