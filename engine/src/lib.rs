@@ -22,6 +22,7 @@ pub mod media;
 pub mod metering;
 pub mod origin;
 pub mod password;
+pub mod recording;
 pub mod session;
 pub mod sign_in;
 pub mod spec;

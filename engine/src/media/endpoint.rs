@@ -10,7 +10,7 @@
 //! and queues its next deadline.
 
 use crate::media::identity::MediaIdentity;
-use crate::media::peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+use crate::media::peer::{CallMedia, PeerConfig, PeerError, PeerEvent, PeerIo, VoicePeer};
 use crate::media::router::{CallKey, Route, Router};
 use crate::media::transport::Transport;
 use crate::talk::{AgentEvent, TalkEvent};
@@ -44,6 +44,8 @@ pub enum CallEvent {
     VisitorAudio(Arc<[u8]>),
     /// What happened in a talking agent's conversation.
     Talk(TalkEvent),
+    /// Whole Ogg pages of the call's recording, and its duration once they are written.
+    Recorded { pages: Vec<u8>, duration_ms: u64 },
 }
 
 struct Call {
@@ -95,6 +97,10 @@ impl<T: Transmit + ?Sized> PeerIo for CallIo<'_, T> {
     fn talk(&mut self, event: TalkEvent) {
         self.events.push_back((self.key, CallEvent::Talk(event)));
     }
+
+    fn recorded(&mut self, pages: Vec<u8>, duration_ms: u64) {
+        self.events.push_back((self.key, CallEvent::Recorded { pages, duration_ms }));
+    }
 }
 
 impl Endpoint {
@@ -145,10 +151,11 @@ impl Endpoint {
         now: Instant,
         offer: SdpOffer,
         ice: IceCreds,
-        agent: VoiceAgent,
+        media: impl Into<CallMedia>,
     ) -> Result<(CallKey, String), PeerError> {
         let ufrag = ice.ufrag.clone();
-        let config = PeerConfig { local_addr: self.local, tcp_addr: self.local_tcp, ice, agent };
+        let CallMedia { agent, recording } = media.into();
+        let config = PeerConfig { local_addr: self.local, tcp_addr: self.local_tcp, ice, agent, recording };
         let answered = VoicePeer::accept(&self.identity, &config, offer, now)?;
         self.serial = self.serial.wrapping_add(1);
         let slot = self.calls.vacant_entry();
@@ -304,18 +311,23 @@ impl Endpoint {
     }
 
     /// Ends `key`: RTCP BYE and DTLS close_notify go out now, and the call, its routes and its
-    /// pending events are gone. False for no such call.
+    /// pending events are gone, but for the last pages of its recording. False for no such call.
     pub fn close(&mut self, key: CallKey, now: Instant, out: &mut (impl Transmit + ?Sized)) -> bool {
         if Self::call_mut(&mut self.calls, key).is_none() {
             return false;
         }
         let mut call = self.calls.remove(key.index as usize);
-        if !call.failed {
-            let mut discard = VecDeque::new();
-            call.peer.close(now, &mut CallIo { out, events: &mut discard, key });
+        let mut closing = VecDeque::new();
+        let mut io = CallIo { out, events: &mut closing, key };
+        if call.failed {
+            call.peer.finish_recording(&mut io);
+        } else {
+            call.peer.close(now, &mut io);
         }
         self.router.remove(key);
-        self.events.retain(|(k, _)| *k != key);
+        let recorded = |e: &CallEvent| matches!(e, CallEvent::Recorded { .. });
+        self.events.retain(|(k, e)| *k != key || recorded(e));
+        self.events.extend(closing.into_iter().filter(|(_, e)| recorded(e)));
         true
     }
 

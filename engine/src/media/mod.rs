@@ -17,7 +17,7 @@ mod transport;
 pub use endpoint::{CallEvent, Endpoint, Transmit};
 pub use identity::{CertificateError, MediaIdentity};
 pub use offer::{check_offer, SdpRejection};
-pub use peer::{PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
+pub use peer::{CallMedia, PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};
 pub use router::{CallKey, Remote, Route, Router};
 pub use str0m::change::SdpOffer;
 pub use str0m::IceCreds;

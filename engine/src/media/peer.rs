@@ -16,6 +16,7 @@ use crate::media::rtc_config::audio_rtc_config;
 use crate::media::rtp::{negotiated_pt, packet_input, AudioSender, Outgoing};
 use crate::media::transport::{tcp_host_candidate, Transport};
 use crate::media::SdpRejection;
+use crate::recording::CallRecorder;
 use crate::talk::{AgentEvent, Talk, TalkConfig, TalkEvent, LISTEN_RATE};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -54,6 +55,23 @@ pub struct PeerConfig {
     pub ice: IceCreds,
     /// Who answers the visitor's audio.
     pub agent: VoiceAgent,
+    /// Record both sides from the moment the call connects, as an Ogg stream with this serial
+    /// number (random, from the driver); `None` records nothing.
+    pub recording: Option<u32>,
+}
+
+/// What a new call's peer does: who answers, and whether it is recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallMedia {
+    pub agent: VoiceAgent,
+    /// See [`PeerConfig::recording`].
+    pub recording: Option<u32>,
+}
+
+impl From<VoiceAgent> for CallMedia {
+    fn from(agent: VoiceAgent) -> CallMedia {
+        CallMedia { agent, recording: None }
+    }
 }
 
 /// The voice side of an agent.
@@ -88,6 +106,9 @@ pub trait PeerIo {
     fn audio(&mut self, _frame: &Arc<[u8]>) {}
     /// What happened in a talking call's conversation.
     fn talk(&mut self, _event: TalkEvent) {}
+    /// Whole Ogg pages of the call's recording, to append to its file in order, and the
+    /// recording's duration once they are written.
+    fn recorded(&mut self, _pages: Vec<u8>, _duration_ms: u64) {}
 }
 
 struct EchoFrame {
@@ -115,6 +136,9 @@ pub struct VoicePeer {
     /// The data channel the visitor opened, on which the call's events (captions) go.
     events: Option<ChannelId>,
     connected: bool,
+    /// The Ogg serial of the recording to start when the call connects.
+    record: Option<u32>,
+    recorder: Option<CallRecorder>,
 }
 
 /// A peer and the SDP answer to send back.
@@ -171,6 +195,8 @@ impl VoicePeer {
             talk,
             events: None,
             connected: false,
+            record: config.recording,
+            recorder: None,
         };
         let mut answer_sdp = answer.to_sdp_string();
         if let VoiceAgent::Talk(_) = config.agent {
@@ -207,13 +233,24 @@ impl VoicePeer {
         if let Some(input) = local.and_then(|l| packet_input(now, transport, source, l, datagram)) {
             self.rtc.handle_input(input)?;
         }
-        Ok(drain(self, now, io)?)
+        self.drive(now, io)
+    }
+
+    /// Drains str0m after an input, then hands out the recording's finished pages.
+    fn drive(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
+        let next = drain(self, now, io);
+        if let Some(recorder) = self.recorder.as_mut() {
+            if let Some(pages) = recorder.poll_pages() {
+                io.recorded(pages, recorder.stats().duration_ms);
+            }
+        }
+        Ok(next?)
     }
 
     /// Feeds the passage of time; returns the next deadline.
     pub fn timeout(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
         self.rtc.handle_input(str0m::Input::Timeout(now))?;
-        Ok(drain(self, now, io)?)
+        self.drive(now, io)
     }
 
     /// Plays one 20 ms Opus frame from an external agent to the visitor (dropped before
@@ -224,7 +261,7 @@ impl VoicePeer {
             self.play_time = self.play_time.wrapping_add(960); // 20 ms at 48 kHz
             self.send_audio(now, time, frame.into(), false)?;
         }
-        Ok(drain(self, now, io)?)
+        self.drive(now, io)
     }
 
     /// What a talking call's agent did (see [`Talk::on_agent`]); returns the next deadline.
@@ -239,7 +276,7 @@ impl VoicePeer {
             talk.on_agent(now, epoch, event);
         }
         self.hand_out_talk(io)?;
-        Ok(drain(self, now, io)?)
+        self.drive(now, io)
     }
 
     /// Hands out what the conversation did: captions to the visitor's data channel (nothing
@@ -276,6 +313,9 @@ impl VoicePeer {
         let Some(pt) = self.audio_pt else {
             return Ok(false);
         };
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.agent(now, &payload);
+        }
         self.sender.send(&mut self.rtc, mid, pt, now, Outgoing { time, payload, marker })
     }
 
@@ -308,6 +348,17 @@ impl VoicePeer {
             self.rtc.disconnect();
         }
         let _ = drain(self, now, io);
+        self.finish_recording(io);
+    }
+
+    /// Ends the recording, if any: what is queued is written and the stream ended.
+    pub fn finish_recording(&mut self, io: &mut impl PeerIo) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.finish();
+            if let Some(pages) = recorder.poll_pages() {
+                io.recorded(pages, recorder.stats().duration_ms);
+            }
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -318,6 +369,9 @@ impl VoicePeer {
         match event {
             Event::Connected => {
                 self.connected = true;
+                if let Some(serial) = self.record.take() {
+                    self.recorder = Some(CallRecorder::new(now, serial, &[]));
+                }
                 io.event(PeerEvent::Connected);
                 if let Some(talk) = self.talk.as_mut() {
                     talk.connected(now);
@@ -347,6 +401,9 @@ impl VoicePeer {
     fn on_audio(&mut self, packet: &RtpPacket, io: &mut impl PeerIo) {
         if self.audio_mid.is_none() {
             self.audio_mid = packet.header.ext_vals.mid;
+        }
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.visitor(packet.timestamp, packet.header.timestamp, &packet.payload);
         }
         match self.agent {
             VoiceAgent::External => io.audio(&packet.payload),

@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use voxgate_engine::media::client::{ClientIo, ClientPeer};
 use voxgate_engine::media::{
-    check_offer, CallEvent, CallKey, Endpoint, IceCreds, MediaIdentity, Transmit, Transport, VoiceAgent,
+    check_offer, CallEvent, CallKey, CallMedia, Endpoint, IceCreds, MediaIdentity, Transmit, Transport,
+    VoiceAgent,
 };
 
 pub const SERVER: &str = "10.0.0.1:5000";
@@ -83,16 +84,16 @@ pub struct Net {
 
 impl Net {
     /// A server and one visitor per script, each call answered by `agent`, over UDP.
-    pub fn new(agent: VoiceAgent, scripts: Vec<Script>) -> Net {
-        Net::over(Transport::Udp, agent, scripts)
+    pub fn new(agent: impl Into<CallMedia>, scripts: Vec<Script>) -> Net {
+        Net::over(Transport::Udp, agent.into(), scripts)
     }
 
     /// Like [`Net::new`], with visitors that can reach only the server's TCP candidate.
     pub fn new_tcp(agent: VoiceAgent, scripts: Vec<Script>) -> Net {
-        Net::over(Transport::Tcp, agent, scripts)
+        Net::over(Transport::Tcp, agent.into(), scripts)
     }
 
-    fn over(transport: Transport, agent: VoiceAgent, scripts: Vec<Script>) -> Net {
+    fn over(transport: Transport, agent: CallMedia, scripts: Vec<Script>) -> Net {
         let identity = MediaIdentity::generate().unwrap();
         let now = Instant::now();
         let server = Endpoint::new(identity.clone(), SERVER.parse().unwrap(), 42);
