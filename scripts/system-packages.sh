@@ -36,6 +36,8 @@ need_test_python() {
   need_deb python3 python3
   local venv=${VOXGATE_TEST_VENV:-$PWD/target/test-venv}
   need_venv "$venv" standardwebhooks 'standardwebhooks==1.1.0'
+  # An S3-compatible server for recordings in an object store (tests/tests/call_recordings.rs).
+  need_venv "$venv" moto.server 'moto[server]==5.2.5'
   test_python="$venv/bin/python"
 }
 # need_venv DIR MODULE REQUIREMENT: a venv at DIR whose Python imports MODULE, installing

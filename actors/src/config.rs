@@ -7,6 +7,7 @@
 //! every other node reloads that one entry when its listener hears it (`cluster::listener`).
 
 use crate::cluster::announce::{announce, Change};
+use crate::store::recordings;
 use crate::store::records::{self, ApiKeyRow, WorkspaceRow};
 use crate::store::sql::Dialect;
 use crate::store::{Store, StoreError};
@@ -270,6 +271,7 @@ impl ConfigCache {
         self.store
             .write(move |c| {
                 records::upsert_widget(c, &row)?;
+                recordings::set_retention(c, row.id.as_str(), row.spec.privacy.recording_retention_days)?;
                 announce(c, &node, Change::Widget { id: row.id.to_string() })
             })
             .await?;

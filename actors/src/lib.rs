@@ -17,6 +17,7 @@ pub mod media;
 pub mod metrics;
 pub mod offline_store;
 pub mod rate_limits;
+pub mod recordings;
 pub mod runtime;
 pub mod sessions;
 pub mod signing;

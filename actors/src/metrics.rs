@@ -114,6 +114,12 @@ pub struct Metrics {
     /// Every HTTP request, received to response head, by route pattern, method and status
     /// class: what a customer's backend and a browser wait for, apart from the network.
     http_requests: HistogramVec,
+    /// Recordings: calls recorded, bytes written, recordings deleted (erased or expired), and
+    /// failures (a file that could not be written, uploaded or deleted).
+    pub recordings_started: IntCounter,
+    pub recording_bytes: IntCounter,
+    pub recordings_deleted: IntCounter,
+    pub recording_failures: IntCounter,
 }
 
 /// Methods the `method` label spells out; any other is `other`, so the label stays bounded.
@@ -442,7 +448,22 @@ impl Metrics {
         let tool_seconds =
             ToolKind::ALL.iter().map(|k| (*k, tool_seconds_vec.with_label_values(&[k.as_str()]))).collect();
 
+        let recordings = counter_vec(
+            &registry,
+            "voxgate_recordings_total",
+            "Call recordings by event: started (a recorded call was placed), deleted (erased or expired), failed (a file not written, uploaded or deleted).",
+            &["event"],
+        );
+        let recording_bytes =
+            IntCounter::new("voxgate_recording_bytes_total", "Bytes of Ogg Opus written to call recordings.")
+                .expect("valid metric");
+        registry.register(Box::new(recording_bytes.clone())).expect("unique metric");
+
         Metrics {
+            recordings_started: recordings.with_label_values(&["started"]),
+            recordings_deleted: recordings.with_label_values(&["deleted"]),
+            recording_failures: recordings.with_label_values(&["failed"]),
+            recording_bytes,
             tool_calls,
             tool_seconds,
             rate_limited,

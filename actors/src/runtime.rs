@@ -57,6 +57,8 @@ pub struct RuntimeConfig {
     /// Request rate limits per address, session and key.
     pub rate_limits: RateLimitPolicy,
     pub webhooks: crate::webhooks::WebhookPolicy,
+    /// Where recordings go, and how often expired ones are looked for.
+    pub recordings: crate::recordings::RecordingsConfig,
 }
 
 /// What a crash left open, closed at start.
@@ -84,6 +86,7 @@ pub struct Runtime {
     pub agents: Arc<AgentRuntime>,
     pub dashboard: Arc<DashboardAuth>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    pub recordings: Arc<crate::recordings::Recordings>,
     drain: Drain,
     pub recovered: Recovered,
     recognizer: Arc<Recognizer>,
@@ -165,14 +168,25 @@ impl Runtime {
             metrics.clone(),
             recognizer.clone(),
         ));
+        let recordings = crate::recordings::Recordings::start(
+            store.clone(),
+            config.recordings.clone(),
+            &node.id,
+            carrier,
+            metrics.clone(),
+        )
+        .await?;
         let media = Arc::new(MediaWorkers::start(
             &config.media,
-            control.sessions().clone(),
-            metrics.clone(),
-            store.clone(),
-            meter,
-            drain.clone(),
-            voices,
+            crate::media::MediaParts {
+                sessions: control.sessions().clone(),
+                metrics: metrics.clone(),
+                store: store.clone(),
+                meter,
+                drain: drain.clone(),
+                planner: voices,
+                recordings: recordings.clone(),
+            },
         )?);
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
         let dashboard = Arc::new(DashboardAuth::new(store.clone(), config.sign_in));
@@ -180,6 +194,7 @@ impl Runtime {
         crate::analysis::start(store.clone(), agents.http.clone(), config.webhooks);
         Ok(Runtime {
             webhooks,
+            recordings,
             store,
             metrics,
             control,

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     MethodNotAllowed,
     NotFound,
+    /// A `Range` that starts past the end of what is there (`416`).
+    RangeNotSatisfiable,
     RateLimited,
     // Sessions.
     ModeNotEnabled,
@@ -100,6 +102,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::RangeNotSatisfiable => "range_not_satisfiable",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ModeNotEnabled => "mode_not_enabled",
             ErrorCode::SessionBusy => "session_busy",

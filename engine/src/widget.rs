@@ -132,14 +132,51 @@ pub struct WidgetAction {
     pub url: String,
 }
 
-/// Consent, terms and Trust Center settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// Consent, terms, recordings and Trust Center settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Privacy {
     /// No session is created before the visitor accepts `terms_text`.
     pub consent_required: bool,
     pub terms_text: Option<String>,
+    /// Whether this widget's calls are recorded: only with the visitor's consent to terms that
+    /// say so.
+    pub recording: Recording,
+    /// Days a recording is kept before it is deleted; a save applies to recordings made before.
+    pub recording_retention_days: u32,
     pub trust_center: TrustCenter,
+}
+
+/// Thirty days: long enough to review a week's calls, short enough to keep little.
+pub const DEFAULT_RECORDING_RETENTION_DAYS: u32 = 30;
+
+/// Ten years: longer is keeping forever, which a retention setting is there to prevent.
+pub const MAX_RECORDING_RETENTION_DAYS: u32 = 3650;
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            consent_required: false,
+            terms_text: None,
+            recording: Recording::Off,
+            recording_retention_days: DEFAULT_RECORDING_RETENTION_DAYS,
+            trust_center: TrustCenter::default(),
+        }
+    }
+}
+
+/// Whether calls are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Recording {
+    #[default]
+    Off,
+    On,
+}
+
+/// Terms that mention recording ("recorded", "recording", "records").
+fn terms_mention_recording(terms: &str) -> bool {
+    terms.to_lowercase().contains("record")
 }
 
 /// Public Trust Center links.
@@ -198,6 +235,26 @@ impl Validate for WidgetSpec {
             return Err(SpecError::new(
                 "privacy.terms_text",
                 "must be set when privacy.consent_required is true: it is what the visitor consents to",
+            ));
+        }
+        if p.recording == Recording::On {
+            if !p.consent_required {
+                return Err(SpecError::new(
+                    "privacy.recording",
+                    "\"on\" requires privacy.consent_required: true, so no call is recorded without the visitor's consent",
+                ));
+            }
+            if !p.terms_text.as_deref().is_some_and(terms_mention_recording) {
+                return Err(SpecError::new(
+                    "privacy.terms_text",
+                    "must tell the visitor that calls are recorded when privacy.recording is \"on\" (mention \"recorded\" or \"recording\")",
+                ));
+            }
+        }
+        if !(1..=MAX_RECORDING_RETENTION_DAYS).contains(&p.recording_retention_days) {
+            return Err(SpecError::new(
+                "privacy.recording_retention_days",
+                format!("must be between 1 and {MAX_RECORDING_RETENTION_DAYS} days"),
             ));
         }
         let tc = &p.trust_center;
@@ -381,6 +438,23 @@ mod tests {
         assert_eq!(e.field, "appearance.primary_color");
         let e = parse(json!({"name": "x", "privacy": {"consent_required": true}})).unwrap_err();
         assert_eq!(e.field, "privacy.terms_text");
+    }
+
+    #[test]
+    fn recording_needs_consent_to_terms_that_say_so() {
+        let e = parse(json!({"name": "x", "privacy": {"recording": "on"}})).unwrap_err();
+        assert_eq!(e.field, "privacy.recording");
+        let terms = |t: &str| json!({"name": "x", "privacy": {"recording": "on", "consent_required": true, "terms_text": t}});
+        let e = parse(terms("We answer your questions.")).unwrap_err();
+        assert_eq!(e.field, "privacy.terms_text");
+        assert!(e.message.contains("recorded"), "{}", e.message);
+        let ok = parse(terms("Calls are Recorded to improve answers.")).unwrap();
+        assert_eq!((ok.privacy.recording, ok.privacy.recording_retention_days), (Recording::On, 30));
+        let e = parse(json!({"name": "x", "privacy": {"recording": "yes"}})).unwrap_err();
+        assert_eq!(e.field, "privacy.recording");
+        let e = parse(json!({"name": "x", "privacy": {"recording_retention_days": 0}})).unwrap_err();
+        assert_eq!(e.field, "privacy.recording_retention_days");
+        assert_eq!(parse(json!({"name": "x"})).unwrap().privacy.recording, Recording::Off);
         let e = parse(json!({"name": "x", "modes": ["fax"]})).unwrap_err();
         assert!(e.field.starts_with("modes"), "{e:?}");
     }

@@ -192,6 +192,18 @@ struct ServeArgs {
     /// only for tests.
     #[arg(long, env = "VOXGATE_WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
     webhook_retry_scale: f64,
+    /// Where finished call recordings go: `s3://bucket/prefix` in any S3-compatible store
+    /// (credentials, region and endpoint from the usual `AWS_*` variables). Without it they stay
+    /// in `<data dir>/recordings`.
+    #[arg(long, env = "VOXGATE_RECORDINGS_URL")]
+    recordings_url: Option<String>,
+    /// Length of a day of recording retention in milliseconds (86400000; lower it only for
+    /// tests).
+    #[arg(long, env = "VOXGATE_RECORDING_DAY_MS", default_value_t = 86_400_000)]
+    recording_day_ms: u64,
+    /// How often expired recordings are looked for, in milliseconds.
+    #[arg(long, env = "VOXGATE_RECORDINGS_SWEEP_MS", default_value_t = 60_000)]
+    recordings_sweep_ms: u64,
     /// Length of a metered voice minute in milliseconds (60000; lower it only for tests).
     #[arg(long, env = "VOXGATE_METERING_MINUTE_MS", default_value_t = 60_000)]
     metering_minute_ms: u64,
@@ -303,6 +315,9 @@ impl ServeArgs {
         if self.metering_minute_ms == 0 {
             return Err("--metering-minute-ms must be positive".into());
         }
+        if self.recording_day_ms == 0 || self.recordings_sweep_ms == 0 {
+            return Err("--recording-day-ms and --recordings-sweep-ms must be positive".into());
+        }
         if !(self.webhook_retry_scale.is_finite() && (0.0001..=100.0).contains(&self.webhook_retry_scale)) {
             return Err("--webhook-retry-scale must be between 0.0001 and 100".into());
         }
@@ -348,6 +363,12 @@ impl ServeArgs {
             rate_limits,
             trusted_proxies,
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
+            recordings: voxgate_actors::recordings::RecordingsConfig {
+                dir: self.store.data_dir.join("recordings"),
+                url: self.recordings_url,
+                sweep: std::time::Duration::from_millis(self.recordings_sweep_ms),
+                day: std::time::Duration::from_millis(self.recording_day_ms),
+            },
             conversation_idle: std::time::Duration::from_secs_f64(self.conversation_idle_seconds),
             webhooks: voxgate_actors::webhooks::WebhookPolicy {
                 allow_private: self.allow_private_webhooks,

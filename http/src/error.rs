@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use voxgate_actors::control::ControlError;
 use voxgate_actors::rate_limits::RateLimited;
+use voxgate_actors::recordings::RecordingError;
 use voxgate_engine::ErrorCode;
 
 /// An error as the client sees it.
@@ -73,6 +74,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotFound => StatusCode::NOT_FOUND,
+        RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         Misdirected => StatusCode::MISDIRECTED_REQUEST,
         SessionEnded | WidgetDeleted => StatusCode::GONE,
         SessionBusy | AgentMissing | AgentNotConfigured => StatusCode::CONFLICT,
@@ -119,6 +121,20 @@ impl From<ControlError> for ApiError {
             error = error.with_retry_after(s);
         }
         error
+    }
+}
+
+impl From<RecordingError> for ApiError {
+    fn from(e: RecordingError) -> Self {
+        let code = match &e {
+            RecordingError::NotFound { .. } => ErrorCode::NotFound,
+            RecordingError::Elsewhere { .. } => ErrorCode::Misdirected,
+            RecordingError::Storage(_) | RecordingError::Store(_) => {
+                tracing::error!(error = %e, "recording storage failure");
+                ErrorCode::Unavailable
+            }
+        };
+        ApiError::new(code, e.to_string())
     }
 }
 

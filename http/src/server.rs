@@ -34,6 +34,7 @@ pub struct ServeOptions {
     pub trusted_proxies: crate::client_address::TrustedProxies,
     pub rate_limits: voxgate_actors::rate_limits::RateLimitPolicy,
     pub webhooks: voxgate_actors::webhooks::WebhookPolicy,
+    pub recordings: voxgate_actors::recordings::RecordingsConfig,
     pub min_ttl_seconds: u32,
     pub demo: bool,
     pub media_ip: Option<std::net::IpAddr>,
@@ -119,6 +120,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             sign_in: opts.sign_in,
             rate_limits: opts.rate_limits,
             webhooks: opts.webhooks,
+            recordings: opts.recordings.clone(),
         })
         .await?,
     );
@@ -128,6 +130,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
         media: runtime.media.clone(),
         texts: runtime.texts.clone(),
         webhooks: runtime.webhooks.clone(),
+        recordings: runtime.recordings.clone(),
         agents: runtime.agents.clone(),
         dashboard: runtime.dashboard.clone(),
         runtime: runtime.clone(),

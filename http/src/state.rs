@@ -30,6 +30,7 @@ pub struct AppState {
     pub media: Arc<MediaWorkers>,
     pub texts: Arc<voxgate_actors::text_session::TextSessions>,
     pub webhooks: Arc<voxgate_actors::webhooks::Webhooks>,
+    pub recordings: Arc<voxgate_actors::recordings::Recordings>,
     /// The agents' responders (builtin, openai) and their HTTP client.
     pub agents: Arc<voxgate_actors::agents::AgentRuntime>,
     /// Dashboard sign-ins.

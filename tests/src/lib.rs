@@ -4,6 +4,8 @@
 pub mod dashboard;
 pub mod fake_provider;
 pub mod postgres;
+pub mod recording;
+pub mod s3;
 pub mod speech;
 pub mod text;
 pub mod tool_backend;

@@ -108,6 +108,7 @@ const ACTORS_MODULES_HTTP_MAY_IMPORT: &[&str] = &[
     "metrics",
     "offline_store",
     "rate_limits",
+    "recordings",
     "runtime",
     "talk",
     "text_session",

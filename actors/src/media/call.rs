@@ -244,6 +244,8 @@ impl Handler<Happened> for CallActor {
             CallEvent::Talk(TalkEvent::IdleTimeout) => self.end(EndReason::IdleTimeout, ctx),
             CallEvent::Talk(TalkEvent::HangUp) => self.end(EndReason::AgentEnded, ctx),
             CallEvent::Talk(_) => {}
+            // The worker hands a recording's pages to its file, never here.
+            CallEvent::Recorded { .. } => {}
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `CallActor` on the same worker.
 //!
 //! Modules, each depending only on those listed before it (and on the talking call's wing,
-//! `crate::talk`): `outbox` (the send queue), `tcp` (ICE-TCP connections and their framing),
+//! `crate::talk`, and `crate::recordings` for a recorded call's file): `outbox` (the send queue), `tcp` (ICE-TCP connections and their framing),
 //! `error`, `worker` (the per-thread loop), `calls` (which session has which live call), `call`
 //! (the per-call actor), `pool` (start, placement, shutdown).
 
@@ -19,4 +19,4 @@ mod worker;
 pub use call::CallActor;
 pub use calls::{CallDirectory, Hangup};
 pub use error::VoiceError;
-pub use pool::{MediaConfig, MediaWorkers, PlacedCall};
+pub use pool::{CallOptions, MediaConfig, MediaParts, MediaWorkers, PlacedCall};

@@ -10,6 +10,7 @@ use super::worker::{self, CallLinks, Command, TalkLinks, TcpListening, WorkerHan
 use crate::clock;
 use crate::drain::Drain;
 use crate::metrics::Metrics;
+use crate::recordings::Recordings;
 use crate::sessions::SessionRegistry;
 use crate::store::{records, Store};
 use crate::talk::{CallPlan, CallPlanner, CallTranscript};
@@ -21,8 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::{random_base62, CallId, SessionId};
-use voxgate_engine::media::{Endpoint, IceCreds, MediaIdentity, SdpOffer};
+use voxgate_engine::media::{CallMedia, Endpoint, IceCreds, MediaIdentity, SdpOffer};
 use voxgate_engine::session::{EndReason, Session};
+use voxgate_engine::widget::{Recording, WidgetSpec};
 
 /// How the media path is set up.
 #[derive(Debug, Clone)]
@@ -41,6 +43,26 @@ pub struct MediaConfig {
     pub tcp_connections: usize,
 }
 
+/// What a call's widget asks of it.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// The page actions the widget's site runs: the call's agent is offered no others.
+    pub page_actions: Vec<String>,
+    /// Record the call, and keep the recording this many days (the widget records calls, with
+    /// the visitor's consent).
+    pub recording_days: Option<u32>,
+}
+
+impl CallOptions {
+    pub fn of_widget(spec: &WidgetSpec) -> CallOptions {
+        let privacy = &spec.privacy;
+        CallOptions {
+            page_actions: spec.page_actions.clone(),
+            recording_days: (privacy.recording == Recording::On).then_some(privacy.recording_retention_days),
+        }
+    }
+}
+
 /// The media workers of this process.
 pub struct MediaWorkers {
     workers: Vec<(ArbiterHandle, WorkerHandle)>,
@@ -49,6 +71,7 @@ pub struct MediaWorkers {
     ctx: CallContext,
     drain: Drain,
     planner: Arc<CallPlanner>,
+    recordings: Arc<Recordings>,
 }
 
 /// The commit of a new call's record.
@@ -82,17 +105,21 @@ fn bind_listener(udp: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
+/// What the media workers share with the rest of the node.
+pub struct MediaParts {
+    pub sessions: Arc<SessionRegistry>,
+    pub metrics: Arc<Metrics>,
+    pub store: Store,
+    pub meter: actix::Addr<crate::supervisors::VoiceMeter>,
+    pub drain: Drain,
+    pub planner: Arc<CallPlanner>,
+    pub recordings: Arc<Recordings>,
+}
+
 impl MediaWorkers {
     /// Binds every worker's socket and starts its thread.
-    pub fn start(
-        config: &MediaConfig,
-        sessions: Arc<SessionRegistry>,
-        metrics: Arc<Metrics>,
-        store: Store,
-        meter: actix::Addr<crate::supervisors::VoiceMeter>,
-        drain: Drain,
-        planner: Arc<CallPlanner>,
-    ) -> Result<MediaWorkers, String> {
+    pub fn start(config: &MediaConfig, parts: MediaParts) -> Result<MediaWorkers, String> {
+        let MediaParts { sessions, metrics, store, meter, drain, planner, recordings } = parts;
         let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
         let counters = WorkerMetrics {
             packets_in: metrics.media_packets_in.clone(),
@@ -140,7 +167,7 @@ impl MediaWorkers {
             workers.push((arbiter, handle));
             voice_threads.push(actix::Arbiter::new().handle());
         }
-        Ok(MediaWorkers { workers, voice_threads, ctx, drain, planner })
+        Ok(MediaWorkers { workers, voice_threads, ctx, drain, planner, recordings })
     }
 
     pub fn calls(&self) -> &Arc<CallDirectory> {
@@ -158,13 +185,13 @@ impl MediaWorkers {
     }
 
     /// Places a call for `session` on the least-loaded worker, answered as `agent` says (see
-    /// [`CallPlanner::plan`]), and answers its checked offer.
+    /// [`CallPlanner::plan`]) and recorded as its widget says, and answers its checked offer.
     pub async fn place(
         &self,
         session: &Session,
         offer: SdpOffer,
         agent: &Agent,
-        page_actions: &[String],
+        options: &CallOptions,
     ) -> Result<PlacedCall, VoiceError> {
         let began = Instant::now();
         if self.drain.is_draining() {
@@ -182,8 +209,8 @@ impl MediaWorkers {
         } else {
             agent
         };
-        let plan = self.planner.plan(agent, session, page_actions);
-        let placed = self.place_reserved(session, &call, offer, plan).await;
+        let plan = self.planner.plan(agent, session, &options.page_actions);
+        let placed = self.place_reserved(session, &call, offer, plan, options.recording_days).await;
         let (index, answer_sdp) = match placed {
             Ok(p) => p,
             Err(e) => {
@@ -201,6 +228,7 @@ impl MediaWorkers {
         call: &CallId,
         offer: SdpOffer,
         plan: CallPlan,
+        recording_days: Option<u32>,
     ) -> Result<(usize, String), VoiceError> {
         let (_, worker) =
             self.workers.iter().min_by_key(|(_, w)| w.active()).ok_or(VoiceError::Unavailable)?;
@@ -220,6 +248,14 @@ impl MediaWorkers {
             let mut rng = rand::rng();
             IceCreds { ufrag: random_base62(&mut rng, 16), pass: random_base62(&mut rng, 24) }
         };
+        let (recording, sink) = match recording_days {
+            Some(days) => {
+                let (serial, sink) = self.recordings.begin(call, session, days);
+                (Some(serial), Some(sink))
+            }
+            None => (None, None),
+        };
+        let media = CallMedia { agent: peer, recording };
         let (live_tx, live_rx) = oneshot::channel();
         let (ctx, sid, cid) = (self.ctx.clone(), session.id.clone(), call.clone());
         let conversation = session.conversation_id.clone();
@@ -242,10 +278,10 @@ impl MediaWorkers {
             let actor = CallActor::new(sid, cid, key, worker.clone(), ctx, bridge_url, backend).start();
             let live = LiveCall { hangup: actor.clone().recipient(), worker, key };
             let _ = live_tx.send((live, Box::pin(recorded) as Recorded));
-            CallLinks { actor: actor.recipient(), talk }
+            CallLinks { actor: actor.recipient(), talk, recording: sink }
         });
         let (reply, answer) = oneshot::channel();
-        if !worker.send(Command::Accept { offer, ice, agent: peer, attach, reply }) {
+        if !worker.send(Command::Accept { offer, ice, media, attach, reply }) {
             return Err(VoiceError::Unavailable);
         }
         let answer_sdp = answer.await.map_err(|_| VoiceError::Unavailable)??;

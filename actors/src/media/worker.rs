@@ -9,6 +9,7 @@
 use super::error::VoiceError;
 use super::outbox::Outbox;
 use super::tcp::{Closed, TcpInput, TcpLinks};
+use crate::recordings::RecordingSink;
 use crate::talk::CallTranscript;
 use actix::{Message, Recipient};
 use foldhash::fast::FixedState;
@@ -20,7 +21,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::media::{
-    CallEvent, CallKey, Endpoint, IceCreds, SdpOffer, Transmit, Transport, VoiceAgent,
+    CallEvent, CallKey, CallMedia, Endpoint, IceCreds, SdpOffer, Transmit, Transport,
 };
 use voxgate_engine::talk::{AgentEvent, TalkEvent};
 
@@ -45,6 +46,8 @@ pub(crate) struct CallLinks {
     pub actor: Recipient<Happened>,
     /// A talking call's agent and transcript.
     pub talk: Option<TalkLinks>,
+    /// A recorded call's file.
+    pub recording: Option<RecordingSink>,
 }
 
 /// Where a talking call's conversation goes: what the agent hears, straight to it (on its
@@ -64,7 +67,7 @@ pub(crate) enum Command {
     Accept {
         offer: SdpOffer,
         ice: IceCreds,
-        agent: VoiceAgent,
+        media: CallMedia,
         attach: Attach,
         reply: oneshot::Sender<Result<String, VoiceError>>,
     },
@@ -384,6 +387,11 @@ impl MediaWorker {
                     }
                 }
                 (CallEvent::Talk(_), None) => {}
+                (CallEvent::Recorded { pages, duration_ms }, _) => {
+                    if let Some(recording) = &links.recording {
+                        recording.append(pages, duration_ms);
+                    }
+                }
                 (event, _) => links.actor.do_send(Happened(event)),
             }
         }
@@ -393,8 +401,8 @@ impl MediaWorker {
         let now = Instant::now();
         let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
         match command {
-            Command::Accept { offer, ice, agent, attach, reply } => {
-                let accepted = self.endpoint.accept(now, offer, ice, agent).map_err(VoiceError::from);
+            Command::Accept { offer, ice, media, attach, reply } => {
+                let accepted = self.endpoint.accept(now, offer, ice, media).map_err(VoiceError::from);
                 let answer = accepted.map(|(key, answer)| {
                     let actor = attach(key, self.handle.clone());
                     self.calls.insert(key, actor);

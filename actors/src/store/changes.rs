@@ -4,7 +4,7 @@
 //! that rolled back.
 
 use super::sql::{args, Sql};
-use super::{analyses, records, webhooks, StoreError};
+use super::{analyses, recordings, records, webhooks, StoreError};
 use voxgate_engine::ids::{CallId, ConversationId, SessionId, WorkspaceId};
 use voxgate_engine::session::{EndReason, Session};
 use voxgate_engine::webhook::WebhookEvent;
@@ -55,8 +55,8 @@ pub enum Erasure {
     NotFound,
 }
 
-/// Erases a conversation of `ws`: its transcript, calls, metadata, variables and every webhook
-/// payload that carried them; only its usage (anonymous) and its id, in the list of erased
+/// Erases a conversation of `ws`: its transcript, calls, recordings, metadata, variables and
+/// every webhook payload that carried them; only its usage (anonymous) and its id, in the list of erased
 /// conversations, are left. `conversation.deleted` is owed. The caller ends a live session first.
 pub fn conversation_erased(
     c: &dyn Sql,
@@ -79,6 +79,8 @@ pub fn conversation_erased(
     )?;
     let Some(session) = session else { return Ok(Erasure::NotFound) };
     c.execute("DELETE FROM messages WHERE conversation_id = ?1", args![id])?;
+    // The files go after the commit (`recordings` purges them); no one can read them from now.
+    recordings::delete_conversation(c, id, at)?;
     c.execute("DELETE FROM calls WHERE session_id = ?1", args![session.as_str()])?;
     c.execute("DELETE FROM webhook_deliveries WHERE conversation_id = ?1", args![id])?;
     c.execute("DELETE FROM sessions WHERE id = ?1", args![session.as_str()])?;

@@ -14,6 +14,7 @@ pub mod conversations;
 pub mod dashboard;
 mod error;
 pub mod postgresql;
+pub mod recordings;
 pub mod records;
 pub(crate) mod schema;
 pub mod sql;

@@ -616,22 +616,48 @@ pub struct CallRecord {
     pub end_reason: Option<String>,
     /// Metered minutes of this call.
     pub minutes: i64,
+    /// Its recording, when its widget records calls.
+    pub recording: Option<CallRecording>,
+}
+
+/// Where a call's recording is and what it holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallRecording {
+    /// `GET` it with the workspace's key: `audio/ogg`, two channels (visitor left, agent right).
+    pub url: String,
+    /// `recording`, `complete`, or `partial` (the node stopped mid-call; what was written is kept).
+    pub status: String,
+    pub duration_ms: i64,
+    pub bytes: i64,
 }
 
 pub fn calls_of_session(c: &dyn Sql, session: &SessionId) -> Result<Vec<CallRecord>, StoreError> {
     c.query_map(
-        "SELECT id, worker, created_at, connected_at, ended_at, end_reason, minutes FROM calls
-         WHERE session_id = ?1 ORDER BY created_at",
+        "SELECT c.id, c.worker, c.created_at, c.connected_at, c.ended_at, c.end_reason, c.minutes,
+                r.conversation_id, r.status, r.duration_ms, r.bytes
+         FROM calls c LEFT JOIN recordings r ON r.call_id = c.id AND r.deleted_at IS NULL
+         WHERE c.session_id = ?1 ORDER BY c.created_at",
         args![session.as_str()],
         |r| {
+            let call_id: String = r.get(0)?;
+            let recording = match r.get::<Option<String>>(7)? {
+                Some(conversation) => Some(CallRecording {
+                    url: format!("/v1/conversations/{conversation}/calls/{call_id}/recording"),
+                    status: r.get(8)?,
+                    duration_ms: r.get(9)?,
+                    bytes: r.get(10)?,
+                }),
+                None => None,
+            };
             Ok(CallRecord {
-                call_id: r.get(0)?,
+                call_id,
                 worker: r.get(1)?,
                 created_at: Timestamp(r.get(2)?),
                 connected_at: r.get::<Option<i64>>(3)?.map(Timestamp),
                 ended_at: r.get::<Option<i64>>(4)?.map(Timestamp),
                 end_reason: r.get(5)?,
                 minutes: r.get(6)?,
+                recording,
             })
         },
     )

@@ -497,6 +497,56 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE messages ADD COLUMN latency TEXT;
     "#,
     ),
+    // 18: call recordings. A row per recorded call, made when the call is placed: where its Ogg
+    // file is (`local`: the recording node's data dir; `object`: the object store), how much was
+    // written, and its widget's retention. Erasure and expiry set `deleted_at`; the file goes,
+    // then the row.
+    Migration {
+        sqlite: r#"
+    CREATE TABLE recordings (
+        call_id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        widget_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        location TEXT NOT NULL,
+        stored TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        duration_ms INTEGER NOT NULL DEFAULT 0,
+        retention_days INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE INDEX recordings_by_conversation ON recordings(conversation_id);
+    CREATE INDEX recordings_by_widget ON recordings(widget_id);
+    CREATE INDEX recordings_by_start ON recordings(started_at) WHERE deleted_at IS NULL;
+    CREATE INDEX recordings_deleted ON recordings(deleted_at) WHERE deleted_at IS NOT NULL;
+    "#,
+        postgres: r#"
+    CREATE TABLE recordings (
+        call_id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        widget_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        location TEXT NOT NULL,
+        stored TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        bytes BIGINT NOT NULL DEFAULT 0,
+        duration_ms BIGINT NOT NULL DEFAULT 0,
+        retention_days BIGINT NOT NULL,
+        deleted_at BIGINT
+    );
+    CREATE INDEX recordings_by_conversation ON recordings(conversation_id);
+    CREATE INDEX recordings_by_widget ON recordings(widget_id);
+    CREATE INDEX recordings_by_start ON recordings(started_at) WHERE deleted_at IS NULL;
+    CREATE INDEX recordings_deleted ON recordings(deleted_at) WHERE deleted_at IS NOT NULL;
+    "#,
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

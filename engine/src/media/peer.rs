@@ -314,7 +314,7 @@ impl VoicePeer {
             return Ok(false);
         };
         if let Some(recorder) = self.recorder.as_mut() {
-            recorder.agent(now, &payload);
+            recorder.agent(now, time, &payload);
         }
         self.sender.send(&mut self.rtc, mid, pt, now, Outgoing { time, payload, marker })
     }

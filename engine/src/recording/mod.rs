@@ -13,5 +13,5 @@ mod ogg_opus;
 mod recorder;
 
 pub use framing::{FramingError, OpusFrames};
-pub use ogg_opus::{opus_head, opus_tags, CHANNELS};
+pub use ogg_opus::{opus_head, opus_tags, written_duration_ms, CHANNELS};
 pub use recorder::{CallRecorder, RecordingStats, Side, PAGE_PACKETS};

@@ -38,3 +38,24 @@ pub fn opus_tags(comments: &[(&str, &str)]) -> Vec<u8> {
     }
     tags
 }
+
+/// The duration of the whole pages of a recording file, in milliseconds: what a crash left
+/// playable (a page cut short by the crash is not counted).
+pub fn written_duration_ms(file: &[u8]) -> u64 {
+    let mut at = 0;
+    let mut granule = 0;
+    while let Some(header) = file.get(at..at + 27).filter(|h| h.starts_with(b"OggS")) {
+        let segments = usize::from(header[26]);
+        let Some(lacing) = file.get(at + 27..at + 27 + segments) else { break };
+        let end = at + 27 + segments + lacing.iter().map(|l| usize::from(*l)).sum::<usize>();
+        if end > file.len() {
+            break;
+        }
+        let page_granule = u64::from_le_bytes(header[6..14].try_into().unwrap_or([0xFF; 8]));
+        if page_granule != u64::MAX {
+            granule = page_granule;
+        }
+        at = end;
+    }
+    granule * 1000 / 48_000
+}

@@ -1,8 +1,7 @@
 //! `CallRecorder`: lays a call's two sides on one 20 ms timeline and writes it as Ogg Opus.
 //!
-//! The visitor's packets take their slot from their RTP time (so network jitter does not move
-//! them), anchored to when the first one arrived; the agent's from when they were sent (they
-//! are paced by the server). A slot is written once it is `LATENESS` old, so a late packet
+//! Each side's packets take their slot from their RTP time (so network jitter and timer jitter
+//! do not move them), anchored to when its first packet came. A slot is written once it is `LATENESS` old, so a late packet
 //! still finds its place; a page goes out every second of audio, so a crash loses at most that.
 
 use super::framing::{self_delimit, slots_of, SILENCE, SLOT_SAMPLES};
@@ -22,8 +21,8 @@ const LATENESS_SLOTS: u64 = 12;
 /// How far ahead of the clock a side may queue (a bridge agent that sends a burst): 10 s.
 const MAX_AHEAD_SLOTS: u64 = 500;
 
-/// A visitor whose RTP clock strays this far (1 s) from the arrival clock is re-anchored (a
-/// sender that reset its timestamps).
+/// A sender whose RTP time runs this far (1 s) ahead of when its packets arrive is anchored
+/// again where they arrive (a sender that reset or jumped its timestamps).
 const REANCHOR_SLOTS: i64 = 50;
 
 /// Who sent a packet.
@@ -36,7 +35,7 @@ pub enum Side {
 /// What a recording holds so far.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RecordingStats {
-    /// Written duration, in milliseconds.
+    /// Duration of the whole pages handed out, in milliseconds.
     pub duration_ms: u64,
     pub visitor_packets: u64,
     pub agent_packets: u64,
@@ -51,8 +50,8 @@ struct Lane {
     queue: VecDeque<Option<Vec<u8>>>,
     /// The last slot this side filled.
     last: Option<u64>,
-    /// A visitor's RTP time and the slot it maps to.
-    anchor: Option<(u32, u64)>,
+    /// An RTP time, the slot it maps to, and the newest RTP time seen.
+    anchor: Option<(u32, u64, u32)>,
 }
 
 /// The recording of one call, as Ogg pages to append to its file.
@@ -94,36 +93,45 @@ impl CallRecorder {
 
     /// A visitor's Opus packet, with its RTP time, received at `now`.
     pub fn visitor(&mut self, now: Instant, rtp_time: u32, packet: &[u8]) {
-        if self.finished {
-            return;
-        }
         self.stats.visitor_packets += 1;
-        let arrived = self.slot_at(now);
-        let lane = &mut self.lanes[0];
-        let (time, slot) = *lane.anchor.get_or_insert((rtp_time, arrived.max(self.next_slot)));
-        let offset = i64::from(rtp_time.wrapping_sub(time) as i32) / i64::from(SLOT_SAMPLES);
-        let mut at = slot as i64 + offset;
-        if (at - arrived as i64).abs() > REANCHOR_SLOTS {
-            let slot = arrived.max(self.next_slot);
-            lane.anchor = Some((rtp_time, slot));
-            at = slot as i64;
-        }
-        match u64::try_from(at) {
-            Ok(at) => self.place(Side::Visitor, at, packet),
-            Err(_) => self.stats.dropped += 1,
-        }
-        self.advance(now);
+        self.timed(Side::Visitor, now, rtp_time, packet);
     }
 
-    /// A packet the agent sent the visitor at `now`.
-    pub fn agent(&mut self, now: Instant, packet: &[u8]) {
+    /// A packet the agent sent the visitor at `now`, with its RTP time.
+    pub fn agent(&mut self, now: Instant, rtp_time: u32, packet: &[u8]) {
+        self.stats.agent_packets += 1;
+        self.timed(Side::Agent, now, rtp_time, packet);
+    }
+
+    /// Places a packet by its RTP time, anchored where its side was first heard. A sender
+    /// whose clock runs slow (its packets would fall behind the slots already written) or that
+    /// jumps ahead is anchored again at the first free slot, so nothing in order is lost.
+    fn timed(&mut self, side: Side, now: Instant, rtp_time: u32, packet: &[u8]) {
         if self.finished {
             return;
         }
-        self.stats.agent_packets += 1;
         let arrived = self.slot_at(now);
-        let at = self.lanes[1].last.map_or(arrived, |last| arrived.max(last + 1));
-        self.place(Side::Agent, at, packet);
+        let next_slot = self.next_slot;
+        let lane = &mut self.lanes[side as usize];
+        let in_order = lane.anchor.is_none_or(|(_, _, newest)| rtp_time.wrapping_sub(newest) as i32 > 0);
+        let free = next_slot.max(lane.last.map_or(0, |l| l + 1));
+        let (time, slot, _) = *lane.anchor.get_or_insert((rtp_time, arrived.max(free), rtp_time));
+        let offset = i64::from(rtp_time.wrapping_sub(time) as i32) / i64::from(SLOT_SAMPLES);
+        let mut at = slot as i64 + offset;
+        if in_order && (at < next_slot as i64 || at > arrived as i64 + REANCHOR_SLOTS) {
+            let slot = if at < next_slot as i64 { free } else { arrived.max(free) };
+            lane.anchor = Some((rtp_time, slot, rtp_time));
+            at = slot as i64;
+        }
+        if in_order {
+            if let Some(anchor) = lane.anchor.as_mut() {
+                anchor.2 = rtp_time;
+            }
+        }
+        match u64::try_from(at) {
+            Ok(at) => self.place(side, at, packet),
+            Err(_) => self.stats.dropped += 1,
+        }
         self.advance(now);
     }
 
@@ -182,7 +190,9 @@ impl CallRecorder {
         }
         let granule = self.next_slot * u64::from(SLOT_SAMPLES);
         let _ = self.writer.write_packet(packet, self.serial, end, granule);
-        self.stats.duration_ms = self.next_slot * SLOT.as_millis() as u64;
+        if end != PacketWriteEndInfo::NormalPacket {
+            self.stats.duration_ms = self.next_slot * SLOT.as_millis() as u64;
+        }
     }
 
     /// Writes everything queued and ends the stream. Nothing is recorded after.
@@ -257,7 +267,7 @@ mod tests {
             let now = t0 + SLOT * i;
             rec.visitor(now, 1000 + i * 960, &frame(&mut visitor, i < 50));
             if i >= 50 {
-                rec.agent(now, &frame(&mut agent, true));
+                rec.agent(now, i * 960, &frame(&mut agent, true));
             }
             if let Some(pages) = rec.poll_pages() {
                 file.extend(pages);
@@ -303,12 +313,34 @@ mod tests {
         // A duplicate of a queued slot is dropped too; garbage is not recorded.
         rec.visitor(later, rtp(25), &frame(&mut enc, true));
         rec.visitor(later, rtp(25), &frame(&mut enc, true));
-        rec.agent(later, &[0xFF]);
+        rec.agent(later, 0, &[0xFF]);
         assert_eq!(rec.stats().dropped, 3);
         // A sender that resets its clock is re-anchored where it is heard, not dropped.
         rec.visitor(later, 500_000_000, &frame(&mut enc, true));
         assert_eq!(rec.stats().dropped, 3);
-        assert_eq!(rec.lanes[0].anchor, Some((500_000_000, 40)));
+        assert_eq!(rec.lanes[0].anchor, Some((500_000_000, 40, 500_000_000)));
+    }
+
+    #[test]
+    fn a_sender_whose_clock_runs_slow_loses_nothing() {
+        let t0 = Instant::now();
+        let mut rec = CallRecorder::new(t0, 5, &[]);
+        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+        // A packet every 24 ms of wall time, each 20 ms of RTP time: after a few seconds its RTP
+        // time is far behind the slots already written.
+        for i in 0..250u32 {
+            rec.agent(t0 + Duration::from_millis(24) * i, i * 960, &frame(&mut enc, true));
+        }
+        rec.finish();
+        let stats = rec.stats();
+        assert_eq!((stats.agent_packets, stats.dropped), (250, 0));
+        // Timer jitter does not leave holes: every packet in one slot, back to back.
+        let mut file = Vec::new();
+        while let Some(p) = rec.poll_pages() {
+            file.extend(p);
+        }
+        let loud = decode(&file).iter().filter(|(_, r)| *r > 1e5).count();
+        assert!(loud >= 245, "{loud} of 250 slots loud");
     }
 
     #[test]
@@ -318,12 +350,16 @@ mod tests {
         let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
         let mut file = rec.poll_pages().unwrap();
         for i in 0..200u32 {
-            rec.agent(t0 + SLOT * i, &frame(&mut enc, true));
+            rec.agent(t0 + SLOT * i, i * 960, &frame(&mut enc, true));
             if let Some(p) = rec.poll_pages() {
                 file.extend(p);
             }
         }
         // Never finished (a crash): whole pages were handed out every second.
+        let cut = &file[..file.len() - 5];
+        assert_eq!(rec.stats().duration_ms, 3000);
+        assert_eq!(super::super::written_duration_ms(&file), 3000);
+        assert_eq!(super::super::written_duration_ms(cut), 2000, "a torn page is not counted");
         let slots = decode(&file);
         assert!(slots.len() >= 150 && slots.len().is_multiple_of(PAGE_PACKETS as usize), "{}", slots.len());
     }
@@ -334,7 +370,7 @@ mod tests {
         rec.finish();
         let file = rec.poll_pages().unwrap();
         assert_eq!(decode(&file).len(), 1);
-        rec.agent(Instant::now(), &SILENCE);
+        rec.agent(Instant::now(), 0, &SILENCE);
         assert!(rec.poll_pages().is_none(), "nothing after the end");
     }
 }

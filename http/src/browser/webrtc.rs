@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::Arc;
-use voxgate_actors::media::VoiceError;
+use voxgate_actors::media::{CallOptions, VoiceError};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::CallId;
 use voxgate_engine::media::check_offer;
@@ -70,16 +70,17 @@ pub async fn offer(
         .check_usage(&session, UsageKind::VoiceMinute)
         .await
         .map_err(|e| admitted.refuse(&state, e.into()))?;
-    // The page actions the widget's site runs: the call's agent is offered no others.
-    let page_actions = state
+    // The page actions the widget's site runs (the call's agent is offered no others), and
+    // whether it records calls: as the widget is saved now.
+    let options = state
         .control
         .config()
         .widget(&session.widget_id)
-        .map(|w| w.spec.page_actions.clone())
+        .map(|w| CallOptions::of_widget(&w.spec))
         .unwrap_or_default();
     let placed = state
         .media
-        .place(&session, offer, &agent, &page_actions)
+        .place(&session, offer, &agent, &options)
         .await
         .map_err(|e| voice_error(&state, &admitted, e))?;
     let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);

@@ -108,5 +108,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = ConversationId::parse(&path).map_err(bad_id)?;
     state.control.erase_conversation(&ws.0, &id).await?;
+    // Its recordings' files go now (a failure is retried by the sweeper; none can be read).
+    state.recordings.sweep_now().await;
     Ok(HttpResponse::Ok().json(json!({"id": id, "deleted": true})))
 }

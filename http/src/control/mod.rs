@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod auth;
 pub mod conversations;
+pub mod recordings;
 pub mod sessions;
 pub mod usage;
 pub mod webhooks;
@@ -59,6 +60,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/conversations/{id}")
             .route(web::get().to(conversations::get))
             .route(web::delete().to(conversations::delete)),
+    )
+    .service(
+        web::resource("/v1/conversations/{id}/calls/{call}/recording").route(web::get().to(recordings::get)),
     )
     .service(web::resource("/v1/sessions/{id}/refresh").route(web::post().to(sessions::refresh)))
     .service(
