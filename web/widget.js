@@ -75,6 +75,8 @@
     "form[hidden]{display:none}",
     "textarea{flex:1;resize:none;font:inherit;padding:8px;border-radius:8px;border:1px solid rgba(127,127,127,.4);color:var(--vg-text);background:var(--vg-bg)}",
     ".call{display:flex;align-items:center;gap:8px;padding:0 12px 12px}",
+    ".recorded{color:#b42318;font-size:12px}",
+    ".recorded[hidden]{display:none}",
     ".call[hidden]{display:none}",
     ".call .state{flex:1;font-size:13px}",
     ".source{align-self:flex-start;margin-top:-4px;font-size:12px;opacity:.75}",
@@ -123,7 +125,9 @@
     ui.callButton = el("button", { "data-part": "call", text: "Start voice call", onclick: toggleCall });
     ui.mute = el("button", { class: "secondary", "data-part": "mute", "aria-pressed": "false", text: "Mute", hidden: "", onclick: toggleMute });
     ui.callState = el("span", { class: "state", "data-part": "call-state", role: "status", text: "" });
-    ui.call = el("div", { class: "call", hidden: "" }, [ui.callButton, ui.mute, ui.callState]);
+    // Shown during a call that the widget's site records (the visitor consented to it).
+    ui.recorded = el("span", { class: "recorded", "data-part": "recorded", text: "● Recorded", hidden: "" });
+    ui.call = el("div", { class: "call", hidden: "" }, [ui.callButton, ui.mute, ui.callState, ui.recorded]);
     ui.levelBar = el("span", {});
     ui.level = el("div", { class: "level", role: "meter", "aria-label": "Your microphone level", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", "data-part": "level", "data-level": "0" }, [ui.levelBar]);
     ui.speaking = el("span", { class: "speaking", "data-part": "speaking", role: "status", text: "Agent speaking…", hidden: "" });
@@ -437,6 +441,9 @@
     ui.callButton.textContent = state === "connecting" || state === "live" ? "End call" : "Start voice call";
     if (state === "live" && config.features && config.features.mute_button !== false) ui.mute.removeAttribute("hidden");
     else ui.mute.setAttribute("hidden", "");
+    var recorded = (state === "connecting" || state === "live") && config.privacy && config.privacy.recording === "on";
+    if (recorded) ui.recorded.removeAttribute("hidden");
+    else ui.recorded.setAttribute("hidden", "");
   }
 
   function toggleCall() {

@@ -1,12 +1,15 @@
 // A talking agent in real headless Chromium: the widget calls a `pipeline` agent (its providers
 // faked by voxgate-fake-provider) with a spoken question as the microphone (espeak-ng, played by
 // --use-file-for-fake-audio-capture); the page shows the visitor's caption and the agent's
-// caption, live over the call's data channel, and receives the reply audio.
+// caption, live over the call's data channel, and receives the reply audio. The widget records
+// calls (the visitor accepts terms that say so, and sees that the call is recorded); afterwards
+// the dashboard shows the answer's latencies and plays the recording, which Chromium's own
+// decoder finds to hold two channels: the visitor's question and the agent's answer.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,6 +58,7 @@ before(async () => {
     () => voxgate.api("POST", `/v1/widgets/${widget}/sessions`, {}));
   const w = await voxgate.api("POST", "/v1/widgets", {
     name: "Talk", agent_id: agent.body.id, environment: "staging", allowed_origins: [site.origin],
+    privacy: { consent_required: true, terms_text: "Calls are recorded to improve our answers.", recording: "on" },
   });
   assert.equal(w.status, 201, JSON.stringify(w.body));
   widget = w.body.id;
@@ -73,8 +77,11 @@ test("a spoken question shows both captions and the reply is heard", { timeout: 
   const page = await browser.context.newPage();
   await page.goto(site.origin + "/");
   await page.locator("[data-part=launcher]").click();
+  assert.match(await page.locator("[data-part=terms]").textContent(), /recorded/);
+  await page.locator("[data-part=accept]").click();
   await page.locator("[data-part=call]").click();
   await page.waitForSelector("[data-voxgate-widget][data-call=live]", { state: "attached", timeout: 30000 });
+  assert.equal(await page.locator("[data-part=recorded]").isVisible(), true, "the visitor sees the call is recorded");
 
   const visitor = page.locator("[data-caption=true][data-role=visitor]");
   await visitor.waitFor({ timeout: 30000 });
@@ -86,5 +93,69 @@ test("a spoken question shows both captions and the reply is heard", { timeout: 
   await page.waitForSelector("[data-caption=true][data-role=agent][data-status=complete]", { state: "attached", timeout: 30000 });
   assert.match(await agent.textContent(), /five euros/);
   await page.locator("[data-part=call]").click();
+  await page.close();
+});
+
+test("the dashboard plays the call's recording beside its transcript and latencies", { timeout: 90000 }, async () => {
+  voxgate.createUser("owner@example.com", "correct horse battery staple");
+  const page = await browser.context.newPage();
+  await page.goto(voxgate.url + "/dashboard/sign-in");
+  await page.fill("#email", "owner@example.com");
+  await page.fill("#password", "correct horse battery staple");
+  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+  // The call's recording is complete once its end is written.
+  let conversation;
+  for (let i = 0; i < 100 && !conversation; i++) {
+    const list = await voxgate.api("GET", "/v1/conversations");
+    const id = list.body.conversations[0]?.id;
+    const record = id && (await voxgate.api("GET", `/v1/conversations/${id}`)).body;
+    if (record?.calls?.[0]?.recording?.status === "complete") conversation = record;
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(conversation, "the call was recorded");
+  await page.goto(`${voxgate.url}/dashboard/conversations/${conversation.id}`);
+
+  // The answer's stages beside the transcript.
+  const latency = page.locator("[data-latency]").first();
+  assert.match(await latency.textContent(), /waited \d+ ms/);
+  assert.match(await page.locator("[data-turn-waits]").textContent(), /p50 \d+ ms, p95 \d+ ms/);
+
+  // The player loads the recording, plays it, and seeks to a line.
+  const player = page.locator("audio[data-player]");
+  await page.waitForFunction(() => document.querySelector("audio[data-player]").readyState >= 1, null, { timeout: 20000 });
+  const duration = await player.evaluate((a) => a.duration);
+  assert.ok(duration > 1, `the recording lasts ${duration} s`);
+  await player.evaluate((a) => a.play());
+  await page.waitForFunction(() => document.querySelector("audio[data-player]").currentTime > 0.3, null, { timeout: 20000 });
+  const seek = page.locator("[data-seek]").last();
+  const at = Number(await seek.getAttribute("data-seek-at"));
+  await seek.click();
+  await page.waitForFunction((t) => Math.abs(document.querySelector("audio[data-player]").currentTime - t) < 1, at, { timeout: 20000 });
+  await page.waitForSelector("[data-transcript] li[aria-current]", { timeout: 20000 });
+  mkdirSync(join(root, "target", "dashboard-screenshots"), { recursive: true });
+  await page.screenshot({ path: join(root, "target", "dashboard-screenshots", "conversation-recording.png"), fullPage: true });
+
+  // Chromium's own decoder: two channels, the visitor's question on the left and the agent's
+  // answer on the right, each where it was said.
+  const channels = await page.evaluate(async (src) => {
+    const data = await (await fetch(src)).arrayBuffer();
+    const audio = await new OfflineAudioContext(2, 48000, 48000).decodeAudioData(data);
+    const loud = (c) => {
+      const x = audio.getChannelData(c);
+      const out = [];
+      for (let i = 0; i + 960 <= x.length; i += 960) {
+        let e = 0;
+        for (let j = i; j < i + 960; j++) e += x[j] * x[j];
+        out.push(e / 960 > 1e-4);
+      }
+      return out;
+    };
+    const [visitor, agent] = [loud(0), loud(1)];
+    return { n: audio.numberOfChannels, visitor: visitor.filter(Boolean).length, agent: agent.filter(Boolean).length,
+      firstVisitor: visitor.indexOf(true), firstAgent: agent.indexOf(true) };
+  }, await player.getAttribute("src"));
+  assert.equal(channels.n, 2, JSON.stringify(channels));
+  assert.ok(channels.visitor > 25 && channels.agent > 25, JSON.stringify(channels));
+  assert.ok(channels.firstAgent > channels.firstVisitor, `the answer comes after the question: ${JSON.stringify(channels)}`);
   await page.close();
 });

@@ -72,6 +72,33 @@ function livePreview() {
   render();
 }
 
+// A conversation's recordings: a line's time plays its call's recording from there, and the
+// line being heard is marked as the recording plays.
+function recordings() {
+  document.querySelectorAll("[data-seek]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var player = document.querySelector('[data-player="' + button.dataset.seek + '"]');
+      if (!player) return;
+      player.currentTime = parseFloat(button.dataset.seekAt) || 0;
+      var played = player.play();
+      if (played && played.catch) played.catch(function () {});
+    });
+  });
+  document.querySelectorAll("[data-player]").forEach(function (player) {
+    var lines = Array.prototype.slice.call(document.querySelectorAll('[data-call="' + player.dataset.player + '"]'));
+    player.addEventListener("timeupdate", function () {
+      var current = null;
+      lines.forEach(function (line) {
+        if (parseFloat(line.dataset.at) <= player.currentTime) current = line;
+      });
+      lines.forEach(function (line) {
+        if (line === current) line.setAttribute("aria-current", "true");
+        else line.removeAttribute("aria-current");
+      });
+    });
+  });
+}
+
 function focusFirstError() {
   var invalid = document.querySelector('[aria-invalid="true"]');
   if (invalid) invalid.focus();
@@ -82,5 +109,6 @@ document.addEventListener("DOMContentLoaded", function () {
   conditionalFields();
   conditionalFieldsNot();
   livePreview();
+  recordings();
   focusFirstError();
 });

@@ -66,6 +66,8 @@ pub struct Line {
     pub tool: Option<ToolCallLine>,
     /// An agent's answer in a call: its stages (`waited 812 ms · stt 102 ms · ...`).
     pub latency: Option<String>,
+    /// A line said in a recorded call: the call, and seconds into its recording.
+    pub seek: Option<(String, String)>,
 }
 
 /// An answer's stages in words, the visitor's wait first.
@@ -112,6 +114,8 @@ pub struct CallLine {
     pub duration: String,
     pub end_reason: String,
     pub minutes: i64,
+    /// Where the dashboard plays its recording, and what the recording holds.
+    pub recording: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -138,6 +142,8 @@ struct DetailPage {
     voice_minutes: u64,
     lines: Vec<Line>,
     calls: Vec<CallLine>,
+    /// Some call was recorded: the page plays it beside the transcript.
+    recorded: bool,
 }
 
 fn names(state: &AppState, who: &SignedIn) -> (HashMap<String, String>, HashMap<String, String>) {
@@ -283,6 +289,8 @@ pub async fn list(
 fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage {
     let (widgets, agents) = names(state, who);
     let s = &r.summary;
+    let recorded: Vec<&str> =
+        r.calls.iter().filter(|c| c.recording.is_some()).map(|c| c.call_id.as_str()).collect();
     let lines = r
         .transcript
         .iter()
@@ -308,6 +316,12 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
                 duration_ms: t.duration_ms,
             }),
             latency: m.latency.as_ref().map(stages),
+            seek: match (&m.call_id, m.offset_ms) {
+                (Some(call), Some(ms)) if recorded.contains(&call.as_str()) => {
+                    Some((call.clone(), format!("{:.2}", ms.max(0) as f64 / 1000.0)))
+                }
+                _ => None,
+            },
         })
         .collect();
     let calls = r
@@ -324,6 +338,16 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
             },
             end_reason: c.end_reason.clone().unwrap_or_else(|| "-".into()),
             minutes: c.minutes,
+            recording: c.recording.as_ref().map(|rec| {
+                let src = format!("/dashboard/conversations/{}/calls/{}/recording", s.id, c.call_id);
+                let what = format!(
+                    "{:.1} s, {} KB{}",
+                    rec.duration_ms as f64 / 1000.0,
+                    (rec.bytes.max(0) + 1023) / 1024,
+                    if rec.status == "complete" { String::new() } else { format!(", {}", rec.status) }
+                );
+                (src, what)
+            }),
         })
         .collect();
     DetailPage {
@@ -345,6 +369,7 @@ fn detail(state: &AppState, who: &SignedIn, r: ConversationRecord) -> DetailPage
         usage_class: s.usage.class.clone(),
         text_messages: s.usage.text_messages,
         voice_minutes: s.usage.voice_minutes,
+        recorded: !recorded.is_empty(),
         lines,
         calls,
     }
@@ -362,4 +387,17 @@ pub async fn get(
         .await
         .map_err(|_| DashboardError::not_found(&format!("conversation {id}")))?;
     Ok(html(StatusCode::OK, &detail(&state, &who, record)))
+}
+
+/// A recorded call's audio for the conversation page's player (ranges, so it can seek).
+pub async fn recording(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    req: actix_web::HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let (conversation, call) = path.into_inner();
+    let conversation = ConversationId::parse(&conversation).map_err(crate::error::bad_id)?;
+    let call = voxgate_engine::ids::CallId::parse(&call).map_err(crate::error::bad_id)?;
+    crate::control::recordings::serve(&state, &req, &who.user.workspace_id, &conversation, &call).await
 }

@@ -62,6 +62,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/agents/{id}/latency", web::get().to(agents::latency))
         .route("/dashboard/conversations", web::get().to(conversations::list))
         .route("/dashboard/conversations/{id}", web::get().to(conversations::get))
+        .route(
+            "/dashboard/conversations/{id}/calls/{call}/recording",
+            web::get().to(conversations::recording),
+        )
         .route("/dashboard/usage", web::get().to(usage::page))
         .route("/dashboard/webhooks", web::get().to(webhooks::list))
         .route("/dashboard/webhooks", web::post().to(webhooks::create))

@@ -65,6 +65,8 @@ const SECTIONS: &[Section] = &[
         fields: &[
             field("privacy.consent_required", Kind::Bool),
             field("privacy.terms_text", Kind::OptText),
+            field("privacy.recording", Kind::Text),
+            field("privacy.recording_retention_days", Kind::Text),
             field("privacy.trust_center.enabled", Kind::Bool),
             field("privacy.trust_center.privacy_policy_url", Kind::OptText),
             field("privacy.trust_center.subprocessors_url", Kind::OptText),
@@ -250,6 +252,20 @@ fn section_patch(section: &Section, data: &FormData) -> Result<Value, (String, S
                     }
                 },
             },
+            "privacy.recording_retention_days" => {
+                match data.get("privacy.recording_retention_days").map(str::trim) {
+                    None | Some("") => json!(voxgate_engine::widget::DEFAULT_RECORDING_RETENTION_DAYS),
+                    Some(text) => match text.parse::<u32>() {
+                        Ok(n) => json!(n),
+                        Err(_) => {
+                            return Err((
+                                "privacy.recording_retention_days".into(),
+                                format!("{text:?} is not a whole number of days"),
+                            ))
+                        }
+                    },
+                }
+            }
             "actions" => {
                 let mut actions = Vec::new();
                 for (n, line) in lines(data.get("actions").unwrap_or("")).iter().enumerate() {
