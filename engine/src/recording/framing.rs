@@ -75,16 +75,9 @@ fn frame_samples(toc: u8) -> u32 {
     }
 }
 
-/// `packet` as whole 20 ms packets, without parsing the common case: one 20 ms frame.
-pub fn slots_of(packet: &[u8]) -> Result<Vec<Vec<u8>>, FramingError> {
-    match packet {
-        [toc, frame @ ..]
-            if toc & 3 == 0 && frame_samples(*toc) == SLOT_SAMPLES && frame.len() <= MAX_FRAME_BYTES =>
-        {
-            Ok(vec![packet.to_vec()])
-        }
-        _ => OpusFrames::parse(packet)?.slots(),
-    }
+/// Whether `packet` is one 20 ms frame (code 0): the common case, taken as it is.
+pub fn is_one_slot(packet: &[u8]) -> bool {
+    matches!(packet, [toc, frame @ ..] if toc & 3 == 0 && frame_samples(*toc) == SLOT_SAMPLES && frame.len() <= MAX_FRAME_BYTES)
 }
 
 /// Appends `packet` to `out` in self-delimited framing (RFC 6716 Appendix B): the framing of
@@ -162,7 +155,8 @@ mod tests {
             assert_eq!(frame_samples(p[0]), opus::packet::get_samples_per_frame(&p, 48_000).unwrap() as u32);
         }
         assert_eq!(frame_samples(SILENCE[0]), SLOT_SAMPLES);
-        assert_eq!(slots_of(&SILENCE).unwrap(), vec![SILENCE.to_vec()]);
+        assert!(is_one_slot(&SILENCE));
+        assert!(!is_one_slot(&tone(&mut enc, 480)));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod framing;
 mod ogg_opus;
+mod ogg_page;
 mod recorder;
 
 pub use framing::{FramingError, OpusFrames};
