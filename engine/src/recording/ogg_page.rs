@@ -75,7 +75,7 @@ impl PageWriter {
         let start = self.out.len();
         self.out.extend_from_slice(b"OggS");
         self.out.push(0); // version
-        self.out.push(u8::from(first) * 0x02 | u8::from(last) * 0x04);
+        self.out.push((u8::from(first) * 0x02) | (u8::from(last) * 0x04));
         self.out.extend_from_slice(&self.granule.to_le_bytes());
         self.out.extend_from_slice(&self.serial.to_le_bytes());
         self.out.extend_from_slice(&self.sequence.to_le_bytes());
