@@ -3,13 +3,14 @@
 //! (`turn_detector`), the paced playout of the agent's speech (`playout`), sentence splitting
 //! for speech synthesis (`sentences`), what the visitor heard of each answer (`spoken`,
 //! `answers`), what an agent tells its call (`agent_event`), the Realtime provider protocol
-//! (`realtime`), and the call's talk state machine
+//! (`realtime`), the end-of-turn model's input features (`log_mel`), and the call's talk state machine
 //! that ties them together on the media worker (`machine`). Samples, events and `Instant`s go in; decisions,
 //! PCM, Opus frames and commands come out.
 
 mod agent_event;
 mod answers;
 mod event;
+pub mod log_mel;
 pub mod machine;
 pub mod playout;
 pub mod realtime;
