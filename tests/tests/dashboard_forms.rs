@@ -156,6 +156,13 @@ fn widget_sections_refuse_bad_values_by_field_and_save_nothing() {
             "privacy.trust_center.privacy_policy_url",
             "trust center",
         ),
+        ("privacy", &[("privacy.recording", "on")], "privacy.recording", "consent_required"),
+        (
+            "privacy",
+            &[("privacy.recording_retention_days", "forever")],
+            "privacy.recording_retention_days",
+            "whole number of days",
+        ),
         (
             "privacy",
             &[("privacy.trust_center.privacy_policy_url", "file:///etc/passwd")],

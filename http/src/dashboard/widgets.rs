@@ -252,6 +252,11 @@ fn section_patch(section: &Section, data: &FormData) -> Result<Value, (String, S
                     }
                 },
             },
+            // A form that leaves it out (or an old page) records nothing.
+            "privacy.recording" => match data.get("privacy.recording").map(str::trim) {
+                None | Some("") => json!("off"),
+                Some(value) => json!(value),
+            },
             "privacy.recording_retention_days" => {
                 match data.get("privacy.recording_retention_days").map(str::trim) {
                     None | Some("") => json!(voxgate_engine::widget::DEFAULT_RECORDING_RETENTION_DAYS),
