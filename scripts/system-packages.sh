@@ -40,6 +40,36 @@ need_test_python() {
   need_venv "$venv" moto.server 'moto[server]==5.2.5'
   test_python="$venv/bin/python"
 }
+# The semantic end-of-turn model: Smart Turn v3.2 (BSD-2, Daily), as it ships inside PyPI's
+# pipecat-ai wheel, and the ONNX Runtime library of PyPI's onnxruntime wheel, which voxgate loads
+# at run time (`--turn-model DIR`). Both wheels are downloaded without their dependencies and only
+# these files are kept, in target/turn-model (VOXGATE_TURN_MODEL_DIR moves it). Sets turn_model.
+need_turn_model() {
+  local dir=${VOXGATE_TURN_MODEL_DIR:-$PWD/target/turn-model}
+  turn_model=$dir
+  [ -f "$dir/smart-turn-v3.2-cpu.onnx" ] && [ -f "$dir/libonnxruntime.so" ] && return 0
+  need_deb python3 python3
+  echo "== Smart Turn v3.2 (pipecat-ai 1.14.0) and ONNX Runtime 1.31.1 (PyPI wheels) in $dir"
+  local wheels; wheels=$(mktemp -d)
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      -d "$wheels" pipecat-ai==1.14.0 onnxruntime==1.31.1 2>/dev/null \
+    || { python3 -m venv "$wheels/venv" 2>/dev/null || { install_deb python3-venv; python3 -m venv "$wheels/venv"; }
+         "$wheels/venv/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+           -d "$wheels" pipecat-ai==1.14.0 onnxruntime==1.31.1; }
+  mkdir -p "$dir"
+  python3 - "$wheels" "$dir" <<'PY'
+import glob, sys, zipfile
+wheels, out = sys.argv[1], sys.argv[2]
+pipecat = zipfile.ZipFile(glob.glob(f"{wheels}/pipecat_ai-*.whl")[0])
+for name, to in [("pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx", "smart-turn-v3.2-cpu.onnx"),
+                 ("pipecat_ai-1.14.0.dist-info/licenses/LICENSE", "LICENSE-smart-turn")]:
+    open(f"{out}/{to}", "wb").write(pipecat.read(name))
+runtime = zipfile.ZipFile(glob.glob(f"{wheels}/onnxruntime-*.whl")[0])
+lib = next(n for n in runtime.namelist() if n.startswith("onnxruntime/capi/libonnxruntime.so."))
+open(f"{out}/libonnxruntime.so", "wb").write(runtime.read(lib))
+PY
+  rm -rf "$wheels"
+}
 # need_venv DIR MODULE REQUIREMENT: a venv at DIR whose Python imports MODULE, installing
 # REQUIREMENT from PyPI when it does not.
 need_venv() {

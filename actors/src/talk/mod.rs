@@ -29,6 +29,7 @@ mod realtime_transcription;
 mod recognizer;
 pub mod speech_to_text;
 pub mod text_to_speech;
+pub mod turn_model;
 mod websocket;
 
 pub use backend::{start_on, AgentLink, VoiceBackend};

@@ -1,0 +1,163 @@
+//! The semantic end-of-turn model: Smart Turn v3.2 (BSD-2, Daily; an int8 ONNX Whisper-tiny
+//! encoder with a classifier head), judging from the last 8 s of a visitor's turn whether they
+//! have finished. It runs in this process through ONNX Runtime (the `ort` crate, loading the
+//! `libonnxruntime.so` of PyPI's onnxruntime wheel at start, since no Debian package has it and
+//! nothing may be downloaded at build time), on one thread of its own: an inference takes about
+//! 50 ms of one core, which must never be a media worker's. Requests queue there with a
+//! deadline; one whose deadline passed while it waited is answered `Late` without running, so a
+//! busy model costs nothing but its answer, and the voice activity detector decides instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use voxgate_engine::talk::log_mel::{LogMel, FRAMES, MEL_BANDS};
+
+/// The model's file in a `--turn-model` directory.
+pub const MODEL_FILE: &str = "smart-turn-v3.2-cpu.onnx";
+/// ONNX Runtime's library in the same directory.
+pub const RUNTIME_FILE: &str = "libonnxruntime.so";
+
+/// Requests waiting for the model: a few turns' worth; more are refused at once (`Busy`).
+const QUEUE: usize = 32;
+
+/// Why the model could not be loaded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TurnModelError {
+    #[error("the end-of-turn model is missing: {0} (scripts/test or `source scripts/system-packages.sh; need_turn_model` installs it)")]
+    Missing(PathBuf),
+    #[error("ONNX Runtime could not be loaded from {path}: {reason}")]
+    Runtime { path: PathBuf, reason: String },
+    #[error("the end-of-turn model could not be loaded: {0}")]
+    Model(String),
+}
+
+/// The model's answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judged {
+    /// The probability that the visitor has finished, and how long the inference took.
+    Finished {
+        probability: f32,
+        took: Duration,
+    },
+    /// The deadline passed before the model got to it: not run.
+    Late,
+    /// Too many requests waiting: not queued.
+    Busy,
+    Failed(String),
+}
+
+type Reply = Box<dyn FnOnce(Judged) + Send>;
+
+struct Request {
+    /// The turn so far at 16 kHz.
+    audio: Vec<f32>,
+    deadline: Instant,
+    reply: Reply,
+}
+
+/// The model, loaded, and the thread that runs it.
+pub struct TurnModel {
+    requests: SyncSender<Request>,
+}
+
+/// ONNX Runtime is one library per process: loaded once, by the first model.
+static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+fn runtime(path: &Path) -> Result<&'static ort::environment::Environment, TurnModelError> {
+    let env = RUNTIME.get_or_init(|| {
+        ort::init_from(path)
+            .map_err(|e| e.to_string())?
+            .with_name("voxgate")
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    env.as_ref()
+        .map_err(|reason| TurnModelError::Runtime { path: path.to_path_buf(), reason: reason.clone() })
+}
+
+/// One session of the model on one thread (ONNX Runtime's own threads stay at one).
+fn session(dir: &Path) -> Result<ort::session::Session, TurnModelError> {
+    let (model, lib) = (dir.join(MODEL_FILE), dir.join(RUNTIME_FILE));
+    for file in [&model, &lib] {
+        if !file.is_file() {
+            return Err(TurnModelError::Missing(file.clone()));
+        }
+    }
+    let env = runtime(&lib)?;
+    let failed = |e: ort::Error| TurnModelError::Model(e.to_string());
+    ort::session::Session::builder(env)
+        .map_err(failed)?
+        .with_intra_threads(1)
+        .map_err(|e| TurnModelError::Model(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| TurnModelError::Model(e.to_string()))?
+        .commit_from_file(&model)
+        .map_err(failed)
+}
+
+/// Runs one inference: features, then the model's probability that the turn is finished.
+fn infer(session: &mut ort::session::Session, features: &LogMel, audio: &[f32]) -> Result<f32, String> {
+    let input = features.features(audio);
+    let tensor = ort::value::Tensor::from_array(([1usize, MEL_BANDS, FRAMES], input.into_boxed_slice()))
+        .map_err(|e| e.to_string())?;
+    let outputs = session.run(ort::inputs!["input_features" => tensor]).map_err(|e| e.to_string())?;
+    let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+    values
+        .first()
+        .copied()
+        .filter(|p| p.is_finite())
+        .ok_or_else(|| "the model gave no probability".to_string())
+}
+
+impl TurnModel {
+    /// Loads the model from `dir` (`smart-turn-v3.2-cpu.onnx` and `libonnxruntime.so`) and
+    /// starts its thread.
+    pub fn load(dir: &Path) -> Result<Arc<TurnModel>, TurnModelError> {
+        let mut session = session(dir)?;
+        let (requests, queue): (SyncSender<Request>, Receiver<Request>) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("voxgate-turns".into())
+            .spawn(move || {
+                let features = LogMel::new();
+                // Ends when the model is dropped.
+                while let Ok(request) = queue.recv() {
+                    let started = Instant::now();
+                    let judged = if started > request.deadline {
+                        Judged::Late
+                    } else {
+                        match infer(&mut session, &features, &request.audio) {
+                            Ok(probability) => Judged::Finished { probability, took: started.elapsed() },
+                            Err(e) => Judged::Failed(e),
+                        }
+                    };
+                    (request.reply)(judged);
+                }
+            })
+            .map_err(|e| TurnModelError::Model(format!("its thread did not start: {e}")))?;
+        Ok(Arc::new(TurnModel { requests }))
+    }
+
+    /// Asks whether the visitor has finished, from `audio` (the turn so far, 16 kHz); `reply`
+    /// gets the answer on the model's thread (`Late` if `deadline` passes first; `Busy` at once,
+    /// on this thread, when the queue is full).
+    pub fn judge(&self, audio: Vec<f32>, deadline: Instant, reply: impl FnOnce(Judged) + Send + 'static) {
+        let request = Request { audio, deadline, reply: Box::new(reply) };
+        match self.requests.try_send(request) {
+            Ok(()) => {}
+            Err(TrySendError::Full(r)) => (r.reply)(Judged::Busy),
+            Err(TrySendError::Disconnected(r)) => {
+                (r.reply)(Judged::Failed("the model's thread stopped".into()))
+            }
+        }
+    }
+
+    /// `judge`, waiting for the answer (benchmarks and tests).
+    pub fn judge_now(&self, audio: Vec<f32>) -> Judged {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.judge(audio, Instant::now() + Duration::from_secs(60), move |j| {
+            let _ = tx.send(j);
+        });
+        rx.recv().unwrap_or_else(|_| Judged::Failed("no answer".into()))
+    }
+}
