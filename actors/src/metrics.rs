@@ -116,6 +116,8 @@ pub struct Metrics {
     http_requests: HistogramVec,
     /// Recordings: calls recorded, bytes written, recordings deleted (erased or expired), and
     /// failures (a file that could not be written, uploaded or deleted).
+    /// How long after the visitor's last speech each turn ended, by what decided it.
+    end_of_turn: Vec<(voxgate_engine::talk::TurnDecision, Histogram)>,
     pub recordings_started: IntCounter,
     pub recording_bytes: IntCounter,
     pub recordings_deleted: IntCounter,
@@ -139,6 +141,13 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Hi
 }
 
 impl Metrics {
+    /// A visitor's turn ended `waited` after their last speech, as `decided`.
+    pub fn end_of_turn(&self, decided: voxgate_engine::talk::TurnDecision, waited: std::time::Duration) {
+        if let Some((_, h)) = self.end_of_turn.iter().find(|(d, _)| *d == decided) {
+            h.observe(waited.as_secs_f64());
+        }
+    }
+
     pub fn new() -> Metrics {
         Metrics::for_node(None)
     }
@@ -459,7 +468,23 @@ impl Metrics {
                 .expect("valid metric");
         registry.register(Box::new(recording_bytes.clone())).expect("unique metric");
 
+        let end_of_turn_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "voxgate_voice_end_of_turn_seconds",
+                "Time from the visitor's last speech to the end of their turn, by what decided it: silence (the silence rule), model (the end-of-turn model judged them finished), max_wait, forced.",
+            )
+            .buckets(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]),
+            &["decision"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(end_of_turn_vec.clone())).expect("unique metric");
+        let end_of_turn = voxgate_engine::talk::TurnDecision::ALL
+            .iter()
+            .map(|d| (*d, end_of_turn_vec.with_label_values(&[d.as_str()])))
+            .collect();
+
         Metrics {
+            end_of_turn,
             recordings_started: recordings.with_label_values(&["started"]),
             recordings_deleted: recordings.with_label_values(&["deleted"]),
             recording_failures: recordings.with_label_values(&["failed"]),

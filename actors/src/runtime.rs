@@ -59,6 +59,9 @@ pub struct RuntimeConfig {
     pub webhooks: crate::webhooks::WebhookPolicy,
     /// Where recordings go, and how often expired ones are looked for.
     pub recordings: crate::recordings::RecordingsConfig,
+    /// The end-of-turn model's directory (`smart-turn-v3.2-cpu.onnx`, `libonnxruntime.so`);
+    /// without it, `semantic` turn detection falls back to the silence rule.
+    pub turn_model: Option<PathBuf>,
 }
 
 /// What a crash left open, closed at start.
@@ -168,6 +171,12 @@ impl Runtime {
             metrics.clone(),
             recognizer.clone(),
         ));
+        let turn_model = match &config.turn_model {
+            Some(dir) => Some(
+                crate::talk::turn_model::TurnModel::load(dir).map_err(|e| format!("--turn-model: {e}"))?,
+            ),
+            None => None,
+        };
         let recordings = crate::recordings::Recordings::start(
             store.clone(),
             config.recordings.clone(),
@@ -186,6 +195,7 @@ impl Runtime {
                 drain: drain.clone(),
                 planner: voices,
                 recordings: recordings.clone(),
+                turn_model,
             },
         )?);
         let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));

@@ -5,7 +5,7 @@
 //! voices share the turn detection settings, named after OpenAI Realtime's `server_vad`.
 
 use crate::spec::{self, SpecError};
-use crate::talk::turn_detector::TurnConfig;
+use crate::talk::turn_detector::{SemanticTurn, TurnConfig};
 use serde::{Deserialize, Serialize};
 
 /// How a talking agent decides whose turn it is (OpenAI Realtime's `server_vad`, plus
@@ -23,6 +23,49 @@ pub struct TurnDetection {
     /// With no speech on either side this long, the agent asks once if the visitor is still
     /// there, then ends the call (`idle_timeout`). Unset: never.
     pub idle_timeout_ms: Option<u32>,
+    /// `server_vad` (silence alone ends a turn) or `semantic` (the end-of-turn model judges
+    /// each pause; silence decides when it cannot).
+    #[serde(rename = "type")]
+    pub kind: TurnDetectionKind,
+    /// `semantic`: how readily a pause ends the turn, after OpenAI's `semantic_vad`.
+    pub eagerness: Eagerness,
+    /// `semantic`: the silence after which the model is asked, and a finished turn ends.
+    pub min_silence_ms: u32,
+    /// `semantic`: the longest silence a turn the model judges unfinished waits for more.
+    pub max_wait_ms: u32,
+}
+
+/// Who decides that the visitor has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnDetectionKind {
+    #[default]
+    ServerVad,
+    Semantic,
+}
+
+/// How readily the end-of-turn model's "finished" ends a turn: `low` lets the visitor take
+/// their time (the model must be sure), `high` answers as soon as it is likely; `auto` is
+/// `medium`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Eagerness {
+    Low,
+    Medium,
+    High,
+    #[default]
+    Auto,
+}
+
+impl Eagerness {
+    /// The model's probability of "finished" at or above which the turn ends.
+    pub fn finished_at(self) -> f32 {
+        match self {
+            Eagerness::Low => 0.7,
+            Eagerness::Medium | Eagerness::Auto => 0.5,
+            Eagerness::High => 0.3,
+        }
+    }
 }
 
 impl Default for TurnDetection {
@@ -35,6 +78,10 @@ impl Default for TurnDetection {
             interrupt_response: t.interrupt_response,
             interrupt_min_ms: t.interrupt_min_ms,
             idle_timeout_ms: t.idle_timeout_ms,
+            kind: TurnDetectionKind::ServerVad,
+            eagerness: Eagerness::Auto,
+            min_silence_ms: SemanticTurn::default().min_silence_ms,
+            max_wait_ms: SemanticTurn::default().max_wait_ms,
         }
     }
 }
@@ -49,6 +96,11 @@ impl TurnDetection {
             interrupt_min_ms: self.interrupt_min_ms,
             idle_timeout_ms: self.idle_timeout_ms,
             pause_ms: None,
+            semantic: (self.kind == TurnDetectionKind::Semantic).then_some(SemanticTurn {
+                min_silence_ms: self.min_silence_ms,
+                max_wait_ms: self.max_wait_ms,
+                finished_at: self.eagerness.finished_at(),
+            }),
         }
     }
 
@@ -61,6 +113,25 @@ impl TurnDetection {
         spec::range(&format!("{at}.interrupt_min_ms"), self.interrupt_min_ms, 40, 2000)?;
         if let Some(idle) = self.idle_timeout_ms {
             spec::range(&format!("{at}.idle_timeout_ms"), idle, 1000, 600_000)?;
+        }
+        spec::range(&format!("{at}.min_silence_ms"), self.min_silence_ms, 100, 2000)?;
+        spec::range(&format!("{at}.max_wait_ms"), self.max_wait_ms, 500, 10_000)?;
+        if self.kind == TurnDetectionKind::Semantic {
+            if self.min_silence_ms >= self.silence_duration_ms {
+                return Err(SpecError::new(
+                    format!("{at}.min_silence_ms"),
+                    format!(
+                        "must be shorter than silence_duration_ms ({} ms), which decides when the model cannot",
+                        self.silence_duration_ms
+                    ),
+                ));
+            }
+            if self.max_wait_ms < self.silence_duration_ms {
+                return Err(SpecError::new(
+                    format!("{at}.max_wait_ms"),
+                    format!("must be at least silence_duration_ms ({} ms)", self.silence_duration_ms),
+                ));
+            }
         }
         Ok(())
     }
@@ -343,6 +414,30 @@ mod tests {
         let voice: VoiceSpec =
             serde_json::from_value(v).map_err(|e| SpecError::new("voice", e.to_string()))?;
         voice.validate().map(|()| voice)
+    }
+
+    #[test]
+    fn semantic_turn_detection_is_validated_and_reaches_the_detector() {
+        let builtin = |t: serde_json::Value| parse(json!({"type": "builtin", "turn_detection": t}));
+        let v = builtin(json!({"type": "semantic", "eagerness": "high"})).unwrap();
+        let config = v.turn_detection().unwrap().config();
+        assert_eq!(
+            config.semantic,
+            Some(SemanticTurn { min_silence_ms: 200, max_wait_ms: 3000, finished_at: 0.3 })
+        );
+        assert_eq!(
+            builtin(json!({})).unwrap().turn_detection().unwrap().config().semantic,
+            None,
+            "server_vad by default"
+        );
+        let bad = builtin(json!({"type": "semantic", "min_silence_ms": 600})).unwrap_err();
+        assert_eq!(bad.field, "voice.turn_detection.min_silence_ms");
+        assert!(bad.message.contains("silence_duration_ms"), "{}", bad.message);
+        let bad =
+            builtin(json!({"type": "semantic", "silence_duration_ms": 800, "max_wait_ms": 700})).unwrap_err();
+        assert_eq!(bad.field, "voice.turn_detection.max_wait_ms");
+        assert!(builtin(json!({"type": "semantic_vad"})).is_err(), "an unknown type is refused");
+        assert!(builtin(json!({"type": "semantic", "eagerness": "eager"})).is_err());
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn the_visitor_takes_the_floor_and_their_turn_is_captured() {
         _ => None,
     });
     let ended = events.iter().find_map(|(e, at)| match e {
-        TalkEvent::TurnEnded { audio, started, ended } => Some((audio.clone(), *started, *ended, *at)),
+        TalkEvent::TurnEnded { audio, started, ended, .. } => Some((audio.clone(), *started, *ended, *at)),
         _ => None,
     });
     let started = started.expect("the visitor took the floor");

@@ -204,6 +204,11 @@ struct ServeArgs {
     /// How often expired recordings are looked for, in milliseconds.
     #[arg(long, env = "VOXGATE_RECORDINGS_SWEEP_MS", default_value_t = 60_000)]
     recordings_sweep_ms: u64,
+    /// The end-of-turn model for agents whose turn detection is `semantic`: a directory with
+    /// `smart-turn-v3.2-cpu.onnx` and ONNX Runtime's `libonnxruntime.so` (scripts/test makes
+    /// target/turn-model). Without it, `semantic` falls back to the silence rule.
+    #[arg(long, env = "VOXGATE_TURN_MODEL")]
+    turn_model: Option<PathBuf>,
     /// Length of a metered voice minute in milliseconds (60000; lower it only for tests).
     #[arg(long, env = "VOXGATE_METERING_MINUTE_MS", default_value_t = 60_000)]
     metering_minute_ms: u64,
@@ -363,6 +368,7 @@ impl ServeArgs {
             rate_limits,
             trusted_proxies,
             metering_minute: std::time::Duration::from_millis(self.metering_minute_ms),
+            turn_model: self.turn_model,
             recordings: voxgate_actors::recordings::RecordingsConfig {
                 dir: self.store.data_dir.join("recordings"),
                 url: self.recordings_url,

@@ -35,6 +35,7 @@ pub struct ServeOptions {
     pub rate_limits: voxgate_actors::rate_limits::RateLimitPolicy,
     pub webhooks: voxgate_actors::webhooks::WebhookPolicy,
     pub recordings: voxgate_actors::recordings::RecordingsConfig,
+    pub turn_model: Option<PathBuf>,
     pub min_ttl_seconds: u32,
     pub demo: bool,
     pub media_ip: Option<std::net::IpAddr>,
@@ -121,6 +122,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             rate_limits: opts.rate_limits,
             webhooks: opts.webhooks,
             recordings: opts.recordings.clone(),
+            turn_model: opts.turn_model.clone(),
         })
         .await?,
     );

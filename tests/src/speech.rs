@@ -44,7 +44,17 @@ pub fn loudness(frames: &[(Vec<u8>, Instant)]) -> Vec<(f64, Instant)> {
 /// synthetic visitor for the builtin voice, whose own voice is espeak-ng's. `voice` is
 /// `flite:NAME` (flite's `slt`, `rms`, `awb`, `kal16`) or an espeak-ng voice (`en-gb`).
 pub fn spoken(text: &str, voice: &str) -> Vec<Vec<i16>> {
-    let wav = match voice.strip_prefix("flite:") {
+    frames_of(synthesised(text, voice, false))
+}
+
+/// `ssml` (`<speak>...<break time="900ms"/>...</speak>`) spoken by espeak-ng in `voice`, as
+/// [`spoken`]: a pause inside a sentence that keeps the sentence's intonation.
+pub fn spoken_ssml(ssml: &str, voice: &str) -> Vec<Vec<i16>> {
+    frames_of(synthesised(ssml, voice, true))
+}
+
+fn synthesised(text: &str, voice: &str, ssml: bool) -> Vec<u8> {
+    match voice.strip_prefix("flite:") {
         Some(name) => {
             let file = tempfile::Builder::new().suffix(".wav").tempfile().expect("a temp file");
             let out = std::process::Command::new("flite")
@@ -57,13 +67,18 @@ pub fn spoken(text: &str, voice: &str) -> Vec<Vec<i16>> {
         }
         None => {
             let out = std::process::Command::new("espeak-ng")
-                .args(["--stdout", "-v", voice, text])
+                .args(if ssml { &["-m", "--stdout", "-v"][..] } else { &["--stdout", "-v"][..] })
+                .args([voice, text])
                 .output()
                 .expect("espeak-ng runs (scripts/test installs it)");
             assert!(out.status.success(), "espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
             out.stdout
         }
-    };
+    }
+}
+
+/// A synthesiser's WAV as 20 ms frames of 48 kHz PCM (the last one padded).
+fn frames_of(wav: Vec<u8>) -> Vec<Vec<i16>> {
     // espeak-ng streams its WAV with a placeholder length: read samples until the bytes end.
     let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV");
     let rate = reader.spec().sample_rate;

@@ -114,12 +114,14 @@ pub struct MediaParts {
     pub drain: Drain,
     pub planner: Arc<CallPlanner>,
     pub recordings: Arc<Recordings>,
+    /// The end-of-turn model for calls whose turn detection is `semantic` (`--turn-model`).
+    pub turn_model: Option<Arc<crate::talk::turn_model::TurnModel>>,
 }
 
 impl MediaWorkers {
     /// Binds every worker's socket and starts its thread.
     pub fn start(config: &MediaConfig, parts: MediaParts) -> Result<MediaWorkers, String> {
-        let MediaParts { sessions, metrics, store, meter, drain, planner, recordings } = parts;
+        let MediaParts { sessions, metrics, store, meter, drain, planner, recordings, turn_model } = parts;
         let identity = MediaIdentity::generate().map_err(|e| e.to_string())?;
         let counters = WorkerMetrics {
             packets_in: metrics.media_packets_in.clone(),
@@ -162,7 +164,8 @@ impl MediaWorkers {
             };
             let tcp_addr = endpoint.local_tcp_addr();
             let arbiter = actix::Arbiter::new().handle();
-            let handle = worker::start(index, &arbiter, socket, tcp, endpoint, counters.clone())?;
+            let handle =
+                worker::start(index, &arbiter, socket, tcp, endpoint, counters.clone(), turn_model.clone())?;
             tracing::info!(worker = index, %local_addr, tcp = ?tcp_addr, "media worker started");
             workers.push((arbiter, handle));
             voice_threads.push(actix::Arbiter::new().handle());

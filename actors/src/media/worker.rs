@@ -10,6 +10,7 @@ use super::error::VoiceError;
 use super::outbox::Outbox;
 use super::tcp::{Closed, TcpInput, TcpLinks};
 use crate::recordings::RecordingSink;
+use crate::talk::turn_model::{Judged, TurnModel};
 use crate::talk::CallTranscript;
 use actix::{Message, Recipient};
 use foldhash::fast::FixedState;
@@ -75,6 +76,9 @@ pub(crate) enum Command {
     Play { key: CallKey, frame: Vec<u8> },
     /// What a talking agent did, stamped with the barge-ins it had seen.
     Agent { key: CallKey, epoch: u64, event: AgentEvent },
+    /// The end-of-turn model's answer to a talking call's `JudgeTurn { id }`: the probability
+    /// that the visitor has finished, or `None` when it gave none.
+    TurnJudged { key: CallKey, id: u64, finished: Option<f32> },
     /// Trickled candidates; answers how many were added (`None`: no such call).
     Trickle { key: CallKey, sdpfrag: String, reply: oneshot::Sender<Option<usize>> },
     /// End the call: BYE and close_notify go out, and it is forgotten.
@@ -126,6 +130,8 @@ struct MediaWorker {
     handle: WorkerHandle,
     metrics: WorkerMetrics,
     received: (u64, u64),
+    /// The end-of-turn model, when the node has one (`--turn-model`).
+    turn_model: Option<Arc<TurnModel>>,
 }
 
 /// Where the endpoint's output goes: UDP datagrams to the send queue, TCP frames to their
@@ -164,6 +170,7 @@ pub(crate) fn start(
     tcp: Option<TcpListening>,
     endpoint: Endpoint,
     metrics: WorkerMetrics,
+    turn_model: Option<Arc<TurnModel>>,
 ) -> Result<WorkerHandle, String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = WorkerHandle {
@@ -200,6 +207,7 @@ pub(crate) fn start(
             handle: worker_handle,
             metrics,
             received: (0, 0),
+            turn_model,
         };
         // The loop owns a send queue of raw `sendmmsg` headers, so it stays on this thread.
         actix::spawn(worker.run(rx));
@@ -374,9 +382,13 @@ impl MediaWorker {
     /// Each call's events to where they go: a talking call's conversation to its transcript
     /// and agent, the rest (and the idle timeout that ends a call) to its actor.
     fn hand_out_events(&mut self) {
+        let mut judge = Vec::new();
         while let Some((key, event)) = self.endpoint.poll_event() {
             let Some(links) = self.calls.get(&key) else { continue };
             match (event, &links.talk) {
+                (CallEvent::Talk(TalkEvent::JudgeTurn { id, audio, deadline, .. }), Some(_)) => {
+                    judge.push((key, id, audio, deadline));
+                }
                 (CallEvent::Talk(event), Some(talk)) => {
                     let Some(event) = talk.transcript.observe(event) else { continue };
                     if event.is_for_agent() {
@@ -395,6 +407,31 @@ impl MediaWorker {
                 (event, _) => links.actor.do_send(Happened(event)),
             }
         }
+        for (key, id, audio, deadline) in judge {
+            self.judge_turn(key, id, &audio, deadline);
+        }
+    }
+
+    /// Asks the end-of-turn model about a turn; its answer comes back as a command. Without a
+    /// model the answer is none, at once: the silence rule decides.
+    fn judge_turn(&mut self, key: CallKey, id: u64, audio: &[i16], deadline: Instant) {
+        let Some(model) = self.turn_model.clone() else {
+            let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
+            self.endpoint.turn_judged(key, Instant::now(), id, None, &mut wire);
+            return self.hand_out_events();
+        };
+        let samples = audio.iter().map(|s| f32::from(*s) / 32768.0).collect();
+        let handle = self.handle.clone();
+        let seconds = audio.len() as f64 / 16_000.0;
+        model.judge(samples, deadline, move |judged| {
+            tracing::debug!(?judged, seconds, "the end-of-turn model judged a pause");
+            let finished = match judged {
+                Judged::Finished { probability, .. } => Some(probability),
+                Judged::Late | Judged::Busy | Judged::Failed(_) => None,
+            };
+            // False only once the worker stopped.
+            let _ = handle.send(Command::TurnJudged { key, id, finished });
+        });
     }
 
     fn command(&mut self, command: Command) {
@@ -416,6 +453,9 @@ impl MediaWorker {
             }
             Command::Agent { key, epoch, event } => {
                 self.endpoint.agent(key, now, epoch, event, &mut wire);
+            }
+            Command::TurnJudged { key, id, finished } => {
+                self.endpoint.turn_judged(key, now, id, finished, &mut wire);
             }
             Command::Trickle { key, sdpfrag, reply } => {
                 let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));

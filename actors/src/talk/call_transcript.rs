@@ -39,6 +39,7 @@ impl CallTranscript {
                 return None;
             }
             TalkEvent::BargeIn { .. } => self.metrics.barge_ins.inc(),
+            TalkEvent::TurnEnded { ended, decided, .. } => self.metrics.end_of_turn(decided, ended.elapsed()),
             TalkEvent::AgentSpeechStarted { after_turn: Some(after), .. } => {
                 self.metrics.voice_turn(VoiceTurnStage::EndOfSpeechToFirstAudio, after)
             }

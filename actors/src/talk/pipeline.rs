@@ -154,7 +154,7 @@ impl VoiceBackend for PipelineVoice {
                             voice.metrics.early_recognitions_dropped.inc();
                         }
                     }
-                    TalkEvent::TurnEnded { audio, started, ended } => {
+                    TalkEvent::TurnEnded { audio, started, ended, .. } => {
                         let (v, out, history) = (voice.clone(), out.clone(), history.clone());
                         // Recognised at the pause that turned out to be the turn's end.
                         let early = match early.take() {

@@ -293,6 +293,27 @@ impl Endpoint {
         true
     }
 
+    /// The end-of-turn model's answer for `key` (see [`VoicePeer::turn_judged`]). False for no
+    /// such call.
+    pub fn turn_judged(
+        &mut self,
+        key: CallKey,
+        now: Instant,
+        id: u64,
+        finished: Option<f32>,
+        out: &mut (impl Transmit + ?Sized),
+    ) -> bool {
+        let Some(call) = Self::call_mut(&mut self.calls, key) else {
+            return false;
+        };
+        if !call.failed {
+            let mut io = CallIo { out, events: &mut self.events, key };
+            let driven = call.peer.turn_judged(now, id, finished, &mut io);
+            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        }
+        true
+    }
+
     /// Adds trickled candidates to `key`; how many were added, `None` for no such call.
     pub fn add_remote_candidates(&mut self, key: CallKey, now: Instant, sdpfrag: &str) -> Option<usize> {
         let call = Self::call_mut(&mut self.calls, key)?;

@@ -279,6 +279,22 @@ impl VoicePeer {
         self.drive(now, io)
     }
 
+    /// The end-of-turn model's answer to a talking call's `TalkEvent::JudgeTurn { id }` (see
+    /// [`Talk::on_turn_judged`]); returns the next deadline.
+    pub fn turn_judged(
+        &mut self,
+        now: Instant,
+        id: u64,
+        finished: Option<f32>,
+        io: &mut impl PeerIo,
+    ) -> Result<Instant, PeerError> {
+        if let Some(talk) = self.talk.as_mut() {
+            talk.on_turn_judged(now, id, finished);
+        }
+        self.hand_out_talk(io)?;
+        self.drive(now, io)
+    }
+
     /// Hands out what the conversation did: captions to the visitor's data channel (nothing
     /// when they opened none: offers without one work unchanged), the rest to the driver.
     fn hand_out_talk(&mut self, io: &mut impl PeerIo) -> Result<(), RtcError> {

@@ -3,6 +3,7 @@
 
 use crate::conversation::{MessageRole, MessageStatus};
 use crate::talk::playout::PlayoutItem;
+use crate::talk::turn_detector::TurnDecision;
 use crate::tools::ToolLine;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,10 +20,15 @@ pub enum TalkEvent {
     VisitorSpeechStarted { at: Instant },
     /// The visitor's turn, for speech recognition: 16 kHz mono PCM from `started` (less the
     /// prefix padding kept before it) to `ended`.
-    TurnEnded { audio: Arc<[i16]>, started: Instant, ended: Instant },
+    TurnEnded { audio: Arc<[i16]>, started: Instant, ended: Instant, decided: TurnDecision },
     /// The visitor paused after speech that ended at `ended` (with the turn's `pause_ms`):
     /// their turn so far, to recognise early. A `TurnEnded` with the same `ended` is that turn.
     VisitorPaused { audio: Arc<[i16]>, ended: Instant },
+    /// The visitor has been silent a moment after speech that ended at `ended`: ask the
+    /// end-of-turn model whether they have finished, from their turn so far (16 kHz), and answer
+    /// with [`crate::talk::Talk::on_turn_judged`] and this `id`; past `deadline` the silence
+    /// rule has decided. For the call, not the agent.
+    JudgeTurn { id: u64, audio: Arc<[i16]>, ended: Instant, deadline: Instant },
     /// The visitor talked over the agent from `at`; the agent's playout stopped at once, having
     /// played `played_ms` of `item` (if one was playing).
     BargeIn { at: Instant, stopped: Option<(PlayoutItem, u32)> },

@@ -144,6 +144,12 @@ impl Talk {
                         .push_back(TalkEvent::VisitorPaused { audio: capture.as_slice().into(), ended });
                 }
             }
+            Some(TurnEvent::Judge { id, ended, deadline }) => {
+                if let Some(capture) = &self.capture {
+                    let audio = capture.as_slice().into();
+                    self.events.push_back(TalkEvent::JudgeTurn { id, audio, ended, deadline });
+                }
+            }
             Some(TurnEvent::IdlePrompt | TurnEvent::IdleTimeout) | None => {}
         }
         // A visitor who never pauses still gets an answer.
@@ -177,8 +183,22 @@ impl Talk {
     fn end_turn(&mut self, started: Instant, ended: Instant) {
         if let Some(audio) = self.capture.take() {
             self.answers.turn_ended(ended);
-            self.events.push_back(TalkEvent::TurnEnded { audio: audio.into(), started, ended });
+            let decided = self.turn.last_decision();
+            self.events.push_back(TalkEvent::TurnEnded { audio: audio.into(), started, ended, decided });
         }
+    }
+
+    /// The end-of-turn model's answer to `TalkEvent::JudgeTurn { id }`: the probability that
+    /// the visitor has finished, or `None` when it gave none (missing, busy, late, failed).
+    pub fn on_turn_judged(&mut self, now: Instant, id: u64, finished: Option<f32>) {
+        if let Some(TurnEvent::TurnEnded { started, ended }) = self.turn.judged(id, finished, now) {
+            self.end_turn(started, ended);
+        }
+    }
+
+    /// What ended the visitor's last turn (the silence rule, the model, or its longest wait).
+    pub fn last_turn_decision(&self) -> crate::talk::turn_detector::TurnDecision {
+        self.turn.last_decision()
     }
 
     /// What the agent did, stamped with the barge-ins it had seen (`epoch`): whatever it sent

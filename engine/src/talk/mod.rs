@@ -23,5 +23,5 @@ pub use agent_event::AgentEvent;
 pub use event::{LatencySummary, SpokenLine, TalkEvent, TurnLatency};
 pub use machine::{SpeechFrame, Talk, TalkConfig, LISTEN_RATE, SPEAK_RATE};
 pub use playout::{Playout, PlayoutItem};
-pub use turn_detector::{TurnConfig, TurnDetector, TurnEvent, TurnState};
+pub use turn_detector::{SemanticTurn, TurnConfig, TurnDecision, TurnDetector, TurnEvent, TurnState};
 pub use vad::VoiceDetector;

@@ -6,6 +6,11 @@
 //! (thinking or speaking) for `interrupt_min_ms` is a barge-in: the visitor has the floor again.
 //! Left alone in `Listening` for `idle_timeout_ms`, the agent prompts once, then gives up.
 //! Settings are named after OpenAI Realtime's `server_vad`.
+//!
+//! With a semantic stage (`TurnConfig::semantic`), a silence of `min_silence_ms` asks the
+//! end-of-turn model (`TurnEvent::Judge`) whether the visitor has finished: "finished" ends the
+//! turn at once, "not finished" waits for more up to `max_wait_ms` of silence, and no answer
+//! (the model missing, busy or slow) leaves the decision to the silence rule above.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +33,62 @@ pub struct TurnConfig {
     /// detector reports a pause: the turn has likely ended, so recognition can start before
     /// the silence confirms it. `None`: no pauses reported. Not an agent setting.
     pub pause_ms: Option<u32>,
+    /// The end-of-turn model's say; `None`: silence alone ends a turn (`server_vad`).
+    pub semantic: Option<SemanticTurn>,
+}
+
+/// How the end-of-turn model takes part (`voice.turn_detection.type: semantic`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SemanticTurn {
+    /// Silence after which the model is asked; a turn it judges finished ends there.
+    pub min_silence_ms: u32,
+    /// The longest silence a turn the model judges unfinished waits for more speech.
+    pub max_wait_ms: u32,
+    /// The model's probability of "finished" at or above which the turn ends.
+    pub finished_at: f32,
+}
+
+impl Default for SemanticTurn {
+    fn default() -> Self {
+        SemanticTurn { min_silence_ms: 200, max_wait_ms: 3000, finished_at: 0.5 }
+    }
+}
+
+/// What ended a visitor's turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnDecision {
+    /// The silence rule (`silence_duration_ms`): no model, or no answer from it in time.
+    Silence,
+    /// The model judged the visitor finished.
+    Model,
+    /// The model judged the visitor unfinished, and they stayed silent `max_wait_ms`.
+    MaxWait,
+    /// The turn was too long to wait for (`end_turn`).
+    Forced,
+}
+
+impl TurnDecision {
+    pub const ALL: [TurnDecision; 4] =
+        [TurnDecision::Silence, TurnDecision::Model, TurnDecision::MaxWait, TurnDecision::Forced];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnDecision::Silence => "silence",
+            TurnDecision::Model => "model",
+            TurnDecision::MaxWait => "max_wait",
+            TurnDecision::Forced => "forced",
+        }
+    }
+}
+
+/// The model's verdict on the current silence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verdict {
+    Pending,
+    Finished,
+    Unfinished,
+    /// No answer will come (missing, busy, late or failed).
+    None,
 }
 
 impl Default for TurnConfig {
@@ -41,6 +102,7 @@ impl Default for TurnConfig {
             interrupt_min_ms: 200,
             idle_timeout_ms: None,
             pause_ms: None,
+            semantic: None,
         }
     }
 }
@@ -70,6 +132,10 @@ pub enum TurnEvent {
     IdlePrompt,
     /// Still nobody after the prompt: end the call.
     IdleTimeout,
+    /// Ask the end-of-turn model whether the visitor, whose speech ended at `ended`, has
+    /// finished; answer with [`TurnDetector::judged`] and this `id`. Past `deadline` the
+    /// silence rule has decided, and an answer is of no use.
+    Judge { id: u64, ended: Instant, deadline: Instant },
 }
 
 /// A frame of no speech inside this many is still part of a run of speech (VAD flickers).
@@ -94,6 +160,11 @@ pub struct TurnDetector {
     prompted: bool,
     /// The idle timeout has ended the conversation: the clock stops.
     gave_up: bool,
+    /// The model's judgement of the current silence, and the id of the last request.
+    judging: Option<(u64, Verdict)>,
+    judge_id: u64,
+    /// What ended the last turn.
+    decision: TurnDecision,
 }
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -112,7 +183,15 @@ impl TurnDetector {
             idle_since: now,
             prompted: false,
             gave_up: false,
+            judging: None,
+            judge_id: 0,
+            decision: TurnDecision::Silence,
         }
+    }
+
+    /// What ended the visitor's last turn.
+    pub fn last_decision(&self) -> TurnDecision {
+        self.decision
     }
 
     pub fn state(&self) -> TurnState {
@@ -139,6 +218,8 @@ impl TurnDetector {
             self.last_speech_end = Some(at + FRAME);
             self.prompted = false;
             self.paused = false;
+            // The visitor went on: a judgement of the silence before no longer counts.
+            self.judging = None;
         } else if self.run_start.is_some() {
             self.quiet_frames += 1;
             if self.quiet_frames > HANGOVER_FRAMES {
@@ -157,12 +238,13 @@ impl TurnDetector {
             TurnState::VisitorSpeaking => {
                 let last = self.last_speech_end?;
                 let silence = (at + FRAME).saturating_duration_since(last);
-                if !speech && silence >= Duration::from_millis(self.config.silence_duration_ms.into()) {
-                    let started = self.turn_start.take().unwrap_or(last);
-                    self.state = TurnState::AgentThinking;
-                    self.run_start = None;
-                    self.run_frames = 0;
-                    return Some(TurnEvent::TurnEnded { started, ended: last });
+                if !speech {
+                    if let Some(decided) = self.decide(silence) {
+                        return Some(self.turn_ends(last, decided));
+                    }
+                    if let Some(ask) = self.ask_model(silence, last) {
+                        return Some(ask);
+                    }
                 }
                 let pause = self.config.pause_ms.map(|ms| Duration::from_millis(ms.into()));
                 if !speech && !self.paused && pause.is_some_and(|p| silence >= p) {
@@ -183,16 +265,71 @@ impl TurnDetector {
         }
     }
 
+    /// Whether a silence this long ends the turn, and what decides it.
+    fn decide(&self, silence: Duration) -> Option<TurnDecision> {
+        let ms = |ms: u32| Duration::from_millis(ms.into());
+        let by_silence = silence >= ms(self.config.silence_duration_ms);
+        let Some(semantic) = self.config.semantic else {
+            return by_silence.then_some(TurnDecision::Silence);
+        };
+        match self.judging.map(|(_, v)| v) {
+            Some(Verdict::Finished) => Some(TurnDecision::Model),
+            Some(Verdict::Unfinished) => {
+                (silence >= ms(semantic.max_wait_ms)).then_some(TurnDecision::MaxWait)
+            }
+            Some(Verdict::Pending | Verdict::None) | None => by_silence.then_some(TurnDecision::Silence),
+        }
+    }
+
+    /// Asks the model, once per silence, when the silence reaches `min_silence_ms`.
+    fn ask_model(&mut self, silence: Duration, last: Instant) -> Option<TurnEvent> {
+        let semantic = self.config.semantic?;
+        if self.judging.is_some() || silence < Duration::from_millis(semantic.min_silence_ms.into()) {
+            return None;
+        }
+        self.judge_id += 1;
+        self.judging = Some((self.judge_id, Verdict::Pending));
+        let deadline = last + Duration::from_millis(self.config.silence_duration_ms.into());
+        Some(TurnEvent::Judge { id: self.judge_id, ended: last, deadline })
+    }
+
+    /// The model's answer to `Judge { id }`: the probability that the visitor has finished, or
+    /// `None` when it gave none. A "finished" ends the turn at once if the visitor is still
+    /// silent; an answer to an earlier silence is ignored.
+    pub fn judged(&mut self, id: u64, finished: Option<f32>, _now: Instant) -> Option<TurnEvent> {
+        let semantic = self.config.semantic?;
+        let (asked, Verdict::Pending) = self.judging? else { return None };
+        if asked != id || self.state != TurnState::VisitorSpeaking {
+            return None;
+        }
+        let verdict = match finished {
+            Some(p) if p >= semantic.finished_at => Verdict::Finished,
+            Some(_) => Verdict::Unfinished,
+            None => Verdict::None,
+        };
+        self.judging = Some((id, verdict));
+        let last = self.last_speech_end?;
+        (verdict == Verdict::Finished).then(|| self.turn_ends(last, TurnDecision::Model))
+    }
+
+    fn turn_ends(&mut self, last: Instant, decided: TurnDecision) -> TurnEvent {
+        let started = self.turn_start.take().unwrap_or(last);
+        self.state = TurnState::AgentThinking;
+        self.run_start = None;
+        self.run_frames = 0;
+        self.judging = None;
+        self.decision = decided;
+        TurnEvent::TurnEnded { started, ended: last }
+    }
+
     /// Ends the visitor's turn now, whatever the silence (a turn too long to wait for).
     pub fn end_turn(&mut self, now: Instant) -> Option<TurnEvent> {
         if self.state != TurnState::VisitorSpeaking {
             return None;
         }
-        self.state = TurnState::AgentThinking;
-        self.run_start = None;
-        self.run_frames = 0;
-        let started = self.turn_start.take().unwrap_or(now);
-        Some(TurnEvent::TurnEnded { started, ended: self.last_speech_end.unwrap_or(now).min(now) })
+        let last = self.last_speech_end.unwrap_or(now).min(now);
+        self.turn_start.get_or_insert(now);
+        Some(self.turn_ends(last, TurnDecision::Forced))
     }
 
     fn visitor_takes_the_floor(&mut self, start: Instant) -> TurnEvent {
@@ -346,6 +483,83 @@ mod tests {
         d.agent_speaking();
         assert!(feed(&mut d, &mut t, &"s".repeat(50)).is_empty());
         assert_eq!(d.state(), TurnState::AgentSpeaking);
+    }
+
+    fn semantic() -> TurnDetector {
+        let config = TurnConfig { semantic: Some(SemanticTurn::default()), ..TurnConfig::default() };
+        TurnDetector::new(config, Instant::now())
+    }
+
+    #[test]
+    fn a_finished_turn_ends_when_the_model_says_so_not_at_the_silence_rule() {
+        let mut d = semantic();
+        let mut t = Instant::now();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        let ended = t;
+        // 200 ms of silence asks the model once.
+        let events = feed(&mut d, &mut t, &".".repeat(12));
+        assert_eq!(
+            events,
+            vec![(9, TurnEvent::Judge { id: 1, ended, deadline: ended + Duration::from_millis(500) })]
+        );
+        let done = d.judged(1, Some(0.9), t);
+        assert!(matches!(done, Some(TurnEvent::TurnEnded { ended: e, .. }) if e == ended), "{done:?}");
+        assert_eq!((d.state(), d.last_decision()), (TurnState::AgentThinking, TurnDecision::Model));
+        // A second answer to the same question changes nothing.
+        assert_eq!(d.judged(1, Some(0.9), t), None);
+    }
+
+    #[test]
+    fn an_unfinished_turn_waits_through_a_long_pause_and_stays_one_turn() {
+        let mut d = semantic();
+        let mut t = Instant::now();
+        let started = t;
+        feed(&mut d, &mut t, &"s".repeat(20));
+        feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(d.judged(1, Some(0.1), t), None, "not finished: wait");
+        // A 900 ms pause passes the silence rule's 500 ms without ending the turn.
+        assert!(feed(&mut d, &mut t, &".".repeat(35)).is_empty());
+        assert_eq!(d.state(), TurnState::VisitorSpeaking);
+        // They go on; the next silence is judged again, finished, and ends one turn.
+        feed(&mut d, &mut t, &"s".repeat(20));
+        let ended = t;
+        let events = feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(
+            events,
+            vec![(9, TurnEvent::Judge { id: 2, ended, deadline: ended + Duration::from_millis(500) })]
+        );
+        assert_eq!(d.judged(1, Some(0.9), t), None, "an answer about the earlier silence is ignored");
+        let done = d.judged(2, Some(0.7), t).expect("ends");
+        assert_eq!(done, TurnEvent::TurnEnded { started, ended });
+    }
+
+    #[test]
+    fn without_an_answer_the_silence_rule_decides_and_an_unfinished_turn_ends_at_max_wait() {
+        let mut d = semantic();
+        let mut t = Instant::now();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        // The model never answers (missing or slow): 500 ms of silence ends the turn.
+        let events = feed(&mut d, &mut t, &".".repeat(25));
+        assert!(
+            matches!(events[..], [(9, TurnEvent::Judge { .. }), (24, TurnEvent::TurnEnded { .. })]),
+            "{events:?}"
+        );
+        assert_eq!(d.last_decision(), TurnDecision::Silence);
+        // The model says it has no answer: the same.
+        let mut d = semantic();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(d.judged(1, None, t), None);
+        let events = feed(&mut d, &mut t, &".".repeat(15));
+        assert!(matches!(events[..], [(14, TurnEvent::TurnEnded { .. })]), "{events:?}");
+        // Unfinished and silent for 3 s: the turn ends there.
+        let mut d = semantic();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        feed(&mut d, &mut t, &".".repeat(10));
+        d.judged(1, Some(0.2), t);
+        let events = feed(&mut d, &mut t, &".".repeat(140));
+        assert!(matches!(events[..], [(139, TurnEvent::TurnEnded { .. })]), "{events:?}");
+        assert_eq!(d.last_decision(), TurnDecision::MaxWait);
     }
 
     #[test]
