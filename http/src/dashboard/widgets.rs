@@ -233,6 +233,17 @@ fn overlay(form: &mut FormState, section: &Section, data: &FormData) {
     }
 }
 
+/// A count typed in a form field: its default when left empty, else a whole number of `unit`.
+fn whole_number(data: &FormData, field: &str, default: u32, unit: &str) -> Result<Value, (String, String)> {
+    match data.get(field).map(str::trim) {
+        None | Some("") => Ok(json!(default)),
+        Some(text) => text
+            .parse::<u32>()
+            .map(|n| json!(n))
+            .map_err(|_| (field.to_string(), format!("{text:?} is not a whole number of {unit}"))),
+    }
+}
+
 /// The merge patch a section's form stands for.
 fn section_patch(section: &Section, data: &FormData) -> Result<Value, (String, String)> {
     let mut doc = Map::new();
@@ -240,36 +251,19 @@ fn section_patch(section: &Section, data: &FormData) -> Result<Value, (String, S
         let value = match f.name {
             "modes" => Value::Array(data.all("modes").into_iter().map(|m| json!(m)).collect()),
             "page_actions" => Value::Array(data.all("page_actions").into_iter().map(|n| json!(n)).collect()),
-            "sessions_per_minute" => match data.get("sessions_per_minute").map(str::trim) {
-                None | Some("") => json!(voxgate_engine::widget::DEFAULT_SESSIONS_PER_MINUTE),
-                Some(text) => match text.parse::<u32>() {
-                    Ok(n) => json!(n),
-                    Err(_) => {
-                        return Err((
-                            "sessions_per_minute".into(),
-                            format!("{text:?} is not a whole number of sessions (0 turns the limit off)"),
-                        ))
-                    }
-                },
-            },
+            "sessions_per_minute" => whole_number(
+                data,
+                f.name,
+                voxgate_engine::widget::DEFAULT_SESSIONS_PER_MINUTE,
+                "sessions (0 turns the limit off)",
+            )?,
             // A form that leaves it out (or an old page) records nothing.
             "privacy.recording" => match data.get("privacy.recording").map(str::trim) {
                 None | Some("") => json!("off"),
                 Some(value) => json!(value),
             },
             "privacy.recording_retention_days" => {
-                match data.get("privacy.recording_retention_days").map(str::trim) {
-                    None | Some("") => json!(voxgate_engine::widget::DEFAULT_RECORDING_RETENTION_DAYS),
-                    Some(text) => match text.parse::<u32>() {
-                        Ok(n) => json!(n),
-                        Err(_) => {
-                            return Err((
-                                "privacy.recording_retention_days".into(),
-                                format!("{text:?} is not a whole number of days"),
-                            ))
-                        }
-                    },
-                }
+                whole_number(data, f.name, voxgate_engine::widget::DEFAULT_RECORDING_RETENTION_DAYS, "days")?
             }
             "actions" => {
                 let mut actions = Vec::new();
