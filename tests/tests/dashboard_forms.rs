@@ -317,6 +317,39 @@ fn the_voice_form_saves_each_type_and_shows_it_back() {
     let voice = &saved()["voice"];
     assert_eq!((&voice["type"], &voice["voice"]), (&json!("builtin"), &json!("en-gb")), "{voice:#}");
     assert_eq!(voice["turn_detection"]["interrupt_response"], true);
+    assert_eq!(voice["turn_detection"]["type"], "server_vad", "silence decides by default");
+
+    // The end-of-turn model decides, with its settings; a bad one is named.
+    post(&[
+        ("voice.type", "builtin"),
+        ("voice.turn_detection.type", "semantic"),
+        ("voice.turn_detection.eagerness", "low"),
+        ("voice.turn_detection.max_wait_ms", "4000"),
+    ]);
+    let td = &saved()["voice"]["turn_detection"];
+    assert_eq!(
+        (&td["type"], &td["eagerness"], &td["max_wait_ms"]),
+        (&json!("semantic"), &json!("low"), &json!(4000)),
+        "{td:#}"
+    );
+    assert_eq!(td["min_silence_ms"], 200, "an empty field is the default");
+    let page = d.get(&path).text;
+    assert!(page.contains("<option value=\"semantic\" selected>"), "{page}");
+    assert!(page.contains("<option value=\"low\" selected>"), "{page}");
+    let mut fields: Vec<(&str, &str)> = base.to_vec();
+    fields.extend([
+        ("voice.type", "builtin"),
+        ("voice.turn_detection.type", "semantic"),
+        ("voice.turn_detection.min_silence_ms", "900"),
+    ]);
+    let r = d.post_multipart(&path, &fields, vec![]);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        field_error(&r.text, "voice.turn_detection.min_silence_ms")
+            .is_some_and(|m| m.contains("silence_duration_ms")),
+        "{}",
+        r.text
+    );
 
     post(&[("voice.type", "json"), ("voice", "{\"type\": \"realtime\", \"base_url\": \"https://rt.example.com/v1\", \"model\": \"gpt-realtime\"}")]);
     assert_eq!(saved()["voice"]["model"], "gpt-realtime");

@@ -49,6 +49,10 @@ const FIELDS: &[&str] = &[
     "voice.turn_detection.silence_duration_ms",
     "voice.turn_detection.interrupt_min_ms",
     "voice.turn_detection.idle_timeout_ms",
+    "voice.turn_detection.type",
+    "voice.turn_detection.eagerness",
+    "voice.turn_detection.min_silence_ms",
+    "voice.turn_detection.max_wait_ms",
     "voice.fallback",
     "voice.idle_prompt",
     "tests",
@@ -307,6 +311,8 @@ const VOICE_TEXT: &[(&str, &[&str], &str)] = &[
     ("voice.voice", &["realtime"], "voice"),
     ("voice.api_key_env", &["realtime"], "api_key_env"),
     ("voice.transcription_model", &["realtime"], "transcription_model"),
+    ("voice.turn_detection.type", TALKING, "turn_detection.type"),
+    ("voice.turn_detection.eagerness", TALKING, "turn_detection.eagerness"),
     ("voice.fallback", TALKING, "fallback"),
     ("voice.idle_prompt", TALKING, "idle_prompt"),
 ];
@@ -323,6 +329,8 @@ const VOICE_NUMBERS: &[(&str, &[&str], &str, bool)] = &[
     ("voice.turn_detection.silence_duration_ms", TALKING, "turn_detection.silence_duration_ms", false),
     ("voice.turn_detection.interrupt_min_ms", TALKING, "turn_detection.interrupt_min_ms", false),
     ("voice.turn_detection.idle_timeout_ms", TALKING, "turn_detection.idle_timeout_ms", false),
+    ("voice.turn_detection.min_silence_ms", TALKING, "turn_detection.min_silence_ms", false),
+    ("voice.turn_detection.max_wait_ms", TALKING, "turn_detection.max_wait_ms", false),
 ];
 
 /// The voice form's fields from a saved voice (its JSON).
