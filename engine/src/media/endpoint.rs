@@ -252,6 +252,25 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// Drives `key`'s peer with `input` (unless it failed) and schedules what it asks for. False
+    /// for no such call.
+    fn drive_call<T: Transmit + ?Sized>(
+        &mut self,
+        key: CallKey,
+        out: &mut T,
+        input: impl FnOnce(&mut VoicePeer, &mut CallIo<'_, T>) -> Result<Instant, PeerError>,
+    ) -> bool {
+        let Some(call) = Self::call_mut(&mut self.calls, key) else {
+            return false;
+        };
+        if !call.failed {
+            let mut io = CallIo { out, events: &mut self.events, key };
+            let driven = input(&mut call.peer, &mut io);
+            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
+        }
+        true
+    }
+
     /// Plays one 20 ms Opus frame of an external agent on `key`. False for no such call.
     pub fn play(
         &mut self,
@@ -260,16 +279,7 @@ impl Endpoint {
         frame: &[u8],
         out: &mut (impl Transmit + ?Sized),
     ) -> bool {
-        let Some(call) = Self::call_mut(&mut self.calls, key) else {
-            return false;
-        };
-        if call.failed {
-            return true;
-        }
-        let mut io = CallIo { out, events: &mut self.events, key };
-        let driven = call.peer.play(now, frame, &mut io);
-        Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
-        true
+        self.drive_call(key, out, |peer, io| peer.play(now, frame, io))
     }
 
     /// What the talking agent of `key` did, stamped with the barge-ins it had seen (see
@@ -282,15 +292,7 @@ impl Endpoint {
         event: AgentEvent,
         out: &mut (impl Transmit + ?Sized),
     ) -> bool {
-        let Some(call) = Self::call_mut(&mut self.calls, key) else {
-            return false;
-        };
-        if !call.failed {
-            let mut io = CallIo { out, events: &mut self.events, key };
-            let driven = call.peer.agent(now, epoch, event, &mut io);
-            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
-        }
-        true
+        self.drive_call(key, out, |peer, io| peer.agent(now, epoch, event, io))
     }
 
     /// The end-of-turn model's answer for `key` (see [`VoicePeer::turn_judged`]). False for no
@@ -303,15 +305,7 @@ impl Endpoint {
         finished: Option<f32>,
         out: &mut (impl Transmit + ?Sized),
     ) -> bool {
-        let Some(call) = Self::call_mut(&mut self.calls, key) else {
-            return false;
-        };
-        if !call.failed {
-            let mut io = CallIo { out, events: &mut self.events, key };
-            let driven = call.peer.turn_judged(now, id, finished, &mut io);
-            Self::after_drive(&mut self.timers, &mut self.events, call, key, driven);
-        }
-        true
+        self.drive_call(key, out, |peer, io| peer.turn_judged(now, id, finished, io))
     }
 
     /// Adds trickled candidates to `key`; how many were added, `None` for no such call.
