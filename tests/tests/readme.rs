@@ -228,3 +228,41 @@ fn the_readme_voice_examples_save_as_shown() {
     assert_eq!(saved["voice"]["type"], "realtime", "{saved:#}");
     assert_eq!(saved["voice"]["model"], "gpt-realtime", "{saved:#}");
 }
+
+/// The JSON body of the README's `curl ... -X PATCH "$API/..."` example whose body has `needle`.
+fn readme_patch(needle: &str) -> Value {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    readme
+        .match_indices("-X PATCH \"$API/")
+        .filter_map(|(at, _)| {
+            let body = &readme[at..];
+            let body = &body[body.find("-d '")? + 4..];
+            Some(body.split_once("'\n")?.0)
+        })
+        .find(|body| body.contains(needle))
+        .map(|body| {
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("the README's example is JSON: {e}"))
+        })
+        .unwrap_or_else(|| panic!("no README example with {needle}"))
+}
+
+#[test]
+fn the_readme_recording_and_turn_detection_examples_save_as_shown() {
+    let f = Fixture::new();
+    let saved = f.patch_widget(readme_patch("\"recording\": \"on\""));
+    let privacy = &saved["privacy"];
+    assert_eq!(privacy["recording"], "on", "{saved:#}");
+    assert_eq!(privacy["recording_retention_days"], 30, "{saved:#}");
+    let saved = f.patch_agent(readme_patch("\"type\": \"semantic\""));
+    let td = &saved["voice"]["turn_detection"];
+    assert_eq!(
+        (&td["type"], &td["eagerness"]),
+        (&Value::from("semantic"), &Value::from("auto")),
+        "{saved:#}"
+    );
+    assert_eq!(
+        (&td["min_silence_ms"], &td["max_wait_ms"]),
+        (&Value::from(200), &Value::from(3000)),
+        "{saved:#}"
+    );
+}
