@@ -289,8 +289,17 @@ async fn closed(written: Written, store: Store, storage: Arc<Storage>, metrics: 
 async fn upload(store: &Store, storage: &Storage, metrics: &Metrics, call: &str, location: &str) {
     match storage.upload(location).await {
         Ok(()) => {
-            let call = call.to_string();
-            let _ = store.write(move |s| rows::uploaded(s, &call)).await;
+            let marked = {
+                let call = call.to_string();
+                store.write(move |s| rows::uploaded(s, &call)).await
+            };
+            // Once the record points at the object store: a read never finds neither copy. If
+            // the mark failed, the local file still serves, and the next sweep uploads again.
+            if marked.is_ok() {
+                if let Err(e) = storage.remove_local(location).await {
+                    tracing::warn!(%call, error = %e, "an uploaded recording's local copy could not be removed");
+                }
+            }
         }
         Err(e) => {
             metrics.recording_failures.inc();

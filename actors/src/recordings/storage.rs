@@ -79,15 +79,21 @@ impl Storage {
         self.objects()?.get_range(&ObjectPath::from(location), range).await.map_err(storage_error)
     }
 
-    /// Uploads a finished local file and removes it.
+    /// Uploads a finished local file; the local copy stays until [`Storage::remove_local`]
+    /// (once the record says where it is now, so a read in between finds one or the other).
     pub async fn upload(&self, location: &str) -> Result<(), RecordingError> {
         let path = self.local_path(location);
-        let read = path.clone();
-        let data = blocking(move || std::fs::read(&read).map_err(storage_error)).await?;
+        let data = blocking(move || std::fs::read(&path).map_err(storage_error)).await?;
         self.objects()?
             .put(&ObjectPath::from(location), PutPayload::from(data))
             .await
             .map_err(storage_error)?;
+        Ok(())
+    }
+
+    /// Removes the local copy of an uploaded recording.
+    pub async fn remove_local(&self, location: &str) -> Result<(), RecordingError> {
+        let path = self.local_path(location);
         blocking(move || remove_file(&path)).await
     }
 
