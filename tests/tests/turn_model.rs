@@ -14,17 +14,17 @@ fn model_dir() -> PathBuf {
 }
 
 /// `text` in `voice`, then 200 ms of silence (the pause the model is asked about), at 16 kHz.
-fn turn(text: &str, voice: &str) -> Vec<f32> {
+fn turn(text: &str, voice: &str) -> std::sync::Arc<[i16]> {
     let at_48k: Vec<i16> = spoken(text, voice).concat();
     let mut resampler = voxgate_engine::audio::Resampler::new(48_000, 16_000).expect("a resampler");
     let mut at_16k = Vec::new();
     resampler.push(&at_48k, &mut at_16k).expect("resample");
     resampler.flush(&mut at_16k).expect("resample");
     at_16k.extend(std::iter::repeat_n(0, 3200));
-    at_16k.iter().map(|s| f32::from(*s) / 32768.0).collect()
+    at_16k.into()
 }
 
-fn probability(model: &TurnModel, audio: Vec<f32>) -> f32 {
+fn probability(model: &TurnModel, audio: std::sync::Arc<[i16]>) -> f32 {
     match model.judge_now(audio) {
         Judged::Finished { probability, .. } => probability,
         other => panic!("the model did not judge: {other:?}"),
@@ -48,7 +48,7 @@ fn a_finished_sentence_is_told_from_one_cut_off() {
 fn a_late_request_is_not_run_and_a_missing_model_is_named() {
     let model = TurnModel::load(&model_dir()).expect("the model loads");
     let (tx, rx) = std::sync::mpsc::channel();
-    model.judge(vec![0.0; 16_000], Instant::now() - Duration::from_millis(1), move |j| {
+    model.judge(vec![0; 16_000].into(), Instant::now() - Duration::from_millis(1), move |j| {
         let _ = tx.send(j);
     });
     assert_eq!(rx.recv().unwrap(), Judged::Late);

@@ -408,22 +408,21 @@ impl MediaWorker {
             }
         }
         for (key, id, audio, deadline) in judge {
-            self.judge_turn(key, id, &audio, deadline);
+            self.judge_turn(key, id, audio, deadline);
         }
     }
 
     /// Asks the end-of-turn model about a turn; its answer comes back as a command. Without a
     /// model the answer is none, at once: the silence rule decides.
-    fn judge_turn(&mut self, key: CallKey, id: u64, audio: &[i16], deadline: Instant) {
+    fn judge_turn(&mut self, key: CallKey, id: u64, audio: Arc<[i16]>, deadline: Instant) {
         let Some(model) = self.turn_model.clone() else {
             let mut wire = Wire { udp: &mut self.outbox, tcp: self.tcp.as_mut() };
             self.endpoint.turn_judged(key, Instant::now(), id, None, &mut wire);
             return self.hand_out_events();
         };
-        let samples = audio.iter().map(|s| f32::from(*s) / 32768.0).collect();
         let handle = self.handle.clone();
         let seconds = audio.len() as f64 / 16_000.0;
-        model.judge(samples, deadline, move |judged| {
+        model.judge(audio, deadline, move |judged| {
             tracing::debug!(?judged, seconds, "the end-of-turn model judged a pause");
             let finished = match judged {
                 Judged::Finished { probability, .. } => Some(probability),

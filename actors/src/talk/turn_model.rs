@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use voxgate_engine::talk::log_mel::{LogMel, FRAMES, MEL_BANDS};
+use voxgate_engine::talk::log_mel::{LogMel, FRAMES, MEL_BANDS, WINDOW_SAMPLES};
 
 /// The model's file in a `--turn-model` directory.
 pub const MODEL_FILE: &str = "smart-turn-v3.2-cpu.onnx";
@@ -50,8 +50,9 @@ pub enum Judged {
 type Reply = Box<dyn FnOnce(Judged) + Send>;
 
 struct Request {
-    /// The turn so far at 16 kHz.
-    audio: Vec<f32>,
+    /// The turn so far at 16 kHz, shared with the call: converted (its last 8 s) on the
+    /// model's thread, not the media worker's.
+    audio: Arc<[i16]>,
     deadline: Instant,
     reply: Reply,
 }
@@ -126,7 +127,9 @@ impl TurnModel {
                     let judged = if started > request.deadline {
                         Judged::Late
                     } else {
-                        match infer(&mut session, &features, &request.audio) {
+                        let audio = &request.audio[request.audio.len().saturating_sub(WINDOW_SAMPLES)..];
+                        let samples: Vec<f32> = audio.iter().map(|s| f32::from(*s) / 32768.0).collect();
+                        match infer(&mut session, &features, &samples) {
                             Ok(probability) => Judged::Finished { probability, took: started.elapsed() },
                             Err(e) => Judged::Failed(e),
                         }
@@ -141,7 +144,7 @@ impl TurnModel {
     /// Asks whether the visitor has finished, from `audio` (the turn so far, 16 kHz); `reply`
     /// gets the answer on the model's thread (`Late` if `deadline` passes first; `Busy` at once,
     /// on this thread, when the queue is full).
-    pub fn judge(&self, audio: Vec<f32>, deadline: Instant, reply: impl FnOnce(Judged) + Send + 'static) {
+    pub fn judge(&self, audio: Arc<[i16]>, deadline: Instant, reply: impl FnOnce(Judged) + Send + 'static) {
         let request = Request { audio, deadline, reply: Box::new(reply) };
         match self.requests.try_send(request) {
             Ok(()) => {}
@@ -153,7 +156,7 @@ impl TurnModel {
     }
 
     /// `judge`, waiting for the answer (benchmarks and tests).
-    pub fn judge_now(&self, audio: Vec<f32>) -> Judged {
+    pub fn judge_now(&self, audio: Arc<[i16]>) -> Judged {
         let (tx, rx) = std::sync::mpsc::channel();
         self.judge(audio, Instant::now() + Duration::from_secs(60), move |j| {
             let _ = tx.send(j);
