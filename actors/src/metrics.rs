@@ -96,6 +96,10 @@ pub struct Metrics {
     voice_errors: Vec<((&'static str, TurnStage, ErrorCode), IntCounter)>,
     /// Times a visitor talked over a talking agent and stopped it.
     pub barge_ins: IntCounter,
+    /// Interruptions that held the agent and turned out to be nothing (it resumed).
+    pub false_interruptions: IntCounter,
+    /// "Uh-huh"s heard while the agent spoke, kept as backchannel lines.
+    pub backchannels: IntCounter,
     /// Frames a talking agent's playout paused for want of audio.
     pub playout_underruns: IntCounter,
     /// Realtime provider events of a type voxgate does not know (ignored): a provider that
@@ -400,6 +404,18 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(barge_ins.clone())).expect("unique metric");
+        let false_interruptions = IntCounter::new(
+            "voxgate_voice_false_interruptions_total",
+            "Times sound over a talking agent held it, nothing was said, and the agent resumed its sentence.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(false_interruptions.clone())).expect("unique metric");
+        let backchannels = IntCounter::new(
+            "voxgate_voice_backchannels_total",
+            "Backchannels (\"uh-huh\", \"right\") a visitor said while a talking agent spoke; the agent went on.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(backchannels.clone())).expect("unique metric");
         let playout_underruns = IntCounter::new(
             "voxgate_voice_playout_underruns_total",
             "Times a talking agent's speech paused mid-utterance because its audio had not arrived.",
@@ -520,6 +536,8 @@ impl Metrics {
             voice_turn,
             voice_errors,
             barge_ins,
+            false_interruptions,
+            backchannels,
             playout_underruns,
             realtime_unknown_events,
             early_recognitions_used: early.with_label_values(&["used"]),

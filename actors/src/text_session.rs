@@ -333,8 +333,7 @@ async fn take_message(
             Ok((visitor, answer))
         })
         .await?;
-    let history =
-        history.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text, tool: m.tool }).collect();
+    let history = HistoryMessage::from_transcript(history);
     Ok(Taken { message_id, created_at: at, answer_id, history })
 }
 

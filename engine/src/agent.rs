@@ -296,6 +296,12 @@ impl AgentSpec {
             "thank you",
             "yes",
             "no",
+            // Backchannels, heard while the agent speaks (`talk::interruption`).
+            "uh-huh",
+            "mm-hmm",
+            "yeah",
+            "okay",
+            "right",
         ];
         let mut corpus = String::new();
         for k in &self.knowledge {

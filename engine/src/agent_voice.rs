@@ -20,6 +20,10 @@ pub struct TurnDetection {
     /// Whether the visitor may talk over the agent (and stop it).
     pub interrupt_response: bool,
     pub interrupt_min_ms: u32,
+    /// An interruption holds the agent this long for words the recogniser accepts; a cough or
+    /// an "uh-huh" resumes it where it paused (pipeline and builtin voices, which hear the
+    /// words themselves). `null`: an interruption stops the agent at once.
+    pub false_interruption_ms: Option<u32>,
     /// With no speech on either side this long, the agent asks once if the visitor is still
     /// there, then ends the call (`idle_timeout`). Unset: never.
     pub idle_timeout_ms: Option<u32>,
@@ -77,6 +81,7 @@ impl Default for TurnDetection {
             silence_duration_ms: t.silence_duration_ms,
             interrupt_response: t.interrupt_response,
             interrupt_min_ms: t.interrupt_min_ms,
+            false_interruption_ms: t.false_interruption_ms,
             idle_timeout_ms: t.idle_timeout_ms,
             kind: TurnDetectionKind::ServerVad,
             eagerness: Eagerness::Auto,
@@ -94,6 +99,7 @@ impl TurnDetection {
             silence_duration_ms: self.silence_duration_ms,
             interrupt_response: self.interrupt_response,
             interrupt_min_ms: self.interrupt_min_ms,
+            false_interruption_ms: self.false_interruption_ms,
             idle_timeout_ms: self.idle_timeout_ms,
             pause_ms: None,
             semantic: (self.kind == TurnDetectionKind::Semantic).then_some(SemanticTurn {
@@ -111,6 +117,9 @@ impl TurnDetection {
         spec::range(&format!("{at}.prefix_padding_ms"), self.prefix_padding_ms, 20, 2000)?;
         spec::range(&format!("{at}.silence_duration_ms"), self.silence_duration_ms, 100, 5000)?;
         spec::range(&format!("{at}.interrupt_min_ms"), self.interrupt_min_ms, 40, 2000)?;
+        if let Some(ms) = self.false_interruption_ms {
+            spec::range(&format!("{at}.false_interruption_ms"), ms, 200, 10_000)?;
+        }
         if let Some(idle) = self.idle_timeout_ms {
             spec::range(&format!("{at}.idle_timeout_ms"), idle, 1000, 600_000)?;
         }

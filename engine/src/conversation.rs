@@ -93,14 +93,17 @@ pub enum MessageStatus {
     Interrupted,
     /// The agent's upstream failed; the text is what arrived.
     Failed,
+    /// The visitor's "uh-huh" or "right" while the agent spoke: heard, kept, not answered.
+    Backchannel,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 4] = [
+    pub const ALL: [MessageStatus; 5] = [
         MessageStatus::Complete,
         MessageStatus::Streaming,
         MessageStatus::Interrupted,
         MessageStatus::Failed,
+        MessageStatus::Backchannel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl MessageStatus {
             MessageStatus::Streaming => "streaming",
             MessageStatus::Interrupted => "interrupted",
             MessageStatus::Failed => "failed",
+            MessageStatus::Backchannel => "backchannel",
         }
     }
 

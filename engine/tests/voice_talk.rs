@@ -5,54 +5,16 @@
 
 mod common;
 
-use common::{Net, Script};
+use common::talking::{agent_speech, speaker, talk_events};
+use common::Net;
 use std::time::{Duration, Instant};
-use voxgate_engine::audio::{OpusDecoder, OpusEncoder};
+use voxgate_engine::audio::OpusDecoder;
 use voxgate_engine::media::{CallEvent, VoiceAgent};
 use voxgate_engine::talk::TurnConfig;
 use voxgate_engine::talk::{AgentEvent, TalkConfig, TalkEvent};
 
-/// A voiced, speech-like 20 ms frame at 48 kHz: a 150 Hz buzz with harmonics, as a vowel is.
-fn vowel(n: u32) -> Vec<i16> {
-    (0..960)
-        .map(|i| {
-            let t = (n as usize * 960 + i) as f64 / 48_000.0;
-            let s: f64 =
-                (1..=12).map(|h| (t * 150.0 * h as f64 * std::f64::consts::TAU).sin() / h as f64).sum();
-            (s * 5000.0) as i16
-        })
-        .collect()
-}
-
-/// The visitor speaks in the frames `speaking` says, and sends encoded silence otherwise, as a
-/// browser does.
-fn speaker(speaking: impl Fn(u32) -> bool + 'static) -> Script {
-    let mut encoder = OpusEncoder::browser_like(48_000).unwrap();
-    Box::new(move |n| {
-        let pcm = if speaking(n) { vowel(n) } else { vec![0; 960] };
-        Some(encoder.encode(&pcm).unwrap().to_vec())
-    })
-}
-
 fn agent(turn: TurnConfig) -> VoiceAgent {
-    VoiceAgent::Talk(TalkConfig { turn, stream_rate: None })
-}
-
-fn talk_events(net: &Net) -> Vec<(TalkEvent, Instant)> {
-    net.events
-        .iter()
-        .filter_map(|(_, e, at)| match e {
-            CallEvent::Talk(t) => Some((t.clone(), *at)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// 24 kHz speech for the agent: a 200 Hz tone, `ms` long.
-fn agent_speech(ms: u32) -> Vec<i16> {
-    (0..24 * ms as usize)
-        .map(|i| ((i as f64 * 200.0 * std::f64::consts::TAU / 24_000.0).sin() * 9000.0) as i16)
-        .collect()
+    VoiceAgent::Talk(TalkConfig { turn, stream_rate: None, hears_overlaps: false })
 }
 
 /// All of utterance `item`'s speech, as one piece of an answer of its own.

@@ -511,6 +511,26 @@ impl Fixture {
         self.api.control("GET", &format!("/v1/conversations/{id}"), &self.key, None).expect(200).body
     }
 
+    /// As [`Fixture::transcript_when`], while `call` goes on: its visitor keeps sending, as a
+    /// browser does, and the server hears the silence that ends a turn.
+    pub fn transcript_during(
+        &self,
+        call: &mut voice::VoiceCall,
+        s: &Value,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            call.run_until(Duration::from_millis(200), |_| false);
+            let lines = self.conversation(s)["transcript"].as_array().cloned().unwrap_or_default();
+            if done(&lines) {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "condition not met within {timeout:?}: {lines:#?}");
+        }
+    }
+
     /// The transcript of session values `s` once `done` holds for it.
     pub fn transcript_when(
         &self,

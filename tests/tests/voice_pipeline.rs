@@ -166,7 +166,9 @@ fn talking_over_the_answer_stops_it_and_keeps_only_what_was_heard() {
     let after = last.saturating_duration_since(detector_could_fire);
     assert!(after <= Duration::from_millis(100), "reply audio went on {after:?} after the barge-in");
 
-    let lines = f.transcript_when(&s, Duration::from_secs(10), |t| t.iter().any(|m| m["role"] == "agent"));
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(10), |t| {
+        t.iter().any(|m| m["role"] == "agent")
+    });
     let agent = lines.iter().find(|m| m["role"] == "agent").unwrap();
     assert_eq!(agent["status"], "interrupted", "{lines:#?}");
     let heard = agent["text"].as_str().unwrap();

@@ -30,6 +30,16 @@ impl HistoryMessage {
     pub fn said(role: voxgate_engine::conversation::MessageRole, text: String) -> HistoryMessage {
         HistoryMessage { role, text, tool: None }
     }
+
+    /// The conversation's stored lines as an agent's history. Backchannels ("uh-huh" while the
+    /// agent spoke) stay out: they were never turns, and a model asked to answer them would.
+    pub fn from_transcript(lines: Vec<crate::store::records::TranscriptMessage>) -> Vec<HistoryMessage> {
+        lines
+            .into_iter()
+            .filter(|m| m.status != voxgate_engine::conversation::MessageStatus::Backchannel)
+            .map(|m| HistoryMessage { role: m.role, text: m.text, tool: m.tool })
+            .collect()
+    }
 }
 
 /// What an agent is asked to answer.

@@ -115,7 +115,7 @@ impl CallActor {
         let read = async move { store.read(move |c| records::transcript(c, &conversation)).await };
         ctx.spawn(read.into_actor(self).map(move |lines, this, _ctx| {
             let history = match lines {
-                Ok(lines) => lines.into_iter().map(|m| HistoryMessage { role: m.role, text: m.text, tool: m.tool }).collect(),
+                Ok(lines) => HistoryMessage::from_transcript(lines),
                 Err(e) => {
                     tracing::warn!(call = %this.call, error = %e, "the call's agent starts without the conversation so far");
                     Vec::new()

@@ -7,6 +7,7 @@ use crate::clock;
 use crate::metrics::{Metrics, VoiceTurnStage};
 use crate::store::{records, Store};
 use std::sync::Arc;
+use voxgate_engine::conversation::MessageStatus;
 use voxgate_engine::ids::{CallId, ConversationId};
 use voxgate_engine::talk::{SpokenLine, TalkEvent};
 
@@ -27,6 +28,9 @@ impl CallTranscript {
     pub fn observe(&self, event: TalkEvent) -> Option<TalkEvent> {
         match event {
             TalkEvent::Line(line) => {
+                if line.status == MessageStatus::Backchannel {
+                    self.metrics.backchannels.inc();
+                }
                 self.record(line);
                 return None;
             }
@@ -39,7 +43,11 @@ impl CallTranscript {
                 return None;
             }
             TalkEvent::BargeIn { .. } => self.metrics.barge_ins.inc(),
-            TalkEvent::TurnEnded { ended, decided, .. } => self.metrics.end_of_turn(decided, ended.elapsed()),
+            TalkEvent::FalseInterruption { .. } => self.metrics.false_interruptions.inc(),
+            TalkEvent::TurnEnded { ended, decided, .. }
+            | TalkEvent::OverlapEnded { ended, decided: Some(decided), .. } => {
+                self.metrics.end_of_turn(decided, ended.elapsed())
+            }
             TalkEvent::AgentSpeechStarted { after_turn: Some(after), .. } => {
                 self.metrics.voice_turn(VoiceTurnStage::EndOfSpeechToFirstAudio, after)
             }

@@ -14,6 +14,7 @@ use crate::metrics::{Metrics, VoiceTurnStage};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +73,13 @@ impl Drop for Answering {
 }
 
 type History = Rc<RefCell<Vec<HistoryMessage>>>;
+
+/// The words of the visitor's latest overlaps (speech over the agent), by id, until the call
+/// says whether they interrupted (`TalkEvent::TurnHeard`): then they are that turn's words.
+type Overheard = Rc<RefCell<VecDeque<(u64, Hearing)>>>;
+
+/// Overlaps whose words are kept; older ones were backchannels or nothing.
+const OVERHEARD_KEPT: usize = 4;
 
 type Hearing = (Result<Heard, AgentFailure>, Duration);
 
@@ -132,6 +140,7 @@ impl VoiceBackend for PipelineVoice {
             let history: History = Rc::new(RefCell::new(history));
             let mut answering = Answering::default();
             let mut early: Option<EarlyHearing> = None;
+            let overheard: Overheard = Rc::default();
             // The visitor's words as a streaming recogniser hears them, to their captions.
             let partial_out = out.clone();
             let partial: Partial =
@@ -177,6 +186,35 @@ impl VoiceBackend for PipelineVoice {
                             }
                         };
                         let tools = tools.clone();
+                        answering.replace(actix::spawn(async move {
+                            v.answer(heard, started, history, tools, out).await
+                        }));
+                    }
+                    TalkEvent::OverlapEnded { id, audio, .. } => {
+                        // Heard out while the answer goes on; the call decides what it was.
+                        let recognised = recognition.finish(audio);
+                        let (v, out, overheard) = (voice.clone(), out.clone(), overheard.clone());
+                        actix::spawn(async move {
+                            let hearing = v.hear(recognised).await;
+                            let text = hearing.0.as_ref().map(|h| h.text.clone()).unwrap_or_default();
+                            let mut kept = overheard.borrow_mut();
+                            if kept.len() == OVERHEARD_KEPT {
+                                kept.pop_front();
+                            }
+                            kept.push_back((id, hearing));
+                            out.send(AgentEvent::Overheard { id, text });
+                        });
+                    }
+                    TalkEvent::TurnHeard { id, started, .. } => {
+                        let hearing = {
+                            let mut kept = overheard.borrow_mut();
+                            let at = kept.iter().position(|(kept_id, _)| *kept_id == id);
+                            at.and_then(|at| kept.remove(at)).map(|(_, hearing)| hearing)
+                        };
+                        let Some(hearing) = hearing else { continue };
+                        let (v, out, history, tools) =
+                            (voice.clone(), out.clone(), history.clone(), tools.clone());
+                        let heard = Box::pin(async move { hearing }) as LocalBoxFuture<'static, Hearing>;
                         answering.replace(actix::spawn(async move {
                             v.answer(heard, started, history, tools, out).await
                         }));

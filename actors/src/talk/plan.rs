@@ -157,7 +157,13 @@ impl CallPlanner {
                     self.lines.clone(),
                     tools,
                 );
-                let config = TalkConfig { turn: turn_detection.config(), stream_rate: Some(realtime::RATE) };
+                // The provider hears the visitor's words, not us: an interruption stops the
+                // agent at once, as OpenAI's own turn detection does.
+                let config = TalkConfig {
+                    turn: turn_detection.config(),
+                    stream_rate: Some(realtime::RATE),
+                    hears_overlaps: false,
+                };
                 CallPlan::Talk { config, backend: Box::new(backend) }
             }
         }
@@ -193,7 +199,7 @@ impl CallPlanner {
             }),
         };
         let turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
-        let config = TalkConfig { turn, stream_rate: backend.stt.stream_rate() };
+        let config = TalkConfig { turn, stream_rate: backend.stt.stream_rate(), hears_overlaps: true };
         CallPlan::Talk { config, backend: Box::new(backend) }
     }
 }

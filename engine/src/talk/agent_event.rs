@@ -14,6 +14,8 @@ use std::time::Instant;
 pub enum AgentEvent {
     /// The visitor's words in the turn whose speech started at `started`.
     VisitorSaid { text: String, started: Instant },
+    /// The words of overlap `id` (`TalkEvent::OverlapEnded`), empty when nothing was heard.
+    Overheard { id: u64, text: String },
     /// More of the visitor's words while they still speak, from a streaming recogniser: shown
     /// as captions at once, never kept (the turn's `VisitorSaid` is the line).
     VisitorPartial { delta: String },

@@ -105,8 +105,14 @@ impl Answers {
         }
     }
 
-    /// The visitor's words, recognised.
-    pub fn visitor_said(&mut self, text: String, started: Instant, out: &mut VecDeque<TalkEvent>) {
+    /// The visitor's words, recognised: a turn (`Complete`) or a `Backchannel`.
+    pub fn visitor_said(
+        &mut self,
+        text: String,
+        started: Instant,
+        status: MessageStatus,
+        out: &mut VecDeque<TalkEvent>,
+    ) {
         let caption = serde_json::json!({"type": "conversation.item.input_audio_transcription.completed",
                                          "transcript": text});
         out.push_back(TalkEvent::Caption(caption.to_string()));
@@ -114,7 +120,7 @@ impl Answers {
         out.push_back(TalkEvent::Line(SpokenLine {
             role: MessageRole::Visitor,
             text,
-            status: MessageStatus::Complete,
+            status,
             offset_ms,
             error_code: None,
             latency: None,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What happened in the conversation. The call's agent hears `Connected`, `TurnEnded`,
-/// `VisitorPaused`, `VisitorAudio`, `BargeIn`, `AnswerHeard`, `IdlePrompt` and `PageAnswered`
+/// `VisitorPaused`, `VisitorAudio`, `BargeIn`, `OverlapEnded`, `TurnHeard`, `AnswerHeard`,
+/// `IdlePrompt` and `PageAnswered`
 /// ([`TalkEvent::is_for_agent`]); the call records `Line`s and `ToolUsed`, and ends on
 /// `IdleTimeout` and `HangUp`; the visitor sees `Caption`s on their data channel.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,24 @@ pub enum TalkEvent {
     /// The visitor talked over the agent from `at`; the agent's playout stopped at once, having
     /// played `played_ms` of `item` (if one was playing).
     BargeIn { at: Instant, stopped: Option<(PlayoutItem, u32)> },
+    /// The visitor spoke over the agent from `started` to `ended` (16 kHz `audio`): recognise
+    /// it and answer with [`crate::talk::AgentEvent::Overheard`] and this `id`, but do not answer
+    /// it. The call decides what it was: a backchannel, nothing, or an interruption
+    /// ([`TalkEvent::TurnHeard`]). The agent's answer goes on meanwhile.
+    /// `decided`: what ended it, when it was a turn the detector ended (it held the agent),
+    /// not speech too brief to interrupt.
+    OverlapEnded {
+        id: u64,
+        audio: Arc<[i16]>,
+        started: Instant,
+        ended: Instant,
+        decided: Option<TurnDecision>,
+    },
+    /// The words of overlap `id` interrupted the agent (whose answer a `BargeIn` just ended):
+    /// answer them as the visitor's turn.
+    TurnHeard { id: u64, started: Instant, ended: Instant },
+    /// An interruption held the agent for `held_ms`, and was nothing: the agent resumed.
+    FalseInterruption { held_ms: u32 },
     /// The visitor's audio at the stream rate while they have the floor, 20 ms at a time
     /// (the pre-roll in one piece first); with `stream_rate` only.
     VisitorAudio(Arc<[i16]>),
@@ -71,6 +90,8 @@ impl TalkEvent {
                 | TalkEvent::VisitorPaused { .. }
                 | TalkEvent::VisitorAudio(_)
                 | TalkEvent::BargeIn { .. }
+                | TalkEvent::OverlapEnded { .. }
+                | TalkEvent::TurnHeard { .. }
                 | TalkEvent::AnswerHeard { .. }
                 | TalkEvent::IdlePrompt
                 | TalkEvent::PageAnswered { .. }

@@ -6,12 +6,15 @@
 //! of it. [`AgentEvent`]s go in; [`TalkEvent`]s come out, for the agent and the call alike.
 
 use crate::audio::{frame_samples, OpusDecoder, OpusEncoder, Resampler};
+use crate::conversation::MessageStatus;
 use crate::talk::answers::Answers;
 use crate::talk::event::TalkEvent;
+use crate::talk::interruption::{classify, Held, Overheard, Overlap};
 use crate::talk::playout::PlayoutEvent;
 use crate::talk::{AgentEvent, TurnDetector, TurnEvent, VoiceDetector};
 use crate::talk::{Playout, TurnConfig};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The rate the visitor's audio is decoded, judged and captured at.
@@ -30,6 +33,10 @@ pub struct TalkConfig {
     /// Also stream the visitor's audio at this rate while they have the floor (from the
     /// pre-roll before their speech on), for a realtime provider.
     pub stream_rate: Option<u32>,
+    /// The agent recognises the visitor's speech over it on request
+    /// ([`TalkEvent::OverlapEnded`]): interruptions are held until heard out, and backchannels
+    /// kept (`turn.false_interruption_ms`). Without, an interruption stops the agent at once.
+    pub hears_overlaps: bool,
 }
 
 /// One call's conversation.
@@ -37,9 +44,16 @@ pub struct Talk {
     decoder: OpusDecoder,
     vad: VoiceDetector,
     turn: TurnDetector,
-    /// The last `prefix_padding_ms` of audio, kept while nobody has the floor.
+    /// The latest audio, kept while nobody has the floor: the pre-roll of the next turn (the
+    /// last `preroll_turn` samples), and speech too brief to interrupt the agent.
     preroll: VecDeque<i16>,
     preroll_max: usize,
+    preroll_turn: usize,
+    /// The agent's answer, held while the visitor's speech over it is heard out.
+    held: Option<Held>,
+    /// Overlaps the agent was asked to hear out, by id.
+    overlaps: HashMap<u64, Overlap>,
+    next_overlap: u64,
     /// The visitor's turn so far, while they have the floor.
     capture: Option<Vec<i16>>,
     stream: Option<Resampler>,
@@ -70,15 +84,25 @@ pub struct SpeechFrame {
 
 impl Talk {
     pub fn new(config: TalkConfig, now: Instant) -> Result<Talk, crate::audio::AudioError> {
-        // The speech that gave the visitor the floor, and as much again from before it.
-        let preroll_max =
-            2 * frame_samples(LISTEN_RATE) * config.turn.prefix_padding_ms.div_ceil(20) as usize;
+        let turn = TurnConfig {
+            false_interruption_ms: config.turn.false_interruption_ms.filter(|_| config.hears_overlaps),
+            ..config.turn
+        };
+        // The speech that gave the visitor the floor, and as much again from before it; and
+        // enough for speech over the agent too brief to interrupt it, with a margin.
+        let frames = |ms: u32| frame_samples(LISTEN_RATE) * ms.div_ceil(20) as usize;
+        let preroll_turn = 2 * frames(config.turn.prefix_padding_ms);
+        let preroll_max = preroll_turn.max(frames(config.turn.interrupt_min_ms + 200));
         Ok(Talk {
             decoder: OpusDecoder::new(LISTEN_RATE)?,
             vad: VoiceDetector::new(config.turn.threshold),
-            turn: TurnDetector::new(config.turn, now),
+            turn: TurnDetector::new(turn, now),
             preroll: VecDeque::with_capacity(preroll_max),
             preroll_max,
+            preroll_turn,
+            held: None,
+            overlaps: HashMap::new(),
+            next_overlap: 0,
             capture: None,
             stream: config.stream_rate.map(|rate| Resampler::new(LISTEN_RATE, rate)).transpose()?,
             playout: Playout::new(SPEAK_RATE),
@@ -130,12 +154,19 @@ impl Talk {
                 self.events.push_back(TalkEvent::Caption(caption.to_string()));
             }
             Some(TurnEvent::BargeIn { at }) => {
-                let stopped = self.playout.stop();
-                self.talkspurt = true;
-                // Before the audio it starts streaming: the agent stops answering first.
-                self.events.push_back(TalkEvent::BargeIn { at, stopped });
-                self.answers.barge_in(stopped, &mut self.events);
+                match self.turn.config().false_interruption_ms {
+                    Some(ms) => self.hold(at, at + Duration::from_millis(ms.into())),
+                    None => self.stop_agent(at),
+                }
                 self.start_capture();
+            }
+            Some(TurnEvent::SpokeOver { started, ended }) => {
+                if self.turn.config().false_interruption_ms.is_some() {
+                    let audio: Arc<[i16]> = self.preroll.iter().copied().collect();
+                    // A streaming recogniser hears it too (it streams only with the floor).
+                    self.stream_out(&audio);
+                    self.overheard(Overlap::Brief { started }, audio, started, ended);
+                }
             }
             Some(TurnEvent::TurnEnded { started, ended }) => self.end_turn(started, ended),
             Some(TurnEvent::Paused { ended }) => {
@@ -152,6 +183,10 @@ impl Talk {
             }
             Some(TurnEvent::IdlePrompt | TurnEvent::IdleTimeout) | None => {}
         }
+        // Past the hold's window, the agent resumes as soon as the visitor is silent.
+        if self.held.as_ref().is_some_and(|h| h.expired) {
+            self.resume_if_heard_out(at);
+        }
         // A visitor who never pauses still gets an answer.
         let max = LISTEN_RATE as usize * MAX_TURN.as_secs() as usize;
         if self.capture.as_ref().is_some_and(|c| c.len() >= max) {
@@ -165,6 +200,8 @@ impl Talk {
 
     fn start_capture(&mut self) {
         if self.capture.is_none() {
+            let older = self.preroll.len().saturating_sub(self.preroll_turn);
+            self.preroll.drain(..older);
             let preroll: Vec<i16> = self.preroll.drain(..).collect();
             self.stream_out(&preroll);
             self.capture = Some(preroll);
@@ -181,10 +218,99 @@ impl Talk {
     }
 
     fn end_turn(&mut self, started: Instant, ended: Instant) {
+        if self.held.is_some() {
+            // Speech over the held agent: heard out before anything is answered.
+            if let Some(audio) = self.capture.take() {
+                self.overheard(Overlap::Held { started, ended }, audio.into(), started, ended);
+            }
+            return;
+        }
         if let Some(audio) = self.capture.take() {
             self.answers.turn_ended(ended);
             let decided = self.turn.last_decision();
             self.events.push_back(TalkEvent::TurnEnded { audio: audio.into(), started, ended, decided });
+        }
+    }
+
+    /// Stops the agent at once: the visitor has the floor. Before the audio it starts streaming,
+    /// the agent stops answering.
+    fn stop_agent(&mut self, at: Instant) {
+        self.held = None;
+        let stopped = self.playout.stop();
+        self.talkspurt = true;
+        self.events.push_back(TalkEvent::BargeIn { at, stopped });
+        self.answers.barge_in(stopped, &mut self.events);
+    }
+
+    /// Holds the agent while the visitor, who began talking over it at `at`, is heard out.
+    fn hold(&mut self, at: Instant, deadline: Instant) {
+        match &mut self.held {
+            Some(held) => {
+                held.deadline = held.deadline.max(deadline);
+                held.expired = false;
+            }
+            None => {
+                self.playout.hold();
+                self.talkspurt = true;
+                let hearing = BTreeSet::new();
+                self.held = Some(Held { at, deadline, expired: false, hearing, backchannel: false });
+            }
+        }
+    }
+
+    /// Asks the agent for the words of the visitor's speech over it.
+    fn overheard(&mut self, overlap: Overlap, audio: Arc<[i16]>, started: Instant, ended: Instant) {
+        self.next_overlap += 1;
+        let id = self.next_overlap;
+        self.overlaps.insert(id, overlap);
+        if let (Some(held), Overlap::Held { .. }) = (&mut self.held, overlap) {
+            held.hearing.insert(id);
+        }
+        let decided = matches!(overlap, Overlap::Held { .. }).then(|| self.turn.last_decision());
+        self.events.push_back(TalkEvent::OverlapEnded { id, audio, started, ended, decided });
+    }
+
+    /// The words of overlap `id`: an interruption takes the floor; a backchannel is kept; with
+    /// nothing left to hear, a held agent resumes.
+    fn on_overheard(&mut self, now: Instant, id: u64, text: String) {
+        let Some(overlap) = self.overlaps.remove(&id) else { return };
+        if let Some(held) = &mut self.held {
+            held.hearing.remove(&id);
+        }
+        match (overlap, classify(&text)) {
+            (_, Overheard::Nothing) => {}
+            (Overlap::Held { started, ended }, Overheard::Interruption) => {
+                self.stop_agent(started);
+                self.answers.turn_ended(ended);
+                self.events.push_back(TalkEvent::TurnHeard { id, started, ended });
+                return;
+            }
+            (Overlap::Brief { started } | Overlap::Held { started, .. }, _) => {
+                if let Some(held) = &mut self.held {
+                    held.backchannel = true;
+                }
+                self.answers.visitor_said(text, started, MessageStatus::Backchannel, &mut self.events);
+            }
+        }
+        self.resume_if_heard_out(now);
+    }
+
+    /// Resumes a held agent once the visitor is silent and either everything they said is
+    /// heard, or the hold's window has passed.
+    fn resume_if_heard_out(&mut self, now: Instant) {
+        let Some(held) = &self.held else { return };
+        let silent = self.turn.state() != crate::talk::TurnState::VisitorSpeaking;
+        if !silent || !(held.hearing.is_empty() || held.expired) {
+            return;
+        }
+        if !held.backchannel {
+            let held_ms = now.saturating_duration_since(held.at).as_millis() as u32;
+            self.events.push_back(TalkEvent::FalseInterruption { held_ms });
+        }
+        self.held = None;
+        self.playout.resume(now);
+        if self.playout.is_busy() {
+            self.turn.agent_speaking();
         }
     }
 
@@ -209,8 +335,9 @@ impl Talk {
         }
         match event {
             AgentEvent::VisitorSaid { text, started } => {
-                self.answers.visitor_said(text, started, &mut self.events)
+                self.answers.visitor_said(text, started, MessageStatus::Complete, &mut self.events)
             }
+            AgentEvent::Overheard { id, text } => self.on_overheard(now, id, text),
             AgentEvent::VisitorPartial { delta } => {
                 let caption = serde_json::json!({"type": "conversation.item.input_audio_transcription.delta",
                                                  "delta": delta});
@@ -289,16 +416,18 @@ impl Talk {
         self.answers.finish(&mut self.events);
     }
 
-    /// When [`Talk::poll_frame`] or the idle clock next has something to do.
+    /// When [`Talk::poll_frame`], the idle clock or a held interruption next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.playout.poll_timeout(), self.turn.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let held = self.held.as_ref().filter(|h| !h.expired).map(|h| h.deadline);
+        [self.playout.poll_timeout(), self.turn.poll_timeout(), held].into_iter().flatten().min()
     }
 
     /// The agent's frame due by `now`, encoded; also runs the idle clock.
     pub fn poll_frame(&mut self, now: Instant) -> Option<SpeechFrame> {
+        if let Some(held) = self.held.as_mut().filter(|h| !h.expired && now >= h.deadline) {
+            held.expired = true;
+            self.resume_if_heard_out(now);
+        }
         match self.turn.handle_timeout(now) {
             Some(TurnEvent::IdlePrompt) => self.events.push_back(TalkEvent::IdlePrompt),
             Some(TurnEvent::IdleTimeout) => self.events.push_back(TalkEvent::IdleTimeout),

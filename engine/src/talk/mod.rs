@@ -10,6 +10,7 @@
 mod agent_event;
 mod answers;
 mod event;
+pub mod interruption;
 pub mod log_mel;
 pub mod machine;
 pub mod playout;
@@ -21,6 +22,7 @@ pub mod vad;
 
 pub use agent_event::AgentEvent;
 pub use event::{LatencySummary, SpokenLine, TalkEvent, TurnLatency};
+pub use interruption::Overheard;
 pub use machine::{SpeechFrame, Talk, TalkConfig, LISTEN_RATE, SPEAK_RATE};
 pub use playout::{Playout, PlayoutItem};
 pub use turn_detector::{SemanticTurn, TurnConfig, TurnDecision, TurnDetector, TurnEvent, TurnState};

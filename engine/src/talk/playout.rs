@@ -45,6 +45,8 @@ pub struct Playout {
     next_tick: Option<Instant>,
     events: VecDeque<PlayoutEvent>,
     underruns: u64,
+    /// Held (an interruption being heard out): nothing plays, what comes is kept.
+    held: bool,
 }
 
 impl Playout {
@@ -56,6 +58,7 @@ impl Playout {
             next_tick: None,
             events: VecDeque::new(),
             underruns: 0,
+            held: false,
         }
     }
 
@@ -88,7 +91,7 @@ impl Playout {
                 started: false,
             }),
         }
-        if self.next_tick.is_none() && self.ready() {
+        if self.next_tick.is_none() && !self.held && self.ready() {
             self.next_tick = Some(now);
         }
     }
@@ -157,13 +160,39 @@ impl Playout {
     /// playing and how much of it was heard.
     pub fn stop(&mut self) -> Option<(PlayoutItem, u32)> {
         self.next_tick = None;
-        let playing = self
-            .queue
-            .front()
-            .filter(|q| q.started)
-            .map(|q| (q.item, (q.played as u64 * 1000 / self.rate as u64) as u32));
+        self.held = false;
+        let playing = self.playing();
         self.queue.clear();
         playing
+    }
+
+    /// Holds at once (the visitor may be interrupting): nothing plays until [`Playout::resume`],
+    /// and what is queued or comes meanwhile is kept, to go on from the very sample it held at.
+    /// Returns the item that was playing and how much of it had been heard.
+    pub fn hold(&mut self) -> Option<(PlayoutItem, u32)> {
+        self.held = true;
+        self.next_tick = None;
+        self.playing()
+    }
+
+    /// Plays on from where [`Playout::hold`] held (the interruption was nothing).
+    pub fn resume(&mut self, now: Instant) {
+        self.held = false;
+        if self.next_tick.is_none() && self.ready_or_playing() {
+            self.next_tick = Some(now);
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// The item playing, and how much of it has been heard.
+    fn playing(&self) -> Option<(PlayoutItem, u32)> {
+        self.queue
+            .front()
+            .filter(|q| q.started)
+            .map(|q| (q.item, (q.played as u64 * 1000 / self.rate as u64) as u32))
     }
 
     pub fn poll_event(&mut self) -> Option<PlayoutEvent> {
@@ -252,6 +281,30 @@ mod tests {
         assert_eq!(p.poll_timeout(), None);
         assert_eq!(p.pull(t), None);
         assert_eq!(p.stop(), None);
+    }
+
+    #[test]
+    fn a_hold_keeps_everything_and_resumes_at_the_sample_it_held_at() {
+        let start = Instant::now();
+        let mut p = Playout::new(RATE);
+        let pcm: Vec<i16> = (0..24_000).map(|i| (i % 30_000) as i16).collect();
+        p.push(start, 5, &pcm, false);
+        let mut t = start;
+        for _ in 0..10 {
+            p.pull(t).unwrap();
+            t += ms(20);
+        }
+        assert_eq!(p.hold(), Some((5, 200)));
+        assert!(p.is_held() && p.is_busy());
+        assert_eq!(p.poll_timeout(), None);
+        assert_eq!(p.pull(t), None, "nothing plays while held");
+        p.push(t, 5, &[7; 480], true);
+        assert_eq!(p.poll_timeout(), None, "audio that comes while held waits");
+        p.resume(t + ms(700));
+        assert_eq!(p.poll_timeout(), Some(t + ms(700)));
+        let (item, frame) = p.pull(t + ms(700)).unwrap();
+        assert_eq!((item, frame[0]), (5, 4800), "the sample after the last one heard");
+        assert_eq!(p.stop(), Some((5, 220)));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct TurnConfig {
     pub interrupt_response: bool,
     /// Speech over the agent that counts as an interruption.
     pub interrupt_min_ms: u32,
+    /// How long an interruption holds the agent for words the recogniser accepts; with none,
+    /// the agent resumes where it paused. `None`: an interruption stops the agent at once.
+    pub false_interruption_ms: Option<u32>,
     /// Silence on both sides after which the agent prompts once, then ends the call.
     pub idle_timeout_ms: Option<u32>,
     /// Silence inside the visitor's turn, shorter than `silence_duration_ms`, after which the
@@ -100,6 +103,7 @@ impl Default for TurnConfig {
             silence_duration_ms: 500,
             interrupt_response: true,
             interrupt_min_ms: 200,
+            false_interruption_ms: Some(1500),
             idle_timeout_ms: None,
             pause_ms: None,
             semantic: None,
@@ -132,6 +136,9 @@ pub enum TurnEvent {
     IdlePrompt,
     /// Still nobody after the prompt: end the call.
     IdleTimeout,
+    /// The visitor spoke over the agent from `started` to `ended`, too briefly to interrupt
+    /// (`interrupt_min_ms`): an "mm" or an "uh-huh", kept as a backchannel if it was words.
+    SpokeOver { started: Instant, ended: Instant },
     /// Ask the end-of-turn model whether the visitor, whose speech ended at `ended`, has
     /// finished; answer with [`TurnDetector::judged`] and this `id`. Past `deadline` the
     /// silence rule has decided, and an answer is of no use.
@@ -140,6 +147,9 @@ pub enum TurnEvent {
 
 /// A frame of no speech inside this many is still part of a run of speech (VAD flickers).
 const HANGOVER_FRAMES: u32 = 2;
+
+/// The shortest run of speech over the agent worth hearing out (60 ms; shorter is a click).
+const SPOKE_OVER_MIN_FRAMES: u32 = 3;
 
 /// The turn-taking state machine; time is passed in.
 #[derive(Debug)]
@@ -208,6 +218,8 @@ impl TurnDetector {
 
     /// One 20 ms frame that began at `at`, with the detector's verdict on it.
     pub fn on_frame(&mut self, at: Instant, speech: bool) -> Option<TurnEvent> {
+        // A run of speech that ended with this frame: when it began, and its frames.
+        let mut ended_run = None;
         if speech {
             if self.run_start.is_none() {
                 self.run_start = Some(at);
@@ -223,7 +235,7 @@ impl TurnDetector {
         } else if self.run_start.is_some() {
             self.quiet_frames += 1;
             if self.quiet_frames > HANGOVER_FRAMES {
-                self.run_start = None;
+                ended_run = self.run_start.take().map(|start| (start, self.run_frames));
                 self.run_frames = 0;
             }
         }
@@ -254,9 +266,14 @@ impl TurnDetector {
                 None
             }
             TurnState::AgentThinking | TurnState::AgentSpeaking => {
+                let interrupting = Self::frames(self.config.interrupt_min_ms);
+                if let Some((started, frames)) = ended_run {
+                    let brief = (SPOKE_OVER_MIN_FRAMES..interrupting).contains(&frames);
+                    let ended = self.last_speech_end?;
+                    return brief.then_some(TurnEvent::SpokeOver { started, ended });
+                }
                 let start = self.run_start?;
-                let enough = self.run_frames >= Self::frames(self.config.interrupt_min_ms);
-                if self.config.interrupt_response && enough {
+                if self.config.interrupt_response && self.run_frames >= interrupting {
                     self.visitor_takes_the_floor(start);
                     return Some(TurnEvent::BargeIn { at: start });
                 }
@@ -458,8 +475,14 @@ mod tests {
         feed(&mut d, &mut t, &".".repeat(25));
         d.agent_speaking();
         assert_eq!(d.state(), TurnState::AgentSpeaking);
-        // A cough (100 ms) is not an interruption; 200 ms of speech is.
-        assert!(feed(&mut d, &mut t, "sssss.....").is_empty());
+        // 100 ms of speech is not an interruption, but heard out as a backchannel; a 40 ms
+        // click is nothing; 200 ms of speech interrupts.
+        let mm = t;
+        let events = feed(&mut d, &mut t, "sssss.....");
+        let ended = mm + FRAME * 5;
+        assert_eq!(events, vec![(7, TurnEvent::SpokeOver { started: mm, ended })]);
+        assert!(feed(&mut d, &mut t, "ss.....").is_empty());
+        assert_eq!(d.state(), TurnState::AgentSpeaking);
         let at = t;
         let events = feed(&mut d, &mut t, "ssssssssss");
         assert_eq!(events, vec![(9, TurnEvent::BargeIn { at })]);

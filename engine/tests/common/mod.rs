@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod talking;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -71,7 +71,7 @@ pub async fn transcribe(State(fake): State<Arc<Fake>>, body: Bytes) -> Response 
     if mode == Mode::Garble {
         return ([(header::CONTENT_TYPE, "application/json")], "{\"text\": ").into_response();
     }
-    axum::Json(json!({"text": fake.opts.transcript})).into_response()
+    axum::Json(json!({"text": fake.next_transcript()})).into_response()
 }
 
 pub async fn chat(State(fake): State<Arc<Fake>>, axum::Json(body): axum::Json<Value>) -> Response {

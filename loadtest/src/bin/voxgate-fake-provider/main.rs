@@ -42,6 +42,10 @@ pub struct Opts {
     /// What every transcription says the visitor said.
     #[arg(long, default_value = "How much does shipping cost?")]
     transcript: String,
+    /// Transcriptions answer these in turn, `|` between them, and start over after the last
+    /// (an empty one says nothing was heard); unset, every one says `--transcript`.
+    #[arg(long, value_delimiter = '|')]
+    transcripts: Vec<String>,
     /// What chat completions and realtime responses answer.
     #[arg(long, default_value = "Shipping costs five euros. Orders over fifty euros ship free.")]
     answer: String,
@@ -101,11 +105,21 @@ pub struct Fake {
     pub opts: Opts,
     modes: Mutex<HashMap<String, Mode>>,
     seen: Mutex<Vec<Value>>,
+    transcribed: std::sync::atomic::AtomicUsize,
 }
 
 impl Fake {
     pub fn mode(&self, endpoint: &str) -> Mode {
         self.modes.lock().unwrap_or_else(|e| e.into_inner()).get(endpoint).copied().unwrap_or(Mode::Ok)
+    }
+
+    /// What the next transcription says.
+    pub fn next_transcript(&self) -> &str {
+        let n = self.transcribed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.opts.transcripts.len() {
+            0 => &self.opts.transcript,
+            len => &self.opts.transcripts[n % len],
+        }
     }
 
     pub fn saw(&self, what: Value) {
@@ -147,7 +161,12 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&opts.listen).await?.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let fake = Arc::new(Fake { opts, modes: Mutex::default(), seen: Mutex::default() });
+    let fake = Arc::new(Fake {
+        opts,
+        modes: Mutex::default(),
+        seen: Mutex::default(),
+        transcribed: Default::default(),
+    });
     let app = Router::new()
         .route("/v1/audio/transcriptions", post(audio::transcribe))
         .route("/v1/audio/speech", post(audio::speech))

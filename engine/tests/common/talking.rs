@@ -1,0 +1,47 @@
+//! Helpers for talking calls: a visitor who speaks in chosen frames, the agent's speech, and
+//! the talk events a call reported.
+
+use super::{Net, Script};
+use std::time::Instant;
+use voxgate_engine::audio::OpusEncoder;
+use voxgate_engine::media::CallEvent;
+use voxgate_engine::talk::TalkEvent;
+
+/// A voiced, speech-like 20 ms frame at 48 kHz: a 150 Hz buzz with harmonics, as a vowel is.
+pub fn vowel(n: u32) -> Vec<i16> {
+    (0..960)
+        .map(|i| {
+            let t = (n as usize * 960 + i) as f64 / 48_000.0;
+            let s: f64 =
+                (1..=12).map(|h| (t * 150.0 * h as f64 * std::f64::consts::TAU).sin() / h as f64).sum();
+            (s * 5000.0) as i16
+        })
+        .collect()
+}
+
+/// The visitor speaks in the frames `speaking` says, and sends encoded silence otherwise, as a
+/// browser does.
+pub fn speaker(speaking: impl Fn(u32) -> bool + 'static) -> Script {
+    let mut encoder = OpusEncoder::browser_like(48_000).unwrap();
+    Box::new(move |n| {
+        let pcm = if speaking(n) { vowel(n) } else { vec![0; 960] };
+        Some(encoder.encode(&pcm).unwrap().to_vec())
+    })
+}
+
+pub fn talk_events(net: &Net) -> Vec<(TalkEvent, Instant)> {
+    net.events
+        .iter()
+        .filter_map(|(_, e, at)| match e {
+            CallEvent::Talk(t) => Some((t.clone(), *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// 24 kHz speech for the agent: a 200 Hz tone, `ms` long.
+pub fn agent_speech(ms: u32) -> Vec<i16> {
+    (0..24 * ms as usize)
+        .map(|i| ((i as f64 * 200.0 * std::f64::consts::TAU / 24_000.0).sin() * 9000.0) as i16)
+        .collect()
+}
