@@ -4,8 +4,9 @@
 //! `libonnxruntime.so` of PyPI's onnxruntime wheel at start, since no Debian package has it and
 //! nothing may be downloaded at build time), on one thread of its own: an inference takes about
 //! 50 ms of one core, which must never be a media worker's. Requests queue there with a
-//! deadline; one whose deadline passed while it waited is answered `Late` without running, so a
-//! busy model costs nothing but its answer, and the voice activity detector decides instead.
+//! deadline; one that can no longer be answered by it (it waited, and an inference lately takes
+//! this long) is answered `Late` without running, so a busy model costs nothing but its
+//! answer, and the voice activity detector decides instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -40,7 +41,7 @@ pub enum Judged {
         probability: f32,
         took: Duration,
     },
-    /// The deadline passed before the model got to it: not run.
+    /// It could not be answered by its deadline: not run.
     Late,
     /// Too many requests waiting: not queued.
     Busy,
@@ -111,6 +112,42 @@ fn infer(session: &mut ort::session::Session, features: &LogMel, audio: &[f32]) 
         .ok_or_else(|| "the model gave no probability".to_string())
 }
 
+/// How long an inference takes here, lately (its wall time, which a busy machine stretches):
+/// an exponentially weighted mean, starting at 50 ms.
+struct Pace {
+    mean: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace { mean: Duration::from_millis(50) }
+    }
+}
+
+impl Pace {
+    fn expected(&self) -> Duration {
+        self.mean
+    }
+
+    fn took(&mut self, took: Duration) {
+        self.mean = (self.mean * 7 + took) / 8;
+    }
+}
+
+/// Makes this thread the last to get a core (nice 10): the media workers, which pace audio
+/// every 20 ms, always come first, and a model that cannot keep up answers `Late` (the
+/// silence rule decides) instead of taking their CPU.
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
+    let done = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10)
+    };
+    if done != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "the end-of-turn model's thread keeps its priority");
+    }
+}
+
 impl TurnModel {
     /// Loads the model from `dir` (`smart-turn-v3.2-cpu.onnx` and `libonnxruntime.so`) and
     /// starts its thread.
@@ -120,19 +157,25 @@ impl TurnModel {
         std::thread::Builder::new()
             .name("voxgate-turns".into())
             .spawn(move || {
+                lower_priority();
                 let features = LogMel::new();
+                let mut pace = Pace::default();
                 // Ends when the model is dropped.
                 while let Ok(request) = queue.recv() {
                     let started = Instant::now();
-                    let judged = if started > request.deadline {
+                    // An answer after the deadline is of no use: a request that cannot be
+                    // answered in time is not run (under load, the silence rule decides).
+                    let judged = if started + pace.expected() > request.deadline {
                         Judged::Late
                     } else {
                         let audio = &request.audio[request.audio.len().saturating_sub(WINDOW_SAMPLES)..];
                         let samples: Vec<f32> = audio.iter().map(|s| f32::from(*s) / 32768.0).collect();
-                        match infer(&mut session, &features, &samples) {
+                        let judged = match infer(&mut session, &features, &samples) {
                             Ok(probability) => Judged::Finished { probability, took: started.elapsed() },
                             Err(e) => Judged::Failed(e),
-                        }
+                        };
+                        pace.took(started.elapsed());
+                        judged
                     };
                     (request.reply)(judged);
                 }
@@ -142,7 +185,7 @@ impl TurnModel {
     }
 
     /// Asks whether the visitor has finished, from `audio` (the turn so far, 16 kHz); `reply`
-    /// gets the answer on the model's thread (`Late` if `deadline` passes first; `Busy` at once,
+    /// gets the answer on the model's thread (`Late` if it cannot be answered by `deadline`; `Busy` at once,
     /// on this thread, when the queue is full).
     pub fn judge(&self, audio: Arc<[i16]>, deadline: Instant, reply: impl FnOnce(Judged) + Send + 'static) {
         let request = Request { audio, deadline, reply: Box::new(reply) };
