@@ -47,6 +47,7 @@ need_test_python() {
 need_turn_model() {
   local dir=${VOXGATE_TURN_MODEL_DIR:-$PWD/target/turn-model}
   turn_model=$dir
+  need_sentence_ends "$dir"
   [ -f "$dir/smart-turn-v3.2-cpu.onnx" ] && [ -f "$dir/libonnxruntime.so" ] && return 0
   need_deb python3 python3
   echo "== Smart Turn v3.2 (pipecat-ai 1.14.0) and ONNX Runtime 1.31.1 (PyPI wheels) in $dir"
@@ -69,6 +70,33 @@ lib = next(n for n in runtime.namelist() if n.startswith("onnxruntime/capi/libon
 open(f"{out}/libonnxruntime.so", "wb").write(runtime.read(lib))
 PY
   rm -rf "$wheels"
+}
+# The words half of semantic end of turn: DIR/sentence-ends.tsv, the probability of a sentence
+# ending after each word, from the bigrams of the US English language model in PyPI's
+# pocketsphinx (the builtin voice's recogniser, so need_speech installs it); see
+# engine/src/talk/sentence_end.rs.
+need_sentence_ends() {
+  local dir=$1
+  [ -f "$dir/sentence-ends.tsv" ] && return 0
+  need_speech
+  mkdir -p "$dir"
+  echo "== sentence ends from pocketsphinx's US English model in $dir/sentence-ends.tsv"
+  "$speech_python" - "$dir/sentence-ends.tsv" <<'PY'
+import os, sys
+import pocketsphinx
+model = os.path.join(pocketsphinx.get_model_path(), "en-us")
+lm = pocketsphinx.NGramModel.readfile(os.path.join(model, "en-us.lm.bin"))
+words = sorted({line.split(" ", 1)[0].split("(")[0] for line in open(os.path.join(model, "cmudict-en-us.dict"))})
+# prob([w, h1, ...]) is log P(w | history, most recent first), log base 1.0001.
+unknown = lm.prob(["</s>", "<unk>"])
+with open(sys.argv[1] + ".part", "w") as out:
+    out.write(f"<unk>\t{unknown}\n")
+    for w in words:
+        p = lm.prob(["</s>", w])
+        if p != unknown:
+            out.write(f"{w}\t{p}\n")
+os.replace(sys.argv[1] + ".part", sys.argv[1])
+PY
 }
 # need_venv DIR MODULE REQUIREMENT: a venv at DIR whose Python imports MODULE, installing
 # REQUIREMENT from PyPI when it does not.

@@ -165,18 +165,25 @@ impl Runtime {
             Some(python) => Recognizer::start(python.clone()),
             None => Recognizer::off(),
         };
-        let voices = Arc::new(CallPlanner::new(
-            agents.clone(),
-            config.agent_timeout,
-            metrics.clone(),
-            recognizer.clone(),
-        ));
         let turn_model = match &config.turn_model {
             Some(dir) => Some(
                 crate::talk::turn_model::TurnModel::load(dir).map_err(|e| format!("--turn-model: {e}"))?,
             ),
             None => None,
         };
+        let sentence_ends = match &config.turn_model {
+            Some(dir) => {
+                crate::talk::turn_model::sentence_ends(dir).map_err(|e| format!("--turn-model: {e}"))?
+            }
+            None => None,
+        };
+        let voices = Arc::new(CallPlanner::new(
+            agents.clone(),
+            config.agent_timeout,
+            metrics.clone(),
+            recognizer.clone(),
+            sentence_ends,
+        ));
         let recordings = crate::recordings::Recordings::start(
             store.clone(),
             config.recordings.clone(),

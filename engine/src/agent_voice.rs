@@ -106,6 +106,8 @@ impl TurnDetection {
                 min_silence_ms: self.min_silence_ms,
                 max_wait_ms: self.max_wait_ms,
                 finished_at: self.eagerness.finished_at(),
+                // The plan says whether the call's voice hears words at each pause.
+                words: false,
             }),
         }
     }
@@ -432,7 +434,7 @@ mod tests {
         let config = v.turn_detection().unwrap().config();
         assert_eq!(
             config.semantic,
-            Some(SemanticTurn { min_silence_ms: 200, max_wait_ms: 3000, finished_at: 0.3 })
+            Some(SemanticTurn { min_silence_ms: 200, max_wait_ms: 3000, finished_at: 0.3, words: false })
         );
         assert_eq!(
             builtin(json!({})).unwrap().turn_detection().unwrap().config().semantic,

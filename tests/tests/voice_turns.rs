@@ -1,8 +1,9 @@
-//! Turn-taking that waits, against the real binary with the end-of-turn model (Smart Turn v3.2,
-//! `--turn-model`): a visitor who pauses 900 ms mid-sentence ("I need help with my ... order
-//! from last week.") gets one answer to the whole sentence with `semantic` turn
-//! detection, where the silence rule alone cuts in at the pause; and with the model missing,
-//! `semantic` turns still end at the silence rule.
+//! Turn-taking that waits, against the real binary with the end-of-turn model (Smart Turn v3.2
+//! and the sentence-end table, `--turn-model`): a visitor who pauses 900 ms mid-sentence ("I
+//! need help with my ... order from last week.") gets one answer to the whole sentence with
+//! `semantic` turn detection (the words heard at the pause do not end a sentence), where the
+//! silence rule alone cuts in at the pause; and with the model missing, `semantic` turns still
+//! end at the silence rule.
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -54,7 +55,15 @@ fn decisions(f: &Fixture, decision: &str) -> u64 {
 
 #[test]
 fn a_pause_mid_sentence_gets_one_answer_with_the_model_and_two_without() {
-    let fake = FakeProvider::start(&["--stt-delay-ms", "20", "--first-audio-delay-ms", "10"]);
+    // The recogniser hears the words so far at each pause: at the 900 ms one, then at the end.
+    let fake = FakeProvider::start(&[
+        "--stt-delay-ms",
+        "20",
+        "--first-audio-delay-ms",
+        "10",
+        "--transcripts",
+        "I need help with my|I need help with my order from last week.",
+    ]);
     let server = Server::start_with(ServerOptions {
         extra_args: vec!["--turn-model".into(), turn_model()],
         ..Default::default()
@@ -62,10 +71,12 @@ fn a_pause_mid_sentence_gets_one_answer_with_the_model_and_two_without() {
     let f = Fixture::on(server);
     let semantic = visitor_lines(&f, &fake, json!({"type": "semantic", "silence_duration_ms": 500}));
     assert_eq!(semantic.len(), 1, "one turn for the whole sentence: {semantic:#?}");
-    // The model decided: "not finished" at the pause; at the end "finished", or its longest
-    // wait (Smart Turn is unsure of espeak-ng's flat voice). The silence rule never cut in.
+    assert_eq!(semantic[0]["text"], "I need help with my order from last week.");
+    // The words decided: "...with my" is not finished, "...last week." is. The silence rule
+    // never cut in, and the turn did not wait for the longest wait.
     assert_eq!(decisions(&f, "silence"), 0);
-    assert_eq!(decisions(&f, "model") + decisions(&f, "max_wait"), 1);
+    assert_eq!(decisions(&f, "words"), 1);
+    assert_eq!(fake.seen_on("stt").len(), 2, "recognised at each pause, the last one used for the turn");
     let silence_only = visitor_lines(&f, &fake, json!({"type": "server_vad", "silence_duration_ms": 500}));
     assert!(silence_only.len() >= 2, "the silence rule cuts in at the 900 ms pause: {silence_only:#?}");
     assert!(decisions(&f, "silence") >= 2);
@@ -78,5 +89,5 @@ fn without_the_model_semantic_turns_end_at_the_silence_rule() {
     let lines = visitor_lines(&f, &fake, json!({"type": "semantic", "silence_duration_ms": 500}));
     assert!(lines.len() >= 2, "no model: the silence rule decides, and cuts in: {lines:#?}");
     assert!(decisions(&f, "silence") >= 2);
-    assert_eq!(decisions(&f, "model") + decisions(&f, "max_wait"), 0);
+    assert_eq!(decisions(&f, "model") + decisions(&f, "words") + decisions(&f, "max_wait"), 0);
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use voxgate_engine::conversation::MessageRole;
+use voxgate_engine::talk::sentence_end::SentenceEnds;
 use voxgate_engine::talk::sentences::Sentences;
 use voxgate_engine::talk::TurnLatency;
 use voxgate_engine::ErrorCode;
@@ -43,6 +44,9 @@ pub struct PipelineVoice {
     pub tools: Option<CallTools>,
     /// Said once per answer while a tool has not answered after the duration.
     pub filler: Option<(Duration, String)>,
+    /// With semantic turn detection: the words heard at each pause are judged with this, and
+    /// the judgement goes to the call's turn detector.
+    pub sentence_ends: Option<Arc<SentenceEnds>>,
 }
 
 /// The answer being worked on; dropping it cancels it.
@@ -96,11 +100,27 @@ struct EarlyHearing {
 }
 
 impl EarlyHearing {
-    fn start(voice: &Rc<PipelineVoice>, heard: Recognised, ended: Instant) -> EarlyHearing {
+    /// Starts recognising; with `judge`, the words are also judged for the turn detector as
+    /// soon as they come.
+    fn start(
+        voice: &Rc<PipelineVoice>,
+        heard: Recognised,
+        ended: Instant,
+        judge: Option<&AgentLink>,
+    ) -> EarlyHearing {
         let (tx, result) = tokio::sync::oneshot::channel();
         let voice = voice.clone();
+        let judge = judge.cloned();
         let task = actix::spawn(async move {
-            let _ = tx.send(voice.hear(heard).await);
+            let hearing = voice.hear(heard).await;
+            if let (Some(out), Some(ends)) = (judge, &voice.sentence_ends) {
+                // The builtin recogniser's open-vocabulary words, where it has them: its own
+                // are fitted to the agent's words.
+                let words = hearing.0.as_ref().ok().map(|h| h.open_text.as_deref().unwrap_or(&h.text));
+                let finished = words.and_then(|w| ends.finished(w));
+                out.send(AgentEvent::WordsJudged { ended, finished });
+            }
+            let _ = tx.send(hearing);
         });
         EarlyHearing { ended, result, task }
     }
@@ -157,8 +177,13 @@ impl VoiceBackend for PipelineVoice {
                         }
                     }
                     TalkEvent::VisitorPaused { audio, ended } => {
-                        let replaced =
-                            early.replace(EarlyHearing::start(&voice, recognition.finish(audio), ended));
+                        let judge = voice.sentence_ends.is_some().then_some(&out);
+                        let replaced = early.replace(EarlyHearing::start(
+                            &voice,
+                            recognition.finish(audio),
+                            ended,
+                            judge,
+                        ));
                         if replaced.is_some() {
                             voice.metrics.early_recognitions_dropped.inc();
                         }

@@ -17,9 +17,10 @@ use crate::tools::{self, ToolContext};
 use std::sync::Arc;
 use std::time::Duration;
 use voxgate_engine::agent::{Agent, AgentBackend};
-use voxgate_engine::agent_voice::{TurnDetection, VoiceSpec};
+use voxgate_engine::agent_voice::{TurnDetection, TurnDetectionKind, VoiceSpec};
 use voxgate_engine::media::VoiceAgent;
 use voxgate_engine::session::Session;
+use voxgate_engine::talk::sentence_end::SentenceEnds;
 use voxgate_engine::talk::{TalkConfig, TurnConfig};
 
 /// A pause after which the builtin voice starts recognising the visitor's turn: recognition
@@ -58,6 +59,8 @@ pub struct CallPlanner {
     metrics: Arc<Metrics>,
     /// The builtin voice's speech recogniser (a sidecar process).
     recognizer: Arc<Recognizer>,
+    /// The words half of semantic turn detection (`sentence-ends.tsv` beside `--turn-model`).
+    sentence_ends: Option<Arc<SentenceEnds>>,
 }
 
 impl CallPlanner {
@@ -66,6 +69,7 @@ impl CallPlanner {
         timeout: Duration,
         metrics: Arc<Metrics>,
         recognizer: Arc<Recognizer>,
+        sentence_ends: Option<Arc<SentenceEnds>>,
     ) -> CallPlanner {
         CallPlanner {
             http: agents.http.clone(),
@@ -74,6 +78,7 @@ impl CallPlanner {
             lines: Arc::new(SpokenLines::default()),
             metrics,
             recognizer,
+            sentence_ends,
         }
     }
 
@@ -197,8 +202,18 @@ impl CallPlanner {
             filler: (agent.spec.filler_after_ms > 0).then(|| {
                 (Duration::from_millis(u64::from(agent.spec.filler_after_ms)), agent.spec.filler.clone())
             }),
+            sentence_ends: (turn_detection.kind == TurnDetectionKind::Semantic)
+                .then(|| self.sentence_ends.clone())
+                .flatten(),
         };
-        let turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
+        let mut turn = TurnConfig { pause_ms: early_pause_ms, ..turn_detection.config() };
+        if let (Some(semantic), Some(_)) = (turn.semantic.as_mut(), &backend.sentence_ends) {
+            // The words at each pause decide: recognition starts when the model is asked (for
+            // a provider, one more request per pause).
+            semantic.words = true;
+            turn.pause_ms =
+                Some(turn.pause_ms.map_or(semantic.min_silence_ms, |p| p.min(semantic.min_silence_ms)));
+        }
         let config = TalkConfig { turn, stream_rate: backend.stt.stream_rate(), hears_overlaps: true };
         CallPlan::Talk { config, backend: Box::new(backend) }
     }

@@ -13,11 +13,14 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use voxgate_engine::talk::log_mel::{LogMel, FRAMES, MEL_BANDS, WINDOW_SAMPLES};
+use voxgate_engine::talk::sentence_end::SentenceEnds;
 
 /// The model's file in a `--turn-model` directory.
 pub const MODEL_FILE: &str = "smart-turn-v3.2-cpu.onnx";
 /// ONNX Runtime's library in the same directory.
 pub const RUNTIME_FILE: &str = "libonnxruntime.so";
+/// Beside them: the probability of a sentence ending after each word (`need_turn_model`).
+pub const SENTENCE_ENDS_FILE: &str = "sentence-ends.tsv";
 
 /// Requests waiting for the model: a few turns' worth; more are refused at once (`Busy`).
 const QUEUE: usize = 32;
@@ -110,6 +113,22 @@ fn infer(session: &mut ort::session::Session, features: &LogMel, audio: &[f32]) 
         .copied()
         .filter(|p| p.is_finite())
         .ok_or_else(|| "the model gave no probability".to_string())
+}
+
+/// The words half of semantic end of turn, from `dir/sentence-ends.tsv` (`need_turn_model`
+/// writes it); `None` when the directory has none (the audio model decides alone).
+pub fn sentence_ends(dir: &Path) -> Result<Option<Arc<SentenceEnds>>, TurnModelError> {
+    let path = dir.join(SENTENCE_ENDS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(table) => SentenceEnds::parse(&table)
+            .map(|ends| Some(Arc::new(ends)))
+            .map_err(|e| TurnModelError::Model(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), "no sentence-end table: semantic turn detection hears the voice only");
+            Ok(None)
+        }
+        Err(e) => Err(TurnModelError::Model(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// How long an inference takes here, lately (its wall time, which a busy machine stretches):

@@ -14,6 +14,10 @@ use std::time::Instant;
 pub enum AgentEvent {
     /// The visitor's words in the turn whose speech started at `started`.
     VisitorSaid { text: String, started: Instant },
+    /// The visitor's words at the pause after speech that ended at `ended`
+    /// (`TalkEvent::VisitorPaused`), judged: the probability that they have finished
+    /// ([`super::sentence_end::SentenceEnds`]), `None` when nothing was heard.
+    WordsJudged { ended: Instant, finished: Option<f32> },
     /// The words of overlap `id` (`TalkEvent::OverlapEnded`), empty when nothing was heard.
     Overheard { id: u64, text: String },
     /// More of the visitor's words while they still speak, from a streaming recogniser: shown

@@ -338,6 +338,12 @@ impl Talk {
                 self.answers.visitor_said(text, started, MessageStatus::Complete, &mut self.events)
             }
             AgentEvent::Overheard { id, text } => self.on_overheard(now, id, text),
+            AgentEvent::WordsJudged { ended, finished } => {
+                if let Some(TurnEvent::TurnEnded { started, ended }) = self.turn.words_judged(ended, finished)
+                {
+                    self.end_turn(started, ended);
+                }
+            }
             AgentEvent::VisitorPartial { delta } => {
                 let caption = serde_json::json!({"type": "conversation.item.input_audio_transcription.delta",
                                                  "delta": delta});

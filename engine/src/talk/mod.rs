@@ -15,6 +15,7 @@ pub mod log_mel;
 pub mod machine;
 pub mod playout;
 pub mod realtime;
+pub mod sentence_end;
 pub mod sentences;
 pub mod spoken;
 pub mod turn_detector;

@@ -49,11 +49,15 @@ pub struct SemanticTurn {
     pub max_wait_ms: u32,
     /// The model's probability of "finished" at or above which the turn ends.
     pub finished_at: f32,
+    /// The visitor's words at each pause will be judged too ([`TurnDetector::words_judged`]):
+    /// they decide, and the audio model only when they do not come before the silence rule's
+    /// deadline.
+    pub words: bool,
 }
 
 impl Default for SemanticTurn {
     fn default() -> Self {
-        SemanticTurn { min_silence_ms: 200, max_wait_ms: 3000, finished_at: 0.5 }
+        SemanticTurn { min_silence_ms: 200, max_wait_ms: 3000, finished_at: 0.5, words: false }
     }
 }
 
@@ -62,8 +66,10 @@ impl Default for SemanticTurn {
 pub enum TurnDecision {
     /// The silence rule (`silence_duration_ms`): no model, or no answer from it in time.
     Silence,
-    /// The model judged the visitor finished.
+    /// The end-of-turn model judged the visitor finished by their voice.
     Model,
+    /// The visitor's words at the pause ended a sentence.
+    Words,
     /// The model judged the visitor unfinished, and they stayed silent `max_wait_ms`.
     MaxWait,
     /// The turn was too long to wait for (`end_turn`).
@@ -71,13 +77,19 @@ pub enum TurnDecision {
 }
 
 impl TurnDecision {
-    pub const ALL: [TurnDecision; 4] =
-        [TurnDecision::Silence, TurnDecision::Model, TurnDecision::MaxWait, TurnDecision::Forced];
+    pub const ALL: [TurnDecision; 5] = [
+        TurnDecision::Silence,
+        TurnDecision::Model,
+        TurnDecision::Words,
+        TurnDecision::MaxWait,
+        TurnDecision::Forced,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TurnDecision::Silence => "silence",
             TurnDecision::Model => "model",
+            TurnDecision::Words => "words",
             TurnDecision::MaxWait => "max_wait",
             TurnDecision::Forced => "forced",
         }
@@ -172,6 +184,9 @@ pub struct TurnDetector {
     gave_up: bool,
     /// The model's judgement of the current silence, and the id of the last request.
     judging: Option<(u64, Verdict)>,
+    /// The words' judgement of the current silence: the end of the speech judged, and the
+    /// probability that the visitor has finished (`None`: no words were heard).
+    words: Option<(Instant, Option<f32>)>,
     judge_id: u64,
     /// What ended the last turn.
     decision: TurnDecision,
@@ -194,6 +209,7 @@ impl TurnDetector {
             prompted: false,
             gave_up: false,
             judging: None,
+            words: None,
             judge_id: 0,
             decision: TurnDecision::Silence,
         }
@@ -232,6 +248,7 @@ impl TurnDetector {
             self.paused = false;
             // The visitor went on: a judgement of the silence before no longer counts.
             self.judging = None;
+            self.words = None;
         } else if self.run_start.is_some() {
             self.quiet_frames += 1;
             if self.quiet_frames > HANGOVER_FRAMES {
@@ -289,12 +306,52 @@ impl TurnDetector {
         let Some(semantic) = self.config.semantic else {
             return by_silence.then_some(TurnDecision::Silence);
         };
-        match self.judging.map(|(_, v)| v) {
-            Some(Verdict::Finished) => Some(TurnDecision::Model),
+        match self.verdict(by_silence) {
+            Some(Verdict::Finished) => Some(self.finished_by()),
             Some(Verdict::Unfinished) => {
                 (silence >= ms(semantic.max_wait_ms)).then_some(TurnDecision::MaxWait)
             }
             Some(Verdict::Pending | Verdict::None) | None => by_silence.then_some(TurnDecision::Silence),
+        }
+    }
+
+    /// What the current silence is judged: by the visitor's words when they came; while they
+    /// are awaited, nothing until the silence rule's deadline (`past_deadline`); else by the
+    /// audio model.
+    fn verdict(&self, past_deadline: bool) -> Option<Verdict> {
+        let semantic = self.config.semantic?;
+        let judged_words = self.words.filter(|(ended, _)| Some(*ended) == self.last_speech_end);
+        match judged_words {
+            Some((_, Some(p))) if p >= semantic.finished_at => Some(Verdict::Finished),
+            Some((_, Some(_))) => Some(Verdict::Unfinished),
+            None if semantic.words && !past_deadline => self.judging.map(|_| Verdict::Pending),
+            // No words heard, or none in time: the audio model's verdict.
+            Some((_, None)) | None => self.judging.map(|(_, v)| v),
+        }
+    }
+
+    /// The visitor's words at the pause after speech that ended at `ended`, judged: the
+    /// probability that they have finished, or `None` when no words were heard. Finished ends
+    /// the turn at once if the visitor is still silent; words of an earlier silence are ignored.
+    pub fn words_judged(&mut self, ended: Instant, finished: Option<f32>) -> Option<TurnEvent> {
+        let semantic = self.config.semantic?;
+        if self.state != TurnState::VisitorSpeaking || Some(ended) != self.last_speech_end || !semantic.words
+        {
+            return None;
+        }
+        let last = self.last_speech_end?;
+        self.words = Some((ended, finished));
+        let by = self.finished_by();
+        (self.verdict(false) == Some(Verdict::Finished)).then(|| self.turn_ends(last, by))
+    }
+
+    /// Who judged the current silence finished: the words when they were heard, else the voice.
+    fn finished_by(&self) -> TurnDecision {
+        let words = self.words.filter(|(ended, p)| Some(*ended) == self.last_speech_end && p.is_some());
+        if words.is_some() {
+            TurnDecision::Words
+        } else {
+            TurnDecision::Model
         }
     }
 
@@ -326,7 +383,9 @@ impl TurnDetector {
         };
         self.judging = Some((id, verdict));
         let last = self.last_speech_end?;
-        (verdict == Verdict::Finished).then(|| self.turn_ends(last, TurnDecision::Model))
+        // With words to come, they decide (or, past the deadline, this).
+        let by = self.finished_by();
+        (self.verdict(false) == Some(Verdict::Finished)).then(|| self.turn_ends(last, by))
     }
 
     fn turn_ends(&mut self, last: Instant, decided: TurnDecision) -> TurnEvent {
@@ -335,6 +394,7 @@ impl TurnDetector {
         self.run_start = None;
         self.run_frames = 0;
         self.judging = None;
+        self.words = None;
         self.decision = decided;
         TurnEvent::TurnEnded { started, ended: last }
     }
@@ -583,6 +643,50 @@ mod tests {
         let events = feed(&mut d, &mut t, &".".repeat(140));
         assert!(matches!(events[..], [(139, TurnEvent::TurnEnded { .. })]), "{events:?}");
         assert_eq!(d.last_decision(), TurnDecision::MaxWait);
+    }
+
+    fn semantic_with_words() -> TurnDetector {
+        let semantic = SemanticTurn { words: true, ..SemanticTurn::default() };
+        TurnDetector::new(TurnConfig { semantic: Some(semantic), ..TurnConfig::default() }, Instant::now())
+    }
+
+    #[test]
+    fn the_words_at_a_pause_decide_over_the_voice_and_the_voice_decides_without_them() {
+        // "I need help with my": the voice sounds finished, the words do not; the visitor goes on.
+        let mut d = semantic_with_words();
+        let mut t = Instant::now();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        let ended = t;
+        feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(d.judged(1, Some(0.9), t), None, "the words are awaited");
+        assert_eq!(d.words_judged(ended, Some(0.01)), None);
+        assert!(feed(&mut d, &mut t, &".".repeat(45)).is_empty(), "unfinished: waits past 500 ms");
+        // "...order from last week.": finished words end the turn, before the voice answers.
+        feed(&mut d, &mut t, &"s".repeat(20));
+        let ended = t;
+        feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(d.words_judged(ended - FRAME, Some(0.99)), None, "words about other speech are ignored");
+        let done = d.words_judged(ended, Some(0.99)).expect("finished words end the turn");
+        assert!(matches!(done, TurnEvent::TurnEnded { ended: e, .. } if e == ended));
+        assert_eq!(d.last_decision(), TurnDecision::Words);
+
+        // Nothing recognised (a cough): the voice's verdict stands.
+        let mut d = semantic_with_words();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        let ended = t;
+        feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(d.judged(1, Some(0.9), t), None);
+        assert!(matches!(d.words_judged(ended, None), Some(TurnEvent::TurnEnded { .. })));
+        assert_eq!(d.last_decision(), TurnDecision::Model);
+
+        // No words by the silence rule's deadline: the voice's "finished" ends it there.
+        let mut d = semantic_with_words();
+        feed(&mut d, &mut t, &"s".repeat(20));
+        feed(&mut d, &mut t, &".".repeat(10));
+        assert_eq!(d.judged(1, Some(0.9), t), None);
+        let events = feed(&mut d, &mut t, &".".repeat(15));
+        assert!(matches!(events[..], [(14, TurnEvent::TurnEnded { .. })]), "{events:?}");
+        assert_eq!(d.last_decision(), TurnDecision::Model);
     }
 
     #[test]

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use voxgate_actors::talk::turn_model::{Judged, TurnModel};
 use voxgate_engine::audio::OpusEncoder;
-use voxgate_engine::talk::{SemanticTurn, Talk, TalkConfig, TalkEvent, TurnConfig, TurnDecision};
+use voxgate_engine::talk::sentence_end::SentenceEnds;
+use voxgate_engine::talk::{AgentEvent, SemanticTurn, Talk, TalkConfig, TalkEvent, TurnConfig, TurnDecision};
 use voxgate_tests::speech::spoken_ssml;
 
 #[derive(Parser)]
@@ -42,11 +43,18 @@ struct Args {
     /// cut into it at the word boundary: the voice does not know it will pause).
     #[arg(long, default_value = "ssml", value_parser = ["ssml", "splice"])]
     holds: String,
+    /// How long after a pause the words said so far come (a recogniser's delay), for
+    /// `semantic+words`; the words are the set's own (a perfect recogniser).
+    #[arg(long, default_value_t = 150)]
+    words_ms: u64,
 }
 
 /// One spoken turn, as the browser would send it.
 struct Turn {
     noisy: bool,
+    /// What was said: the words before the hold (all of them in a complete turn), and the
+    /// whole sentence.
+    words: (String, String),
     /// The hold's pause; `None`: a complete turn.
     pause_ms: Option<u32>,
     /// Opus packets, one per 20 ms.
@@ -85,7 +93,9 @@ fn build_set(set: &Value, snr_db: f64, splice: bool) -> Vec<Turn> {
             for (speech, pause_ms) in [(whole.clone(), None), (held, Some(pause))] {
                 for noisy in [false, true] {
                     seed += 1;
-                    turns.push(turn(&speech, pause_ms, noisy.then_some((snr_db, seed))));
+                    let said = format!("{before} {after}");
+                    let first = if pause_ms.is_some() { before.to_string() } else { said.clone() };
+                    turns.push(turn((first, said), &speech, pause_ms, noisy.then_some((snr_db, seed))));
                 }
             }
         }
@@ -123,7 +133,12 @@ fn spliced(whole: &[Vec<i16>], first: &[Vec<i16>], pause_ms: u32) -> Vec<Vec<i16
         .collect()
 }
 
-fn turn(speech: &[Vec<i16>], pause_ms: Option<u32>, noise: Option<(f64, u64)>) -> Turn {
+fn turn(
+    words: (String, String),
+    speech: &[Vec<i16>],
+    pause_ms: Option<u32>,
+    noise: Option<(f64, u64)>,
+) -> Turn {
     use rand::{Rng, SeedableRng};
     let mut pcm: Vec<Vec<i16>> = vec![vec![0; 960]; LEAD_FRAMES];
     pcm.extend(speech.iter().cloned());
@@ -146,7 +161,7 @@ fn turn(speech: &[Vec<i16>], pause_ms: Option<u32>, noise: Option<(f64, u64)>) -
     }
     let mut encoder = OpusEncoder::browser_like(48_000).expect("an Opus encoder");
     let packets = pcm.iter().map(|f| encoder.encode(f).expect("encode").to_vec()).collect();
-    Turn { noisy: noise.is_some(), pause_ms, packets, speech_end }
+    Turn { noisy: noise.is_some(), words, pause_ms, packets, speech_end }
 }
 
 /// The model's answers, by turn and the end of the speech judged: its probability of
@@ -175,54 +190,89 @@ struct Outcome {
     decided: Option<TurnDecision>,
 }
 
+/// What answers the turn detector's questions: the audio model (its answers remembered), and
+/// the words at each pause (the set's own, judged by the sentence-end table), which come after
+/// a recogniser's delay.
+struct Judges<'a> {
+    model: &'a TurnModel,
+    answers: &'a mut Answers,
+    words: Option<(&'a SentenceEnds, Duration)>,
+}
+
+/// An answer on its way to the talk machine.
+enum Due {
+    Model { id: u64, p: f32 },
+    Words { ended: Instant, finished: Option<f32> },
+}
+
+/// What the visitor had said by `at` (from the turn's start): a perfect recogniser's words.
+fn said_by(turn: &Turn, at: Duration) -> String {
+    let (before, whole) = &turn.words;
+    if at + Duration::from_millis(100) >= turn.speech_end {
+        return whole.clone();
+    }
+    if turn.pause_ms.is_some() {
+        return before.clone();
+    }
+    // A pause inside a sentence said whole (a comma): its words in proportion to the time.
+    let start = FRAME * LEAD_FRAMES as u32;
+    let share = at.saturating_sub(start).as_secs_f64() / turn.speech_end.saturating_sub(start).as_secs_f64();
+    let words: Vec<&str> = whole.split_whitespace().collect();
+    words[..((words.len() as f64 * share) as usize).min(words.len())].join(" ")
+}
+
 /// Plays `turn` through a call's talk machine with `config`.
-fn play(
-    turn_no: usize,
-    turn: &Turn,
-    config: TurnConfig,
-    model: &TurnModel,
-    answers: &mut Answers,
-) -> Outcome {
+fn play(turn_no: usize, turn: &Turn, config: TurnConfig, judges: &mut Judges) -> Outcome {
     let t0 = Instant::now();
     let talk_config = TalkConfig { turn: config, stream_rate: None, hears_overlaps: false };
     let mut talk = Talk::new(talk_config, t0).expect("a talk machine");
     talk.connected(t0);
-    // Model answers due: (when, id, probability).
-    let mut due: Vec<(Instant, u64, f32)> = Vec::new();
+    let mut due: Vec<(Instant, Due)> = Vec::new();
     for (i, packet) in turn.packets.iter().enumerate() {
         let at = t0 + FRAME * (i as u32 + 1);
         due.sort_by_key(|d| d.0);
-        while let Some(&(when, id, p)) = due.first().filter(|d| d.0 <= at) {
-            due.remove(0);
-            talk.on_turn_judged(when, id, Some(p));
-            if let Some(outcome) = ended(&mut talk, t0, when, turn_no, model, answers, &mut due) {
+        while due.first().is_some_and(|d| d.0 <= at) {
+            let (when, answer) = due.remove(0);
+            match answer {
+                Due::Model { id, p } => talk.on_turn_judged(when, id, Some(p)),
+                Due::Words { ended, finished } => {
+                    talk.on_agent(when, 0, AgentEvent::WordsJudged { ended, finished })
+                }
+            }
+            if let Some(outcome) = ended(&mut talk, t0, when, turn_no, turn, judges, &mut due) {
                 return outcome;
             }
         }
         talk.on_packet(at, packet);
-        if let Some(outcome) = ended(&mut talk, t0, at, turn_no, model, answers, &mut due) {
+        if let Some(outcome) = ended(&mut talk, t0, at, turn_no, turn, judges, &mut due) {
             return outcome;
         }
     }
     Outcome { ended_at: None, decided: None }
 }
 
-/// Takes the machine's events: a judgement asked is answered (later, by its inference time);
-/// the turn's end is the outcome.
+/// Takes the machine's events: a judgement asked is answered (later, by its inference time or
+/// the recogniser's delay); the turn's end is the outcome.
 fn ended(
     talk: &mut Talk,
     t0: Instant,
     now: Instant,
     turn_no: usize,
-    model: &TurnModel,
-    answers: &mut Answers,
-    due: &mut Vec<(Instant, u64, f32)>,
+    turn: &Turn,
+    judges: &mut Judges,
+    due: &mut Vec<(Instant, Due)>,
 ) -> Option<Outcome> {
     while let Some(event) = talk.poll_event() {
         match event {
             TalkEvent::JudgeTurn { id, audio, ended, .. } => {
-                let (p, took) = answers.get(model, turn_no, ended - t0, audio);
-                due.push((now + took, id, p));
+                let (p, took) = judges.answers.get(judges.model, turn_no, ended - t0, audio);
+                due.push((now + took, Due::Model { id, p }));
+            }
+            TalkEvent::VisitorPaused { ended, .. } => {
+                if let Some((ends, delay)) = judges.words {
+                    let finished = ends.finished(&said_by(turn, ended - t0));
+                    due.push((now + delay, Due::Words { ended, finished }));
+                }
             }
             TalkEvent::TurnEnded { decided, .. } => {
                 return Some(Outcome { ended_at: Some(now - t0), decided: Some(decided) });
@@ -240,7 +290,7 @@ struct Policy {
     config: TurnConfig,
 }
 
-fn policies() -> Vec<Policy> {
+fn policies(words: bool) -> Vec<Policy> {
     let mut all = Vec::new();
     for silence in (200..=2000).step_by(100) {
         let config = TurnConfig { silence_duration_ms: silence, ..TurnConfig::default() };
@@ -248,10 +298,17 @@ fn policies() -> Vec<Policy> {
     }
     for finished_at in [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] {
         for max_wait_ms in [1000, 1500, 2000, 3000] {
-            let semantic = SemanticTurn { min_silence_ms: 200, max_wait_ms, finished_at };
+            let semantic = SemanticTurn { min_silence_ms: 200, max_wait_ms, finished_at, words: false };
             let config = TurnConfig { semantic: Some(semantic), ..TurnConfig::default() };
             let setting = format!("finished at p >= {finished_at}, max_wait_ms {max_wait_ms}");
-            all.push(Policy { kind: "semantic", setting, config });
+            all.push(Policy { kind: "semantic", setting: setting.clone(), config });
+            if words {
+                // The words at each pause too: recognition starts when the model is asked.
+                let semantic = SemanticTurn { words: true, ..semantic };
+                let config =
+                    TurnConfig { semantic: Some(semantic), pause_ms: Some(200), ..TurnConfig::default() };
+                all.push(Policy { kind: "semantic+words", setting, config });
+            }
         }
     }
     all
@@ -341,14 +398,18 @@ fn main() {
         args.snr_db,
         started.elapsed().as_secs_f64()
     );
+    let ends =
+        voxgate_actors::talk::turn_model::sentence_ends(&args.turn_model).expect("the sentence-end table");
+    let words = ends.as_deref().map(|e| (e, Duration::from_millis(args.words_ms)));
     let mut answers = Answers::default();
     let mut report = Vec::new();
     for (condition, noisy) in [("clean", false), ("noise", true)] {
         let these: Vec<(usize, &Turn)> = turns.iter().enumerate().filter(|(_, t)| t.noisy == noisy).collect();
         let mut scores = Vec::new();
-        for policy in policies() {
+        for policy in policies(words.is_some()) {
+            let mut judges = Judges { model: &model, answers: &mut answers, words };
             let outcomes: Vec<Outcome> =
-                these.iter().map(|(n, t)| play(*n, t, policy.config, &model, &mut answers)).collect();
+                these.iter().map(|(n, t)| play(*n, t, policy.config, &mut judges)).collect();
             scores.push((policy, score(&these, &outcomes, &pauses)));
         }
         report.push((condition, scores));
@@ -379,8 +440,12 @@ type Report<'a> = [(&'a str, Vec<(Policy, Score)>)];
 
 fn print_report(report: &Report, pauses: &[u32], answers: &Answers) {
     let is_default_vad = |p: &Policy| p.kind == "server_vad" && p.config.silence_duration_ms == 500;
-    let is_default_semantic =
-        |p: &Policy| p.kind == "semantic" && p.config.semantic == Some(SemanticTurn::default());
+    let is_default_semantic = |p: &Policy| {
+        p.kind.starts_with("semantic")
+            && p.config
+                .semantic
+                .is_some_and(|s| SemanticTurn { words: false, ..s } == SemanticTurn::default())
+    };
     for (condition, scores) in report {
         println!("\n== {condition}");
         let header: Vec<String> = pauses.iter().map(|p| format!("{p} ms")).collect();
@@ -408,7 +473,7 @@ fn print_report(report: &Report, pauses: &[u32], answers: &Answers) {
             line(p, s);
         }
         println!("-- the fastest setting with at most 5 % false cut-ins");
-        for kind in ["server_vad", "semantic"] {
+        for kind in ["server_vad", "semantic", "semantic+words"] {
             let best = scores
                 .iter()
                 .filter(|(p, s)| p.kind == kind && s.cut_in <= 0.05)
