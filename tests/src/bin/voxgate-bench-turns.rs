@@ -43,10 +43,17 @@ struct Args {
     /// cut into it at the word boundary: the voice does not know it will pause).
     #[arg(long, default_value = "ssml", value_parser = ["ssml", "splice"])]
     holds: String,
-    /// How long after a pause the words said so far come (a recogniser's delay), for
-    /// `semantic+words`; the words are the set's own (a perfect recogniser).
+    /// Where `semantic+words` gets the words said by each pause: `set` (the set's own, a
+    /// perfect recogniser, `--words-ms` after the pause) or `builtin` (the builtin voice's
+    /// recogniser, PocketSphinx, on the turn so far, listening for a shop agent's words
+    /// (bench/spoken-questions.json) and common English; they come as late as it took).
+    #[arg(long, default_value = "set", value_parser = ["set", "builtin"])]
+    words: String,
     #[arg(long, default_value_t = 150)]
     words_ms: u64,
+    /// The Python with pocketsphinx, for `--words builtin`.
+    #[arg(long, env = "VOXGATE_TEST_SPEECH_PYTHON")]
+    speech_python: Option<String>,
 }
 
 /// One spoken turn, as the browser would send it.
@@ -196,7 +203,76 @@ struct Outcome {
 struct Judges<'a> {
     model: &'a TurnModel,
     answers: &'a mut Answers,
-    words: Option<(&'a SentenceEnds, Duration)>,
+    words: Option<(&'a SentenceEnds, &'a mut Words)>,
+}
+
+/// Where the words said by a pause come from.
+enum Words {
+    /// The set's own, after a fixed delay.
+    Set(Duration),
+    /// The builtin recogniser's open-vocabulary words, remembered by turn and pause.
+    Builtin { recogniser: Recogniser, heard: HashMap<(usize, Duration), (String, Duration)> },
+}
+
+/// The builtin voice's recogniser (speech/recognizer.py), run as voxgate runs it.
+struct Recogniser {
+    _child: std::process::Child,
+    url: String,
+    corpus: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Recogniser {
+    fn start(python: &str, corpus: String) -> Recogniser {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(python)
+            .args(["speech/recognizer.py", "--listen", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the recogniser starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("its stdout"))
+            .read_line(&mut line)
+            .expect("its first line");
+        let url = line
+            .trim()
+            .strip_prefix("voxgate recognizer listening on ")
+            .expect("where it listens")
+            .to_string();
+        Recogniser { _child: child, url, corpus, http: reqwest::blocking::Client::new() }
+    }
+
+    /// The open-vocabulary words of 16 kHz `audio`, and how long recognising took.
+    fn hear(&self, audio: &[i16]) -> (String, Duration) {
+        let mut wav = Vec::new();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        {
+            let mut w = hound::WavWriter::new(std::io::Cursor::new(&mut wav), spec).expect("a WAV");
+            for s in audio {
+                w.write_sample(*s).expect("a sample");
+            }
+            w.finalize().expect("the WAV");
+        }
+        let form = reqwest::blocking::multipart::Form::new()
+            .part("file", reqwest::blocking::multipart::Part::bytes(wav).file_name("turn.wav"))
+            .text("model", "builtin")
+            .text("prompt", self.corpus.clone());
+        let asked = Instant::now();
+        let reply: Value = self
+            .http
+            .post(format!("{}/v1/audio/transcriptions", self.url))
+            .multipart(form)
+            .send()
+            .and_then(|r| r.json())
+            .expect("the recogniser answers");
+        (reply["open_text"].as_str().unwrap_or_default().to_string(), asked.elapsed())
+    }
 }
 
 /// An answer on its way to the talk machine.
@@ -268,10 +344,16 @@ fn ended(
                 let (p, took) = judges.answers.get(judges.model, turn_no, ended - t0, audio);
                 due.push((now + took, Due::Model { id, p }));
             }
-            TalkEvent::VisitorPaused { ended, .. } => {
-                if let Some((ends, delay)) = judges.words {
-                    let finished = ends.finished(&said_by(turn, ended - t0));
-                    due.push((now + delay, Due::Words { ended, finished }));
+            TalkEvent::VisitorPaused { ended, audio } => {
+                if let Some((ends, words)) = judges.words.as_mut() {
+                    let (said, delay) = match words {
+                        Words::Set(delay) => (said_by(turn, ended - t0), *delay),
+                        Words::Builtin { recogniser, heard } => heard
+                            .entry((turn_no, ended - t0))
+                            .or_insert_with(|| recogniser.hear(&audio))
+                            .clone(),
+                    };
+                    due.push((now + delay, Due::Words { ended, finished: ends.finished(&said) }));
                 }
             }
             TalkEvent::TurnEnded { decided, .. } => {
@@ -400,13 +482,32 @@ fn main() {
     );
     let ends =
         voxgate_actors::talk::turn_model::sentence_ends(&args.turn_model).expect("the sentence-end table");
-    let words = ends.as_deref().map(|e| (e, Duration::from_millis(args.words_ms)));
+    let mut words = match args.words.as_str() {
+        "builtin" => {
+            let shop: Value = serde_json::from_str(
+                &std::fs::read_to_string("bench/spoken-questions.json").expect("the shop"),
+            )
+            .expect("the shop is JSON");
+            let corpus: Vec<String> = shop["knowledge"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|k| {
+                    format!("{}. {}", k["title"].as_str().unwrap_or(""), k["text"].as_str().unwrap_or(""))
+                })
+                .collect();
+            let python = args.speech_python.as_deref().expect("--speech-python (a Python with pocketsphinx)");
+            Words::Builtin { recogniser: Recogniser::start(python, corpus.join(" ")), heard: HashMap::new() }
+        }
+        _ => Words::Set(Duration::from_millis(args.words_ms)),
+    };
     let mut answers = Answers::default();
     let mut report = Vec::new();
     for (condition, noisy) in [("clean", false), ("noise", true)] {
         let these: Vec<(usize, &Turn)> = turns.iter().enumerate().filter(|(_, t)| t.noisy == noisy).collect();
         let mut scores = Vec::new();
-        for policy in policies(words.is_some()) {
+        for policy in policies(ends.is_some()) {
+            let words = ends.as_deref().map(|e| (e, &mut words));
             let mut judges = Judges { model: &model, answers: &mut answers, words };
             let outcomes: Vec<Outcome> =
                 these.iter().map(|(n, t)| play(*n, t, policy.config, &mut judges)).collect();
