@@ -452,6 +452,23 @@ mod tests {
     }
 
     #[test]
+    fn the_false_interruption_window_defaults_to_the_anchor_can_be_off_and_is_bounded() {
+        let builtin = |t: serde_json::Value| parse(json!({"type": "builtin", "turn_detection": t}));
+        let window = |v: VoiceSpec| v.turn_detection().unwrap().config().false_interruption_ms;
+        assert_eq!(window(builtin(json!({})).unwrap()), Some(1500));
+        assert_eq!(
+            window(builtin(json!({"false_interruption_ms": null})).unwrap()),
+            None,
+            "null: stop at once"
+        );
+        assert_eq!(window(builtin(json!({"false_interruption_ms": 800})).unwrap()), Some(800));
+        for bad in [100, 20_000] {
+            let e = builtin(json!({"false_interruption_ms": bad})).unwrap_err();
+            assert_eq!(e.field, "voice.turn_detection.false_interruption_ms", "{bad}");
+        }
+    }
+
+    #[test]
     fn a_pipeline_takes_the_anchors_defaults_and_names_a_bad_field() {
         let v = parse(json!({"type": "pipeline",
             "transcription": {"base_url": "https://api.openai.com/v1", "model": "whisper-1", "api_key_env": "OPENAI_API_KEY"},

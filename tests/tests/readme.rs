@@ -222,6 +222,7 @@ fn the_readme_voice_examples_save_as_shown() {
     assert_eq!(saved["voice"]["type"], "pipeline", "{saved:#}");
     assert_eq!(saved["voice"]["turn_detection"]["threshold"], 0.5, "defaults filled in: {saved:#}");
     assert_eq!(saved["voice"]["turn_detection"]["idle_timeout_ms"], 20000, "{saved:#}");
+    assert_eq!(saved["voice"]["turn_detection"]["false_interruption_ms"], 1500, "{saved:#}");
     // A merge patch merges objects: the pipeline's fields go first.
     f.patch_agent(serde_json::json!({"voice": null}));
     let saved = f.patch_agent(realtime);

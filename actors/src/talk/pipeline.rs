@@ -100,20 +100,14 @@ struct EarlyHearing {
 }
 
 impl EarlyHearing {
-    /// Starts recognising; with `judge`, the words are also judged for the turn detector as
-    /// soon as they come.
-    fn start(
-        voice: &Rc<PipelineVoice>,
-        heard: Recognised,
-        ended: Instant,
-        judge: Option<&AgentLink>,
-    ) -> EarlyHearing {
+    /// Starts recognising; with semantic turn detection, the words are also judged for the
+    /// call's turn detector (to `out`) as soon as they come.
+    fn start(voice: &Rc<PipelineVoice>, heard: Recognised, ended: Instant, out: &AgentLink) -> EarlyHearing {
         let (tx, result) = tokio::sync::oneshot::channel();
-        let voice = voice.clone();
-        let judge = judge.cloned();
+        let (voice, out) = (voice.clone(), out.clone());
         let task = actix::spawn(async move {
             let hearing = voice.hear(heard).await;
-            if let (Some(out), Some(ends)) = (judge, &voice.sentence_ends) {
+            if let Some(ends) = &voice.sentence_ends {
                 // The builtin recogniser's open-vocabulary words, where it has them: its own
                 // are fitted to the agent's words.
                 let words = hearing.0.as_ref().ok().map(|h| h.open_text.as_deref().unwrap_or(&h.text));
@@ -177,12 +171,11 @@ impl VoiceBackend for PipelineVoice {
                         }
                     }
                     TalkEvent::VisitorPaused { audio, ended } => {
-                        let judge = voice.sentence_ends.is_some().then_some(&out);
                         let replaced = early.replace(EarlyHearing::start(
                             &voice,
                             recognition.finish(audio),
                             ended,
-                            judge,
+                            &out,
                         ));
                         if replaced.is_some() {
                             voice.metrics.early_recognitions_dropped.inc();

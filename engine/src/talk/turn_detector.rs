@@ -320,8 +320,7 @@ impl TurnDetector {
     /// audio model.
     fn verdict(&self, past_deadline: bool) -> Option<Verdict> {
         let semantic = self.config.semantic?;
-        let judged_words = self.words.filter(|(ended, _)| Some(*ended) == self.last_speech_end);
-        match judged_words {
+        match self.words_now() {
             Some((_, Some(p))) if p >= semantic.finished_at => Some(Verdict::Finished),
             Some((_, Some(_))) => Some(Verdict::Unfinished),
             None if semantic.words && !past_deadline => self.judging.map(|_| Verdict::Pending),
@@ -345,10 +344,14 @@ impl TurnDetector {
         (self.verdict(false) == Some(Verdict::Finished)).then(|| self.turn_ends(last, by))
     }
 
+    /// The words' judgement of the current silence, if they came (not one of an earlier one).
+    fn words_now(&self) -> Option<(Instant, Option<f32>)> {
+        self.words.filter(|(ended, _)| Some(*ended) == self.last_speech_end)
+    }
+
     /// Who judged the current silence finished: the words when they were heard, else the voice.
     fn finished_by(&self) -> TurnDecision {
-        let words = self.words.filter(|(ended, p)| Some(*ended) == self.last_speech_end && p.is_some());
-        if words.is_some() {
+        if self.words_now().is_some_and(|(_, p)| p.is_some()) {
             TurnDecision::Words
         } else {
             TurnDecision::Model
