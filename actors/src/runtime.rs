@@ -4,7 +4,7 @@
 //! order of both lives here.
 
 use crate::agents::{AgentRuntime, UpstreamTimeouts};
-use crate::cluster::leases::{self, NodeDirectory};
+use crate::cluster::leases::{self, Incarnation, NodeDirectory};
 use crate::cluster::listener::ClusterListener;
 pub use crate::cluster::node::Node;
 use crate::config::ConfigCache;
@@ -95,6 +95,15 @@ pub struct Runtime {
     recognizer: Arc<Recognizer>,
     /// Present with PostgreSQL: hears other nodes' changes.
     listener: Option<ClusterListener>,
+    /// Present with PostgreSQL: this process's hold on its node name, given back at a clean stop.
+    name: Option<NodeName>,
+}
+
+/// The node name this process holds, and the heartbeats that keep it.
+struct NodeName {
+    node: Node,
+    incarnation: Incarnation,
+    heartbeats: tokio::task::JoinHandle<()>,
 }
 
 impl Runtime {
@@ -115,6 +124,19 @@ impl Runtime {
         // between runs); several nodes on PostgreSQL each carry their own.
         let several = matches!(location, StoreLocation::Postgres(_));
         let carrier = several.then_some(node.id.as_str());
+        // Several nodes: the name first, before anything is closed or loaded under it.
+        let incarnation = Incarnation::new();
+        if several {
+            if let Err(e) = leases::claim(&store, &node, &incarnation).await {
+                // The store's PostgreSQL clients must not be dropped on the async runtime.
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.close();
+                    drop(store);
+                })
+                .await;
+                return Err(e.to_string());
+            }
+        }
         let recovered = recover(&store, carrier).await?;
         let signer = load_signer(&config.data_dir, config.session_secret.as_deref())?;
         let metrics = Arc::new(Metrics::for_node(carrier));
@@ -149,15 +171,18 @@ impl Runtime {
         }));
         control.track_reloaded(&reloaded);
         // Several nodes: hear the others' changes, keep a lease, close gone nodes' calls.
-        let listener = match &location {
+        let (listener, name) = match &location {
             StoreLocation::Postgres(url) => {
-                leases::round(&store, &node, &nodes)
+                leases::round(&store, &node, &incarnation, &nodes)
                     .await
                     .map_err(|e| format!("cannot record this node: {e}"))?;
-                leases::start(store.clone(), node.clone(), nodes.clone());
-                Some(ClusterListener::start(url, node.id.clone(), control.clone(), metrics.clone())?)
+                let heartbeats =
+                    leases::start(store.clone(), node.clone(), incarnation.clone(), nodes.clone());
+                let listener =
+                    ClusterListener::start(url, node.id.clone(), control.clone(), metrics.clone())?;
+                (Some(listener), Some(NodeName { node: node.clone(), incarnation, heartbeats }))
             }
-            StoreLocation::DataDir(_) => None,
+            StoreLocation::DataDir(_) => (None, None),
         };
         let upstream = UpstreamTimeouts { response: config.agent_timeout, idle: config.agent_timeout };
         let agents = Arc::new(AgentRuntime::new(config.builtin_word_pace, upstream));
@@ -223,6 +248,7 @@ impl Runtime {
             recovered,
             recognizer,
             listener,
+            name,
         })
     }
 
@@ -313,6 +339,12 @@ impl Runtime {
         tracing::info!(live_sessions = self.control.sessions().live().len(), "draining the store");
         if let Some(l) = &self.listener {
             l.stop();
+        }
+        if let Some(name) = &self.name {
+            name.heartbeats.abort();
+            if let Err(e) = leases::release(&self.store, &name.node, &name.incarnation).await {
+                tracing::warn!(error = %e, "could not release this node's name: a restart under it waits out its lease");
+            }
         }
         self.store.close();
     }

@@ -925,12 +925,73 @@ pub struct NodeRow {
     pub heartbeat_at: Timestamp,
 }
 
-/// Records that `node` is alive at `at`, answering at `public_url`.
-pub fn node_heartbeat(c: &dyn Sql, node: &str, public_url: &str, at: Timestamp) -> Result<(), StoreError> {
+/// Records that `node` is alive at `at`, answering at `public_url`, if this process
+/// (`incarnation`) still holds the name: false when another process has taken it over.
+pub fn node_heartbeat(
+    c: &dyn Sql,
+    node: &str,
+    public_url: &str,
+    incarnation: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let written = c.execute(
+        "INSERT INTO nodes (id, public_url, started_at, heartbeat_at, incarnation) VALUES (?1, ?2, ?3, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET public_url = excluded.public_url, heartbeat_at = excluded.heartbeat_at
+         WHERE nodes.incarnation = excluded.incarnation",
+        args![node, public_url, at.millis(), incarnation],
+    )?;
+    Ok(written == 1)
+}
+
+/// Who holds a node name, as a process that wants it found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHolder {
+    pub public_url: String,
+    pub heartbeat_at: Timestamp,
+    pub incarnation: Option<String>,
+}
+
+/// Takes the name `node` for this process (`incarnation`) if nobody holds it: no row, a row a
+/// clean stop released, or a heartbeat older than `cutoff` (its process is gone). Otherwise
+/// says who holds it, to be watched: a holder whose heartbeat moves is alive.
+pub fn claim_node(
+    c: &dyn Sql,
+    node: &str,
+    public_url: &str,
+    incarnation: &str,
+    now: Timestamp,
+    cutoff: Timestamp,
+) -> Result<Option<NodeHolder>, StoreError> {
+    let taken = c.execute(
+        "INSERT INTO nodes (id, public_url, started_at, heartbeat_at, incarnation) VALUES (?1, ?2, ?3, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET public_url = excluded.public_url, started_at = excluded.started_at,
+             heartbeat_at = excluded.heartbeat_at, incarnation = excluded.incarnation
+         WHERE nodes.incarnation IS NULL OR nodes.heartbeat_at < ?5",
+        args![node, public_url, now.millis(), incarnation, cutoff.millis()],
+    )?;
+    if taken == 1 {
+        return Ok(None);
+    }
+    let holder = c.query_map(
+        "SELECT public_url, heartbeat_at, incarnation FROM nodes WHERE id = ?1",
+        args![node],
+        |r| {
+            Ok(NodeHolder {
+                public_url: r.get(0)?,
+                heartbeat_at: Timestamp(r.get(1)?),
+                incarnation: r.get(2)?,
+            })
+        },
+    )?;
+    Ok(holder.into_iter().next())
+}
+
+/// Gives the name back at a clean stop, so the next process under it starts at once; the row
+/// and its heartbeat stay, so other nodes still take it for gone only after its lease.
+pub fn release_node(c: &dyn Sql, node: &str, incarnation: &str) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO nodes (id, public_url, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (id) DO UPDATE SET public_url = excluded.public_url, heartbeat_at = excluded.heartbeat_at",
-        args![node, public_url, at.millis()],
+        "UPDATE nodes SET incarnation = NULL WHERE id = ?1 AND incarnation = ?2",
+        args![node, incarnation],
     )?;
     Ok(())
 }

@@ -547,6 +547,12 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX recordings_deleted ON recordings(deleted_at) WHERE deleted_at IS NOT NULL;
     "#,
     },
+    // 19: which process holds a node name (random per start; NULL: released by a clean stop),
+    // so a second process starting under a name a live node holds is refused, not merged.
+    Migration {
+        sqlite: "ALTER TABLE nodes ADD COLUMN incarnation TEXT;",
+        postgres: "ALTER TABLE nodes ADD COLUMN incarnation TEXT;",
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.
