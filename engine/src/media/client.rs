@@ -5,6 +5,7 @@
 //! need not do (the harness holds 1,000 peers on one thread).
 
 use crate::media::drive::{drain, Drained};
+use crate::media::ice_restart::IceFragment;
 use crate::media::identity::MediaIdentity;
 use crate::media::opus_fmtp::opus_param;
 use crate::media::peer::PeerError;
@@ -55,6 +56,10 @@ pub struct ClientPeer {
     max_playback_rate: Option<u32>,
     /// The events data channel, once open.
     channel: Option<str0m::channel::ChannelId>,
+    /// The server's answer as last accepted: a restart's answer is this with new credentials.
+    answer_sdp: Option<String>,
+    /// The candidate of an ICE restart under way, added once it is answered.
+    restart_candidate: Option<Candidate>,
 }
 
 impl ClientPeer {
@@ -116,6 +121,8 @@ impl ClientPeer {
             rtp_time: 0,
             max_playback_rate: None,
             channel: None,
+            answer_sdp: None,
+            restart_candidate: None,
         };
         Ok((peer, offer.to_sdp_string()))
     }
@@ -131,6 +138,45 @@ impl ClientPeer {
         if self.pt.is_none() {
             return Err(PeerError::Setup("the answer accepts no codec".into()));
         }
+        self.answer_sdp = Some(answer_sdp.to_string());
+        Ok(())
+    }
+
+    /// The network changed: from now on this peer sends from `local` (a new UDP socket), and
+    /// restarts ICE with new credentials. The fragment to `PATCH` to the call (RFC 9725 §4.3).
+    pub fn restart_ice(&mut self, local: SocketAddr) -> Result<String, PeerError> {
+        let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Setup(e.to_string()))?;
+        let mut change = self.rtc.sdp_api();
+        change.ice_restart(false);
+        let (offer, pending) =
+            change.apply().ok_or_else(|| PeerError::Setup("no ICE restart to offer".into()))?;
+        // str0m clears the local candidates again when the answer comes: the new one is added then.
+        self.restart_candidate = Some(candidate.clone());
+        self.local = local;
+        self.transport = Transport::Udp;
+        self.pending = Some(pending);
+        let offer = offer.to_sdp_string();
+        let mut ours = IceFragment::parse(&offer).map_err(|e| PeerError::Setup(e.to_string()))?;
+        ours.candidates = vec![candidate.to_sdp_string().trim_start_matches("a=").to_string()];
+        Ok(ours.to_sdpfrag(&offer))
+    }
+
+    /// Applies the server's answer to an ICE restart: its fragment of new credentials.
+    pub fn accept_restart(&mut self, sdpfrag: &str) -> Result<(), PeerError> {
+        let theirs = IceFragment::parse(sdpfrag).map_err(|e| PeerError::Setup(e.to_string()))?;
+        let last =
+            self.answer_sdp.as_deref().ok_or_else(|| PeerError::Setup("no answer to restart".into()))?;
+        let answer_sdp = theirs.apply_to(last);
+        let answer = SdpAnswer::from_sdp_string(&answer_sdp).map_err(|e| PeerError::Setup(e.to_string()))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| PeerError::Setup("a restart answer without its offer".into()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        if let Some(candidate) = self.restart_candidate.take() {
+            self.rtc.add_local_candidate(candidate);
+        }
+        self.answer_sdp = Some(answer_sdp);
         Ok(())
     }
 

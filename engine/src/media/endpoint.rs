@@ -9,6 +9,7 @@
 //! so a deadline that moves later queues nothing; one that fires early just drives the call
 //! and queues its next deadline.
 
+use crate::media::ice_restart::IceFragment;
 use crate::media::identity::MediaIdentity;
 use crate::media::peer::{CallMedia, PeerConfig, PeerError, PeerEvent, PeerIo, VoicePeer};
 use crate::media::router::{CallKey, Route, Router};
@@ -318,6 +319,38 @@ impl Endpoint {
             self.timers.push(Reverse((now, key)));
         }
         Some(added)
+    }
+
+    /// Restarts ICE for `key` with the visitor's `fragment` (see [`VoicePeer::restart_ice`]):
+    /// our answering fragment, `None` for no such call.
+    pub fn restart_ice(
+        &mut self,
+        key: CallKey,
+        now: Instant,
+        fragment: &IceFragment,
+    ) -> Option<Result<String, PeerError>> {
+        let call = Self::call_mut(&mut self.calls, key)?;
+        if call.failed {
+            return None;
+        }
+        let answer = match call.peer.restart_ice(fragment) {
+            Ok(answer) => answer,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(e) = self.router.rekey(key, call.peer.ice_ufrag()) {
+            return Some(Err(PeerError::Setup(e.to_string())));
+        }
+        // The restart starts new checks and timers: drive the call at once.
+        if call.scheduled.is_none_or(|at| now < at) {
+            call.scheduled = Some(now);
+            self.timers.push(Reverse((now, key)));
+        }
+        Some(Ok(answer))
+    }
+
+    /// `key`'s current ICE ufrag: it tags the call's ICE session (WHIP's `ETag`).
+    pub fn ice_ufrag(&self, key: CallKey) -> Option<&str> {
+        self.calls.get(key.index as usize).filter(|c| c.serial == key.serial).map(|c| c.peer.ice_ufrag())
     }
 
     /// Whether `key` has connected.

@@ -5,6 +5,7 @@ pub mod client;
 mod drive;
 mod dtls;
 pub mod endpoint;
+pub mod ice_restart;
 mod identity;
 pub mod offer;
 pub mod opus_fmtp;
@@ -15,6 +16,7 @@ mod rtp;
 mod transport;
 
 pub use endpoint::{CallEvent, Endpoint, Transmit};
+pub use ice_restart::{FragmentError, IceFragment};
 pub use identity::{CertificateError, MediaIdentity};
 pub use offer::{check_offer, SdpRejection};
 pub use peer::{CallMedia, PeerConfig, PeerError, PeerEvent, PeerIo, VoiceAgent, VoicePeer};

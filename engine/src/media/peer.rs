@@ -10,6 +10,7 @@
 //! round trip per frame (the largest share of an echo's CPU after the kernel's).
 
 use crate::media::drive::{drain, Drained};
+use crate::media::ice_restart::IceFragment;
 use crate::media::identity::MediaIdentity;
 use crate::media::opus_fmtp::with_opus_param;
 use crate::media::rtc_config::audio_rtc_config;
@@ -139,6 +140,10 @@ pub struct VoicePeer {
     /// The Ogg serial of the recording to start when the call connects.
     record: Option<u32>,
     recorder: Option<CallRecorder>,
+    /// The visitor's offer as last accepted: an ICE restart is this offer with new credentials.
+    offer_sdp: String,
+    /// Our current ICE ufrag: it routes new addresses, and tags the ICE session (`ETag`).
+    ufrag: String,
 }
 
 /// A peer and the SDP answer to send back.
@@ -168,6 +173,7 @@ impl VoicePeer {
             let passive = tcp_host_candidate(addr, TcpType::Passive).map_err(PeerError::Setup)?;
             rtc.add_local_candidate(passive);
         }
+        let offer_sdp = offer.to_sdp_string();
         // The offer is untrusted input to a third-party parser: a panic there is a refusal of
         // this offer, never the end of the worker that carries every other call.
         let answered = std::panic::catch_unwind(AssertUnwindSafe(|| rtc.sdp_api().accept_offer(offer)));
@@ -197,6 +203,8 @@ impl VoicePeer {
             connected: false,
             record: config.recording,
             recorder: None,
+            offer_sdp,
+            ufrag: config.ice.ufrag.clone(),
         };
         let mut answer_sdp = answer.to_sdp_string();
         if let VoiceAgent::Talk(_) = config.agent {
@@ -333,6 +341,32 @@ impl VoicePeer {
             recorder.agent(now, time, &payload);
         }
         self.sender.send(&mut self.rtc, mid, pt, now, Outgoing { time, payload, marker })
+    }
+
+    /// Restarts ICE with the visitor's new credentials (RFC 9725 §4.3): their offer again with
+    /// `fragment` applied, so str0m sees a renegotiation that changes only ICE. The call keeps
+    /// its DTLS session, media, turn state and playout; our new credentials and candidates come
+    /// back as the fragment to answer with, and the new ufrag routes the visitor's checks.
+    pub fn restart_ice(&mut self, fragment: &IceFragment) -> Result<String, PeerError> {
+        let offer_sdp = fragment.apply_to(&self.offer_sdp);
+        let offer =
+            SdpOffer::from_sdp_string(&offer_sdp).map_err(|e| SdpRejection::Unparseable(e.to_string()))?;
+        let rtc = &mut self.rtc;
+        let answered = std::panic::catch_unwind(AssertUnwindSafe(|| rtc.sdp_api().accept_offer(offer)));
+        let answer = match answered {
+            Ok(Ok(answer)) => answer.to_sdp_string(),
+            Ok(Err(e)) => return Err(SdpRejection::Refused(e.to_string()).into()),
+            Err(_) => return Err(SdpRejection::Refused("str0m could not process it".into()).into()),
+        };
+        let ours = IceFragment::parse(&answer).map_err(|e| PeerError::Setup(e.to_string()))?;
+        self.offer_sdp = offer_sdp;
+        self.ufrag = ours.ufrag.clone();
+        Ok(ours.to_sdpfrag(&answer))
+    }
+
+    /// Our current ICE ufrag (new after each restart).
+    pub fn ice_ufrag(&self) -> &str {
+        &self.ufrag
     }
 
     /// Adds trickled remote candidates (`a=candidate:` lines); others are ignored.

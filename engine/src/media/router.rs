@@ -93,6 +93,21 @@ impl Router {
         Ok(())
     }
 
+    /// Routes STUN requests naming `ufrag` to `key` instead of its old ufrag (an ICE restart);
+    /// the addresses already bound stay bound until they are replaced.
+    pub fn rekey(&mut self, key: CallKey, ufrag: &str) -> Result<(), UfragTaken> {
+        if self.by_ufrag.get(ufrag).is_some_and(|k| *k != key) {
+            return Err(UfragTaken(ufrag.to_string()));
+        }
+        let Some(routed) = self.calls.get_mut(&key) else {
+            return Ok(());
+        };
+        self.by_ufrag.remove(&routed.ufrag);
+        routed.ufrag = ufrag.into();
+        self.by_ufrag.insert(ufrag.into(), key);
+        Ok(())
+    }
+
     /// Routes every datagram from `source` to `key` (its STUN credentials were checked).
     pub fn bind(&mut self, source: Remote, key: CallKey) {
         if !self.calls.contains_key(&key) {
