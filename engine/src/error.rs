@@ -35,6 +35,8 @@ pub enum ErrorCode {
     NotFound,
     /// A `Range` that starts past the end of what is there (`416`).
     RangeNotSatisfiable,
+    /// An `If-Match` that names a state the resource has left (a call's old ICE session, `412`).
+    PreconditionFailed,
     RateLimited,
     // Sessions.
     ModeNotEnabled,
@@ -61,7 +63,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code a browser endpoint can refuse with (DESIGN.md, Browser endpoints), so
     /// metrics can export each from the start instead of when it first happens.
-    pub const BROWSER: [ErrorCode; 17] = [
+    pub const BROWSER: [ErrorCode; 18] = [
         ErrorCode::TokenMissing,
         ErrorCode::TokenInvalid,
         ErrorCode::TokenExpired,
@@ -71,6 +73,7 @@ impl ErrorCode {
         ErrorCode::ModeNotEnabled,
         ErrorCode::SessionBusy,
         ErrorCode::InvalidSdp,
+        ErrorCode::PreconditionFailed,
         ErrorCode::InvalidRequest,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -103,6 +106,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::RangeNotSatisfiable => "range_not_satisfiable",
+            ErrorCode::PreconditionFailed => "precondition_failed",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ModeNotEnabled => "mode_not_enabled",
             ErrorCode::SessionBusy => "session_busy",

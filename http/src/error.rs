@@ -75,6 +75,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotFound => StatusCode::NOT_FOUND,
         RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Misdirected => StatusCode::MISDIRECTED_REQUEST,
         SessionEnded | WidgetDeleted => StatusCode::GONE,
         SessionBusy | AgentMissing | AgentNotConfigured => StatusCode::CONFLICT,

@@ -112,6 +112,8 @@ pub struct VoiceCall {
     pub location: String,
     /// The server's SDP answer.
     pub answer: String,
+    /// The call's ICE session tag (`ETag`), new after each ICE restart.
+    pub etag: Option<String>,
     /// Sequence number and round trip of every echoed frame, in arrival order.
     pub echoes: Vec<(u32, Duration)>,
     pub connected_at: Option<Instant>,
@@ -219,6 +221,7 @@ impl VoiceCall {
             sent: HashMap::new(),
             location,
             answer: reply.text.clone(),
+            etag: reply.header("etag").map(str::to_string),
             echoes: Vec::new(),
             connected_at: None,
             disconnected_at: None,
@@ -357,6 +360,38 @@ impl VoiceCall {
         self.peer.close(Instant::now(), &mut self.events);
         self.sending = false;
         self.flush();
+    }
+
+    /// `PATCH` on the call resource with `If-Match: if_match` and `sdpfrag`.
+    pub fn patch(&self, api: &Api, origin: &str, token: &str, if_match: &str, sdpfrag: &str) -> Reply {
+        api.send(
+            api.http
+                .patch(api.url(&self.location))
+                .header("Origin", origin)
+                .header("Authorization", format!("Bearer {token}"))
+                .header("Content-Type", "application/trickle-ice-sdpfrag")
+                .header("If-Match", if_match)
+                .body(sdpfrag.to_string()),
+        )
+    }
+
+    /// The visitor's network changes: a new UDP socket (a new local address), and an ICE
+    /// restart through `PATCH` with `If-Match: *`. On `200` the call goes on from the new
+    /// socket; the reply either way.
+    pub fn move_and_restart_ice(&mut self, api: &Api, origin: &str, token: &str) -> Reply {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+        let local = socket.local_addr().expect("local addr");
+        let offer = self.peer.restart_ice(local).expect("an ICE restart offer");
+        let reply = self.patch(api, origin, token, "*", &offer);
+        if reply.status == 200 {
+            self.peer.accept_restart(&reply.text).expect("the restart's answer applies");
+            self.link = Link::Udp(socket);
+            self.etag = reply.header("etag").map(str::to_string);
+            let now = Instant::now();
+            self.deadline = self.peer.timeout(now, &mut self.events).expect("drive");
+            self.flush();
+        }
+        reply
     }
 
     /// Hangs up by DELETE on the call resource.

@@ -232,6 +232,11 @@ impl Handler<Happened> for CallActor {
             CallEvent::Connected => self.on_connected(ctx),
             CallEvent::Disconnected => self.end(EndReason::ConnectionFailed, ctx),
             CallEvent::Closed => self.end(EndReason::ClientHangup, ctx),
+            CallEvent::IceRestarted => {
+                tracing::info!(session = %self.session, call = %self.call, "the visitor restarted ICE");
+                let call = self.call.clone();
+                drop(self.ctx.store.write(move |c| records::call_reconnected(c, &call)));
+            }
             CallEvent::Failed(e) => {
                 tracing::warn!(session = %self.session, call = %self.call, error = %e, "peer failed");
                 self.end(EndReason::ConnectionFailed, ctx);

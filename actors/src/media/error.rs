@@ -1,6 +1,6 @@
 //! Why a call could not be placed or reached.
 
-use voxgate_engine::media::{PeerError, SdpRejection};
+use voxgate_engine::media::{FragmentError, PeerError, SdpRejection};
 use voxgate_engine::ErrorCode;
 
 /// Why a call could not be placed or reached; each maps to one error code for the client.
@@ -18,6 +18,12 @@ pub enum VoiceError {
     Unavailable,
     #[error("the call could not be set up: {0}")]
     Setup(String),
+    #[error(transparent)]
+    Fragment(#[from] FragmentError),
+    #[error(
+        "If-Match names ICE session {given}, but the call's is now {current}: restart ICE with If-Match: *"
+    )]
+    StaleIceSession { given: String, current: String },
 }
 
 impl VoiceError {
@@ -29,6 +35,8 @@ impl VoiceError {
             VoiceError::Draining => ErrorCode::Draining,
             VoiceError::Unavailable => ErrorCode::Unavailable,
             VoiceError::Setup(_) => ErrorCode::Internal,
+            VoiceError::Fragment(_) => ErrorCode::InvalidSdp,
+            VoiceError::StaleIceSession { .. } => ErrorCode::PreconditionFailed,
         }
     }
 }

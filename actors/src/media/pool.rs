@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::{random_base62, CallId, SessionId};
-use voxgate_engine::media::{CallMedia, Endpoint, IceCreds, MediaIdentity, SdpOffer};
+use voxgate_engine::media::{CallMedia, Endpoint, IceCreds, IceFragment, MediaIdentity, SdpOffer};
 use voxgate_engine::session::{EndReason, Session};
 use voxgate_engine::widget::{Recording, WidgetSpec};
 
@@ -298,19 +298,39 @@ impl MediaWorkers {
         Ok((worker.index, answer_sdp))
     }
 
-    /// Trickled candidates for `call` of `session`; how many were added.
+    /// Trickled candidates for `call` of `session`, if its ICE session is still `if_match`
+    /// (WHIP's `ETag`, when the client sent one); how many were added.
     pub async fn trickle(
         &self,
         session: &SessionId,
         call: &CallId,
         sdpfrag: String,
+        if_match: Option<String>,
     ) -> Result<usize, VoiceError> {
         let live = self.ctx.calls.get(session, call).ok_or(VoiceError::NoSuchCall)?;
         let (reply, added) = oneshot::channel();
-        if !live.worker.send(Command::Trickle { key: live.key, sdpfrag, reply }) {
+        if !live.worker.send(Command::Trickle { key: live.key, sdpfrag, if_match, reply }) {
             return Err(VoiceError::NoSuchCall);
         }
-        added.await.ok().flatten().ok_or(VoiceError::NoSuchCall)
+        added.await.unwrap_or(Err(VoiceError::NoSuchCall))
+    }
+
+    /// Restarts ICE for `call` of `session` with the visitor's new credentials (RFC 9725
+    /// §4.3): the same call goes on over the visitor's new path. Our answering fragment and
+    /// the new ICE session's tag (`ETag`).
+    pub async fn restart_ice(
+        &self,
+        session: &SessionId,
+        call: &CallId,
+        sdpfrag: &str,
+    ) -> Result<(String, String), VoiceError> {
+        let fragment = IceFragment::parse(sdpfrag)?;
+        let live = self.ctx.calls.get(session, call).ok_or(VoiceError::NoSuchCall)?;
+        let (reply, restarted) = oneshot::channel();
+        if !live.worker.send(Command::RestartIce { key: live.key, fragment, reply }) {
+            return Err(VoiceError::NoSuchCall);
+        }
+        restarted.await.unwrap_or(Err(VoiceError::NoSuchCall))
     }
 
     /// Hangs up `call` of `session`. Idempotent: a call of this session that has already ended

@@ -22,7 +22,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::media::{
-    CallEvent, CallKey, CallMedia, Endpoint, IceCreds, SdpOffer, Transmit, Transport,
+    CallEvent, CallKey, CallMedia, Endpoint, IceCreds, IceFragment, SdpOffer, Transmit, Transport,
 };
 use voxgate_engine::talk::{AgentEvent, TalkEvent};
 
@@ -79,8 +79,21 @@ pub(crate) enum Command {
     /// The end-of-turn model's answer to a talking call's `JudgeTurn { id }`: the probability
     /// that the visitor has finished, or `None` when it gave none.
     TurnJudged { key: CallKey, id: u64, finished: Option<f32> },
-    /// Trickled candidates; answers how many were added (`None`: no such call).
-    Trickle { key: CallKey, sdpfrag: String, reply: oneshot::Sender<Option<usize>> },
+    /// Trickled candidates, if the call's ICE session is still `if_match` (when given);
+    /// answers how many were added.
+    Trickle {
+        key: CallKey,
+        sdpfrag: String,
+        if_match: Option<String>,
+        reply: oneshot::Sender<Result<usize, VoiceError>>,
+    },
+    /// The visitor's new ICE credentials (a network change): restart ICE and answer with ours,
+    /// as a fragment and the new ICE session's tag.
+    RestartIce {
+        key: CallKey,
+        fragment: IceFragment,
+        reply: oneshot::Sender<Result<(String, String), VoiceError>>,
+    },
     /// End the call: BYE and close_notify go out, and it is forgotten.
     Close { key: CallKey },
     /// Send what is queued and stop.
@@ -456,8 +469,30 @@ impl MediaWorker {
             Command::TurnJudged { key, id, finished } => {
                 self.endpoint.turn_judged(key, now, id, finished, &mut wire);
             }
-            Command::Trickle { key, sdpfrag, reply } => {
-                let _ = reply.send(self.endpoint.add_remote_candidates(key, now, &sdpfrag));
+            Command::Trickle { key, sdpfrag, if_match, reply } => {
+                let current = self.endpoint.ice_ufrag(key).map(str::to_string);
+                let added = match (current, if_match) {
+                    (None, _) => Err(VoiceError::NoSuchCall),
+                    (Some(current), Some(given)) if current != given => {
+                        Err(VoiceError::StaleIceSession { given, current })
+                    }
+                    _ => {
+                        self.endpoint.add_remote_candidates(key, now, &sdpfrag).ok_or(VoiceError::NoSuchCall)
+                    }
+                };
+                let _ = reply.send(added);
+            }
+            Command::RestartIce { key, fragment, reply } => {
+                let restarted = match self.endpoint.restart_ice(key, now, &fragment) {
+                    None => Err(VoiceError::NoSuchCall),
+                    Some(Err(e)) => Err(VoiceError::from(e)),
+                    Some(Ok(answer)) => {
+                        Ok((answer, self.endpoint.ice_ufrag(key).unwrap_or_default().to_string()))
+                    }
+                };
+                let _ = reply.send(restarted);
+                // The call's actor hears of it (its count of reconnects).
+                self.hand_out_events();
             }
             Command::Close { key } => {
                 if self.endpoint.close(key, now, &mut wire) {

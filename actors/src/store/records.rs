@@ -605,6 +605,12 @@ pub fn call_of_session(
     Ok(n > 0)
 }
 
+/// The visitor of `call` restarted ICE and the call went on.
+pub fn call_reconnected(c: &dyn Sql, call: &CallId) -> Result<(), StoreError> {
+    c.execute("UPDATE calls SET reconnects = reconnects + 1 WHERE id = ?1", args![call.as_str()])?;
+    Ok(())
+}
+
 /// One call as recorded.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CallRecord {
@@ -616,6 +622,8 @@ pub struct CallRecord {
     pub end_reason: Option<String>,
     /// Metered minutes of this call.
     pub minutes: i64,
+    /// ICE restarts the call went on through (the visitor's network changed).
+    pub reconnects: i64,
     /// Its recording, when its widget records calls.
     pub recording: Option<CallRecording>,
 }
@@ -634,7 +642,7 @@ pub struct CallRecording {
 pub fn calls_of_session(c: &dyn Sql, session: &SessionId) -> Result<Vec<CallRecord>, StoreError> {
     c.query_map(
         "SELECT c.id, c.worker, c.created_at, c.connected_at, c.ended_at, c.end_reason, c.minutes,
-                r.conversation_id, r.status, r.duration_ms, r.bytes
+                r.conversation_id, r.status, r.duration_ms, r.bytes, c.reconnects
          FROM calls c LEFT JOIN recordings r ON r.call_id = c.id AND r.deleted_at IS NULL
          WHERE c.session_id = ?1 ORDER BY c.created_at",
         args![session.as_str()],
@@ -657,6 +665,7 @@ pub fn calls_of_session(c: &dyn Sql, session: &SessionId) -> Result<Vec<CallReco
                 ended_at: r.get::<Option<i64>>(4)?.map(Timestamp),
                 end_reason: r.get(5)?,
                 minutes: r.get(6)?,
+                reconnects: r.get(11)?,
                 recording,
             })
         },

@@ -553,6 +553,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: "ALTER TABLE nodes ADD COLUMN incarnation TEXT;",
         postgres: "ALTER TABLE nodes ADD COLUMN incarnation TEXT;",
     },
+    // 20: how many times a call's visitor restarted ICE (a network change) and the call went on.
+    Migration {
+        sqlite: "ALTER TABLE calls ADD COLUMN reconnects INTEGER NOT NULL DEFAULT 0;",
+        postgres: "ALTER TABLE calls ADD COLUMN reconnects BIGINT NOT NULL DEFAULT 0;",
+    },
 ];
 
 /// Key of the advisory lock that lets one PostgreSQL node migrate while the others wait.

@@ -39,6 +39,8 @@ pub enum CallEvent {
     Disconnected,
     /// The visitor closed the connection (DTLS close_notify or RTCP BYE).
     Closed,
+    /// The visitor restarted ICE (a network change): the same call goes on over a new path.
+    IceRestarted,
     /// The peer failed and is no longer driven; close it.
     Failed(String),
     /// A visitor's Opus frame, for an external agent.
@@ -345,6 +347,7 @@ impl Endpoint {
             call.scheduled = Some(now);
             self.timers.push(Reverse((now, key)));
         }
+        self.events.push_back((key, CallEvent::IceRestarted));
         Some(Ok(answer))
     }
 

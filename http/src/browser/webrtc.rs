@@ -13,8 +13,8 @@ use std::sync::Arc;
 use voxgate_actors::media::{CallOptions, VoiceError};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::ids::CallId;
-use voxgate_engine::media::check_offer;
 use voxgate_engine::media::offer::MAX_OFFER_BYTES;
+use voxgate_engine::media::{check_offer, IceFragment};
 use voxgate_engine::metering::UsageKind;
 use voxgate_engine::session::{Mode, Session};
 use voxgate_engine::ErrorCode;
@@ -84,19 +84,47 @@ pub async fn offer(
         .await
         .map_err(|e| voice_error(&state, &admitted, e))?;
     let location = format!("{}/v1/sessions/{}/webrtc/{}", state.settings.public_url, session.id, placed.call);
-    let res = HttpResponse::Created()
-        .content_type("application/sdp")
+    let mut res = HttpResponse::Created();
+    res.content_type("application/sdp")
         .insert_header(("Location", location))
-        .insert_header(("Cache-Control", "no-store"))
-        .body(placed.answer_sdp);
-    Ok(admitted.respond(res))
+        .insert_header(("Cache-Control", "no-store"));
+    // The ICE session's tag: a trickle with an old one gets 412 (RFC 9725 §4.3.1).
+    if let Ok(ours) = IceFragment::parse(&placed.answer_sdp) {
+        res.insert_header(("ETag", entity_tag(&ours.ufrag)));
+    }
+    Ok(admitted.respond(res.body(placed.answer_sdp)))
+}
+
+/// An ICE session's `ETag`: its server ufrag, quoted.
+fn entity_tag(ufrag: &str) -> String {
+    format!("\"{ufrag}\"")
+}
+
+/// What a PATCH's `If-Match` asks: `*` (restart ICE, RFC 9725 §4.3.2), one ICE session's tag,
+/// or nothing.
+enum IfMatch {
+    Any,
+    Tag(String),
+    Absent,
+}
+
+fn if_match(req: &HttpRequest) -> IfMatch {
+    let Some(value) = req.headers().get("if-match").and_then(|v| v.to_str().ok()) else {
+        return IfMatch::Absent;
+    };
+    let first = value.split(',').next().unwrap_or("").trim();
+    if first == "*" {
+        return IfMatch::Any;
+    }
+    IfMatch::Tag(first.trim_start_matches("W/").trim_matches('"').to_string())
 }
 
 fn call_id(state: &AppState, admitted: &Admitted, call: &str) -> Result<CallId, BrowserError> {
     CallId::parse(call).map_err(|_| voice_error(state, admitted, VoiceError::NoSuchCall))
 }
 
-/// `PATCH {location}`: trickled ICE candidates.
+/// `PATCH {location}`: trickled ICE candidates, or with `If-Match: *` an ICE restart (new
+/// credentials in, ours out, the same call going on).
 pub async fn trickle(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -119,7 +147,28 @@ pub async fn trickle(
     let call = call_id(&state, &admitted, &call)?;
     let body = read_limited(body, MAX_SDPFRAG_BYTES).await.map_err(|e| admitted.refuse(&state, e))?;
     let sdpfrag = String::from_utf8_lossy(&body).into_owned();
-    state.media.trickle(&session.id, &call, sdpfrag).await.map_err(|e| voice_error(&state, &admitted, e))?;
+    let tag = match if_match(&req) {
+        IfMatch::Any => {
+            let (answer, ufrag) = state
+                .media
+                .restart_ice(&session.id, &call, &sdpfrag)
+                .await
+                .map_err(|e| voice_error(&state, &admitted, e))?;
+            let res = HttpResponse::Ok()
+                .content_type("application/trickle-ice-sdpfrag")
+                .insert_header(("ETag", entity_tag(&ufrag)))
+                .insert_header(("Cache-Control", "no-store"))
+                .body(answer);
+            return Ok(admitted.respond(res));
+        }
+        IfMatch::Tag(tag) => Some(tag),
+        IfMatch::Absent => None,
+    };
+    state
+        .media
+        .trickle(&session.id, &call, sdpfrag, tag)
+        .await
+        .map_err(|e| voice_error(&state, &admitted, e))?;
     Ok(admitted.respond(HttpResponse::NoContent().finish()))
 }
 
