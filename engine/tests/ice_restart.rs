@@ -5,27 +5,13 @@
 
 mod common;
 
-use common::{Net, Script};
+use common::{numbered, seq, Net};
 use std::time::Duration;
 use voxgate_engine::media::{CallEvent, IceFragment, VoiceAgent};
 
-fn numbered() -> Script {
-    Box::new(|n| {
-        (n < 250).then(|| {
-            let mut frame = vec![0u8; 80];
-            frame[..4].copy_from_slice(&n.to_be_bytes());
-            frame
-        })
-    })
-}
-
-fn seq(data: &[u8]) -> u32 {
-    u32::from_be_bytes(data[..4].try_into().unwrap())
-}
-
 #[test]
 fn a_visitor_on_a_new_address_restarts_ice_and_the_same_call_echoes_again() {
-    let mut net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered()]);
+    let mut net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(250)]);
     net.run(Duration::from_secs(1));
     let key = net.keys[0];
     let before = net.visitors[0].received.len();
@@ -61,7 +47,7 @@ fn a_visitor_on_a_new_address_restarts_ice_and_the_same_call_echoes_again() {
 
 #[test]
 fn a_restart_for_a_closed_call_is_no_such_call() {
-    let mut net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered()]);
+    let mut net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(250)]);
     net.run(Duration::from_millis(500));
     let key = net.keys[0];
     let fragment = IceFragment::parse("a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n").unwrap();

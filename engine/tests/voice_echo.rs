@@ -5,31 +5,18 @@
 
 mod common;
 
-use common::{ClientSide, Net, Script};
+use common::{numbered, seq, ClientSide, Net};
 use std::net::SocketAddr;
 use std::time::Duration;
 use voxgate_engine::media::client::ClientPeer;
 use voxgate_engine::media::{CallEvent, MediaIdentity, Transmit, Transport, VoiceAgent};
 
-/// 100 numbered 80-byte frames.
-fn numbered() -> Script {
-    Box::new(|n| {
-        (n < 100).then(|| {
-            let mut frame = vec![0u8; 80];
-            frame[..4].copy_from_slice(&n.to_be_bytes());
-            frame
-        })
-    })
-}
-
-fn seq(data: &[u8]) -> u32 {
-    u32::from_be_bytes(data[..4].try_into().unwrap())
-}
-
 #[test]
 fn frames_are_echoed_in_order_without_loss() {
-    let mut net =
-        Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(), numbered(), numbered()]);
+    let mut net = Net::new(
+        VoiceAgent::Echo { delay: Duration::ZERO },
+        vec![numbered(100), numbered(100), numbered(100)],
+    );
     net.run(Duration::from_secs(3));
     for (i, key) in net.keys.iter().enumerate() {
         assert!(
@@ -52,7 +39,7 @@ fn frames_are_echoed_in_order_without_loss() {
 #[test]
 fn the_echo_waits_for_its_delay() {
     let delay = Duration::from_millis(500);
-    let mut net = Net::new(VoiceAgent::Echo { delay }, vec![numbered()]);
+    let mut net = Net::new(VoiceAgent::Echo { delay }, vec![numbered(100)]);
     net.run(Duration::from_secs(3));
     let v = &net.visitors[0];
     assert!(v.received.len() >= 90, "most frames are back within the run: {}", v.received.len());

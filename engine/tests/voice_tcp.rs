@@ -4,24 +4,14 @@
 
 mod common;
 
-use common::{Net, Script, SERVER_TCP};
+use common::{numbered, Net, SERVER_TCP};
 use std::time::Duration;
 use voxgate_engine::media::client::ClientPeer;
 use voxgate_engine::media::{CallEvent, Transmit, Transport, VoiceAgent};
 
-fn numbered() -> Script {
-    Box::new(|n| {
-        (n < 50).then(|| {
-            let mut frame = vec![0u8; 80];
-            frame[..4].copy_from_slice(&n.to_be_bytes());
-            frame
-        })
-    })
-}
-
 #[test]
 fn the_answer_offers_a_passive_tcp_candidate_beside_udp() {
-    let net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered()]);
+    let net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(50)]);
     let answer = &net.answers[0];
     assert!(answer.lines().any(|l| l.contains(" udp ") && l.contains("typ host")), "{answer}");
     let tcp = answer.lines().find(|l| l.contains(" tcp ")).expect("a tcp candidate");
@@ -31,7 +21,7 @@ fn the_answer_offers_a_passive_tcp_candidate_beside_udp() {
 
 #[test]
 fn visitors_over_tcp_connect_and_hear_every_frame() {
-    let mut net = Net::new_tcp(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(), numbered()]);
+    let mut net = Net::new_tcp(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(50), numbered(50)]);
     net.run(Duration::from_secs(3));
     for (i, key) in net.keys.iter().enumerate() {
         assert!(
@@ -49,7 +39,7 @@ fn visitors_over_tcp_connect_and_hear_every_frame() {
 
 #[test]
 fn a_closed_connection_is_no_longer_routed() {
-    let mut net = Net::new_tcp(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered()]);
+    let mut net = Net::new_tcp(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(50)]);
     net.run_until(net.now + Duration::from_secs(3), |n| n.visitors[0].connected);
     assert!(net.visitors[0].connected);
     let addr = net.visitors[0].addr;

@@ -428,6 +428,17 @@ impl Fixture {
         Fixture { server, api, key, agent, widget }
     }
 
+    /// Another node of `self`'s database (`server`) serving the same key, agent and widget.
+    pub fn on_node(&self, server: Server) -> Fixture {
+        Fixture {
+            api: server.client(),
+            server,
+            key: self.key.clone(),
+            agent: self.agent.clone(),
+            widget: self.widget.clone(),
+        }
+    }
+
     /// Offers a voice call for session values `s` from [`SITE`]; panics if refused.
     pub fn call(&self, s: &Value) -> voice::VoiceCall {
         let (url, token) =

@@ -67,14 +67,7 @@ fn a_second_node_under_a_live_nodes_name_exits_naming_it_and_distinct_names_both
     a.call(&s).expect_echoes(3, Duration::from_secs(10));
 
     // Under a name of its own, a second node serves, and each sees the other's saves.
-    let b = node(&db, "b", &[]);
-    let b = Fixture {
-        api: b.client(),
-        server: b,
-        key: a.key.clone(),
-        agent: a.agent.clone(),
-        widget: a.widget.clone(),
-    };
+    let b = a.on_node(node(&db, "b", &[]));
     let s = b.session(json!({}));
     assert!(s["webrtc_url"].as_str().unwrap().starts_with(&b.server.url), "{s}");
     b.patch_widget(json!({"allowed_origins": ["https://elsewhere.example.com"]}));

@@ -15,13 +15,7 @@ fn two_nodes(extra: &[&str]) -> (Fixture, Fixture) {
     let a = node(&db, "a", extra);
     let b = node(&db, "b", extra);
     let a = Fixture::with_key(a, create_key(&db, "acme"));
-    let b = Fixture {
-        api: b.client(),
-        server: b,
-        key: a.key.clone(),
-        agent: a.agent.clone(),
-        widget: a.widget.clone(),
-    };
+    let b = a.on_node(b);
     (a, b)
 }
 

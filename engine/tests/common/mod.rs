@@ -23,6 +23,24 @@ pub const SERVER_TCP: &str = "10.0.0.1:5001";
 /// What a visitor sends in its `n`th frame after connecting (`None`: nothing this frame).
 pub type Script = Box<dyn FnMut(u32) -> Option<Vec<u8>>>;
 
+/// `count` 80-byte frames, each carrying its number (read back with [`seq`]).
+#[allow(dead_code)]
+pub fn numbered(count: u32) -> Script {
+    Box::new(move |n| {
+        (n < count).then(|| {
+            let mut frame = vec![0u8; 80];
+            frame[..4].copy_from_slice(&n.to_be_bytes());
+            frame
+        })
+    })
+}
+
+/// The number a [`numbered`] frame carries.
+#[allow(dead_code)]
+pub fn seq(data: &[u8]) -> u32 {
+    u32::from_be_bytes(data[..4].try_into().unwrap())
+}
+
 struct ToClients<'a>(&'a mut Vec<(Transport, SocketAddr, Vec<u8>)>);
 impl Transmit for ToClients<'_> {
     fn transmit(&mut self, transport: Transport, to: SocketAddr, d: &[u8]) {
