@@ -98,8 +98,11 @@ pub enum EndReason {
     QuotaExceeded,
     FairUseExceeded,
     WidgetDeleted,
-    /// ICE or DTLS never completed, or connectivity was lost.
+    /// ICE or DTLS never completed, or the peer failed.
     ConnectionFailed,
+    /// The visitor's network went silent and did not come back (an ICE restart) within
+    /// `--call-grace-seconds`.
+    NetworkLost,
     ServerShutdown,
     /// The server stopped without ending it (a crash, `kill -9`); closed at the next start.
     ServerRestart,
@@ -116,7 +119,7 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 15] = [
+    pub const ALL: [EndReason; 16] = [
         EndReason::Ended,
         EndReason::ClientHangup,
         EndReason::TokenExpired,
@@ -125,6 +128,7 @@ impl EndReason {
         EndReason::FairUseExceeded,
         EndReason::WidgetDeleted,
         EndReason::ConnectionFailed,
+        EndReason::NetworkLost,
         EndReason::ServerShutdown,
         EndReason::ServerRestart,
         EndReason::AgentError,
@@ -144,6 +148,7 @@ impl EndReason {
             EndReason::FairUseExceeded => "fair_use_exceeded",
             EndReason::WidgetDeleted => "widget_deleted",
             EndReason::ConnectionFailed => "connection_failed",
+            EndReason::NetworkLost => "network_lost",
             EndReason::ServerShutdown => "server_shutdown",
             EndReason::ServerRestart => "server_restart",
             EndReason::AgentError => "agent_error",

@@ -21,6 +21,10 @@ fn a_visitor_on_a_new_address_restarts_ice_and_the_same_call_echoes_again() {
     // The network changes: the visitor's packets now come from elsewhere, and it restarts ICE.
     let moved = "10.9.9.9:7000".parse().unwrap();
     net.visitors[0].addr = moved;
+    // It comes back elsewhere, and restarts ICE.
+    let moved = "10.9.9.9:7000".parse().unwrap();
+    net.visitors[0].addr = moved;
+    net.visitors[0].offline = false;
     let offer = net.visitors[0].peer.restart_ice(moved).unwrap();
     let fragment = IceFragment::parse(&offer).unwrap();
     let answer = net.with_server(|server, now, _| server.restart_ice(key, now, &fragment)).unwrap().unwrap();
@@ -54,4 +58,43 @@ fn a_restart_for_a_closed_call_is_no_such_call() {
     assert!(net.with_server(|s, now, out| s.close(key, now, out)));
     assert!(net.with_server(|s, now, _| s.restart_ice(key, now, &fragment)).is_none(), "no such call");
     assert_eq!(net.server.ice_ufrag(key), None);
+}
+
+#[test]
+fn a_visitor_gone_quiet_is_reported_silent_once_and_flowing_again_after_the_restart() {
+    let mut net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(250)]);
+    net.run(Duration::from_secs(1));
+    let key = net.keys[0];
+    let silent = |net: &Net| -> Vec<_> {
+        net.events
+            .iter()
+            .filter_map(|(_, e, at)| matches!(e, CallEvent::Silent { .. }).then_some(*at))
+            .collect()
+    };
+    // The visitor's network goes down: to the call, silence.
+    net.visitors[0].offline = true;
+    let last = net.visitors[0].sent_at.last().copied().unwrap();
+    net.run(Duration::from_millis(2500));
+    let noticed = silent(&net);
+    assert_eq!(noticed.len(), 1, "reported once: {:?}", net.events);
+    let since = net.events.iter().find_map(|(_, e, _)| match e {
+        CallEvent::Silent { since } => Some(*since),
+        _ => None,
+    });
+    assert!(since.unwrap() <= last + Duration::from_millis(20), "since the last packet that arrived");
+    assert!(noticed[0] - since.unwrap() >= Duration::from_secs(1), "after a second of nothing");
+    assert!(!net.events.iter().any(|(_, e, _)| *e == CallEvent::Flowing));
+
+    // It comes back elsewhere, and restarts ICE.
+    let moved = "10.9.9.9:7000".parse().unwrap();
+    net.visitors[0].addr = moved;
+    net.visitors[0].offline = false;
+    let offer = net.visitors[0].peer.restart_ice(moved).unwrap();
+    let fragment = IceFragment::parse(&offer).unwrap();
+    let answer = net.with_server(|server, now, _| server.restart_ice(key, now, &fragment)).unwrap().unwrap();
+    net.visitors[0].peer.accept_restart(&answer).unwrap();
+    net.run(Duration::from_secs(1));
+    let flowing = net.events.iter().filter(|(_, e, _)| *e == CallEvent::Flowing).count();
+    assert_eq!(flowing, 1, "packets again: {:?}", net.events);
+    assert_eq!(silent(&net).len(), 1, "and not silent again");
 }

@@ -164,6 +164,11 @@ struct ServeArgs {
     /// A call not connected this many seconds after its answer ends (connection_failed).
     #[arg(long, env = "VOXGATE_CONNECT_TIMEOUT_SECONDS", default_value_t = 15)]
     connect_timeout_seconds: u64,
+    /// A call whose visitor's network goes silent (no packet, no consent check) waits this many
+    /// seconds for it to come back (an ICE restart) before it ends as network_lost. Nothing is
+    /// metered while it waits.
+    #[arg(long, env = "VOXGATE_CALL_GRACE_SECONDS", default_value_t = 15.0)]
+    call_grace_seconds: f64,
     /// Milliseconds between the builtin agent's streamed words (0: as fast as read; the demo
     /// uses 40 so answers appear the way a person types).
     #[arg(long, env = "VOXGATE_BUILTIN_WORD_DELAY_MS")]
@@ -317,6 +322,9 @@ impl ServeArgs {
         if workers == 0 || workers > 256 {
             return Err("--media-workers must be between 1 and 256".into());
         }
+        if !(self.call_grace_seconds.is_finite() && (0.1..=3600.0).contains(&self.call_grace_seconds)) {
+            return Err("--call-grace-seconds must be between 0.1 and 3600".into());
+        }
         if self.metering_minute_ms == 0 {
             return Err("--metering-minute-ms must be positive".into());
         }
@@ -400,6 +408,7 @@ impl ServeArgs {
             media_tcp_connections: self.media_tcp_connections,
             media_workers: workers,
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout_seconds.max(1)),
+            call_grace: std::time::Duration::from_secs_f64(self.call_grace_seconds),
             http: self.http,
             metrics_addr: self.metrics_addr,
             data_dir: self.store.data_dir,

@@ -44,6 +44,8 @@ pub struct ServeOptions {
     /// Most ICE-TCP connections per media worker; 0 offers no TCP candidate.
     pub media_tcp_connections: usize,
     pub connect_timeout: std::time::Duration,
+    /// A call whose visitor's network went silent this long ends (`network_lost`).
+    pub call_grace: std::time::Duration,
     pub metering_minute: std::time::Duration,
     /// No call and no message for this long: the conversation ends as `visitor_left`.
     pub conversation_idle: std::time::Duration,
@@ -109,6 +111,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
                 port: opts.media_port,
                 workers: opts.media_workers,
                 connect_timeout: opts.connect_timeout,
+                call_grace: opts.call_grace,
                 socket_buffer_bytes: 4 << 20,
                 tcp_connections: opts.media_tcp_connections,
             },

@@ -12,11 +12,12 @@ use crate::clock;
 use crate::metrics::Metrics;
 use crate::sessions::{SessionEnded, SessionRegistry};
 use crate::store::{changes, records, Store};
-use crate::supervisors::{StartMetering, StopMetering, VoiceMeter};
+use crate::supervisors::{PauseMetering, StartMetering, StopMetering, VoiceMeter};
 use crate::talk::bridge::{BridgeEvent, BridgeLink};
 use crate::talk::{self, VoiceBackend};
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler, SpawnHandle,
+    WrapFuture,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ pub(crate) struct CallContext {
     pub metrics: Arc<Metrics>,
     pub store: Store,
     pub connect_timeout: Duration,
+    /// How long a call whose visitor's network went silent waits for it (an ICE restart)
+    /// before it ends `network_lost`.
+    pub grace: Duration,
     pub meter: Addr<VoiceMeter>,
 }
 
@@ -65,6 +69,9 @@ pub struct CallActor {
     backend: Option<TalkingBackend>,
     /// The session's idle clock counts this call as its visitor's presence.
     present: bool,
+    /// The visitor's network went silent: the call ends `network_lost` when this fires, unless
+    /// packets come again first.
+    grace: Option<SpawnHandle>,
 }
 
 impl CallActor {
@@ -92,6 +99,34 @@ impl CallActor {
             agent_failed: false,
             backend,
             present: false,
+            grace: None,
+        }
+    }
+
+    /// Nothing has come from the visitor since `since`: the call waits out its grace instead
+    /// of ending, unmetered, its agent's voice paused (by its talk machine).
+    fn on_silent(&mut self, since: Instant, ctx: &mut Context<Self>) {
+        if !self.connected {
+            return self.end(EndReason::ConnectionFailed, ctx);
+        }
+        if self.grace.is_some() {
+            return;
+        }
+        self.ctx.meter.do_send(PauseMetering { call: self.call.clone(), since });
+        let left = self.ctx.grace.saturating_sub(since.elapsed());
+        tracing::info!(session = %self.session, call = %self.call, grace = ?left, "the visitor's network went silent: waiting");
+        self.grace = Some(ctx.run_later(left, |this, ctx| {
+            this.grace = None;
+            this.end(EndReason::NetworkLost, ctx);
+        }));
+    }
+
+    /// Packets come again (the visitor restarted ICE within the grace): the call goes on.
+    fn on_flowing(&mut self, ctx: &mut Context<Self>) {
+        if let Some(grace) = self.grace.take() {
+            ctx.cancel_future(grace);
+            tracing::info!(session = %self.session, call = %self.call, "the visitor's network is back");
+            self.ctx.meter.do_send(StartMetering { call: self.call.clone(), session: self.session.clone() });
         }
     }
 
@@ -230,7 +265,10 @@ impl Handler<Happened> for CallActor {
         }
         match msg.0 {
             CallEvent::Connected => self.on_connected(ctx),
-            CallEvent::Disconnected => self.end(EndReason::ConnectionFailed, ctx),
+            // ICE gave up on the path: as good as silent from now (the grace decides).
+            CallEvent::Disconnected => self.on_silent(Instant::now(), ctx),
+            CallEvent::Silent { since } => self.on_silent(since, ctx),
+            CallEvent::Flowing => self.on_flowing(ctx),
             CallEvent::Closed => self.end(EndReason::ClientHangup, ctx),
             CallEvent::IceRestarted => {
                 tracing::info!(session = %self.session, call = %self.call, "the visitor restarted ICE");

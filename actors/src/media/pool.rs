@@ -36,6 +36,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// A call that is not connected this long after its answer ends (`connection_failed`).
     pub connect_timeout: Duration,
+    /// A call whose visitor's network went silent this long ends (`network_lost`).
+    pub call_grace: Duration,
     /// SO_RCVBUF / SO_SNDBUF for each socket; connect storms overflow the default.
     pub socket_buffer_bytes: usize,
     /// Most ICE-TCP connections per worker; 0 offers no TCP candidate. Each worker listens on
@@ -143,6 +145,7 @@ impl MediaWorkers {
             metrics,
             store,
             connect_timeout: config.connect_timeout,
+            grace: config.call_grace,
             meter,
         };
         let mut workers = Vec::new();

@@ -9,4 +9,4 @@ pub use token_expiry::{TokenSupervisor, TrackExpiry};
 pub mod origin_revocation;
 pub mod voice_meter;
 
-pub use voice_meter::{StartMetering, StopMetering, VoiceMeter};
+pub use voice_meter::{PauseMetering, StartMetering, StopMetering, VoiceMeter};

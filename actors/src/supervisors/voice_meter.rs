@@ -10,7 +10,7 @@ use crate::usage::{class_of, UsageLedger, UsageRefusal};
 use actix::{Actor, AsyncContext, Context, Handler, Message, SpawnHandle};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use voxgate_engine::ids::{CallId, SessionId};
 use voxgate_engine::metering::{UsageKey, UsageKind};
 use voxgate_engine::session::EndReason;
@@ -31,12 +31,31 @@ pub struct StopMetering {
     pub call: CallId,
 }
 
+/// Nothing has flowed in a call since `since` (the visitor's network went silent): its minute
+/// stops there, to go on with what was left of it if [`StartMetering`] comes again.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct PauseMetering {
+    pub call: CallId,
+    pub since: Instant,
+}
+
+/// A call being metered: the minute it is in, since when, and the timer of the next one.
+struct Metered {
+    session: SessionId,
+    minute: u32,
+    started: Instant,
+    /// `None` while paused; then `used` is how much of `minute` had passed.
+    next: Option<SpawnHandle>,
+    used: Duration,
+}
+
 /// The voice meter supervisor.
 pub struct VoiceMeter {
     ledger: Arc<UsageLedger>,
     sessions: Arc<SessionRegistry>,
     minute: Duration,
-    calls: HashMap<CallId, SpawnHandle>,
+    calls: HashMap<CallId, Metered>,
 }
 
 /// How long a voice minute the database could not take is tried again.
@@ -102,21 +121,65 @@ impl Actor for VoiceMeter {
     type Context = Context<Self>;
 }
 
+impl VoiceMeter {
+    /// The next minute of `call` starts in `after`.
+    fn schedule(&self, call: CallId, after: Duration, ctx: &mut Context<Self>) -> SpawnHandle {
+        ctx.run_later(after, move |this, ctx| {
+            let Some(m) = this.calls.get_mut(&call) else { return };
+            m.minute = m.minute.saturating_add(1);
+            m.started = Instant::now();
+            let (minute, session) = (m.minute, m.session.clone());
+            this.meter_minute(call.clone(), session, minute);
+            let next = this.schedule(call.clone(), this.minute, ctx);
+            if let Some(m) = this.calls.get_mut(&call) {
+                m.next = Some(next);
+            }
+        })
+    }
+}
+
 impl Handler<StartMetering> for VoiceMeter {
     type Result = ();
 
     fn handle(&mut self, msg: StartMetering, ctx: &mut Context<Self>) {
-        if self.calls.contains_key(&msg.call) {
-            return; // metered already: its minutes go on counting from its first connect
+        match self.calls.get(&msg.call) {
+            // Metered already: its minutes go on counting from its first connect.
+            Some(m) if m.next.is_some() => {}
+            // Paused: what was left of its minute, then on as before. No minute twice.
+            Some(m) => {
+                let left = self.minute.saturating_sub(m.used);
+                let next = self.schedule(msg.call.clone(), left, ctx);
+                if let Some(m) = self.calls.get_mut(&msg.call) {
+                    m.started = Instant::now().checked_sub(m.used).unwrap_or_else(Instant::now);
+                    m.next = Some(next);
+                }
+            }
+            None => {
+                self.meter_minute(msg.call.clone(), msg.session.clone(), 0);
+                let next = self.schedule(msg.call.clone(), self.minute, ctx);
+                let metered = Metered {
+                    session: msg.session,
+                    minute: 0,
+                    started: Instant::now(),
+                    next: Some(next),
+                    used: Duration::ZERO,
+                };
+                self.calls.insert(msg.call, metered);
+            }
         }
-        self.meter_minute(msg.call.clone(), msg.session.clone(), 0);
-        let (call, session) = (msg.call.clone(), msg.session);
-        let mut minute = 0u32;
-        let handle = ctx.run_interval(self.minute, move |this, _| {
-            minute = minute.saturating_add(1);
-            this.meter_minute(call.clone(), session.clone(), minute);
-        });
-        self.calls.insert(msg.call, handle);
+    }
+}
+
+impl Handler<PauseMetering> for VoiceMeter {
+    type Result = ();
+
+    fn handle(&mut self, msg: PauseMetering, ctx: &mut Context<Self>) {
+        let Some(m) = self.calls.get_mut(&msg.call) else { return };
+        if let Some(next) = m.next.take() {
+            ctx.cancel_future(next);
+            // A minute that began after the silence did (noticed a moment late) is counted.
+            m.used = msg.since.saturating_duration_since(m.started).min(self.minute);
+        }
     }
 }
 
@@ -124,8 +187,8 @@ impl Handler<StopMetering> for VoiceMeter {
     type Result = ();
 
     fn handle(&mut self, msg: StopMetering, ctx: &mut Context<Self>) {
-        if let Some(h) = self.calls.remove(&msg.call) {
-            ctx.cancel_future(h);
+        if let Some(next) = self.calls.remove(&msg.call).and_then(|m| m.next) {
+            ctx.cancel_future(next);
         }
     }
 }

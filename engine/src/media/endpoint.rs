@@ -41,6 +41,10 @@ pub enum CallEvent {
     Closed,
     /// The visitor restarted ICE (a network change): the same call goes on over a new path.
     IceRestarted,
+    /// Nothing came from the visitor since `since` (see [`crate::media::peer::TRANSPORT_SILENT`]).
+    Silent { since: Instant },
+    /// Packets come again after [`CallEvent::Silent`].
+    Flowing,
     /// The peer failed and is no longer driven; close it.
     Failed(String),
     /// A visitor's Opus frame, for an external agent.
@@ -89,6 +93,8 @@ impl<T: Transmit + ?Sized> PeerIo for CallIo<'_, T> {
             PeerEvent::Connected => CallEvent::Connected,
             PeerEvent::Disconnected => CallEvent::Disconnected,
             PeerEvent::Closed => CallEvent::Closed,
+            PeerEvent::Silent { since } => CallEvent::Silent { since },
+            PeerEvent::Flowing => CallEvent::Flowing,
         };
         self.events.push_back((self.key, event));
     }

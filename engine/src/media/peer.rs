@@ -97,7 +97,17 @@ pub enum PeerEvent {
     Disconnected,
     /// The remote side closed DTLS.
     Closed,
+    /// Nothing came from the visitor for [`TRANSPORT_SILENT`] (their network changed or
+    /// dropped): the call waits, its agent's voice paused. `since`: the last packet.
+    Silent { since: Instant },
+    /// Packets come again after [`PeerEvent::Silent`] (the visitor restarted ICE).
+    Flowing,
 }
+
+/// How long nothing may come from a connected visitor before their transport counts as gone
+/// silent. A browser sends RTP every 20 ms (every 400 ms in Opus DTX) and RTCP and ICE consent
+/// checks every few seconds; a second of nothing is a dead path, not a quiet visitor.
+pub const TRANSPORT_SILENT: Duration = Duration::from_secs(1);
 
 /// Where a peer's output goes.
 pub trait PeerIo {
@@ -144,6 +154,10 @@ pub struct VoicePeer {
     offer_sdp: String,
     /// Our current ICE ufrag: it routes new addresses, and tags the ICE session (`ETag`).
     ufrag: String,
+    /// When the last packet from the visitor arrived.
+    last_heard: Instant,
+    /// Nothing has come for [`TRANSPORT_SILENT`] (reported as [`PeerEvent::Silent`]).
+    silent: bool,
 }
 
 /// A peer and the SDP answer to send back.
@@ -205,6 +219,8 @@ impl VoicePeer {
             recorder: None,
             offer_sdp,
             ufrag: config.ice.ufrag.clone(),
+            last_heard: now,
+            silent: false,
         };
         let mut answer_sdp = answer.to_sdp_string();
         if let VoiceAgent::Talk(_) = config.agent {
@@ -241,7 +257,26 @@ impl VoicePeer {
         if let Some(input) = local.and_then(|l| packet_input(now, transport, source, l, datagram)) {
             self.rtc.handle_input(input)?;
         }
+        self.last_heard = now;
+        if self.silent {
+            self.silent = false;
+            io.event(PeerEvent::Flowing);
+            if let Some(talk) = self.talk.as_mut() {
+                talk.transport_back(now);
+            }
+        }
         self.drive(now, io)
+    }
+
+    /// Reports the visitor's transport gone silent, once per silence.
+    fn check_silence(&mut self, now: Instant, io: &mut impl PeerIo) {
+        if self.connected && !self.silent && now >= self.last_heard + TRANSPORT_SILENT {
+            self.silent = true;
+            io.event(PeerEvent::Silent { since: self.last_heard });
+            if let Some(talk) = self.talk.as_mut() {
+                talk.transport_lost(now);
+            }
+        }
     }
 
     /// Drains str0m after an input, then hands out the recording's finished pages.
@@ -258,6 +293,7 @@ impl VoicePeer {
     /// Feeds the passage of time; returns the next deadline.
     pub fn timeout(&mut self, now: Instant, io: &mut impl PeerIo) -> Result<Instant, PeerError> {
         self.rtc.handle_input(str0m::Input::Timeout(now))?;
+        self.check_silence(now, io);
         self.drive(now, io)
     }
 
@@ -528,6 +564,10 @@ impl<Io: PeerIo> Drained<Io> for VoicePeer {
     }
 
     fn deadline(&self, rtc_deadline: Instant) -> Instant {
+        let mut rtc_deadline = rtc_deadline;
+        if self.connected && !self.silent {
+            rtc_deadline = rtc_deadline.min(self.last_heard + TRANSPORT_SILENT);
+        }
         let echo = self.echo.front().map_or(rtc_deadline, |f| f.due.min(rtc_deadline));
         match self.talk.as_ref().and_then(Talk::poll_timeout) {
             Some(talk) => echo.min(talk),

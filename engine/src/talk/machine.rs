@@ -51,6 +51,8 @@ pub struct Talk {
     preroll_turn: usize,
     /// The agent's answer, held while the visitor's speech over it is heard out.
     held: Option<Held>,
+    /// The visitor's transport went silent: the agent's voice waits for it to come back.
+    lost: bool,
     /// Overlaps the agent was asked to hear out, by id.
     overlaps: HashMap<u64, Overlap>,
     next_overlap: u64,
@@ -101,6 +103,7 @@ impl Talk {
             preroll_max,
             preroll_turn,
             held: None,
+            lost: false,
             overlaps: HashMap::new(),
             next_overlap: 0,
             capture: None,
@@ -308,9 +311,28 @@ impl Talk {
             self.events.push_back(TalkEvent::FalseInterruption { held_ms });
         }
         self.held = None;
-        self.playout.resume(now);
+        if !self.lost {
+            self.playout.resume(now);
+        }
         if self.playout.is_busy() {
             self.turn.agent_speaking();
+        }
+    }
+
+    /// The visitor's network went silent: the agent's voice pauses at the sample it reached,
+    /// so nothing unheard is said (a call that ends now keeps its answer to that sample), and
+    /// goes on from there if the network comes back ([`Talk::transport_back`]).
+    pub fn transport_lost(&mut self, _now: Instant) {
+        self.lost = true;
+        self.playout.hold();
+    }
+
+    /// The visitor's packets come again (an ICE restart within the grace): the agent's voice
+    /// goes on where it paused, unless the visitor's speech is holding it.
+    pub fn transport_back(&mut self, now: Instant) {
+        self.lost = false;
+        if self.held.is_none() {
+            self.playout.resume(now);
         }
     }
 

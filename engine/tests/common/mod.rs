@@ -62,6 +62,8 @@ pub struct Visitor {
     pub next_frame: Instant,
     pub out: Vec<Vec<u8>>,
     pub script: Script,
+    /// Its network is down: what it sends and what is sent to it are lost.
+    pub offline: bool,
 }
 
 pub struct ClientSide<'a> {
@@ -148,6 +150,7 @@ impl Net {
                 next_frame: now,
                 out: Vec::new(),
                 script,
+                offline: false,
             });
         }
         Net { server, visitors, keys, answers, events: Vec::new(), now, wire: VecDeque::new() }
@@ -158,7 +161,9 @@ impl Net {
         loop {
             for v in &mut self.visitors {
                 for d in v.out.drain(..) {
-                    self.wire.push_back((v.transport, v.addr, d));
+                    if !v.offline {
+                        self.wire.push_back((v.transport, v.addr, d));
+                    }
                 }
             }
             let Some((transport, from, d)) = self.wire.pop_front() else { break };
@@ -174,7 +179,9 @@ impl Net {
     pub fn deliver_to_visitors(&mut self, replies: Vec<(Transport, SocketAddr, Vec<u8>)>) {
         let now = self.now;
         for (transport, to, d) in replies {
-            let Some(v) = self.visitors.iter_mut().find(|v| v.addr == to && v.transport == transport) else {
+            let Some(v) =
+                self.visitors.iter_mut().find(|v| v.addr == to && v.transport == transport && !v.offline)
+            else {
                 continue;
             };
             let from = match transport {
