@@ -374,7 +374,7 @@
             throw new Error(explain(code));
           });
         }
-        return readEvents(res, function (name, data) {
+        var on = function (name, data) {
           if (name === "response.delta") {
             if (!bubble) bubble = addMessage("agent", "");
             bubble.textContent += data.text;
@@ -389,7 +389,8 @@
           } else if (name === "error") {
             notice(data.code === "unavailable" ? MESSAGES.network : explain(data.code));
           }
-        }).then(done);
+        };
+        return readAnswer(res, on).then(done);
       })
       .catch(function (e) {
         done();
@@ -409,7 +410,31 @@
       }, function () { fail(MESSAGES.origin, "refused"); });
   }
 
-  /** Reads a text/event-stream response, calling `on(event, data)` per event. */
+  /**
+   * Reads an answer's stream to its end; a stream that drops before `response.completed` or
+   * `error` is resumed where it stopped (`Last-Event-ID`), a few times, so no delta is lost
+   * or shown twice.
+   */
+  function readAnswer(res, on) {
+    var last = null, ended = false, tries = 0;
+    var track = function (name, data, id) {
+      if (id) last = id;
+      if (name === "response.completed" || name === "error") ended = true;
+      on(name, data);
+    };
+    var read = function (r) {
+      return readEvents(r, track).catch(function () { /* dropped: resumed below */ }).then(function () {
+        if (ended || !last || !session || tries >= 3) return;
+        tries += 1;
+        return fetch(session.messages_url, {
+          headers: { Authorization: "Bearer " + session.session_token, Accept: "text/event-stream", "Last-Event-ID": last },
+        }).then(function (again) { if (again.ok) return read(again); }, function () {});
+      });
+    };
+    return read(res);
+  }
+
+  /** Reads a text/event-stream response, calling `on(event, data, id)` per event. */
   function readEvents(res, on) {
     var reader = res.body.getReader();
     var decoder = new TextDecoder();
@@ -422,12 +447,17 @@
         while ((at = buffer.indexOf("\n\n")) >= 0) {
           var block = buffer.slice(0, at);
           buffer = buffer.slice(at + 2);
-          var name = "message", data = "";
+          var name = "message", data = "", id = null;
           block.split("\n").forEach(function (line) {
             if (line.indexOf("event:") === 0) name = line.slice(6).trim();
             else if (line.indexOf("data:") === 0) data += line.slice(5).replace(/^ /, "");
+            else if (line.indexOf("id:") === 0) id = line.slice(3).trim();
           });
-          if (data) { try { on(name, JSON.parse(data)); } catch (e) { /* not JSON: skip */ } }
+          if (data) {
+            var parsed;
+            try { parsed = JSON.parse(data); } catch (e) { parsed = undefined; /* not JSON: skip */ }
+            if (parsed !== undefined) on(name, parsed, id);
+          }
         }
         return pump();
       });
@@ -438,10 +468,10 @@
   function setCallState(state, text) {
     host.setAttribute("data-call", state);
     ui.callState.textContent = text;
-    ui.callButton.textContent = state === "connecting" || state === "live" ? "End call" : "Start voice call";
+    ui.callButton.textContent = state === "connecting" || state === "live" || state === "reconnecting" ? "End call" : "Start voice call";
     if (state === "live" && config.features && config.features.mute_button !== false) ui.mute.removeAttribute("hidden");
     else ui.mute.setAttribute("hidden", "");
-    var recorded = (state === "connecting" || state === "live") && config.privacy && config.privacy.recording === "on";
+    var recorded = (state === "connecting" || state === "live" || state === "reconnecting") && config.privacy && config.privacy.recording === "on";
     if (recorded) ui.recorded.removeAttribute("hidden");
     else ui.recorded.setAttribute("hidden", "");
   }
@@ -487,8 +517,26 @@
             current.startedAt = Date.now();
             addLine("Call started");
             setCallState("live", "Live");
-          } else if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+          } else if (pc.connectionState === "closed" || (pc.connectionState === "failed" && !current.startedAt)) {
             endCall("The call ended.");
+          }
+        };
+        // A network change (Wi-Fi to mobile, a VPN, a laptop waking up): restart ICE and go on
+        // with the same call, the microphone still granted.
+        pc.oniceconnectionstatechange = function () {
+          if (call !== current || !current.startedAt) return;
+          var state = pc.iceConnectionState;
+          clearTimeout(current.iceTimer);
+          if (state === "disconnected") {
+            current.iceTimer = setTimeout(function () {
+              if (call === current && pc.iceConnectionState === "disconnected") reconnect(current);
+            }, 2000);
+          } else if (state === "failed") {
+            reconnect(current);
+          } else if ((state === "connected" || state === "completed") && current.reconnecting) {
+            current.reconnecting = false;
+            addLine("Reconnected");
+            setCallState("live", "Live");
           }
         };
         return pc.createOffer().then(function (offer) { return pc.setLocalDescription(offer); })
@@ -509,6 +557,72 @@
       .catch(function (e) {
         if (call === current) { endCall(""); notice(e.message || MESSAGES.callFailed); }
       });
+  }
+
+  /**
+   * Restarts ICE for the live call (RFC 9725 §4.3): new credentials PATCHed to the call's
+   * resource with `If-Match: *`, the server's new ones applied as its answer. The call, its
+   * agent and its transcript go on; only a restart the server refuses ends it.
+   */
+  function reconnect(current) {
+    if (current.reconnecting || call !== current || !current.location) return;
+    current.reconnecting = true;
+    setCallState("reconnecting", "Reconnecting…");
+    var pc = current.pc;
+    pc.createOffer({ iceRestart: true })
+      .then(function (offer) { return pc.setLocalDescription(offer); })
+      .then(function () { return gathered(pc, 2000); })
+      .then(function () {
+        return fetch(current.location, {
+          method: "PATCH",
+          headers: { Authorization: "Bearer " + current.token, "Content-Type": "application/trickle-ice-sdpfrag", "If-Match": "*" },
+          body: iceFragment(pc.localDescription.sdp),
+        });
+      })
+      .then(function (res) {
+        if (!res.ok) return errorCode(res).then(function (code) { throw new Error(explain(code)); });
+        return res.text();
+      })
+      .then(function (fragment) {
+        return pc.setRemoteDescription({ type: "answer", sdp: withIce(pc.remoteDescription.sdp, fragment) });
+      })
+      .catch(function (e) {
+        if (call !== current) return;
+        current.reconnecting = false;
+        endCall("");
+        notice(e.message || MESSAGES.callFailed);
+      });
+  }
+
+  /** An SDP's ICE credentials and first section's candidates, as a trickle-ice-sdpfrag. */
+  function iceFragment(sdp) {
+    var lines = sdp.split(/\r?\n/), out = [], media = 0;
+    var first = function (prefix) { return lines.filter(function (l) { return l.indexOf(prefix) === 0; })[0]; };
+    out.push(first("a=ice-ufrag:"), first("a=ice-pwd:"));
+    lines.forEach(function (l) {
+      if (l.indexOf("m=") === 0) media += 1;
+      else if (media === 1 && l.indexOf("a=candidate:") === 0) out.push(l);
+    });
+    return out.filter(Boolean).join("\r\n") + "\r\na=end-of-candidates\r\n";
+  }
+
+  /** `sdp` with the credentials and candidates of `fragment` in place of its own. */
+  function withIce(sdp, fragment) {
+    var get = function (prefix) {
+      var l = fragment.split(/\r?\n/).filter(function (x) { return x.indexOf(prefix) === 0; })[0];
+      return l ? l.slice(prefix.length) : null;
+    };
+    var ufrag = get("a=ice-ufrag:"), pwd = get("a=ice-pwd:");
+    var candidates = fragment.split(/\r?\n/).filter(function (l) { return l.indexOf("a=candidate:") === 0; });
+    var out = [], placed = false;
+    sdp.split(/\r?\n/).forEach(function (l) {
+      if (!l || l.indexOf("a=candidate:") === 0 || l === "a=end-of-candidates") return;
+      if (l.indexOf("a=ice-ufrag:") === 0 && ufrag) l = "a=ice-ufrag:" + ufrag;
+      if (l.indexOf("a=ice-pwd:") === 0 && pwd) l = "a=ice-pwd:" + pwd;
+      out.push(l);
+      if (!placed && l.indexOf("a=mid:") === 0) { placed = true; out = out.concat(candidates); }
+    });
+    return out.join("\r\n") + "\r\n";
   }
 
   /**
@@ -640,6 +754,7 @@
     var c = call;
     call = null;
     if (c) {
+      clearTimeout(c.iceTimer);
       if (c.location && c.token) {
         fetch(c.location, { method: "DELETE", headers: { Authorization: "Bearer " + c.token } }).catch(function () {});
       }

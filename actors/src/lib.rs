@@ -4,6 +4,7 @@
 pub mod agent_tests;
 pub mod agents;
 pub mod analysis;
+pub mod answer_feed;
 pub mod api_keys;
 pub mod backup;
 pub mod clock;

@@ -45,6 +45,9 @@ pub struct RuntimeConfig {
     pub metering_minute: Duration,
     /// No call and no message for this long: the conversation ends as `visitor_left`.
     pub conversation_idle: Duration,
+    /// How long a text answer whose stream dropped waits to be resumed (`Last-Event-ID`)
+    /// before it stops, recorded as interrupted.
+    pub answer_resume: Duration,
     /// Pause between the builtin agent's streamed words.
     pub builtin_word_pace: Duration,
     /// How long an upstream agent may take to answer, and to send each next chunk.
@@ -230,7 +233,7 @@ impl Runtime {
                 turn_model,
             },
         )?);
-        let texts = Arc::new(TextSessions::new(control.clone(), agents.clone()));
+        let texts = Arc::new(TextSessions::new(control.clone(), agents.clone(), config.answer_resume));
         let dashboard = Arc::new(DashboardAuth::new(store.clone(), config.sign_in));
         let webhooks = crate::webhooks::Webhooks::start(store.clone(), config.webhooks);
         crate::analysis::start(store.clone(), agents.http.clone(), config.webhooks);

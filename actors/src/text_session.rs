@@ -5,6 +5,7 @@
 //! answer is recorded as interrupted.
 
 use crate::agents::{AgentFailure, AgentRuntime, AgentTurn, AnswerPart, HistoryMessage, Responder};
+use crate::answer_feed::{AnswerFeed, FeedReader};
 use crate::clock;
 use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
@@ -19,8 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
+use tokio::sync::oneshot;
 use tokio::sync::Notify;
-use tokio::sync::{mpsc, oneshot};
 use voxgate_engine::agent::Agent;
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::ids::{ConversationId, MessageId, SessionId};
@@ -32,9 +33,6 @@ use voxgate_engine::{ErrorCode, Timestamp};
 
 /// Largest visitor message, in bytes of UTF-8.
 pub const MESSAGE_LIMIT: usize = 4096;
-
-/// Events buffered between the agent and a slow reader before the agent waits.
-const STREAM_BUFFER: usize = 64;
 
 /// What a visitor's message stream carries, in order: `MessageCreated`, any number of `Delta`s,
 /// then `Completed` or `Error`.
@@ -85,6 +83,10 @@ pub enum TextError {
     Usage(#[from] UsageRefusal),
     #[error("storage failure: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("Last-Event-ID {0:?} is not an event id of this session's answers (answer.number)")]
+    BadEventId(String),
+    #[error("no answer {0} to resume in this session: it was replaced by a newer message, or never was")]
+    NoSuchAnswer(String),
 }
 
 impl TextError {
@@ -98,15 +100,25 @@ impl TextError {
             TextError::Usage(u) => u.code(),
             TextError::Store(e) if e.is_unavailable() => ErrorCode::Unavailable,
             TextError::Store(_) => ErrorCode::Internal,
+            TextError::BadEventId(_) => ErrorCode::InvalidRequest,
+            TextError::NoSuchAnswer(_) => ErrorCode::NotFound,
         }
     }
 }
 
 /// A visitor's message; answers with the stream of its events.
 #[derive(Message)]
-#[rtype(result = "Result<mpsc::Receiver<TextEvent>, TextError>")]
+#[rtype(result = "Result<FeedReader, TextError>")]
 pub struct Ask {
     pub text: String,
+}
+
+/// A dropped stream comes back: the events of `answer` after the first `after`.
+#[derive(Message)]
+#[rtype(result = "Result<FeedReader, TextError>")]
+struct Resume {
+    answer: MessageId,
+    after: usize,
 }
 
 /// The server is stopping: cut the answer short and stop.
@@ -127,6 +139,8 @@ pub struct TextSessions {
     live: Arc<DashMap<SessionId, Addr<TextSession>>>,
     runtime: Arc<AgentRuntime>,
     answering: Arc<Answering>,
+    /// How long an answer whose stream dropped waits to be resumed before it stops.
+    resume_window: Duration,
 }
 
 /// Answers still streaming or being recorded, so a shutdown can wait for them.
@@ -160,14 +174,33 @@ impl TextSessions {
         self.answering.count.load(Ordering::SeqCst)
     }
 
-    pub fn new(control: Arc<ControlPlane>, runtime: Arc<AgentRuntime>) -> TextSessions {
+    pub fn new(
+        control: Arc<ControlPlane>,
+        runtime: Arc<AgentRuntime>,
+        resume_window: Duration,
+    ) -> TextSessions {
         TextSessions {
             control,
             page_calls: Arc::default(),
             live: Arc::new(DashMap::new()),
             runtime,
             answering: Arc::default(),
+            resume_window,
         }
+    }
+
+    /// The rest of an answer whose stream dropped, after the event `last_event_id` names
+    /// (`{answer}.{number}`, as each event's `id` reads): none twice, then its end.
+    pub async fn resume(&self, session: &SessionId, last_event_id: &str) -> Result<FeedReader, TextError> {
+        let bad = || TextError::BadEventId(last_event_id.chars().take(80).collect());
+        let (answer, after) = last_event_id.trim().rsplit_once('.').ok_or_else(bad)?;
+        let answer = MessageId::parse(answer).map_err(|_| bad())?;
+        let after: usize = after.parse().map_err(|_| bad())?;
+        let addr = self.live.get(session).map(|a| a.value().clone());
+        let addr = addr.ok_or_else(|| TextError::NoSuchAnswer(answer.to_string()))?;
+        addr.send(Resume { answer: answer.clone(), after })
+            .await
+            .map_err(|_| TextError::NoSuchAnswer(answer.to_string()))?
     }
 
     /// The visitor's page answers a page action; false when no such call is waiting.
@@ -192,7 +225,7 @@ impl TextSessions {
     }
 
     /// Hands `text` to the session's actor, starting it on first use.
-    pub async fn ask(&self, session: &Session, text: String) -> Result<mpsc::Receiver<TextEvent>, TextError> {
+    pub async fn ask(&self, session: &Session, text: String) -> Result<FeedReader, TextError> {
         let size = text.len();
         if size > MESSAGE_LIMIT {
             return Err(TextError::TooLarge(size));
@@ -216,6 +249,8 @@ impl TextSessions {
                     responder: None,
                     runtime: self.runtime.clone(),
                     answering: self.answering.clone(),
+                    resume_window: self.resume_window,
+                    feed: None,
                 }
                 .start()
             })
@@ -241,6 +276,9 @@ pub struct TextSession {
     responder: Option<(u64, Arc<dyn Responder>)>,
     runtime: Arc<AgentRuntime>,
     answering: Arc<Answering>,
+    resume_window: Duration,
+    /// The latest answer's events, until the next message: a dropped stream resumes from it.
+    feed: Option<Arc<AnswerFeed>>,
 }
 
 impl Actor for TextSession {
@@ -337,8 +375,21 @@ async fn take_message(
     Ok(Taken { message_id, created_at: at, answer_id, history })
 }
 
+impl Handler<Resume> for TextSession {
+    type Result = Result<FeedReader, TextError>;
+
+    fn handle(&mut self, msg: Resume, _ctx: &mut Context<Self>) -> Self::Result {
+        match &self.feed {
+            Some(feed) if *feed.answer() == msg.answer && msg.after <= feed.len() => {
+                Ok(feed.read_from(msg.after))
+            }
+            _ => Err(TextError::NoSuchAnswer(msg.answer.to_string())),
+        }
+    }
+}
+
 impl Handler<Ask> for TextSession {
-    type Result = actix::ResponseActFuture<Self, Result<mpsc::Receiver<TextEvent>, TextError>>;
+    type Result = actix::ResponseActFuture<Self, Result<FeedReader, TextError>>;
 
     fn handle(&mut self, msg: Ask, _ctx: &mut Context<Self>) -> Self::Result {
         if self.busy {
@@ -384,10 +435,12 @@ impl Handler<Ask> for TextSession {
                     return Err(e);
                 }
             };
-            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+            let feed = AnswerFeed::new(answer_id.clone());
+            let reader = feed.read_from(0);
+            this.feed = Some(feed.clone());
             let tools = (!tools.is_empty()).then(|| {
                 let page =
-                    TextPage { session: context.session_id.clone(), events: tx.clone(), calls: page_calls };
+                    TextPage { session: context.session_id.clone(), events: feed.clone(), calls: page_calls };
                 Arc::new(Toolbox::new(tools, tool_http, context, metrics).with_page(Arc::new(page)))
             });
             let (cancel, cancelled) = oneshot::channel();
@@ -397,7 +450,8 @@ impl Handler<Ask> for TextSession {
                 responder,
                 turn: AgentTurn { history, text, open_text: None, variables, tools },
                 conversation,
-                tx,
+                feed,
+                resume_window: this.resume_window,
                 cancelled,
                 control: this.control.clone(),
                 answer_id,
@@ -409,7 +463,7 @@ impl Handler<Ask> for TextSession {
                 answer.stream(created).await;
                 me.do_send(TurnDone);
             });
-            Ok(rx)
+            Ok(reader)
         }))
     }
 }
@@ -454,7 +508,7 @@ impl Handler<ShutDown> for TextSession {
 /// event of the answer's stream, and its result comes back through [`TextSessions::tool_result`].
 struct TextPage {
     session: SessionId,
-    events: mpsc::Sender<TextEvent>,
+    events: Arc<AnswerFeed>,
     calls: Arc<PageCalls>,
 }
 
@@ -474,7 +528,10 @@ impl Page for TextPage {
             timeout_ms: timeout.as_millis() as u64,
         };
         Box::pin(async move {
-            let sent = async move { events.send(event).await.is_ok() };
+            let sent = async move {
+                events.push(event);
+                true
+            };
             calls.wait(&session, &call_id, timeout, sent).await
         })
     }
@@ -484,7 +541,9 @@ impl Page for TextPage {
 struct Answer {
     responder: Arc<dyn Responder>,
     turn: AgentTurn,
-    tx: mpsc::Sender<TextEvent>,
+    /// Where its events go: every stream of it reads them there.
+    feed: Arc<AnswerFeed>,
+    resume_window: Duration,
     cancelled: oneshot::Receiver<EndReason>,
     control: Arc<ControlPlane>,
     /// The answer's row, `streaming` until this answer ends.
@@ -497,7 +556,7 @@ struct Answer {
 /// How an answer ended.
 enum Outcome {
     Complete,
-    /// The visitor went away or the session ended.
+    /// The visitor went away (nobody read it for the resume window) or the session ended.
     Interrupted(Option<EndReason>),
     Failed(AgentFailure),
 }
@@ -521,11 +580,8 @@ impl Answer {
     async fn stream(mut self, created: TextEvent) {
         let mut text = String::new();
         let mut source = None;
-        let outcome = if self.tx.send(created).await.is_err() {
-            Outcome::Interrupted(None)
-        } else {
-            self.relay(&mut text, &mut source).await
-        };
+        self.feed.push(created);
+        let outcome = self.relay(&mut text, &mut source).await;
         let status = match &outcome {
             Outcome::Complete => MessageStatus::Complete,
             Outcome::Interrupted(_) => MessageStatus::Interrupted,
@@ -537,7 +593,7 @@ impl Answer {
             .write(move |c| records::finish_message(c, &id, &recorded, status, from.as_deref()).map(|()| id))
             .await;
         let last = match (outcome, saved) {
-            (Outcome::Interrupted(None), _) => return,
+            (Outcome::Interrupted(None), _) => return self.feed.finish(),
             (Outcome::Interrupted(Some(EndReason::ServerShutdown)), _) => TextEvent::Error {
                 code: ErrorCode::Unavailable,
                 message: "the server is restarting; send the message again in a moment".into(),
@@ -556,7 +612,8 @@ impl Answer {
                 }
             }
         };
-        let _ = self.tx.send(last).await;
+        self.feed.push(last);
+        self.feed.finish();
     }
 
     /// Forwards the agent's deltas until it finishes, fails, or nobody is listening any more.
@@ -567,7 +624,7 @@ impl Answer {
             let next = tokio::select! {
                 biased;
                 reason = &mut self.cancelled => return Outcome::Interrupted(reason.ok()),
-                _ = self.tx.closed() => return Outcome::Interrupted(None),
+                _ = self.feed.abandoned(self.resume_window) => return Outcome::Interrupted(None),
                 next = deltas.next() => next,
             };
             match next {
@@ -586,9 +643,7 @@ impl Answer {
                             .first_token(backend, self.started.elapsed().as_secs_f64());
                     }
                     text.push_str(&delta);
-                    if self.tx.send(TextEvent::Delta { text: delta }).await.is_err() {
-                        return Outcome::Interrupted(None);
-                    }
+                    self.feed.push(TextEvent::Delta { text: delta });
                 }
             }
         }

@@ -189,6 +189,10 @@ struct ServeArgs {
     /// `visitor_left` (a later message or offer on its valid token reopens it).
     #[arg(long, env = "VOXGATE_CONVERSATION_IDLE_SECONDS", default_value_t = 120.0)]
     conversation_idle_seconds: f64,
+    /// Seconds a text answer whose stream dropped goes on waiting to be resumed with
+    /// Last-Event-ID; nobody back by then, it stops (recorded as interrupted).
+    #[arg(long, env = "VOXGATE_ANSWER_RESUME_SECONDS", default_value_t = 5.0)]
+    answer_resume_seconds: f64,
     /// Let webhooks reach `http` URLs and loopback, private and link-local addresses (for a
     /// receiver on the same machine or network; never on a multi-tenant server).
     #[arg(long, env = "VOXGATE_ALLOW_PRIVATE_WEBHOOKS")]
@@ -334,6 +338,9 @@ impl ServeArgs {
         if !(self.webhook_retry_scale.is_finite() && (0.0001..=100.0).contains(&self.webhook_retry_scale)) {
             return Err("--webhook-retry-scale must be between 0.0001 and 100".into());
         }
+        if !(0.1..=600.0).contains(&self.answer_resume_seconds) {
+            return Err("--answer-resume-seconds must be between 0.1 and 600".into());
+        }
         if !(0.1..=86_400.0).contains(&self.conversation_idle_seconds) {
             return Err("--conversation-idle-seconds must be between 0.1 and 86400".into());
         }
@@ -384,6 +391,7 @@ impl ServeArgs {
                 day: std::time::Duration::from_millis(self.recording_day_ms),
             },
             conversation_idle: std::time::Duration::from_secs_f64(self.conversation_idle_seconds),
+            answer_resume: std::time::Duration::from_secs_f64(self.answer_resume_seconds),
             webhooks: voxgate_actors::webhooks::WebhookPolicy {
                 allow_private: self.allow_private_webhooks,
                 retry_scale: self.webhook_retry_scale,

@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub metering_minute: std::time::Duration,
     /// No call and no message for this long: the conversation ends as `visitor_left`.
     pub conversation_idle: std::time::Duration,
+    /// How long a text answer whose stream dropped waits to be resumed.
+    pub answer_resume: std::time::Duration,
     /// Idle time before an answer stream gets an SSE keep-alive comment.
     pub sse_keep_alive: std::time::Duration,
     /// Pause between the builtin agent's streamed words.
@@ -117,6 +119,7 @@ async fn serve(opts: ServeOptions) -> Result<(), String> {
             },
             metering_minute: opts.metering_minute,
             conversation_idle: opts.conversation_idle,
+            answer_resume: opts.answer_resume,
             builtin_word_pace: opts.builtin_word_pace,
             agent_timeout: opts.agent_timeout,
             limits: opts.limits,

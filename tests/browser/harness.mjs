@@ -195,10 +195,24 @@ export function browserNamespace() {
   const dir = mkdtempSync(join(tmpdir(), "voxgate-netns-"));
   const chromiumPath = join(dir, "chromium");
   writeFileSync(chromiumPath, `#!/bin/sh\nexec ip netns exec ${name} ${process.env.CHROMIUM ?? "/usr/bin/chromium"} "$@"\n`, { mode: 0o755 });
+  let browserIp = `10.77.${n}.2`;
   return {
     name,
     hostIp,
     chromiumPath,
+    /** The browser's address now. */
+    browserIp: () => browserIp,
+    /**
+     * The browser's network changes (Wi-Fi to mobile): its interface gets a new address and
+     * loses the old one, as a laptop's does.
+     */
+    moveBrowser() {
+      const next = browserIp.endsWith(".2") ? `10.77.${n}.3` : `10.77.${n}.2`;
+      // The old address goes first (deleting a primary address takes its secondaries along).
+      run("netns", "exec", name, "ip", "addr", "del", `${browserIp}/24`, "dev", inner);
+      run("netns", "exec", name, "ip", "addr", "add", `${next}/24`, "dev", inner);
+      browserIp = next;
+    },
     /** Runs a command inside the namespace (for example a firewall rule). */
     exec: (...args) => run("netns", "exec", name, ...args),
     close() {

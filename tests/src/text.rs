@@ -56,6 +56,30 @@ impl Answer {
         Ok(Answer { reader: BufReader::new(res), content_type })
     }
 
+    /// Resumes a stream that dropped: `GET messages_url` with `Last-Event-ID: last_event_id`.
+    pub fn resume(
+        api: &Api,
+        messages_url: &str,
+        origin: &str,
+        token: &str,
+        last_event_id: &str,
+    ) -> Result<Answer, Box<Reply>> {
+        let res = api
+            .http
+            .get(api.url(messages_url))
+            .header("Origin", origin)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Last-Event-ID", last_event_id)
+            .send()
+            .expect("request");
+        if res.status().as_u16() != 200 {
+            return Err(Box::new(Reply::from(res)));
+        }
+        let content_type =
+            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        Ok(Answer { reader: BufReader::new(res), content_type })
+    }
+
     /// The next event, skipping keep-alive comments; None when the stream ends.
     pub fn next_event(&mut self) -> Option<SseEvent> {
         let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());

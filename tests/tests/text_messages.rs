@@ -39,8 +39,17 @@ fn completed_text(events: &[SseEvent]) -> String {
     assert_eq!(names.last(), Some(&"response.completed"), "{events:?}");
     assert!(names[1..names.len() - 1].iter().all(|n| *n == "response.delta"), "{names:?}");
     assert!(names.len() > 3, "the answer streams in several deltas: {names:?}");
-    let ids: Vec<u64> = events.iter().map(|e| e.id.parse().expect("numeric id")).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    // Each id is the answer's message id and the event's number: what Last-Event-ID resumes after.
+    let answer = events.last().unwrap().data["message_id"].as_str().unwrap().to_string();
+    let ids: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            let (of, n) = e.id.rsplit_once('.').expect("answer.number");
+            assert_eq!(of, answer, "{}", e.id);
+            n.parse().expect("a number")
+        })
+        .collect();
+    assert_eq!(ids, (1..=events.len() as u64).collect::<Vec<_>>(), "ids count up from 1");
     let joined: String =
         events[1..events.len() - 1].iter().map(|e| e.data["text"].as_str().unwrap()).collect();
     let completed = events.last().unwrap().data["text"].as_str().unwrap().to_string();
@@ -93,7 +102,11 @@ fn the_builtin_agent_quotes_its_knowledge_or_says_it_does_not_know() {
 /// its fixture, messages URL, token, and the answer read up to its first delta.
 fn answer_in_progress() -> (Fixture, String, String, Answer) {
     let f = fixture(ServerOptions {
-        extra_args: vec!["--builtin-word-delay-ms".into(), "200".into()],
+        // A visitor who leaves is one not back within half a second (tests/tests/text_resume.rs
+        // has one who comes back).
+        extra_args: ["--builtin-word-delay-ms", "200", "--answer-resume-seconds", "0.5"]
+            .map(String::from)
+            .to_vec(),
         ..Default::default()
     });
     let (url, token) = text_session(&f, json!({"mode": "text"}));

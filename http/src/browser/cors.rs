@@ -17,7 +17,7 @@ pub struct CorsRules {
 pub const CONFIG: CorsRules = CorsRules { methods: "GET", headers: "content-type", expose: None };
 /// `{messages_url}`.
 pub const MESSAGES: CorsRules =
-    CorsRules { methods: "GET, POST", headers: "authorization, content-type", expose: None };
+    CorsRules { methods: "GET, POST", headers: "authorization, content-type, last-event-id", expose: None };
 
 /// `{webrtc_url}` and its call resources: the page must read `Location` to hang up.
 pub const WEBRTC: CorsRules = CorsRules {

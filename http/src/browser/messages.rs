@@ -10,15 +10,18 @@ use actix_web::{web, HttpRequest, HttpResponse, Responder};
 use actix_web_lab::sse;
 use futures_util::StreamExt;
 use serde_json::json;
+use voxgate_actors::answer_feed::FeedReader;
 use voxgate_actors::text_session::{TextEvent, MESSAGE_LIMIT};
+use voxgate_engine::ids::MessageId;
 use voxgate_engine::session::Mode;
 use voxgate_engine::ErrorCode;
 
 /// Largest `POST` body: the message limit with room for JSON escapes.
 const BODY_LIMIT: usize = MESSAGE_LIMIT * 6 + 1024;
 
-/// The SSE event for a text event: its type, and its JSON data.
-fn sse_event(seq: u64, event: TextEvent) -> sse::Event {
+/// The SSE event for a text event: its type, its JSON data, and its id (`{answer}.{number}`:
+/// what `Last-Event-ID` names to resume after it).
+fn sse_event(answer: &MessageId, seq: usize, event: TextEvent) -> sse::Event {
     let (name, data) = match event {
         TextEvent::MessageCreated { message_id, text, created_at } => (
             "message.created",
@@ -34,10 +37,26 @@ fn sse_event(seq: u64, event: TextEvent) -> sse::Event {
             json!({"call_id": call_id, "name": name, "arguments": arguments, "timeout_ms": timeout_ms}),
         ),
     };
-    sse::Event::Data(sse::Data::new(data.to_string()).event(name).id(seq.to_string()))
+    sse::Event::Data(sse::Data::new(data.to_string()).event(name).id(format!("{answer}.{seq}")))
 }
 
-/// `POST {messages_url}` with `{"text": ...}`: answers `200 text/event-stream`.
+/// An answer's events from `reader` on, as the SSE response.
+fn answer_stream(state: &AppState, req: &HttpRequest, reader: FeedReader) -> HttpResponse {
+    let answer = reader.answer().clone();
+    let stream = reader
+        .into_stream()
+        .map(move |(seq, e)| Ok::<_, std::convert::Infallible>(sse_event(&answer, seq, e)));
+    sse::Sse::from_stream(stream)
+        .with_keep_alive(state.settings.sse_keep_alive)
+        .customize()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .respond_to(req)
+        .map_into_boxed_body()
+}
+
+/// `POST {messages_url}` with `{"text": ...}`: answers `200 text/event-stream`. `GET` with
+/// `Last-Event-ID` resumes a stream that dropped.
 pub async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -66,19 +85,7 @@ pub async fn post(
         }
         admitted.refuse(&state, error)
     })?;
-    let mut seq = 0u64;
-    let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(move |e| {
-        seq += 1;
-        Ok::<_, std::convert::Infallible>(sse_event(seq, e))
-    });
-    let res = sse::Sse::from_stream(stream)
-        .with_keep_alive(state.settings.sse_keep_alive)
-        .customize()
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .respond_to(&req)
-        .map_into_boxed_body();
-    Ok(admitted.respond(res))
+    Ok(admitted.respond(answer_stream(&state, &req, events)))
 }
 
 pub async fn list(
@@ -88,6 +95,15 @@ pub async fn list(
 ) -> Result<HttpResponse, BrowserError> {
     let (admitted, session) =
         admit_session(&state, &req, &path, Mode::Text, cors::MESSAGES, Visit::Reads).await?;
+    // A stream that dropped comes back: the rest of its answer, from after the last event it got.
+    if let Some(last) = req.headers().get("last-event-id") {
+        let last = last.to_str().unwrap_or_default();
+        let reader = state.texts.resume(&session.id, last).await.map_err(|e| {
+            let error = ApiError::new(e.code(), e.to_string());
+            admitted.refuse(&state, error)
+        })?;
+        return Ok(admitted.respond(answer_stream(&state, &req, reader)));
+    }
     let messages = state.control.transcript(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
     let calls = state.control.calls_of(&session).await.map_err(|e| admitted.refuse(&state, e.into()))?;
     // What the visitor's page needs to show the calls among the messages after a reload.
