@@ -37,7 +37,9 @@ fn a_spoken_question_is_recognised_and_answered_in_speech_from_the_knowledge() {
     let loud = loudness(&call.received).iter().filter(|(rms, _)| *rms > 300.0).count();
     assert!(answered, "a second of spoken answer came back: {loud} loud frames");
 
-    let lines = f.transcript_when(&s, Duration::from_secs(30), |t| t.iter().any(|m| m["role"] == "agent"));
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(30), |t| {
+        t.iter().any(|m| m["role"] == "agent")
+    });
     let visitor = lines.iter().find(|m| m["role"] == "visitor").expect("the visitor's words");
     let heard = visitor["text"].as_str().unwrap_or_default();
     assert!(heard.contains("shipping"), "the question's key word was recognised: {lines:#?}");
@@ -61,7 +63,9 @@ fn without_the_recognizer_a_turn_fails_as_not_configured_and_the_fallback_is_spo
         loudness(&c.received).iter().filter(|(rms, _)| *rms > 300.0).count() >= 25
     });
     assert!(spoke, "the fallback line, spoken by espeak-ng, came back");
-    let lines = f.transcript_when(&s, Duration::from_secs(20), |t| t.iter().any(|m| m["role"] == "agent"));
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(20), |t| {
+        t.iter().any(|m| m["role"] == "agent")
+    });
     let agent = lines.iter().find(|m| m["role"] == "agent").expect("the agent's line");
     assert_eq!(
         (&agent["status"], &agent["error_code"]),

@@ -54,8 +54,9 @@ fn the_demos_questions_get_their_passage_or_the_fallback_never_another_passage()
     });
 
     let mut right = Vec::new();
-    for (text, title, voice, s, _) in &asked {
-        let lines = f.transcript_when(s, Duration::from_secs(30), |t| t.iter().any(|m| m["role"] == "agent"));
+    for (text, title, voice, s, c) in asked.iter_mut() {
+        let lines =
+            f.transcript_during(c, s, Duration::from_secs(30), |t| t.iter().any(|m| m["role"] == "agent"));
         let line = |role: &str| {
             lines
                 .iter()

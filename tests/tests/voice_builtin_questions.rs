@@ -73,8 +73,9 @@ fn ten_spoken_questions_get_their_passages_and_an_off_topic_one_the_fallback() {
         .and_then(|v| v.trim().parse::<u64>().ok());
     assert_eq!(used, Some(asked.len() as u64), "early recognitions used, one a turn:\n{metrics}");
 
-    for (question, s, c) in &asked {
-        let lines = f.transcript_when(s, Duration::from_secs(30), |t| t.iter().any(|m| m["role"] == "agent"));
+    for (question, s, c) in asked.iter_mut() {
+        let lines =
+            f.transcript_during(c, s, Duration::from_secs(30), |t| t.iter().any(|m| m["role"] == "agent"));
         let visitor = lines.iter().find(|m| m["role"] == "visitor").map(|m| m["text"].as_str().unwrap_or(""));
         let agent = lines.iter().find(|m| m["role"] == "agent").expect("the agent's line");
         let said = agent["text"].as_str().unwrap_or_default();
@@ -126,7 +127,7 @@ fn talking_over_a_spoken_answer_stops_it() {
     let stopped = c.run_until(Duration::from_secs(30), |c| {
         c.channel_events.iter().any(|e| e["type"] == "response.done" && e["status"] == "interrupted")
     });
-    let lines = f.transcript_when(&s, Duration::from_secs(30), |t| {
+    let lines = f.transcript_during(&mut c, &s, Duration::from_secs(30), |t| {
         t.iter().any(|m| m["role"] == "agent" && m["status"] == "interrupted")
     });
     let first = lines.iter().find(|m| m["role"] == "agent").expect("the first answer");

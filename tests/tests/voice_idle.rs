@@ -32,7 +32,7 @@ fn an_idle_visitor_is_asked_once_then_the_call_ends() {
 
     let record = f.record_after_call_end(&s);
     assert_eq!(record["calls"][0]["end_reason"], "idle_timeout", "{record:#}");
-    let lines = f.transcript_when(&s, Duration::from_secs(5), |t| !t.is_empty());
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(5), |t| !t.is_empty());
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!((&lines[0]["role"], &lines[0]["text"]), (&json!("agent"), &json!("Are you still there?")));
     assert_eq!(lines[0]["status"], "complete");

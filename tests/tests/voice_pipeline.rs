@@ -43,7 +43,9 @@ fn a_spoken_question_gets_a_spoken_answer_and_both_sides_are_recorded() {
     let answered = call.run_until(Duration::from_secs(20), |c| loud_frames(&c.received).len() >= 25);
     assert!(answered, "no spoken answer: {} frames came back", call.received.len());
 
-    let lines = f.transcript_when(&s, Duration::from_secs(20), |t| t.iter().any(|m| m["role"] == "agent"));
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(20), |t| {
+        t.iter().any(|m| m["role"] == "agent")
+    });
     assert_eq!(lines[0]["role"], "visitor", "{lines:#?}");
     assert_eq!(lines[0]["text"], "How much does shipping cost?");
     assert_eq!(lines[0]["status"], "complete");

@@ -55,7 +55,9 @@ fn a_partial_caption_reaches_the_widget_before_the_turn_ends() {
     // committed it; its words are the visitor's line, and the agent answered them.
     let done = |c: &VoiceCall| c.channel_events.iter().any(|e| e["type"] == "response.done");
     assert!(call.run_until(Duration::from_secs(20), done), "no answer: {:#?}", call.channel_events);
-    let lines = f.transcript_when(&s, Duration::from_secs(20), |t| t.iter().any(|m| m["role"] == "agent"));
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(20), |t| {
+        t.iter().any(|m| m["role"] == "agent")
+    });
     assert_eq!(lines[0]["role"], "visitor", "{lines:#?}");
     assert_eq!(lines[0]["text"], "How much does shipping cost?");
     let agent = lines.iter().find(|m| m["role"] == "agent").expect("an agent line");

@@ -69,7 +69,7 @@ fn a_slow_tool_gets_the_filler_line_once_and_the_answer_follows_its_result() {
     let answered = call
         .run_until(Duration::from_secs(30), |_| said(&fake).iter().any(|t| t.starts_with("The tool said")));
     assert!(answered, "no answer after the tool: {:?}", said(&fake));
-    let lines = f.transcript_when(&s, Duration::from_secs(20), |t| {
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(20), |t| {
         t.iter().any(|m| m["role"] == "agent" && m["text"].as_str().unwrap_or("").contains("The tool said"))
     });
     let spoken = said(&fake);
@@ -128,7 +128,8 @@ fn a_page_action_goes_over_the_data_channel_and_its_result_comes_back() {
         .run_until(Duration::from_secs(20), |_| said(&fake).iter().any(|t| t.starts_with("The tool said")));
     assert!(answered, "{:?}", said(&fake));
     assert!(said(&fake).iter().any(|t| t == r#"The tool said: {"shown":true}."#), "{:?}", said(&fake));
-    let lines = f.transcript_when(&s, Duration::from_secs(10), |t| t.iter().any(|m| m["role"] == "tool"));
+    let lines = f
+        .transcript_during(&mut call, &s, Duration::from_secs(10), |t| t.iter().any(|m| m["role"] == "tool"));
     let tool = lines.iter().find(|m| m["role"] == "tool").unwrap();
     assert_eq!(
         (tool["tool"]["type"].as_str(), &tool["tool"]["result"]),
@@ -153,7 +154,9 @@ fn end_call_ends_the_call_as_agent_ended_after_the_last_words() {
     let ended = record["calls"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(ended["end_reason"], "agent_ended", "{record:#}");
     // The last words were said and kept whole before the hang-up.
-    let lines = f.transcript_when(&s, Duration::from_secs(10), |t| t.iter().any(|m| m["role"] == "agent"));
+    let lines = f.transcript_during(&mut call, &s, Duration::from_secs(10), |t| {
+        t.iter().any(|m| m["role"] == "agent")
+    });
     let last = lines.iter().rev().find(|m| m["role"] == "agent").unwrap();
     assert_eq!(last["text"], r#"The tool said: {"ending":true}."#, "{lines:#?}");
     assert_eq!(last["status"], "complete", "{lines:#?}");

@@ -382,9 +382,12 @@ impl Endpoint {
             call.peer.close(now, &mut io);
         }
         self.router.remove(key);
-        let recorded = |e: &CallEvent| matches!(e, CallEvent::Recorded { .. });
-        self.events.retain(|(k, e)| *k != key || recorded(e));
-        self.events.extend(closing.into_iter().filter(|(_, e)| recorded(e)));
+        // What outlives the call: its recording's last pages, and its transcript's last lines
+        // (an answer cut off by the end, with the words played up to the cut).
+        let kept =
+            |e: &CallEvent| matches!(e, CallEvent::Recorded { .. } | CallEvent::Talk(TalkEvent::Line(_)));
+        self.events.retain(|(k, e)| *k != key || kept(e));
+        self.events.extend(closing.into_iter().filter(|(_, e)| kept(e)));
         true
     }
 

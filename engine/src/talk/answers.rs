@@ -65,12 +65,18 @@ impl Answers {
     pub fn barge_in(&mut self, stopped: Option<(u64, u32)>, out: &mut VecDeque<TalkEvent>) {
         self.epoch += 1;
         self.turn_ended = None;
+        self.cut(stopped);
+        self.close_all(MessageStatus::Interrupted, out);
+    }
+
+    /// The utterance `stopped` was cut after its played milliseconds: its answer keeps the
+    /// words that time covers.
+    fn cut(&mut self, stopped: Option<(u64, u32)>) {
         if let Some((item, played_ms)) = stopped {
             if let Some(answer) = self.item_answer.get(&item).and_then(|a| self.answers.get_mut(a)) {
                 answer.spoken.stopped(item, played_ms);
             }
         }
-        self.close_all(MessageStatus::Interrupted, out);
     }
 
     /// Utterance `item` started playing at `at`; how long after the visitor's turn ended, for
@@ -147,8 +153,11 @@ impl Answers {
         self.answer(now, answer).failed = Some(code);
     }
 
-    /// The call ended: what was still playing or coming is recorded as interrupted.
-    pub fn finish(&mut self, out: &mut VecDeque<TalkEvent>) {
+    /// The call ended (`stopped`: the utterance playing then, and how much of it had played):
+    /// what was still playing or coming is recorded as interrupted, with the words played up to
+    /// the cut.
+    pub fn finish(&mut self, stopped: Option<(u64, u32)>, out: &mut VecDeque<TalkEvent>) {
+        self.cut(stopped);
         self.close_all(MessageStatus::Interrupted, out);
     }
 

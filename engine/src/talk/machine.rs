@@ -439,9 +439,11 @@ impl Talk {
         self.events.push_back(TalkEvent::Connected);
     }
 
-    /// The call ended: what was still playing or coming is recorded as interrupted.
+    /// The call ended: what was still playing or coming is recorded as interrupted, cut at the
+    /// sample the visitor heard last.
     pub fn finish(&mut self) {
-        self.answers.finish(&mut self.events);
+        let stopped = self.playout.stop();
+        self.answers.finish(stopped, &mut self.events);
     }
 
     /// When [`Talk::poll_frame`], the idle clock or a held interruption next has something to do.
