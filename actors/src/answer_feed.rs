@@ -3,13 +3,45 @@
 //! The answer writes; each stream reads from where it stands. An answer nobody reads for the
 //! resume window is abandoned (the visitor left): it stops, recorded as interrupted.
 
-use crate::text_session::TextEvent;
 use futures_util::Stream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use voxgate_engine::ids::MessageId;
+use voxgate_engine::{ErrorCode, Timestamp};
+
+/// What a visitor's message stream carries, in order: `MessageCreated`, any number of `Delta`s,
+/// then `Completed` or `Error`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextEvent {
+    MessageCreated {
+        message_id: MessageId,
+        text: String,
+        created_at: Timestamp,
+    },
+    Delta {
+        text: String,
+    },
+    /// The whole answer, and the knowledge attachment it quotes, when it quotes one.
+    Completed {
+        message_id: MessageId,
+        text: String,
+        source: Option<String>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// A page action the agent asks the visitor's page to run; the page answers with a POST
+    /// beside the messages URL.
+    ToolCall {
+        call_id: String,
+        name: String,
+        arguments: serde_json::Value,
+        timeout_ms: u64,
+    },
+}
 
 /// One answer's events so far.
 pub struct AnswerFeed {

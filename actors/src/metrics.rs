@@ -100,6 +100,10 @@ pub struct Metrics {
     pub false_interruptions: IntCounter,
     /// "Uh-huh"s heard while the agent spoke, kept as backchannel lines.
     pub backchannels: IntCounter,
+    /// ICE restarts that kept a call across a visitor's network change.
+    pub ice_restarts: IntCounter,
+    /// Calls whose visitor's network went silent, waiting out their grace.
+    pub calls_waiting_for_network: IntGauge,
     /// Frames a talking agent's playout paused for want of audio.
     pub playout_underruns: IntCounter,
     /// Realtime provider events of a type voxgate does not know (ignored): a provider that
@@ -416,6 +420,18 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(backchannels.clone())).expect("unique metric");
+        let ice_restarts = IntCounter::new(
+            "voxgate_ice_restarts_total",
+            "ICE restarts (WHIP PATCH with If-Match: *) that kept a call across a visitor's network change.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(ice_restarts.clone())).expect("unique metric");
+        let calls_waiting_for_network = IntGauge::new(
+            "voxgate_calls_waiting_for_network",
+            "Calls whose visitor's network went silent, waiting out --call-grace-seconds for an ICE restart.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(calls_waiting_for_network.clone())).expect("unique metric");
         let playout_underruns = IntCounter::new(
             "voxgate_voice_playout_underruns_total",
             "Times a talking agent's speech paused mid-utterance because its audio had not arrived.",
@@ -538,6 +554,8 @@ impl Metrics {
             barge_ins,
             false_interruptions,
             backchannels,
+            ice_restarts,
+            calls_waiting_for_network,
             playout_underruns,
             realtime_unknown_events,
             early_recognitions_used: early.with_label_values(&["used"]),

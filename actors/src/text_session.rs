@@ -5,7 +5,7 @@
 //! answer is recorded as interrupted.
 
 use crate::agents::{AgentFailure, AgentRuntime, AgentTurn, AnswerPart, HistoryMessage, Responder};
-use crate::answer_feed::{AnswerFeed, FeedReader};
+use crate::answer_feed::AnswerFeed;
 use crate::clock;
 use crate::control::ControlPlane;
 use crate::sessions::SessionEnded;
@@ -34,37 +34,7 @@ use voxgate_engine::{ErrorCode, Timestamp};
 /// Largest visitor message, in bytes of UTF-8.
 pub const MESSAGE_LIMIT: usize = 4096;
 
-/// What a visitor's message stream carries, in order: `MessageCreated`, any number of `Delta`s,
-/// then `Completed` or `Error`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TextEvent {
-    MessageCreated {
-        message_id: MessageId,
-        text: String,
-        created_at: Timestamp,
-    },
-    Delta {
-        text: String,
-    },
-    /// The whole answer, and the knowledge attachment it quotes, when it quotes one.
-    Completed {
-        message_id: MessageId,
-        text: String,
-        source: Option<String>,
-    },
-    Error {
-        code: ErrorCode,
-        message: String,
-    },
-    /// A page action the agent asks the visitor's page to run; the page answers with a POST
-    /// beside the messages URL.
-    ToolCall {
-        call_id: String,
-        name: String,
-        arguments: serde_json::Value,
-        timeout_ms: u64,
-    },
-}
+pub use crate::answer_feed::{FeedReader, TextEvent};
 
 /// Why a message was not taken.
 #[derive(Debug, thiserror::Error)]

@@ -86,6 +86,11 @@ pub struct Args {
     /// 'rtt_p99=5ms,loss=0.1%,setup_p99=200ms,first_token_p99=50ms'.
     #[arg(long)]
     pub slo: Option<String>,
+    /// This far into the hold every call's network changes: each visitor moves to a new
+    /// address and restarts ICE (PATCH with If-Match: *). Reports the time from the change to
+    /// the first echo after it, and the server's CPU before and after (loopback only).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub restart_at: Option<Duration>,
 }
 
 impl Args {
@@ -101,6 +106,17 @@ impl Args {
         }
         if !(1..=64).contains(&self.send_batch) {
             return Err("--send-batch must be between 1 and 64 datagrams".into());
+        }
+        if let Some(at) = self.restart_at {
+            if at >= self.duration {
+                return Err("--restart-at must fall inside the hold (--duration)".into());
+            }
+            if !matches!(self.client_ip, IpAddr::V4(ip) if ip.is_loopback()) {
+                return Err(
+                    "--restart-at needs loopback addressing (the harness moves peers to new 127.x addresses)"
+                        .into(),
+                );
+            }
         }
         if self.barge_in_ms.is_some() && self.speech.is_none() {
             return Err("--barge-in-ms needs --speech (only a speaking visitor can talk over a reply)".into());
@@ -130,6 +146,7 @@ impl Args {
             exact_frame_clock: self.exact_frame_clock,
             send_batch: self.send_batch,
             server_pid: self.server_pid,
+            restart_at: self.restart_at,
             talk,
         })
     }

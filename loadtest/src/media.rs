@@ -36,6 +36,14 @@ const DEPARTURES: usize = 32;
 /// Commands from the conductor.
 pub enum Control {
     Add(Box<Signaled>),
+    /// Every call's network changes: each peer moves to a new address and restarts ICE, its
+    /// fragment going out through the `restarts` channel to be PATCHed.
+    RestartAll,
+    /// The server's answer to peer `index`'s restart (or why there was none).
+    Restarted {
+        index: usize,
+        answer: Result<String, String>,
+    },
     /// Stop sending frames (echoes still count).
     StopSending,
     /// Close every peer and return the results.
@@ -69,6 +77,10 @@ pub struct MediaResult {
     /// Datagrams the harness's kernel refused to send (full send buffer).
     pub send_refused: u64,
     pub talk: TalkResult,
+    /// From a call's network change to its first echo after the ICE restart.
+    pub restart_us: Histogram<u64>,
+    /// Restarts that failed, or got no echo before the run ended.
+    pub restarts_failed: u64,
 }
 
 /// What talking visitors measured (with `--speech`).
@@ -84,6 +96,14 @@ pub struct TalkResult {
     pub reply_frames: u64,
     /// Reply frames missing from the RTP sequence.
     pub reply_lost: u64,
+}
+
+/// A peer's ICE restart for the HTTP side to PATCH: its call, token and new credentials.
+pub struct RestartRequest {
+    pub index: usize,
+    pub location: String,
+    pub token: String,
+    pub fragment: String,
 }
 
 /// A talking visitor's state beside its peer.
@@ -117,6 +137,11 @@ struct Slot {
     last_transit_us: Option<i64>,
     jitter_us: f64,
     talking: Option<Talking>,
+    /// The call's resource and token (for an ICE restart).
+    location: String,
+    token: String,
+    /// When its network changed, until its first echo after that.
+    restarting: Option<Instant>,
 }
 
 /// An echo received: its frame's sequence number, the send stamp it carries, and when it
@@ -241,6 +266,7 @@ pub struct MediaLoop {
     /// The frame being sent: its sequence number and send time change, its padding does not.
     frame: Vec<u8>,
     talk: Option<TalkPlan>,
+    restarts: tokio::sync::mpsc::UnboundedSender<RestartRequest>,
 }
 
 impl MediaLoop {
@@ -251,6 +277,7 @@ impl MediaLoop {
         rx: Receiver<Control>,
         live: Arc<Live>,
         epoch: Instant,
+        restarts: tokio::sync::mpsc::UnboundedSender<RestartRequest>,
     ) -> std::io::Result<(MediaLoop, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -285,6 +312,8 @@ impl MediaLoop {
             failures: Vec::new(),
             jitter_us: Vec::new(),
             send_refused: 0,
+            restart_us: hist(),
+            restarts_failed: 0,
         };
         Ok((
             MediaLoop {
@@ -308,6 +337,7 @@ impl MediaLoop {
                 result,
                 pending: Pending::default(),
                 talk: plan.talk.clone(),
+                restarts,
             },
             waker,
         ))
@@ -321,6 +351,8 @@ impl MediaLoop {
                 match self.rx.try_recv() {
                     Ok(Control::Add(s)) => self.add(*s),
                     Ok(Control::StopSending) => self.sending = false,
+                    Ok(Control::RestartAll) => self.restart_all(),
+                    Ok(Control::Restarted { index, answer }) => self.restarted(index, answer),
                     Ok(Control::Finish) | Err(TryRecvError::Disconnected) => return self.finish(),
                     Err(TryRecvError::Empty) => break,
                 }
@@ -481,8 +513,57 @@ impl MediaLoop {
             last_transit_us: None,
             jitter_us: 0.0,
             talking,
+            location: s.location,
+            token: s.token,
+            restarting: None,
         });
         self.service(index, now);
+    }
+
+    /// Moves every connected peer to a new loopback address (`127.1.x.y` to `127.2.x.y` and
+    /// back: the next /16 over) and restarts its ICE; replies to the old address reach nobody.
+    fn restart_all(&mut self) {
+        let now = Instant::now();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(slot) = slot.as_mut().filter(|s| s.connected && !s.dead) else { continue };
+            let SocketAddr::V4(old) = slot.local else { continue };
+            let [a, b, c, d] = old.ip().octets();
+            let moved = SocketAddr::from(([a, if b == 1 { 2 } else { 1 }, c, d], old.port()));
+            let fragment = match slot.peer.restart_ice(moved) {
+                Ok(f) => f,
+                Err(_) => {
+                    self.result.restarts_failed += 1;
+                    continue;
+                }
+            };
+            self.routes.remove(&slot.local);
+            self.routes.insert(moved, i);
+            slot.local = moved;
+            slot.restarting = Some(now);
+            let request = RestartRequest {
+                index: i,
+                location: slot.location.clone(),
+                token: slot.token.clone(),
+                fragment,
+            };
+            if self.restarts.send(request).is_err() {
+                self.result.restarts_failed += 1;
+            }
+        }
+    }
+
+    /// The server answered peer `index`'s restart: its new credentials apply, checks begin.
+    fn restarted(&mut self, index: usize, answer: Result<String, String>) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        let applied = answer.and_then(|a| slot.peer.accept_restart(&a).map_err(|e| e.to_string()));
+        if let Err(e) = applied {
+            self.result.restarts_failed += 1;
+            self.result.failures.push(e);
+            slot.restarting = None;
+            return;
+        }
+        slot.deadline = Instant::now();
+        self.service(index, Instant::now());
     }
 
     fn add_failed(&mut self, reason: String) {
@@ -633,6 +714,10 @@ impl MediaLoop {
                 };
             }
         }
+        if let Some(moved) = slot.restarting.filter(|_| !self.pending.echoes.is_empty()) {
+            slot.restarting = None;
+            let _ = self.result.restart_us.record(now.duration_since(moved).as_micros().max(1) as u64);
+        }
         for echo in self.pending.echoes.drain(..) {
             let sent_ns = match slot.departures[echo.seq as usize % DEPARTURES] {
                 (seq, left_ns) if seq == echo.seq && left_ns > 0 => left_ns,
@@ -681,6 +766,9 @@ impl MediaLoop {
             }
             if slot.connected {
                 self.result.jitter_us.push(slot.jitter_us);
+            }
+            if slot.restarting.is_some() {
+                self.result.restarts_failed += 1;
             }
         }
         self.flush();

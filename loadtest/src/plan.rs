@@ -25,6 +25,9 @@ pub struct Plan {
     pub exact_frame_clock: bool,
     pub send_batch: usize,
     pub server_pid: Option<u32>,
+    /// Every call's network changes this far into the hold: a new address and an ICE restart
+    /// (`--restart-at`).
+    pub restart_at: Option<Duration>,
     /// Talking visitors (`--speech`).
     pub talk: Option<TalkPlan>,
 }

@@ -98,11 +98,23 @@ impl ServerFigures {
 pub struct Run {
     pub plan: Plan,
     pub voice: VoiceFigures,
+    /// With `--restart-at`: every call's network change and ICE restart.
+    pub restart: Option<RestartFigures>,
     pub text: TextFigures,
     pub server: Option<ServerFigures>,
     /// This harness's own CPU during the hold (all its threads), to show it was not the limit.
     pub harness_cpu_percent: Option<f64>,
     pub hold: Duration,
+}
+
+/// What every call's ICE restart measured (`--restart-at`).
+pub struct RestartFigures {
+    /// From the network change to the first echo after it.
+    pub resumed_us: Histogram<u64>,
+    pub failed: u64,
+    /// The server's CPU from the hold's start to the change, and from 2 s after it to the end.
+    pub cpu_before_percent: Option<f64>,
+    pub cpu_after_percent: Option<f64>,
 }
 
 fn progress_bar(total: usize) -> indicatif::ProgressBar {
@@ -148,7 +160,8 @@ impl Run {
             };
         let addressing =
             Addressing::for_client(plan.client_ip, shared.iter().map(|s| s.local_addr().port()).collect());
-        let (media, waker) = MediaLoop::new(shared, plan, rx, live.clone(), epoch)
+        let (restarts_tx, mut restarts) = tokio::sync::mpsc::unbounded_channel();
+        let (media, waker) = MediaLoop::new(shared, plan, rx, live.clone(), epoch, restarts_tx)
             .map_err(|e| format!("cannot start the media loop: {e}"))?;
         let media_thread = std::thread::Builder::new()
             .name("loadtest-media".into())
@@ -170,6 +183,7 @@ impl Run {
         let text_live = Rc::new(TextLive::default());
         let text_up = Rc::new(Cell::new(0usize));
         let mut hold_samples = (None, None, None, None);
+        let mut restart_samples = (None, None);
         let held_answers = Cell::new(0u64);
         let mut hold = Duration::ZERO;
 
@@ -259,11 +273,41 @@ impl Run {
                 let began = Instant::now();
                 let answered_before = text_live.completed.get();
                 let samples_start = (plan.server_pid.and_then(probe::sample), probe::sample(me));
+                // With --restart-at, every call's network changes once during the hold: the
+                // media thread moves each peer and hands out its new credentials; they are
+                // PATCHed here and the answers go back.
+                let mut restarted: Option<Instant> = None;
+                let mut taken = (None, None);
+                let mut patches = FuturesUnordered::new();
                 while began.elapsed() < plan.duration {
                     show(&bar);
+                    if plan.restart_at.is_some_and(|at| restarted.is_none() && began.elapsed() >= at) {
+                        taken.0 = plan.server_pid.and_then(probe::sample);
+                        restarted = Some(Instant::now());
+                        let _ = tx.send(Control::RestartAll);
+                        let _ = waker.wake();
+                    }
+                    if taken.1.is_none() && restarted.is_some_and(|t| t.elapsed() >= Duration::from_secs(2)) {
+                        taken.1 = plan.server_pid.and_then(probe::sample);
+                    }
                     let left = plan.duration.saturating_sub(began.elapsed());
-                    tokio::time::sleep(Duration::from_millis(250).min(left)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(50).min(left)) => {}
+                        Some(r) = restarts.recv() => {
+                            let http = http.clone();
+                            patches.push(async move {
+                                let answer =
+                                    signaling::restart_ice(&http, &plan.origin, &r.location, &r.token, r.fragment).await;
+                                (r.index, answer)
+                            });
+                        }
+                        Some((index, answer)) = patches.next(), if !patches.is_empty() => {
+                            let _ = tx.send(Control::Restarted { index, answer });
+                            let _ = waker.wake();
+                        }
+                    }
                 }
+                restart_samples = taken;
                 let samples_end = (plan.server_pid.and_then(probe::sample), probe::sample(me));
                 let held = began.elapsed();
                 held_answers.set(text_live.completed.get() - answered_before);
@@ -344,6 +388,19 @@ impl Run {
                 send_refused: media.send_refused,
                 talk: plan.talk.as_ref().map(|_| media.talk),
             },
+            restart: plan.restart_at.map(|_| RestartFigures {
+                resumed_us: media.restart_us,
+                failed: media.restarts_failed,
+                cpu_before_percent: server_start
+                    .as_ref()
+                    .zip(restart_samples.0.as_ref())
+                    .map(|(a, b)| probe::cpu_percent(a, b)),
+                cpu_after_percent: restart_samples
+                    .1
+                    .as_ref()
+                    .zip(server_end.as_ref())
+                    .map(|(a, b)| probe::cpu_percent(a, b)),
+            }),
             text: TextFigures::merge(plan.text, &texts, held_answers.get()),
             server,
             harness_cpu_percent: me_start.zip(me_end).map(|(a, b)| probe::cpu_percent(&a, &b)),
@@ -356,6 +413,7 @@ impl Run {
             && self.voice.failures.is_empty()
             && self.text.ok == self.text.attempted
             && self.text.failures.is_empty()
+            && self.restart.as_ref().is_none_or(|r| r.failed == 0)
     }
 
     pub fn table(&self) -> String {
@@ -535,6 +593,22 @@ impl Run {
                 );
             }
         }
+        if let Some(r) = &self.restart {
+            let h = &r.resumed_us;
+            let pct = |p: Option<f64>| p.map_or("-".to_string(), |p| format!("{p:.1} %"));
+            let _ = writeln!(
+                out,
+                "ICE restarts: {} resumed, {} failed; network change to echo p50 {:.1} / p95 {:.1} / max {:.1} ms; \
+                 server CPU {} before, {} after",
+                h.len(),
+                r.failed,
+                ms(q(h, 50.0)),
+                ms(q(h, 95.0)),
+                ms(if h.is_empty() { 0 } else { h.max() }),
+                pct(r.cpu_before_percent),
+                pct(r.cpu_after_percent),
+            );
+        }
         out
     }
 
@@ -592,6 +666,13 @@ impl Run {
                     "barge_in_ms": self.plan.talk.as_ref().and_then(|p| p.barge_in).map(|d| d.as_millis() as u64),
                 })),
             },
+            "restart": self.restart.as_ref().map(|r| json!({
+                "resumed": r.resumed_us.len(),
+                "failed": r.failed,
+                "network_change_to_echo_ms": quantiles(&r.resumed_us),
+                "server_cpu_percent_before": r.cpu_before_percent,
+                "server_cpu_percent_after": r.cpu_after_percent,
+            })),
             "text": {
                 "attempted": t.attempted,
                 "ok": t.ok,

@@ -119,6 +119,32 @@ pub async fn connect(
 }
 
 /// Hangs up a call (DELETE on its Location).
+/// Restarts ICE for a call (RFC 9725 §4.3): the peer's new credentials in, the server's out.
+pub async fn restart_ice(
+    http: &reqwest::Client,
+    origin: &str,
+    location: &str,
+    token: &str,
+    fragment: String,
+) -> Result<String, String> {
+    let res = http
+        .patch(location)
+        .bearer_auth(token)
+        .header("Origin", origin)
+        .header("Content-Type", "application/trickle-ice-sdpfrag")
+        .header("If-Match", "*")
+        .body(fragment)
+        .send()
+        .await
+        .map_err(|e| format!("restart: {}", short(&e)))?;
+    let status = res.status().as_u16();
+    let body = res.text().await.map_err(|e| format!("restart: {}", short(&e)))?;
+    if status != 200 {
+        return Err(format!("restart {status} {}", error_code(&body)));
+    }
+    Ok(body)
+}
+
 pub async fn hang_up(
     http: &reqwest::Client,
     origin: &str,

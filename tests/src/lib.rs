@@ -229,7 +229,13 @@ impl Server {
     pub fn client(&self) -> Api {
         Api {
             base: self.url.clone(),
-            http: Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            // Idle connections are dropped before the server's keep-alive (5 s) closes them, so
+            // a request never goes out on a connection the server is closing.
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .expect("client"),
         }
     }
 

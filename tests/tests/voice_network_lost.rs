@@ -7,6 +7,16 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use voxgate_tests::{eventually, Fixture, Server, ServerOptions, SITE};
 
+/// A counter or gauge of the server's `/metrics`.
+fn metric(f: &Fixture, name: &str) -> i64 {
+    let metrics = f.api.send(f.api.http.get(f.api.url("/metrics"))).text;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(-1)
+}
+
 fn fixture(grace_seconds: &str) -> Fixture {
     Fixture::on(Server::start_with(ServerOptions {
         extra_args: ["--call-grace-seconds", grace_seconds, "--metering-minute-ms", "3000"]
@@ -37,6 +47,7 @@ fn a_visitor_silent_past_the_grace_ends_network_lost_with_minutes_where_packets_
     assert!(waited >= Duration::from_millis(2500), "the call waited out its grace, not {waited:?}");
     // Without the pause the call, live until about 6.9 s, would have started a third minute.
     assert_eq!(v["calls"][0]["minutes"], 2, "minutes stop where the packets stopped: {v}");
+    assert_eq!(metric(&f, "voxgate_calls_waiting_for_network"), 0, "no call waits any more");
 }
 
 #[test]
@@ -65,6 +76,8 @@ fn a_restart_within_the_grace_resumes_the_same_call_with_no_minute_counted_twice
     assert_eq!(v["calls"].as_array().unwrap().len(), 1, "one call: {v}");
     assert_eq!(c["end_reason"], "client_hangup", "{v}");
     assert_eq!(c["reconnects"], 1, "{v}");
+    assert_eq!(metric(&f, "voxgate_ice_restarts_total"), 1);
+    assert_eq!(metric(&f, "voxgate_calls_waiting_for_network"), 0);
     // About 7 s with about 1-2 s unmetered: minutes started at 0, 3 and about 6 s of metered
     // time; the minute paused by the silence went on, not started again.
     let minutes = c["minutes"].as_u64().unwrap();

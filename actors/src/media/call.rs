@@ -113,10 +113,12 @@ impl CallActor {
             return;
         }
         self.ctx.meter.do_send(PauseMetering { call: self.call.clone(), since });
+        self.ctx.metrics.calls_waiting_for_network.inc();
         let left = self.ctx.grace.saturating_sub(since.elapsed());
         tracing::info!(session = %self.session, call = %self.call, grace = ?left, "the visitor's network went silent: waiting");
         self.grace = Some(ctx.run_later(left, |this, ctx| {
             this.grace = None;
+            this.ctx.metrics.calls_waiting_for_network.dec();
             this.end(EndReason::NetworkLost, ctx);
         }));
     }
@@ -125,6 +127,7 @@ impl CallActor {
     fn on_flowing(&mut self, ctx: &mut Context<Self>) {
         if let Some(grace) = self.grace.take() {
             ctx.cancel_future(grace);
+            self.ctx.metrics.calls_waiting_for_network.dec();
             tracing::info!(session = %self.session, call = %self.call, "the visitor's network is back");
             self.ctx.meter.do_send(StartMetering { call: self.call.clone(), session: self.session.clone() });
         }
@@ -167,6 +170,10 @@ impl CallActor {
             return;
         }
         self.ended = Some(reason);
+        if let Some(grace) = self.grace.take() {
+            ctx.cancel_future(grace);
+            self.ctx.metrics.calls_waiting_for_network.dec();
+        }
         if let Some(bridge) = &self.bridge {
             bridge.close(reason.as_str());
         }
@@ -271,6 +278,7 @@ impl Handler<Happened> for CallActor {
             CallEvent::Flowing => self.on_flowing(ctx),
             CallEvent::Closed => self.end(EndReason::ClientHangup, ctx),
             CallEvent::IceRestarted => {
+                self.ctx.metrics.ice_restarts.inc();
                 tracing::info!(session = %self.session, call = %self.call, "the visitor restarted ICE");
                 let call = self.call.clone();
                 drop(self.ctx.store.write(move |c| records::call_reconnected(c, &call)));
