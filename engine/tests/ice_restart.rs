@@ -9,6 +9,16 @@ use common::{numbered, seq, Net};
 use std::time::Duration;
 use voxgate_engine::media::{CallEvent, IceFragment, VoiceAgent};
 
+/// The visitor, now at `moved`, restarts ICE: its fragment to the server, the server's answer
+/// applied. The answer, as the server sent it.
+fn restart(net: &mut Net, key: voxgate_engine::media::CallKey, moved: std::net::SocketAddr) -> String {
+    let offer = net.visitors[0].peer.restart_ice(moved).unwrap();
+    let fragment = IceFragment::parse(&offer).unwrap();
+    let answer = net.with_server(|server, now, _| server.restart_ice(key, now, &fragment)).unwrap().unwrap();
+    net.visitors[0].peer.accept_restart(&answer).unwrap();
+    answer
+}
+
 #[test]
 fn a_visitor_on_a_new_address_restarts_ice_and_the_same_call_echoes_again() {
     let mut net = Net::new(VoiceAgent::Echo { delay: Duration::ZERO }, vec![numbered(250)]);
@@ -21,18 +31,11 @@ fn a_visitor_on_a_new_address_restarts_ice_and_the_same_call_echoes_again() {
     // The network changes: the visitor's packets now come from elsewhere, and it restarts ICE.
     let moved = "10.9.9.9:7000".parse().unwrap();
     net.visitors[0].addr = moved;
-    // It comes back elsewhere, and restarts ICE.
-    let moved = "10.9.9.9:7000".parse().unwrap();
-    net.visitors[0].addr = moved;
-    net.visitors[0].offline = false;
-    let offer = net.visitors[0].peer.restart_ice(moved).unwrap();
-    let fragment = IceFragment::parse(&offer).unwrap();
-    let answer = net.with_server(|server, now, _| server.restart_ice(key, now, &fragment)).unwrap().unwrap();
+    let answer = restart(&mut net, key, moved);
     let ours = IceFragment::parse(&answer).unwrap();
     assert_ne!(ours.ufrag, old_ufrag, "new server credentials");
     assert_eq!(net.server.ice_ufrag(key), Some(ours.ufrag.as_str()), "the call's ICE session tag moves on");
     assert!(answer.contains("a=ice-lite") && answer.contains("a=candidate:"), "{answer}");
-    net.visitors[0].peer.accept_restart(&answer).unwrap();
     let restarted = net.now;
 
     net.run(Duration::from_secs(2));
@@ -89,10 +92,7 @@ fn a_visitor_gone_quiet_is_reported_silent_once_and_flowing_again_after_the_rest
     let moved = "10.9.9.9:7000".parse().unwrap();
     net.visitors[0].addr = moved;
     net.visitors[0].offline = false;
-    let offer = net.visitors[0].peer.restart_ice(moved).unwrap();
-    let fragment = IceFragment::parse(&offer).unwrap();
-    let answer = net.with_server(|server, now, _| server.restart_ice(key, now, &fragment)).unwrap().unwrap();
-    net.visitors[0].peer.accept_restart(&answer).unwrap();
+    restart(&mut net, key, moved);
     net.run(Duration::from_secs(1));
     let flowing = net.events.iter().filter(|(_, e, _)| *e == CallEvent::Flowing).count();
     assert_eq!(flowing, 1, "packets again: {:?}", net.events);

@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::talking::{agent_speech, speaker, talk_events};
+use common::talking::{answering, speaker, talk_events};
 use common::Net;
 use std::time::Duration;
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
 use voxgate_engine::media::VoiceAgent;
-use voxgate_engine::talk::{AgentEvent, TalkConfig, TalkEvent, TurnConfig};
+use voxgate_engine::talk::{TalkConfig, TalkEvent, TurnConfig};
 
 const ANSWER: &str = "One two three four five six seven eight nine ten.";
 
@@ -18,17 +18,8 @@ fn a_hang_up_mid_answer_keeps_the_words_played_so_far() {
     let agent =
         VoiceAgent::Talk(TalkConfig { turn: TurnConfig::default(), stream_rate: None, hears_overlaps: true });
     let mut net = Net::new(agent, vec![speaker(|n| n < 50)]);
-    let key = net.keys[0];
-    net.run_until(net.now + Duration::from_secs(3), |net| {
-        talk_events(net).iter().any(|(e, _)| matches!(e, TalkEvent::TurnEnded { .. }))
-    });
     // One 5 s sentence of ten words.
-    let speech = AgentEvent::Speech { answer: 1, item: 1, pcm: agent_speech(5000), complete: true };
-    net.with_server(|server, now, tx| {
-        server.agent(key, now, 0, AgentEvent::Text { answer: 1, item: 1, text: ANSWER.into() }, tx);
-        server.agent(key, now, 0, speech, tx);
-        server.agent(key, now, 0, AgentEvent::Done { answer: 1 }, tx);
-    });
+    let key = answering(&mut net, ANSWER, 5000);
     net.run_until(net.now + Duration::from_secs(5), |net| net.visitors[0].received.len() >= 130);
     let played_ms = net.visitors[0].received.len() as u64 * 20;
     assert!(net.with_server(|server, now, tx| server.close(key, now, tx)));

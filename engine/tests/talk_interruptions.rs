@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::talking::{agent_speech, speaker, talk_events};
+use common::talking::{answering, speaker, talk_events};
 use common::Net;
 use std::time::{Duration, Instant};
 use voxgate_engine::conversation::{MessageRole, MessageStatus};
@@ -21,21 +21,6 @@ fn call(over: std::ops::Range<u32>) -> Net {
     let turn = TurnConfig { false_interruption_ms: Some(1500), ..TurnConfig::default() };
     let agent = VoiceAgent::Talk(TalkConfig { turn, stream_rate: None, hears_overlaps: true });
     Net::new(agent, vec![speaker(move |n| n < 50 || over.contains(&n))])
-}
-
-/// Runs until the visitor's question ends, then has the agent answer with 5 s of speech.
-fn answering(net: &mut Net) -> CallKey {
-    let key = net.keys[0];
-    net.run_until(net.now + Duration::from_secs(3), |net| {
-        talk_events(net).iter().any(|(e, _)| matches!(e, TalkEvent::TurnEnded { .. }))
-    });
-    let speech = AgentEvent::Speech { answer: 1, item: 1, pcm: agent_speech(5000), complete: true };
-    net.with_server(|server, now, tx| {
-        server.agent(key, now, 0, AgentEvent::Text { answer: 1, item: 1, text: ANSWER.into() }, tx);
-        server.agent(key, now, 0, speech, tx);
-        server.agent(key, now, 0, AgentEvent::Done { answer: 1 }, tx);
-    });
-    key
 }
 
 /// Runs until the call asks for the words of an overlap; its id and when it asked.
@@ -77,7 +62,7 @@ fn lines(net: &Net) -> Vec<(MessageRole, String, MessageStatus)> {
 fn a_cough_holds_the_agent_which_resumes_where_it_held() {
     // 240 ms of sound over the answer, from 2.4 s.
     let mut net = call(120..132);
-    let key = answering(&mut net);
+    let key = answering(&mut net, ANSWER, 5000);
     let (id, asked) = overlap_asked(&mut net);
     let sent_while_held = net.visitors[0].received.len();
     overheard(&mut net, key, id, "");
@@ -104,7 +89,7 @@ fn a_cough_holds_the_agent_which_resumes_where_it_held() {
 #[test]
 fn an_uh_huh_resumes_the_agent_and_is_kept_as_a_backchannel() {
     let mut net = call(120..135);
-    let key = answering(&mut net);
+    let key = answering(&mut net, ANSWER, 5000);
     let (id, _) = overlap_asked(&mut net);
     overheard(&mut net, key, id, "Uh-huh.");
     net.run(Duration::from_secs(6));
@@ -126,7 +111,7 @@ fn an_uh_huh_resumes_the_agent_and_is_kept_as_a_backchannel() {
 #[test]
 fn words_interrupt_where_the_agent_held_and_are_answered() {
     let mut net = call(120..160);
-    let key = answering(&mut net);
+    let key = answering(&mut net, ANSWER, 5000);
     let (id, _) = overlap_asked(&mut net);
     let heard_frames = net.visitors[0].received.len() as u32;
     overheard(&mut net, key, id, "wait, what about Sunday");
@@ -150,7 +135,7 @@ fn speech_too_brief_to_interrupt_never_holds_and_is_kept_if_it_was_words() {
     let agent = VoiceAgent::Talk(TalkConfig { turn, stream_rate: None, hears_overlaps: true });
     let mut net =
         Net::new(agent, vec![speaker(|n| n < 50 || (120..126).contains(&n) || (200..205).contains(&n))]);
-    let key = answering(&mut net);
+    let key = answering(&mut net, ANSWER, 5000);
     let (id, _) = overlap_asked(&mut net);
     overheard(&mut net, key, id, "mm");
     net.run(Duration::from_secs(6));
@@ -178,7 +163,7 @@ fn speech_too_brief_to_interrupt_never_holds_and_is_kept_if_it_was_words() {
 #[test]
 fn with_no_words_back_the_agent_resumes_when_the_window_ends() {
     let mut net = call(120..132);
-    answering(&mut net);
+    answering(&mut net, ANSWER, 5000);
     let (_, asked) = overlap_asked(&mut net);
     net.run(Duration::from_secs(7));
     let events = talk_events(&net);

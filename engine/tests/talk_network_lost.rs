@@ -5,28 +5,19 @@
 
 mod common;
 
-use common::talking::{agent_speech, speaker, talk_events};
+use common::talking::{answering, speaker, talk_events};
 use common::Net;
 use std::time::Duration;
 use voxgate_engine::media::{CallEvent, VoiceAgent};
-use voxgate_engine::talk::{AgentEvent, TalkConfig, TalkEvent, TurnConfig};
+use voxgate_engine::talk::{TalkConfig, TalkEvent, TurnConfig};
 
 #[test]
 fn the_agent_pauses_while_the_network_is_down_and_goes_on_where_it_paused() {
     let agent =
         VoiceAgent::Talk(TalkConfig { turn: TurnConfig::default(), stream_rate: None, hears_overlaps: true });
     let mut net = Net::new(agent, vec![speaker(|n| n < 50)]);
-    let key = net.keys[0];
-    net.run_until(net.now + Duration::from_secs(3), |net| {
-        talk_events(net).iter().any(|(e, _)| matches!(e, TalkEvent::TurnEnded { .. }))
-    });
     // A 5 s answer (250 frames).
-    let speech = AgentEvent::Speech { answer: 1, item: 1, pcm: agent_speech(5000), complete: true };
-    net.with_server(|server, now, tx| {
-        server.agent(key, now, 0, AgentEvent::Text { answer: 1, item: 1, text: "Ten words.".into() }, tx);
-        server.agent(key, now, 0, speech, tx);
-        server.agent(key, now, 0, AgentEvent::Done { answer: 1 }, tx);
-    });
+    answering(&mut net, "Ten words.", 5000);
     net.run(Duration::from_secs(1));
     let before = net.visitors[0].received.len();
     assert!(before >= 40, "the answer plays: {before} frames");

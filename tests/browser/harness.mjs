@@ -86,7 +86,9 @@ export async function startSite(html, createSession, host = "127.0.0.1") {
   });
   await new Promise((resolve) => server.listen(0, host, resolve));
   const origin = `http://${host}:${server.address().port}`;
-  return { origin, close: () => server.close() };
+  // Closing drops open connections too: one from an address the browser no longer has
+  // (tests/browser/widget-reconnect.test.mjs) would otherwise keep the test process alive.
+  return { origin, close: () => { server.closeAllConnections(); server.close(); } };
 }
 
 /** A free UDP port on 127.0.0.1 (for a server that cannot pick its own). */

@@ -48,6 +48,11 @@ impl Answer {
             .body(body)
             .send()
             .expect("request");
+        Answer::from_response(res)
+    }
+
+    /// The stream of a `200`; any other status is the reply.
+    fn from_response(res: reqwest::blocking::Response) -> Result<Answer, Box<Reply>> {
         if res.status().as_u16() != 200 {
             return Err(Box::new(Reply::from(res)));
         }
@@ -72,12 +77,7 @@ impl Answer {
             .header("Last-Event-ID", last_event_id)
             .send()
             .expect("request");
-        if res.status().as_u16() != 200 {
-            return Err(Box::new(Reply::from(res)));
-        }
-        let content_type =
-            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        Ok(Answer { reader: BufReader::new(res), content_type })
+        Answer::from_response(res)
     }
 
     /// The next event, skipping keep-alive comments; None when the stream ends.

@@ -2,10 +2,10 @@
 //! the talk events a call reported.
 
 use super::{Net, Script};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use voxgate_engine::audio::OpusEncoder;
-use voxgate_engine::media::CallEvent;
-use voxgate_engine::talk::TalkEvent;
+use voxgate_engine::media::{CallEvent, CallKey};
+use voxgate_engine::talk::{AgentEvent, TalkEvent};
 
 /// A voiced, speech-like 20 ms frame at 48 kHz: a 150 Hz buzz with harmonics, as a vowel is.
 pub fn vowel(n: u32) -> Vec<i16> {
@@ -44,4 +44,22 @@ pub fn agent_speech(ms: u32) -> Vec<i16> {
     (0..24 * ms as usize)
         .map(|i| ((i as f64 * 200.0 * std::f64::consts::TAU / 24_000.0).sin() * 9000.0) as i16)
         .collect()
+}
+
+/// Runs until the visitor's question ends, then has the agent answer `text` (answer 1, one
+/// utterance) with `ms` of speech.
+#[allow(dead_code)]
+pub fn answering(net: &mut Net, text: &str, ms: u32) -> CallKey {
+    let key = net.keys[0];
+    net.run_until(net.now + Duration::from_secs(3), |net| {
+        talk_events(net).iter().any(|(e, _)| matches!(e, TalkEvent::TurnEnded { .. }))
+    });
+    let speech = AgentEvent::Speech { answer: 1, item: 1, pcm: agent_speech(ms), complete: true };
+    let text = text.to_string();
+    net.with_server(|server, now, tx| {
+        server.agent(key, now, 0, AgentEvent::Text { answer: 1, item: 1, text }, tx);
+        server.agent(key, now, 0, speech, tx);
+        server.agent(key, now, 0, AgentEvent::Done { answer: 1 }, tx);
+    });
+    key
 }
