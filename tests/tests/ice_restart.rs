@@ -4,14 +4,18 @@
 
 use serde_json::json;
 use std::time::{Duration, Instant};
-use voxgate_tests::{Fixture, SITE};
+use voxgate_tests::{Fixture, Server, ServerOptions, SITE};
 
 const NO_UFRAG: &str =
     "a=ice-pwd:0123456789012345678901\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n";
 
 #[test]
 fn a_visitor_on_a_new_socket_restarts_ice_and_the_same_call_echoes_again() {
-    let f = Fixture::new();
+    // A metered minute is a second here: the restart must neither count one twice nor start over.
+    let f = Fixture::on(Server::start_with(ServerOptions {
+        extra_args: ["--metering-minute-ms", "1000"].map(String::from).to_vec(),
+        ..Default::default()
+    }));
     let s = f.session(json!({}));
     let token = s["session_token"].as_str().unwrap();
     let mut call = f.call(&s);
@@ -46,11 +50,21 @@ fn a_visitor_on_a_new_socket_restarts_ice_and_the_same_call_echoes_again() {
         call.patch(&f.api, SITE, token, &new_tag, "a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n");
     assert_eq!(fresh.status, 204, "{}", fresh.text);
 
+    // Past the restart's second into a few more: minutes go on from the call's first connect.
+    let connected = call.connected_at.unwrap();
+    call.run_until(Duration::from_secs(10), |_| connected.elapsed() >= Duration::from_millis(3500));
+    let lasted = connected.elapsed();
     call.hang_up(&f.api, SITE, token);
     let record = f.record_after_call_end(&s);
     let calls = record["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1, "one call in the record: {record}");
     assert_eq!(calls[0]["reconnects"], 1, "{record}");
+    let minutes = calls[0]["minutes"].as_u64().unwrap();
+    let started = lasted.as_millis().div_ceil(1000) as u64;
+    assert!(
+        (started..=started + 1).contains(&minutes),
+        "{minutes} minutes for a call of {lasted:?} (a minute started each second, none twice)"
+    );
 }
 
 #[test]
