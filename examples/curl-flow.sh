@@ -34,11 +34,15 @@ TOKEN=$(jq -r .session_token <<<"$VALUES")
 MESSAGES_URL=$(jq -r .messages_url <<<"$VALUES")
 WEBRTC_URL=$(jq -r .webrtc_url <<<"$VALUES")
 
-# The browser: the widget's public config, a message answered over Server-Sent Events, the
-# transcript, and a refusal for an origin the widget does not allow.
+# The browser: the widget's public config, a message answered over Server-Sent Events (a
+# stream that drops resumes: GET with the last event id it got streams the rest of that
+# answer), the transcript, and a refusal for an origin the widget does not allow.
 curl -sf "$API/v1/widgets/$WIDGET/config" -H "Origin: $SITE" | jq -c '{version, modes}'
 curl -sfN "$MESSAGES_URL" -H "Origin: $SITE" -H "Authorization: Bearer $TOKEN" \
-  -H 'Content-Type: application/json' -d '{"text": "When are you open?"}'
+  -H 'Content-Type: application/json' -d '{"text": "When are you open?"}' | tee /tmp/voxgate-answer.sse
+LAST_ID=$(sed -n 's/^id: //p' /tmp/voxgate-answer.sse | sed -n 2p)
+curl -sfN "$MESSAGES_URL" -H "Origin: $SITE" -H "Authorization: Bearer $TOKEN" -H "Last-Event-ID: $LAST_ID" \
+  | grep -c '^event: response' | sed 's/^/resumed after the 2nd event: /'
 curl -sf "$MESSAGES_URL" -H "Origin: $SITE" -H "Authorization: Bearer $TOKEN" | jq -r '.messages[].text'
 curl -s "$MESSAGES_URL" -H 'Origin: https://evil.test' -H "Authorization: Bearer $TOKEN" | jq -r .error.code
 

@@ -59,6 +59,8 @@ fn the_curl_flow_runs() {
     assert!(out.status.success(), "the flow failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for line in [
         "event: response.completed",
+        // 11 events, the first two already read: 8 deltas and the completion, once each.
+        "resumed after the 2nd event: 9",
         "We are open 9 to 5, Monday to Friday.",
         "origin_not_allowed",
         "hang-up: 200",
