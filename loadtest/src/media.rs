@@ -111,6 +111,8 @@ struct Talking {
     talker: Talker,
     /// The question as this visitor's browser encodes it for this server.
     voice: Voice,
+    /// Frames of silence since its last speech: where it is in the silence's encoding.
+    quiet_frames: usize,
     /// First and last RTP sequence of the replies, and frames received.
     reply_seq: Option<(u64, u64)>,
     reply_frames: u64,
@@ -490,7 +492,8 @@ impl MediaLoop {
                     ns(t.pause),
                     first_pause,
                 ),
-                voice: t.speech.voice(s.peer.max_playback_rate()).clone(),
+                voice: t.speech.voice(s.peer.max_playback_rate(), s.peer.wants_dtx()).clone(),
+                quiet_frames: 0,
                 reply_seq: None,
                 reply_frames: 0,
             }
@@ -628,36 +631,48 @@ impl MediaLoop {
         }
         let mut sent_frame = false;
         if slot.connected && self.sending && now >= slot.next_frame {
-            // Its lag and the start of its round trip are taken when it leaves (see `flush`).
-            io.departure = Some(Departure { slot: i, seq: slot.seq, due: slot.next_frame });
             let said = slot.talking.as_mut().map(|t| match t.talker.next_frame(realtime_ns(), slot.seq) {
                 Say::Speech { n, last } => {
                     if last {
                         self.result.talk.questions += 1;
                     }
-                    t.voice.frames[n].as_slice()
+                    t.quiet_frames = 0;
+                    t.voice.frames[n].as_deref()
                 }
-                Say::Silence => t.voice.silence.as_slice(),
+                Say::Silence => {
+                    t.quiet_frames += 1;
+                    t.voice.silence.frame(t.quiet_frames - 1)
+                }
             });
-            let frame: &[u8] = match said {
+            let due = slot.next_frame;
+            slot.next_frame += FRAME_INTERVAL;
+            if slot.next_frame < now {
+                slot.next_frame = now + FRAME_INTERVAL;
+            }
+            let frame: Option<&[u8]> = match said {
                 Some(said) => said,
                 None => {
                     let frame = &mut self.frame;
                     frame[..4].copy_from_slice(&slot.seq.to_be_bytes());
                     frame[4..12].copy_from_slice(&realtime_ns().to_be_bytes());
-                    frame
+                    Some(frame)
                 }
             };
-            slot.seq += 1;
-            slot.sent += 1;
-            sent_frame = true;
-            slot.next_frame += FRAME_INTERVAL;
-            if slot.next_frame < now {
-                slot.next_frame = now + FRAME_INTERVAL;
-            }
-            match slot.peer.send_frame(now, frame, &mut io) {
-                Ok(d) => slot.deadline = d,
-                Err(_) => slot.dead = true,
+            match frame {
+                // A pause in sending (DTX): the RTP clock moves on, nothing leaves.
+                None => slot.peer.skip_frame(),
+                Some(frame) => {
+                    // Its lag and the start of its round trip are taken when it leaves (see
+                    // `flush`).
+                    io.departure = Some(Departure { slot: i, seq: slot.seq, due });
+                    slot.seq += 1;
+                    slot.sent += 1;
+                    sent_frame = true;
+                    match slot.peer.send_frame(now, frame, &mut io) {
+                        Ok(d) => slot.deadline = d,
+                        Err(_) => slot.dead = true,
+                    }
+                }
             }
         }
         if now >= slot.deadline && !slot.dead {

@@ -3,7 +3,8 @@
 // question about voxgate spoken by flite (played by --use-file-for-fake-audio-capture after the
 // agent's spoken greeting); the widget shows the question's caption and the answer's, and the
 // answer's audio plays. No fakes: PocketSphinx hears it, the builtin agent answers from the
-// demo's knowledge, espeak-ng speaks.
+// demo's knowledge, espeak-ng speaks. The server's answer asks for Opus DTX (`usedtx=1`):
+// Chromium pauses sending through the silence before the question, and the turn still ends.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -55,14 +56,38 @@ after(async () => {
 test("the demo's call answers a spoken question with captions and speech", { timeout: 120000 }, async () => {
   const ready = await (await fetch(`${voxgate.url}/readyz`)).json();
   assert.equal(ready.recognizer?.status, "ready", JSON.stringify(ready));
+  // Keeps the page's peer connection, to read the browser's own count of packets sent.
+  await browser.context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.__peers = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__peers.push(this);
+      }
+    };
+  });
   const page = await openDemoWidget(browser, voxgate);
   await page.locator("[data-part=call]").click();
   await page.waitForSelector("[data-voxgate-widget][data-call=live]", { state: "attached", timeout: 30000 });
+  const live = Date.now();
 
   const visitor = page.locator("[data-caption=true][data-role=visitor]");
   await visitor.waitFor({ timeout: 60000 });
   const heard = await visitor.textContent();
   assert.match(heard, /origins/, `the question's caption names its key word: ${heard}`);
+  const sent = await page.evaluate(async () => {
+    const pc = window.__peers.at(-1);
+    let packets = 0;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "outbound-rtp" && r.kind === "audio") packets = r.packetsSent;
+    });
+    return { packets, sdp: pc.remoteDescription.sdp };
+  });
+  assert.match(sent.sdp, /a=fmtp:\d+ .*usedtx=1/, "the answer asks for DTX");
+  // Fifty packets a second without DTX; through the 8 s of silence, about five.
+  const seconds = (Date.now() - live) / 1000;
+  assert.ok(sent.packets < 0.6 * 50 * seconds, `${sent.packets} packets sent in ${seconds} s`);
   // The answer is the caption after the visitor's (the greeting came before it).
   const answer = page.locator("[data-caption=true][data-role=visitor] ~ [data-caption=true][data-role=agent]").first();
   await answer.waitFor({ timeout: 30000 });

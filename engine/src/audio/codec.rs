@@ -91,6 +91,13 @@ impl OpusEncoder {
         self.encoder.set_max_bandwidth(bandwidth).map_err(opus_error)
     }
 
+    /// Turns on discontinuous transmission, as a browser does on the remote's `usedtx=1`: in
+    /// silence the encoder gives DTX packets (at most two bytes, see `talk::is_dtx`), with a
+    /// comfort-noise update every 400 ms.
+    pub fn enable_dtx(&mut self) -> Result<(), AudioError> {
+        self.encoder.set_dtx(true).map_err(opus_error)
+    }
+
     pub fn rate(&self) -> u32 {
         self.rate
     }

@@ -54,6 +54,8 @@ pub struct ClientPeer {
     rtp_time: u32,
     /// The answer's Opus `maxplaybackrate`: a browser limits its encoder's bandwidth to it.
     max_playback_rate: Option<u32>,
+    /// The answer's Opus `usedtx=1`: a browser then pauses sending during silence.
+    wants_dtx: bool,
     /// The events data channel, once open.
     channel: Option<str0m::channel::ChannelId>,
     /// The server's answer as last accepted: a restart's answer is this with new credentials.
@@ -120,6 +122,7 @@ impl ClientPeer {
             sender: AudioSender::default(),
             rtp_time: 0,
             max_playback_rate: None,
+            wants_dtx: false,
             channel: None,
             answer_sdp: None,
             restart_candidate: None,
@@ -131,6 +134,7 @@ impl ClientPeer {
     pub fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), PeerError> {
         let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| PeerError::Setup(e.to_string()))?;
         self.max_playback_rate = opus_param(answer_sdp, "maxplaybackrate");
+        self.wants_dtx = opus_param(answer_sdp, "usedtx") == Some(1);
         let pending =
             self.pending.take().ok_or_else(|| PeerError::Setup("answer without a pending offer".into()))?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
@@ -208,6 +212,11 @@ impl ClientPeer {
         self.max_playback_rate
     }
 
+    /// Whether the other side asked for Opus DTX (RFC 7587 `usedtx=1`).
+    pub fn wants_dtx(&self) -> bool {
+        self.wants_dtx
+    }
+
     pub fn receive(
         &mut self,
         now: Instant,
@@ -242,6 +251,12 @@ impl ClientPeer {
         }
         self.rtp_time = self.rtp_time.wrapping_add(960); // 20 ms at 48 kHz
         self.drive(now, io)
+    }
+
+    /// A 20 ms frame not sent (a DTX pause): the RTP clock moves on without it, as a browser's
+    /// does, so the next packet's timestamp says how long the pause was.
+    pub fn skip_frame(&mut self) {
+        self.rtp_time = self.rtp_time.wrapping_add(960);
     }
 
     /// Sends `text` on the events data channel (a page's answer to a page action); false when

@@ -225,6 +225,7 @@ impl VoicePeer {
         let mut answer_sdp = answer.to_sdp_string();
         if let VoiceAgent::Talk(_) = config.agent {
             answer_sdp = with_opus_param(&answer_sdp, "maxplaybackrate", LISTEN_RATE);
+            answer_sdp = with_opus_param(&answer_sdp, "usedtx", 1);
         }
         Ok(Answered { peer, answer_sdp })
     }

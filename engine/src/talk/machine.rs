@@ -58,6 +58,12 @@ pub struct Talk {
     next_overlap: u64,
     /// The visitor's turn so far, while they have the floor.
     capture: Option<Vec<i16>>,
+    /// Where the visitor's audio heard so far ends (packets, or silence heard while their
+    /// sender paused).
+    heard: Option<Instant>,
+    /// The visitor's sender paused for silence (Opus DTX): until its next packet, the visitor
+    /// is known to be silent, and the clock hears that silence.
+    sender_paused: bool,
     stream: Option<Resampler>,
     playout: Playout,
     encoder: OpusEncoder,
@@ -72,6 +78,20 @@ pub struct Talk {
     connected_at: Option<Instant>,
     /// The agent ended the call: hang up once its playout is drained.
     hang_up: bool,
+}
+
+/// One 20 ms frame of the visitor's audio, in time.
+const FRAME: Duration = Duration::from_millis(20);
+
+/// A frame of silence at [`LISTEN_RATE`], heard while the visitor's sender is paused.
+const SILENT_FRAME: [i16; LISTEN_RATE as usize / 50] = [0; LISTEN_RATE as usize / 50];
+
+/// Whether `payload` is an Opus DTX packet: a table-of-contents byte with no audio (RFC 6716
+/// §3.2.1, a zero-length frame; at most two bytes, as WebRTC's Opus wrapper judges it). A
+/// browser that was asked for DTX (`usedtx=1`, RFC 7587) sends one when the visitor falls silent,
+/// then only a comfort-noise update every 400 ms instead of fifty packets a second.
+pub fn is_dtx(payload: &[u8]) -> bool {
+    payload.len() <= 2
 }
 
 /// Largest message a visitor's page may send on the data channel (a page action's result).
@@ -107,6 +127,8 @@ impl Talk {
             overlaps: HashMap::new(),
             next_overlap: 0,
             capture: None,
+            heard: None,
+            sender_paused: false,
             stream: config.stream_rate.map(|rate| Resampler::new(LISTEN_RATE, rate)).transpose()?,
             playout: Playout::new(SPEAK_RATE),
             encoder: OpusEncoder::new(SPEAK_RATE)?,
@@ -123,24 +145,67 @@ impl Talk {
     /// dropped (the turn detector just hears nothing for it). A sender sends a packet once its
     /// audio is captured, so the packet's audio ended at about `at`: its last 20 ms frame began
     /// 20 ms before, and so on back. (Stamping frames from `at` onward put every end of speech
-    /// one frame late.)
+    /// one frame late.) A DTX packet ([`is_dtx`]) pauses the sender: silence is heard by the
+    /// clock until the next packet.
     pub fn on_packet(&mut self, at: Instant, payload: &[u8]) {
+        if is_dtx(payload) {
+            self.hear_silence(at);
+            self.sender_paused = true;
+            return;
+        }
         let Ok(pcm) = self.decoder.decode(payload) else { return };
         let pcm = pcm.to_vec();
         let frame = frame_samples(LISTEN_RATE);
         let frames = pcm.len() / frame;
+        let first = at.checked_sub(FRAME * frames as u32).unwrap_or(at);
+        let resumed = std::mem::take(&mut self.sender_paused);
+        if resumed {
+            self.hear_silence(first);
+        }
         for (i, chunk) in pcm.chunks_exact(frame).enumerate() {
-            let before = Duration::from_millis(20 * (frames - i) as u64);
-            let frame_at = at.checked_sub(before).unwrap_or(at);
-            self.on_frame(frame_at, chunk);
+            let mut frame_at = first + FRAME * i as u32;
+            if resumed {
+                // The clock may have heard silence a little past where this packet's audio
+                // began (it arrived late): its frames follow that silence.
+                frame_at = self.heard.map_or(frame_at, |heard| frame_at.max(heard));
+            }
+            let speech = self.vad.is_speech(chunk).unwrap_or(false);
+            self.on_frame(frame_at, chunk, speech);
         }
     }
 
-    fn on_frame(&mut self, at: Instant, frame: &[i16]) {
+    /// While the visitor's sender is paused for silence, the 20 ms frames of it that ended by
+    /// `until`, heard as if they had come. While silence changes nothing (nobody is speaking,
+    /// no turn or hold is open) only the pre-roll's length of it is heard.
+    fn hear_silence(&mut self, until: Instant) {
+        let Some(mut at) = self.heard else {
+            self.heard = Some(until);
+            return;
+        };
+        if !self.silence_matters() {
+            let keep = FRAME * (self.preroll_max / SILENT_FRAME.len() + 1) as u32;
+            at = at.max(until.checked_sub(keep).unwrap_or(at));
+        }
+        while at + FRAME <= until {
+            self.on_frame(at, &SILENT_FRAME, false);
+            at += FRAME;
+        }
+        self.heard = Some(at);
+    }
+
+    /// Whether another frame of silence could change anything: a run of speech or a turn to
+    /// end, a capture or a realtime stream to fill, a held answer to resume.
+    fn silence_matters(&self) -> bool {
+        self.turn.hears_silence() || self.capture.is_some() || self.held.is_some()
+    }
+
+    /// One 20 ms frame of the visitor's audio that began at `at`, with the voice activity
+    /// detector's verdict on it.
+    fn on_frame(&mut self, at: Instant, frame: &[i16], speech: bool) {
+        self.heard = Some(at + FRAME);
         if self.capture.is_some() {
             self.stream_out(frame);
         }
-        let speech = self.vad.is_speech(frame).unwrap_or(false);
         match &mut self.capture {
             Some(capture) => capture.extend_from_slice(frame),
             None => {
@@ -324,6 +389,8 @@ impl Talk {
     /// goes on from there if the network comes back ([`Talk::transport_back`]).
     pub fn transport_lost(&mut self, _now: Instant) {
         self.lost = true;
+        // Nothing is known of the visitor now, silence included.
+        self.sender_paused = false;
         self.playout.hold();
     }
 
@@ -449,11 +516,21 @@ impl Talk {
     /// When [`Talk::poll_frame`], the idle clock or a held interruption next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let held = self.held.as_ref().filter(|h| !h.expired).map(|h| h.deadline);
-        [self.playout.poll_timeout(), self.turn.poll_timeout(), held].into_iter().flatten().min()
+        // While the visitor's sender is paused, each frame of silence that matters is heard
+        // when it ends, as a packet would have brought it.
+        let silence = (self.sender_paused && self.silence_matters()).then(|| self.heard.map(|h| h + FRAME));
+        [self.playout.poll_timeout(), self.turn.poll_timeout(), held, silence.flatten()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// The agent's frame due by `now`, encoded; also runs the idle clock.
+    /// The agent's frame due by `now`, encoded; also runs the idle clock, and hears the
+    /// silence of a paused sender.
     pub fn poll_frame(&mut self, now: Instant) -> Option<SpeechFrame> {
+        if self.sender_paused {
+            self.hear_silence(now);
+        }
         if let Some(held) = self.held.as_mut().filter(|h| !h.expired && now >= h.deadline) {
             held.expired = true;
             self.resume_if_heard_out(now);

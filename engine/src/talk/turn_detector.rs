@@ -447,6 +447,12 @@ impl TurnDetector {
         }
     }
 
+    /// Whether a frame of silence now could change anything: a run of speech is open (its
+    /// hangover counts down), or the visitor has the floor (the silence may end their turn).
+    pub fn hears_silence(&self) -> bool {
+        self.run_start.is_some() || self.state == TurnState::VisitorSpeaking
+    }
+
     /// When the idle timeout next falls due, if one is set and the floor is open.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let idle = Duration::from_millis(self.config.idle_timeout_ms?.into());

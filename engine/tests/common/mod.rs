@@ -213,9 +213,12 @@ impl Net {
                     let n = v.sent_at.len() as u32;
                     v.next_frame = now + Duration::from_millis(20);
                     v.sent_at.push(now);
-                    if let Some(payload) = (v.script)(n) {
-                        let (peer, mut io) = v.io();
-                        v.deadline = peer.send_frame(now, &payload, &mut io).unwrap();
+                    match (v.script)(n) {
+                        Some(payload) => {
+                            let (peer, mut io) = v.io();
+                            v.deadline = peer.send_frame(now, &payload, &mut io).unwrap();
+                        }
+                        None => v.peer.skip_frame(),
                     }
                 }
             }
