@@ -45,6 +45,9 @@ impl OpusDecoder {
 /// Largest Opus packet we produce; 20 ms of speech at our bitrate is far smaller.
 const MAX_PACKET: usize = 1275;
 
+/// The agent's encoder's complexity (see [`OpusEncoder::new`]).
+const SPEECH_COMPLEXITY: i32 = 0;
+
 /// Encodes the agent's speech, 20 ms per packet, mono.
 pub struct OpusEncoder {
     encoder: opus::Encoder,
@@ -54,15 +57,16 @@ pub struct OpusEncoder {
 
 impl OpusEncoder {
     /// An encoder for mono `rate` Hz PCM at 32 kbit/s, tuned for a server that speaks on
-    /// hundreds of calls at once: CELT only (restricted low delay), complexity 3, signal voice.
-    /// At 24 kHz that costs about 44 µs a frame where libopus's default (VoIP, complexity 10)
-    /// costs about 105 µs and its SILK modes 180-360 µs (docs/BENCHMARKS.md); synthesised speech
-    /// is clean, so what higher complexity buys is not heard.
+    /// hundreds of calls at once: CELT only (restricted low delay), complexity 0, signal voice.
+    /// On synthesised speech complexity 0 costs about half of complexity 3's time a frame and
+    /// scores higher by wideband PESQ (3.10 against 2.78; 3.29 at 10, for three and a half
+    /// times the time): `scripts/bench-speech-quality`, docs/BENCHMARKS.md. libopus's default
+    /// (VoIP, complexity 10) costs about 105 µs a frame and its SILK modes 180-360 µs.
     pub fn new(rate: u32) -> Result<OpusEncoder, AudioError> {
         let mut encoder = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::LowDelay)
             .map_err(opus_error)?;
         encoder.set_bitrate(opus::Bitrate::Bits(32_000)).map_err(opus_error)?;
-        encoder.set_complexity(3).map_err(opus_error)?;
+        encoder.set_complexity(SPEECH_COMPLEXITY).map_err(opus_error)?;
         encoder.set_signal(opus::Signal::Voice).map_err(opus_error)?;
         Ok(OpusEncoder { encoder, rate, packet: vec![0; MAX_PACKET] })
     }
@@ -89,6 +93,12 @@ impl OpusEncoder {
             _ => opus::Bandwidth::Fullband,
         };
         self.encoder.set_max_bandwidth(bandwidth).map_err(opus_error)
+    }
+
+    /// Sets the encoder's complexity (0-10): what speech quality is bought with CPU, for
+    /// measuring that trade (`scripts/bench-speech-quality`).
+    pub fn set_complexity(&mut self, complexity: i32) -> Result<(), AudioError> {
+        self.encoder.set_complexity(complexity).map_err(opus_error)
     }
 
     /// Turns on discontinuous transmission, as a browser does on the remote's `usedtx=1`: in
