@@ -85,7 +85,7 @@ impl Playout {
             }
             None => self.queue.push_back(Queued {
                 item,
-                pcm: pcm.iter().copied().collect(),
+                pcm: VecDeque::from(pcm.to_vec()),
                 complete,
                 played: 0,
                 started: false,
@@ -131,7 +131,13 @@ impl Playout {
             self.events.push_back(PlayoutEvent::Started { item });
         }
         let take = front.pcm.len().min(self.frame);
-        let mut frame: Vec<i16> = front.pcm.drain(..take).collect();
+        // Copied slice by slice (collecting a drain goes sample by sample).
+        let mut frame = Vec::with_capacity(self.frame);
+        let (head, tail) = front.pcm.as_slices();
+        let from_head = take.min(head.len());
+        frame.extend_from_slice(&head[..from_head]);
+        frame.extend_from_slice(&tail[..take - from_head]);
+        front.pcm.drain(..take);
         front.played += take;
         frame.resize(self.frame, 0);
         if front.complete && front.pcm.is_empty() {
