@@ -194,6 +194,17 @@ pub struct TurnDetector {
 
 const FRAME: Duration = Duration::from_millis(20);
 
+/// The silence from `last` (the end of the last speech) to `end` (the end of the frame just
+/// heard), to the nearest whole frame. Frames are stamped by when their packets arrived, and a
+/// packet arrives a little early or late: 25 frames of silence that arrived within 499.6 ms
+/// are the 500 ms they hold, not 480 ms and a wait for one frame more (which ended about half
+/// of all turns 20 ms late).
+fn silence_between(last: Instant, end: Instant) -> Duration {
+    let frame = FRAME.as_micros();
+    let frames = (end.saturating_duration_since(last).as_micros() + frame / 2) / frame;
+    FRAME * u32::try_from(frames).unwrap_or(u32::MAX)
+}
+
 impl TurnDetector {
     pub fn new(config: TurnConfig, now: Instant) -> TurnDetector {
         TurnDetector {
@@ -266,7 +277,7 @@ impl TurnDetector {
             }
             TurnState::VisitorSpeaking => {
                 let last = self.last_speech_end?;
-                let silence = (at + FRAME).saturating_duration_since(last);
+                let silence = silence_between(last, at + FRAME);
                 if !speech {
                     if let Some(decided) = self.decide(silence) {
                         return Some(self.turn_ends(last, decided));
@@ -511,6 +522,25 @@ mod tests {
         let events = feed(&mut d, &mut t, &".".repeat(25));
         assert_eq!(events, vec![(24, TurnEvent::TurnEnded { started: speech_at, ended: last_speech_end })]);
         assert_eq!(d.state(), TurnState::AgentThinking);
+    }
+
+    #[test]
+    fn frames_that_arrive_a_little_early_still_end_the_turn_on_the_25th() {
+        let start = Instant::now();
+        let mut t = start;
+        let mut d = TurnDetector::new(TurnConfig::default(), start);
+        feed(&mut d, &mut t, &"s".repeat(20));
+        let last_speech_end = t;
+        // Each silent frame is stamped by its packet's arrival: here 0.4 ms early.
+        let mut ended = None;
+        for i in 0..30u32 {
+            let at = t + FRAME * i - Duration::from_micros(400);
+            if let Some(e) = d.on_frame(at, false) {
+                ended = Some((i, e));
+                break;
+            }
+        }
+        assert_eq!(ended, Some((24, TurnEvent::TurnEnded { started: start, ended: last_speech_end })));
     }
 
     #[test]
