@@ -89,3 +89,42 @@ fn a_visitor_who_speaks_again_after_a_pause_in_sending_takes_the_floor_again() {
     let ms = captured[1] * 1000 / 16_000;
     assert!((1000..=1900).contains(&ms), "{ms} ms captured for the second turn");
 }
+
+#[test]
+fn a_realtime_stream_gets_the_paused_senders_silence_too() {
+    let sent = Rc::new(Cell::new(0));
+    // Speech, a 600 ms pause inside the turn (long enough for the sender to pause; the turn
+    // waits 800 ms), speech again, then silence.
+    let speaking = |n: u32| n < 50 || (80..130).contains(&n);
+    let turn = TurnConfig { silence_duration_ms: 800, ..TurnConfig::default() };
+    let agent = VoiceAgent::Talk(TalkConfig { turn, stream_rate: Some(24_000), hears_overlaps: false });
+    let mut net = Net::new(agent, vec![dtx_speaker(speaking, sent.clone())]);
+    net.run(Duration::from_secs(5));
+    let events = talk_events(&net);
+    let streamed: usize = events
+        .iter()
+        .filter_map(|(e, _)| match e {
+            TalkEvent::VisitorAudio(pcm) => Some(pcm.len()),
+            _ => None,
+        })
+        .sum();
+    let captured: Vec<usize> = events
+        .iter()
+        .filter_map(|(e, _)| match e {
+            TalkEvent::TurnEnded { audio, .. } => Some(audio.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(captured.len(), 1, "one turn, the pause inside it: {events:?}");
+    assert!(sent.get() < 130 + 20, "the sender paused: {} packets", sent.get());
+    // The stream carried the whole turn, its pause included, at 24 kHz.
+    let (streamed_ms, captured_ms) = (streamed / 24, captured[0] / 16);
+    assert!(captured_ms >= 2600, "the turn holds both runs of speech and the pause: {captured_ms} ms");
+    assert!(streamed_ms + 40 >= captured_ms, "streamed {streamed_ms} ms of a {captured_ms} ms turn");
+    // And as it passed: the silence streams by the clock while the sender sends nothing, not
+    // all at once when it speaks again.
+    let times: Vec<Instant> =
+        events.iter().filter_map(|(e, at)| matches!(e, TalkEvent::VisitorAudio(_)).then_some(*at)).collect();
+    let longest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    assert!(longest <= Duration::from_millis(60), "the stream paused {longest:?}");
+}
