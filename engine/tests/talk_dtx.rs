@@ -28,6 +28,17 @@ fn turns(net: &Net) -> Vec<(Instant, Instant, Instant)> {
         .collect()
 }
 
+/// The samples each turn captured, in order.
+fn captured(events: &[(TalkEvent, Instant)]) -> Vec<usize> {
+    events
+        .iter()
+        .filter_map(|(e, _)| match e {
+            TalkEvent::TurnEnded { audio, .. } => Some(audio.len()),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn the_answer_asks_for_dtx_and_a_paused_sender_ends_its_turn_as_soon_as_one_that_sends() {
     let sent = Rc::new(Cell::new(0));
@@ -78,13 +89,7 @@ fn a_visitor_who_speaks_again_after_a_pause_in_sending_takes_the_floor_again() {
     let second = starts[1].saturating_duration_since(t0).as_millis() as i64;
     assert!((second - 4000).abs() <= 60, "the second speech started at {second} ms");
     // Its turn is captured whole: about a second of audio, not the pause before it.
-    let captured: Vec<usize> = events
-        .iter()
-        .filter_map(|(e, _)| match e {
-            TalkEvent::TurnEnded { audio, .. } => Some(audio.len()),
-            _ => None,
-        })
-        .collect();
+    let captured = captured(&events);
     assert_eq!(captured.len(), 2, "{events:?}");
     let ms = captured[1] * 1000 / 16_000;
     assert!((1000..=1900).contains(&ms), "{ms} ms captured for the second turn");
@@ -108,13 +113,7 @@ fn a_realtime_stream_gets_the_paused_senders_silence_too() {
             _ => None,
         })
         .sum();
-    let captured: Vec<usize> = events
-        .iter()
-        .filter_map(|(e, _)| match e {
-            TalkEvent::TurnEnded { audio, .. } => Some(audio.len()),
-            _ => None,
-        })
-        .collect();
+    let captured = captured(&events);
     assert_eq!(captured.len(), 1, "one turn, the pause inside it: {events:?}");
     assert!(sent.get() < 130 + 20, "the sender paused: {} packets", sent.get());
     // The stream carried the whole turn, its pause included, at 24 kHz.
