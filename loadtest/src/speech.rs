@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use voxgate_engine::audio::{OpusEncoder, Resampler};
+use voxgate_engine::audio::{is_dtx, BrowserDtx, OpusEncoder, Resampler};
 
 const RATE: u32 = 48_000;
 const FRAME: usize = 960;
@@ -164,27 +164,21 @@ fn encode(pcm: &[i16], encoding: Encoding) -> Result<Voice, String> {
     // With DTX, what the encoder gives is sent as WebRTC's Opus wrapper sends it: the first
     // DTX packet of a pause, none of the rest. The silence comes from an encoder that has heard
     // nothing else, as without DTX, so both encodings end the question alike.
-    let sent = |paused: &mut bool, packet: &[u8]| {
-        let dtx = voxgate_engine::talk::is_dtx(packet);
-        let send = !(dtx && *paused);
-        *paused = dtx;
-        send.then(|| packet.to_vec())
-    };
-    let (mut speaking, mut paused) = (encoder()?, false);
+    let sent = |browser: &mut BrowserDtx, packet: &[u8]| browser.sends(packet).then(|| packet.to_vec());
+    let (mut speaking, mut browser) = (encoder()?, BrowserDtx::default());
     let mut frames = Vec::with_capacity(pcm.len() / FRAME);
     for chunk in pcm.chunks_exact(FRAME) {
-        frames.push(sent(&mut paused, speaking.encode(chunk).map_err(|e| e.to_string())?));
+        frames.push(sent(&mut browser, speaking.encode(chunk).map_err(|e| e.to_string())?));
     }
-    let (mut quiet, mut paused) = (encoder()?, false);
+    let (mut quiet, mut browser) = (encoder()?, BrowserDtx::default());
     let mut silence = Vec::with_capacity(SILENCE_FRAMES);
     for _ in 0..SILENCE_FRAMES {
-        silence.push(sent(&mut paused, quiet.encode(&[0; FRAME]).map_err(|e| e.to_string())?));
+        silence.push(sent(&mut browser, quiet.encode(&[0; FRAME]).map_err(|e| e.to_string())?));
     }
     // The cycle: from the last comfort-noise update but one (a packet more than DTX's) to the
     // last.
-    let updates: Vec<usize> = (0..silence.len())
-        .filter(|&i| silence[i].as_deref().is_some_and(|p| !voxgate_engine::talk::is_dtx(p)))
-        .collect();
+    let updates: Vec<usize> =
+        (0..silence.len()).filter(|&i| silence[i].as_deref().is_some_and(|p| !is_dtx(p))).collect();
     let cycle_from = match updates.as_slice() {
         [.., before, last] if *last > SILENCE_FRAMES / 2 => {
             silence.truncate(*last);
@@ -223,7 +217,7 @@ mod tests {
         // Ten seconds of silence later, steady: an update and a DTX packet every 400 ms.
         let sent: Vec<usize> = (500..1000).filter(|&k| voice.silence.frame(k).is_some()).collect();
         assert!((40..=60).contains(&sent.len()), "{} packets in 10 s", sent.len());
-        let dtx = sent.iter().filter(|&&k| voice.silence.frame(k).is_some_and(voxgate_engine::talk::is_dtx));
+        let dtx = sent.iter().filter(|&&k| voice.silence.frame(k).is_some_and(is_dtx));
         assert!((20..=30).contains(&dtx.count()));
     }
 }

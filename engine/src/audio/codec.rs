@@ -45,6 +45,32 @@ impl OpusDecoder {
 /// Largest Opus packet we produce; 20 ms of speech at our bitrate is far smaller.
 const MAX_PACKET: usize = 1275;
 
+/// Whether `payload` is an Opus DTX packet: a table-of-contents byte with no audio (RFC 6716
+/// §3.2.1, a zero-length frame; at most two bytes, as WebRTC's Opus wrapper judges it). A
+/// browser that was asked for DTX (`usedtx=1`, RFC 7587) sends one when the visitor falls
+/// silent, then only a comfort-noise update every 400 ms instead of fifty packets a second.
+pub fn is_dtx(payload: &[u8]) -> bool {
+    payload.len() <= 2
+}
+
+/// What a browser sends of its encoder's output with DTX on: WebRTC's Opus wrapper sends the
+/// first DTX packet of a pause and drops the rest, so a silent visitor sends a comfort-noise
+/// update and one DTX packet every 400 ms. For harnesses and tests that stand in for visitors.
+#[derive(Debug, Default)]
+pub struct BrowserDtx {
+    paused: bool,
+}
+
+impl BrowserDtx {
+    /// Whether the browser sends this encoded packet.
+    pub fn sends(&mut self, packet: &[u8]) -> bool {
+        let dtx = is_dtx(packet);
+        let send = !(dtx && self.paused);
+        self.paused = dtx;
+        send
+    }
+}
+
 /// The agent's encoder's complexity (see [`OpusEncoder::new`]).
 const SPEECH_COMPLEXITY: i32 = 0;
 
@@ -102,7 +128,7 @@ impl OpusEncoder {
     }
 
     /// Turns on discontinuous transmission, as a browser does on the remote's `usedtx=1`: in
-    /// silence the encoder gives DTX packets (at most two bytes, see `talk::is_dtx`), with a
+    /// silence the encoder gives DTX packets (at most two bytes, see [`is_dtx`]), with a
     /// comfort-noise update every 400 ms.
     pub fn enable_dtx(&mut self) -> Result<(), AudioError> {
         self.encoder.set_dtx(true).map_err(opus_error)
@@ -129,6 +155,15 @@ mod tests {
         (0..n)
             .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16)
             .collect()
+    }
+
+    #[test]
+    fn a_browser_sends_the_first_dtx_packet_of_a_pause_and_each_update() {
+        let mut browser = BrowserDtx::default();
+        let (speech, dtx, update) = (&[0x78, 1, 2, 3][..], &[0x78][..], &[0x78, 9, 9][..]);
+        let sent: Vec<bool> =
+            [speech, dtx, dtx, dtx, update, dtx, dtx, speech].iter().map(|p| browser.sends(p)).collect();
+        assert_eq!(sent, [true, true, false, false, true, true, false, true]);
     }
 
     fn energy(pcm: &[i16]) -> f64 {

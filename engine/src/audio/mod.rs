@@ -5,7 +5,7 @@ pub mod codec;
 pub mod denoise;
 pub mod resample;
 
-pub use codec::{OpusDecoder, OpusEncoder};
+pub use codec::{is_dtx, BrowserDtx, OpusDecoder, OpusEncoder};
 pub use denoise::denoise;
 pub use resample::Resampler;
 

@@ -3,7 +3,7 @@
 //! for `maxplaybackrate=16000` (RFC 7587 §6.1): the browser then encodes wideband SILK, which
 //! costs the server a third less to decode than full-band audio (docs/BENCHMARKS.md), and the
 //! visitor less bandwidth. It also asks for `usedtx=1` (RFC 7587 §6.1): in silence the browser
-//! sends a packet every 400 ms instead of fifty a second, and the call hears the silence by
+//! sends about five packets a second instead of fifty, and the call hears the silence by
 //! its clock (`talk::Talk`), so the server receives, decrypts and decodes most of a quiet
 //! visitor's audio not at all.
 

@@ -5,12 +5,13 @@
 //! heard them (`answers`). A barge-in stops the playout at once, here, before anyone else hears
 //! of it. [`AgentEvent`]s go in; [`TalkEvent`]s come out, for the agent and the call alike.
 
-use crate::audio::{frame_samples, OpusDecoder, OpusEncoder, Resampler};
+use crate::audio::{frame_samples, is_dtx, OpusDecoder, OpusEncoder, Resampler};
 use crate::conversation::MessageStatus;
 use crate::talk::answers::Answers;
 use crate::talk::event::TalkEvent;
 use crate::talk::interruption::{classify, Held, Overheard, Overlap};
 use crate::talk::playout::PlayoutEvent;
+use crate::talk::turn_detector::FRAME;
 use crate::talk::{AgentEvent, TurnDetector, TurnEvent, VoiceDetector};
 use crate::talk::{Playout, TurnConfig};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -80,19 +81,8 @@ pub struct Talk {
     hang_up: bool,
 }
 
-/// One 20 ms frame of the visitor's audio, in time.
-const FRAME: Duration = Duration::from_millis(20);
-
 /// A frame of silence at [`LISTEN_RATE`], heard while the visitor's sender is paused.
 const SILENT_FRAME: [i16; LISTEN_RATE as usize / 50] = [0; LISTEN_RATE as usize / 50];
-
-/// Whether `payload` is an Opus DTX packet: a table-of-contents byte with no audio (RFC 6716
-/// §3.2.1, a zero-length frame; at most two bytes, as WebRTC's Opus wrapper judges it). A
-/// browser that was asked for DTX (`usedtx=1`, RFC 7587) sends one when the visitor falls silent,
-/// then only a comfort-noise update every 400 ms instead of fifty packets a second.
-pub fn is_dtx(payload: &[u8]) -> bool {
-    payload.len() <= 2
-}
 
 /// Largest message a visitor's page may send on the data channel (a page action's result).
 const PAGE_MESSAGE_LIMIT: usize = 128 * 1024;
@@ -145,7 +135,7 @@ impl Talk {
     /// dropped (the turn detector just hears nothing for it). A sender sends a packet once its
     /// audio is captured, so the packet's audio ended at about `at`: its last 20 ms frame began
     /// 20 ms before, and so on back. (Stamping frames from `at` onward put every end of speech
-    /// one frame late.) A DTX packet ([`is_dtx`]) pauses the sender: silence is heard by the
+    /// one frame late.) A DTX packet ([`crate::audio::is_dtx`]) pauses the sender: silence is heard by the
     /// clock until the next packet.
     pub fn on_packet(&mut self, at: Instant, payload: &[u8]) {
         if is_dtx(payload) {

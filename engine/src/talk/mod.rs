@@ -24,7 +24,7 @@ pub mod vad;
 pub use agent_event::AgentEvent;
 pub use event::{LatencySummary, SpokenLine, TalkEvent, TurnLatency};
 pub use interruption::Overheard;
-pub use machine::{is_dtx, SpeechFrame, Talk, TalkConfig, LISTEN_RATE, SPEAK_RATE};
+pub use machine::{SpeechFrame, Talk, TalkConfig, LISTEN_RATE, SPEAK_RATE};
 pub use playout::{Playout, PlayoutItem};
 pub use turn_detector::{SemanticTurn, TurnConfig, TurnDecision, TurnDetector, TurnEvent, TurnState};
 pub use vad::VoiceDetector;

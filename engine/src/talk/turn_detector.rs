@@ -192,7 +192,8 @@ pub struct TurnDetector {
     decision: TurnDecision,
 }
 
-const FRAME: Duration = Duration::from_millis(20);
+/// One 20 ms frame of the visitor's audio, in time.
+pub(crate) const FRAME: Duration = Duration::from_millis(20);
 
 /// The silence from `last` (the end of the last speech) to `end` (the end of the frame just
 /// heard), to the nearest whole frame. Frames are stamped by when their packets arrived, and a

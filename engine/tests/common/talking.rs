@@ -5,7 +5,7 @@ use super::{Net, Script};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use voxgate_engine::audio::OpusEncoder;
+use voxgate_engine::audio::{BrowserDtx, OpusEncoder};
 use voxgate_engine::media::{CallEvent, CallKey};
 use voxgate_engine::talk::{AgentEvent, TalkEvent};
 
@@ -31,22 +31,18 @@ pub fn speaker(speaking: impl Fn(u32) -> bool + 'static) -> Script {
     })
 }
 
-/// As [`speaker`], with DTX on as a browser turns it on for an answer with `usedtx=1`:
-/// WebRTC's Opus wrapper sends the first DTX packet of a pause and drops the rest, so a
-/// silent visitor sends a packet about every 400 ms (a comfort-noise update and one DTX
-/// packet). `sent` counts the packets sent.
+/// As [`speaker`], with DTX on as a browser turns it on for an answer with `usedtx=1`
+/// ([`BrowserDtx`]). `sent` counts the packets sent.
 #[allow(dead_code)]
 pub fn dtx_speaker(speaking: impl Fn(u32) -> bool + 'static, sent: Rc<Cell<u32>>) -> Script {
     let mut encoder = OpusEncoder::browser_like(48_000).unwrap();
     encoder.limit_bandwidth(16_000).unwrap();
     encoder.enable_dtx().unwrap();
-    let mut paused = false;
+    let mut browser = BrowserDtx::default();
     Box::new(move |n| {
         let pcm = if speaking(n) { vowel(n) } else { vec![0; 960] };
         let packet = encoder.encode(&pcm).unwrap().to_vec();
-        let dtx = voxgate_engine::talk::is_dtx(&packet);
-        let send = !(dtx && paused);
-        paused = dtx;
+        let send = browser.sends(&packet);
         sent.set(sent.get() + u32::from(send));
         send.then_some(packet)
     })
